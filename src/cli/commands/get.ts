@@ -1,0 +1,104 @@
+import type { Command } from 'commander';
+import { formatS3Url } from '../../core/address.js';
+import { usageError } from '../../core/errors.js';
+import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/get-plan.js';
+import { formatBytes } from '../../core/units.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+import { attempt, exitForFailures, type FailedItem } from './shared.js';
+import { existsSync } from 'node:fs';
+import type { DownloadedObject } from '../../core/download.js';
+
+export function registerGet(program: Command): void {
+  program
+    .command('get')
+    .summary('download an object, or a prefix with --recursive')
+    .description(
+      'Download an object to a file, a directory or - (standard output); with --recursive, every object under a prefix.\n' +
+        'Large objects come in parallel ranges. Bytes go to a temporary file beside the target, are checked against the\n' +
+        'stored MD5 or the ETag (multipart included), and only then renamed into place: never a partial or corrupt file.',
+    )
+    .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
+    .argument('[destination]', 'file, directory, or - for standard output (default: the current directory)')
+    .option('-r, --recursive', 'download every object under the prefix')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake get s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv
+  datalake get raw/reddit/year=2024/month=01/day=15/events.csv ./data/
+  datalake get s3://lake/analytics/report.csv - | head
+  datalake get -r s3://lake/raw/reddit/ ./reddit`,
+    )
+    .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals();
+      const { settings, out } = resolveGlobals(globals);
+      const failed: FailedItem[] = [];
+      const objects: DownloadedObject[] = [];
+
+      if (!flags.recursive) {
+        const ref = requireKeyForGet(source, settings.bucket);
+        const target = await resolveGetTarget(ref, destination);
+        if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
+        const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+        const { downloadToFile, downloadToStream } = await import('../../core/download.js');
+        try {
+          await attempt(runtime, failed, { key: ref.key }, async () => {
+            const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
+            objects.push(downloaded);
+            if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  md5 ${downloaded.md5}`);
+            if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
+          });
+        } finally {
+          runtime.close();
+        }
+        if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+        if (target.kind === 'file') out.json({ objects, failed });
+        exitForFailures(failed);
+        return;
+      }
+
+      if (destination === '-') throw usageError('--recursive cannot write to standard output');
+      const prefix = resolveGetPrefix(source, settings.bucket);
+      const root = destination ?? '.';
+      if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
+      const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await Promise.all([
+        import('../../core/download.js'),
+        import('../../core/list.js'),
+        import('../../core/limiter.js'),
+      ]);
+      let seen = 0;
+      try {
+        const keys = (async function* () {
+          for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
+            if (entry.kind === 'object' && !entry.object.key.endsWith('/')) yield entry.object;
+          }
+        })();
+        await forEachWindowed(
+          keys,
+          settings.concurrency * 2,
+          async (listed) => {
+            seen += 1;
+            const ref = { bucket: prefix.bucket, key: listed.key };
+            await attempt(runtime, failed, { key: listed.key }, async () => {
+              const path = localPathFor(root, prefix.key, listed.key);
+              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size });
+              objects.push(downloaded);
+              out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
+            });
+          },
+          runtime.ctx.signal,
+        );
+      } finally {
+        runtime.close();
+      }
+      if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+      if (seen === 0) {
+        out.failed(formatS3Url(prefix), 'no objects under this prefix');
+        failed.push({ key: prefix.key, error: 'no objects under this prefix' });
+      }
+      out.json({ objects, failed });
+      exitForFailures(failed);
+    });
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { formatS3Url, parseObjectAddress } from '../../core/address.js';
+import { formatBytes } from '../../core/units.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+
+export function registerLs(program: Command): void {
+  program
+    .command('ls')
+    .summary('list objects and prefixes')
+    .description('List objects and common prefixes under a prefix, every page of them, with sizes, dates and a total.\nWith no bucket configured and no argument, list the buckets.')
+    .argument('[prefix]', 's3://bucket/prefix, or a prefix in --bucket (default: the whole bucket)')
+    .option('-r, --recursive', 'list every object under the prefix, not just one level')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake ls
+  datalake ls s3://lake/raw/
+  datalake ls raw/reddit/ --recursive
+  datalake ls s3://lake/analytics/ --json | jq '.objects[].key'`,
+    )
+    .action(async (prefixText: string | undefined, flags: { recursive?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals();
+      const { settings, out } = resolveGlobals(globals);
+      if (prefixText === undefined && settings.bucket === undefined) {
+        await listBuckets(globals);
+        return;
+      }
+      const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+      const { listObjects } = await import('../../core/list.js');
+      const json = out.mode.json;
+      let count = 0;
+      let bytes = 0;
+      const prefixes: string[] = [];
+      try {
+        // The JSON document is streamed object by object, so a listing of millions stays small in memory.
+        if (json) process.stdout.write('{"objects":[');
+        for await (const entry of listObjects(runtime.ctx, where, { recursive: flags.recursive === true })) {
+          if (entry.kind === 'prefix') {
+            prefixes.push(entry.prefix);
+            out.line(`${''.padStart(19)} ${'PRE'.padStart(10)} ${entry.prefix}`);
+            continue;
+          }
+          const { object } = entry;
+          if (json) {
+            process.stdout.write(
+              `${count > 0 ? ',' : ''}${JSON.stringify({ key: object.key, size: object.size, lastModified: object.lastModified?.toISOString() ?? null, etag: object.etag ?? null, storageClass: object.storageClass ?? null })}`,
+            );
+          }
+          count += 1;
+          bytes += object.size;
+          out.line(`${formatDate(object.lastModified)} ${formatBytes(object.size).padStart(10)} ${object.key}`);
+        }
+        if (json) process.stdout.write(`],"prefixes":${JSON.stringify(prefixes)},"count":${count},"bytes":${bytes}}\n`);
+      } finally {
+        runtime.close();
+      }
+      out.line(`Total: ${count} object${count === 1 ? '' : 's'}, ${formatBytes(bytes)}${prefixes.length ? `, ${prefixes.length} prefix${prefixes.length === 1 ? '' : 'es'}` : ''} in ${formatS3Url(where)}`);
+    });
+}
+
+async function listBuckets(globals: Record<string, unknown>): Promise<void> {
+  const { settings, out } = resolveGlobals(globals);
+  const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+  const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('@aws-sdk/client-s3'), import('../../core/context.js')]);
+  try {
+    const output = await retrying(runtime.ctx, 'ListBuckets', () => runtime.ctx.client.send(new ListBucketsCommand({})));
+    const buckets = (output.Buckets ?? []).map((bucket) => ({ name: bucket.Name ?? '', creationDate: bucket.CreationDate?.toISOString() ?? null }));
+    for (const bucket of buckets) out.line(`${formatDate(bucket.creationDate ? new Date(bucket.creationDate) : undefined)} s3://${bucket.name}`);
+    out.json({ buckets });
+  } finally {
+    runtime.close();
+  }
+}
+
+function formatDate(date: Date | undefined): string {
+  return date ? date.toISOString().slice(0, 19).replace('T', ' ') : ''.padStart(19);
+}

@@ -1,0 +1,101 @@
+import type { Command } from 'commander';
+import { formatS3Url } from '../../core/address.js';
+import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/put-plan.js';
+import { formatBytes } from '../../core/units.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+import { interruption } from '../interrupt.js';
+import { attempt, collect, exitForFailures, type FailedItem } from './shared.js';
+
+interface PutFlags {
+  key?: string;
+  zone?: string;
+  dataset?: string;
+  date?: string;
+  recursive?: boolean;
+  meta?: string[];
+  tag?: string[];
+  contentType?: string;
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+}
+
+export function registerPut(program: Command): void {
+  program
+    .command('put')
+    .summary('upload files, a directory tree or standard input')
+    .description(
+      'Upload files (or - for standard input) to s3://bucket/key, --key KEY, or the lake layout (--zone/--dataset/--date).\n' +
+        'Files up to one part size go in a single PUT with Content-MD5; larger ones in parts, each with its own Content-MD5.\n' +
+        'The ETag is checked after upload and the whole-content MD5 is stored in metadata (md5chksum).',
+    )
+    .argument('<files...>', 'files to upload, then optionally the destination (s3://bucket/key, a key, or a prefix ending in /)')
+    .option('--key <key>', 'destination key (s3://bucket/key or a key in --bucket)')
+    .option('--zone <zone>', 'lake zone: raw, processed or analytics')
+    .option('--dataset <name>', 'dataset name for the layout')
+    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC)')
+    .option('-r, --recursive', 'upload a directory tree')
+    .option('--meta <name=value>', 'user metadata (repeatable)', collect)
+    .option('--tag <name=value>', 'object tag (repeatable)', collect)
+    .option('--content-type <type>', 'Content-Type (default: guessed from the file extension)')
+    .option('--storage-class <class>', 'storage class, e.g. STANDARD_IA, INTELLIGENT_TIERING')
+    .option('--sse <mode>', 'server-side encryption: AES256 or aws:kms')
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake put events.csv --zone raw --dataset reddit --date 2024-01-15
+      → s3://$DATALAKE_BUCKET/raw/reddit/year=2024/month=01/day=15/events.csv
+  datalake put report.parquet s3://lake/analytics/reports/report.parquet
+  datalake put a.csv b.csv s3://lake/raw/manual/
+  datalake put -r ./exports s3://lake/raw/exports/
+  pg_dump mydb | datalake put - --key backups/mydb.sql
+  datalake put big.bin --key tmp/big.bin --meta owner=etl --tag team=data --json`,
+    )
+    .action(async (positionals: string[], flags: PutFlags, command: Command) => {
+      const globals = command.optsWithGlobals();
+      const { settings, out } = resolveGlobals(globals);
+      const { sources, destination } = resolvePutDestination({ positionals, ...flags });
+      const options = resolvePutOptions(flags);
+      const items = await planPut({
+        sources,
+        destination,
+        recursive: flags.recursive === true,
+        bucket: settings.bucket,
+        layout: settings.layout,
+        contentType: flags.contentType,
+      });
+
+      const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const [{ uploadFile, uploadStream }, { forEachWindowed }] = await Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
+      const objects: Array<Record<string, unknown>> = [];
+      const failed: FailedItem[] = [];
+      const started = Date.now();
+      try {
+        await forEachWindowed(
+          items,
+          settings.concurrency * 2,
+          async (item) => {
+            await attempt(runtime, failed, { path: item.source }, async () => {
+              const putOptions = { ...options, contentType: item.contentType };
+              const uploaded =
+                item.source === '-' ? await uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : await uploadFile(runtime.ctx, item.source, item.ref, putOptions);
+              objects.push({ ...uploaded, path: item.source, contentType: item.contentType ?? null });
+              out.line(`uploaded ${item.source} → ${formatS3Url(item.ref)}  ${formatBytes(uploaded.size)}  md5 ${uploaded.md5}`);
+            });
+          },
+          runtime.ctx.signal,
+        );
+      } finally {
+        runtime.close();
+      }
+      if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+      if (items.length > 1) {
+        const bytes = objects.reduce((sum, object) => sum + (object.size as number), 0);
+        out.line(`${objects.length} uploaded, ${failed.length} failed, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      }
+      out.json({ objects, failed });
+      exitForFailures(failed);
+    });
+}

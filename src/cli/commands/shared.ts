@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { describeError } from '../../core/errors.js';
+import { explainError, isFatalForRun } from '../../core/s3-errors.js';
+import type { Runtime } from '../runtime.js';
+
+/** Repeatable flags (`--meta a=1 --meta b=2`) collect into an array. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function globalsOf(command: Command) {
+  return command.optsWithGlobals();
+}
+
+export interface FailedItem {
+  key?: string;
+  path?: string;
+  error: string;
+}
+
+/**
+ * Runs one item of a many-object command. A failure is recorded and the run goes on, except a
+ * failure every other item would meet too (bad credentials, no bucket, no endpoint): that one ends
+ * the run at once, as one line.
+ */
+export async function attempt<T>(runtime: Runtime, failed: FailedItem[], where: { key?: string; path?: string }, work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (error) {
+    if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+    const explained = explainError(error, { bucket: runtime.settings.bucket, endpoint: runtime.settings.endpoint });
+    if (isFatalForRun(error)) throw explained;
+    failed.push({ ...where, error: describeError(explained) });
+    runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
+    return undefined;
+  }
+}
+
+/** Exit 1 when anything failed; the failures were already named one per line. */
+export function exitForFailures(failed: FailedItem[]): void {
+  if (failed.length > 0) process.exitCode = 1;
+}

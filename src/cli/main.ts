@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { isDatalakeError, type DatalakeError } from '../core/errors.js';
+import { explainError } from '../core/s3-errors.js';
+import { applyDotenv, readDotenv } from '../core/dotenv.js';
+import { errorLine, oneLine } from './output.js';
+import { registerPut } from './commands/put.js';
+import { registerGet } from './commands/get.js';
+import { registerLs } from './commands/ls.js';
+import { interruption } from './interrupt.js';
+
+const EXIT_USAGE = 2;
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('datalake')
+    .description('Move data in and out of an S3 data lake: verified, resumable, lake-aware transfers.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('--bucket <name>', 'bucket for bare keys (env DATALAKE_BUCKET)')
+    .option('--region <region>', 'AWS region (env AWS_REGION; default us-east-1)')
+    .option('--endpoint <url>', 'S3-compatible endpoint, path-style (env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)')
+    .option('--profile <name>', 'AWS shared-config profile (env AWS_PROFILE)')
+    .option('--layout <template>', 'key template (env DATALAKE_LAYOUT)')
+    .option('--concurrency <n>', 'requests in flight at once (env DATALAKE_CONCURRENCY; default 8)')
+    .option('--part-size <size>', 'multipart part size, 5MiB to 5GiB (env DATALAKE_PART_SIZE; default 8MiB)')
+    .option('--retries <n>', 'retries per request after the first attempt (env DATALAKE_RETRIES; default 5)')
+    .option('--json', 'print one JSON document on stdout instead of text')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--no-progress', 'no progress bar (it is only shown on a terminal anyway)')
+    .addOption(new Option('--log-level <level>', 'pino log level; logs go to stderr unless --log-file').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--log-file <path>', 'append pino JSON log lines to this file (level info unless --log-level)')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  datalake put events.csv --zone raw --dataset reddit --date 2024-01-15
+  datalake get s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv ./events.csv
+  datalake ls s3://lake/raw/ --recursive
+
+Configuration: flag > environment > .env in the working directory > default.
+Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`,
+  );
+  registerPut(program);
+  registerGet(program);
+  registerLs(program);
+  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
+  return program;
+}
+
+/** Maps anything thrown to one line on stderr and an exit code, in one place. */
+export function reportError(error: unknown, debug: boolean): number {
+  if (error instanceof CommanderError) {
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    return EXIT_USAGE;
+  }
+  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint: process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL });
+  process.stderr.write(`${errorLine(explained)}\n`);
+  if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
+  if (explained.kind === 'usage') return EXIT_USAGE;
+  if (explained.kind === 'interrupted') return interruption.exitCode();
+  return 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('debug') && argv.some((arg) => arg.startsWith('--log-level'));
+  try {
+    applyDotenv(process.env, readDotenv(process.cwd()));
+    const program = buildProgram();
+    if (argv.length <= 2) {
+      program.outputHelp({ error: true });
+      return EXIT_USAGE;
+    }
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (error) {
+    return reportError(error, debug);
+  }
+}

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import { resolveSettings, type SettingFlags, type Settings } from '../core/config.js';
+import type { TransferContext } from '../core/context.js';
+import { usageError } from '../core/errors.js';
+import { LOG_LEVELS, createLogger, logTransferEvents } from './logger.js';
+import { Output } from './output.js';
+
+/** Options every command takes (commander's optsWithGlobals). */
+export interface GlobalOptions extends SettingFlags {
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+  logLevel?: string;
+  logFile?: string;
+}
+
+export interface Runtime {
+  settings: Settings;
+  ctx: TransferContext;
+  out: Output;
+  logger: Logger | undefined;
+  /** Stops the progress bar and flushes logs; called once the command's work is over. */
+  close(): void;
+}
+
+/** Checks what can be checked without a network: settings and log options. Usage errors only. */
+export function resolveGlobals(options: GlobalOptions): { settings: Settings; out: Output } {
+  if (options.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(options.logLevel)) {
+    throw usageError(`invalid --log-level '${options.logLevel}'`, `use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const settings = resolveSettings(options, process.env);
+  const out = new Output({ json: options.json === true, quiet: options.quiet === true });
+  return { settings, out };
+}
+
+/** Builds the engine for a command: the S3 client, the limiter, events and their subscribers. */
+export async function openRuntime(options: GlobalOptions, signal: AbortSignal, resolved = resolveGlobals(options)): Promise<Runtime> {
+  const { settings, out } = resolved;
+  const [{ createS3Client }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }] = await Promise.all([
+    import('../core/s3.js'),
+    import('../core/limiter.js'),
+    import('../core/events.js'),
+    import('../core/retry.js'),
+  ]);
+  const events = new TransferEvents();
+  const logger = createLogger({ level: options.logLevel, file: options.logFile });
+  if (logger) logTransferEvents(events, logger);
+  events.on('warning', (warning) => out.warn(warning.message));
+
+  let stopProgress: () => void = () => undefined;
+  const wantsProgress = options.progress !== false && options.quiet !== true && process.stderr.isTTY === true && !(options.logLevel && !options.logFile);
+  if (wantsProgress) {
+    const { showProgress } = await import('./progress.js');
+    stopProgress = showProgress(events);
+  }
+
+  const ctx: TransferContext = {
+    client: createS3Client(settings),
+    limiter: new RequestLimiter(settings.concurrency),
+    retryPolicy: { ...DEFAULT_RETRY_POLICY, retries: settings.retries },
+    events,
+    partSize: settings.partSize,
+    signal,
+  };
+  logger?.debug({ region: settings.region, endpoint: settings.endpoint, bucket: settings.bucket, concurrency: settings.concurrency, partSize: settings.partSize }, 'settings');
+  return {
+    settings,
+    ctx,
+    out,
+    logger,
+    close() {
+      stopProgress();
+      ctx.client.destroy();
+    },
+  };
+}

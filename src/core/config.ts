@@ -1,0 +1,93 @@
+import { usageError } from './errors.js';
+import { DEFAULT_LAYOUT, validateLayout } from './layout.js';
+import { GiB, MiB, parseCount, parseSize } from './units.js';
+import { validateBucketName } from './address.js';
+
+/** Settings as flags give them: strings, not yet checked. */
+export interface SettingFlags {
+  bucket?: string;
+  region?: string;
+  endpoint?: string;
+  profile?: string;
+  layout?: string;
+  concurrency?: string;
+  partSize?: string;
+  retries?: string;
+}
+
+export interface Settings {
+  bucket: string | undefined;
+  region: string;
+  /** A custom endpoint (MinIO, Ceph, R2 …); addressed path-style. */
+  endpoint: string | undefined;
+  profile: string | undefined;
+  layout: string;
+  /** Requests in flight at once, across all files. */
+  concurrency: number;
+  /** Multipart part size; a file no larger than one part goes up in a single PUT. */
+  partSize: number;
+  /** Retries after the first attempt of each request. */
+  retries: number;
+}
+
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * GiB;
+/** Chosen by `npm run bench` on a 2-core machine against MinIO on loopback (see README). */
+export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_PART_SIZE = 8 * MiB;
+export const DEFAULT_RETRIES = 5;
+export const DEFAULT_REGION = 'us-east-1';
+
+/**
+ * Flag > environment > `.env` > default. The caller merges `.env` into `env` beforehand without
+ * overriding what is set (see applyDotenv), so `env` here already carries both in the right order.
+ */
+export function resolveSettings(flags: SettingFlags, env: NodeJS.ProcessEnv): Settings {
+  const pick = (flag: string | undefined, ...names: string[]): string | undefined => {
+    if (flag !== undefined) return flag;
+    for (const name of names) {
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+    }
+    return undefined;
+  };
+
+  const bucket = pick(flags.bucket, 'DATALAKE_BUCKET');
+  if (bucket !== undefined) validateBucketName(bucket);
+
+  const endpointText = pick(flags.endpoint, 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL');
+  const endpoint = endpointText === undefined ? undefined : validateEndpoint(endpointText);
+
+  const layout = pick(flags.layout, 'DATALAKE_LAYOUT') ?? DEFAULT_LAYOUT;
+  validateLayout(layout);
+
+  const concurrencyText = pick(flags.concurrency, 'DATALAKE_CONCURRENCY');
+  const concurrency = concurrencyText === undefined ? DEFAULT_CONCURRENCY : parseCount(concurrencyText, 'concurrency', 1, 1024);
+
+  const partSizeText = pick(flags.partSize, 'DATALAKE_PART_SIZE');
+  const partSize = partSizeText === undefined ? DEFAULT_PART_SIZE : parseSize(partSizeText, 'part size');
+  if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
+    throw usageError(`invalid part size '${partSizeText}': S3 parts are 5 MiB to 5 GiB`);
+  }
+
+  const retriesText = pick(flags.retries, 'DATALAKE_RETRIES');
+  const retries = retriesText === undefined ? DEFAULT_RETRIES : parseCount(retriesText, 'retries', 0, 100);
+
+  const region = pick(flags.region, 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? DEFAULT_REGION;
+  if (!/^[a-z0-9-]+$/.test(region)) throw usageError(`invalid region '${region}'`);
+
+  return { bucket, region, endpoint, profile: pick(flags.profile), layout, concurrency, partSize, retries };
+}
+
+export function validateEndpoint(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`malformed endpoint URL '${text}'`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.username || url.password) {
+    throw usageError(`malformed endpoint URL '${text}'`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
+  }
+  return url.origin + (url.pathname === '/' ? '' : url.pathname);
+}

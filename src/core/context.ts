@@ -1,0 +1,40 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { TransferEvents } from './events.js';
+import type { RequestLimiter } from './limiter.js';
+import { withRetries, type RetryPolicy } from './retry.js';
+
+/** What every core operation needs: one client, one limiter, one retry policy, one event bus. */
+export interface TransferContext {
+  client: S3Client;
+  limiter: RequestLimiter;
+  retryPolicy: RetryPolicy;
+  events: TransferEvents;
+  /** Multipart part size and ranged-download chunk size. */
+  partSize: number;
+  /** Aborted on SIGINT/SIGTERM: no new request starts, in-flight ones are cancelled. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Runs one request under the retry policy, outside the limiter (for control requests). */
+export function retrying<T>(ctx: TransferContext, operation: string, attempt: (attemptNumber: number) => Promise<T>, signal = ctx.signal): Promise<T> {
+  return withRetries(operation, attempt, ctx.retryPolicy, {
+    onRetry: (notice) => ctx.events.emit('retry', notice),
+    onThrottle: () => ctx.limiter.throttle(),
+    signal,
+  });
+}
+
+/** Runs one data request: bounded by the limiter, retried by the policy. */
+export function limitedRequest<T>(ctx: TransferContext, operation: string, attempt: (attemptNumber: number) => Promise<T>, signal = ctx.signal): Promise<T> {
+  return ctx.limiter.run(() => retrying(ctx, operation, attempt, signal));
+}
+
+/** An AbortSignal that fires when the parent does, or when this transfer gives up on its own. */
+export function childAbort(parent: AbortSignal | undefined): AbortController {
+  const controller = new AbortController();
+  if (parent) {
+    if (parent.aborted) controller.abort(parent.reason);
+    else parent.addEventListener('abort', () => controller.abort(parent.reason), { once: true });
+  }
+  return controller;
+}

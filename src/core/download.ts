@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { formatS3Url, type ObjectRef } from './address.js';
+import { contentProofOf, multipartEtag, newMd5, type ContentProof } from './checksums.js';
+import { childAbort, limitedRequest, retrying, type TransferContext } from './context.js';
+import { failure } from './errors.js';
+import { InOrderMd5 } from './in-order-md5.js';
+import { headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
+import { TransientError } from './retry.js';
+import { splitIntoParts } from './parts.js';
+
+export interface DownloadedObject {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string | undefined;
+  /** Hex MD5 of the whole content, as received. */
+  md5: string;
+  /** Where it was written; `-` for standard output. */
+  path: string;
+  /** What the bytes were checked against: the stored MD5, the ETag, or nothing the object offers. */
+  verifiedBy: 'metadata-md5' | 'etag' | 'multipart-etag' | 'unverifiable';
+}
+
+/** A piece of the object to fetch: a byte range, or one part by number (for a multipart ETag check). */
+type Segment = { kind: 'range'; start: number; end: number } | { kind: 'part'; partNumber: number };
+
+/**
+ * Download one object to a file. The bytes go to a temporary file beside the target, are checked
+ * against the stored MD5 or the ETag, flushed, and only then renamed into place: the target path
+ * never holds a partial or corrupt file. Large objects are fetched as parallel ranges.
+ */
+export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, target: string, options: { sizeHint?: number } = {}): Promise<DownloadedObject> {
+  const id = ctx.events.newTransferId();
+  try {
+    // A small object (size known from a listing) is fetched in one GET, whose headers tell all HEAD would.
+    const small = options.sizeHint !== undefined && options.sizeHint <= ctx.partSize;
+    const head = small ? undefined : await headObject(ctx, ref);
+    ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
+    await mkdir(dirname(target), { recursive: true });
+    const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.datalake-tmp`);
+    const file = await open(temporary, 'wx+');
+    let closed = false;
+    try {
+      const downloaded = head ? await fetchIntoFile(ctx, head, file, id) : await fetchWholeIntoFile(ctx, ref, file, id);
+      await file.sync();
+      await file.close();
+      closed = true;
+      await rename(temporary, target);
+      ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size });
+      return { ...downloaded, path: target };
+    } finally {
+      if (!closed) {
+        await file.close().catch(() => undefined);
+        await rm(temporary, { force: true });
+      }
+    }
+  } catch (error) {
+    ctx.events.emit('transfer:failed', { id, ref, path: target, error });
+    throw error;
+  }
+}
+
+/** One GET for the whole object, hashed as it streams; falls back to parts for a foreign multipart ETag. */
+async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, id: number): Promise<Omit<DownloadedObject, 'path'>> {
+  const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
+    await file.truncate(0);
+    const output = await ctx.client.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: ctx.signal }).catch((error: unknown) => {
+      if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+      throw error;
+    });
+    const head = headFromOutput(ref, output);
+    const proof = contentProofOf(head);
+    const hash = newMd5();
+    let offset = 0;
+    try {
+      for await (const chunk of output.Body as AsyncIterable<Buffer>) {
+        await writeFully(file, chunk, offset);
+        hash.update(chunk);
+        offset += chunk.length;
+        ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+      }
+    } catch (error) {
+      ctx.events.emit('transfer:progress', { id, bytes: -offset });
+      throw error;
+    }
+    if (offset !== head.size) {
+      ctx.events.emit('transfer:progress', { id, bytes: -offset });
+      throw new TransientError(`${formatS3Url(ref)}: the body ended at byte ${offset}, expected ${head.size}`);
+    }
+    if (proof.kind === 'multipart-etag') {
+      ctx.events.emit('transfer:progress', { id, bytes: -offset });
+      return { partsNeeded: head };
+    }
+    const md5 = hash.digest('hex');
+    return { done: { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, verifiedBy: checkProof(head, proof, md5, []) } };
+  });
+  if ('done' in fetched) return fetched.done;
+  // A multipart ETag with no stored MD5 (another tool's upload): fetch it part by part to check it.
+  await file.truncate(0);
+  return fetchIntoFile(ctx, fetched.partsNeeded, file, id);
+}
+
+async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileHandle, id: number): Promise<Omit<DownloadedObject, 'path'>> {
+  const proof = contentProofOf(head);
+  const segments: Segment[] =
+    proof.kind === 'multipart-etag'
+      ? Array.from({ length: proof.partCount }, (_, index) => ({ kind: 'part', partNumber: index + 1 }))
+      : splitIntoParts(head.size, ctx.partSize).map((part) => ({ kind: 'range', start: part.start, end: part.end }));
+  const digest = new InOrderMd5(file);
+  const partMd5s: Buffer[] = [];
+  const abort = childAbort(ctx.signal);
+  const describe = (segment: Segment) => (segment.kind === 'part' ? `part ${segment.partNumber}` : `bytes ${segment.start}-${segment.end - 1}`);
+
+  await Promise.all(
+    segments.map((segment, index) =>
+      limitedRequest(
+        ctx,
+        `GET ${head.ref.key} ${describe(segment)}`,
+        async () => {
+          const partHash = proof.kind === 'multipart-etag' ? newMd5() : undefined;
+          let received = 0;
+          try {
+            const fetched = await fetchSegment(ctx, head, segment, abort.signal, async (offset, chunk) => {
+              await writeFully(file, chunk, offset);
+              digest.observe(offset, chunk);
+              partHash?.update(chunk);
+              received += chunk.length;
+              ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+            });
+            digest.rangeWritten(fetched.start, fetched.end);
+            if (partHash) partMd5s[index] = partHash.digest();
+          } catch (error) {
+            if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });
+            throw error;
+          }
+        },
+        abort.signal,
+      ).catch((error: unknown) => {
+        abort.abort(error);
+        throw error;
+      }),
+    ),
+  ).catch((error: unknown) => {
+    throw ctx.signal?.aborted ? ctx.signal.reason : error;
+  });
+
+  const md5 = head.size === 0 ? newMd5().digest('hex') : (await digest.digest(head.size)).toString('hex');
+  const verifiedBy = checkProof(head, proof, md5, partMd5s);
+  return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, md5, verifiedBy };
+}
+
+/** Compares what arrived with what the object promises; a mismatch is a failure naming the object. */
+function checkProof(head: ObjectHead, proof: ContentProof, md5: string, partMd5s: Buffer[]): DownloadedObject['verifiedBy'] {
+  if (proof.kind === 'md5') {
+    if (md5 !== proof.md5) {
+      throw failure(`${formatS3Url(head.ref)} did not verify: received MD5 ${md5}, expected ${proof.md5}; nothing was written`, { hint: 'run the download again' });
+    }
+    return proof.source === 'metadata' ? 'metadata-md5' : 'etag';
+  }
+  if (proof.kind === 'multipart-etag') {
+    const computed = multipartEtag(partMd5s);
+    if (computed !== proof.etag) {
+      throw failure(`${formatS3Url(head.ref)} did not verify: received parts give ETag ${computed}, expected ${proof.etag}; nothing was written`, {
+        hint: 'run the download again',
+      });
+    }
+    return 'multipart-etag';
+  }
+  return 'unverifiable';
+}
+
+/**
+ * Streams one segment to `sink`, checking it is exactly as long as asked. The response must still be
+ * the object HEAD saw (If-Match on its ETag): a changed object fails instead of mixing two versions.
+ */
+async function fetchSegment(
+  ctx: TransferContext,
+  head: ObjectHead,
+  segment: Segment,
+  signal: AbortSignal,
+  sink: (offset: number, chunk: Buffer) => Promise<void>,
+  resumeFrom = 0,
+): Promise<{ start: number; end: number }> {
+  const output = await ctx.client.send(
+    new GetObjectCommand({
+      Bucket: head.ref.bucket,
+      Key: head.ref.key,
+      ...(head.etag ? { IfMatch: `"${head.etag}"` } : {}),
+      ...(segment.kind === 'part' ? { PartNumber: segment.partNumber } : { Range: `bytes=${segment.start + resumeFrom}-${segment.end - 1}` }),
+    }),
+    { abortSignal: signal },
+  );
+  const { start, end } = segmentBounds(head, segment, output);
+  let offset = start + (segment.kind === 'part' ? 0 : resumeFrom);
+  const expectedEnd = end;
+  for await (const chunk of output.Body as AsyncIterable<Buffer>) {
+    if (offset + chunk.length > expectedEnd) throw new TransientError(`${formatS3Url(head.ref)}: the server sent more bytes than asked`);
+    await sink(offset, chunk);
+    offset += chunk.length;
+  }
+  if (offset !== expectedEnd) throw new TransientError(`${formatS3Url(head.ref)}: the body ended at byte ${offset}, expected ${expectedEnd}`);
+  return { start, end };
+}
+
+function segmentBounds(head: ObjectHead, segment: Segment, output: GetObjectCommandOutput): { start: number; end: number } {
+  if (segment.kind === 'range') return { start: segment.start, end: segment.end };
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(output.ContentRange ?? '');
+  if (match) return { start: Number(match[1]), end: Number(match[2]) + 1 };
+  if (segment.partNumber === 1 && output.ContentLength === head.size) return { start: 0, end: head.size };
+  throw failure(`${formatS3Url(head.ref)}: the server did not say where part ${segment.partNumber} lies`);
+}
+
+async function writeFully(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < chunk.length) {
+    const { bytesWritten } = await file.write(chunk, written, chunk.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+/**
+ * Download one object to a stream (standard output), in order. A request that breaks mid-way resumes
+ * from the last byte written. The content is checked at the end; a mismatch fails the command.
+ */
+export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out: Writable): Promise<DownloadedObject> {
+  const id = ctx.events.newTransferId();
+  try {
+    const head = await headObject(ctx, ref);
+    ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: '-', size: head.size });
+    const proof = contentProofOf(head);
+    const segments: Segment[] =
+      proof.kind === 'multipart-etag'
+        ? Array.from({ length: proof.partCount }, (_, index) => ({ kind: 'part', partNumber: index + 1 }))
+        : head.size === 0
+          ? []
+          : [{ kind: 'range', start: 0, end: head.size }];
+    const whole = newMd5();
+    const partMd5s: Buffer[] = [];
+    for (const segment of segments) {
+      const partHash = newMd5();
+      let delivered = 0;
+      await ctx.limiter.run(() =>
+        retrying(ctx, `GET ${ref.key}`, async () => {
+          if (segment.kind === 'part' && delivered > 0) {
+            throw failure(`${formatS3Url(ref)}: part ${segment.partNumber} broke off after ${delivered} bytes had been written to standard output`);
+          }
+          await fetchSegment(
+            ctx,
+            head,
+            segment,
+            ctx.signal ?? new AbortController().signal,
+            async (_offset, chunk) => {
+              whole.update(chunk);
+              partHash.update(chunk);
+              delivered += chunk.length;
+              ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+              if (!out.write(chunk)) await once(out, 'drain');
+            },
+            delivered,
+          );
+        }),
+      );
+      partMd5s.push(partHash.digest());
+    }
+    const md5 = whole.digest('hex');
+    const verifiedBy = checkProof(head, proof, md5, partMd5s);
+    ctx.events.emit('transfer:done', { id, ref, path: '-', size: head.size });
+    return { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, path: '-', verifiedBy };
+  } catch (error) {
+    ctx.events.emit('transfer:failed', { id, ref, path: '-', error });
+    throw error;
+  }
+}

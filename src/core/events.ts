@@ -1,0 +1,25 @@
+import { EventEmitter } from 'node:events';
+import type { RetryNotice } from './retry.js';
+import type { ObjectRef } from './address.js';
+
+/**
+ * What the engine tells its subscribers (progress bars, logs, the `--json` summary). The engine emits
+ * and never renders.
+ */
+export interface TransferEventMap {
+  'transfer:start': [{ id: number; direction: 'upload' | 'download'; ref: ObjectRef; path: string; size: number | undefined }];
+  'transfer:progress': [{ id: number; bytes: number }];
+  'transfer:done': [{ id: number; ref: ObjectRef; path: string; size: number; partsReused?: number }];
+  'transfer:failed': [{ id: number; ref: ObjectRef; path: string; error: unknown }];
+  retry: [RetryNotice];
+  warning: [{ message: string; ref?: ObjectRef }];
+  debug: [{ message: string; [field: string]: unknown }];
+}
+
+export class TransferEvents extends EventEmitter<TransferEventMap> {
+  private nextId = 1;
+
+  newTransferId(): number {
+    return this.nextId++;
+  }
+}

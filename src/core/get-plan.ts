@@ -1,0 +1,59 @@
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { parseObjectAddress, type ObjectRef } from './address.js';
+import { failure, usageError } from './errors.js';
+
+/** Where one object goes: a file path, or standard output. */
+export type GetTarget = { kind: 'stdout' } | { kind: 'file'; path: string };
+
+/**
+ * The file an object is written to, `aws s3 cp`-style: into an existing directory (or one named with a
+ * trailing `/`) under its base name, else to the path given; the base name in the working directory
+ * when no destination is given.
+ */
+export async function resolveGetTarget(ref: ObjectRef, destination: string | undefined): Promise<GetTarget> {
+  if (destination === '-') return { kind: 'stdout' };
+  const name = ref.key.slice(ref.key.lastIndexOf('/') + 1);
+  if (destination === undefined) return { kind: 'file', path: name };
+  if (destination.endsWith('/') || destination.endsWith(sep) || (await isDirectory(destination))) return { kind: 'file', path: join(destination, name) };
+  return { kind: 'file', path: destination };
+}
+
+/** The prefix a recursive get downloads: `raw/reddit` is read as the folder `raw/reddit/`. */
+export function resolveGetPrefix(source: string, bucket: string | undefined): ObjectRef {
+  const ref = parseObjectAddress(source, bucket, { allowPrefix: true });
+  return { bucket: ref.bucket, key: ref.key === '' || ref.key.endsWith('/') ? ref.key : `${ref.key}/` };
+}
+
+/**
+ * The local path of a key under a prefix, inside `root`. A key that would land outside it (`..`,
+ * an absolute path, empty segments) is refused: the bucket's contents never choose where we write.
+ */
+export function localPathFor(root: string, prefix: string, key: string): string {
+  const name = key.slice(prefix.length);
+  const segments = name.split('/');
+  if (name === '' || isAbsolute(name) || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.includes('\\') || segment.includes('\0'))) {
+    throw failure(`key '${key}' would be written outside ${root}; skipped`);
+  }
+  const base = resolve(root);
+  const target = resolve(base, ...segments);
+  const inside = relative(base, target);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) throw failure(`key '${key}' would be written outside ${root}; skipped`);
+  return target;
+}
+
+export async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+}
+
+export function requireKeyForGet(source: string, bucket: string | undefined): ObjectRef {
+  const ref = parseObjectAddress(source, bucket, { allowPrefix: true });
+  if (ref.key === '' || ref.key.endsWith('/')) {
+    throw usageError(`'${source}' names a prefix, not an object`, 'add --recursive to download everything under it');
+  }
+  return ref;
+}
+

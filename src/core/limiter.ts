@@ -1,0 +1,68 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+
+/**
+ * The one place that bounds concurrency: every request (a whole small file, one part, one ranged GET)
+ * runs inside `run`. On throttling the limit halves; after a run of successes it climbs back.
+ */
+export class RequestLimiter {
+  private readonly limit: LimitFunction;
+  private readonly ceiling: number;
+  private successesSinceThrottle = 0;
+
+  constructor(concurrency: number) {
+    this.ceiling = concurrency;
+    this.limit = pLimit(concurrency);
+  }
+
+  get concurrency(): number {
+    return this.limit.concurrency;
+  }
+
+  get pending(): number {
+    return this.limit.pendingCount + this.limit.activeCount;
+  }
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return this.limit(async () => {
+      const result = await task();
+      this.recordSuccess();
+      return result;
+    });
+  }
+
+  /** SlowDown or 503 from the server: halve the requests in flight. */
+  throttle(): void {
+    this.successesSinceThrottle = 0;
+    this.limit.concurrency = Math.max(1, Math.floor(this.limit.concurrency / 2));
+  }
+
+  private recordSuccess(): void {
+    if (this.limit.concurrency >= this.ceiling) return;
+    this.successesSinceThrottle += 1;
+    if (this.successesSinceThrottle >= this.limit.concurrency * 4) {
+      this.successesSinceThrottle = 0;
+      this.limit.concurrency += 1;
+    }
+  }
+}
+
+/**
+ * Runs `worker` over a stream of items with at most `window` of them started and unfinished. The
+ * window keeps a few files ahead of the request limiter (so small files keep the pipe full) without
+ * opening every file of a large tree at once. Stops starting new items once `signal` aborts.
+ */
+export async function forEachWindowed<T>(
+  items: AsyncIterable<T> | Iterable<T>,
+  window: number,
+  worker: (item: T) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  for await (const item of items) {
+    if (signal?.aborted) break;
+    const task = worker(item).finally(() => running.delete(task));
+    running.add(task);
+    if (running.size >= window) await Promise.race(running);
+  }
+  await Promise.all(running);
+}

@@ -1,0 +1,64 @@
+import { HeadObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { formatS3Url, type ObjectRef } from './address.js';
+import { failure } from './errors.js';
+import { httpStatusOf, errorCodeOf } from './retry.js';
+import { retrying, type TransferContext } from './context.js';
+import { normalizeEtag } from './checksums.js';
+
+/** What HEAD tells about an object, in our own names. */
+export interface ObjectHead {
+  ref: ObjectRef;
+  size: number;
+  etag: string | undefined;
+  lastModified: Date | undefined;
+  metadata: Record<string, string>;
+  contentType: string | undefined;
+  serverSideEncryption: string | undefined;
+  customerKey: boolean;
+  storageClass: string | undefined;
+}
+
+export function isNotFound(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  return httpStatusOf(error) === 404 || code === 'NotFound' || code === 'NoSuchKey';
+}
+
+/** The headers HEAD and a whole-object GET share. */
+type ObjectHeaders = Pick<
+  HeadObjectCommandOutput,
+  'ContentLength' | 'ETag' | 'LastModified' | 'Metadata' | 'ContentType' | 'ServerSideEncryption' | 'SSECustomerAlgorithm' | 'StorageClass'
+>;
+
+export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHead {
+  return {
+    ref,
+    size: output.ContentLength ?? 0,
+    etag: normalizeEtag(output.ETag),
+    lastModified: output.LastModified,
+    metadata: output.Metadata ?? {},
+    contentType: output.ContentType,
+    serverSideEncryption: output.ServerSideEncryption,
+    customerKey: output.SSECustomerAlgorithm !== undefined,
+    storageClass: output.StorageClass,
+  };
+}
+
+/** HEAD an object; a missing one is a clear failure naming it. */
+export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead> {
+  const found = await findObject(ctx, ref);
+  if (!found) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+  return found;
+}
+
+/** HEAD an object; undefined when it does not exist. */
+export async function findObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead | undefined> {
+  try {
+    const output = await retrying(ctx, `HEAD ${ref.key}`, () =>
+      ctx.client.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: ctx.signal }),
+    );
+    return headFromOutput(ref, output);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,187 @@
+import { access, constants, opendir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import mime from 'mime';
+import { joinKey, missingBucketError, parseObjectAddress, validateKey, type ObjectRef } from './address.js';
+import { usageError } from './errors.js';
+import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from './layout.js';
+import type { PutOptions, ServerSideEncryption } from './upload.js';
+import { MD5_METADATA_KEY } from './checksums.js';
+
+/** Where `put` sends files: a named key, a prefix, or the lake layout. */
+export type PutDestination =
+  | { kind: 'address'; text: string }
+  | { kind: 'key'; text: string }
+  | { kind: 'layout'; zone: Zone; dataset: string; date: LayoutDate }
+  | { kind: 'none' };
+
+export interface PutItem {
+  /** A local path, or `-` for standard input. */
+  source: string;
+  ref: ObjectRef;
+  contentType: string | undefined;
+}
+
+export interface PutRequest {
+  sources: string[];
+  destination: PutDestination;
+  recursive: boolean;
+  bucket: string | undefined;
+  layout: string;
+  contentType: string | undefined;
+}
+
+/** Checks `--zone/--dataset/--date/--key` and the positional destination, and says where files go. */
+export function resolvePutDestination(args: { positionals: string[]; key?: string; zone?: string; dataset?: string; date?: string }): {
+  sources: string[];
+  destination: PutDestination;
+} {
+  const { positionals, key, zone, dataset, date } = args;
+  if (key !== undefined && zone !== undefined) throw usageError('--key and --zone cannot be used together', 'name the key, or let the layout make it');
+  if (zone === undefined && (dataset !== undefined || date !== undefined)) throw usageError('--dataset and --date need --zone');
+  if (zone !== undefined) {
+    if (dataset === undefined) throw usageError('--zone needs --dataset');
+    validateDataset(dataset);
+    return {
+      sources: positionals,
+      destination: { kind: 'layout', zone: parseZone(zone), dataset, date: date === undefined ? todayUtc() : parseLayoutDate(date) },
+    };
+  }
+  if (key !== undefined) return { sources: positionals, destination: { kind: 'key', text: key } };
+  if (positionals.length >= 2) {
+    return { sources: positionals.slice(0, -1), destination: { kind: 'address', text: positionals[positionals.length - 1] as string } };
+  }
+  return { sources: positionals, destination: { kind: 'none' } };
+}
+
+/**
+ * Every file `put` will send and the key it goes to, all checked before the first byte moves: sources
+ * exist and are readable, keys are valid, the bucket is known.
+ */
+export async function planPut(request: PutRequest): Promise<PutItem[]> {
+  const { sources, destination, recursive } = request;
+  if (sources.length === 0) throw usageError('no file to upload', 'name one or more files, or - for standard input');
+  if (sources.includes('-') && sources.length > 1) throw usageError("'-' (standard input) cannot be combined with other files");
+  if (destination.kind === 'none') {
+    throw usageError('no destination', 'add s3://bucket/key, --key KEY, or --zone ZONE --dataset NAME');
+  }
+  if (destination.kind === 'key' && (sources.length > 1 || recursive)) throw usageError('--key names one object; it cannot take several files or a directory');
+  if (sources[0] === '-' && destination.kind === 'layout') throw usageError("standard input has no file name for the layout's {name}", 'use --key or s3://bucket/key');
+
+  const files: Array<{ path: string; name: string }> = [];
+  for (const source of sources) {
+    if (source === '-') {
+      files.push({ path: '-', name: '' });
+      continue;
+    }
+    const info = await stat(source).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') throw usageError(`no such file '${source}'`);
+      throw usageError(`cannot read '${source}': ${error.code ?? error.message}`);
+    });
+    await access(source, constants.R_OK).catch(() => {
+      throw usageError(`cannot read '${source}': permission denied`);
+    });
+    if (info.isDirectory()) {
+      if (!recursive) throw usageError(`'${source}' is a directory`, 'add --recursive to upload the tree, or use `datalake sync`');
+      for await (const relative of walkFiles(source)) files.push({ path: join(source, relative), name: relative });
+    } else if (info.isFile()) {
+      files.push({ path: source, name: basename(source) });
+    } else {
+      throw usageError(`'${source}' is not a regular file`);
+    }
+  }
+
+  const many = files.length > 1 || recursive;
+  return files.map((file) => ({
+    source: file.path,
+    ref: keyFor(request, destination, file, many),
+    contentType: file.path === '-' ? request.contentType : request.contentType ?? guessContentType(file.path),
+  }));
+}
+
+function keyFor(request: PutRequest, destination: PutDestination, file: { path: string; name: string }, many: boolean): ObjectRef {
+  switch (destination.kind) {
+    case 'layout': {
+      if (!request.bucket) throw missingBucketError();
+      const key = renderLayoutKey(request.layout, { ...destination, name: file.name });
+      validateKey(key);
+      return { bucket: request.bucket, key };
+    }
+    case 'key':
+      return parseObjectAddress(destination.text, request.bucket);
+    case 'address': {
+      const asPrefix = many || destination.text.endsWith('/') || /^s3:\/\/[^/]+$/.test(destination.text);
+      if (!asPrefix) return parseObjectAddress(destination.text, request.bucket);
+      if (file.path === '-') throw usageError("standard input needs a full key, not a prefix ending in '/'");
+      const prefix = parseObjectAddress(destination.text, request.bucket, { allowPrefix: true });
+      const ref = { bucket: prefix.bucket, key: joinKey(prefix.key, file.name) };
+      validateKey(ref.key);
+      return ref;
+    }
+    case 'none':
+      throw usageError('no destination');
+  }
+}
+
+export function guessContentType(path: string): string {
+  return mime.getType(path) ?? 'application/octet-stream';
+}
+
+/**
+ * Relative paths of the regular files under a directory, in sorted order, with `/` separators.
+ * Symbolic links are not followed.
+ */
+export async function* walkFiles(root: string, relative = ''): AsyncGenerator<string> {
+  const directory = await opendir(relative ? join(root, relative) : root);
+  const names: Array<{ name: string; isDirectory: boolean; isFile: boolean }> = [];
+  for await (const entry of directory) names.push({ name: entry.name, isDirectory: entry.isDirectory(), isFile: entry.isFile() });
+  names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of names) {
+    const path = relative ? `${relative}/${entry.name}` : entry.name;
+    if (entry.isDirectory) yield* walkFiles(root, path);
+    else if (entry.isFile) yield path;
+  }
+}
+
+const STORAGE_CLASSES = new Set([
+  'STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER', 'DEEP_ARCHIVE',
+  'GLACIER_IR', 'OUTPOSTS', 'SNOW', 'EXPRESS_ONEZONE',
+]);
+
+/** Checks `--meta`, `--tag`, `--storage-class` and `--sse` into PutOptions. */
+export function resolvePutOptions(args: {
+  meta?: string[];
+  tag?: string[];
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+}): Omit<PutOptions, 'contentType'> {
+  const metadata = parsePairs(args.meta ?? [], '--meta');
+  for (const name of Object.keys(metadata)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) throw usageError(`invalid --meta name '${name}'`, 'use letters, digits, - and _');
+    if (name.toLowerCase() === MD5_METADATA_KEY) throw usageError(`--meta ${name} is reserved: datalake stores the content MD5 there`);
+  }
+  const tags = parsePairs(args.tag ?? [], '--tag');
+  if (Object.keys(tags).length > 10) throw usageError('at most 10 tags per object');
+  const storageClass = args.storageClass?.toUpperCase();
+  if (storageClass !== undefined && !STORAGE_CLASSES.has(storageClass)) {
+    throw usageError(`invalid storage class '${args.storageClass}'`, `use one of ${[...STORAGE_CLASSES].join(', ')}`);
+  }
+  let sse: ServerSideEncryption | undefined;
+  if (args.sse !== undefined) {
+    if (args.sse !== 'AES256' && args.sse !== 'aws:kms') throw usageError(`invalid --sse '${args.sse}'`, 'use AES256 or aws:kms');
+    sse = args.sse;
+  }
+  if (args.sseKmsKeyId !== undefined && sse !== 'aws:kms') throw usageError('--sse-kms-key-id needs --sse aws:kms');
+  return { metadata, tags, storageClass, sse, sseKmsKeyId: args.sseKmsKeyId };
+}
+
+function parsePairs(pairs: string[], flag: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const pair of pairs) {
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw usageError(`invalid ${flag} '${pair}'`, `use ${flag} name=value`);
+    values[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  return values;
+}
+

@@ -1,0 +1,59 @@
+import { DatalakeError, describeError, failure } from './errors.js';
+import { errorCodeOf, httpStatusOf } from './retry.js';
+
+/**
+ * Turns what the SDK or the network threw into one line a user can act on. Secrets never appear:
+ * messages are built from codes and names, not from request dumps.
+ */
+export function explainError(error: unknown, context: { bucket?: string | undefined; endpoint?: string | undefined } = {}): DatalakeError {
+  if (error instanceof DatalakeError) return error;
+  const code = errorCodeOf(error);
+  const status = httpStatusOf(error);
+  const bucket = context.bucket ? ` '${context.bucket}'` : '';
+  const where = context.endpoint ?? 'the S3 endpoint';
+  switch (code) {
+    case 'NoSuchBucket':
+      return failure(`no such bucket${bucket}`, { hint: 'create it with `datalake init`', cause: error });
+    case 'AccessDenied':
+    case 'AllAccessDisabled':
+      return failure(`access denied${bucket}`, { hint: 'check the credentials in use and the bucket policy', cause: error });
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'InvalidToken':
+    case 'ExpiredToken':
+    case 'TokenRefreshRequired':
+      return failure(`the server rejected the credentials (${code})`, {
+        hint: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile',
+        cause: error,
+      });
+    case 'CredentialsProviderError':
+      return failure('no AWS credentials found', { hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or --profile', cause: error });
+    case 'ECONNREFUSED':
+      return failure(`cannot connect to ${where}: connection refused`, { hint: 'is the server running? check --endpoint / AWS_ENDPOINT_URL', cause: error });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return failure(`cannot resolve the host of ${where}`, { hint: 'check --endpoint / AWS_ENDPOINT_URL and the network', cause: error });
+    case 'PreconditionFailed':
+      return failure('the object changed on the server during the transfer', { hint: 'run the command again', cause: error });
+    case 'PermanentRedirect':
+    case 'AuthorizationHeaderMalformed':
+      return failure(`the bucket${bucket} is in another region`, { hint: 'pass --region or set AWS_REGION', cause: error });
+    default:
+      break;
+  }
+  if (status === 403) return failure(`access denied${bucket} (HTTP 403)`, { hint: 'check the credentials and the bucket policy', cause: error });
+  if (status === 404 && bucket) return failure(`not found${bucket} (HTTP 404)`, { cause: error });
+  return failure(describeError(error), { cause: error });
+}
+
+/** Errors that will fail every other object the same way: stop the run at the first of them. */
+export function isFatalForRun(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  return (
+    code !== undefined &&
+    [
+      'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError',
+      'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'PermanentRedirect', 'AuthorizationHeaderMalformed', 'AllAccessDisabled',
+    ].includes(code)
+  );
+}

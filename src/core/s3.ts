@@ -1,0 +1,29 @@
+import http from 'node:http';
+import https from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Settings } from './config.js';
+
+/**
+ * The S3 client, configured once: the SDK's default credential chain (env, profiles, SSO, IMDS),
+ * path-style addressing for custom endpoints, keep-alive sockets sized to the concurrency, and the
+ * SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
+ */
+export function createS3Client(settings: Settings): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
+  return new S3Client({
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
+    ...(settings.profile ? { profile: settings.profile } : {}),
+    maxAttempts: 1,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+      connectionTimeout: 5_000,
+      // A socket that sends or receives nothing for this long is given up and retried.
+      socketTimeout: 60_000,
+    }),
+  });
+}

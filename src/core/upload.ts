@@ -1,0 +1,362 @@
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
+import { formatS3Url, type ObjectRef } from './address.js';
+import {
+  MD5_METADATA_KEY,
+  etagReflectsContent,
+  md5Of,
+  md5OfFile,
+  md5ToMetadata,
+  multipartEtag,
+  newMd5,
+  normalizeEtag,
+} from './checksums.js';
+import { childAbort, limitedRequest, retrying, type TransferContext } from './context.js';
+import { failure, usageError } from './errors.js';
+import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './parts.js';
+import { TransientError } from './retry.js';
+import { rewriteMetadata } from './metadata-rewrite.js';
+
+export type ServerSideEncryption = 'AES256' | 'aws:kms';
+
+/** How an object is stored: everything but its bytes. */
+export interface PutOptions {
+  contentType?: string | undefined;
+  metadata?: Record<string, string>;
+  tags?: Record<string, string>;
+  storageClass?: string | undefined;
+  sse?: ServerSideEncryption | undefined;
+  sseKmsKeyId?: string | undefined;
+}
+
+export interface UploadedObject {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  /** Hex MD5 of the whole content. */
+  md5: string;
+  parts: number;
+  /** Parts found already on the server from an interrupted run and not sent again. */
+  partsReused?: number;
+}
+
+/** Upload one local file to one key: a single PUT up to one part size, multipart above it. */
+export async function uploadFile(ctx: TransferContext, path: string, ref: ObjectRef, options: PutOptions = {}): Promise<UploadedObject> {
+  const id = ctx.events.newTransferId();
+  const before = await stat(path);
+  ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: before.size });
+  try {
+    const uploaded =
+      before.size <= ctx.partSize
+        ? await putSmallFile(ctx, path, before.size, ref, options, id)
+        : await putMultipartFile(ctx, path, before.size, ref, options, id);
+    const after = await stat(path);
+    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+      await deleteQuietly(ctx, ref);
+      throw failure(`${path} changed while it was being uploaded; the object was removed`, { hint: 'run the upload again once the file is complete' });
+    }
+    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size, ...(uploaded.partsReused ? { partsReused: uploaded.partsReused } : {}) });
+    return uploaded;
+  } catch (error) {
+    ctx.events.emit('transfer:failed', { id, ref, path, error });
+    throw error;
+  }
+}
+
+async function putSmallFile(ctx: TransferContext, path: string, size: number, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
+  return limitedRequest(ctx, `PUT ${ref.key}`, async () => {
+    const body = await readFile(path);
+    if (body.length !== size) throw new TransientError(`${path} changed size while being read`);
+    const uploaded = await putBuffer(ctx, body, ref, options);
+    ctx.events.emit('transfer:progress', { id, bytes: body.length });
+    return uploaded;
+  });
+}
+
+/** One PUT with Content-MD5, its ETag checked; a mismatch removes the object. */
+async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions): Promise<UploadedObject> {
+  const md5 = md5Of(body);
+  const md5Hex = md5.toString('hex');
+  const output = await ctx.client.send(
+    new PutObjectCommand({
+      Bucket: ref.bucket,
+      Key: ref.key,
+      Body: body,
+      ContentLength: body.length,
+      ContentMD5: md5.toString('base64'),
+      ...storageFields(options, md5Hex),
+    }),
+    { abortSignal: ctx.signal },
+  );
+  const etag = normalizeEtag(output.ETag) ?? '';
+  if (etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== md5Hex) {
+    await deleteQuietly(ctx, ref);
+    throw new TransientError(`ETag ${etag} of ${formatS3Url(ref)} is not the MD5 ${md5Hex} of what was sent`);
+  }
+  return { bucket: ref.bucket, key: ref.key, size: body.length, etag, md5: md5Hex, parts: 1 };
+}
+
+/** The fields of a PUT or CreateMultipartUpload that say how the object is stored. */
+export function storageFields(options: PutOptions, md5Hex?: string) {
+  const metadata = { ...(options.metadata ?? {}) };
+  if (md5Hex) metadata[MD5_METADATA_KEY] = md5ToMetadata(Buffer.from(md5Hex, 'hex'));
+  const tags = options.tags ?? {};
+  return {
+    Metadata: metadata,
+    ...(Object.keys(tags).length > 0 ? { Tagging: new URLSearchParams(tags).toString() } : {}),
+    ...(options.contentType ? { ContentType: options.contentType } : {}),
+    ...(options.storageClass ? { StorageClass: options.storageClass as never } : {}),
+    ...(options.sse ? { ServerSideEncryption: options.sse } : {}),
+    ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
+  };
+}
+
+interface SentPart {
+  partNumber: number;
+  etag: string;
+  md5: Buffer;
+}
+
+async function putMultipartFile(ctx: TransferContext, path: string, size: number, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
+  const partSize = choosePartSize(size, ctx.partSize);
+  const parts = splitIntoParts(size, partSize);
+  // The whole-content MD5 goes into the metadata, which CreateMultipartUpload must carry: read once
+  // ahead to know it (rclone does the same). The parts are then read again, mostly from the page cache.
+  const wholeMd5 = (await md5OfFile(path)).toString('hex');
+  const upload = await createMultipartUpload(ctx, ref, options, wholeMd5);
+  const file = await open(path, 'r');
+  try {
+    const sent = await sendParts(ctx, ref, upload.uploadId, parts, (part, buffer) => readRange(file, buffer, part), id);
+    const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, sent, upload.etagReflectsContent);
+    return { bucket: ref.bucket, key: ref.key, size, etag, md5: wholeMd5, parts: parts.length };
+  } catch (error) {
+    await abortQuietly(ctx, ref, upload.uploadId);
+    throw error;
+  } finally {
+    await file.close();
+  }
+}
+
+async function readRange(file: FileHandle, buffer: Buffer, part: PartRange): Promise<void> {
+  let offset = 0;
+  while (offset < buffer.length) {
+    const { bytesRead } = await file.read(buffer, offset, buffer.length - offset, part.start + offset);
+    if (bytesRead === 0) throw failure(`file ended before byte ${part.end}: it shrank while being uploaded`);
+    offset += bytesRead;
+  }
+}
+
+interface StartedUpload {
+  uploadId: string;
+  etagReflectsContent: boolean;
+}
+
+async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, options: PutOptions, wholeMd5: string | undefined): Promise<StartedUpload> {
+  const output = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, () =>
+    ctx.client.send(new CreateMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, ...storageFields(options, wholeMd5) }), { abortSignal: ctx.signal }),
+  );
+  if (!output.UploadId) throw failure(`the server returned no upload id for ${formatS3Url(ref)}`);
+  return { uploadId: output.UploadId, etagReflectsContent: etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) };
+}
+
+/**
+ * Sends every part with its own Content-MD5, each read into its own buffer inside its limiter slot,
+ * so memory is bounded by concurrency × part size. The first part that fails for good cancels the rest.
+ */
+async function sendParts(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploadId: string,
+  parts: readonly PartRange[],
+  fill: (part: PartRange, buffer: Buffer) => Promise<void>,
+  transferId: number,
+): Promise<SentPart[]> {
+  const abort = childAbort(ctx.signal);
+  try {
+    return await Promise.all(
+      parts.map((part) =>
+        limitedRequest(
+          ctx,
+          `UploadPart ${part.partNumber} of ${ref.key}`,
+          async () => {
+            const buffer = Buffer.allocUnsafe(part.end - part.start);
+            await fill(part, buffer);
+            const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal);
+            ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
+            return sent;
+          },
+          abort.signal,
+        ).catch((error: unknown) => {
+          abort.abort(error);
+          throw error;
+        }),
+      ),
+    );
+  } catch (error) {
+    throw abort.signal.aborted && ctx.signal?.aborted ? ctx.signal.reason : error;
+  }
+}
+
+async function sendPart(ctx: TransferContext, ref: ObjectRef, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<SentPart> {
+  const md5 = md5Of(body);
+  const output = await ctx.client.send(
+    new UploadPartCommand({
+      Bucket: ref.bucket,
+      Key: ref.key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: body.length,
+      ContentMD5: md5.toString('base64'),
+    }),
+    { abortSignal: signal },
+  );
+  const etag = normalizeEtag(output.ETag) ?? '';
+  if (etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== md5.toString('hex')) {
+    throw new TransientError(`part ${partNumber} of ${formatS3Url(ref)}: ETag ${etag} is not the MD5 of what was sent`);
+  }
+  return { partNumber, etag, md5 };
+}
+
+/** Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`. */
+async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: SentPart[], checkEtag: boolean): Promise<string> {
+  const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
+  const parts: CompletedPart[] = ordered.map((part) => ({ PartNumber: part.partNumber, ETag: `"${part.etag}"` }));
+  const output = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, () =>
+    ctx.client.send(new CompleteMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
+      abortSignal: ctx.signal,
+    }),
+  );
+  const etag = normalizeEtag(output.ETag) ?? '';
+  const expected = multipartEtag(ordered.map((part) => part.md5));
+  if (checkEtag && etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== expected) {
+    await deleteQuietly(ctx, ref);
+    throw failure(`${formatS3Url(ref)} did not verify: ETag ${etag}, expected ${expected}; the object was removed`, { hint: 'run the upload again' });
+  }
+  return etag;
+}
+
+/**
+ * Upload a stream of unknown length (standard input): read into part-sized buffers with at most
+ * `concurrency` of them in flight. Up to one part it is a single PUT. Above that the MD5 is only known
+ * at the end, so it is added to the metadata afterwards by a server-side copy onto itself.
+ */
+export async function uploadStream(ctx: TransferContext, input: Readable, ref: ObjectRef, options: PutOptions = {}): Promise<UploadedObject> {
+  const id = ctx.events.newTransferId();
+  const path = '-';
+  ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: undefined });
+  try {
+    const uploaded = await uploadChunks(ctx, readFixedChunks(input, ctx.partSize), ref, options, id);
+    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size });
+    return uploaded;
+  } catch (error) {
+    ctx.events.emit('transfer:failed', { id, ref, path, error });
+    throw error;
+  }
+}
+
+async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
+  const first = await chunks.next();
+  const firstChunk = first.done ? Buffer.alloc(0) : first.value;
+  const second = first.done ? first : await chunks.next();
+  if (second.done) {
+    return limitedRequest(ctx, `PUT ${ref.key}`, async () => {
+      const uploaded = await putBuffer(ctx, firstChunk, ref, options);
+      ctx.events.emit('transfer:progress', { id, bytes: firstChunk.length });
+      return uploaded;
+    });
+  }
+
+  const upload = await createMultipartUpload(ctx, ref, options, undefined);
+  const abort = childAbort(ctx.signal);
+  const wholeMd5 = newMd5();
+  const inFlight = new Set<Promise<SentPart>>();
+  const sent: Promise<SentPart>[] = [];
+  let size = 0;
+  try {
+    let partNumber = 0;
+    const dispatch = (body: Buffer) => {
+      partNumber += 1;
+      if (partNumber > MAX_PARTS) {
+        throw usageError(`standard input is over ${MAX_PARTS} parts of ${ctx.partSize} bytes`, 'pass a larger --part-size');
+      }
+      wholeMd5.update(body);
+      size += body.length;
+      const number = partNumber;
+      const promise = limitedRequest(ctx, `UploadPart ${number} of ${ref.key}`, () => sendPart(ctx, ref, upload.uploadId, number, body, abort.signal), abort.signal).then(
+        (part) => {
+          ctx.events.emit('transfer:progress', { id, bytes: body.length });
+          return part;
+        },
+      );
+      promise.catch((error: unknown) => abort.abort(error)).finally(() => inFlight.delete(promise));
+      inFlight.add(promise);
+      sent.push(promise);
+    };
+    dispatch(firstChunk);
+    dispatch(second.value);
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      dispatch(next.value);
+      while (inFlight.size >= ctx.limiter.concurrency) await Promise.race(inFlight).catch(() => undefined);
+      if (abort.signal.aborted) break;
+    }
+    const parts = await Promise.all(sent);
+    const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, upload.etagReflectsContent);
+    const md5 = wholeMd5.digest('hex');
+    const finalEtag = await rewriteMetadata(ctx, ref, size, options, md5, etag);
+    return { bucket: ref.bucket, key: ref.key, size, etag: finalEtag, md5, parts: parts.length };
+  } catch (error) {
+    await Promise.allSettled(inFlight);
+    await abortQuietly(ctx, ref, upload.uploadId);
+    throw abort.signal.aborted && ctx.signal?.aborted ? ctx.signal.reason : error;
+  }
+}
+
+/** Re-chunks a byte stream into buffers of exactly `size` bytes (the last may be shorter). */
+export async function* readFixedChunks(input: AsyncIterable<Buffer | string>, size: number): AsyncGenerator<Buffer> {
+  let current = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for await (const piece of input) {
+    let chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    while (chunk.length > 0) {
+      const take = Math.min(size - filled, chunk.length);
+      chunk.copy(current, filled, 0, take);
+      filled += take;
+      chunk = chunk.subarray(take);
+      if (filled === size) {
+        yield current;
+        current = Buffer.allocUnsafe(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield current.subarray(0, filled);
+}
+
+export async function deleteQuietly(ctx: TransferContext, ref: ObjectRef): Promise<void> {
+  try {
+    await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key })), undefined);
+  } catch (error) {
+    ctx.events.emit('warning', { message: `could not remove ${formatS3Url(ref)} after a failed verification: ${String(error)}`, ref });
+  }
+}
+
+async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<void> {
+  try {
+    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, () =>
+      ctx.client.send(new AbortMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId })), undefined,
+    );
+  } catch (error) {
+    ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });
+  }
+}
