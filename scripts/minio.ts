@@ -2,6 +2,7 @@
  * `npm run minio:install | minio:start | minio:stop`: the local MinIO of `.env.example`.
  * start reuses a server already answering at the configured endpoint; stop stops only one it started.
  */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';

@@ -36,11 +36,12 @@ export function resolveGlobals(options: GlobalOptions): { settings: Settings; ou
 /** Builds the engine for a command: the S3 client, the limiter, events and their subscribers. */
 export async function openRuntime(options: GlobalOptions, signal: AbortSignal, resolved = resolveGlobals(options)): Promise<Runtime> {
   const { settings, out } = resolved;
-  const [{ createS3Client }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }] = await Promise.all([
+  const [{ createS3Client }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }] = await Promise.all([
     import('../core/s3.js'),
     import('../core/limiter.js'),
     import('../core/events.js'),
     import('../core/retry.js'),
+    import('../core/buffer-pool.js'),
   ]);
   const events = new TransferEvents();
   const logger = createLogger({ level: options.logLevel, file: options.logFile });
@@ -59,6 +60,7 @@ export async function openRuntime(options: GlobalOptions, signal: AbortSignal, r
     limiter: new RequestLimiter(settings.concurrency),
     retryPolicy: { ...DEFAULT_RETRY_POLICY, retries: settings.retries },
     events,
+    buffers: new BufferPool(settings.concurrency * settings.partSize),
     partSize: settings.partSize,
     signal,
   };

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferEvents } from './events.js';
 import type { RequestLimiter } from './limiter.js';
+import type { BufferPool } from './buffer-pool.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 
 /** What every core operation needs: one client, one limiter, one retry policy, one event bus. */
@@ -9,6 +10,8 @@ export interface TransferContext {
   limiter: RequestLimiter;
   retryPolicy: RetryPolicy;
   events: TransferEvents;
+  /** Part buffers for uploads, reused across parts and files. */
+  buffers: BufferPool;
   /** Multipart part size and ranged-download chunk size. */
   partSize: number;
   /** Aborted on SIGINT/SIGTERM: no new request starts, in-flight ones are cancelled. */

@@ -189,11 +189,16 @@ async function sendParts(
           ctx,
           `UploadPart ${part.partNumber} of ${ref.key}`,
           async () => {
-            const buffer = Buffer.allocUnsafe(part.end - part.start);
-            await fill(part, buffer);
-            const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal);
-            ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
-            return sent;
+            const pooled = ctx.buffers.acquire(parts[0]!.end - parts[0]!.start);
+            try {
+              const buffer = pooled.subarray(0, part.end - part.start);
+              await fill(part, buffer);
+              const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal);
+              ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
+              return sent;
+            } finally {
+              ctx.buffers.release(pooled);
+            }
           },
           abort.signal,
         ).catch((error: unknown) => {
@@ -256,7 +261,7 @@ export async function uploadStream(ctx: TransferContext, input: Readable, ref: O
   const path = '-';
   ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: undefined });
   try {
-    const uploaded = await uploadChunks(ctx, readFixedChunks(input, ctx.partSize), ref, options, id);
+    const uploaded = await uploadChunks(ctx, readFixedChunks(input, ctx.partSize, (size) => ctx.buffers.acquire(size)), ref, options, id);
     ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size });
     return uploaded;
   } catch (error) {
@@ -293,12 +298,14 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
       wholeMd5.update(body);
       size += body.length;
       const number = partNumber;
-      const promise = limitedRequest(ctx, `UploadPart ${number} of ${ref.key}`, () => sendPart(ctx, ref, upload.uploadId, number, body, abort.signal), abort.signal).then(
-        (part) => {
+      const promise = limitedRequest(ctx, `UploadPart ${number} of ${ref.key}`, () => sendPart(ctx, ref, upload.uploadId, number, body, abort.signal), abort.signal)
+        .then((part) => {
           ctx.events.emit('transfer:progress', { id, bytes: body.length });
           return part;
-        },
-      );
+        })
+        .finally(() => {
+          if (body.buffer.byteLength === ctx.partSize) ctx.buffers.release(Buffer.from(body.buffer, body.byteOffset, ctx.partSize));
+        });
       promise.catch((error: unknown) => abort.abort(error)).finally(() => inFlight.delete(promise));
       inFlight.add(promise);
       sent.push(promise);
@@ -323,8 +330,12 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
 }
 
 /** Re-chunks a byte stream into buffers of exactly `size` bytes (the last may be shorter). */
-export async function* readFixedChunks(input: AsyncIterable<Buffer | string>, size: number): AsyncGenerator<Buffer> {
-  let current = Buffer.allocUnsafe(size);
+export async function* readFixedChunks(
+  input: AsyncIterable<Buffer | string>,
+  size: number,
+  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
+): AsyncGenerator<Buffer> {
+  let current = allocate(size);
   let filled = 0;
   for await (const piece of input) {
     let chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
@@ -335,7 +346,7 @@ export async function* readFixedChunks(input: AsyncIterable<Buffer | string>, si
       chunk = chunk.subarray(take);
       if (filled === size) {
         yield current;
-        current = Buffer.allocUnsafe(size);
+        current = allocate(size);
         filled = 0;
       }
     }

@@ -1,0 +1,108 @@
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBucket, emptyAndDeleteBucket, listKeys, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+
+let client: S3Client;
+let bucket: string;
+const work = tempDirectory('badinput');
+const file = join(work.path, 'data.csv');
+const directory = join(work.path, 'adir');
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'badinput');
+  writeFileSync(file, 'a,b\n1,2\n');
+  mkdirSync(directory);
+  writeFileSync(join(directory, 'inside.txt'), 'x');
+});
+afterAll(async () => {
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+function expectOneCleanLine(stderr: string): void {
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^datalake: /);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('bad input: one line on stderr, exit 2, nothing uploaded', () => {
+  const b = () => ['--bucket', bucket];
+  const cases: Array<[string, () => string[], RegExp, Record<string, string | undefined>?]> = [
+    ['a missing file', () => ['put', join(work.path, 'nope.csv'), '--key', 'x/nope.csv', ...b()], /no such file/],
+    ['a directory without --recursive', () => ['put', directory, `s3://${bucket}/dir/`], /is a directory.*--recursive/],
+    ['an unknown flag', () => ['put', file, '--key', 'x', '--frobnicate', ...b()], /unknown option '--frobnicate'/],
+    ['no bucket configured', () => ['put', file, '--key', 'x/data.csv'], /no bucket configured/],
+    ['a zone outside raw/processed/analytics', () => ['put', file, '--zone', 'bronze', '--dataset', 'd', ...b()], /invalid zone 'bronze'/],
+    ['an invalid date', () => ['put', file, '--zone', 'raw', '--dataset', 'd', '--date', '2024-02-30', ...b()], /invalid date/],
+    ['a key with ..', () => ['put', file, `s3://${bucket}/a/../b.csv`], /'\.\.' segment/],
+    ['a key with empty segments', () => ['put', file, `s3://${bucket}/a//b.csv`], /empty path segment/],
+    ['a key over 1,024 bytes', () => ['put', file, '--key', 'k'.repeat(1025), ...b()], /1,?024-byte limit/],
+    ['--key together with --zone', () => ['put', file, '--key', 'x', '--zone', 'raw', '--dataset', 'd', ...b()], /--key and --zone/],
+    ['a malformed endpoint URL', () => ['put', file, '--key', 'x', '--endpoint', 'not a url', ...b()], /malformed endpoint URL/],
+    ['a part size under 5 MiB', () => ['put', file, '--key', 'x', '--part-size', '4MiB', ...b()], /5 MiB to 5 GiB/],
+    ['a part size over 5 GiB', () => ['put', file, '--key', 'x', '--part-size', '6GiB', ...b()], /5 MiB to 5 GiB/],
+    ['a part size that does not parse', () => ['put', file, '--key', 'x', '--part-size', 'huge', ...b()], /invalid part size/],
+    ['concurrency under 1', () => ['put', file, '--key', 'x', '--concurrency', '0', ...b()], /concurrency/],
+    ['an invalid bucket name', () => ['put', file, 's3://Not_A_Bucket/x'], /invalid bucket name/],
+    ['--dataset without --zone', () => ['put', file, '--dataset', 'd', ...b()], /need --zone/],
+    ['an unknown --sse mode', () => ['put', file, '--key', 'x', '--sse', 'rot13', ...b()], /--sse/],
+    ['no destination at all', () => ['put', file, ...b()], /no destination/],
+    ['a malformed DATALAKE_CONCURRENCY', () => ['put', file, '--key', 'x', ...b()], /concurrency/, { DATALAKE_CONCURRENCY: 'lots' }],
+    ['an unknown --log-level', () => ['put', file, '--key', 'x', '--log-level', 'loud', ...b()], /log-level/],
+  ];
+
+  it.each(cases)('%s', async (_label, args, message, env) => {
+    const result = await runCli(args(), { env: s3Env(env ?? {}) });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expectOneCleanLine(result.stderr);
+    expect(result.stdout).toBe('');
+    expect(await listKeys(client, bucket)).toEqual([]);
+  });
+
+  it('a malformed .env line', async () => {
+    const cwd = join(work.path, 'envdir');
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, '.env'), 'DATALAKE_BUCKET=x\nthis line is broken\n');
+    const result = await runCli(['put', file, '--key', 'x', ...['--bucket', bucket]], { cwd });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/\.env line 2/);
+    expectOneCleanLine(result.stderr);
+    expect(await listKeys(client, bucket)).toEqual([]);
+  });
+});
+
+describe('bad input on download: exit 2 and nothing written', () => {
+  it.each([
+    ['a key with ..', ['get', 's3://lake/a/../b.csv', 'out.csv']],
+    ['a prefix without --recursive', ['get', 's3://lake/raw/', 'out.csv']],
+    ['--recursive to standard output', ['get', '-r', 's3://lake/raw/', '-']],
+  ])('%s', async (_label, args) => {
+    const cwd = join(work.path, `get-${_label.replace(/\W+/g, '-')}`);
+    mkdirSync(cwd, { recursive: true });
+    const result = await runCli(args, { cwd });
+    expect(result.code).toBe(2);
+    expectOneCleanLine(result.stderr);
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(existsSync(join(cwd, 'out.csv'))).toBe(false);
+  });
+});
+
+describe('help', () => {
+  it.each(['put', 'get', 'ls'])('%s --help shows examples and exits 0', async (command) => {
+    const result = await runCli([command, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Examples:\n\s+datalake /);
+  });
+
+  it('--version prints the package version', async () => {
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

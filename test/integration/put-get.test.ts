@@ -1,0 +1,175 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+
+const MiB = 1024 ** 2;
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+
+interface PutJson {
+  objects: Array<{ bucket: string; key: string; size: number; etag: string; md5: string; parts: number }>;
+  failed: Array<{ path?: string; key?: string; error: string }>;
+}
+
+let client: S3Client;
+let bucket: string;
+const work = tempDirectory('putget');
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'putget');
+});
+afterAll(async () => {
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+async function readObject(key: string): Promise<Buffer> {
+  const output = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await output.Body!.transformToByteArray());
+}
+
+describe('round trips are byte-identical', () => {
+  // The multipart threshold is one part (8 MiB by default): up to it a single PUT, above it parts.
+  it.each([
+    ['0 B', 0, 1],
+    ['1 B', 1, 1],
+    ['just under the threshold', 8 * MiB - 1, 1],
+    ['exactly the threshold', 8 * MiB, 1],
+    ['just over the threshold', 8 * MiB + 1, 2],
+  ])('%s', async (label, size, parts) => {
+    const path = join(work.path, `file-${size}`);
+    const data = writeRandomFile(path, size);
+    const key = `roundtrip/${size}.bin`;
+    const put = await runCli(['put', path, `s3://${bucket}/${key}`, '--json']);
+    expect(put.stderr).toBe('');
+    expect(put.code).toBe(0);
+    const uploaded = lastJson<PutJson>(put).objects[0]!;
+    expect(uploaded).toMatchObject({ bucket, key, size, md5: md5(data), parts });
+    expect(uploaded.etag.endsWith(parts > 1 ? `-${parts}` : '')).toBe(true);
+    expect(md5(await readObject(key))).toBe(md5(data));
+
+    const back = join(work.path, `back-${size}`);
+    const get = await runCli(['get', `s3://${bucket}/${key}`, back, '--json']);
+    expect(get.code).toBe(0);
+    expect(lastJson<PutJson>(get).objects[0]).toMatchObject({ key, size, md5: md5(data) });
+    expect(md5(readFileSync(back))).toBe(md5(data));
+  });
+
+  it('a 105 MiB file goes up in parts with a -N ETag, comes back identical, and other clients read it', async () => {
+    const path = join(work.path, 'big.bin');
+    const data = writeRandomFile(path, 105 * MiB);
+    const put = await runCli(['put', path, '--bucket', bucket, '--key', 'big/big.bin', '--json']);
+    expect(put.code).toBe(0);
+    const uploaded = lastJson<PutJson>(put).objects[0]!;
+    expect(uploaded.etag).toMatch(/^[0-9a-f]{32}-14$/);
+    expect(uploaded.md5).toBe(md5(data));
+
+    // The whole-content MD5 is in the metadata, so multipart objects verify later.
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/big.bin' }));
+    expect(Buffer.from(head.Metadata?.md5chksum ?? '', 'base64').toString('hex')).toBe(md5(data));
+    expect(md5(await readObject('big/big.bin'))).toBe(md5(data));
+
+    const back = join(work.path, 'big.back');
+    const get = await runCli(['get', 'big/big.bin', back, '--bucket', bucket, '--json']);
+    expect(get.code).toBe(0);
+    expect(md5(readFileSync(back))).toBe(md5(data));
+    expect(readdirSync(work.path).filter((name) => name.includes('datalake-tmp'))).toEqual([]);
+  });
+
+  it('downloads and verifies an object another client uploaded in parts, with no stored MD5', async () => {
+    const data = Buffer.alloc(13 * MiB + 5, 7);
+    data.write('some varied bytes at the start', 0);
+    await new Upload({ client, params: { Bucket: bucket, Key: 'foreign/multi.bin', Body: data }, partSize: 5 * MiB }).done();
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'foreign/multi.bin' }));
+    expect(head.ETag).toMatch(/-3"$/);
+
+    const back = join(work.path, 'foreign.bin');
+    const get = await runCli(['get', `s3://${bucket}/foreign/multi.bin`, back, '--json']);
+    expect(get.code).toBe(0);
+    expect(lastJson(get)).toMatchObject({ objects: [{ md5: md5(data), verifiedBy: 'multipart-etag' }] });
+    expect(md5(readFileSync(back))).toBe(md5(data));
+  });
+});
+
+describe('how objects are stored', () => {
+  it('sets metadata, tags and content type, guessed from the extension by default', async () => {
+    const path = join(work.path, 'events.csv');
+    writeFileSync(path, 'id,name\n1,a\n');
+    const put = await runCli(['put', path, '--bucket', bucket, '--zone', 'raw', '--dataset', 'reddit', '--date', '2024-01-15', '--meta', 'owner=etl', '--tag', 'team=data', '--tag', 'pii=no']);
+    expect(put.code).toBe(0);
+    const key = 'raw/reddit/year=2024/month=01/day=15/events.csv';
+    expect(put.stdout).toContain(`s3://${bucket}/${key}`);
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    expect(head.ContentType).toBe('text/csv');
+    expect(head.Metadata).toMatchObject({ owner: 'etl' });
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+    expect(Object.fromEntries((tags.TagSet ?? []).map((tag) => [tag.Key, tag.Value]))).toEqual({ team: 'data', pii: 'no' });
+
+    const explicit = await runCli(['put', path, `s3://${bucket}/typed/events.dat`, '--content-type', 'application/x-custom', '--sse', 'AES256']);
+    expect(explicit.code).toBe(0);
+    const typed = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'typed/events.dat' }));
+    expect(typed.ContentType).toBe('application/x-custom');
+    expect(typed.ServerSideEncryption).toBe('AES256');
+  });
+
+  it('uploads several files under a prefix, and a directory with --recursive', async () => {
+    const tree = join(work.path, 'tree');
+    writeRandomFile(join(work.path, 'one.txt'), 10);
+    writeRandomFile(join(work.path, 'two.txt'), 20);
+    const many = await runCli(['put', join(work.path, 'one.txt'), join(work.path, 'two.txt'), `s3://${bucket}/many/`, '--json']);
+    expect(many.code).toBe(0);
+    expect(lastJson<PutJson>(many).objects.map((o) => o.key).sort()).toEqual(['many/one.txt', 'many/two.txt']);
+
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    writeRandomFile(join(tree, 'a.bin'), 100);
+    writeRandomFile(join(tree, 'sub', 'b.bin'), 200);
+    const recursive = await runCli(['put', '-r', tree, `s3://${bucket}/tree`, '--json']);
+    expect(recursive.code).toBe(0);
+    expect(lastJson<PutJson>(recursive).objects.map((o) => o.key).sort()).toEqual(['tree/a.bin', 'tree/sub/b.bin']);
+
+    const out = join(work.path, 'tree-back');
+    const get = await runCli(['get', '-r', `s3://${bucket}/tree/`, out, '--json']);
+    expect(get.code).toBe(0);
+    expect(readFileSync(join(out, 'sub', 'b.bin'))).toEqual(readFileSync(join(tree, 'sub', 'b.bin')));
+    expect(readFileSync(join(out, 'a.bin'))).toEqual(readFileSync(join(tree, 'a.bin')));
+  });
+});
+
+describe('standard input and output', () => {
+  it.each([
+    ['small', 1000],
+    ['multipart', 20 * MiB + 3],
+  ])('a %s stream uploads with its MD5 stored, and downloads to stdout', async (label, size) => {
+    const data = randomBytes(size);
+    const key = `stdin/${label}.bin`;
+    const put = await runCli(['put', '-', `s3://${bucket}/${key}`, '--json'], { input: data });
+    expect(put.stderr).toBe('');
+    expect(put.code).toBe(0);
+    expect(lastJson<PutJson>(put).objects[0]).toMatchObject({ key, size, md5: md5(data) });
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    expect(Buffer.from(head.Metadata?.md5chksum ?? '', 'base64').toString('hex')).toBe(md5(data));
+
+    const get = await runCli(['get', `s3://${bucket}/${key}`, '-']);
+    expect(get.code).toBe(0);
+    expect(get.stdoutBytes.length).toBe(size);
+    expect(md5(get.stdoutBytes)).toBe(md5(data));
+  });
+});
+
+describe('a missing object', () => {
+  it('exits 1 naming it, and writes no file', async () => {
+    const target = join(work.path, 'never.bin');
+    const result = await runCli(['get', `s3://${bucket}/no/such/key.bin`, target]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no/such/key.bin');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(work.path).filter((name) => name.includes('never'))).toEqual([]);
+  });
+});

@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
+
+export const BIN = fileURLToPath(new URL('../../bin/datalake', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+/** The environment a user would have: the endpoint and credentials of the test server, nothing else of ours. */
+export function s3Env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const s3 = inject('s3');
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
+  env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+  env.AWS_REGION = s3.region;
+  if (s3.endpoint) env.AWS_ENDPOINT_URL = s3.endpoint;
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+/** Runs `bin/datalake` as a user would, with stdin closed unless `input` is given. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer | string; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: options.env ?? s3Env(), cwd: options.cwd ?? tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const stdoutBytes = Buffer.concat(stdout);
+      resolve({ code, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), stdoutBytes });
+    });
+    child.stdin.on('error', () => undefined);
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+  });
+}
+
+/** A plain SDK client for the test's own checks: an independent reader of what datalake wrote. */
+export function testClient(): S3Client {
+  const s3 = inject('s3');
+  return new S3Client({
+    region: s3.region,
+    ...(s3.endpoint ? { endpoint: s3.endpoint, forcePathStyle: true } : {}),
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export async function createTestBucket(client: S3Client, label: string): Promise<string> {
+  const bucket = `dl-test-${label}-${randomBytes(4).toString('hex')}`.toLowerCase().slice(0, 63);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+export async function listKeys(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((item) => item.Key ?? ''));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+export async function emptyAndDeleteBucket(client: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const keys = await listKeys(client, bucket);
+    if (keys.length === 0) break;
+    for (let i = 0; i < keys.length; i += 1000) {
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
+    }
+  }
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+export function tempDirectory(label: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `datalake-${label}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function writeRandomFile(path: string, size: number): Buffer {
+  const data = randomBytes(size);
+  writeFileSync(path, data);
+  return data;
+}
+
+export function lastJson<T = Record<string, unknown>>(result: CliResult): T {
+  return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as T;
+}

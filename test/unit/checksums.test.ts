@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { contentProofOf, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/checksums.js';
+import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/parts.js';
+
+const MiB = 1024 ** 2;
+
+describe('ETag arithmetic (vectors computed independently with Python hashlib)', () => {
+  it('a single-part ETag is the MD5 of the content', () => {
+    expect(md5Of(Buffer.from('hello world')).toString('hex')).toBe('5eb63bbbe01eeed093cb22bb8f5acdc3');
+  });
+
+  it('a multipart ETag is the MD5 of the part MD5s, then -N', () => {
+    expect(multipartEtag([md5Of(Buffer.from('hello ')), md5Of(Buffer.from('world'))])).toBe('e09e4fd6265b36115fe3db32df945d84-2');
+    const five = Buffer.alloc(5 * MiB, 'a');
+    expect(multipartEtag([md5Of(five), md5Of(five), md5Of(Buffer.from('b'))])).toBe('58d18e69566f2324e6db9d3d11efab61-3');
+  });
+
+  it('normalises quoted and weak ETags and reads the part count', () => {
+    expect(normalizeEtag('"ABC"')).toBe('abc');
+    expect(normalizeEtag('W/"abc"')).toBe('abc');
+    expect(multipartEtagPartCount('e09e4fd6265b36115fe3db32df945d84-2')).toBe(2);
+    expect(multipartEtagPartCount('5eb63bbbe01eeed093cb22bb8f5acdc3')).toBeUndefined();
+  });
+
+  it('stores the MD5 in metadata as rclone does (base64) and reads it back', () => {
+    expect(md5ToMetadata(md5Of(Buffer.from('hello world')))).toBe('XrY7u+Ae7tCTyyK7j1rNww==');
+    expect(md5FromMetadata({ md5chksum: 'XrY7u+Ae7tCTyyK7j1rNww==' })).toBe('5eb63bbbe01eeed093cb22bb8f5acdc3');
+    expect(md5FromMetadata({ md5chksum: 'garbage' })).toBeUndefined();
+  });
+});
+
+describe('content proof', () => {
+  it('prefers the stored MD5, then a plain ETag, then a multipart ETag', () => {
+    expect(contentProofOf({ etag: 'e09e4fd6265b36115fe3db32df945d84-2', metadata: { md5chksum: 'XrY7u+Ae7tCTyyK7j1rNww==' } })).toEqual({
+      kind: 'md5',
+      md5: '5eb63bbbe01eeed093cb22bb8f5acdc3',
+      source: 'metadata',
+    });
+    expect(contentProofOf({ etag: '5eb63bbbe01eeed093cb22bb8f5acdc3', metadata: {} })).toMatchObject({ kind: 'md5', source: 'etag' });
+    expect(contentProofOf({ etag: 'e09e4fd6265b36115fe3db32df945d84-2', metadata: {} })).toEqual({ kind: 'multipart-etag', etag: 'e09e4fd6265b36115fe3db32df945d84-2', partCount: 2 });
+  });
+
+  it('does not trust the ETag of an SSE-KMS or SSE-C object', () => {
+    expect(contentProofOf({ etag: '5eb63bbbe01eeed093cb22bb8f5acdc3', metadata: {}, serverSideEncryption: 'aws:kms' }).kind).toBe('none');
+    expect(contentProofOf({ etag: '5eb63bbbe01eeed093cb22bb8f5acdc3', metadata: {}, customerKey: true }).kind).toBe('none');
+    expect(contentProofOf({ etag: '5eb63bbbe01eeed093cb22bb8f5acdc3', metadata: {}, serverSideEncryption: 'AES256' }).kind).toBe('md5');
+  });
+});
+
+describe('part sizing', () => {
+  it('keeps the requested size while it fits in 10,000 parts', () => {
+    expect(choosePartSize(100 * MiB, 8 * MiB)).toBe(8 * MiB);
+    expect(choosePartSize(10_000 * 8 * MiB, 8 * MiB)).toBe(8 * MiB);
+  });
+
+  it('grows to a whole MiB so no file needs more than 10,000 parts', () => {
+    const size = 10_000 * 8 * MiB + 1;
+    const partSize = choosePartSize(size, 8 * MiB);
+    expect(partSize).toBe(9 * MiB);
+    expect(Math.ceil(size / partSize)).toBeLessThanOrEqual(MAX_PARTS);
+  });
+
+  it('handles a 5 TiB file on paper and refuses anything larger', () => {
+    const fiveTiB = 5 * 1024 ** 4;
+    const partSize = choosePartSize(fiveTiB, 8 * MiB);
+    expect(partSize).toBe(525 * MiB);
+    expect(Math.ceil(fiveTiB / partSize)).toBeLessThanOrEqual(MAX_PARTS);
+    expect(() => choosePartSize(fiveTiB + 1, 8 * MiB)).toThrow(/5 TiB/);
+  });
+
+  it('splits into consecutive ranges with a short last part', () => {
+    expect(splitIntoParts(20, 8)).toEqual([
+      { partNumber: 1, start: 0, end: 8 },
+      { partNumber: 2, start: 8, end: 16 },
+      { partNumber: 3, start: 16, end: 20 },
+    ]);
+    expect(splitIntoParts(0, 8)).toEqual([]);
+  });
+});

@@ -1,0 +1,73 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { localPathFor } from '../../src/core/get-plan.js';
+import { planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
+import { tempDirectory } from '../support/harness.js';
+
+const work = tempDirectory('plans');
+afterAll(() => work.remove());
+
+describe('put destinations', () => {
+  it('reads the last positional as the destination', () => {
+    expect(resolvePutDestination({ positionals: ['a.csv', 'b.csv', 's3://lake/raw/'] })).toEqual({
+      sources: ['a.csv', 'b.csv'],
+      destination: { kind: 'address', text: 's3://lake/raw/' },
+    });
+  });
+
+  it('refuses --key with --zone, and --dataset without --zone', () => {
+    expect(() => resolvePutDestination({ positionals: ['a'], key: 'k', zone: 'raw', dataset: 'd' })).toThrow(/--key and --zone/);
+    expect(() => resolvePutDestination({ positionals: ['a'], dataset: 'd' })).toThrow(/need --zone/);
+    expect(() => resolvePutDestination({ positionals: ['a'], zone: 'raw' })).toThrow(/needs --dataset/);
+  });
+
+  it('puts files of a tree under the prefix by relative path, and the layout uses it as {name}', async () => {
+    const root = join(work.path, 'tree');
+    mkdirSync(join(root, 'b'), { recursive: true });
+    writeFileSync(join(root, 'z.csv'), 'z');
+    writeFileSync(join(root, 'b', 'a.json'), '{}');
+    const found: string[] = [];
+    for await (const path of walkFiles(root)) found.push(path);
+    expect(found).toEqual(['b/a.json', 'z.csv']);
+
+    const items = await planPut({
+      sources: [root],
+      destination: { kind: 'layout', zone: 'raw', dataset: 'ds', date: { yyyy: '2024', mm: '01', dd: '15' } },
+      recursive: true,
+      bucket: 'lake',
+      layout: '{zone}/{dataset}/year={yyyy}/month={mm}/day={dd}/{name}',
+      contentType: undefined,
+    });
+    expect(items.map((item) => [item.ref.key, item.contentType])).toEqual([
+      ['raw/ds/year=2024/month=01/day=15/b/a.json', 'application/json'],
+      ['raw/ds/year=2024/month=01/day=15/z.csv', 'text/csv'],
+    ]);
+  });
+
+  it('checks --meta, --tag, --storage-class and --sse', () => {
+    expect(resolvePutOptions({ meta: ['owner=etl'], tag: ['team=data'], storageClass: 'standard_ia', sse: 'AES256' })).toMatchObject({
+      metadata: { owner: 'etl' },
+      tags: { team: 'data' },
+      storageClass: 'STANDARD_IA',
+      sse: 'AES256',
+    });
+    expect(() => resolvePutOptions({ meta: ['novalue'] })).toThrow(/--meta/);
+    expect(() => resolvePutOptions({ meta: ['md5chksum=x'] })).toThrow(/reserved/);
+    expect(() => resolvePutOptions({ storageClass: 'COLD' })).toThrow(/storage class/);
+    expect(() => resolvePutOptions({ sse: 'rot13' })).toThrow(/--sse/);
+    expect(() => resolvePutOptions({ sseKmsKeyId: 'k' })).toThrow(/needs --sse aws:kms/);
+  });
+});
+
+describe('download paths', () => {
+  const root = '/data/out';
+
+  it('maps keys under the prefix to paths inside the destination', () => {
+    expect(localPathFor(root, 'raw/', 'raw/a/b.csv')).toBe(resolve(root, 'a/b.csv'));
+  });
+
+  it.each(['raw/../../etc/passwd', 'raw/a/../../x', 'raw//abs', 'raw/./x', 'raw/', 'raw/a\\..\\..\\x'])('refuses %j, which would leave the destination', (key) => {
+    expect(() => localPathFor(root, 'raw/', key)).toThrow(/outside/);
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, classifyError, withRetries, TransientError, DEFAULT_RETRY_POLICY } from '../../src/core/retry.js';
+import { usageError } from '../../src/core/errors.js';
+
+function s3Error(name: string, status: number) {
+  return Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+}
+function networkError(code: string) {
+  return Object.assign(new Error(`connect ${code}`), { code });
+}
+
+describe('error classes', () => {
+  it.each([
+    [s3Error('InternalError', 500), 'transient'],
+    [s3Error('SlowDown', 503), 'throttled'],
+    [s3Error('TooManyRequests', 429), 'throttled'],
+    [s3Error('RequestTimeout', 400), 'transient'],
+    [s3Error('BadDigest', 400), 'transient'],
+    [networkError('ECONNRESET'), 'transient'],
+    [networkError('ETIMEDOUT'), 'transient'],
+    [new TransientError('body ended short'), 'transient'],
+    [s3Error('AccessDenied', 403), 'permanent'],
+    [s3Error('InvalidAccessKeyId', 403), 'permanent'],
+    [s3Error('SignatureDoesNotMatch', 403), 'permanent'],
+    [s3Error('NoSuchBucket', 404), 'permanent'],
+    [s3Error('InvalidArgument', 400), 'permanent'],
+    [networkError('ECONNREFUSED'), 'permanent'],
+    [networkError('ENOTFOUND'), 'permanent'],
+    [usageError('bad flag'), 'permanent'],
+    [new TypeError('bug'), 'permanent'],
+  ])('%s is %s', (error, expected) => {
+    expect(classifyError(error)).toBe(expected);
+  });
+});
+
+describe('backoff with full jitter', () => {
+  it('waits a random time below an exponentially growing, capped ceiling', () => {
+    const policy = { retries: 10, baseDelayMs: 100, maxDelayMs: 1000 };
+    expect(backoffDelay(policy, 1, () => 0.999)).toBe(99);
+    expect(backoffDelay(policy, 3, () => 0.999)).toBe(399);
+    expect(backoffDelay(policy, 8, () => 0.999)).toBe(999);
+    expect(backoffDelay(policy, 3, () => 0)).toBe(0);
+  });
+});
+
+describe('withRetries', () => {
+  const fast = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 1, maxDelayMs: 2 };
+
+  it('rides out transient failures and reports each retry with its attempt number', async () => {
+    const attempts: number[] = [];
+    let calls = 0;
+    const result = await withRetries(
+      'PUT k',
+      async () => {
+        calls += 1;
+        if (calls < 3) throw s3Error('InternalError', 500);
+        return 'ok';
+      },
+      fast,
+      { onRetry: (notice) => attempts.push(notice.attempt) },
+    );
+    expect(result).toBe('ok');
+    expect(attempts).toEqual([1, 2]);
+  });
+
+  it('fails at once on a permanent error', async () => {
+    let calls = 0;
+    await expect(
+      withRetries(
+        'PUT k',
+        async () => {
+          calls += 1;
+          throw s3Error('AccessDenied', 403);
+        },
+        fast,
+      ),
+    ).rejects.toThrow('AccessDenied');
+    expect(calls).toBe(1);
+  });
+
+  it('gives up after the configured retries and tells the limiter about throttling', async () => {
+    let calls = 0;
+    let throttles = 0;
+    await expect(
+      withRetries(
+        'PUT k',
+        async () => {
+          calls += 1;
+          throw s3Error('SlowDown', 503);
+        },
+        { ...fast, retries: 2 },
+        { onThrottle: () => (throttles += 1) },
+      ),
+    ).rejects.toThrow('SlowDown');
+    expect(calls).toBe(3);
+    expect(throttles).toBe(3);
+  });
+});
