@@ -51,8 +51,9 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
       await file.close();
       closed = true;
       await rename(temporary, target);
-      ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size });
-      return { ...downloaded, path: target };
+      const result = { ...downloaded, path: target };
+      ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
+      return result;
     } finally {
       if (!closed) {
         await file.close().catch(() => undefined);
@@ -269,8 +270,9 @@ export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out
     }
     const md5 = whole.digest('hex');
     const verifiedBy = checkProof(head, proof, md5, partMd5s);
-    ctx.events.emit('transfer:done', { id, ref, path: '-', size: head.size });
-    return { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, path: '-', verifiedBy };
+    const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, path: '-', verifiedBy } satisfies DownloadedObject;
+    ctx.events.emit('transfer:done', { id, ref, path: '-', size: head.size, result });
+    return result;
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: '-', error });
     throw error;

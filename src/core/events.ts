@@ -2,6 +2,19 @@ import { EventEmitter } from 'node:events';
 import type { RetryNotice } from './retry.js';
 import type { ObjectRef } from './address.js';
 
+/** One object moved and proven: what `--json` reports for it. */
+export interface TransferResult {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string | undefined;
+  /** Hex MD5 of the whole content. */
+  md5: string;
+  /** The local path, or `-` for standard input or output. */
+  path: string;
+  [detail: string]: unknown;
+}
+
 /**
  * What the engine tells its subscribers (progress bars, logs, the `--json` summary). The engine emits
  * and never renders.
@@ -9,7 +22,7 @@ import type { ObjectRef } from './address.js';
 export interface TransferEventMap {
   'transfer:start': [{ id: number; direction: 'upload' | 'download'; ref: ObjectRef; path: string; size: number | undefined }];
   'transfer:progress': [{ id: number; bytes: number }];
-  'transfer:done': [{ id: number; ref: ObjectRef; path: string; size: number; partsReused?: number }];
+  'transfer:done': [{ id: number; ref: ObjectRef; path: string; size: number; partsReused?: number; result: TransferResult }];
   'transfer:failed': [{ id: number; ref: ObjectRef; path: string; error: unknown }];
   retry: [RetryNotice];
   warning: [{ message: string; ref?: ObjectRef }];

@@ -65,7 +65,7 @@ export async function uploadFile(ctx: TransferContext, path: string, ref: Object
       await deleteQuietly(ctx, ref);
       throw failure(`${path} changed while it was being uploaded; the object was removed`, { hint: 'run the upload again once the file is complete' });
     }
-    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size, ...(uploaded.partsReused ? { partsReused: uploaded.partsReused } : {}) });
+    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size, ...(uploaded.partsReused ? { partsReused: uploaded.partsReused } : {}), result: { ...uploaded, path, contentType: options.contentType ?? null } });
     return uploaded;
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path, error });
@@ -262,7 +262,7 @@ export async function uploadStream(ctx: TransferContext, input: Readable, ref: O
   ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: undefined });
   try {
     const uploaded = await uploadChunks(ctx, readFixedChunks(input, ctx.partSize, (size) => ctx.buffers.acquire(size)), ref, options, id);
-    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size });
+    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size, result: { ...uploaded, path, contentType: options.contentType ?? null } });
     return uploaded;
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path, error });

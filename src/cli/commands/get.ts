@@ -5,9 +5,9 @@ import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveG
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { attempt, exitForFailures, type FailedItem } from './shared.js';
+import { attempt, exitForFailures } from './shared.js';
 import { existsSync } from 'node:fs';
-import type { DownloadedObject } from '../../core/download.js';
+import { TransferSummary } from '../summary.js';
 
 export function registerGet(program: Command): void {
   program
@@ -33,19 +33,18 @@ Examples:
     .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
-      const failed: FailedItem[] = [];
-      const objects: DownloadedObject[] = [];
 
       if (!flags.recursive) {
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
         const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+        const summary = new TransferSummary(runtime.ctx.events);
+        const { failed } = summary;
         const { downloadToFile, downloadToStream } = await import('../../core/download.js');
         try {
           await attempt(runtime, failed, { key: ref.key }, async () => {
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
-            objects.push(downloaded);
             if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  md5 ${downloaded.md5}`);
             if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
           });
@@ -53,7 +52,7 @@ Examples:
           runtime.close();
         }
         if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
-        if (target.kind === 'file') out.json({ objects, failed });
+        if (target.kind === 'file') out.json(summary.toJson());
         exitForFailures(failed);
         return;
       }
@@ -63,6 +62,8 @@ Examples:
       const root = destination ?? '.';
       if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
       const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const summary = new TransferSummary(runtime.ctx.events);
+      const { failed } = summary;
       const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await Promise.all([
         import('../../core/download.js'),
         import('../../core/list.js'),
@@ -84,7 +85,6 @@ Examples:
             await attempt(runtime, failed, { key: listed.key }, async () => {
               const path = localPathFor(root, prefix.key, listed.key);
               const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size });
-              objects.push(downloaded);
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
             });
           },
@@ -98,7 +98,7 @@ Examples:
         out.failed(formatS3Url(prefix), 'no objects under this prefix');
         failed.push({ key: prefix.key, error: 'no objects under this prefix' });
       }
-      out.json({ objects, failed });
+      out.json(summary.toJson());
       exitForFailures(failed);
     });
 }

@@ -4,7 +4,8 @@ import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/pu
 import { formatBytes } from '../../core/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
-import { attempt, collect, exitForFailures, type FailedItem } from './shared.js';
+import { attempt, collect, exitForFailures } from './shared.js';
+import { TransferSummary } from '../summary.js';
 
 interface PutFlags {
   key?: string;
@@ -69,8 +70,8 @@ Examples:
 
       const runtime = await openRuntime(globals, interruption.signal, { settings, out });
       const [{ uploadFile, uploadStream }, { forEachWindowed }] = await Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
-      const objects: Array<Record<string, unknown>> = [];
-      const failed: FailedItem[] = [];
+      const summary = new TransferSummary(runtime.ctx.events);
+      const { failed } = summary;
       const started = Date.now();
       try {
         await forEachWindowed(
@@ -81,7 +82,6 @@ Examples:
               const putOptions = { ...options, contentType: item.contentType };
               const uploaded =
                 item.source === '-' ? await uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : await uploadFile(runtime.ctx, item.source, item.ref, putOptions);
-              objects.push({ ...uploaded, path: item.source, contentType: item.contentType ?? null });
               out.line(`uploaded ${item.source} → ${formatS3Url(item.ref)}  ${formatBytes(uploaded.size)}  md5 ${uploaded.md5}`);
             });
           },
@@ -92,10 +92,9 @@ Examples:
       }
       if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
       if (items.length > 1) {
-        const bytes = objects.reduce((sum, object) => sum + (object.size as number), 0);
-        out.line(`${objects.length} uploaded, ${failed.length} failed, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+        out.line(`${summary.objects.length} uploaded, ${failed.length} failed, ${formatBytes(summary.bytes)} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
       }
-      out.json({ objects, failed });
+      out.json(summary.toJson());
       exitForFailures(failed);
     });
 }

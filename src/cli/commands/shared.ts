@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { describeError } from '../../core/errors.js';
 import { explainError, isFatalForRun } from '../../core/s3-errors.js';
 import type { Runtime } from '../runtime.js';
+import type { FailedItem } from '../summary.js';
 
 /** Repeatable flags (`--meta a=1 --meta b=2`) collect into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -12,11 +13,7 @@ export function globalsOf(command: Command) {
   return command.optsWithGlobals();
 }
 
-export interface FailedItem {
-  key?: string;
-  path?: string;
-  error: string;
-}
+export type { FailedItem } from '../summary.js';
 
 /**
  * Runs one item of a many-object command. A failure is recorded and the run goes on, except a
