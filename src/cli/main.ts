@@ -7,6 +7,7 @@ import { errorLine, oneLine } from './output.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
+import { registerSync } from './commands/sync.js';
 import { interruption } from './interrupt.js';
 
 const EXIT_USAGE = 2;
@@ -51,6 +52,7 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   registerPut(program);
   registerGet(program);
   registerLs(program);
+  registerSync(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
   return program;
 }

@@ -97,3 +97,12 @@ export function contentProofOf(object: ObjectFingerprint): ContentProof {
   }
   return { kind: 'none', reason: etag ? `ETag ${etag} is not an MD5 and no MD5 was stored at upload` : 'no ETag' };
 }
+
+/** The multipart ETag a file would have if uploaded in parts of `partSize`: how other tools' objects are compared. */
+export async function multipartEtagOfFile(path: string, size: number, partSize: number): Promise<string> {
+  const partMd5s: Buffer[] = [];
+  for (let start = 0; start < size; start += partSize) {
+    partMd5s.push(await md5OfFile(path, { start, end: Math.min(start + partSize, size) }));
+  }
+  return multipartEtag(partMd5s);
+}

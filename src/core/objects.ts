@@ -62,3 +62,11 @@ export async function findObject(ctx: TransferContext, ref: ObjectRef): Promise<
     throw error;
   }
 }
+
+/** The size of an object's first part (HEAD with partNumber=1): the part size its uploader used. */
+export async function firstPartSize(ctx: TransferContext, ref: ObjectRef): Promise<number | undefined> {
+  const output = await retrying(ctx, `HEAD ${ref.key} part 1`, () =>
+    ctx.client.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, PartNumber: 1 }), { abortSignal: ctx.signal }),
+  );
+  return output.ContentLength;
+}

@@ -51,7 +51,13 @@ export interface UploadedObject {
 }
 
 /** Upload one local file to one key: a single PUT up to one part size, multipart above it. */
-export async function uploadFile(ctx: TransferContext, path: string, ref: ObjectRef, options: PutOptions = {}): Promise<UploadedObject> {
+export async function uploadFile(
+  ctx: TransferContext,
+  path: string,
+  ref: ObjectRef,
+  options: PutOptions = {},
+  known: { md5?: string | undefined } = {},
+): Promise<UploadedObject> {
   const id = ctx.events.newTransferId();
   const before = await stat(path);
   ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: before.size });
@@ -59,7 +65,7 @@ export async function uploadFile(ctx: TransferContext, path: string, ref: Object
     const uploaded =
       before.size <= ctx.partSize
         ? await putSmallFile(ctx, path, before.size, ref, options, id)
-        : await putMultipartFile(ctx, path, before.size, ref, options, id);
+        : await putMultipartFile(ctx, path, before.size, ref, options, id, known.md5);
     const after = await stat(path);
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
       await deleteQuietly(ctx, ref);
@@ -127,12 +133,21 @@ interface SentPart {
   md5: Buffer;
 }
 
-async function putMultipartFile(ctx: TransferContext, path: string, size: number, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
+async function putMultipartFile(
+  ctx: TransferContext,
+  path: string,
+  size: number,
+  ref: ObjectRef,
+  options: PutOptions,
+  id: number,
+  knownMd5: string | undefined,
+): Promise<UploadedObject> {
   const partSize = choosePartSize(size, ctx.partSize);
   const parts = splitIntoParts(size, partSize);
   // The whole-content MD5 goes into the metadata, which CreateMultipartUpload must carry: read once
   // ahead to know it (rclone does the same). The parts are then read again, mostly from the page cache.
-  const wholeMd5 = (await md5OfFile(path)).toString('hex');
+  // (A sync that just hashed the file for its comparison passes the MD5 in, and the file is read once.)
+  const wholeMd5 = knownMd5 ?? (await md5OfFile(path)).toString('hex');
   const upload = await createMultipartUpload(ctx, ref, options, wholeMd5);
   const file = await open(path, 'r');
   try {

@@ -1,0 +1,180 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { formatS3Url, isS3Url, missingBucketError, parseObjectAddress, type ObjectRef } from '../../core/address.js';
+import { usageError } from '../../core/errors.js';
+import { parseLayoutDate, parseZone, renderLayoutPrefix, todayUtc, validateDataset } from '../../core/layout.js';
+import { resolvePutOptions } from '../../core/put-plan.js';
+import { buildNameFilter, parseShard, type FilterRule } from '../../core/sync/filters.js';
+import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/sync/state-paths.js';
+import { formatBytes, parseCount } from '../../core/units.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+import { collect } from './shared.js';
+
+interface SyncFlags {
+  delete?: boolean;
+  maxDelete?: string;
+  dryRun?: boolean;
+  sizeOnly?: boolean;
+  shard?: string;
+  followSymlinks?: boolean;
+  manifest?: string;
+  zone?: string;
+  dataset?: string;
+  date?: string;
+  meta?: string[];
+  tag?: string[];
+  contentType?: string;
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+}
+
+export function registerSync(program: Command): void {
+  const rules: FilterRule[] = [];
+  const command = program
+    .command('sync')
+    .summary('make a prefix match a local directory, or a local directory match a prefix')
+    .description(
+      'Local directory → s3://bucket/prefix/ (or the layout with --zone/--dataset/--date), or prefix → local directory.\n' +
+        'Transfers what is missing or different BY CONTENT: same size but different bytes is different, an mtime-only touch\n' +
+        'is not. A local hash cache means unchanged files are not hashed again. Delta Lake tables are synced data files\n' +
+        'first, then _delta_log entries in version order. Re-running a finished sync transfers nothing.',
+    )
+    .argument('<source>', 'local directory or s3://bucket/prefix/')
+    .argument('[destination]', 's3://bucket/prefix/ or local directory (omit with --zone)')
+    .option('--delete', 'delete what exists only on the destination, after every transfer succeeded')
+    .option('--max-delete <n>', 'refuse to delete more than N files')
+    .option('--dry-run', 'print the plan (each action and why) and change nothing')
+    .option('--exclude <glob>', 'leave out matching relative paths (repeatable; the last matching rule wins)', collect)
+    .option('--include <glob>', 'take matching paths back in after an --exclude (repeatable)', collect)
+    .option('--size-only', 'compare by size alone, not content')
+    .option('--shard <i/n>', 'take only shard I of N (by a hash of the relative path); /N reads JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX')
+    .option('--follow-symlinks', 'follow symbolic links (they are skipped otherwise)')
+    .option('--manifest <file>', 'write one JSON line per action to FILE')
+    .option('--zone <zone>', 'upload into the layout: raw, processed or analytics')
+    .option('--dataset <name>', 'dataset name for the layout')
+    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC)')
+    .option('--meta <name=value>', 'user metadata on uploaded objects (repeatable)', collect)
+    .option('--tag <name=value>', 'tag on uploaded objects (repeatable)', collect)
+    .option('--content-type <type>', 'Content-Type for every upload (default: by extension)')
+    .option('--storage-class <class>', 'storage class of uploaded objects')
+    .option('--sse <mode>', 'server-side encryption of uploads: AES256 or aws:kms')
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake sync ./exports s3://lake/raw/exports/
+  datalake sync ./events --zone raw --dataset events --date 2024-01-15
+  datalake sync s3://lake/analytics/daily/ ./daily --delete
+  datalake sync ./warehouse/orders s3://lake/processed/orders/ --dry-run --delete
+  datalake sync ./logs s3://lake/raw/logs/ --exclude '*.tmp' --exclude 'debug/**' --include 'debug/keep.log'
+  datalake sync ./big-tree s3://lake/raw/tree/ --shard 2/8       # worker 2 of 8
+  JOB_COMPLETION_INDEX=3 datalake sync ./big-tree s3://lake/raw/tree/ --shard /8
+
+Filters: a pattern without '/' matches the base name at any depth; with '/', the relative path.
+Every name is included unless a rule matches; the last matching rule decides.`,
+    );
+  command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
+  command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
+  command.action(async (sourceText: string, destinationText: string | undefined, flags: SyncFlags, cmd: Command) => {
+    const globals = cmd.optsWithGlobals();
+    const { settings, out } = resolveGlobals(globals);
+
+    // Which side is local and which is the lake.
+    let direction: 'upload' | 'download';
+    let localText: string;
+    let remote: ObjectRef;
+    if (flags.zone !== undefined || flags.dataset !== undefined || flags.date !== undefined) {
+      if (destinationText !== undefined) throw usageError('--zone makes the destination; give only the local source directory');
+      if (flags.zone === undefined || flags.dataset === undefined) throw usageError('the layout needs both --zone and --dataset');
+      validateDataset(flags.dataset);
+      if (!settings.layout.endsWith('{name}')) throw usageError(`sync needs a layout that ends in {name}; '${settings.layout}' does not`);
+      if (!settings.bucket) throw missingBucketError();
+      const date = flags.date === undefined ? todayUtc() : parseLayoutDate(flags.date);
+      direction = 'upload';
+      localText = sourceText;
+      remote = { bucket: settings.bucket, key: renderLayoutPrefix(settings.layout, { zone: parseZone(flags.zone), dataset: flags.dataset, date }) };
+    } else {
+      if (destinationText === undefined) throw usageError('sync needs a source and a destination', 'e.g. datalake sync ./dir s3://bucket/prefix/');
+      const sourceIsRemote = isS3Url(sourceText);
+      const destinationIsRemote = isS3Url(destinationText);
+      if (sourceIsRemote === destinationIsRemote) {
+        throw usageError(sourceIsRemote ? 'both sides are s3:// addresses: bucket-to-bucket sync is not supported' : 'one side must be an s3://bucket/prefix/ address');
+      }
+      direction = sourceIsRemote ? 'download' : 'upload';
+      localText = sourceIsRemote ? destinationText : sourceText;
+      const parsed = parseObjectAddress(sourceIsRemote ? sourceText : destinationText, settings.bucket, { allowPrefix: true });
+      remote = { bucket: parsed.bucket, key: parsed.key === '' || parsed.key.endsWith('/') ? parsed.key : `${parsed.key}/` };
+    }
+
+    const localInfo = await stat(localText).catch(() => undefined);
+    if (direction === 'upload' && !localInfo) throw usageError(`no such directory '${localText}'`);
+    if (localInfo && !localInfo.isDirectory()) throw usageError(`'${localText}' is not a directory`, direction === 'upload' ? 'use `datalake put` for a single file' : undefined);
+
+    const putOptions = { ...resolvePutOptions(flags), contentType: flags.contentType };
+    const includeName = buildNameFilter(rules);
+    const shard = flags.shard === undefined ? undefined : parseShard(flags.shard, process.env);
+    const maxDelete = flags.maxDelete === undefined ? undefined : parseCount(flags.maxDelete, '--max-delete', 0);
+    if (maxDelete !== undefined && !flags.delete) throw usageError('--max-delete goes with --delete');
+    const localRoot = resolve(localText);
+    const shardTag = shard ? `${shard.index}of${shard.count}` : 'all';
+    const hashCachePath = join(cacheDirectory(), 'hashes', `${fileNameFor(localRoot)}-${shardTag}.jsonl`);
+
+    const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+    const [{ runSync, describeSyncTarget }, { acquireSyncLock }] = await Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
+    const plan = {
+      direction,
+      localRoot,
+      remote,
+      deleteExtraneous: flags.delete === true,
+      maxDelete,
+      dryRun: flags.dryRun === true,
+      sizeOnly: flags.sizeOnly === true,
+      followSymlinks: flags.followSymlinks === true,
+      includeName,
+      shard,
+      putOptions,
+      hashCachePath,
+    };
+    const description = describeSyncTarget(plan);
+    let manifest: WriteStream | undefined;
+    let releaseLock: (() => Promise<void>) | undefined;
+    const started = Date.now();
+    try {
+      if (!plan.dryRun) {
+        const lockPath = join(stateDirectory(), 'locks', `${fileNameFor(`${direction}\0${localRoot}\0${formatS3Url(remote)}\0${shardTag}`)}.lock`);
+        releaseLock = await acquireSyncLock(lockPath, description);
+      }
+      manifest = flags.manifest ? createWriteStream(flags.manifest, { flags: 'w' }) : undefined;
+      const dry = plan.dryRun ? '(dry run) ' : '';
+      const report = await runSync(runtime.ctx, plan, (action) => {
+        manifest?.write(`${JSON.stringify({ ...action, time: new Date().toISOString() })}\n`);
+        if (action.action === 'skip') return;
+        if (action.status === 'failed') {
+          out.failed(action.name, action.error ?? 'failed');
+          return;
+        }
+        const remoteUrl = formatS3Url({ bucket: remote.bucket, key: action.key });
+        const arrow = action.action === 'upload' ? `${action.name} → ${remoteUrl}` : action.action === 'download' ? `${remoteUrl} → ${action.path}` : direction === 'upload' ? remoteUrl : action.path;
+        out.line(`${dry}${action.action}: ${arrow} (${action.reason})`);
+      });
+      for (const error of report.errors.filter((e) => e.name === '(deletions)')) out.failed('--delete', error.error);
+      if (report.symlinksSkipped > 0) out.warn(`${report.symlinksSkipped} symbolic links not followed (use --follow-symlinks)`);
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      out.line(
+        `${dry}sync ${description}: ${report.transferred} ${plan.dryRun ? 'to transfer' : 'transferred'}, ${report.skipped} skipped, ${report.deleted} ${plan.dryRun ? 'to delete' : 'deleted'}, ${report.failed} failed, ${formatBytes(report.bytes)} in ${seconds}s`,
+      );
+      out.json(report);
+      if (report.failed > 0) process.exitCode = 1;
+    } finally {
+      runtime.close();
+      await new Promise<void>((done) => (manifest ? manifest.end(done) : done()));
+      await releaseLock?.();
+    }
+    if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+  });
+}

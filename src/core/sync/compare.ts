@@ -1,0 +1,55 @@
+import type { ObjectRef } from '../address.js';
+import { etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../checksums.js';
+import type { TransferContext } from '../context.js';
+import { firstPartSize, headObject } from '../objects.js';
+import type { CachedHash } from './hash-cache.js';
+import type { LocalFile } from './local-tree.js';
+
+/** An object as a listing shows it, named relative to the synced prefix. */
+export interface RemoteFile {
+  name: string;
+  ref: ObjectRef;
+  size: number;
+  etag: string | undefined;
+  lastModified: Date | undefined;
+}
+
+export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination';
+
+export interface ContentCheck {
+  same: boolean;
+  /** The local file's MD5 and the ETags proven to match it, for the hash cache. */
+  md5: string;
+  etags: string[];
+}
+
+/**
+ * "Same bytes?" for a local file and an object of the same size, as cheaply as the object allows:
+ *   cache says this ETag was proven before       → same, no I/O
+ *   the ETag is a plain MD5                       → compare with the local MD5
+ *   the object stores its MD5 in metadata          → one HEAD, compare
+ *   a multipart ETag with no stored MD5            → recompute it locally with the object's part size
+ *   an opaque ETag (SSE-KMS/SSE-C) and no MD5      → not provably the same: transfer
+ * The local MD5 comes from the hash cache when the file is unchanged since it was last hashed.
+ */
+export async function compareContent(ctx: TransferContext, local: LocalFile, remote: RemoteFile, cached: CachedHash | undefined): Promise<ContentCheck> {
+  const etag = remote.etag ?? '';
+  const knownEtags = cached?.etags ?? [];
+  if (cached && etag && knownEtags.includes(etag)) return { same: true, md5: cached.md5, etags: knownEtags };
+
+  const md5 = cached?.md5 ?? (await md5OfFile(local.path)).toString('hex');
+  const proven = (same: boolean): ContentCheck => ({ same, md5, etags: same && etag ? [...new Set([...knownEtags, etag])].slice(-4) : knownEtags });
+
+  if (isPlainMd5Etag(etag) && etag === md5) return proven(true);
+
+  const head = await headObject(ctx, remote.ref);
+  const stored = md5FromMetadata(head.metadata);
+  if (stored) return proven(stored === md5);
+  if (!etagReflectsContent(head)) return proven(false);
+  if (isPlainMd5Etag(etag)) return proven(false);
+  const partCount = multipartEtagPartCount(etag);
+  if (partCount === undefined) return proven(false);
+  const partSize = await firstPartSize(ctx, remote.ref);
+  if (!partSize || Math.ceil(local.size / partSize) !== partCount) return proven(false);
+  return proven((await multipartEtagOfFile(local.path, local.size, partSize)) === etag);
+}

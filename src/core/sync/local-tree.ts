@@ -1,0 +1,75 @@
+import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A regular file of a local tree, named by its path relative to the root with `/` separators. */
+export interface LocalFile {
+  name: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+export interface LocalWalkOptions {
+  followSymlinks: boolean;
+  /** Told of each symbolic link left alone, so the run can say how many. */
+  onSymlinkSkipped?: (name: string) => void;
+}
+
+/**
+ * The files under `root` in S3 key order (UTF-8 bytes of the relative path). Directories sort as
+ * `name/`, so `a-b` comes before `a/x` exactly as S3 lists `a-b` before `a/x`. Only one directory's
+ * entries are held at a time per level: memory follows the depth and width of the tree, not its size.
+ */
+export async function* walkLocalTree(root: string, options: LocalWalkOptions): AsyncGenerator<LocalFile> {
+  const ancestors = new Set<string>([await realpath(root)]);
+  yield* walkDirectory(root, '', options, ancestors);
+}
+
+interface DirectoryEntry {
+  name: string;
+  sortKey: Buffer;
+  kind: 'file' | 'directory' | 'other';
+  viaSymlink: boolean;
+}
+
+async function* walkDirectory(root: string, relative: string, options: LocalWalkOptions, ancestors: Set<string>): AsyncGenerator<LocalFile> {
+  const directoryPath = relative ? join(root, relative) : root;
+  const entries: DirectoryEntry[] = [];
+  for await (const entry of await opendir(directoryPath, { bufferSize: 256 })) {
+    let kind: DirectoryEntry['kind'] = entry.isFile() ? 'file' : entry.isDirectory() ? 'directory' : 'other';
+    const viaSymlink = entry.isSymbolicLink();
+    if (viaSymlink) {
+      const name = relative ? `${relative}/${entry.name}` : entry.name;
+      if (!options.followSymlinks) {
+        options.onSymlinkSkipped?.(name);
+        continue;
+      }
+      // Followed, a link sorts as what it points to: a directory as `name/`.
+      const target = await stat(join(directoryPath, entry.name)).catch(() => undefined);
+      kind = target?.isFile() ? 'file' : target?.isDirectory() ? 'directory' : 'other';
+    }
+    entries.push({ name: entry.name, kind, viaSymlink, sortKey: Buffer.from(kind === 'directory' ? `${entry.name}/` : entry.name, 'utf8') });
+  }
+  entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
+
+  for (const entry of entries) {
+    const name = relative ? `${relative}/${entry.name}` : entry.name;
+    const path = join(root, name);
+    if (entry.kind === 'directory') {
+      if (entry.viaSymlink) {
+        const real = await realpath(path);
+        if (ancestors.has(real)) continue; // a loop back up the tree
+        ancestors.add(real);
+        yield* walkDirectory(root, name, options, ancestors);
+        ancestors.delete(real);
+      } else {
+        yield* walkDirectory(root, name, options, ancestors);
+      }
+    } else if (entry.kind === 'file') {
+      const info = entry.viaSymlink ? await stat(path) : await lstat(path);
+      yield { name, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
+    }
+  }
+}

@@ -1,0 +1,303 @@
+import { mkdir, stat, unlink } from 'node:fs/promises';
+import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../address.js';
+import { retrying, type TransferContext } from '../context.js';
+import { downloadToFile } from '../download.js';
+import { describeError } from '../errors.js';
+import { localPathFor } from '../get-plan.js';
+import { forEachWindowed } from '../limiter.js';
+import { listObjects } from '../list.js';
+import { guessContentType } from '../put-plan.js';
+import { explainError, isFatalForRun } from '../s3-errors.js';
+import { uploadFile, type PutOptions } from '../upload.js';
+import { compareContent, type Reason, type RemoteFile } from './compare.js';
+import { compareDeltaLogEntries, deltaTableRootOf } from './delta.js';
+import { ownerShard, type Shard } from './filters.js';
+import { HashCache, type CachedHash } from './hash-cache.js';
+import { walkLocalTree, type LocalFile } from './local-tree.js';
+import { march, type MarchStep } from './march.js';
+
+export type SyncDirection = 'upload' | 'download';
+
+export interface SyncPlan {
+  direction: SyncDirection;
+  localRoot: string;
+  /** The remote prefix: empty or ending in `/`. */
+  remote: ObjectRef;
+  deleteExtraneous: boolean;
+  maxDelete: number | undefined;
+  dryRun: boolean;
+  sizeOnly: boolean;
+  followSymlinks: boolean;
+  includeName: (name: string) => boolean;
+  shard: Shard | undefined;
+  putOptions: Omit<PutOptions, 'contentType'> & { contentType?: string | undefined };
+  hashCachePath: string;
+}
+
+/** One line of the plan: what was (or, with --dry-run, would be) done to one name, and why. */
+export interface SyncAction {
+  action: 'upload' | 'download' | 'skip' | 'delete';
+  name: string;
+  reason: Reason;
+  key: string;
+  path: string;
+  size: number;
+  status: 'done' | 'planned' | 'failed';
+  error?: string;
+}
+
+export interface SyncReport {
+  transferred: number;
+  skipped: number;
+  deleted: number;
+  failed: number;
+  bytes: number;
+  dryRun: boolean;
+  symlinksSkipped: number;
+  errors: Array<{ name: string; error: string }>;
+}
+
+type Step = MarchStep<LocalFile | RemoteFile, LocalFile | RemoteFile>;
+
+/**
+ * Local directory ⇄ prefix. One pass over two sorted listings; each name is decided (transfer, skip)
+ * by content, transferred inside the shared limiter, and reported. `_delta_log` entries wait until
+ * every other transfer is over, then go one by one in commit order. Deletions come last, and only
+ * when nothing failed.
+ */
+export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (action: SyncAction) => void): Promise<SyncReport> {
+  const report: SyncReport = { transferred: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, dryRun: plan.dryRun, symlinksSkipped: 0, errors: [] };
+  if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
+  const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
+
+  const inShard = (name: string) => !plan.shard || ownerShard(name, plan.shard.count, deltaTableRootOf(name)) === plan.shard.index;
+  const wanted = (name: string) => plan.includeName(name) && inShard(name);
+
+  const localFiles = localExists
+    ? filterNames(walkLocalTree(plan.localRoot, { followSymlinks: plan.followSymlinks, onSymlinkSkipped: () => (report.symlinksSkipped += 1) }), wanted)
+    : emptyListing<LocalFile>();
+  const remoteFiles = filterNames(listRemoteFiles(ctx, plan.remote), wanted);
+  const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
+
+  const cache = await HashCache.open(plan.hashCachePath, !plan.dryRun);
+  const deferredLog: Array<{ step: Step; cached: CachedHash | undefined }> = [];
+  const extraneous: Step[] = [];
+  let committed = false;
+  try {
+    const decided = (async function* () {
+      for await (const step of steps) {
+        const local = localSide(plan, step);
+        const cached = local ? await cache.lookup(local) : undefined;
+        if (deltaTableRootOf(step.name) !== undefined && step.source) {
+          // Its cache place is filled now with what was known; the log is small and cheap to rehash.
+          if (local) cache.reserve()(cached);
+          deferredLog.push({ step, cached });
+          continue;
+        }
+        // Every name that ends with a local file gets its place in the new cache, in walk order.
+        const endsLocal = local !== undefined || (plan.direction === 'download' && step.source !== undefined);
+        yield { step, cached, fill: endsLocal ? cache.reserve() : () => undefined };
+      }
+    })();
+
+    await forEachWindowed(
+      decided,
+      ctx.limiter.concurrency * 4,
+      async ({ step, cached, fill }) => {
+        let entry: CachedHash | undefined = cached;
+        try {
+          entry = await handleStep(ctx, plan, step, cached, report, onAction, extraneous);
+        } finally {
+          fill(entry);
+        }
+      },
+      ctx.signal,
+    );
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+
+    // The Delta log, after every data file, in the order its writer committed it.
+    deferredLog.sort((a, b) => compareDeltaLogEntries(a.step.name, b.step.name));
+    for (const { step, cached } of deferredLog) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      await handleStep(ctx, plan, step, cached, report, onAction, extraneous);
+    }
+
+    if (plan.deleteExtraneous && extraneous.length > 0) {
+      if (report.failed > 0) {
+        report.errors.push({ name: '(deletions)', error: `${extraneous.length} deletions skipped because ${report.failed} transfers failed` });
+      } else if (plan.maxDelete !== undefined && extraneous.length > plan.maxDelete) {
+        report.failed += 1;
+        report.errors.push({ name: '(deletions)', error: `refusing to delete ${extraneous.length} files: more than --max-delete ${plan.maxDelete}` });
+      } else {
+        await deleteExtraneous(ctx, plan, extraneous, report, onAction);
+      }
+    }
+    committed = true;
+  } finally {
+    await cache.close(committed);
+  }
+  return report;
+}
+
+async function handleStep(
+  ctx: TransferContext,
+  plan: SyncPlan,
+  step: Step,
+  cached: CachedHash | undefined,
+  report: SyncReport,
+  onAction: (action: SyncAction) => void,
+  extraneous: Step[],
+): Promise<CachedHash | undefined> {
+  const local = localSide(plan, step);
+  const remote = remoteSide(plan, step);
+  const key = remote?.ref.key ?? joinKey(plan.remote.key, step.name);
+  const path = local?.path ?? safeLocalPath(plan, step.name);
+  const size = (step.source as LocalFile | RemoteFile | undefined)?.size ?? 0;
+  const base = { name: step.name, key, path: path ?? '', size };
+
+  if (!step.source) {
+    if (plan.deleteExtraneous) extraneous.push(step);
+    return cached;
+  }
+  try {
+    let reason: Reason;
+    let entry = cached;
+    if (!step.destination) reason = 'new';
+    else if (step.source.size !== step.destination.size) reason = 'size differs';
+    else if (plan.sizeOnly) reason = 'same size';
+    else {
+      const check = await compareContent(ctx, local!, remote!, cached);
+      entry = local ? { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: check.md5, etags: check.etags } : undefined;
+      reason = check.same ? 'same content' : 'content differs';
+    }
+    if (reason === 'same content' || reason === 'same size') {
+      report.skipped += 1;
+      onAction({ ...base, action: 'skip', reason, status: 'done' });
+      return entry;
+    }
+    const action = plan.direction === 'upload' ? 'upload' : 'download';
+    if (plan.dryRun) {
+      report.transferred += 1;
+      report.bytes += size;
+      onAction({ ...base, action, reason, status: 'planned' });
+      return entry;
+    }
+    const transferred = plan.direction === 'upload' ? await uploadOne(ctx, plan, step.source as LocalFile, key, entry) : await downloadOne(ctx, plan, step.source as RemoteFile);
+    report.transferred += 1;
+    report.bytes += size;
+    onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
+    return transferred.entry;
+  } catch (error) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    if (isFatalForRun(error)) throw explainError(error, { bucket: plan.remote.bucket });
+    const message = describeError(explainError(error, { bucket: plan.remote.bucket }));
+    report.failed += 1;
+    report.errors.push({ name: step.name, error: message });
+    onAction({ ...base, action: plan.direction === 'upload' ? 'upload' : 'download', reason: step.destination ? 'content differs' : 'new', status: 'failed', error: message });
+    return cached;
+  }
+}
+
+async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile, key: string, known: CachedHash | undefined) {
+  validateKey(key);
+  const ref = { bucket: plan.remote.bucket, key };
+  const uploaded = await uploadFile(ctx, local.path, ref, { ...plan.putOptions, contentType: plan.putOptions.contentType ?? guessContentType(local.path) }, { md5: known?.md5 });
+  const entry: CachedHash = { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: uploaded.md5, etags: [uploaded.etag] };
+  return { path: local.path, entry };
+}
+
+async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile) {
+  const path = localPathFor(plan.localRoot, plan.remote.key, remote.ref.key);
+  const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size });
+  const info = await stat(path);
+  const entry: CachedHash = {
+    name: remote.name,
+    size: info.size,
+    mtimeMs: info.mtimeMs,
+    ctimeMs: info.ctimeMs,
+    ino: info.ino,
+    md5: downloaded.md5,
+    etags: downloaded.etag ? [downloaded.etag] : [],
+  };
+  return { path, entry };
+}
+
+async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous: Step[], report: SyncReport, onAction: (action: SyncAction) => void): Promise<void> {
+  // Data files before Delta log entries, the reverse of how they were written.
+  const ordered = [...extraneous].sort((a, b) => Number(deltaTableRootOf(a.name) !== undefined) - Number(deltaTableRootOf(b.name) !== undefined));
+  if (plan.direction === 'download') {
+    for (const step of ordered) {
+      const local = step.destination as LocalFile;
+      const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
+      if (!plan.dryRun) await unlink(local.path);
+      report.deleted += 1;
+      onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
+    }
+    return;
+  }
+  for (let i = 0; i < ordered.length; i += 1000) {
+    const batch = ordered.slice(i, i + 1000).map((step) => step.destination as RemoteFile);
+    if (!plan.dryRun) {
+      const output = await retrying(ctx, `DeleteObjects (${batch.length})`, () =>
+        ctx.client.send(new DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
+          abortSignal: ctx.signal,
+        }),
+      );
+      const refused = new Map((output.Errors ?? []).map((error) => [error.Key ?? '', `${error.Code ?? 'error'}: ${error.Message ?? ''}`]));
+      for (const remote of batch) {
+        const error = refused.get(remote.ref.key);
+        if (error) {
+          report.failed += 1;
+          report.errors.push({ name: remote.name, error });
+        } else report.deleted += 1;
+        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: error ? 'failed' : 'done', ...(error ? { error } : {}) });
+      }
+    } else {
+      for (const remote of batch) {
+        report.deleted += 1;
+        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: 'planned' });
+      }
+    }
+  }
+}
+
+function localSide(plan: SyncPlan, step: Step): LocalFile | undefined {
+  return (plan.direction === 'upload' ? step.source : step.destination) as LocalFile | undefined;
+}
+
+function remoteSide(plan: SyncPlan, step: Step): RemoteFile | undefined {
+  return (plan.direction === 'upload' ? step.destination : step.source) as RemoteFile | undefined;
+}
+
+function safeLocalPath(plan: SyncPlan, name: string): string | undefined {
+  try {
+    return localPathFor(plan.localRoot, '', name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The objects under a prefix as a sorted listing of relative names; "folder" markers are left out. */
+async function* listRemoteFiles(ctx: TransferContext, prefix: ObjectRef): AsyncGenerator<RemoteFile> {
+  for await (const entry of listObjects(ctx, prefix, { recursive: true })) {
+    if (entry.kind !== 'object' || entry.object.key.endsWith('/')) continue;
+    const name = entry.object.key.slice(prefix.key.length);
+    if (name === '') continue;
+    yield { name, ref: { bucket: prefix.bucket, key: entry.object.key }, size: entry.object.size, etag: entry.object.etag, lastModified: entry.object.lastModified };
+  }
+}
+
+async function* filterNames<T extends { name: string }>(entries: AsyncIterable<T>, keep: (name: string) => boolean): AsyncGenerator<T> {
+  for await (const entry of entries) if (keep(entry.name)) yield entry;
+}
+
+async function* emptyListing<T>(): AsyncGenerator<T> {
+  // nothing on this side yet
+}
+
+export function describeSyncTarget(plan: Pick<SyncPlan, 'direction' | 'localRoot' | 'remote'>): string {
+  const remote = formatS3Url(plan.remote);
+  return plan.direction === 'upload' ? `${plan.localRoot} → ${remote}` : `${remote} → ${plan.localRoot}`;
+}
+
