@@ -5,7 +5,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'datalake');
 const settings = { ...parseDotenv(readFileSync(join(root, '.env.example'), 'utf8')), ...(existsSync(join(root, '.env')) ? parseDotenv(readFileSync(join(root, '.env'), 'utf8')) : {}) };
 const env: NodeJS.ProcessEnv = { ...settings, ...process.env };
+const work = mkdtempSync(join(tmpdir(), 'datalake-demo-'));
+// The demo's hash cache and sync locks live in its scratch folder, not the user's.
+env.DATALAKE_CACHE_DIR ??= join(work, 'cache');
+env.DATALAKE_STATE_DIR ??= join(work, 'state');
 const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? 'http://127.0.0.1:9000';
 const bucket = env.DATALAKE_BUCKET ?? 'lake';
 
@@ -33,7 +37,6 @@ function datalake(args: string[], options: { capture?: boolean } = {}): string {
 }
 
 const md5 = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex');
-const work = mkdtempSync(join(tmpdir(), 'datalake-demo-'));
 let minio: RunningMinio | undefined;
 try {
   step('a real S3: MinIO on loopback');
@@ -68,6 +71,19 @@ try {
   datalake(['get', `s3://${bucket}/raw/reddit/year=2024/month=01/day=15/events.csv`, 'events.back.csv']);
   const json = datalake(['get', `s3://${bucket}/processed/demo/big.bin`, 'big.back.bin', '--json', '--no-progress'], { capture: true });
   const verifiedBy = (JSON.parse(json) as { objects: Array<{ verifiedBy: string }> }).objects[0]?.verifiedBy;
+
+  step('sync: a directory tree up, a re-run that moves nothing, and back down');
+  for (let day = 1; day <= 3; day += 1) {
+    const folder = join(work, 'exports', `day=0${day}`);
+    mkdirSync(folder, { recursive: true });
+    for (let part = 0; part < 10; part += 1) writeFileSync(join(folder, `part-${part}.csv`), `${rows.slice(0, 50 + part * day).join('\n')}\n`);
+  }
+  datalake(['sync', 'exports', `s3://${bucket}/raw/exports/`, '--quiet']);
+  datalake(['sync', 'exports', `s3://${bucket}/raw/exports/`]);
+  datalake(['sync', `s3://${bucket}/raw/exports/`, 'exports.back']);
+  const differing = spawnSync('diff', ['-r', join(work, 'exports'), join(work, 'exports.back')]).status;
+  console.log(differing === 0 ? 'diff -r exports exports.back: identical' : 'diff -r found differences');
+  if (differing !== 0) throw new Error('the synced tree differs');
 
   step('the bytes are the same');
   for (const [original, copy] of [['events.csv', 'events.back.csv'], ['big.bin', 'big.back.bin']] as const) {

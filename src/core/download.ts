@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import { once } from 'node:events';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -117,9 +118,11 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
   const abort = childAbort(ctx.signal);
   const describe = (segment: Segment) => (segment.kind === 'part' ? `part ${segment.partNumber}` : `bytes ${segment.start}-${segment.end - 1}`);
 
+  // As for uploads: a large object keeps at most `concurrency` ranges in the shared queue at once.
+  const objectWindow = pLimit(ctx.limiter.concurrency);
   await Promise.all(
     segments.map((segment, index) =>
-      limitedRequest(
+      objectWindow(() => limitedRequest(
         ctx,
         `GET ${head.ref.key} ${describe(segment)}`,
         async () => {
@@ -141,7 +144,7 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
           }
         },
         abort.signal,
-      ).catch((error: unknown) => {
+      )).catch((error: unknown) => {
         abort.abort(error);
         throw error;
       }),

@@ -1,4 +1,5 @@
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -197,10 +198,13 @@ async function sendParts(
   transferId: number,
 ): Promise<SentPart[]> {
   const abort = childAbort(ctx.signal);
+  // At most `concurrency` parts of this file wait in the shared limiter at once, so the small files
+  // of a sync are interleaved with a large file's parts instead of queuing behind all of them.
+  const fileWindow = pLimit(ctx.limiter.concurrency);
   try {
     return await Promise.all(
       parts.map((part) =>
-        limitedRequest(
+        fileWindow(() => limitedRequest(
           ctx,
           `UploadPart ${part.partNumber} of ${ref.key}`,
           async () => {
@@ -216,7 +220,7 @@ async function sendParts(
             }
           },
           abort.signal,
-        ).catch((error: unknown) => {
+        )).catch((error: unknown) => {
           abort.abort(error);
           throw error;
         }),
