@@ -5,6 +5,9 @@ import { installPythonTools } from './lib/python-tools.js';
 try {
   installMinio();
   installPythonTools();
+  // The presigned-URL tests fetch URLs as a user would, with curl.
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('curl', ['--version']).status !== 0) throw new Error('curl is needed by the presign tests: apt-get install curl');
 } catch (error) {
   console.error(`test tools: ${(error as Error).message}`);
   process.exit(1);

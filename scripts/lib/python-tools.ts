@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDirectory } from './minio.js';
 
-export const PYTHON_REQUIREMENTS = ['deltalake==1.6.6'];
+export const PYTHON_REQUIREMENTS = ['deltalake==1.6.6', 'moto[server]==5.2.5'];
 
 export function pythonToolsDirectory(): string {
   const tag = createHash('sha256').update(PYTHON_REQUIREMENTS.join('\n')).digest('hex').slice(0, 12);
@@ -33,4 +33,43 @@ export function installPythonTools(log: (line: string) => void = (line) => proce
   run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...PYTHON_REQUIREMENTS]);
   spawnSync('touch', [marker]);
   return python;
+}
+
+export interface RunningMoto {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** moto's S3 server on a loopback port: the second S3 implementation, for what MinIO does not implement. */
+export async function startMoto(port: number): Promise<RunningMoto> {
+  const { spawn } = await import('node:child_process');
+  const server = join(pythonToolsDirectory(), 'bin', 'moto_server');
+  const child = spawn(server, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' } });
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error('moto_server exited before answering');
+    try {
+      const response = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(1000) });
+      if (response.status < 500) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('moto_server did not answer within 30 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    endpoint,
+    async stop() {
+      if (exited) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
 }

@@ -8,6 +8,10 @@ import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
 import { registerSync } from './commands/sync.js';
+import { registerInit } from './commands/init.js';
+import { registerPresign } from './commands/presign.js';
+import { registerVerify } from './commands/verify.js';
+import { registerUploads } from './commands/uploads.js';
 import { interruption } from './interrupt.js';
 
 const EXIT_USAGE = 2;
@@ -49,11 +53,15 @@ Examples:
 Configuration: flag > environment > .env in the working directory > default.
 Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`,
   );
+  registerInit(program);
   registerPut(program);
   registerGet(program);
   registerLs(program);
   registerSync(program);
-  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
+  registerPresign(program);
+  registerVerify(program);
+  registerUploads(program);
+  for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
   return program;
 }
 

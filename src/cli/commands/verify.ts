@@ -1,0 +1,97 @@
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/address.js';
+import { usageError } from '../../core/errors.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .summary('prove objects intact, against local files or their stored MD5')
+    .description(
+      'Against local files when --local is given (a prefix against a directory reports missing and extra files too),\n' +
+        'else by downloading and checking against the MD5 stored at upload, the plain ETag, or the multipart ETag.\n' +
+        'Multipart objects included. Exit 1 on any mismatch.',
+    )
+    .argument('<source>', 's3://bucket/key, or a prefix (ending in /, or with --recursive)')
+    .option('--local <path>', 'the local file (or, for a prefix, directory) to compare with')
+    .option('-r, --recursive', 'verify every object under the prefix')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake verify s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv --local events.csv
+  datalake verify s3://lake/raw/exports/ --local ./exports
+  datalake verify s3://lake/processed/ --recursive --json`,
+    )
+    .action(async (source: string, flags: { local?: string; recursive?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals();
+      const { settings, out } = resolveGlobals(globals);
+      const parsed = parseObjectAddress(source, settings.bucket, { allowPrefix: true });
+      const isPrefix = flags.recursive === true || parsed.key === '' || parsed.key.endsWith('/');
+      const localInfo = flags.local === undefined ? undefined : await stat(flags.local).catch(() => undefined);
+      if (flags.local !== undefined && !localInfo && !isPrefix) throw usageError(`no such file '${flags.local}'`);
+      if (isPrefix && localInfo && !localInfo.isDirectory()) throw usageError(`'${flags.local}' is not a directory; a prefix is verified against a directory`);
+
+      const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const [{ verifyAgainstFile, verifyRemote }, { forEachWindowed }] = await Promise.all([import('../../core/verify.js'), import('../../core/limiter.js')]);
+      const mismatched: Array<{ key: string; path?: string; reason: string }> = [];
+      const missing: string[] = [];
+      const extra: string[] = [];
+      let checked = 0;
+      const report = (mismatch: { key: string; path?: string; reason: string } | undefined, ref: ObjectRef) => {
+        checked += 1;
+        if (mismatch) {
+          mismatched.push(mismatch);
+          out.failed(formatS3Url(ref), mismatch.reason);
+        } else out.line(`ok ${formatS3Url(ref)}`);
+      };
+      try {
+        if (!isPrefix) {
+          const path = flags.local === undefined ? undefined : localInfo?.isDirectory() ? join(flags.local, basename(parsed.key)) : flags.local;
+          report(path === undefined ? await verifyRemote(runtime.ctx, parsed) : await verifyAgainstFile(runtime.ctx, parsed, path), parsed);
+        } else {
+          const prefix = { bucket: parsed.bucket, key: parsed.key === '' || parsed.key.endsWith('/') ? parsed.key : `${parsed.key}/` };
+          const [{ listObjects }, { walkLocalTree }, { march }] = await Promise.all([
+            import('../../core/list.js'),
+            import('../../core/sync/local-tree.js'),
+            import('../../core/sync/march.js'),
+          ]);
+          const remote = (async function* () {
+            for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
+              if (entry.kind === 'object' && !entry.object.key.endsWith('/')) yield { name: entry.object.key.slice(prefix.key.length), key: entry.object.key };
+            }
+          })();
+          const local = flags.local === undefined || !localInfo ? (async function* () {})() : walkLocalTree(flags.local, { followSymlinks: false });
+          await forEachWindowed(
+            march(remote, local),
+            runtime.settings.concurrency * 2,
+            async (step) => {
+              const ref = { bucket: prefix.bucket, key: step.source?.key ?? `${prefix.key}${step.name}` };
+              if (flags.local !== undefined && !step.destination) {
+                missing.push(ref.key);
+                out.failed(formatS3Url(ref), `missing locally under ${flags.local}`);
+                return;
+              }
+              if (!step.source) {
+                extra.push(step.destination!.path);
+                out.failed(step.destination!.path, `not in ${formatS3Url(prefix)}`);
+                return;
+              }
+              report(step.destination ? await verifyAgainstFile(runtime.ctx, ref, step.destination.path) : await verifyRemote(runtime.ctx, ref), ref);
+            },
+            runtime.ctx.signal,
+          );
+        }
+      } finally {
+        runtime.close();
+      }
+      if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+      const ok = mismatched.length === 0 && missing.length === 0 && extra.length === 0;
+      out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${missing.length} missing, ${extra.length} extra`);
+      out.json({ ok, checked, mismatched, missing, extra });
+      if (!ok) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,60 @@
+import { Writable } from 'node:stream';
+import { stat } from 'node:fs/promises';
+import { formatS3Url, type ObjectRef } from './address.js';
+import { contentProofOf, md5OfFile } from './checksums.js';
+import type { TransferContext } from './context.js';
+import { downloadToStream } from './download.js';
+import { isDatalakeError } from './errors.js';
+import { headObject } from './objects.js';
+import { compareContent, type RemoteFile } from './sync/compare.js';
+import type { LocalFile } from './sync/local-tree.js';
+
+export interface Mismatch {
+  key: string;
+  path?: string;
+  reason: string;
+}
+
+/** A sink that counts and forgets: verifying without a local copy downloads into nothing. */
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
+}
+
+/**
+ * With no local side: download the object (into nothing) and check it against the MD5 stored at
+ * upload, its plain ETag, or its multipart ETag. Returns a mismatch, or undefined when intact.
+ */
+export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promise<Mismatch | undefined> {
+  try {
+    const result = await downloadToStream(ctx, ref, discard());
+    if (result.verifiedBy === 'unverifiable') return { key: ref.key, reason: 'nothing to check against: no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag' };
+    return undefined;
+  } catch (error) {
+    if (isDatalakeError(error) && error.kind === 'failed' && /did not verify/.test(error.message)) return { key: ref.key, reason: error.message };
+    throw error;
+  }
+}
+
+/**
+ * An object against a local file: same size, and the same content by the object's stored MD5, plain
+ * ETag, or multipart ETag recomputed with its part size. An object that offers none of these is
+ * downloaded and hashed.
+ */
+export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Mismatch | undefined> {
+  const info = await stat(path);
+  const head = await headObject(ctx, ref);
+  if (head.size !== info.size) return { key: ref.key, path, reason: `size differs: object ${head.size} bytes, file ${info.size} bytes` };
+  const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
+  if (contentProofOf(head).kind === 'none') {
+    const [remote, localMd5] = await Promise.all([downloadToStream(ctx, ref, discard()), md5OfFile(path)]);
+    return remote.md5 === localMd5.toString('hex') ? undefined : { key: ref.key, path, reason: `content differs: object MD5 ${remote.md5}, file MD5 ${localMd5.toString('hex')}` };
+  }
+  const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };
+  const check = await compareContent(ctx, local, remote, undefined);
+  return check.same ? undefined : { key: ref.key, path, reason: `content differs from ${formatS3Url(ref)} (file MD5 ${check.md5})` };
+}
+
