@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { DatalakeError } from '../core/errors.js';
 
 /**
@@ -7,6 +8,11 @@ import { DatalakeError } from '../core/errors.js';
 class Interruption {
   private readonly controller = new AbortController();
   private received: NodeJS.Signals | undefined;
+
+  constructor() {
+    // Every request in flight listens on this one signal: hundreds at once is normal, not a leak.
+    setMaxListeners(0, this.controller.signal);
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;

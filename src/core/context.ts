@@ -32,12 +32,15 @@ export function limitedRequest<T>(ctx: TransferContext, operation: string, attem
   return ctx.limiter.run(() => retrying(ctx, operation, attempt, signal));
 }
 
-/** An AbortSignal that fires when the parent does, or when this transfer gives up on its own. */
-export function childAbort(parent: AbortSignal | undefined): AbortController {
+/**
+ * An abort signal for one transfer: it fires when the run's signal does, or when the transfer gives
+ * up on its own (its first part that fails for good cancels the others). AbortSignal.any leaves no
+ * listener behind on the run's signal once the transfer is over.
+ */
+export function childAbort(parent: AbortSignal | undefined): { signal: AbortSignal; abort(reason?: unknown): void } {
   const controller = new AbortController();
-  if (parent) {
-    if (parent.aborted) controller.abort(parent.reason);
-    else parent.addEventListener('abort', () => controller.abort(parent.reason), { once: true });
-  }
-  return controller;
+  return {
+    signal: parent ? AbortSignal.any([parent, controller.signal]) : controller.signal,
+    abort: (reason) => controller.abort(reason),
+  };
 }

@@ -71,6 +71,8 @@ export function classifyError(error: unknown): ErrorClass {
   if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return 'permanent';
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);
+  // 501: the endpoint does not implement this at all; asking again will not change that.
+  if (status === 501 || code === 'NotImplemented') return 'permanent';
   if (code !== undefined && THROTTLE_CODES.has(code)) return 'throttled';
   if (status === 429 || status === 503) return 'throttled';
   if (code !== undefined && TRANSIENT_CODES.has(code)) return 'transient';

@@ -8,7 +8,11 @@ export interface IncompleteUpload {
   initiated: string | null;
 }
 
-/** Every incomplete multipart upload under a prefix, all pages. */
+/**
+ * Every incomplete multipart upload under a prefix, all pages. The listing asks for the whole bucket
+ * and filters here: MinIO matches the Prefix parameter only against whole keys, so `raw/` would find
+ * nothing there, while incomplete uploads are few enough that filtering costs nothing.
+ */
 export async function* listIncompleteUploads(ctx: TransferContext, where: ObjectRef): AsyncGenerator<IncompleteUpload> {
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
@@ -16,11 +20,12 @@ export async function* listIncompleteUploads(ctx: TransferContext, where: Object
     const [key, id] = [keyMarker, uploadIdMarker];
     const page = await retrying(ctx, 'ListMultipartUploads', () =>
       ctx.client.send(
-        new ListMultipartUploadsCommand({ Bucket: where.bucket, ...(where.key ? { Prefix: where.key } : {}), ...(key ? { KeyMarker: key } : {}), ...(id ? { UploadIdMarker: id } : {}) }),
+        new ListMultipartUploadsCommand({ Bucket: where.bucket, ...(key ? { KeyMarker: key } : {}), ...(id ? { UploadIdMarker: id } : {}) }),
         { abortSignal: ctx.signal },
       ),
     );
     for (const upload of page.Uploads ?? []) {
+      if (!(upload.Key ?? '').startsWith(where.key)) continue;
       yield { key: upload.Key ?? '', uploadId: upload.UploadId ?? '', initiated: upload.Initiated?.toISOString() ?? null };
     }
     if (!page.IsTruncated) return;

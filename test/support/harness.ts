@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,4 +103,28 @@ export function writeRandomFile(path: string, size: number): Buffer {
 
 export function lastJson<T = Record<string, unknown>>(result: CliResult): T {
   return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as T;
+}
+
+/** A client for moto's S3 server: the second implementation, to read back what MinIO does not store. */
+export function motoClient(): S3Client {
+  const moto = inject('moto');
+  return new S3Client({
+    region: 'us-east-1',
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+}
+
+export function motoEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const moto = inject('moto');
+  return s3Env({ AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ...extra });
+}
+
+/** Runs curl as a user would; returns the HTTP status and the body. */
+export function curl(args: string[]): { status: number; body: Buffer } {
+  const result = spawnSync('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { maxBuffer: 1 << 30 });
+  const output = result.stdout as Buffer;
+  const split = output.lastIndexOf(0x0a);
+  return { status: Number(output.subarray(split + 1).toString()), body: output.subarray(0, split) };
 }

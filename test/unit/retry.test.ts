@@ -24,6 +24,7 @@ describe('error classes', () => {
     [s3Error('SignatureDoesNotMatch', 403), 'permanent'],
     [s3Error('NoSuchBucket', 404), 'permanent'],
     [s3Error('InvalidArgument', 400), 'permanent'],
+    [s3Error('NotImplemented', 501), 'permanent'],
     [networkError('ECONNREFUSED'), 'permanent'],
     [networkError('ENOTFOUND'), 'permanent'],
     [usageError('bad flag'), 'permanent'],
