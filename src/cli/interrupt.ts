@@ -1,29 +1,47 @@
 import { setMaxListeners } from 'node:events';
 import { DatalakeError } from '../core/errors.js';
 
+/** How long in-flight requests may take to finish after the first signal. */
+export const GRACE_PERIOD_MS = 10_000;
+
 /**
- * SIGINT and SIGTERM: the first one aborts the run's signal (no new request starts, in-flight ones
- * are cancelled, temporary files are removed); a second one exits at once.
+ * SIGINT and SIGTERM. The first one stops new work (`stopping`): no new request starts, the ones in
+ * flight may finish within the grace period, journals are kept so a re-run resumes. When the grace
+ * period is over, or on a second signal, `signal` aborts whatever is still in flight.
  */
 class Interruption {
-  private readonly controller = new AbortController();
+  private readonly soft = new AbortController();
+  private readonly hard = new AbortController();
   private received: NodeJS.Signals | undefined;
 
   constructor() {
-    // Every request in flight listens on this one signal: hundreds at once is normal, not a leak.
-    setMaxListeners(0, this.controller.signal);
+    // Every request in flight listens on these signals: hundreds at once is normal, not a leak.
+    setMaxListeners(0, this.soft.signal);
+    setMaxListeners(0, this.hard.signal);
   }
 
+  /** Aborted on the first signal: start nothing new. */
+  get stopping(): AbortSignal {
+    return this.soft.signal;
+  }
+
+  /** Aborted when in-flight work must stop now. */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.hard.signal;
   }
 
   install(): void {
     const onSignal = (name: NodeJS.Signals) => {
-      if (this.received) process.exit(this.exitCode());
+      if (this.received) {
+        this.hard.abort(new DatalakeError('interrupted', `interrupted by ${name}`));
+        process.stderr.write(`datalake: ${name} again: stopping now\n`);
+        process.exit(this.exitCode());
+      }
       this.received = name;
-      process.stderr.write(`\ndatalake: ${name} received, stopping (press again to exit at once)\n`);
-      this.controller.abort(new DatalakeError('interrupted', `interrupted by ${name}`));
+      process.stderr.write(`\ndatalake: ${name} received: finishing the requests in flight (up to ${GRACE_PERIOD_MS / 1000} s), then stopping; send it again to stop now\n`);
+      const reason = new DatalakeError('interrupted', `interrupted by ${name}`, { hint: 'run the same command again to resume' });
+      this.soft.abort(reason);
+      setTimeout(() => this.hard.abort(reason), GRACE_PERIOD_MS).unref();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { resolveSettings, type SettingFlags, type Settings } from '../core/config.js';
 import type { TransferContext } from '../core/context.js';
@@ -34,14 +35,20 @@ export function resolveGlobals(options: GlobalOptions): { settings: Settings; ou
 }
 
 /** Builds the engine for a command: the S3 client, the limiter, events and their subscribers. */
-export async function openRuntime(options: GlobalOptions, signal: AbortSignal, resolved = resolveGlobals(options)): Promise<Runtime> {
+export async function openRuntime(
+  options: GlobalOptions,
+  interruption: { signal: AbortSignal; stopping: AbortSignal },
+  resolved = resolveGlobals(options),
+): Promise<Runtime> {
   const { settings, out } = resolved;
-  const [{ createS3Client }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }] = await Promise.all([
+  const [{ createS3Client }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }, { UploadJournal }, { stateDirectory }] = await Promise.all([
     import('../core/s3.js'),
     import('../core/limiter.js'),
     import('../core/events.js'),
     import('../core/retry.js'),
     import('../core/buffer-pool.js'),
+    import('../core/upload-journal.js'),
+    import('../core/state-paths.js'),
   ]);
   const events = new TransferEvents();
   const logger = createLogger({ level: options.logLevel, file: options.logFile });
@@ -57,12 +64,14 @@ export async function openRuntime(options: GlobalOptions, signal: AbortSignal, r
 
   const ctx: TransferContext = {
     client: createS3Client(settings),
-    limiter: new RequestLimiter(settings.concurrency),
+    limiter: new RequestLimiter(settings.concurrency, interruption.stopping),
     retryPolicy: { ...DEFAULT_RETRY_POLICY, retries: settings.retries },
     events,
     buffers: new BufferPool(settings.concurrency * settings.partSize),
     partSize: settings.partSize,
-    signal,
+    signal: interruption.signal,
+    stopping: interruption.stopping,
+    journal: new UploadJournal(join(stateDirectory(), 'uploads')),
   };
   logger?.debug({ region: settings.region, endpoint: settings.endpoint, bucket: settings.bucket, concurrency: settings.concurrency, partSize: settings.partSize }, 'settings');
   return {

@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferEvents } from './events.js';
 import type { RequestLimiter } from './limiter.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { UploadJournal } from './upload-journal.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 
 /** What every core operation needs: one client, one limiter, one retry policy, one event bus. */
@@ -14,8 +15,12 @@ export interface TransferContext {
   buffers: BufferPool;
   /** Multipart part size and ranged-download chunk size. */
   partSize: number;
-  /** Aborted on SIGINT/SIGTERM: no new request starts, in-flight ones are cancelled. */
+  /** Aborted when in-flight requests must stop at once (a second signal, or the grace period is over). */
   signal?: AbortSignal | undefined;
+  /** Aborted on the first SIGINT/SIGTERM: no new request starts; those in flight may finish. */
+  stopping?: AbortSignal | undefined;
+  /** Where multipart uploads in progress are recorded, so a re-run resumes them; none, none resumed. */
+  journal?: UploadJournal | undefined;
 }
 
 /** Runs one request under the retry policy, outside the limiter (for control requests). */
@@ -43,4 +48,19 @@ export function childAbort(parent: AbortSignal | undefined): { signal: AbortSign
     signal: parent ? AbortSignal.any([parent, controller.signal]) : controller.signal,
     abort: (reason) => controller.abort(reason),
   };
+}
+
+/**
+ * Waits for every task of one transfer to settle, then fails with the first real error. Used instead
+ * of Promise.all so that no part is still reading or writing the file when the transfer gives up, and
+ * so that parts in flight at an interrupt finish (and count) before the command stops.
+ */
+export async function settleAll<T>(ctx: TransferContext, tasks: Array<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected').map((result) => result.reason as unknown);
+  if (failures.length === 0) return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+  if (ctx.stopping?.aborted) throw ctx.stopping.reason;
+  if (ctx.signal?.aborted) throw ctx.signal.reason;
+  // The first failure that is not just another task cancelled because of it.
+  throw failures.find((error) => (error as { name?: string })?.name !== 'AbortError') ?? failures[0];
 }

@@ -7,7 +7,7 @@ import type { Writable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { contentProofOf, multipartEtag, newMd5, type ContentProof } from './checksums.js';
-import { childAbort, limitedRequest, retrying, type TransferContext } from './context.js';
+import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { failure } from './errors.js';
 import { InOrderMd5 } from './in-order-md5.js';
 import { headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
@@ -120,7 +120,8 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
 
   // As for uploads: a large object keeps at most `concurrency` ranges in the shared queue at once.
   const objectWindow = pLimit(ctx.limiter.concurrency);
-  await Promise.all(
+  await settleAll(
+    ctx,
     segments.map((segment, index) =>
       objectWindow(() => limitedRequest(
         ctx,
@@ -149,8 +150,9 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
         throw error;
       }),
     ),
-  ).catch((error: unknown) => {
-    throw ctx.signal?.aborted ? ctx.signal.reason : error;
+  ).catch(async (error: unknown) => {
+    await digest.settle();
+    throw error;
   });
 
   const md5 = head.size === 0 ? newMd5().digest('hex') : (await digest.digest(head.size)).toString('hex');

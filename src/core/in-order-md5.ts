@@ -14,6 +14,7 @@ export class InOrderMd5 {
   private readonly written: Array<{ start: number; end: number }> = [];
   private readingBack = false;
   private pending: Promise<void> = Promise.resolve();
+  private failure: unknown;
 
   constructor(private readonly file: FileHandle) {}
 
@@ -28,12 +29,20 @@ export class InOrderMd5 {
   /** [start, end) is now fully written to the file. */
   rangeWritten(start: number, end: number): void {
     this.written.push({ start, end });
-    this.pending = this.pending.then(() => this.advance());
+    this.pending = this.pending.then(() => this.advance()).catch((error: unknown) => {
+      this.failure ??= error;
+    });
+  }
+
+  /** Waits until no read-back is running (before the file is closed), whatever happened. */
+  async settle(): Promise<void> {
+    await this.pending;
   }
 
   /** The digest, once [0, size) has been hashed in order. */
   async digest(size: number): Promise<Buffer> {
     await this.pending;
+    if (this.failure !== undefined) throw this.failure;
     if (this.cursor !== size) throw new Error(`internal: hashed ${this.cursor} of ${size} bytes`);
     return this.hash.digest();
   }

@@ -9,7 +9,11 @@ export class RequestLimiter {
   private readonly ceiling: number;
   private successesSinceThrottle = 0;
 
-  constructor(concurrency: number) {
+  /** `stopping`: once aborted, queued tasks fail with its reason instead of starting. */
+  constructor(
+    concurrency: number,
+    private readonly stopping?: AbortSignal,
+  ) {
     this.ceiling = concurrency;
     this.limit = pLimit(concurrency);
   }
@@ -24,6 +28,7 @@ export class RequestLimiter {
 
   run<T>(task: () => Promise<T>): Promise<T> {
     return this.limit(async () => {
+      if (this.stopping?.aborted) throw this.stopping.reason;
       const result = await task();
       this.recordSuccess();
       return result;

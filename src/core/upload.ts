@@ -7,6 +7,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   PutObjectCommand,
+  ListPartsCommand,
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
@@ -21,10 +22,11 @@ import {
   newMd5,
   normalizeEtag,
 } from './checksums.js';
-import { childAbort, limitedRequest, retrying, type TransferContext } from './context.js';
-import { failure, usageError } from './errors.js';
+import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
+import { failure, isDatalakeError, usageError } from './errors.js';
 import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './parts.js';
-import { TransientError } from './retry.js';
+import { TransientError, errorCodeOf } from './retry.js';
+import { sameFile, type JournalEntry } from './upload-journal.js';
 import { rewriteMetadata } from './metadata-rewrite.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
@@ -66,7 +68,7 @@ export async function uploadFile(
     const uploaded =
       before.size <= ctx.partSize
         ? await putSmallFile(ctx, path, before.size, ref, options, id)
-        : await putMultipartFile(ctx, path, before.size, ref, options, id, known.md5);
+        : await putMultipartFile(ctx, path, before, ref, options, id, known.md5);
     const after = await stat(path);
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
       await deleteQuietly(ctx, ref);
@@ -137,30 +139,134 @@ interface SentPart {
 async function putMultipartFile(
   ctx: TransferContext,
   path: string,
-  size: number,
+  file: FileIdentity,
   ref: ObjectRef,
   options: PutOptions,
   id: number,
   knownMd5: string | undefined,
 ): Promise<UploadedObject> {
-  const partSize = choosePartSize(size, ctx.partSize);
-  const parts = splitIntoParts(size, partSize);
+  const resumed = await findResumableUpload(ctx, path, file, ref);
+  const partSize = resumed?.partSize ?? choosePartSize(file.size, ctx.partSize);
+  const parts = splitIntoParts(file.size, partSize);
   // The whole-content MD5 goes into the metadata, which CreateMultipartUpload must carry: read once
   // ahead to know it (rclone does the same). The parts are then read again, mostly from the page cache.
   // (A sync that just hashed the file for its comparison passes the MD5 in, and the file is read once.)
-  const wholeMd5 = knownMd5 ?? (await md5OfFile(path)).toString('hex');
-  const upload = await createMultipartUpload(ctx, ref, options, wholeMd5);
-  const file = await open(path, 'r');
+  const wholeMd5 = resumed?.md5 ?? knownMd5 ?? (await md5OfFile(path)).toString('hex');
+  const upload = resumed ?? (await createMultipartUpload(ctx, ref, options, wholeMd5));
+  const reused = resumed?.reused ?? [];
+  const entry: JournalEntry = {
+    bucket: ref.bucket,
+    key: ref.key,
+    uploadId: upload.uploadId,
+    partSize,
+    size: file.size,
+    mtimeMs: file.mtimeMs,
+    ino: file.ino,
+    md5: wholeMd5,
+    etagReflectsContent: upload.etagReflectsContent,
+    partsDone: reused.length,
+    startedAt: resumed?.startedAt ?? new Date().toISOString(),
+  };
+  await ctx.journal?.record(entry);
+  const reusedNumbers = new Set(reused.map((part) => part.partNumber));
+  const reusedBytes = parts.filter((part) => reusedNumbers.has(part.partNumber)).reduce((sum, part) => sum + part.end - part.start, 0);
+  if (reusedBytes > 0) ctx.events.emit('transfer:progress', { id, bytes: reusedBytes });
+
+  const handle = await open(path, 'r');
   try {
-    const sent = await sendParts(ctx, ref, upload.uploadId, parts, (part, buffer) => readRange(file, buffer, part), id);
-    const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, sent, upload.etagReflectsContent);
-    return { bucket: ref.bucket, key: ref.key, size, etag, md5: wholeMd5, parts: parts.length };
+    const sent = await sendParts(
+      ctx,
+      ref,
+      upload.uploadId,
+      parts.filter((part) => !reusedNumbers.has(part.partNumber)),
+      (part, buffer) => readRange(handle, buffer, part),
+      id,
+      () => {
+        entry.partsDone += 1;
+        return ctx.journal?.record(entry);
+      },
+    );
+    const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, [...reused, ...sent], upload.etagReflectsContent);
+    await ctx.journal?.remove(ref.bucket, ref.key);
+    return { bucket: ref.bucket, key: ref.key, size: file.size, etag, md5: wholeMd5, parts: parts.length, ...(reused.length > 0 ? { partsReused: reused.length } : {}) };
   } catch (error) {
-    await abortQuietly(ctx, ref, upload.uploadId);
+    if (!ctx.journal || isDatalakeError(error) && error.kind === 'failed' && /did not verify/.test(error.message)) {
+      await abortQuietly(ctx, ref, upload.uploadId);
+      await ctx.journal?.remove(ref.bucket, ref.key);
+    } else {
+      // Interrupted, or out of retries: the parts sent stay on the server and the journal keeps the
+      // upload, so running the same command again sends only what is missing.
+      ctx.events.emit('warning', {
+        message: `${formatS3Url(ref)}: ${entry.partsDone} of ${parts.length} parts are on the server; run the same command again to resume (or \`datalake uploads abort\` to discard them)`,
+        ref,
+      });
+    }
     throw error;
   } finally {
-    await file.close();
+    await handle.close();
   }
+}
+
+/** What identifies a file across runs: if any of these changed, parts already sent are not trusted. */
+export interface FileIdentity {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+interface ResumableUpload extends StartedUpload {
+  partSize: number;
+  md5: string;
+  reused: SentPart[];
+  startedAt: string;
+}
+
+/**
+ * An interrupted upload of this same file, if the journal has one: each part already on the server is
+ * checked (its size, and its ETag against the MD5 of the local range) before it is reused. A file
+ * that changed meanwhile gets its stale upload aborted, and starts over.
+ */
+async function findResumableUpload(ctx: TransferContext, path: string, file: FileIdentity, ref: ObjectRef): Promise<ResumableUpload | undefined> {
+  const entry = await ctx.journal?.find(ref.bucket, ref.key);
+  if (!entry || !ctx.journal) return undefined;
+  if (!sameFile(entry, file)) {
+    await abortQuietly(ctx, ref, entry.uploadId);
+    await ctx.journal.remove(ref.bucket, ref.key);
+    ctx.events.emit('warning', { message: `${path} changed since its upload was interrupted: starting over`, ref });
+    return undefined;
+  }
+  let listed: Array<{ partNumber: number; etag: string; size: number }>;
+  try {
+    listed = await listUploadedParts(ctx, ref, entry.uploadId);
+  } catch (error) {
+    if (errorCodeOf(error) !== 'NoSuchUpload') throw error;
+    await ctx.journal.remove(ref.bucket, ref.key); // completed or aborted elsewhere
+    return undefined;
+  }
+  const ranges = splitIntoParts(entry.size, entry.partSize);
+  const reused: SentPart[] = [];
+  for (const part of listed) {
+    const range = ranges[part.partNumber - 1];
+    if (!range || part.size !== range.end - range.start || !entry.etagReflectsContent) continue;
+    const md5 = await md5OfFile(path, range);
+    if (md5.toString('hex') === part.etag) reused.push({ partNumber: part.partNumber, etag: part.etag, md5 });
+  }
+  ctx.events.emit('debug', { message: 'resuming upload', key: ref.key, uploadId: entry.uploadId, partsOnServer: listed.length, partsReused: reused.length });
+  return { uploadId: entry.uploadId, etagReflectsContent: entry.etagReflectsContent, partSize: entry.partSize, md5: entry.md5, reused, startedAt: entry.startedAt };
+}
+
+async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<Array<{ partNumber: number; etag: string; size: number }>> {
+  const parts: Array<{ partNumber: number; etag: string; size: number }> = [];
+  let marker: string | undefined;
+  do {
+    const from = marker;
+    const page = await retrying(ctx, `ListParts ${ref.key}`, () =>
+      ctx.client.send(new ListPartsCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, ...(from ? { PartNumberMarker: from } : {}) }), { abortSignal: ctx.signal }),
+    );
+    for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber ?? 0, etag: normalizeEtag(part.ETag) ?? '', size: part.Size ?? -1 });
+    marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+  } while (marker);
+  return parts;
 }
 
 async function readRange(file: FileHandle, buffer: Buffer, part: PartRange): Promise<void> {
@@ -196,13 +302,14 @@ async function sendParts(
   parts: readonly PartRange[],
   fill: (part: PartRange, buffer: Buffer) => Promise<void>,
   transferId: number,
+  onPartDone: () => unknown = () => undefined,
 ): Promise<SentPart[]> {
   const abort = childAbort(ctx.signal);
   // At most `concurrency` parts of this file wait in the shared limiter at once, so the small files
   // of a sync are interleaved with a large file's parts instead of queuing behind all of them.
   const fileWindow = pLimit(ctx.limiter.concurrency);
-  try {
-    return await Promise.all(
+  return settleAll(
+    ctx,
       parts.map((part) =>
         fileWindow(() => limitedRequest(
           ctx,
@@ -214,6 +321,7 @@ async function sendParts(
               await fill(part, buffer);
               const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal);
               ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
+              await onPartDone();
               return sent;
             } finally {
               ctx.buffers.release(pooled);
@@ -225,10 +333,7 @@ async function sendParts(
           throw error;
         }),
       ),
-    );
-  } catch (error) {
-    throw abort.signal.aborted && ctx.signal?.aborted ? ctx.signal.reason : error;
-  }
+  );
 }
 
 async function sendPart(ctx: TransferContext, ref: ObjectRef, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<SentPart> {
@@ -336,7 +441,7 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
       while (inFlight.size >= ctx.limiter.concurrency) await Promise.race(inFlight).catch(() => undefined);
       if (abort.signal.aborted) break;
     }
-    const parts = await Promise.all(sent);
+    const parts = await settleAll(ctx, sent);
     const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, upload.etagReflectsContent);
     const md5 = wholeMd5.digest('hex');
     const finalEtag = await rewriteMetadata(ctx, ref, size, options, md5, etag);

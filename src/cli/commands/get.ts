@@ -38,7 +38,7 @@ Examples:
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
-        const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+        const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
         const { downloadToFile, downloadToStream } = await import('../../core/download.js');
@@ -51,7 +51,7 @@ Examples:
         } finally {
           runtime.close();
         }
-        if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+        if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
         if (target.kind === 'file') out.json(summary.toJson());
         exitForFailures(failed);
         return;
@@ -61,7 +61,7 @@ Examples:
       const prefix = resolveGetPrefix(source, settings.bucket);
       const root = destination ?? '.';
       if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
-      const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
       const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await Promise.all([
@@ -88,12 +88,12 @@ Examples:
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
             });
           },
-          runtime.ctx.signal,
+          runtime.ctx.stopping,
         );
       } finally {
         runtime.close();
       }
-      if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+      if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
       if (seen === 0) {
         out.failed(formatS3Url(prefix), 'no objects under this prefix');
         failed.push({ key: prefix.key, error: 'no objects under this prefix' });

@@ -49,7 +49,7 @@ Lifecycle file (every field optional; zones left out keep the defaults):
         }
         lifecycle = parseLifecycleOverride(text, flags.lifecycle);
       }
-      const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       try {
         const reports = await setUpBucket(runtime.ctx, { bucket, region: settings.region, kmsKeyId: flags.kmsKeyId, lifecycle, dryRun: flags.dryRun === true });
         const width = Math.max(...reports.map((report) => report.name.length));

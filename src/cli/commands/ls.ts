@@ -28,7 +28,7 @@ Examples:
         return;
       }
       const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
-      const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listObjects } = await import('../../core/list.js');
       const json = out.mode.json;
       let count = 0;
@@ -63,7 +63,7 @@ Examples:
 
 async function listBuckets(globals: Record<string, unknown>): Promise<void> {
   const { settings, out } = resolveGlobals(globals);
-  const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+  const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
   const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('@aws-sdk/client-s3'), import('../../core/context.js')]);
   try {
     const output = await retrying(runtime.ctx, 'ListBuckets', () => runtime.ctx.client.send(new ListBucketsCommand({})));

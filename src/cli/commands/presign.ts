@@ -65,7 +65,7 @@ Examples:
         key = ref.key;
       }
 
-      const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { presignGet, presignPut, presignPost } = await import('../../core/presign.js');
       let request: PresignedRequest;
       try {

@@ -68,7 +68,7 @@ Examples:
         contentType: flags.contentType,
       });
 
-      const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const runtime = await openRuntime(globals, interruption, { settings, out });
       const [{ uploadFile, uploadStream }, { forEachWindowed }] = await Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
@@ -85,12 +85,12 @@ Examples:
               out.line(`uploaded ${item.source} → ${formatS3Url(item.ref)}  ${formatBytes(uploaded.size)}  md5 ${uploaded.md5}`);
             });
           },
-          runtime.ctx.signal,
+          runtime.ctx.stopping,
         );
       } finally {
         runtime.close();
       }
-      if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+      if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
       if (items.length > 1) {
         out.line(`${summary.objects.length} uploaded, ${failed.length} failed, ${formatBytes(summary.bytes)} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
       }

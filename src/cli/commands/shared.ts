@@ -24,7 +24,7 @@ export async function attempt<T>(runtime: Runtime, failed: FailedItem[], where: 
   try {
     return await work();
   } catch (error) {
-    if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+    if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
     const explained = explainError(error, { bucket: runtime.settings.bucket, endpoint: runtime.settings.endpoint });
     if (isFatalForRun(error)) throw explained;
     failed.push({ ...where, error: describeError(explained) });

@@ -7,7 +7,7 @@ import { usageError } from '../../core/errors.js';
 import { parseLayoutDate, parseZone, renderLayoutPrefix, todayUtc, validateDataset } from '../../core/layout.js';
 import { resolvePutOptions } from '../../core/put-plan.js';
 import { buildNameFilter, parseShard, type FilterRule } from '../../core/sync/filters.js';
-import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/sync/state-paths.js';
+import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/state-paths.js';
 import { formatBytes, parseCount } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -124,7 +124,7 @@ Every name is included unless a rule matches; the last matching rule decides.`,
     const shardTag = shard ? `${shard.index}of${shard.count}` : 'all';
     const hashCachePath = join(cacheDirectory(), 'hashes', `${fileNameFor(localRoot)}-${shardTag}.jsonl`);
 
-    const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+    const runtime = await openRuntime(globals, interruption, { settings, out });
     const [{ runSync, describeSyncTarget }, { acquireSyncLock }] = await Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
     const plan = {
       direction,
@@ -175,6 +175,6 @@ Every name is included unless a rule matches; the last matching rule decides.`,
       await new Promise<void>((done) => (manifest ? manifest.end(done) : done()));
       await releaseLock?.();
     }
-    if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+    if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
   });
 }

@@ -27,7 +27,7 @@ Examples:
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
       const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
-      const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listIncompleteUploads } = await import('../../core/uploads.js');
       const found = [];
       try {
@@ -55,7 +55,7 @@ Examples:
       const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
       const olderThanSeconds = flags.olderThan === undefined ? 0 : parseDuration(flags.olderThan, '--older-than');
       const cutoff = Date.now() - olderThanSeconds * 1000;
-      const runtime = await openRuntime({ ...globals, progress: false }, interruption.signal, { settings, out });
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listIncompleteUploads, abortUpload } = await import('../../core/uploads.js');
       const aborted = [];
       let kept = 0;

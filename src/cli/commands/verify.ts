@@ -35,7 +35,7 @@ Examples:
       if (flags.local !== undefined && !localInfo && !isPrefix) throw usageError(`no such file '${flags.local}'`);
       if (isPrefix && localInfo && !localInfo.isDirectory()) throw usageError(`'${flags.local}' is not a directory; a prefix is verified against a directory`);
 
-      const runtime = await openRuntime(globals, interruption.signal, { settings, out });
+      const runtime = await openRuntime(globals, interruption, { settings, out });
       const [{ verifyAgainstFile, verifyRemote }, { forEachWindowed }] = await Promise.all([import('../../core/verify.js'), import('../../core/limiter.js')]);
       const mismatched: Array<{ key: string; path?: string; reason: string }> = [];
       const missing: string[] = [];
@@ -82,13 +82,13 @@ Examples:
               }
               report(step.destination ? await verifyAgainstFile(runtime.ctx, ref, step.destination.path) : await verifyRemote(runtime.ctx, ref), ref);
             },
-            runtime.ctx.signal,
+            runtime.ctx.stopping,
           );
         }
       } finally {
         runtime.close();
       }
-      if (runtime.ctx.signal?.aborted) throw runtime.ctx.signal.reason;
+      if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
       const ok = mismatched.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${missing.length} missing, ${extra.length} extra`);
       out.json({ ok, checked, mismatched, missing, extra });

@@ -112,14 +112,14 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (a
           fill(entry);
         }
       },
-      ctx.signal,
+      ctx.stopping,
     );
-    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
 
     // The Delta log, after every data file, in the order its writer committed it.
     deferredLog.sort((a, b) => compareDeltaLogEntries(a.step.name, b.step.name));
     for (const { step, cached } of deferredLog) {
-      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      if (ctx.stopping?.aborted) throw ctx.stopping.reason;
       await handleStep(ctx, plan, step, cached, report, onAction, extraneous);
     }
 
@@ -189,7 +189,7 @@ async function handleStep(
     onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
     return transferred.entry;
   } catch (error) {
-    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
     if (isFatalForRun(error)) throw explainError(error, { bucket: plan.remote.bucket });
     const message = describeError(explainError(error, { bucket: plan.remote.bucket }));
     report.failed += 1;

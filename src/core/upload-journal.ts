@@ -1,0 +1,77 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+
+/**
+ * One multipart upload in progress, as it must be found again after a crash: which upload, how its
+ * parts are cut, and which file (by identity) it is the upload of.
+ */
+export interface JournalEntry {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partSize: number;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  /** Hex MD5 of the whole file, already in the upload's metadata. */
+  md5: string;
+  /** False under SSE-KMS/SSE-C, where part ETags are not MD5s and parts cannot be checked for reuse. */
+  etagReflectsContent: boolean;
+  partsDone: number;
+  startedAt: string;
+}
+
+/**
+ * The journal of uploads in progress: one small JSON file per bucket and key under the state
+ * directory, written atomically. An entry exists exactly while its upload may still be resumed.
+ */
+export class UploadJournal {
+  /** Writes of one entry run one after another: parts finish concurrently, the file must not tear. */
+  private readonly writes = new Map<string, Promise<void>>();
+
+  constructor(private readonly directory: string) {}
+
+  async find(bucket: string, key: string): Promise<JournalEntry | undefined> {
+    try {
+      const entry = JSON.parse(await readFile(this.pathOf(bucket, key), 'utf8')) as JournalEntry;
+      return entry.bucket === bucket && entry.key === key && typeof entry.uploadId === 'string' ? entry : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  record(entry: JournalEntry): Promise<void> {
+    const path = this.pathOf(entry.bucket, entry.key);
+    const text = JSON.stringify(entry);
+    return this.enqueue(path, async () => {
+      await mkdir(this.directory, { recursive: true });
+      const temporary = `${path}.${process.pid}.tmp`;
+      await writeFile(temporary, text);
+      await rename(temporary, path);
+    });
+  }
+
+  remove(bucket: string, key: string): Promise<void> {
+    const path = this.pathOf(bucket, key);
+    return this.enqueue(path, () => rm(path, { force: true }));
+  }
+
+  private enqueue(path: string, write: () => Promise<void>): Promise<void> {
+    const next = (this.writes.get(path) ?? Promise.resolve()).then(write, write);
+    this.writes.set(path, next);
+    void next.finally(() => {
+      if (this.writes.get(path) === next) this.writes.delete(path);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private pathOf(bucket: string, key: string): string {
+    return join(this.directory, `${createHash('sha256').update(`${bucket}\0${key}`).digest('hex').slice(0, 32)}.json`);
+  }
+}
+
+/** Whether the journal's file is still the file on disk: same size, modification time and inode. */
+export function sameFile(entry: Pick<JournalEntry, 'size' | 'mtimeMs' | 'ino'>, file: { size: number; mtimeMs: number; ino: number }): boolean {
+  return entry.size === file.size && entry.mtimeMs === file.mtimeMs && entry.ino === file.ino;
+}
