@@ -1,17 +1,29 @@
-import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { once } from 'node:events';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { contentProofOf, multipartEtag, newMd5, type ContentProof } from './checksums.js';
+
+/** MD5 of a byte range of an open file. */
+async function md5OfOpenFile(file: FileHandle, start: number, end: number): Promise<Buffer> {
+  const hash = newMd5();
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  for (let offset = start; offset < end; ) {
+    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, end - offset), offset);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    offset += bytesRead;
+  }
+  return hash.digest();
+}
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
-import { failure } from './errors.js';
+import { ContentMismatch, failure } from './errors.js';
 import { InOrderMd5 } from './in-order-md5.js';
 import { headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
-import { TransientError } from './retry.js';
+import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 
 export interface DownloadedObject {
@@ -43,27 +55,105 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     const head = small ? undefined : await headObject(ctx, ref);
     ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await mkdir(dirname(target), { recursive: true });
-    const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.datalake-tmp`);
-    const file = await open(temporary, 'wx+');
-    let closed = false;
+    // A fixed name beside the target, so that a run killed half-way is found and resumed.
+    const temporary = join(dirname(target), `.${basename(target)}.datalake-part`);
+    const progress = new RangeProgress(`${temporary}.json`);
+    const resumable = head ? await progress.load(head, ctx.partSize) : false;
+    const file = await open(temporary, resumable ? 'r+' : 'w+');
+    let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
     try {
-      const downloaded = head ? await fetchIntoFile(ctx, head, file, id) : await fetchWholeIntoFile(ctx, ref, file, id);
+      let downloaded: Omit<DownloadedObject, 'path'>;
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          downloaded = head ? await fetchIntoFile(ctx, head, file, id, progress) : await fetchWholeIntoFile(ctx, ref, file, id);
+          break;
+        } catch (error) {
+          // Bytes damaged on the way: one fresh download before giving up.
+          if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
+          ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
+          ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
+          await progress.reset();
+          await file.truncate(0);
+        }
+      }
       await file.sync();
       await file.close();
-      closed = true;
       await rename(temporary, target);
+      outcome = 'renamed';
+      await progress.discard();
       const result = { ...downloaded, path: target };
       ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
       return result;
+    } catch (error) {
+      // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
+      // that failed, or a changed object, leaves nothing.
+      const resumeLater = head !== undefined && progress.hasRanges() && !(error instanceof ContentMismatch) && errorCodeOf(error) !== 'PreconditionFailed';
+      outcome = resumeLater ? 'keep' : 'discard';
+      throw error;
     } finally {
-      if (!closed) {
+      if (outcome !== 'renamed') {
         await file.close().catch(() => undefined);
-        await rm(temporary, { force: true });
+        if (outcome === 'discard') {
+          await rm(temporary, { force: true });
+          await progress.discard();
+        }
       }
     }
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
+  }
+}
+
+/**
+ * Which ranges of a download are already in its temporary file, kept in a small JSON file beside it
+ * and written after each range lands. It is trusted only for the same object (ETag and size) cut the
+ * same way; the bytes themselves are proven again at the end like any others.
+ */
+class RangeProgress {
+  private state: { etag: string; size: number; chunk: number; done: Array<{ index: number; start: number; end: number }> } | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly path: string) {}
+
+  async load(head: ObjectHead, chunk: number): Promise<boolean> {
+    try {
+      const saved = JSON.parse(await readFile(this.path, 'utf8')) as typeof this.state;
+      if (saved && saved.etag === head.etag && saved.size === head.size && saved.chunk === chunk && Array.isArray(saved.done)) {
+        this.state = saved;
+        return true;
+      }
+    } catch {
+      // nothing to resume
+    }
+    this.state = { etag: head.etag ?? '', size: head.size, chunk, done: [] };
+    return false;
+  }
+
+  done(): ReadonlyArray<{ index: number; start: number; end: number }> {
+    return this.state?.done ?? [];
+  }
+
+  hasRanges(): boolean {
+    return (this.state?.done.length ?? 0) > 0;
+  }
+
+  record(index: number, start: number, end: number): Promise<void> {
+    if (!this.state) return Promise.resolve();
+    this.state.done.push({ index, start, end });
+    const text = JSON.stringify(this.state);
+    this.writing = this.writing.then(() => writeFile(this.path, text)).catch(() => undefined);
+    return this.writing;
+  }
+
+  async reset(): Promise<void> {
+    if (this.state) this.state.done = [];
+    await this.discard();
+  }
+
+  async discard(): Promise<void> {
+    await this.writing;
+    await rm(this.path, { force: true });
   }
 }
 
@@ -107,7 +197,7 @@ async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: Fi
   return fetchIntoFile(ctx, fetched.partsNeeded, file, id);
 }
 
-async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileHandle, id: number): Promise<Omit<DownloadedObject, 'path'>> {
+async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileHandle, id: number, progress?: RangeProgress): Promise<Omit<DownloadedObject, 'path'>> {
   const proof = contentProofOf(head);
   const segments: Segment[] =
     proof.kind === 'multipart-etag'
@@ -115,6 +205,15 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
       : splitIntoParts(head.size, ctx.partSize).map((part) => ({ kind: 'range', start: part.start, end: part.end }));
   const digest = new InOrderMd5(file);
   const partMd5s: Buffer[] = [];
+  // Ranges a killed run already wrote: hashed from the file, not fetched again.
+  const resumed = new Set<number>();
+  for (const range of progress?.done() ?? []) {
+    if (range.index >= segments.length) continue;
+    resumed.add(range.index);
+    digest.rangeWritten(range.start, range.end);
+    if (proof.kind === 'multipart-etag') partMd5s[range.index] = await md5OfOpenFile(file, range.start, range.end);
+    ctx.events.emit('transfer:progress', { id, bytes: range.end - range.start });
+  }
   const abort = childAbort(ctx.signal);
   const describe = (segment: Segment) => (segment.kind === 'part' ? `part ${segment.partNumber}` : `bytes ${segment.start}-${segment.end - 1}`);
 
@@ -123,7 +222,7 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
   await settleAll(
     ctx,
     segments.map((segment, index) =>
-      objectWindow(() => limitedRequest(
+      resumed.has(index) ? Promise.resolve() : objectWindow(() => limitedRequest(
         ctx,
         `GET ${head.ref.key} ${describe(segment)}`,
         async () => {
@@ -139,6 +238,7 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
             });
             digest.rangeWritten(fetched.start, fetched.end);
             if (partHash) partMd5s[index] = partHash.digest();
+            await progress?.record(index, fetched.start, fetched.end);
           } catch (error) {
             if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });
             throw error;
@@ -164,16 +264,14 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
 function checkProof(head: ObjectHead, proof: ContentProof, md5: string, partMd5s: Buffer[]): DownloadedObject['verifiedBy'] {
   if (proof.kind === 'md5') {
     if (md5 !== proof.md5) {
-      throw failure(`${formatS3Url(head.ref)} did not verify: received MD5 ${md5}, expected ${proof.md5}; nothing was written`, { hint: 'run the download again' });
+      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received MD5 ${md5}, expected ${proof.md5}; nothing was written`, 'run the download again');
     }
     return proof.source === 'metadata' ? 'metadata-md5' : 'etag';
   }
   if (proof.kind === 'multipart-etag') {
     const computed = multipartEtag(partMd5s);
     if (computed !== proof.etag) {
-      throw failure(`${formatS3Url(head.ref)} did not verify: received parts give ETag ${computed}, expected ${proof.etag}; nothing was written`, {
-        hint: 'run the download again',
-      });
+      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received parts give ETag ${computed}, expected ${proof.etag}; nothing was written`, 'run the download again');
     }
     return 'multipart-etag';
   }

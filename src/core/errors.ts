@@ -23,6 +23,14 @@ export class DatalakeError extends Error {
   }
 }
 
+/** Bytes that do not match their proof (MD5, ETag): never left behind, and worth one fresh attempt. */
+export class ContentMismatch extends DatalakeError {
+  constructor(message: string, hint?: string) {
+    super('failed', message, hint === undefined ? {} : { hint });
+    this.name = 'ContentMismatch';
+  }
+}
+
 export function usageError(message: string, hint?: string): DatalakeError {
   return new DatalakeError('usage', message, hint === undefined ? {} : { hint });
 }

@@ -23,7 +23,7 @@ import {
   normalizeEtag,
 } from './checksums.js';
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
-import { failure, isDatalakeError, usageError } from './errors.js';
+import { ContentMismatch, failure, usageError } from './errors.js';
 import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './parts.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
@@ -190,7 +190,7 @@ async function putMultipartFile(
     await ctx.journal?.remove(ref.bucket, ref.key);
     return { bucket: ref.bucket, key: ref.key, size: file.size, etag, md5: wholeMd5, parts: parts.length, ...(reused.length > 0 ? { partsReused: reused.length } : {}) };
   } catch (error) {
-    if (!ctx.journal || isDatalakeError(error) && error.kind === 'failed' && /did not verify/.test(error.message)) {
+    if (!ctx.journal || error instanceof ContentMismatch) {
       await abortQuietly(ctx, ref, upload.uploadId);
       await ctx.journal?.remove(ref.bucket, ref.key);
     } else {
@@ -370,7 +370,7 @@ async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, upl
   const expected = multipartEtag(ordered.map((part) => part.md5));
   if (checkEtag && etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== expected) {
     await deleteQuietly(ctx, ref);
-    throw failure(`${formatS3Url(ref)} did not verify: ETag ${etag}, expected ${expected}; the object was removed`, { hint: 'run the upload again' });
+    throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ETag ${etag}, expected ${expected}; the object was removed`, 'run the upload again');
   }
   return etag;
 }

@@ -4,7 +4,7 @@ import { formatS3Url, type ObjectRef } from './address.js';
 import { contentProofOf, md5OfFile } from './checksums.js';
 import type { TransferContext } from './context.js';
 import { downloadToStream } from './download.js';
-import { isDatalakeError } from './errors.js';
+import { ContentMismatch } from './errors.js';
 import { headObject } from './objects.js';
 import { compareContent, type RemoteFile } from './sync/compare.js';
 import type { LocalFile } from './sync/local-tree.js';
@@ -34,7 +34,7 @@ export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promis
     if (result.verifiedBy === 'unverifiable') return { key: ref.key, reason: 'nothing to check against: no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag' };
     return undefined;
   } catch (error) {
-    if (isDatalakeError(error) && error.kind === 'failed' && /did not verify/.test(error.message)) return { key: ref.key, reason: error.message };
+    if (error instanceof ContentMismatch) return { key: ref.key, reason: error.message };
     throw error;
   }
 }

@@ -128,3 +128,17 @@ export function curl(args: string[]): { status: number; body: Buffer } {
   const split = output.lastIndexOf(0x0a);
   return { status: Number(output.subarray(split + 1).toString()), body: output.subarray(0, split) };
 }
+
+/** Starts `bin/datalake` and hands back the child, for tests that kill it mid-way. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: ReturnType<typeof spawn>; done: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'ignore'] });
+  return { child, done: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+}
+
+export async function waitFor(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FaultProxy } from '../support/fault-proxy.js';
+import {
+  createTestBucket,
+  emptyAndDeleteBucket,
+  lastJson,
+  motoClient,
+  motoEnv,
+  runCli,
+  s3Env,
+  startCli,
+  tempDirectory,
+  testClient,
+  waitFor,
+  writeRandomFile,
+} from '../support/harness.js';
+
+const MiB = 1024 ** 2;
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+const work = tempDirectory('crash');
+let client: S3Client;
+let bucket: string;
+let proxy: FaultProxy;
+let env: NodeJS.ProcessEnv;
+let proxied: NodeJS.ProcessEnv;
+let data: Buffer;
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'crash');
+  proxy = new FaultProxy(inject('s3').endpoint!);
+  const state = { DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB' };
+  env = s3Env(state);
+  proxied = s3Env({ ...state, AWS_ENDPOINT_URL: await proxy.start() });
+  data = writeRandomFile(join(work.path, 'large.bin'), 64 * MiB + 11);
+});
+afterAll(async () => {
+  await proxy.stop();
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+describe('kill -9 in the middle, then the same command again', () => {
+  it('a put resumes: byte-identical, the parts already sent are reused, no incomplete upload left', async () => {
+    // Slow each part down so the kill lands mid-way.
+    proxy.setRules([{ method: 'PUT', match: /partNumber=/, fault: { kind: 'delay', ms: 150 } }]);
+    const run = startCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/large.bin`, '--concurrency', '1'], proxied);
+    let partsSeen = 0;
+    await waitFor(async () => {
+      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      const upload = uploads.Uploads?.find((u) => u.Key === 'crash/large.bin');
+      if (!upload) return false;
+      const parts = await client.send(new ListPartsCommand({ Bucket: bucket, Key: 'crash/large.bin', UploadId: upload.UploadId }));
+      partsSeen = parts.Parts?.length ?? 0;
+      return partsSeen >= 3;
+    }, 'three parts on the server');
+    run.child.kill('SIGKILL');
+    expect(await run.done).toBe(null);
+
+    const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/large.bin`, '--json'], { env });
+    expect(again.code).toBe(0);
+    const uploaded = lastJson<{ objects: Array<{ md5: string; parts: number; partsReused: number }> }>(again).objects[0]!;
+    expect(uploaded.md5).toBe(md5(data));
+    expect(uploaded.parts).toBe(13);
+    expect(uploaded.partsReused).toBeGreaterThanOrEqual(partsSeen);
+    const listed = await runCli(['uploads', 'ls', `s3://${bucket}/`, '--json'], { env });
+    expect(lastJson<{ uploads: unknown[] }>(listed).uploads).toEqual([]);
+    expect(readdirSync(join(work.path, 'state', 'uploads')).filter((name) => name.endsWith('.json'))).toEqual([]);
+  });
+
+  it('a get leaves nothing at the target path, and the re-run fetches only what is missing', async () => {
+    const directory = join(work.path, 'get');
+    mkdirSync(directory);
+    const target = join(directory, 'large.bin');
+    const progress = join(directory, '.large.bin.datalake-part.json');
+    proxy.setRules([{ method: 'GET', match: /crash\/large\.bin/, fault: { kind: 'delay', ms: 150 } }]);
+    const run = startCli(['get', `s3://${bucket}/crash/large.bin`, target, '--concurrency', '1'], proxied);
+    await waitFor(() => existsSync(progress) && (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length >= 3, 'three ranges on disk');
+    run.child.kill('SIGKILL');
+    await run.done;
+    expect(existsSync(target)).toBe(false);
+    const rangesDone = (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length;
+
+    proxy.setRules([]);
+    const again = await runCli(['get', `s3://${bucket}/crash/large.bin`, target, '--json'], { env: proxied });
+    expect(again.code).toBe(0);
+    expect(md5(readFileSync(target))).toBe(md5(data));
+    const gets = proxy.log.filter((entry) => entry.method === 'GET').length;
+    expect(gets).toBe(13 - rangesDone);
+    expect(readdirSync(directory)).toEqual(['large.bin']);
+  });
+
+  it('SIGINT stops after the parts in flight, exits 130, and keeps the upload for the next run', async () => {
+    proxy.setRules([{ method: 'PUT', match: /partNumber=/, fault: { kind: 'delay', ms: 150 } }]);
+    const run = startCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--concurrency', '2'], proxied);
+    await waitFor(() => proxy.log.filter((entry) => entry.url.includes('partNumber=')).length >= 3, 'parts in flight');
+    run.child.kill('SIGINT');
+    expect(await run.done).toBe(130);
+    const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--json'], { env });
+    expect(again.code).toBe(0);
+    expect(lastJson<{ objects: Array<{ md5: string; partsReused: number }> }>(again).objects[0]).toMatchObject({ md5: md5(data), partsReused: expect.any(Number) });
+  });
+});
+
+describe('security', () => {
+  it('a debug-level run never prints or logs the secret key or the session token', async () => {
+    const moto = motoClient();
+    await moto.send(new CreateBucketCommand({ Bucket: 'secrets' }));
+    const secret = 'sEcReT-value-9f8e7d6c5b4a';
+    const token = 'SeSsIoN-token-0a1b2c3d4e5f';
+    const log = join(work.path, 'debug.log');
+    const secretEnv = motoEnv({ AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: token, DATALAKE_STATE_DIR: join(work.path, 'state2') });
+    const outputs: string[] = [];
+    let presignedUrl = '';
+    for (const args of [
+      ['put', join(work.path, 'large.bin'), 's3://secrets/large.bin'],
+      ['get', 's3://secrets/large.bin', join(work.path, 'secret-copy.bin')],
+      ['ls', 's3://secrets/'],
+      ['presign', 's3://secrets/large.bin'],
+      ['put', join(work.path, 'nope.bin'), 's3://secrets/nope.bin'],
+    ]) {
+      const result = await runCli([...args, '--log-level', 'debug', '--log-file', log], { env: secretEnv });
+      // A URL presigned with temporary credentials must carry the session token to work at all (SigV4):
+      // that one line is the output asked for, and it never carries the secret key.
+      if (args[0] === 'presign') {
+        presignedUrl = result.stdout.split('\n')[0]!;
+        outputs.push(result.stdout.split('\n').slice(1).join('\n'), result.stderr);
+      } else outputs.push(result.stdout, result.stderr);
+    }
+    expect(new URL(presignedUrl).searchParams.get('X-Amz-Security-Token')).toBe(token);
+    expect(presignedUrl).not.toContain(secret);
+    const everything = outputs.join('\n') + readFileSync(log, 'utf8');
+    expect(readFileSync(log, 'utf8')).toMatch(/"level":20/); // debug lines were written
+    expect(everything).not.toContain(secret);
+    expect(everything).not.toContain(token);
+    expect(everything).not.toMatch(/authorization/i);
+    moto.destroy();
+  });
+
+  it('keys crafted to climb out of the destination are never written outside it', async () => {
+    const moto = motoClient();
+    await moto.send(new CreateBucketCommand({ Bucket: 'climb' }));
+    for (const key of ['evil/ok.txt', 'evil/../../escaped.txt', 'evil/a/../../../up.txt', 'evil//etc/abs.txt']) {
+      await moto.send(new PutObjectCommand({ Bucket: 'climb', Key: key, Body: key }));
+    }
+    const root = join(work.path, 'climb');
+    const destination = join(root, 'inside', 'dest');
+    mkdirSync(destination, { recursive: true });
+    const result = await runCli(['get', '-r', 's3://climb/evil/', destination, '--json'], { env: motoEnv() });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/would be written outside/);
+    expect(readFileSync(join(destination, 'ok.txt'), 'utf8')).toBe('evil/ok.txt');
+    const everything = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? everything(join(dir, entry.name)) : [join(dir, entry.name)]));
+    expect(everything(root)).toEqual([join(destination, 'ok.txt')]);
+    moto.destroy();
+  });
+});

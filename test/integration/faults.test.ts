@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+
+const MiB = 1024 ** 2;
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+const work = tempDirectory('faults');
+let client: S3Client;
+let bucket: string;
+let proxy: FaultProxy;
+let proxied: NodeJS.ProcessEnv;
+let big: Buffer;
+let small: Buffer;
+
+// Fast retries keep the suite quick; the policy itself is the one every run uses.
+const cli = (args: string[]) => runCli([...args, '--json', '--log-file', join(work.path, 'faults.log'), '--log-level', 'warn'], { env: proxied });
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'faults');
+  proxy = new FaultProxy(inject('s3').endpoint!);
+  const endpoint = await proxy.start();
+  proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB' });
+  big = writeRandomFile(join(work.path, 'big.bin'), 23 * MiB);
+  small = writeRandomFile(join(work.path, 'small.bin'), 300_000);
+});
+afterAll(async () => {
+  await proxy.stop();
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+async function incompleteUploads(): Promise<number> {
+  return (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0;
+}
+
+function noLeftovers(directory: string): void {
+  expect(readdirSync(directory).filter((name) => name.includes('datalake-part'))).toEqual([]);
+}
+
+describe('transient faults are ridden out', () => {
+  it('503 SlowDown on a third of the part uploads: the put completes, verified, each retry logged at warn', async () => {
+    proxy.setRules([{ method: 'PUT', match: /partNumber=/, rate: 0.35, fault: { kind: 'status', status: 503, code: 'SlowDown' } }]);
+    const result = await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/slow/big.bin`]);
+    expect(result.code).toBe(0);
+    expect(proxy.faults('status')).toBeGreaterThan(0);
+    expect(lastJson(result)).toMatchObject({ objects: [{ md5: md5(big) }] });
+    const log = readFileSync(join(work.path, 'faults.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const retries = log.filter((entry) => entry.msg === 'retrying' && entry.code === 'SlowDown');
+    expect(retries.length).toBe(proxy.faults('status'));
+    expect(retries[0]).toMatchObject({ level: 40, attempt: 1, errorClass: 'throttled' });
+  });
+
+  it('500s, connection resets and a corrupted request body on upload', async () => {
+    proxy.setRules([
+      { method: 'PUT', match: /partNumber=1&/, times: 2, fault: { kind: 'status', status: 500, code: 'InternalError' } },
+      { method: 'PUT', match: /partNumber=2&/, times: 1, fault: { kind: 'reset' } },
+      // The server refuses the damaged part by its Content-MD5 (BadDigest); the part is read again and resent.
+      { method: 'PUT', match: /partNumber=3&/, times: 1, fault: { kind: 'flip-request-byte', offset: 1000 } },
+    ]);
+    const result = await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/flaky/big.bin`]);
+    expect(result.code).toBe(0);
+    expect(proxy.faults()).toBe(4);
+    expect(lastJson(result)).toMatchObject({ objects: [{ md5: md5(big), etag: expect.stringMatching(/-5$/) }] });
+  });
+
+  it('a truncated and a reset download range are fetched again; the file is identical', async () => {
+    proxy.setRules([
+      { method: 'GET', match: /flaky\/big\.bin/, times: 1, fault: { kind: 'truncate-response', afterBytes: 100_000 } },
+      { method: 'GET', match: /flaky\/big\.bin/, times: 1, fault: { kind: 'reset' } },
+      { method: 'GET', match: /flaky\/big\.bin/, times: 1, fault: { kind: 'delay', ms: 300 } },
+    ]);
+    const target = join(work.path, 'down', 'big.bin');
+    const result = await cli(['get', `s3://${bucket}/flaky/big.bin`, target]);
+    expect(result.code).toBe(0);
+    expect(proxy.faults()).toBe(3);
+    expect(md5(readFileSync(target))).toBe(md5(big));
+    noLeftovers(join(work.path, 'down'));
+  });
+
+  it('a byte flipped in a download is caught by verification, and one fresh download repairs it', async () => {
+    await cli(['put', join(work.path, 'small.bin'), `s3://${bucket}/flip/small.bin`]);
+    proxy.setRules([{ method: 'GET', match: /flip\/small\.bin/, times: 1, fault: { kind: 'flip-response-byte', offset: 12_345 } }]);
+    const target = join(work.path, 'flip-once', 'small.bin');
+    const result = await cli(['get', `s3://${bucket}/flip/small.bin`, target]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/did not verify.*downloading it once more/);
+    expect(md5(readFileSync(target))).toBe(md5(small));
+  });
+});
+
+describe('persistent faults end in exit 1, naming the object, leaving nothing corrupt', () => {
+  it('a byte flipped in every download: exit 1, no file at the target, no temporary file', async () => {
+    proxy.setRules([{ method: 'GET', match: /flaky\/big\.bin/, fault: { kind: 'flip-response-byte', offset: 1_000_003 } }]);
+    const directory = join(work.path, 'flip-always');
+    const result = await cli(['get', `s3://${bucket}/flaky/big.bin`, join(directory, 'big.bin')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/datalake: failed: flaky\/big\.bin: .*did not verify/);
+    expect(existsSync(join(directory, 'big.bin'))).toBe(false);
+    noLeftovers(directory);
+  });
+
+  it('a server failing every PUT of one file: exit 1 naming it; the other files arrive; no object for it', async () => {
+    proxy.setRules([{ method: 'PUT', match: /doomed\/small\.bin/, fault: { kind: 'status', status: 500, code: 'InternalError' } }]);
+    const result = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/doomed/small.bin`, '--retries', '2', '--json'], { env: proxied });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/small\.bin: InternalError/);
+    expect(proxy.faults()).toBe(3);
+    expect(await listKeys(client, bucket, 'doomed/')).toEqual([]);
+  });
+
+  it('a multipart upload that keeps failing leaves no object, and its parts are resumed by the next run', async () => {
+    proxy.setRules([{ method: 'PUT', match: /partNumber=4&/, fault: { kind: 'status', status: 503, code: 'ServiceUnavailable' } }]);
+    const failed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/stuck/big.bin`, '--retries', '1', '--json'], { env: proxied });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/run the same command again to resume/);
+    expect(await listKeys(client, bucket, 'stuck/')).toEqual([]);
+    proxy.setRules([]);
+    const resumed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/stuck/big.bin`, '--json'], { env: proxied });
+    expect(resumed.code).toBe(0);
+    expect(lastJson<{ objects: Array<{ partsReused: number; md5: string }> }>(resumed).objects[0]).toMatchObject({ md5: md5(big), partsReused: 4 });
+    expect(await incompleteUploads()).toBe(0);
+  });
+});
+
+describe('run-time configuration errors end quickly, with no retry storm', () => {
+  it('wrong credentials: exit 1 after one request, saying what to check, without the secret', async () => {
+    proxy.setRules([]);
+    const secret = 'wrong-secret-Zq8vLk3';
+    const result = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/creds/small.bin`], {
+      env: { ...proxied, AWS_ACCESS_KEY_ID: 'nobody', AWS_SECRET_ACCESS_KEY: secret },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^datalake: error: the server rejected the credentials \(InvalidAccessKeyId\) \(check AWS_ACCESS_KEY_ID/);
+    expect(proxy.log).toHaveLength(1);
+    expect(result.stdout + result.stderr).not.toContain(secret);
+  });
+
+  it('an unreachable endpoint: exit 1 with a line naming it', async () => {
+    const result = await runCli(['ls', `s3://${bucket}/`], { env: { ...proxied, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('datalake: error: cannot connect to http://127.0.0.1:9: connection refused (is the server running? check --endpoint / AWS_ENDPOINT_URL)');
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * A fault-injection proxy between datalake and MinIO. Every request is forwarded unchanged (the Host
+ * header too, so SigV4 signatures still verify) unless a rule matches it; then the rule's fault is
+ * applied: an S3 error answer, a connection reset, a truncated or corrupted response body, a
+ * corrupted request body, or added latency. Rules match by method and a pattern on path and query,
+ * can skip the first N matches, stop after `times` faults, and fire at a seeded `rate`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault =
+  | { kind: 'status'; status: number; code: string }
+  | { kind: 'reset' }
+  | { kind: 'truncate-response'; afterBytes: number }
+  | { kind: 'flip-response-byte'; offset: number }
+  | { kind: 'flip-request-byte'; offset: number }
+  | { kind: 'delay'; ms: number };
+
+export interface FaultRule {
+  method?: string;
+  /** Tested against `path?query` of the request. */
+  match?: RegExp;
+  /** Let this many matching requests through before faulting. */
+  skip?: number;
+  /** Fault at most this many requests (default: all that match). */
+  times?: number;
+  /** Fault each matching request with this probability (seeded, repeatable). */
+  rate?: number;
+  fault: Fault;
+}
+
+export interface ProxyLog {
+  method: string;
+  url: string;
+  fault: Fault['kind'] | undefined;
+}
+
+export class FaultProxy {
+  readonly log: ProxyLog[] = [];
+  private rules: Array<FaultRule & { seen: number; applied: number }> = [];
+  private server: http.Server | undefined;
+  private random = seeded(42);
+  private readonly agent = new http.Agent({ keepAlive: true });
+
+  constructor(private readonly upstream: string) {}
+
+  async start(): Promise<string> {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  setRules(rules: FaultRule[], seed = 42): void {
+    this.rules = rules.map((rule) => ({ ...rule, seen: 0, applied: 0 }));
+    this.random = seeded(seed);
+    this.log.length = 0;
+  }
+
+  faults(kind?: Fault['kind']): number {
+    return this.log.filter((entry) => entry.fault !== undefined && (kind === undefined || entry.fault === kind)).length;
+  }
+
+  async stop(): Promise<void> {
+    this.agent.destroy();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private pick(req: http.IncomingMessage): Fault | undefined {
+    for (const rule of this.rules) {
+      if (rule.method && rule.method !== req.method) continue;
+      if (rule.match && !rule.match.test(req.url ?? '')) continue;
+      rule.seen += 1;
+      if (rule.seen <= (rule.skip ?? 0)) continue;
+      if (rule.times !== undefined && rule.applied >= rule.times) continue;
+      if (rule.rate !== undefined && this.random() >= rule.rate) continue;
+      rule.applied += 1;
+      return rule.fault;
+    }
+    return undefined;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const fault = this.pick(req);
+    this.log.push({ method: req.method ?? '', url: req.url ?? '', fault: fault?.kind });
+    if (fault?.kind === 'status') {
+      req.resume();
+      const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the fault proxy</Message><RequestId>fault</RequestId></Error>`;
+      res.writeHead(fault.status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+      res.end(body);
+      return;
+    }
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    const forward = () => this.forward(req, res, fault);
+    if (fault?.kind === 'delay') setTimeout(forward, fault.ms);
+    else forward();
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined): void {
+    const target = new URL(this.upstream);
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
+      (response) => {
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        let sent = 0;
+        response.on('data', (chunk: Buffer) => {
+          let data = chunk;
+          if (fault?.kind === 'flip-response-byte' && fault.offset >= sent && fault.offset < sent + chunk.length) {
+            data = Buffer.from(chunk);
+            data[fault.offset - sent] = data[fault.offset - sent]! ^ 0x01;
+          }
+          if (fault?.kind === 'truncate-response' && sent + data.length > fault.afterBytes) {
+            res.write(data.subarray(0, Math.max(0, fault.afterBytes - sent)));
+            res.socket?.destroy();
+            response.destroy();
+            return;
+          }
+          sent += data.length;
+          res.write(data);
+        });
+        response.on('end', () => res.end());
+        response.on('error', () => res.socket?.destroy());
+      },
+    );
+    upstream.on('error', () => res.socket?.destroy());
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      let data = chunk;
+      if (fault?.kind === 'flip-request-byte' && fault.offset >= received && fault.offset < received + chunk.length) {
+        data = Buffer.from(chunk);
+        data[fault.offset - received] = data[fault.offset - received]! ^ 0x01;
+      }
+      received += chunk.length;
+      upstream.write(data);
+    });
+    req.on('end', () => upstream.end());
+    req.on('error', () => upstream.destroy());
+  }
+}
+
+/** mulberry32: a small seeded generator, so a rate-based fault run repeats exactly. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
