@@ -1,5 +1,5 @@
-import { stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstat, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseObjectAddress, type ObjectRef } from './address.js';
 import { failure, usageError } from './errors.js';
 
@@ -57,3 +57,31 @@ export function requireKeyForGet(source: string, bucket: string | undefined): Ob
   return ref;
 }
 
+
+/**
+ * Keeps downloads under a root from being written through a symbolic link inside it (`dest/logs ->
+ * /etc`): every existing folder between the root and the file must be a real folder. Folders already
+ * checked are remembered for the run.
+ */
+export class DestinationGuard {
+  private readonly checked = new Set<string>();
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  async check(target: string): Promise<void> {
+    let current = this.root;
+    for (const segment of relative(this.root, dirname(resolve(target))).split(sep).filter(Boolean)) {
+      current = join(current, segment);
+      if (this.checked.has(current)) continue;
+      const info = await lstat(current).catch(() => undefined);
+      if (!info) return; // not there yet: it will be created as a real folder
+      if (!info.isDirectory()) {
+        throw failure(`${current} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; nothing is written through it`, { hint: 'remove it or choose another destination' });
+      }
+      this.checked.add(current);
+    }
+  }
+}

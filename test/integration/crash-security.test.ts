@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -158,6 +158,26 @@ describe('security', () => {
     const everything = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? everything(join(dir, entry.name)) : [join(dir, entry.name)]));
     expect(everything(root)).toEqual([join(destination, 'ok.txt')]);
+    moto.destroy();
+  });
+
+  it('a symbolic link inside the destination is never written through', async () => {
+    const moto = motoClient();
+    await moto.send(new CreateBucketCommand({ Bucket: 'through' }));
+    await moto.send(new PutObjectCommand({ Bucket: 'through', Key: 'p/logs/app.log', Body: 'planted' }));
+    await moto.send(new PutObjectCommand({ Bucket: 'through', Key: 'p/fine.txt', Body: 'fine' }));
+    const outside = join(work.path, 'outside-target');
+    const destination = join(work.path, 'through-dest');
+    mkdirSync(outside, { recursive: true });
+    mkdirSync(destination, { recursive: true });
+    symlinkSync(outside, join(destination, 'logs'));
+    for (const args of [['get', '-r', 's3://through/p/', destination], ['sync', 's3://through/p/', destination]]) {
+      const result = await runCli(args, { env: motoEnv({ DATALAKE_STATE_DIR: join(work.path, 'state3'), DATALAKE_CACHE_DIR: join(work.path, 'cache3') }) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/is a symbolic link; nothing is written through it/);
+      expect(readdirSync(outside)).toEqual([]);
+      expect(readFileSync(join(destination, 'fine.txt'), 'utf8')).toBe('fine');
+    }
     moto.destroy();
   });
 });

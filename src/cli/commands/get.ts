@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatS3Url } from '../../core/address.js';
 import { usageError } from '../../core/errors.js';
-import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/get-plan.js';
+import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/get-plan.js';
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -70,6 +70,7 @@ Examples:
         import('../../core/limiter.js'),
       ]);
       let seen = 0;
+      const guard = new DestinationGuard(root);
       try {
         const keys = (async function* () {
           for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
@@ -84,6 +85,7 @@ Examples:
             const ref = { bucket: prefix.bucket, key: listed.key };
             await attempt(runtime, failed, { key: listed.key }, async () => {
               const path = localPathFor(root, prefix.key, listed.key);
+              await guard.check(path);
               const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size });
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
             });

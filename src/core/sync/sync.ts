@@ -4,7 +4,7 @@ import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../address.js
 import { retrying, type TransferContext } from '../context.js';
 import { downloadToFile } from '../download.js';
 import { describeError } from '../errors.js';
-import { localPathFor } from '../get-plan.js';
+import { DestinationGuard, localPathFor } from '../get-plan.js';
 import { forEachWindowed } from '../limiter.js';
 import { listObjects } from '../list.js';
 import { guessContentType } from '../put-plan.js';
@@ -81,6 +81,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (a
   const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
 
   const cache = await HashCache.open(plan.hashCachePath, !plan.dryRun);
+  const guard = new DestinationGuard(plan.localRoot);
   const deferredLog: Array<{ step: Step; cached: CachedHash | undefined }> = [];
   const extraneous: Step[] = [];
   let committed = false;
@@ -107,7 +108,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (a
       async ({ step, cached, fill }) => {
         let entry: CachedHash | undefined = cached;
         try {
-          entry = await handleStep(ctx, plan, step, cached, report, onAction, extraneous);
+          entry = await handleStep(ctx, plan, step, cached, report, onAction, extraneous, guard);
         } finally {
           fill(entry);
         }
@@ -120,7 +121,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (a
     deferredLog.sort((a, b) => compareDeltaLogEntries(a.step.name, b.step.name));
     for (const { step, cached } of deferredLog) {
       if (ctx.stopping?.aborted) throw ctx.stopping.reason;
-      await handleStep(ctx, plan, step, cached, report, onAction, extraneous);
+      await handleStep(ctx, plan, step, cached, report, onAction, extraneous, guard);
     }
 
     if (plan.deleteExtraneous && extraneous.length > 0) {
@@ -148,6 +149,7 @@ async function handleStep(
   report: SyncReport,
   onAction: (action: SyncAction) => void,
   extraneous: Step[],
+  guard: DestinationGuard,
 ): Promise<CachedHash | undefined> {
   const local = localSide(plan, step);
   const remote = remoteSide(plan, step);
@@ -183,7 +185,7 @@ async function handleStep(
       onAction({ ...base, action, reason, status: 'planned' });
       return entry;
     }
-    const transferred = plan.direction === 'upload' ? await uploadOne(ctx, plan, step.source as LocalFile, key, entry) : await downloadOne(ctx, plan, step.source as RemoteFile);
+    const transferred = plan.direction === 'upload' ? await uploadOne(ctx, plan, step.source as LocalFile, key, entry) : await downloadOne(ctx, plan, step.source as RemoteFile, guard);
     report.transferred += 1;
     report.bytes += size;
     onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
@@ -207,8 +209,9 @@ async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile,
   return { path: local.path, entry };
 }
 
-async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile) {
+async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile, guard: DestinationGuard) {
   const path = localPathFor(plan.localRoot, plan.remote.key, remote.ref.key);
+  await guard.check(path);
   const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size });
   const info = await stat(path);
   const entry: CachedHash = {

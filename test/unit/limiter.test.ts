@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { RequestLimiter, forEachWindowed } from '../../src/core/limiter.js';
+
+describe('RequestLimiter', () => {
+  it('never runs more tasks at once than its concurrency', async () => {
+    const limiter = new RequestLimiter(3);
+    let running = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        limiter.run(async () => {
+          running += 1;
+          peak = Math.max(peak, running);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          running -= 1;
+        }),
+      ),
+    );
+    expect(peak).toBe(3);
+  });
+
+  it('halves its concurrency on throttling and climbs back after successes', async () => {
+    const limiter = new RequestLimiter(8);
+    limiter.throttle();
+    expect(limiter.concurrency).toBe(4);
+    limiter.throttle();
+    limiter.throttle();
+    limiter.throttle();
+    expect(limiter.concurrency).toBe(1);
+    for (let i = 0; i < 200; i += 1) await limiter.run(async () => undefined);
+    expect(limiter.concurrency).toBe(8);
+  });
+
+  it('starts nothing new once stopping, with the stop reason', async () => {
+    const stop = new AbortController();
+    const limiter = new RequestLimiter(1, stop.signal);
+    stop.abort(new Error('interrupted by SIGINT'));
+    await expect(limiter.run(async () => 'ran')).rejects.toThrow('interrupted by SIGINT');
+  });
+});
+
+describe('forEachWindowed', () => {
+  it('keeps at most `window` items in progress and stops starting items when aborted', async () => {
+    const stop = new AbortController();
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    await forEachWindowed(
+      Array.from({ length: 10 }, (_, i) => i),
+      2,
+      async (item) => {
+        started.push(item);
+        running += 1;
+        peak = Math.max(peak, running);
+        if (item === 3) stop.abort();
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        running -= 1;
+      },
+      stop.signal,
+    );
+    expect(peak).toBe(2);
+    expect(started.length).toBeLessThan(10);
+  });
+});
