@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferEvents } from './events.js';
 import type { RequestLimiter } from './limiter.js';
@@ -44,8 +45,11 @@ export function limitedRequest<T>(ctx: TransferContext, operation: string, attem
  */
 export function childAbort(parent: AbortSignal | undefined): { signal: AbortSignal; abort(reason?: unknown): void } {
   const controller = new AbortController();
+  const signal = parent ? AbortSignal.any([parent, controller.signal]) : controller.signal;
+  // Each request of the transfer listens on it: more than ten at once is normal.
+  setMaxListeners(0, signal);
   return {
-    signal: parent ? AbortSignal.any([parent, controller.signal]) : controller.signal,
+    signal,
     abort: (reason) => controller.abort(reason),
   };
 }

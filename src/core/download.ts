@@ -7,21 +7,9 @@ import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s
 import { formatS3Url, type ObjectRef } from './address.js';
 import { contentProofOf, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
-/** MD5 of a byte range of an open file. */
-async function md5OfOpenFile(file: FileHandle, start: number, end: number): Promise<Buffer> {
-  const hash = newMd5();
-  const buffer = Buffer.allocUnsafe(1 << 20);
-  for (let offset = start; offset < end; ) {
-    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, end - offset), offset);
-    if (bytesRead === 0) break;
-    hash.update(buffer.subarray(0, bytesRead));
-    offset += bytesRead;
-  }
-  return hash.digest();
-}
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, failure } from './errors.js';
-import { InOrderMd5 } from './in-order-md5.js';
+import { backgroundHasher } from './background-hasher.js';
 import { headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
@@ -65,7 +53,7 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
       let downloaded: Omit<DownloadedObject, 'path'>;
       for (let attempt = 1; ; attempt += 1) {
         try {
-          downloaded = head ? await fetchIntoFile(ctx, head, file, id, progress) : await fetchWholeIntoFile(ctx, ref, file, id);
+          downloaded = head ? await fetchIntoFile(ctx, head, file, temporary, id, progress) : await fetchWholeIntoFile(ctx, ref, file, temporary, id);
           break;
         } catch (error) {
           // Bytes damaged on the way: one fresh download before giving up.
@@ -76,7 +64,10 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
           await file.truncate(0);
         }
       }
-      await file.sync();
+      // Large files are flushed to disk before the rename. Small ones are not: an fsync each costs
+      // seconds per thousand files, and the rename already keeps a crashed process from leaving a
+      // partial file at the target (none of aws, s5cmd or rclone fsync at all).
+      if (downloaded.size > ctx.partSize) await file.datasync();
       await file.close();
       await rename(temporary, target);
       outcome = 'renamed';
@@ -158,7 +149,7 @@ class RangeProgress {
 }
 
 /** One GET for the whole object, hashed as it streams; falls back to parts for a foreign multipart ETag. */
-async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, id: number): Promise<Omit<DownloadedObject, 'path'>> {
+async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, path: string, id: number): Promise<Omit<DownloadedObject, 'path'>> {
   const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
     await file.truncate(0);
     const output = await ctx.client.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: ctx.signal }).catch((error: unknown) => {
@@ -194,24 +185,30 @@ async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: Fi
   if ('done' in fetched) return fetched.done;
   // A multipart ETag with no stored MD5 (another tool's upload): fetch it part by part to check it.
   await file.truncate(0);
-  return fetchIntoFile(ctx, fetched.partsNeeded, file, id);
+  return fetchIntoFile(ctx, fetched.partsNeeded, file, path, id);
 }
 
-async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileHandle, id: number, progress?: RangeProgress): Promise<Omit<DownloadedObject, 'path'>> {
+async function fetchIntoFile(
+  ctx: TransferContext,
+  head: ObjectHead,
+  file: FileHandle,
+  path: string,
+  id: number,
+  progress?: RangeProgress,
+): Promise<Omit<DownloadedObject, 'path'>> {
   const proof = contentProofOf(head);
   const segments: Segment[] =
     proof.kind === 'multipart-etag'
       ? Array.from({ length: proof.partCount }, (_, index) => ({ kind: 'part', partNumber: index + 1 }))
       : splitIntoParts(head.size, ctx.partSize).map((part) => ({ kind: 'range', start: part.start, end: part.end }));
-  const digest = new InOrderMd5(file);
-  const partMd5s: Buffer[] = [];
-  // Ranges a killed run already wrote: hashed from the file, not fetched again.
+  // MD5 runs on the hashing thread, reading the file back in order as ranges land, while this thread
+  // keeps the sockets moving. Per-range MD5s only when a multipart ETag must be recomputed.
+  const hashing = backgroundHasher.track(path, proof.kind === 'multipart-etag');
   const resumed = new Set<number>();
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;
     resumed.add(range.index);
-    digest.rangeWritten(range.start, range.end);
-    if (proof.kind === 'multipart-etag') partMd5s[range.index] = await md5OfOpenFile(file, range.start, range.end);
+    hashing.written(range.start, range.end);
     ctx.events.emit('transfer:progress', { id, bytes: range.end - range.start });
   }
   const abort = childAbort(ctx.signal);
@@ -219,45 +216,76 @@ async function fetchIntoFile(ctx: TransferContext, head: ObjectHead, file: FileH
 
   // As for uploads: a large object keeps at most `concurrency` ranges in the shared queue at once.
   const objectWindow = pLimit(ctx.limiter.concurrency);
-  await settleAll(
-    ctx,
-    segments.map((segment, index) =>
-      resumed.has(index) ? Promise.resolve() : objectWindow(() => limitedRequest(
-        ctx,
-        `GET ${head.ref.key} ${describe(segment)}`,
-        async () => {
-          const partHash = proof.kind === 'multipart-etag' ? newMd5() : undefined;
-          let received = 0;
-          try {
-            const fetched = await fetchSegment(ctx, head, segment, abort.signal, async (offset, chunk) => {
-              await writeFully(file, chunk, offset);
-              digest.observe(offset, chunk);
-              partHash?.update(chunk);
-              received += chunk.length;
-              ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
-            });
-            digest.rangeWritten(fetched.start, fetched.end);
-            if (partHash) partMd5s[index] = partHash.digest();
-            await progress?.record(index, fetched.start, fetched.end);
-          } catch (error) {
-            if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });
-            throw error;
-          }
-        },
-        abort.signal,
-      )).catch((error: unknown) => {
-        abort.abort(error);
-        throw error;
-      }),
-    ),
-  ).catch(async (error: unknown) => {
-    await digest.settle();
+  try {
+    await settleAll(
+      ctx,
+      segments.map((segment, index) =>
+        resumed.has(index)
+          ? Promise.resolve()
+          : objectWindow(() =>
+              limitedRequest(
+                ctx,
+                `GET ${head.ref.key} ${describe(segment)}`,
+                async () => {
+                  const writer = new BatchedWriter(file);
+                  let received = 0;
+                  try {
+                    const fetched = await fetchSegment(ctx, head, segment, abort.signal, async (offset, chunk) => {
+                      await writer.write(offset, chunk);
+                      received += chunk.length;
+                      ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+                    });
+                    await writer.flush();
+                    hashing.written(fetched.start, fetched.end);
+                    await progress?.record(index, fetched.start, fetched.end);
+                  } catch (error) {
+                    if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });
+                    throw error;
+                  }
+                },
+                abort.signal,
+              ),
+            ).catch((error: unknown) => {
+              abort.abort(error);
+              throw error;
+            }),
+      ),
+    );
+  } catch (error) {
+    hashing.drop();
     throw error;
-  });
-
-  const md5 = head.size === 0 ? newMd5().digest('hex') : (await digest.digest(head.size)).toString('hex');
-  const verifiedBy = checkProof(head, proof, md5, partMd5s);
+  }
+  const { md5, rangeMd5s } = await hashing.finish(head.size);
+  const verifiedBy = checkProof(head, proof, md5, rangeMd5s);
   return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, md5, verifiedBy };
+}
+
+/**
+ * Gathers a range's socket chunks (tens of KiB each) into writes of about a MiB, written with writev
+ * at their offset: far fewer system calls, and no copying.
+ */
+class BatchedWriter {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private position = 0;
+
+  constructor(private readonly file: FileHandle) {}
+
+  async write(offset: number, chunk: Buffer): Promise<void> {
+    if (this.bytes === 0) this.position = offset;
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    if (this.bytes >= 1 << 20) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.bytes === 0) return;
+    const [chunks, bytes, position] = [this.chunks, this.bytes, this.position];
+    this.chunks = [];
+    this.bytes = 0;
+    const { bytesWritten } = await this.file.writev(chunks, position);
+    if (bytesWritten < bytes) await writeFully(this.file, Buffer.concat(chunks).subarray(bytesWritten), position + bytesWritten);
+  }
 }
 
 /** Compares what arrived with what the object promises; a mismatch is a failure naming the object. */

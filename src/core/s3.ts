@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
 import type { Settings } from './config.js';
 
 /**
@@ -11,7 +12,7 @@ import type { Settings } from './config.js';
  */
 export function createS3Client(settings: Settings): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
-  return new S3Client({
+  const client = new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
     ...(settings.profile ? { profile: settings.profile } : {}),
@@ -26,4 +27,19 @@ export function createS3Client(settings: Settings): S3Client {
       socketTimeout: 60_000,
     }),
   });
+  client.middlewareStack.add(signWithoutHashingBodies, { step: 'build', name: 'datalakeUnsignedPayload' });
+  return client;
 }
+
+/**
+ * Over plain http SigV4 would hash every body with SHA-256 just to sign it: a second full pass over
+ * each byte. A body that carries Content-MD5 is already proven end to end (the server refuses any
+ * other bytes), so its payload is declared UNSIGNED-PAYLOAD and the signer skips that pass.
+ */
+const signWithoutHashingBodies: BuildMiddleware<object, MetadataBearer> = (next) => async (args) => {
+  const request = args.request as { headers?: Record<string, string> };
+  if (request.headers && request.headers['content-md5'] !== undefined && request.headers['x-amz-content-sha256'] === undefined) {
+    request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  }
+  return next(args);
+};

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
@@ -28,6 +29,7 @@ import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './par
 import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { rewriteMetadata } from './metadata-rewrite.js';
+import { backgroundHasher } from './background-hasher.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 
@@ -59,22 +61,33 @@ export async function uploadFile(
   path: string,
   ref: ObjectRef,
   options: PutOptions = {},
-  known: { md5?: string | undefined } = {},
+  known: { md5?: string | undefined; stat?: FileIdentity | undefined } = {},
 ): Promise<UploadedObject> {
   const id = ctx.events.newTransferId();
-  const before = await stat(path);
-  ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: before.size });
   try {
-    const uploaded =
-      before.size <= ctx.partSize
-        ? await putSmallFile(ctx, path, before.size, ref, options, id)
-        : await putMultipartFile(ctx, path, before, ref, options, id, known.md5);
-    const after = await stat(path);
-    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-      await deleteQuietly(ctx, ref);
-      throw failure(`${path} changed while it was being uploaded; the object was removed`, { hint: 'run the upload again once the file is complete' });
+    const before = known.stat ?? (await stat(path));
+    ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: before.size });
+    let uploaded: UploadedObject;
+    if (before.size <= ctx.partSize) {
+      // One read, one PUT: what was hashed is exactly what was sent, so no check for later changes.
+      uploaded = await putSmallFile(ctx, path, ref, options, id);
+    } else {
+      uploaded = await putMultipartFile(ctx, path, before, ref, options, id, known.md5);
+      // Parts are read at different times: a file that changed meanwhile could mix two versions.
+      const after = await stat(path);
+      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+        await deleteQuietly(ctx, ref);
+        throw failure(`${path} changed while it was being uploaded; the object was removed`, { hint: 'run the upload again once the file is complete' });
+      }
     }
-    ctx.events.emit('transfer:done', { id, ref, path, size: uploaded.size, ...(uploaded.partsReused ? { partsReused: uploaded.partsReused } : {}), result: { ...uploaded, path, contentType: options.contentType ?? null } });
+    ctx.events.emit('transfer:done', {
+      id,
+      ref,
+      path,
+      size: uploaded.size,
+      ...(uploaded.partsReused ? { partsReused: uploaded.partsReused } : {}),
+      result: { ...uploaded, path, contentType: options.contentType ?? null },
+    });
     return uploaded;
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path, error });
@@ -82,14 +95,36 @@ export async function uploadFile(
   }
 }
 
-async function putSmallFile(ctx: TransferContext, path: string, size: number, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
+/** Small files are read in one synchronous call: cheaper than four thread-pool round trips each. */
+const SYNC_READ_LIMIT = 256 * 1024;
+
+async function putSmallFile(ctx: TransferContext, path: string, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
   return limitedRequest(ctx, `PUT ${ref.key}`, async () => {
-    const body = await readFile(path);
-    if (body.length !== size) throw new TransientError(`${path} changed size while being read`);
+    const body = await readWholeFile(path);
     const uploaded = await putBuffer(ctx, body, ref, options);
     ctx.events.emit('transfer:progress', { id, bytes: body.length });
     return uploaded;
   });
+}
+
+async function readWholeFile(path: string): Promise<Buffer> {
+  const handle = openSync(path, 'r');
+  try {
+    const size = fstatSync(handle).size;
+    if (size <= SYNC_READ_LIMIT) {
+      const buffer = Buffer.allocUnsafe(size);
+      let offset = 0;
+      while (offset < size) {
+        const read = readSync(handle, buffer, offset, size - offset, offset);
+        if (read === 0) break;
+        offset += read;
+      }
+      return offset === size ? buffer : buffer.subarray(0, offset);
+    }
+  } finally {
+    closeSync(handle);
+  }
+  return readFile(path);
 }
 
 /** One PUT with Content-MD5, its ETag checked; a mismatch removes the object. */
@@ -151,7 +186,14 @@ async function putMultipartFile(
   // The whole-content MD5 goes into the metadata, which CreateMultipartUpload must carry: read once
   // ahead to know it (rclone does the same). The parts are then read again, mostly from the page cache.
   // (A sync that just hashed the file for its comparison passes the MD5 in, and the file is read once.)
-  const wholeMd5 = resumed?.md5 ?? knownMd5 ?? (await md5OfFile(path)).toString('hex');
+  let partMd5s: Buffer[] | undefined;
+  let wholeMd5 = resumed?.md5 ?? knownMd5;
+  if (wholeMd5 === undefined) {
+    // Both cores: the whole-file MD5 here, the part MD5s on the hashing thread, each reading the file.
+    const [whole, parts] = await Promise.all([md5OfFile(path), backgroundHasher.partMd5s(path, file.size, partSize)]);
+    wholeMd5 = whole.toString('hex');
+    partMd5s = parts;
+  }
   const upload = resumed ?? (await createMultipartUpload(ctx, ref, options, wholeMd5));
   const reused = resumed?.reused ?? [];
   const entry: JournalEntry = {
@@ -181,6 +223,7 @@ async function putMultipartFile(
       parts.filter((part) => !reusedNumbers.has(part.partNumber)),
       (part, buffer) => readRange(handle, buffer, part),
       id,
+      (part) => partMd5s?.[part.partNumber - 1],
       () => {
         entry.partsDone += 1;
         return ctx.journal?.record(entry);
@@ -302,6 +345,7 @@ async function sendParts(
   parts: readonly PartRange[],
   fill: (part: PartRange, buffer: Buffer) => Promise<void>,
   transferId: number,
+  knownPartMd5: (part: PartRange) => Buffer | undefined = () => undefined,
   onPartDone: () => unknown = () => undefined,
 ): Promise<SentPart[]> {
   const abort = childAbort(ctx.signal);
@@ -319,7 +363,7 @@ async function sendParts(
             try {
               const buffer = pooled.subarray(0, part.end - part.start);
               await fill(part, buffer);
-              const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal);
+              const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownPartMd5(part));
               ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
               await onPartDone();
               return sent;
@@ -336,8 +380,17 @@ async function sendParts(
   );
 }
 
-async function sendPart(ctx: TransferContext, ref: ObjectRef, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<SentPart> {
-  const md5 = md5Of(body);
+async function sendPart(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploadId: string,
+  partNumber: number,
+  body: Buffer,
+  signal: AbortSignal,
+  knownMd5?: Buffer,
+): Promise<SentPart> {
+  // Hashed in the read ahead of the upload; a file that changed since is refused by the server (BadDigest).
+  const md5 = knownMd5 ?? md5Of(body);
   const output = await ctx.client.send(
     new UploadPartCommand({
       Bucket: ref.bucket,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { parseObjectAddress } from '../../core/address.js';
 import { usageError } from '../../core/errors.js';
 import { parseDuration, parseSize } from '../../core/units.js';
-import { checkExpiry, curlCommand, type PresignedRequest } from '../../core/presign.js';
+import { checkExpiry, curlCommand, type PresignedRequest } from '../../core/presign-request.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 

@@ -1,0 +1,110 @@
+/**
+ * A worker thread that hashes files, so that MD5 (the one CPU-heavy step of a verified transfer) runs
+ * beside the network I/O instead of in front of it.
+ *
+ *  - `track`: a file being written by parallel ranges. Told which ranges are written, it reads them
+ *    back in order (from the page cache) and computes the whole-content MD5 and, when asked, one MD5 per
+ *    range (to recompute a multipart ETag).
+ *  - `parts`: the MD5 of each part of a file, read once.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+
+type Request =
+  | { id: number; op: 'track'; path: string; perRange: boolean }
+  | { id: number; op: 'written'; start: number; end: number }
+  | { id: number; op: 'finish'; size: number }
+  | { id: number; op: 'drop' }
+  | { id: number; op: 'parts'; path: string; size: number; partSize: number };
+
+interface Tracker {
+  fd: number;
+  perRange: boolean;
+  cursor: number;
+  whole: Hash;
+  pending: Array<{ start: number; end: number }>;
+  ranges: Array<{ start: number; end: number; md5: string }>;
+}
+
+const trackers = new Map<number, Tracker>();
+const buffer = Buffer.allocUnsafe(4 << 20);
+
+function advance(tracker: Tracker): void {
+  tracker.pending.sort((a, b) => a.start - b.start);
+  while (tracker.pending.length > 0 && tracker.pending[0]!.start === tracker.cursor) {
+    const range = tracker.pending.shift()!;
+    const rangeHash = tracker.perRange ? createHash('md5') : undefined;
+    for (let offset = range.start; offset < range.end; ) {
+      const read = readSync(tracker.fd, buffer, 0, Math.min(buffer.length, range.end - offset), offset);
+      if (read === 0) throw new Error(`short read at ${offset}`);
+      const bytes = buffer.subarray(0, read);
+      tracker.whole.update(bytes);
+      rangeHash?.update(bytes);
+      offset += read;
+    }
+    tracker.cursor = range.end;
+    if (rangeHash) tracker.ranges.push({ start: range.start, end: range.end, md5: rangeHash.digest('hex') });
+  }
+}
+
+function partMd5s(path: string, size: number, partSize: number): string[] {
+  const fd = openSync(path, 'r');
+  try {
+    const parts: string[] = [];
+    for (let start = 0; start < size; start += partSize) {
+      const hash = createHash('md5');
+      const end = Math.min(start + partSize, size);
+      for (let offset = start; offset < end; ) {
+        const read = readSync(fd, buffer, 0, Math.min(buffer.length, end - offset), offset);
+        if (read === 0) throw new Error(`short read at ${offset}`);
+        hash.update(buffer.subarray(0, read));
+        offset += read;
+      }
+      parts.push(hash.digest('hex'));
+    }
+    return parts;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+parentPort!.on('message', (request: Request) => {
+  try {
+    switch (request.op) {
+      case 'track':
+        trackers.set(request.id, { fd: openSync(request.path, 'r'), perRange: request.perRange, cursor: 0, whole: createHash('md5'), pending: [], ranges: [] });
+        break;
+      case 'written': {
+        const tracker = trackers.get(request.id)!;
+        tracker.pending.push({ start: request.start, end: request.end });
+        advance(tracker);
+        break;
+      }
+      case 'finish': {
+        const tracker = trackers.get(request.id)!;
+        trackers.delete(request.id);
+        closeSync(tracker.fd);
+        if (tracker.cursor !== request.size) throw new Error(`hashed ${tracker.cursor} of ${request.size} bytes`);
+        parentPort!.postMessage({ id: request.id, md5: tracker.whole.digest('hex'), ranges: tracker.ranges });
+        break;
+      }
+      case 'drop': {
+        const tracker = trackers.get(request.id);
+        trackers.delete(request.id);
+        if (tracker) closeSync(tracker.fd);
+        break;
+      }
+      case 'parts':
+        parentPort!.postMessage({ id: request.id, parts: partMd5s(request.path, request.size, request.partSize) });
+        break;
+    }
+  } catch (error) {
+    const tracker = trackers.get(request.id);
+    if (tracker) {
+      closeSync(tracker.fd);
+      trackers.delete(request.id);
+    }
+    parentPort!.postMessage({ id: request.id, error: (error as Error).message });
+  }
+});
