@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { resolveSettings, type SettingFlags, type Settings } from '../core/config.js';
+import { PART_BUFFERS_IN_FLIGHT, resolveSettings, type SettingFlags, type Settings } from '../core/config.js';
 import type { TransferContext } from '../core/context.js';
 import { usageError } from '../core/errors.js';
 import { LOG_LEVELS, createLogger, logTransferEvents } from './logger.js';
@@ -67,7 +67,7 @@ export async function openRuntime(
     limiter: new RequestLimiter(settings.concurrency, interruption.stopping),
     retryPolicy: { ...DEFAULT_RETRY_POLICY, retries: settings.retries },
     events,
-    buffers: new BufferPool(settings.concurrency * settings.partSize),
+    buffers: new BufferPool(PART_BUFFERS_IN_FLIGHT * settings.partSize),
     partSize: settings.partSize,
     signal: interruption.signal,
     stopping: interruption.stopping,

@@ -1,28 +1,39 @@
 /**
- * Part buffers, reused. Each part is read into a buffer inside its limiter slot, so no more than
- * `concurrency` are in use at once; reusing them keeps memory flat instead of leaving hundreds of
- * megabytes of freed buffers for the garbage collector to find late.
+ * Part buffers: the bytes of uploads in flight. Reused, so memory stays flat instead of leaving
+ * hundreds of megabytes of freed buffers for the garbage collector to find late; and bounded, so the
+ * bytes in flight never exceed the budget however high the request concurrency (small files need
+ * many requests at once, large files need few parts at once). Waiters are served in order.
  */
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
-  private retainedBytes = 0;
+  private inUse = 0;
+  private readonly waiting: Array<{ size: number; resolve: () => void }> = [];
 
-  constructor(private readonly maxRetainedBytes: number) {}
+  constructor(private readonly budgetBytes: number) {}
 
-  acquire(size: number): Buffer {
-    const buffer = this.free.get(size)?.pop();
-    if (buffer) {
-      this.retainedBytes -= size;
-      return buffer;
+  /** A buffer of `size` bytes, once the budget allows (one larger than the whole budget goes alone). */
+  async acquire(size: number): Promise<Buffer> {
+    if (this.waiting.length > 0 || !this.fits(size)) {
+      await new Promise<void>((resolve) => this.waiting.push({ size, resolve })); // release() reserves it
+    } else {
+      this.inUse += size;
     }
-    return Buffer.allocUnsafeSlow(size);
+    return this.free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   }
 
   release(buffer: Buffer): void {
-    if (this.retainedBytes + buffer.length > this.maxRetainedBytes) return;
+    this.inUse -= buffer.length;
     const list = this.free.get(buffer.length) ?? [];
     list.push(buffer);
     this.free.set(buffer.length, list);
-    this.retainedBytes += buffer.length;
+    while (this.waiting.length > 0 && this.fits(this.waiting[0]!.size)) {
+      const next = this.waiting.shift()!;
+      this.inUse += next.size;
+      next.resolve();
+    }
+  }
+
+  private fits(size: number): boolean {
+    return this.inUse === 0 || this.inUse + size <= this.budgetBytes;
   }
 }

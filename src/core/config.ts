@@ -33,7 +33,9 @@ export interface Settings {
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * GiB;
 /** Chosen by `npm run bench` on a 2-core machine against MinIO on loopback (see README). */
-export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_CONCURRENCY = 32;
+/** Upload parts held in memory at once, whatever the concurrency: 8 × 8 MiB by default. */
+export const PART_BUFFERS_IN_FLIGHT = 8;
 export const DEFAULT_PART_SIZE = 8 * MiB;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_REGION = 'us-east-1';

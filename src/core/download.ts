@@ -13,6 +13,7 @@ import { backgroundHasher } from './background-hasher.js';
 import { headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
+import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 
 export interface DownloadedObject {
   bucket: string;
@@ -42,7 +43,7 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     const small = options.sizeHint !== undefined && options.sizeHint <= ctx.partSize;
     const head = small ? undefined : await headObject(ctx, ref);
     ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
-    await mkdir(dirname(target), { recursive: true });
+    await ensureDirectory(dirname(target));
     // A fixed name beside the target, so that a run killed half-way is found and resumed.
     const temporary = join(dirname(target), `.${basename(target)}.datalake-part`);
     const progress = new RangeProgress(`${temporary}.json`);
@@ -94,6 +95,15 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
   }
+}
+
+/** Folders made (or found) during this run: a tree of thousands of files needs each made once. */
+const madeDirectories = new Set<string>();
+
+async function ensureDirectory(path: string): Promise<void> {
+  if (madeDirectories.has(path)) return;
+  await mkdir(path, { recursive: true });
+  madeDirectories.add(path);
 }
 
 /**
@@ -150,8 +160,8 @@ class RangeProgress {
 
 /** One GET for the whole object, hashed as it streams; falls back to parts for a foreign multipart ETag. */
 async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, path: string, id: number): Promise<Omit<DownloadedObject, 'path'>> {
-  const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
-    await file.truncate(0);
+  const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (attempt): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
+    if (attempt > 1) await file.truncate(0);
     const output = await ctx.client.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: ctx.signal }).catch((error: unknown) => {
       if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
       throw error;
@@ -215,7 +225,7 @@ async function fetchIntoFile(
   const describe = (segment: Segment) => (segment.kind === 'part' ? `part ${segment.partNumber}` : `bytes ${segment.start}-${segment.end - 1}`);
 
   // As for uploads: a large object keeps at most `concurrency` ranges in the shared queue at once.
-  const objectWindow = pLimit(ctx.limiter.concurrency);
+  const objectWindow = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
   try {
     await settleAll(
       ctx,

@@ -26,6 +26,7 @@ import {
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, failure, usageError } from './errors.js';
 import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './parts.js';
+import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { rewriteMetadata } from './metadata-rewrite.js';
@@ -349,30 +350,35 @@ async function sendParts(
   onPartDone: () => unknown = () => undefined,
 ): Promise<SentPart[]> {
   const abort = childAbort(ctx.signal);
+  const partSize = Math.max(...parts.map((part) => part.end - part.start));
   // At most `concurrency` parts of this file wait in the shared limiter at once, so the small files
   // of a sync are interleaved with a large file's parts instead of queuing behind all of them.
-  const fileWindow = pLimit(ctx.limiter.concurrency);
+  const fileWindow = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
   return settleAll(
     ctx,
       parts.map((part) =>
-        fileWindow(() => limitedRequest(
-          ctx,
-          `UploadPart ${part.partNumber} of ${ref.key}`,
-          async () => {
-            const pooled = ctx.buffers.acquire(parts[0]!.end - parts[0]!.start);
-            try {
-              const buffer = pooled.subarray(0, part.end - part.start);
-              await fill(part, buffer);
-              const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownPartMd5(part));
-              ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
-              await onPartDone();
-              return sent;
-            } finally {
-              ctx.buffers.release(pooled);
-            }
-          },
-          abort.signal,
-        )).catch((error: unknown) => {
+        fileWindow(async () => {
+          // The part's memory is taken before its request slot: a part waiting for memory never holds
+          // a slot that a small file could use.
+          const pooled = await ctx.buffers.acquire(partSize);
+          try {
+            return await limitedRequest(
+              ctx,
+              `UploadPart ${part.partNumber} of ${ref.key}`,
+              async () => {
+                const buffer = pooled.subarray(0, part.end - part.start);
+                await fill(part, buffer);
+                const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownPartMd5(part));
+                ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
+                await onPartDone();
+                return sent;
+              },
+              abort.signal,
+            );
+          } finally {
+            ctx.buffers.release(pooled);
+          }
+        }).catch((error: unknown) => {
           abort.abort(error);
           throw error;
         }),
@@ -510,9 +516,9 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
 export async function* readFixedChunks(
   input: AsyncIterable<Buffer | string>,
   size: number,
-  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
+  allocate: (size: number) => Buffer | Promise<Buffer> = Buffer.allocUnsafe,
 ): AsyncGenerator<Buffer> {
-  let current = allocate(size);
+  let current = await allocate(size);
   let filled = 0;
   for await (const piece of input) {
     let chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
@@ -523,7 +529,7 @@ export async function* readFixedChunks(
       chunk = chunk.subarray(take);
       if (filled === size) {
         yield current;
-        current = allocate(size);
+        current = await allocate(size);
         filled = 0;
       }
     }
