@@ -266,12 +266,16 @@ try {
   for (const tool of tools) timed(resync.command(tool, out(tool))!, env);
 
   for (let round = 1; round <= rounds; round += 1) {
+    // Who goes first rotates each round, so no tool always follows the same neighbour's load.
+    const order = tools.map((_, index) => tools[(index + round - 1) % tools.length]!);
     for (const scenario of scenarios) {
-      for (const tool of tools) {
+      for (const tool of order) {
         const command = scenario.command(tool, out(tool));
         if (!command) continue;
         for (let repeat = 0; repeat < (scenario.repeat ?? 1); repeat += 1) {
           await scenario.before?.(tool, out(tool));
+          // Start every run with nothing of the previous one still being written back to disk.
+          spawnSync('sync');
           const run = timed(command, env);
           await scenario.after?.(tool, out(tool));
           ((results[scenario.name] ??= {})[tool] ??= []).push(run);

@@ -4,7 +4,7 @@ import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/pu
 import { formatBytes } from '../../core/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
-import { attempt, collect, exitForFailures } from './shared.js';
+import { addLayoutOptions, addStorageOptions, attempt, exitForFailures } from './shared.js';
 import { TransferSummary } from '../summary.js';
 
 interface PutFlags {
@@ -22,8 +22,10 @@ interface PutFlags {
 }
 
 export function registerPut(program: Command): void {
-  program
-    .command('put')
+  const command = program.command('put');
+  addLayoutOptions(command);
+  addStorageOptions(command);
+  command
     .summary('upload files, a directory tree or standard input')
     .description(
       'Upload files (or - for standard input) to s3://bucket/key, --key KEY, or the lake layout (--zone/--dataset/--date).\n' +
@@ -32,16 +34,7 @@ export function registerPut(program: Command): void {
     )
     .argument('<files...>', 'files to upload, then optionally the destination (s3://bucket/key, a key, or a prefix ending in /)')
     .option('--key <key>', 'destination key (s3://bucket/key or a key in --bucket)')
-    .option('--zone <zone>', 'lake zone: raw, processed or analytics')
-    .option('--dataset <name>', 'dataset name for the layout')
-    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC)')
     .option('-r, --recursive', 'upload a directory tree')
-    .option('--meta <name=value>', 'user metadata (repeatable)', collect)
-    .option('--tag <name=value>', 'object tag (repeatable)', collect)
-    .option('--content-type <type>', 'Content-Type (default: guessed from the file extension)')
-    .option('--storage-class <class>', 'storage class, e.g. STANDARD_IA, INTELLIGENT_TIERING')
-    .option('--sse <mode>', 'server-side encryption: AES256 or aws:kms')
-    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
     .addHelpText(
       'after',
       `

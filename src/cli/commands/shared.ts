@@ -37,3 +37,22 @@ export async function attempt<T>(runtime: Runtime, failed: FailedItem[], where: 
 export function exitForFailures(failed: FailedItem[]): void {
   if (failed.length > 0) process.exitCode = 1;
 }
+
+/** `--zone/--dataset/--date`: where the lake layout puts uploads. */
+export function addLayoutOptions(command: Command): Command {
+  return command
+    .option('--zone <zone>', 'lake zone for the layout: raw, processed or analytics')
+    .option('--dataset <name>', 'dataset name for the layout')
+    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC)');
+}
+
+/** How uploaded objects are stored: metadata, tags, content type, storage class, encryption. */
+export function addStorageOptions(command: Command): Command {
+  return command
+    .option('--meta <name=value>', 'user metadata on uploaded objects (repeatable)', collect)
+    .option('--tag <name=value>', 'object tag on uploaded objects (repeatable)', collect)
+    .option('--content-type <type>', 'Content-Type (default: guessed from the file extension)')
+    .option('--storage-class <class>', 'storage class, e.g. STANDARD_IA, INTELLIGENT_TIERING')
+    .option('--sse <mode>', 'server-side encryption: AES256 or aws:kms')
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms');
+}

@@ -11,7 +11,7 @@ import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/state-pa
 import { formatBytes, parseCount } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { collect } from './shared.js';
+import { addLayoutOptions, addStorageOptions, collect } from './shared.js';
 
 interface SyncFlags {
   delete?: boolean;
@@ -54,15 +54,6 @@ export function registerSync(program: Command): void {
     .option('--shard <i/n>', 'take only shard I of N (by a hash of the relative path); /N reads JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX')
     .option('--follow-symlinks', 'follow symbolic links (they are skipped otherwise)')
     .option('--manifest <file>', 'write one JSON line per action to FILE')
-    .option('--zone <zone>', 'upload into the layout: raw, processed or analytics')
-    .option('--dataset <name>', 'dataset name for the layout')
-    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC)')
-    .option('--meta <name=value>', 'user metadata on uploaded objects (repeatable)', collect)
-    .option('--tag <name=value>', 'tag on uploaded objects (repeatable)', collect)
-    .option('--content-type <type>', 'Content-Type for every upload (default: by extension)')
-    .option('--storage-class <class>', 'storage class of uploaded objects')
-    .option('--sse <mode>', 'server-side encryption of uploads: AES256 or aws:kms')
-    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
     .addHelpText(
       'after',
       `
@@ -78,6 +69,8 @@ Examples:
 Filters: a pattern without '/' matches the base name at any depth; with '/', the relative path.
 Every name is included unless a rule matches; the last matching rule decides.`,
     );
+  addLayoutOptions(command);
+  addStorageOptions(command);
   command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
   command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
   command.action(async (sourceText: string, destinationText: string | undefined, flags: SyncFlags, cmd: Command) => {
