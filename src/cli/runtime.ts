@@ -41,7 +41,7 @@ export async function openRuntime(
   resolved = resolveGlobals(options),
 ): Promise<Runtime> {
   const { settings, out } = resolved;
-  const [{ createS3Client }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }, { UploadJournal }, { stateDirectory }] = await Promise.all([
+  const [{ connectS3 }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }, { UploadJournal }, { stateDirectory }] = await Promise.all([
     import('../core/s3.js'),
     import('../core/limiter.js'),
     import('../core/events.js'),
@@ -63,7 +63,7 @@ export async function openRuntime(
   }
 
   const ctx: TransferContext = {
-    client: createS3Client(settings),
+    ...connectS3(settings),
     limiter: new RequestLimiter(settings.concurrency, interruption.stopping),
     retryPolicy: { ...DEFAULT_RETRY_POLICY, retries: settings.retries },
     events,

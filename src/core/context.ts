@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferEvents } from './events.js';
+import type { DirectRequests } from './direct-requests.js';
 import type { RequestLimiter } from './limiter.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { UploadJournal } from './upload-journal.js';
@@ -9,6 +10,8 @@ import { withRetries, type RetryPolicy } from './retry.js';
 /** What every core operation needs: one client, one limiter, one retry policy, one event bus. */
 export interface TransferContext {
   client: S3Client;
+  /** Whole-object PUT and GET without the SDK's per-request cost: what trees of small files are made of. */
+  direct: DirectRequests;
   limiter: RequestLimiter;
   retryPolicy: RetryPolicy;
   events: TransferEvents;

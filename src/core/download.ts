@@ -10,7 +10,7 @@ import { contentProofOf, multipartEtag, newMd5, type ContentProof } from './chec
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, failure } from './errors.js';
 import { backgroundHasher } from './background-hasher.js';
-import { headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
+import { headFromHeaders, headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
@@ -162,16 +162,16 @@ class RangeProgress {
 async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, path: string, id: number): Promise<Omit<DownloadedObject, 'path'>> {
   const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (attempt): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
     if (attempt > 1) await file.truncate(0);
-    const output = await ctx.client.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: ctx.signal }).catch((error: unknown) => {
+    const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
       if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
       throw error;
     });
-    const head = headFromOutput(ref, output);
+    const head = headFromHeaders(ref, response.headers);
     const proof = contentProofOf(head);
     const hash = newMd5();
     let offset = 0;
     try {
-      for await (const chunk of output.Body as AsyncIterable<Buffer>) {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
         await writeFully(file, chunk, offset);
         hash.update(chunk);
         offset += chunk.length;

@@ -4,6 +4,8 @@ import { failure } from './errors.js';
 import { httpStatusOf, errorCodeOf } from './retry.js';
 import { retrying, type TransferContext } from './context.js';
 import { normalizeEtag } from './checksums.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { headerText, metadataFromHeaders } from './direct-requests.js';
 
 /** What HEAD tells about an object, in our own names. */
 export interface ObjectHead {
@@ -41,6 +43,21 @@ export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHea
     customerKey: output.SSECustomerAlgorithm !== undefined,
     storageClass: output.StorageClass,
   };
+}
+
+/** The same, read from the raw headers of a direct GET. */
+export function headFromHeaders(ref: ObjectRef, headers: IncomingHttpHeaders): ObjectHead {
+  const lastModified = headerText(headers, 'last-modified');
+  return headFromOutput(ref, {
+    ContentLength: Number(headerText(headers, 'content-length') ?? 0),
+    ETag: headerText(headers, 'etag'),
+    LastModified: lastModified ? new Date(lastModified) : undefined,
+    Metadata: metadataFromHeaders(headers),
+    ContentType: headerText(headers, 'content-type'),
+    ServerSideEncryption: headerText(headers, 'x-amz-server-side-encryption') as ObjectHeaders['ServerSideEncryption'],
+    SSECustomerAlgorithm: headerText(headers, 'x-amz-server-side-encryption-customer-algorithm'),
+    StorageClass: headerText(headers, 'x-amz-storage-class') as ObjectHeaders['StorageClass'],
+  });
 }
 
 /** HEAD an object; a missing one is a clear failure naming it. */

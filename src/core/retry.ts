@@ -78,7 +78,7 @@ export function classifyError(error: unknown): ErrorClass {
   if (code !== undefined && TRANSIENT_CODES.has(code)) return 'transient';
   if (status !== undefined && status >= 500) return 'transient';
   if (status !== undefined && status >= 400) return 'permanent';
-  if (code === 'AbortError') return 'permanent';
+  if (code === 'AbortError' || code === 'ABORT_ERR') return 'permanent';
   if (code !== undefined && TRANSIENT_NETWORK_CODES.has(code)) return 'transient';
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'CredentialsProviderError') return 'permanent';
   // A response cut short before its status line, or a body stream that broke mid-way.

@@ -7,7 +7,6 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
-  PutObjectCommand,
   ListPartsCommand,
   UploadPartCommand,
   type CompletedPart,
@@ -31,6 +30,7 @@ import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { rewriteMetadata } from './metadata-rewrite.js';
 import { backgroundHasher } from './background-hasher.js';
+import { headerText } from './direct-requests.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 
@@ -132,17 +132,8 @@ async function readWholeFile(path: string): Promise<Buffer> {
 async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions): Promise<UploadedObject> {
   const md5 = md5Of(body);
   const md5Hex = md5.toString('hex');
-  const output = await ctx.client.send(
-    new PutObjectCommand({
-      Bucket: ref.bucket,
-      Key: ref.key,
-      Body: body,
-      ContentLength: body.length,
-      ContentMD5: md5.toString('base64'),
-      ...storageFields(options, md5Hex),
-    }),
-    { abortSignal: ctx.signal },
-  );
+  const response = await ctx.direct.putObject(ref, body, { 'content-md5': md5.toString('base64'), ...storageHeaders(options, md5Hex) }, ctx.signal);
+  const output = { ETag: headerText(response.headers, 'etag'), ServerSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') };
   const etag = normalizeEtag(output.ETag) ?? '';
   if (etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== md5Hex) {
     await deleteQuietly(ctx, ref);
@@ -164,6 +155,19 @@ export function storageFields(options: PutOptions, md5Hex?: string) {
     ...(options.sse ? { ServerSideEncryption: options.sse } : {}),
     ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
   };
+}
+
+/** The same, as the headers of a PUT sent without the SDK. */
+function storageHeaders(options: PutOptions, md5Hex: string): Record<string, string> {
+  const fields = storageFields(options, md5Hex);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fields.Metadata)) headers[`x-amz-meta-${name}`] = value;
+  if (fields.Tagging) headers['x-amz-tagging'] = fields.Tagging;
+  if (fields.ContentType) headers['content-type'] = fields.ContentType;
+  if (fields.StorageClass) headers['x-amz-storage-class'] = fields.StorageClass;
+  if (fields.ServerSideEncryption) headers['x-amz-server-side-encryption'] = fields.ServerSideEncryption;
+  if (fields.SSEKMSKeyId) headers['x-amz-server-side-encryption-aws-kms-key-id'] = fields.SSEKMSKeyId;
+  return headers;
 }
 
 interface SentPart {

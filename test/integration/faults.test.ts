@@ -83,6 +83,25 @@ describe('transient faults are ridden out', () => {
     noLeftovers(join(work.path, 'down'));
   });
 
+  it('a small file survives a reset, a 503 and a corrupted body on its PUT, and a cut and a reset on its GET', async () => {
+    proxy.setRules([
+      { method: 'PUT', match: /single\/small\.bin/, times: 1, fault: { kind: 'reset' } },
+      { method: 'PUT', match: /single\/small\.bin/, times: 1, fault: { kind: 'status', status: 503, code: 'SlowDown' } },
+      { method: 'PUT', match: /single\/small\.bin/, times: 1, fault: { kind: 'flip-request-byte', offset: 500 } },
+      { method: 'GET', match: /single\/small\.bin/, times: 1, fault: { kind: 'truncate-response', afterBytes: 10_000 } },
+      { method: 'GET', match: /single\/small\.bin/, times: 1, fault: { kind: 'reset' } },
+    ]);
+    const put = await cli(['put', join(work.path, 'small.bin'), `s3://${bucket}/single/small.bin`]);
+    expect(put.code).toBe(0);
+    expect(lastJson(put)).toMatchObject({ objects: [{ md5: md5(small), etag: md5(small) }] });
+    const target = join(work.path, 'single-down', 'small.bin');
+    const get = await cli(['get', `s3://${bucket}/single/small.bin`, target]);
+    expect(get.code).toBe(0);
+    expect(proxy.faults()).toBe(5);
+    expect(md5(readFileSync(target))).toBe(md5(small));
+    noLeftovers(join(work.path, 'single-down'));
+  });
+
   it('a byte flipped in a download is caught by verification, and one fresh download repairs it', async () => {
     await cli(['put', join(work.path, 'small.bin'), `s3://${bucket}/flip/small.bin`]);
     proxy.setRules([{ method: 'GET', match: /flip\/small\.bin/, times: 1, fault: { kind: 'flip-response-byte', offset: 12_345 } }]);

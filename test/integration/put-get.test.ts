@@ -139,6 +139,27 @@ describe('how objects are stored', () => {
     expect(readFileSync(join(out, 'sub', 'b.bin'))).toEqual(readFileSync(join(tree, 'sub', 'b.bin')));
     expect(readFileSync(join(out, 'a.bin'))).toEqual(readFileSync(join(tree, 'a.bin')));
   });
+
+  it('keeps keys with spaces, unicode and reserved characters exact both ways', async () => {
+    // Small objects travel by the directly signed PUT and GET: their path encoding must match S3's.
+    const names = ['with space.txt', 'plus+sign.txt', "bang!quote'(paren)*star.txt", 'eq=amp&pct%25.txt', 'tilde~dot.txt', 'ünïcødé-日本.txt'];
+    const tree = join(work.path, 'odd-names');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(tree, 'sub dir'), { recursive: true });
+    for (const [index, name] of names.entries()) writeFileSync(join(tree, 'sub dir', name), `content ${index}`);
+    const put = await runCli(['put', '-r', tree, `s3://${bucket}/odd`, '--json']);
+    expect(put.code).toBe(0);
+    const expected = names.map((name) => `odd/sub dir/${name}`).sort();
+    expect(lastJson<PutJson>(put).objects.map((o) => o.key).sort()).toEqual(expected);
+    for (const [index, name] of names.entries()) {
+      expect((await readObject(`odd/sub dir/${name}`)).toString()).toBe(`content ${index}`);
+    }
+    const out = join(work.path, 'odd-back');
+    const get = await runCli(['get', '-r', `s3://${bucket}/odd/`, out, '--json']);
+    expect(get.code).toBe(0);
+    expect(readdirSync(join(out, 'sub dir')).sort()).toEqual([...names].sort());
+    for (const [index, name] of names.entries()) expect(readFileSync(join(out, 'sub dir', name), 'utf8')).toBe(`content ${index}`);
+  });
 });
 
 describe('standard input and output', () => {
