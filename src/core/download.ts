@@ -143,7 +143,13 @@ class RangeProgress {
     if (!this.state) return Promise.resolve();
     this.state.done.push({ index, start, end });
     const text = JSON.stringify(this.state);
-    this.writing = this.writing.then(() => writeFile(this.path, text)).catch(() => undefined);
+    // Written aside and renamed over, so a kill -9 mid-write leaves the previous record, never half of one.
+    this.writing = this.writing
+      .then(async () => {
+        await writeFile(`${this.path}.new`, text);
+        await rename(`${this.path}.new`, this.path);
+      })
+      .catch(() => undefined);
     return this.writing;
   }
 
@@ -155,6 +161,7 @@ class RangeProgress {
   async discard(): Promise<void> {
     await this.writing;
     await rm(this.path, { force: true });
+    await rm(`${this.path}.new`, { force: true });
   }
 }
 
