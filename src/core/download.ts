@@ -1,11 +1,12 @@
 import pLimit from 'p-limit';
 import { once } from 'node:events';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
-import { contentProofOf, multipartEtag, newMd5, type ContentProof } from './checksums.js';
+import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, failure } from './errors.js';
@@ -38,11 +39,19 @@ type Segment = { kind: 'range'; start: number; end: number } | { kind: 'part'; p
  */
 export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, target: string, options: { sizeHint?: number } = {}): Promise<DownloadedObject> {
   const id = ctx.events.newTransferId();
+  let announced = false;
+  if (options.sizeHint !== undefined && options.sizeHint <= IN_MEMORY_DOWNLOAD_MAX) {
+    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint);
+    if (downloaded) return downloaded;
+    // Not what the listing promised: HEAD it and take the general path.
+    announced = true;
+    options = {};
+  }
   try {
     // A small object (size known from a listing) is fetched in one GET, whose headers tell all HEAD would.
     const small = options.sizeHint !== undefined && options.sizeHint <= ctx.partSize;
     const head = small ? undefined : await headObject(ctx, ref);
-    ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
+    if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await ensureDirectory(dirname(target));
     // A fixed name beside the target, so that a run killed half-way is found and resumed.
     const temporary = join(dirname(target), `.${basename(target)}.datalake-part`);
@@ -97,6 +106,84 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
   }
 }
 
+/**
+ * Objects up to this size are received into memory, proven, and only then written to disk. At the
+ * default concurrency that is at most 32 MiB in flight.
+ */
+const IN_MEMORY_DOWNLOAD_MAX = 1024 * 1024;
+
+/**
+ * A small object (the size known from a listing): one GET into memory, checked against its MD5, then
+ * written to the temporary file and renamed into place with blocking calls. Four file operations of
+ * a few microseconds each cost less on the event loop than four round trips through libuv's thread
+ * pool; for a tree of 16 KiB files that is a third of the client's CPU. Nothing reaches the disk
+ * unless it verified. Returns undefined when the object turns out to need the general path (larger
+ * than the listing said, or a multipart ETag to prove part by part).
+ */
+async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: string, id: number, size: number): Promise<DownloadedObject | undefined> {
+  ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
+  try {
+    await ensureDirectory(dirname(target));
+    for (let attempt = 1; ; attempt += 1) {
+      const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
+        const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
+          if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+          throw error;
+        });
+        const head = headFromHeaders(ref, response.headers);
+        if (head.size > IN_MEMORY_DOWNLOAD_MAX || contentProofOf(head).kind === 'multipart-etag') {
+          response.body.destroy();
+          return undefined;
+        }
+        const chunks: Buffer[] = [];
+        let received = 0;
+        try {
+          for await (const chunk of response.body as AsyncIterable<Buffer>) {
+            chunks.push(chunk);
+            received += chunk.length;
+            ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+          }
+        } catch (error) {
+          ctx.events.emit('transfer:progress', { id, bytes: -received });
+          throw error;
+        }
+        if (received !== head.size) {
+          ctx.events.emit('transfer:progress', { id, bytes: -received });
+          throw new TransientError(`${formatS3Url(ref)}: the body ended at byte ${received}, expected ${head.size}`);
+        }
+        return { head, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received) };
+      });
+      if (!fetched) return undefined;
+      const { head, body } = fetched;
+      const md5 = md5Of(body).toString('hex');
+      let verifiedBy: DownloadedObject['verifiedBy'];
+      try {
+        verifiedBy = checkProof(head, contentProofOf(head), md5, []);
+      } catch (error) {
+        // Bytes damaged on the way: one fresh download before giving up.
+        if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
+        ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
+        ctx.events.emit('transfer:progress', { id, bytes: -head.size });
+        continue;
+      }
+      const temporary = join(dirname(target), `.${basename(target)}.datalake-part`);
+      try {
+        writeFileSync(temporary, body);
+        renameSync(temporary, target);
+      } catch (error) {
+        rmSync(temporary, { force: true });
+        throw error;
+      }
+      const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, verifiedBy, path: target };
+      ctx.events.emit('transfer:done', { id, ref, path: target, size: head.size, result });
+      return result;
+    }
+  } catch (error) {
+    ctx.events.emit('transfer:failed', { id, ref, path: target, error });
+    throw error;
+  }
+}
+
 /** Folders made (or found) during this run: a tree of thousands of files needs each made once. */
 const madeDirectories = new Set<string>();
 
@@ -114,10 +201,13 @@ async function ensureDirectory(path: string): Promise<void> {
 class RangeProgress {
   private state: { etag: string; size: number; chunk: number; done: Array<{ index: number; start: number; end: number }> } | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** Whether a record may be on disk: a small object fetched in one GET never has one to remove. */
+  private used = false;
 
   constructor(private readonly path: string) {}
 
   async load(head: ObjectHead, chunk: number): Promise<boolean> {
+    this.used = true;
     try {
       const saved = JSON.parse(await readFile(this.path, 'utf8')) as typeof this.state;
       if (saved && saved.etag === head.etag && saved.size === head.size && saved.chunk === chunk && Array.isArray(saved.done)) {
@@ -141,6 +231,7 @@ class RangeProgress {
 
   record(index: number, start: number, end: number): Promise<void> {
     if (!this.state) return Promise.resolve();
+    this.used = true;
     this.state.done.push({ index, start, end });
     const text = JSON.stringify(this.state);
     // Written aside and renamed over, so a kill -9 mid-write leaves the previous record, never half of one.
@@ -159,6 +250,9 @@ class RangeProgress {
   }
 
   async discard(): Promise<void> {
+    // Each rm of a missing file is a failed lstat and a thrown error inside Node: for 5,000 small
+    // files that was a fifth of the main thread's time.
+    if (!this.used) return;
     await this.writing;
     await rm(this.path, { force: true });
     await rm(`${this.path}.new`, { force: true });

@@ -111,9 +111,39 @@ describe('transient faults are ridden out', () => {
     expect(result.stderr).toMatch(/did not verify.*downloading it once more/);
     expect(md5(readFileSync(target))).toBe(md5(small));
   });
+
+  it('small objects of a recursive get (received whole into memory) ride out a cut, a reset and a flipped byte', async () => {
+    for (const name of ['a', 'b', 'c', 'd']) await cli(['put', join(work.path, 'small.bin'), `s3://${bucket}/tree/${name}.bin`]);
+    proxy.setRules([
+      { method: 'GET', match: /tree\/a\.bin/, times: 1, fault: { kind: 'truncate-response', afterBytes: 10_000 } },
+      { method: 'GET', match: /tree\/b\.bin/, times: 1, fault: { kind: 'reset' } },
+      { method: 'GET', match: /tree\/c\.bin/, times: 1, fault: { kind: 'flip-response-byte', offset: 54_321 } },
+    ]);
+    const directory = join(work.path, 'tree-down');
+    const result = await cli(['get', '--recursive', `s3://${bucket}/tree/`, directory]);
+    expect(result.code).toBe(0);
+    expect(proxy.faults()).toBe(3);
+    expect(result.stderr).toMatch(/tree\/c\.bin did not verify.*downloading it once more/);
+    expect(lastJson<{ objects: Array<{ key: string; md5: string }> }>(result).objects.map((object) => [object.key, object.md5]).sort()).toEqual(
+      ['a', 'b', 'c', 'd'].map((name) => [`tree/${name}.bin`, md5(small)]),
+    );
+    for (const name of ['a', 'b', 'c', 'd']) expect(md5(readFileSync(join(directory, `${name}.bin`)))).toBe(md5(small));
+    noLeftovers(directory);
+  });
 });
 
 describe('persistent faults end in exit 1, naming the object, leaving nothing corrupt', () => {
+  it('a small object of a recursive get flipped on every download: exit 1 naming it, nothing at its path, the others arrive', async () => {
+    for (const name of ['good', 'bad']) await cli(['put', join(work.path, 'small.bin'), `s3://${bucket}/mixed/${name}.bin`]);
+    proxy.setRules([{ method: 'GET', match: /mixed\/bad\.bin/, fault: { kind: 'flip-response-byte', offset: 777 } }]);
+    const directory = join(work.path, 'mixed-down');
+    const result = await cli(['get', '--recursive', `s3://${bucket}/mixed/`, directory]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/datalake: failed: mixed\/bad\.bin: .*did not verify/);
+    expect(readdirSync(directory)).toEqual(['good.bin']);
+    expect(md5(readFileSync(join(directory, 'good.bin')))).toBe(md5(small));
+  });
+
   it('a byte flipped in every download: exit 1, no file at the target, no temporary file', async () => {
     proxy.setRules([{ method: 'GET', match: /flaky\/big\.bin/, fault: { kind: 'flip-response-byte', offset: 1_000_003 } }]);
     const directory = join(work.path, 'flip-always');
