@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { once } from 'node:events';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
@@ -15,6 +15,7 @@ import { headFromHeaders, headFromOutput, headObject, isNotFound, type ObjectHea
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
+import { temporaryDownloadPath } from './temporary-names.js';
 
 export interface DownloadedObject {
   bucket: string;
@@ -54,7 +55,7 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await ensureDirectory(dirname(target));
     // A fixed name beside the target, so that a run killed half-way is found and resumed.
-    const temporary = join(dirname(target), `.${basename(target)}.datalake-part`);
+    const temporary = temporaryDownloadPath(target);
     const progress = new RangeProgress(`${temporary}.json`);
     const resumable = head ? await progress.load(head, ctx.partSize) : false;
     const file = await open(temporary, resumable ? 'r+' : 'w+');
@@ -166,7 +167,7 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
         ctx.events.emit('transfer:progress', { id, bytes: -head.size });
         continue;
       }
-      const temporary = join(dirname(target), `.${basename(target)}.datalake-part`);
+      const temporary = temporaryDownloadPath(target);
       try {
         writeFileSync(temporary, body);
         renameSync(temporary, target);

@@ -6,6 +6,7 @@ import { usageError } from './errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from './layout.js';
 import type { PutOptions, ServerSideEncryption } from './upload.js';
 import { MD5_METADATA_KEY } from './checksums.js';
+import { isTemporaryDownloadName } from './temporary-names.js';
 
 /** Where `put` sends files: a named key, a prefix, or the lake layout. */
 export type PutDestination =
@@ -128,7 +129,7 @@ export function guessContentType(path: string): string {
 
 /**
  * Relative paths of the regular files under a directory, in sorted order, with `/` separators.
- * Symbolic links are not followed.
+ * Symbolic links are not followed; another download's partial files are left out.
  */
 export async function* walkFiles(root: string, relative = ''): AsyncGenerator<string> {
   const directory = await opendir(relative ? join(root, relative) : root);
@@ -138,7 +139,7 @@ export async function* walkFiles(root: string, relative = ''): AsyncGenerator<st
   for (const entry of names) {
     const path = relative ? `${relative}/${entry.name}` : entry.name;
     if (entry.isDirectory) yield* walkFiles(root, path);
-    else if (entry.isFile) yield path;
+    else if (entry.isFile && !isTemporaryDownloadName(entry.name)) yield path;
   }
 }
 

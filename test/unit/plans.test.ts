@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localPathFor } from '../../src/core/get-plan.js';
 import { planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
+import { walkLocalTree } from '../../src/core/sync/local-tree.js';
 import { tempDirectory } from '../support/harness.js';
 
 const work = tempDirectory('plans');
@@ -69,5 +70,22 @@ describe('download paths', () => {
 
   it.each(['raw/../../etc/passwd', 'raw/a/../../x', 'raw//abs', 'raw/./x', 'raw/', 'raw/a\\..\\..\\x'])('refuses %j, which would leave the destination', (key) => {
     expect(() => localPathFor(root, 'raw/', key)).toThrow(/outside/);
+  });
+});
+
+describe('walks of a local tree', () => {
+  it('leave out the partial files of downloads in progress, and nothing else that is hidden', async () => {
+    const root = join(work.path, 'with-partials');
+    mkdirSync(join(root, 'sub'), { recursive: true });
+    for (const name of ['.a.csv.datalake-part', '.a.csv.datalake-part.json', '.a.csv.datalake-part.json.new', 'sub/.b.datalake-part', '.hidden', 'a.csv', 'sub/b', 'datalake-part']) {
+      writeFileSync(join(root, name), 'x');
+    }
+    const fromPut: string[] = [];
+    for await (const path of walkFiles(root)) fromPut.push(path);
+    const fromSync: string[] = [];
+    for await (const file of walkLocalTree(root, { followSymlinks: false })) fromSync.push(file.name);
+    const expected = ['.hidden', 'a.csv', 'datalake-part', 'sub/b'];
+    expect(fromPut).toEqual(expected);
+    expect(fromSync).toEqual(expected);
   });
 });

@@ -1,5 +1,6 @@
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isTemporaryDownloadName } from '../temporary-names.js';
 
 /** A regular file of a local tree, named by its path relative to the root with `/` separators. */
 export interface LocalFile {
@@ -41,6 +42,8 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
   const directoryPath = relative ? join(root, relative) : root;
   const entries: DirectoryEntry[] = [];
   for await (const entry of await opendir(directoryPath, { bufferSize: 256 })) {
+    // Another download's partial file is neither content to send nor a stray to delete.
+    if (isTemporaryDownloadName(entry.name)) continue;
     let kind: DirectoryEntry['kind'] = entry.isFile() ? 'file' : entry.isDirectory() ? 'directory' : 'other';
     const viaSymlink = entry.isSymbolicLink();
     if (viaSymlink) {
