@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
@@ -127,39 +128,24 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
     await ensureDirectory(dirname(target));
     for (let attempt = 1; ; attempt += 1) {
       const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
-        const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
-          if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
-          throw error;
-        });
-        const head = headFromHeaders(ref, response.headers);
-        if (head.size > IN_MEMORY_DOWNLOAD_MAX || contentProofOf(head).kind === 'multipart-etag') {
-          response.body.destroy();
+        const { head, body } = await getWholeObject(ctx, ref);
+        const proof = contentProofOf(head);
+        if (head.size > IN_MEMORY_DOWNLOAD_MAX || proof.kind === 'multipart-etag') {
+          body.destroy();
           return undefined;
         }
         const chunks: Buffer[] = [];
-        let received = 0;
-        try {
-          for await (const chunk of response.body as AsyncIterable<Buffer>) {
-            chunks.push(chunk);
-            received += chunk.length;
-            ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
-          }
-        } catch (error) {
-          ctx.events.emit('transfer:progress', { id, bytes: -received });
-          throw error;
-        }
-        if (received !== head.size) {
-          ctx.events.emit('transfer:progress', { id, bytes: -received });
-          throw new TransientError(`${formatS3Url(ref)}: the body ended at byte ${received}, expected ${head.size}`);
-        }
-        return { head, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received) };
+        await receiveWholeBody(ctx, head, body, id, (chunk) => {
+          chunks.push(chunk);
+        });
+        return { head, proof, content: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, head.size) };
       });
       if (!fetched) return undefined;
-      const { head, body } = fetched;
-      const md5 = md5Of(body).toString('hex');
+      const { head, proof, content } = fetched;
+      const md5 = md5Of(content).toString('hex');
       let verifiedBy: DownloadedObject['verifiedBy'];
       try {
-        verifiedBy = checkProof(head, contentProofOf(head), md5, []);
+        verifiedBy = checkProof(head, proof, md5, []);
       } catch (error) {
         // Bytes damaged on the way: one fresh download before giving up.
         if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
@@ -169,7 +155,7 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
       }
       const temporary = temporaryDownloadPath(target);
       try {
-        writeFileSync(temporary, body);
+        writeFileSync(temporary, content);
         renameSync(temporary, target);
       } catch (error) {
         rmSync(temporary, { force: true });
@@ -260,35 +246,57 @@ class RangeProgress {
   }
 }
 
+/** A whole-object GET on the direct path, with what its headers tell; a missing object is a failure naming it. */
+async function getWholeObject(ctx: TransferContext, ref: ObjectRef): Promise<{ head: ObjectHead; body: IncomingMessage }> {
+  const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
+    if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+    throw error;
+  });
+  return { head: headFromHeaders(ref, response.headers), body: response.body };
+}
+
+/**
+ * Hands each chunk of a whole-object body to `sink` with its offset, counting progress. A body that
+ * breaks, or ends at another length than its headers said, takes its progress back and fails
+ * transiently, for the retry to fetch it again.
+ */
+async function receiveWholeBody(
+  ctx: TransferContext,
+  head: ObjectHead,
+  body: AsyncIterable<Buffer>,
+  id: number,
+  sink: (chunk: Buffer, offset: number) => Promise<void> | void,
+): Promise<void> {
+  let offset = 0;
+  try {
+    for await (const chunk of body) {
+      await sink(chunk, offset);
+      offset += chunk.length;
+      ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+    }
+  } catch (error) {
+    ctx.events.emit('transfer:progress', { id, bytes: -offset });
+    throw error;
+  }
+  if (offset !== head.size) {
+    ctx.events.emit('transfer:progress', { id, bytes: -offset });
+    throw new TransientError(`${formatS3Url(head.ref)}: the body ended at byte ${offset}, expected ${head.size}`);
+  }
+}
+
 /** One GET for the whole object, hashed as it streams; falls back to parts for a foreign multipart ETag. */
 async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, path: string, id: number): Promise<Omit<DownloadedObject, 'path'>> {
   const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (attempt): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
     if (attempt > 1) await file.truncate(0);
-    const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
-      if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
-      throw error;
-    });
-    const head = headFromHeaders(ref, response.headers);
+    const { head, body } = await getWholeObject(ctx, ref);
     const proof = contentProofOf(head);
     const hash = newMd5();
-    let offset = 0;
-    try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        await writeFully(file, chunk, offset);
-        hash.update(chunk);
-        offset += chunk.length;
-        ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
-      }
-    } catch (error) {
-      ctx.events.emit('transfer:progress', { id, bytes: -offset });
-      throw error;
-    }
-    if (offset !== head.size) {
-      ctx.events.emit('transfer:progress', { id, bytes: -offset });
-      throw new TransientError(`${formatS3Url(ref)}: the body ended at byte ${offset}, expected ${head.size}`);
-    }
+    await receiveWholeBody(ctx, head, body, id, async (chunk, offset) => {
+      await writeFully(file, chunk, offset);
+      hash.update(chunk);
+    });
     if (proof.kind === 'multipart-etag') {
-      ctx.events.emit('transfer:progress', { id, bytes: -offset });
+      ctx.events.emit('transfer:progress', { id, bytes: -head.size });
       return { partsNeeded: head };
     }
     const md5 = hash.digest('hex');

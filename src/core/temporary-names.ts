@@ -6,11 +6,12 @@ import { basename, dirname, join } from 'node:path';
  * so a sync never uploads another download's partial file, nor deletes one as a stray.
  */
 const SUFFIX = '.datalake-part';
+const TEMPORARY_NAME = new RegExp(`^\\..+${SUFFIX.replace('.', '\\.')}(\\.json(\\.new)?)?$`);
 
 export function temporaryDownloadPath(target: string): string {
   return join(dirname(target), `.${basename(target)}${SUFFIX}`);
 }
 
 export function isTemporaryDownloadName(name: string): boolean {
-  return /^\..+\.datalake-part(\.json(\.new)?)?$/.test(name);
+  return TEMPORARY_NAME.test(name);
 }

@@ -133,9 +133,8 @@ async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, opt
   const md5 = md5Of(body);
   const md5Hex = md5.toString('hex');
   const response = await ctx.direct.putObject(ref, body, { 'content-md5': md5.toString('base64'), ...storageHeaders(options, md5Hex) }, ctx.signal);
-  const output = { ETag: headerText(response.headers, 'etag'), ServerSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') };
-  const etag = normalizeEtag(output.ETag) ?? '';
-  if (etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== md5Hex) {
+  const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
+  if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && etag !== md5Hex) {
     await deleteQuietly(ctx, ref);
     throw new TransientError(`ETag ${etag} of ${formatS3Url(ref)} is not the MD5 ${md5Hex} of what was sent`);
   }
