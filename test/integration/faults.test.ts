@@ -165,14 +165,15 @@ describe('persistent faults end in exit 1, naming the object, leaving nothing co
 
   it('a multipart upload that keeps failing leaves no object, and its parts are resumed by the next run', async () => {
     proxy.setRules([{ method: 'PUT', match: /partNumber=4&/, fault: { kind: 'status', status: 503, code: 'ServiceUnavailable' } }]);
-    const failed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/stuck/big.bin`, '--retries', '1', '--json'], { env: proxied });
+    // One part at a time, so which parts reached the server before part 4 gave up does not depend on timing.
+    const failed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/stuck/big.bin`, '--retries', '1', '--concurrency', '1', '--json'], { env: proxied });
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/run the same command again to resume/);
     expect(await listKeys(client, bucket, 'stuck/')).toEqual([]);
     proxy.setRules([]);
     const resumed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/stuck/big.bin`, '--json'], { env: proxied });
     expect(resumed.code).toBe(0);
-    expect(lastJson<{ objects: Array<{ partsReused: number; md5: string }> }>(resumed).objects[0]).toMatchObject({ md5: md5(big), partsReused: 4 });
+    expect(lastJson<{ objects: Array<{ partsReused: number; md5: string }> }>(resumed).objects[0]).toMatchObject({ md5: md5(big), partsReused: 3 });
     expect(await incompleteUploads()).toBe(0);
   });
 });
