@@ -1,14 +1,15 @@
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
 import { createHash, createHmac } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ObjectRef } from './address.js';
+import { Http1Pool, type ResponseHeaders } from './http1.js';
 
 /**
  * The two requests a tree of small files is made of, a whole-object PUT and a whole-object GET, sent
- * straight over node:http with their own SigV4 signature. Through the SDK each costs about 0.9 ms of
- * CPU in its middleware stack; here about 0.25 ms, which on a 2-core machine shared with the server
- * is the difference between trailing s5cmd and matching it (see the README's performance section).
+ * on datalake's own keep-alive HTTP/1.1 connections (http1.ts) with their own SigV4 signature.
+ * Through the SDK each costs about 0.9 ms of CPU in its middleware stack, through node:http about
+ * 0.3 ms, here about 0.15 ms: on a 2-core machine shared with the server that is the difference
+ * between trailing s5cmd and matching it (see the README's performance section).
  *
  * Everything else (HEAD, lists, multipart, bucket setup) stays on the SDK. This uses the SDK's own
  * credential chain and endpoint rules, resolved once per bucket, so it addresses and signs exactly
@@ -18,26 +19,31 @@ import type { ObjectRef } from './address.js';
 
 export interface DirectResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
-  body: IncomingMessage;
+  headers: ResponseHeaders;
+  body: Readable;
 }
+
+/** Response headers as node:http or http1.ts give them, lower-case names. */
+export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
 
 interface BucketEndpoint {
   url: URL;
   signingRegion: string;
+  connections: Http1Pool;
 }
 
-/** Idle time after which a request is given up and retried, as for the SDK's requests. */
+/** Idle time after which a request is given up and retried, and the connect timeout, as for the SDK's requests. */
 const SOCKET_TIMEOUT_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 5_000;
 
 export class DirectRequests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
+  private readonly pools = new Map<string, Http1Pool>();
   private signingKey: { day: string; region: string; secret: string; key: Buffer } | undefined;
 
   constructor(
     private readonly client: S3Client,
     private readonly settings: { region: string; endpoint: string | undefined },
-    private readonly agents: { http: http.Agent; https: https.Agent },
   ) {}
 
   async putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
@@ -55,32 +61,9 @@ export class DirectRequests {
     const endpoint = this.endpointFor(ref.bucket);
     const path = `${endpoint.url.pathname.replace(/\/$/, '')}/${encodeKey(ref.key)}`;
     const signed = await this.sign(method, endpoint, path, headers);
-    const secure = endpoint.url.protocol === 'https:';
-    return new Promise<DirectResponse>((resolve, reject) => {
-      const request = (secure ? https : http).request(
-        {
-          method,
-          protocol: endpoint.url.protocol,
-          hostname: endpoint.url.hostname,
-          port: endpoint.url.port || (secure ? 443 : 80),
-          path,
-          headers: signed,
-          agent: secure ? this.agents.https : this.agents.http,
-          ...(signal ? { signal } : {}),
-        },
-        (response) => {
-          const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            resolve({ status, headers: response.headers, body: response });
-            return;
-          }
-          readErrorBody(response).then((text) => reject(s3Error(status, text, response.headers)), reject);
-        },
-      );
-      request.setTimeout(SOCKET_TIMEOUT_MS, () => request.destroy(Object.assign(new Error(`no answer for ${SOCKET_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
-      request.on('error', reject);
-      request.end(body);
-    });
+    const response = await endpoint.connections.request({ method, path, headers: signed, body, signal });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, await readErrorBody(response.body), response.headers);
   }
 
   /** The bucket's URL and signing region by the SDK's own endpoint rules, once per bucket. */
@@ -100,10 +83,21 @@ export class DirectRequests {
       });
       const schemes = (resolved.properties?.authSchemes ?? []) as Array<{ name?: string; signingRegion?: string }>;
       const sigv4 = schemes.find((scheme) => scheme.name === 'sigv4');
-      endpoint = { url: new URL(resolved.url.href), signingRegion: sigv4?.signingRegion ?? this.settings.region };
+      const url = new URL(resolved.url.href);
+      endpoint = { url, signingRegion: sigv4?.signingRegion ?? this.settings.region, connections: this.poolFor(url) };
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
+  }
+
+  /** One set of connections per origin: buckets addressed by path share them. */
+  private poolFor(url: URL): Http1Pool {
+    let pool = this.pools.get(url.origin);
+    if (!pool) {
+      pool = new Http1Pool(url, { idleTimeoutMs: SOCKET_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+      this.pools.set(url.origin, pool);
+    }
+    return pool;
   }
 
   /** SigV4 in the Authorization header; the body is proven by Content-MD5, so the payload is unsigned. */
@@ -144,7 +138,7 @@ export function encodeKey(key: string): string {
 }
 
 /** User metadata from response headers, keyed as the SDK keys it (lower case, without x-amz-meta-). */
-export function metadataFromHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+export function metadataFromHeaders(headers: HeaderBag): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
@@ -152,14 +146,14 @@ export function metadataFromHeaders(headers: http.IncomingHttpHeaders): Record<s
   return metadata;
 }
 
-export function headerText(headers: http.IncomingHttpHeaders, name: string): string | undefined {
+export function headerText(headers: HeaderBag, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 
-async function readErrorBody(response: IncomingMessage): Promise<string> {
+async function readErrorBody(response: Readable): Promise<string> {
   let text = '';
   for await (const chunk of response) {
     if (text.length < ERROR_BODY_LIMIT) text += (chunk as Buffer).toString('utf8');
@@ -168,7 +162,7 @@ async function readErrorBody(response: IncomingMessage): Promise<string> {
 }
 
 /** An S3 error answer as the SDK would throw it: name and Code from the XML body, the status in $metadata. */
-export function s3Error(status: number, body: string, headers: http.IncomingHttpHeaders): Error {
+export function s3Error(status: number, body: string, headers: HeaderBag): Error {
   const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? defaultCodeFor(status);
   const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? `HTTP ${status}`;
   return Object.assign(new Error(message), {

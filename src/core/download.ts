@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { IncomingMessage } from 'node:http';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
@@ -247,7 +246,7 @@ class RangeProgress {
 }
 
 /** A whole-object GET on the direct path, with what its headers tell; a missing object is a failure naming it. */
-async function getWholeObject(ctx: TransferContext, ref: ObjectRef): Promise<{ head: ObjectHead; body: IncomingMessage }> {
+async function getWholeObject(ctx: TransferContext, ref: ObjectRef): Promise<{ head: ObjectHead; body: Readable }> {
   const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
     if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
     throw error;

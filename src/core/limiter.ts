@@ -54,7 +54,9 @@ export class RequestLimiter {
 /**
  * Runs `worker` over a stream of items with at most `window` of them started and unfinished. The
  * window keeps a few files ahead of the request limiter (so small files keep the pipe full) without
- * opening every file of a large tree at once. Stops starting new items once `signal` aborts.
+ * opening every file of a large tree at once. Stops starting new items once `signal` aborts; the
+ * first worker that fails stops the run with its error. (A counter and one waiter: racing the set of
+ * running items on every new one cost a reaction per running item each time.)
  */
 export async function forEachWindowed<T>(
   items: AsyncIterable<T> | Iterable<T>,
@@ -62,12 +64,26 @@ export async function forEachWindowed<T>(
   worker: (item: T) => Promise<void>,
   signal?: AbortSignal,
 ): Promise<void> {
-  const running = new Set<Promise<void>>();
+  let running = 0;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const settled = () => {
+    running -= 1;
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  const slotFreed = () => new Promise<void>((resolve) => (wake = resolve));
   for await (const item of items) {
     if (signal?.aborted) break;
-    const task = worker(item).finally(() => running.delete(task));
-    running.add(task);
-    if (running.size >= window) await Promise.race(running);
+    running += 1;
+    worker(item).then(settled, (error: unknown) => {
+      failure ??= { error };
+      settled();
+    });
+    while (running >= window && !failure) await slotFreed();
+    if (failure) throw failure.error;
   }
-  await Promise.all(running);
+  while (running > 0 && !failure) await slotFreed();
+  if (failure) throw failure.error;
 }

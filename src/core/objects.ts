@@ -4,8 +4,7 @@ import { failure } from './errors.js';
 import { httpStatusOf, errorCodeOf } from './retry.js';
 import { retrying, type TransferContext } from './context.js';
 import { normalizeEtag } from './checksums.js';
-import type { IncomingHttpHeaders } from 'node:http';
-import { headerText, metadataFromHeaders } from './direct-requests.js';
+import { headerText, metadataFromHeaders, type HeaderBag } from './direct-requests.js';
 
 /** What HEAD tells about an object, in our own names. */
 export interface ObjectHead {
@@ -46,7 +45,7 @@ export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHea
 }
 
 /** The same, read from the raw headers of a direct GET. */
-export function headFromHeaders(ref: ObjectRef, headers: IncomingHttpHeaders): ObjectHead {
+export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead {
   const lastModified = headerText(headers, 'last-modified');
   return headFromOutput(ref, {
     ContentLength: Number(headerText(headers, 'content-length') ?? 0),

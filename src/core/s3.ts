@@ -16,7 +16,7 @@ export function connectS3(settings: Settings): S3Connection {
   const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
   const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   const client = createS3Client(settings, agents);
-  return { client, direct: new DirectRequests(client, settings, agents) };
+  return { client, direct: new DirectRequests(client, settings) };
 }
 
 /**

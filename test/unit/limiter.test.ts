@@ -62,3 +62,29 @@ describe('forEachWindowed', () => {
     expect(started.length).toBeLessThan(10);
   });
 });
+
+describe('forEachWindowed on failure', () => {
+  it('stops starting items once a worker fails, and fails with that error', async () => {
+    const started: number[] = [];
+    const run = forEachWindowed(
+      Array.from({ length: 50 }, (_, i) => i),
+      4,
+      async (item) => {
+        started.push(item);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        if (item === 5) throw new Error('item 5 failed');
+      },
+    );
+    await expect(run).rejects.toThrow('item 5 failed');
+    expect(started.length).toBeLessThan(50);
+  });
+
+  it('waits for every item before it returns', async () => {
+    const finished: number[] = [];
+    await forEachWindowed(Array.from({ length: 9 }, (_, i) => i), 3, async (item) => {
+      await new Promise((resolve) => setTimeout(resolve, 9 - item));
+      finished.push(item);
+    });
+    expect(finished.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+});

@@ -1,0 +1,186 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Http1Pool, parseHead, serializeHead, type HttpResponse } from '../../src/core/http1.js';
+
+/** A plain node:http server whose answers each test picks by path; it counts the connections it accepts. */
+let server: http.Server;
+let origin: URL;
+let connections = 0;
+const received: Array<{ method: string; url: string; body: Buffer; headers: http.IncomingHttpHeaders }> = [];
+
+beforeAll(async () => {
+  server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      received.push({ method: request.method ?? '', url: request.url ?? '', body, headers: request.headers });
+      const path = request.url ?? '';
+      if (path.startsWith('/echo')) {
+        response.writeHead(200, { 'content-length': body.length, etag: '"abc"' });
+        response.end(body);
+      } else if (path.startsWith('/big/')) {
+        const size = Number(path.slice('/big/'.length));
+        response.writeHead(200, { 'content-length': size });
+        response.end(Buffer.alloc(size, 7));
+      } else if (path === '/chunked') {
+        response.writeHead(200, { 'x-amz-meta-a': 'one' });
+        response.write('hello, ');
+        setTimeout(() => response.end('chunked world'), 5);
+      } else if (path === '/close') {
+        response.writeHead(200, { connection: 'close', 'content-length': 2 });
+        response.end('ok');
+      } else if (path === '/error') {
+        const xml = '<Error><Code>SlowDown</Code><Message>slow</Message></Error>';
+        response.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+        response.end(xml);
+      } else if (path === '/hang') {
+        // never answers
+      } else {
+        response.writeHead(404, { 'content-length': 0 });
+        response.end();
+      }
+    });
+  });
+  server.on('connection', () => (connections += 1));
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const pool = () => new Http1Pool(origin, { idleTimeoutMs: 2_000, connectTimeoutMs: 2_000 });
+const request = (target: Http1Pool, method: 'GET' | 'PUT', path: string, body?: Buffer, signal?: AbortSignal) =>
+  target.request({ method, path, headers: { host: origin.host }, body, signal });
+
+async function readAll(response: HttpResponse): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('Http1Pool', () => {
+  it('sends a body and reads a Content-Length answer, reusing one connection for requests in turn', async () => {
+    const target = pool();
+    const before = connections;
+    for (const size of [0, 10, 70_000, 3]) {
+      const body = Buffer.alloc(size, size % 251);
+      const response = await request(target, 'PUT', `/echo/${size}`, body);
+      expect(response.status).toBe(200);
+      expect(response.headers.etag).toBe('"abc"');
+      expect((await readAll(response)).equals(body)).toBe(true);
+    }
+    expect(received.at(-2)!.body.length).toBe(70_000);
+    expect(connections - before).toBe(1);
+    target.close();
+  });
+
+  it('reuses a connection after a body large enough to pause the socket', async () => {
+    const target = pool();
+    const before = connections;
+    for (let i = 0; i < 3; i += 1) {
+      const response = await request(target, 'GET', '/big/200000');
+      expect((await readAll(response)).length).toBe(200_000);
+    }
+    expect(connections - before).toBe(1);
+    target.close();
+  });
+
+  it('opens a connection per request in flight', async () => {
+    const target = pool();
+    const before = connections;
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => request(target, 'GET', `/big/${1000 + i}`).then(readAll)));
+    expect(answers.map((answer) => answer.length)).toEqual([1000, 1001, 1002, 1003, 1004]);
+    expect(connections - before).toBe(5);
+    target.close();
+  });
+
+  it('decodes a chunked body', async () => {
+    const target = pool();
+    const response = await request(target, 'GET', '/chunked');
+    expect(response.headers['x-amz-meta-a']).toBe('one');
+    expect((await readAll(response)).toString()).toBe('hello, chunked world');
+    // and the connection is still good
+    expect((await readAll(await request(target, 'GET', '/big/5'))).length).toBe(5);
+    target.close();
+  });
+
+  it('does not reuse a connection the server says it closes', async () => {
+    const target = pool();
+    const before = connections;
+    expect((await readAll(await request(target, 'GET', '/close'))).toString()).toBe('ok');
+    expect((await readAll(await request(target, 'GET', '/close'))).toString()).toBe('ok');
+    expect(connections - before).toBe(2);
+    target.close();
+  });
+
+  it('hands an error answer back with its status and body', async () => {
+    const target = pool();
+    const response = await request(target, 'GET', '/error');
+    expect(response.status).toBe(503);
+    expect((await readAll(response)).toString()).toContain('<Code>SlowDown</Code>');
+    target.close();
+  });
+
+  it('sends the request again on a new connection when a kept-alive one was closed by the server', async () => {
+    const target = pool();
+    expect((await readAll(await request(target, 'GET', '/big/10'))).length).toBe(10);
+    // The server drops every idle connection; the pool has not noticed yet when the next request goes.
+    server.closeIdleConnections();
+    const response = await request(target, 'GET', '/big/11');
+    expect((await readAll(response)).length).toBe(11);
+    target.close();
+  });
+
+  it('fails with ETIMEDOUT when the server does not answer, and with an AbortError when aborted', async () => {
+    const target = new Http1Pool(origin, { idleTimeoutMs: 200, connectTimeoutMs: 2_000 });
+    await expect(request(target, 'GET', '/hang')).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const controller = new AbortController();
+    const pending = request(target, 'GET', '/hang', undefined, controller.signal);
+    setTimeout(() => controller.abort(new Error('stop')), 20);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    target.close();
+  });
+
+  it('fails a body cut short with a connection error, and refuses a connection that answers garbage', async () => {
+    const raw = net.createServer((socket) => {
+      socket.once('data', (data) => {
+        if (data.toString().startsWith('GET /cut')) socket.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this');
+        else socket.end('SSH-2.0-nope\r\n\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const rawOrigin = new URL(`http://127.0.0.1:${(raw.address() as AddressInfo).port}`);
+    const target = new Http1Pool(rawOrigin, { idleTimeoutMs: 2_000, connectTimeoutMs: 2_000 });
+    const response = await target.request({ method: 'GET', path: '/cut', headers: { host: rawOrigin.host } });
+    await expect(readAll(response)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(target.request({ method: 'GET', path: '/other', headers: { host: rawOrigin.host } })).rejects.toThrow(/malformed HTTP answer/);
+    await new Promise((resolve) => raw.close(resolve));
+  });
+});
+
+describe('serializeHead and parseHead', () => {
+  it('refuses header values that would split the request', () => {
+    expect(() => serializeHead({ method: 'PUT', path: '/k', headers: { host: 'h', 'x-amz-meta-a': 'x\r\nInjected: 1' } })).toThrow(TypeError);
+    expect(() => serializeHead({ method: 'PUT', path: '/k', headers: { host: 'h', 'bad name': 'x' } })).toThrow(TypeError);
+    expect(serializeHead({ method: 'GET', path: '/k', headers: { host: 'h' } })).toBe('GET /k HTTP/1.1\r\nhost: h\r\n\r\n');
+  });
+
+  it('skips an interim 100 answer, joins repeated headers, and knows the body framing', () => {
+    const text = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 5\r\n\r\nhello';
+    const parsed = parseHead(Buffer.from(text, 'latin1'), 'GET')!;
+    expect(parsed.status).toBe(200);
+    expect(parsed.headers['x-a']).toBe('1, 2');
+    expect(parsed.framing).toEqual({ kind: 'length', remaining: 5 });
+    expect(text.slice(parsed.headLength)).toBe('hello');
+    expect(parseHead(Buffer.from('HTTP/1.1 200 OK\r\nContent-Le'), 'GET')).toBeUndefined();
+    expect(parseHead(Buffer.from('HTTP/1.0 200 OK\r\n\r\n'), 'GET')!.framing).toEqual({ kind: 'until-close' });
+    expect(parseHead(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n'), 'HEAD')!.framing).toEqual({ kind: 'none' });
+  });
+});
