@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { LazyS3Client } from './s3.js';
 import type { TransferEvents } from './events.js';
 import type { DirectRequests } from './direct-requests.js';
 import type { RequestLimiter } from './limiter.js';
@@ -9,7 +9,7 @@ import { withRetries, type RetryPolicy } from './retry.js';
 
 /** What every core operation needs: one client, one limiter, one retry policy, one event bus. */
 export interface TransferContext {
-  client: S3Client;
+  client: LazyS3Client;
   /** Whole-object PUT and GET without the SDK's per-request cost: what trees of small files are made of. */
   direct: DirectRequests;
   limiter: RequestLimiter;

@@ -1,8 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { ObjectRef } from './address.js';
 import { Http1Pool, type ResponseHeaders } from './http1.js';
+import type { LazyS3Client } from './s3.js';
 
 /**
  * The two requests a tree of small files is made of, a whole-object PUT and a whole-object GET, sent
@@ -11,10 +11,13 @@ import { Http1Pool, type ResponseHeaders } from './http1.js';
  * 0.3 ms, here about 0.15 ms: on a 2-core machine shared with the server that is the difference
  * between trailing s5cmd and matching it (see the README's performance section).
  *
- * Everything else (HEAD, lists, multipart, bucket setup) stays on the SDK. This uses the SDK's own
- * credential chain and endpoint rules, resolved once per bucket, so it addresses and signs exactly
- * as the SDK would. Errors are shaped like the SDK's (name and Code from the XML body, the status in
- * $metadata) so that the one retry policy and the one error explainer treat both paths the same.
+ * Listing (ListObjectsV2) goes the same way, so that a sync or an ls need not load the SDK at all.
+ * Everything else (HEAD, multipart, deletes, bucket setup) stays on the SDK. Credentials and the
+ * bucket's address are the SDK's own (its credential chain, its endpoint rules, once per bucket),
+ * except in the one case where they are plain: keys in the environment and no profile (the SDK's
+ * chain takes exactly those first), and a custom endpoint, addressed by path. Errors are shaped like
+ * the SDK's (name and Code from the XML body, the status in $metadata) so that the one retry policy
+ * and the one error explainer treat both paths the same.
  */
 
 export interface DirectResponse {
@@ -25,6 +28,20 @@ export interface DirectResponse {
 
 /** Response headers as node:http or http1.ts give them, lower-case names. */
 export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
+
+/** One page of a ListObjectsV2 answer, as the SDK would give it. */
+export interface ListPage {
+  contents: Array<{ key: string; size: number; lastModified: Date | undefined; etag: string | undefined; storageClass: string | undefined }>;
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  nextContinuationToken: string | undefined;
+}
+
+interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string | undefined;
+}
 
 interface BucketEndpoint {
   url: URL;
@@ -42,8 +59,9 @@ export class DirectRequests {
   private signingKey: { day: string; region: string; secret: string; key: Buffer } | undefined;
 
   constructor(
-    private readonly client: S3Client,
-    private readonly settings: { region: string; endpoint: string | undefined },
+    private readonly client: LazyS3Client,
+    private readonly settings: { region: string; endpoint: string | undefined; profile?: string | undefined },
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
   async putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
@@ -57,37 +75,73 @@ export class DirectRequests {
     return this.send('GET', ref, {}, undefined, signal);
   }
 
-  private async send(method: 'PUT' | 'GET', ref: ObjectRef, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<DirectResponse> {
-    const endpoint = this.endpointFor(ref.bucket);
-    const path = `${endpoint.url.pathname.replace(/\/$/, '')}/${encodeKey(ref.key)}`;
-    const signed = await this.sign(method, endpoint, path, headers);
-    const response = await endpoint.connections.request({ method, path, headers: signed, body, signal });
-    if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, await readErrorBody(response.body), response.headers);
+  /** One page of ListObjectsV2 (up to 1,000 keys). */
+  async listObjectsV2(bucket: string, options: { prefix?: string | undefined; delimiter?: string | undefined; continuationToken?: string | undefined }, signal?: AbortSignal): Promise<ListPage> {
+    const query: Record<string, string> = { 'list-type': '2' };
+    if (options.prefix) query.prefix = options.prefix;
+    if (options.delimiter) query.delimiter = options.delimiter;
+    if (options.continuationToken) query['continuation-token'] = options.continuationToken;
+    const response = await this.send('GET', { bucket, key: '' }, {}, undefined, signal, query);
+    return parseListPage(await readText(response.body));
   }
 
-  /** The bucket's URL and signing region by the SDK's own endpoint rules, once per bucket. */
-  private endpointFor(bucket: string): BucketEndpoint {
+  private async send(
+    method: 'PUT' | 'GET',
+    ref: ObjectRef,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    signal: AbortSignal | undefined,
+    query?: Record<string, string>,
+  ): Promise<DirectResponse> {
+    const endpoint = await this.endpointFor(ref.bucket);
+    const base = endpoint.url.pathname.replace(/\/$/, '');
+    const path = query ? base || '/' : `${base}/${encodeKey(ref.key)}`;
+    const queryString = query ? canonicalQuery(query) : '';
+    const signed = await this.sign(method, endpoint, path, queryString, headers);
+    const response = await endpoint.connections.request({ method, path: queryString ? `${path}?${queryString}` : path, headers: signed, body, signal });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, await readText(response.body), response.headers);
+  }
+
+  /** The bucket's URL and signing region, once per bucket. */
+  private async endpointFor(bucket: string): Promise<BucketEndpoint> {
     let endpoint = this.endpoints.get(bucket);
     if (!endpoint) {
-      const resolved = this.client.config.endpointProvider({
-        Bucket: bucket,
-        Region: this.settings.region,
-        UseFIPS: false,
-        UseDualStack: false,
-        ForcePathStyle: this.settings.endpoint !== undefined,
-        Accelerate: false,
-        UseArnRegion: false,
-        DisableMultiRegionAccessPoints: false,
-        ...(this.settings.endpoint ? { Endpoint: this.settings.endpoint } : {}),
-      });
-      const schemes = (resolved.properties?.authSchemes ?? []) as Array<{ name?: string; signingRegion?: string }>;
-      const sigv4 = schemes.find((scheme) => scheme.name === 'sigv4');
-      const url = new URL(resolved.url.href);
-      endpoint = { url, signingRegion: sigv4?.signingRegion ?? this.settings.region, connections: this.poolFor(url) };
+      const { url, signingRegion } = this.settings.endpoint ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
+      endpoint = { url, signingRegion, connections: this.poolFor(url) };
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
+  }
+
+  /** By the SDK's own endpoint rules (virtual-hosted or path style, the bucket's signing region). */
+  private async sdkEndpoint(bucket: string): Promise<{ url: URL; signingRegion: string }> {
+    const client = await this.client.resolve();
+    const resolved = client.config.endpointProvider({
+      Bucket: bucket,
+      Region: this.settings.region,
+      UseFIPS: false,
+      UseDualStack: false,
+      ForcePathStyle: this.settings.endpoint !== undefined,
+      Accelerate: false,
+      UseArnRegion: false,
+      DisableMultiRegionAccessPoints: false,
+      ...(this.settings.endpoint ? { Endpoint: this.settings.endpoint } : {}),
+    });
+    const schemes = (resolved.properties?.authSchemes ?? []) as Array<{ name?: string; signingRegion?: string }>;
+    const sigv4 = schemes.find((scheme) => scheme.name === 'sigv4');
+    return { url: new URL(resolved.url.href), signingRegion: sigv4?.signingRegion ?? this.settings.region };
+  }
+
+  /**
+   * Keys from the environment when no profile is named: the first link of the SDK's default chain,
+   * which takes exactly these in that case. Otherwise the SDK's chain (profiles, SSO, IMDS, …).
+   */
+  private async credentials(): Promise<Credentials> {
+    const fromEnvironment = environmentCredentials(this.settings.profile, this.env);
+    if (fromEnvironment) return fromEnvironment;
+    const client = await this.client.resolve();
+    return client.config.credentials();
   }
 
   /** One set of connections per origin: buckets addressed by path share them. */
@@ -101,8 +155,8 @@ export class DirectRequests {
   }
 
   /** SigV4 in the Authorization header; the body is proven by Content-MD5, so the payload is unsigned. */
-  private async sign(method: string, endpoint: BucketEndpoint, path: string, headers: Record<string, string>): Promise<Record<string, string>> {
-    const credentials = await this.client.config.credentials();
+  private async sign(method: string, endpoint: BucketEndpoint, path: string, queryString: string, headers: Record<string, string>): Promise<Record<string, string>> {
+    const credentials = await this.credentials();
     const amzDate = new Date().toISOString().replace(/[:-]|\.\d{3}/g, '');
     const day = amzDate.slice(0, 8);
     const signed: Record<string, string> = { host: endpoint.url.host, 'x-amz-date': amzDate, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
@@ -111,7 +165,7 @@ export class DirectRequests {
     const names = Object.keys(signed).sort();
     const canonicalHeaders = names.map((name) => `${name}:${signed[name]!.trim().replace(/\s+/g, ' ')}\n`).join('');
     const signedNames = names.join(';');
-    const canonicalRequest = `${method}\n${path}\n\n${canonicalHeaders}\n${signedNames}\nUNSIGNED-PAYLOAD`;
+    const canonicalRequest = `${method}\n${path}\n${queryString}\n${canonicalHeaders}\n${signedNames}\nUNSIGNED-PAYLOAD`;
     const scope = `${day}/${endpoint.signingRegion}/s3/aws4_request`;
     const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
     const key = this.keyFor(day, endpoint.signingRegion, credentials.secretAccessKey);
@@ -128,6 +182,32 @@ export class DirectRequests {
     this.signingKey = { day, region, secret, key };
     return key;
   }
+}
+
+/** Keys set in the environment, when no profile is named (by flag or AWS_PROFILE); else undefined. */
+export function environmentCredentials(profile: string | undefined, env: NodeJS.ProcessEnv): Credentials | undefined {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  if (profile || env.AWS_PROFILE || !accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, sessionToken: sessionToken || undefined };
+}
+
+/**
+ * A custom endpoint addressed by path, as the SDK's rules address it with forcePathStyle:
+ * `{scheme}://{authority}{path, ending in /}{bucket}`, signed for the configured region.
+ */
+export function pathStyleEndpoint(endpoint: string, bucket: string, region: string): { url: URL; signingRegion: string } {
+  const url = new URL(endpoint);
+  const base = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
+  return { url: new URL(`${url.protocol}//${url.host}${base}${encodeKey(bucket)}`), signingRegion: region };
+}
+
+/** A SigV4 canonical query string: names sorted, names and values escaped like key bytes, '/' too. */
+export function canonicalQuery(query: Record<string, string>): string {
+  const encode = (text: string) => encodeKey(text).replace(/\//g, '%2F');
+  return Object.keys(query)
+    .sort()
+    .map((name) => `${encode(name)}=${encode(query[name]!)}`)
+    .join('&');
 }
 
 /** A key as S3 expects it in a SigV4 path: each byte outside RFC 3986's unreserved set escaped, '/' kept. */
@@ -153,12 +233,58 @@ export function headerText(headers: HeaderBag, name: string): string | undefined
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 
-async function readErrorBody(response: Readable): Promise<string> {
-  let text = '';
+/** A body as text (an error answer is cut at 64 KiB; a list page is at most a few hundred KiB). */
+async function readText(response: Readable, limit = ERROR_BODY_LIMIT * 64): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
   for await (const chunk of response) {
-    if (text.length < ERROR_BODY_LIMIT) text += (chunk as Buffer).toString('utf8');
+    if (length < limit) chunks.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
   }
-  return text;
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A ListObjectsV2 answer. Tag contents never hold a raw `<` (XML escapes it), so each element is
+ * found by its tags and its text unescaped. A value of only whitespace with a line break reads as
+ * empty, as the SDK's XML parser reads it.
+ */
+export function parseListPage(xml: string): ListPage {
+  const text = (element: string, name: string): string | undefined => {
+    const match = tagPattern(name).exec(element);
+    if (!match) return emptyTagPattern(name).test(element) ? '' : undefined;
+    const raw = match[1]!;
+    return raw.trim() === '' && raw.includes('\n') ? '' : unescapeXml(raw);
+  };
+  const contents = [...xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)].map(([, element]) => {
+    const lastModified = text(element!, 'LastModified');
+    return {
+      key: text(element!, 'Key') ?? '',
+      size: Number(text(element!, 'Size') ?? 0),
+      lastModified: lastModified ? new Date(lastModified) : undefined,
+      etag: text(element!, 'ETag'),
+      storageClass: text(element!, 'StorageClass'),
+    };
+  });
+  const commonPrefixes = [...xml.matchAll(/<CommonPrefixes>([\s\S]*?)<\/CommonPrefixes>/g)].map(([, element]) => text(element!, 'Prefix') ?? '');
+  // The top-level fields, outside the repeated elements.
+  const top = xml.replace(/<Contents>[\s\S]*?<\/Contents>|<CommonPrefixes>[\s\S]*?<\/CommonPrefixes>/g, '');
+  return { contents, commonPrefixes, isTruncated: text(top, 'IsTruncated') === 'true', nextContinuationToken: text(top, 'NextContinuationToken') || undefined };
+}
+
+const tagPatterns = new Map<string, RegExp>();
+const tagPattern = (name: string) => tagPatterns.get(name) ?? tagPatterns.set(name, new RegExp(`<${name}>([^<]*)</${name}>`)).get(name)!;
+const emptyTagPattern = (name: string) => tagPatterns.get(`${name}/`) ?? tagPatterns.set(`${name}/`, new RegExp(`<${name}\\s*/>`)).get(`${name}/`)!;
+
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+export function unescapeXml(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (whole, entity: string) => {
+    if (entity.startsWith('#x')) return String.fromCodePoint(Number.parseInt(entity.slice(2), 16));
+    if (entity.startsWith('#')) return String.fromCodePoint(Number(entity.slice(1)));
+    return XML_ENTITIES[entity] ?? whole;
+  });
 }
 
 /** An S3 error answer as the SDK would throw it: name and Code from the XML body, the status in $metadata. */

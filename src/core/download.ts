@@ -4,7 +4,8 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
@@ -438,7 +439,7 @@ async function fetchSegment(
   resumeFrom = 0,
 ): Promise<{ start: number; end: number }> {
   const output = await ctx.client.send(
-    new GetObjectCommand({
+    new (await sdk()).GetObjectCommand({
       Bucket: head.ref.bucket,
       Key: head.ref.key,
       ...(head.etag ? { IfMatch: `"${head.etag}"` } : {}),

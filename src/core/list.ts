@@ -1,4 +1,3 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { ObjectRef } from './address.js';
 import { normalizeEtag } from './checksums.js';
 import { retrying, type TransferContext } from './context.js';
@@ -15,38 +14,21 @@ export type ListEntry = { kind: 'object'; object: ListedObject } | { kind: 'pref
 
 /**
  * Every object (and, with a delimiter, every common prefix) under a prefix, page after page, in the
- * order S3 returns them: sorted by key (UTF-8 bytes).
+ * order S3 returns them: sorted by key (UTF-8 bytes). Sent on the direct path (ListObjectsV2).
  */
 export async function* listObjects(ctx: TransferContext, where: ObjectRef, options: { recursive: boolean }): AsyncGenerator<ListEntry> {
   let continuationToken: string | undefined;
   do {
     const token = continuationToken;
     const page = await retrying(ctx, `LIST ${where.key}`, () =>
-      ctx.client.send(
-        new ListObjectsV2Command({
-          Bucket: where.bucket,
-          Prefix: where.key || undefined,
-          ...(options.recursive ? {} : { Delimiter: '/' }),
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-        { abortSignal: ctx.signal },
-      ),
+      ctx.direct.listObjectsV2(where.bucket, { prefix: where.key || undefined, delimiter: options.recursive ? undefined : '/', continuationToken: token }, ctx.signal),
     );
     // Within one page, keys and prefixes are each sorted; merge them so the caller sees one order.
-    const objects = (page.Contents ?? []).map((item): ListEntry => ({
-      kind: 'object',
-      object: {
-        key: item.Key ?? '',
-        size: item.Size ?? 0,
-        lastModified: item.LastModified,
-        etag: normalizeEtag(item.ETag),
-        storageClass: item.StorageClass,
-      },
-    }));
-    const prefixes = (page.CommonPrefixes ?? []).map((item): ListEntry => ({ kind: 'prefix', prefix: item.Prefix ?? '' }));
+    const objects = page.contents.map((item): ListEntry => ({ kind: 'object', object: { ...item, etag: normalizeEtag(item.etag) } }));
+    const prefixes = page.commonPrefixes.map((prefix): ListEntry => ({ kind: 'prefix', prefix }));
     const entries = [...objects, ...prefixes].sort((a, b) => compareKeys(entryKey(a), entryKey(b)));
     yield* entries;
-    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    continuationToken = page.isTruncated ? page.nextContinuationToken : undefined;
   } while (continuationToken);
 }
 

@@ -9,13 +9,13 @@ import { headObject } from './objects.js';
 /** A GET URL for an object that exists (checked with HEAD unless `check` is false). */
 export async function presignGet(ctx: TransferContext, ref: ObjectRef, expiresIn: number, check: boolean): Promise<PresignedRequest> {
   if (check) await headObject(ctx, ref);
-  const url = await getSignedUrl(ctx.client, new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { expiresIn });
+  const url = await getSignedUrl(await ctx.client.resolve(), new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { expiresIn });
   return { url, method: 'GET', expiresAt: expiry(expiresIn) };
 }
 
 /** A PUT URL, optionally bound to a Content-Type the uploader must then send. */
 export async function presignPut(ctx: TransferContext, ref: ObjectRef, expiresIn: number, contentType: string | undefined): Promise<PresignedRequest> {
-  const url = await getSignedUrl(ctx.client, new PutObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(contentType ? { ContentType: contentType } : {}) }), {
+  const url = await getSignedUrl(await ctx.client.resolve(), new PutObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(contentType ? { ContentType: contentType } : {}) }), {
     expiresIn,
     ...(contentType ? { signableHeaders: new Set(['content-type']) } : {}),
   });
@@ -43,7 +43,7 @@ export async function presignPost(
     conditions.push(['starts-with', '$key', target.keyPrefix]);
     key = `${target.keyPrefix}\${filename}`;
   }
-  const post = await createPresignedPost(ctx.client, { Bucket: target.bucket, Key: key ?? '', Conditions: conditions as never, Fields: fields, Expires: expiresIn });
+  const post = await createPresignedPost(await ctx.client.resolve(), { Bucket: target.bucket, Key: key ?? '', Conditions: conditions as never, Fields: fields, Expires: expiresIn });
   return { url: post.url, method: 'POST', expiresAt: expiry(expiresIn), fields: post.fields };
 }
 

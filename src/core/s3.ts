@@ -1,22 +1,46 @@
 import http from 'node:http';
 import https from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
 import type { Settings } from './config.js';
 import { DirectRequests } from './direct-requests.js';
+import { nodeHttpHandler, sdk } from './sdk.js';
 
-/** The SDK client for every request but the two hot ones, and the direct path for those, sharing sockets. */
+/** The SDK client for every request but the hot ones, and the direct path for those. */
 export interface S3Connection {
-  client: S3Client;
+  client: LazyS3Client;
   direct: DirectRequests;
 }
 
 export function connectS3(settings: Settings): S3Connection {
-  const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
-  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-  const client = createS3Client(settings, agents);
+  const client = new LazyS3Client(() => createS3Client(settings));
   return { client, direct: new DirectRequests(client, settings) };
+}
+
+/**
+ * The SDK client, created on first use. Loading the SDK's modules takes about 70 ms, a third of a
+ * short command's start-up, and a tree of small files sent or fetched with env credentials and a
+ * custom endpoint never needs it: only multipart, HEAD, deletes, bucket setup and presigning do.
+ */
+export class LazyS3Client {
+  private loading: Promise<S3Client> | undefined;
+  private loaded: S3Client | undefined;
+
+  constructor(private readonly create: () => Promise<S3Client>) {}
+
+  /** The client itself, for the SDK helpers that take one (presigning). */
+  resolve(): Promise<S3Client> {
+    this.loading ??= this.create().then((client) => (this.loaded = client));
+    return this.loading;
+  }
+
+  /** `client.send`, once the client is there. */
+  readonly send = ((command: Parameters<S3Client['send']>[0], options?: Parameters<S3Client['send']>[1]) =>
+    this.resolve().then((client) => client.send(command, options as never))) as S3Client['send'];
+
+  destroy(): void {
+    this.loaded?.destroy();
+  }
 }
 
 /**
@@ -24,7 +48,9 @@ export function connectS3(settings: Settings): S3Connection {
  * path-style addressing for custom endpoints, keep-alive sockets sized to the concurrency, and the
  * SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
  */
-function createS3Client(settings: Settings, agents: { http: http.Agent; https: https.Agent }): S3Client {
+async function createS3Client(settings: Settings): Promise<S3Client> {
+  const [{ S3Client }, { NodeHttpHandler }] = await Promise.all([sdk(), nodeHttpHandler()]);
+  const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
   const client = new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
@@ -33,8 +59,8 @@ function createS3Client(settings: Settings, agents: { http: http.Agent; https: h
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({
-      httpAgent: agents.http,
-      httpsAgent: agents.https,
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
       connectionTimeout: 5_000,
       // A socket that sends or receives nothing for this long is given up and retried.
       socketTimeout: 60_000,

@@ -1,16 +1,9 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  ListPartsCommand,
-  UploadPartCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart } from '@aws-sdk/client-s3';
+import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
 import {
   MD5_METADATA_KEY,
@@ -28,7 +21,6 @@ import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './par
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
-import { rewriteMetadata } from './metadata-rewrite.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headerText } from './direct-requests.js';
 
@@ -109,7 +101,7 @@ async function putSmallFile(ctx: TransferContext, path: string, ref: ObjectRef, 
 }
 
 async function readWholeFile(path: string): Promise<Buffer> {
-  const handle = openSync(path, 'r');
+  const handle = openSync(path, constants.O_RDONLY | constants.O_NOATIME);
   try {
     const size = fstatSync(handle).size;
     if (size <= SYNC_READ_LIMIT) {
@@ -307,8 +299,8 @@ async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId:
   let marker: string | undefined;
   do {
     const from = marker;
-    const page = await retrying(ctx, `ListParts ${ref.key}`, () =>
-      ctx.client.send(new ListPartsCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, ...(from ? { PartNumberMarker: from } : {}) }), { abortSignal: ctx.signal }),
+    const page = await retrying(ctx, `ListParts ${ref.key}`, async () =>
+      ctx.client.send(new (await sdk()).ListPartsCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, ...(from ? { PartNumberMarker: from } : {}) }), { abortSignal: ctx.signal }),
     );
     for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber ?? 0, etag: normalizeEtag(part.ETag) ?? '', size: part.Size ?? -1 });
     marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
@@ -331,8 +323,8 @@ interface StartedUpload {
 }
 
 async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, options: PutOptions, wholeMd5: string | undefined): Promise<StartedUpload> {
-  const output = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, () =>
-    ctx.client.send(new CreateMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, ...storageFields(options, wholeMd5) }), { abortSignal: ctx.signal }),
+  const output = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, async () =>
+    ctx.client.send(new (await sdk()).CreateMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, ...storageFields(options, wholeMd5) }), { abortSignal: ctx.signal }),
   );
   if (!output.UploadId) throw failure(`the server returned no upload id for ${formatS3Url(ref)}`);
   return { uploadId: output.UploadId, etagReflectsContent: etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) };
@@ -401,7 +393,7 @@ async function sendPart(
   // Hashed in the read ahead of the upload; a file that changed since is refused by the server (BadDigest).
   const md5 = knownMd5 ?? md5Of(body);
   const output = await ctx.client.send(
-    new UploadPartCommand({
+    new (await sdk()).UploadPartCommand({
       Bucket: ref.bucket,
       Key: ref.key,
       UploadId: uploadId,
@@ -423,8 +415,8 @@ async function sendPart(
 async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: SentPart[], checkEtag: boolean): Promise<string> {
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
   const parts: CompletedPart[] = ordered.map((part) => ({ PartNumber: part.partNumber, ETag: `"${part.etag}"` }));
-  const output = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, () =>
-    ctx.client.send(new CompleteMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
+  const output = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, async () =>
+    ctx.client.send(new (await sdk()).CompleteMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
       abortSignal: ctx.signal,
     }),
   );
@@ -506,6 +498,7 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
     const parts = await settleAll(ctx, sent);
     const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, upload.etagReflectsContent);
     const md5 = wholeMd5.digest('hex');
+    const { rewriteMetadata } = await import('./metadata-rewrite.js');
     const finalEtag = await rewriteMetadata(ctx, ref, size, options, md5, etag);
     return { bucket: ref.bucket, key: ref.key, size, etag: finalEtag, md5, parts: parts.length };
   } catch (error) {
@@ -542,7 +535,7 @@ export async function* readFixedChunks(
 
 export async function deleteQuietly(ctx: TransferContext, ref: ObjectRef): Promise<void> {
   try {
-    await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key })), undefined);
+    await retrying(ctx, `DELETE ${ref.key}`, async () => ctx.client.send(new (await sdk()).DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key })), undefined);
   } catch (error) {
     ctx.events.emit('warning', { message: `could not remove ${formatS3Url(ref)} after a failed verification: ${String(error)}`, ref });
   }
@@ -550,8 +543,8 @@ export async function deleteQuietly(ctx: TransferContext, ref: ObjectRef): Promi
 
 async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<void> {
   try {
-    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, () =>
-      ctx.client.send(new AbortMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId })), undefined,
+    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, async () =>
+      ctx.client.send(new (await sdk()).AbortMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId })), undefined,
     );
   } catch (error) {
     ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });

@@ -47,6 +47,21 @@ describe('ls', () => {
     expect(human.stdout.trim().split('\n').pop()).toBe(`Total: ${COUNT} objects, 9.8 KiB in s3://${bucket}/many/`);
   });
 
+  it('lists the buckets when no bucket is named or configured', async () => {
+    const result = await runCli(['ls', '--json'], { env: s3Env({ DATALAKE_BUCKET: undefined }) });
+    expect(result.code).toBe(0);
+    const listed = lastJson<{ buckets: Array<{ name: string; creationDate: string }> }>(result);
+    expect(listed.buckets.map((entry) => entry.name)).toContain(bucket);
+  });
+
+  it('reads keys with XML-escaped characters back exactly', async () => {
+    const key = `odd/a&b <c> "d" 'e' 日本 +%.txt`;
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'odd' }));
+    const result = await runCli(['ls', `s3://${bucket}/odd/`, '--json']);
+    expect(result.code).toBe(0);
+    expect(lastJson<LsJson>(result).objects).toEqual([expect.objectContaining({ key, size: 3 })]);
+  });
+
   it('fails with exit 1 and a hint for a bucket that does not exist', async () => {
     const result = await runCli(['ls', 's3://no-such-bucket-datalake-test/']);
     expect(result.code).toBe(1);

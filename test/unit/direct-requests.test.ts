@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeKey, metadataFromHeaders, s3Error } from '../../src/core/direct-requests.js';
+import { S3Client } from '@aws-sdk/client-s3';
+import { canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, parseListPage, pathStyleEndpoint, s3Error } from '../../src/core/direct-requests.js';
 import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/retry.js';
 
 describe('encodeKey', () => {
@@ -31,5 +32,52 @@ describe('s3Error', () => {
 describe('metadataFromHeaders', () => {
   it('keeps only x-amz-meta- headers, without the prefix', () => {
     expect(metadataFromHeaders({ 'x-amz-meta-md5chksum': 'abc==', 'content-type': 'text/plain', etag: '"x"' })).toEqual({ md5chksum: 'abc==' });
+  });
+});
+
+describe('the SDK-free start: credentials from the environment, a custom endpoint by path, lists', () => {
+  it('takes keys from the environment only when no profile is named, as the SDK chain does', () => {
+    const env = { AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'secret' };
+    expect(environmentCredentials(undefined, env)).toEqual({ accessKeyId: 'AKID', secretAccessKey: 'secret', sessionToken: undefined });
+    expect(environmentCredentials(undefined, { ...env, AWS_SESSION_TOKEN: 'token' })?.sessionToken).toBe('token');
+    expect(environmentCredentials('dev', env)).toBeUndefined();
+    expect(environmentCredentials(undefined, { ...env, AWS_PROFILE: 'dev' })).toBeUndefined();
+    expect(environmentCredentials(undefined, { AWS_ACCESS_KEY_ID: 'AKID' })).toBeUndefined();
+  });
+
+  it('addresses a custom endpoint exactly as the SDK endpoint rules do with forcePathStyle', async () => {
+    const client = new S3Client({ region: 'eu-west-3', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    for (const endpoint of ['http://127.0.0.1:9000', 'https://minio.internal:9443/', 'http://[::1]:9000/base/path']) {
+      for (const bucket of ['lake', 'my.dotted.bucket', 'x-1']) {
+        const sdk = client.config.endpointProvider({ Bucket: bucket, Region: 'eu-west-3', UseFIPS: false, UseDualStack: false, ForcePathStyle: true, Accelerate: false, UseArnRegion: false, DisableMultiRegionAccessPoints: false, Endpoint: endpoint });
+        const ours = pathStyleEndpoint(endpoint, bucket, 'eu-west-3');
+        expect(ours.url.href).toBe(new URL(sdk.url.href).href);
+        const signingRegion = ((sdk.properties?.authSchemes ?? []) as Array<{ signingRegion?: string }>)[0]?.signingRegion;
+        expect(ours.signingRegion).toBe(signingRegion);
+      }
+    }
+    client.destroy();
+  });
+
+  it('builds a canonical query string: sorted, every reserved byte escaped, slashes too', () => {
+    expect(canonicalQuery({ prefix: 'raw/a b+c', 'list-type': '2', delimiter: '/' })).toBe('delimiter=%2F&list-type=2&prefix=raw%2Fa%20b%2Bc');
+    expect(canonicalQuery({ 'continuation-token': '1/2=3~' })).toBe('continuation-token=1%2F2%3D3~');
+  });
+
+  it('reads a ListObjectsV2 page: keys unescaped, prefixes, truncation and its token', () => {
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>lake</Name><Prefix>raw/</Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated>
+<Contents><Key>raw/a&amp;b &lt;c&gt; &quot;d&quot; &#39;e&#39; &#x1F600;.csv</Key><LastModified>2026-11-30T09:00:00.123Z</LastModified><ETag>&#34;9e107d9d372bb6826bd81d3542a419d6&#34;</ETag><Size>16384</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>raw/日本.csv</Key><LastModified>2026-11-30T09:00:01.000Z</LastModified><ETag>"abc-3"</ETag><Size>0</Size></Contents>
+<CommonPrefixes><Prefix>raw/year=2026/</Prefix></CommonPrefixes><NextContinuationToken>token/with+chars=</NextContinuationToken></ListBucketResult>`;
+    const page = parseListPage(xml);
+    expect(page.contents.map((item) => item.key)).toEqual(['raw/a&b <c> "d" \'e\' 😀.csv', 'raw/日本.csv']);
+    expect(page.contents[0]).toMatchObject({ size: 16384, etag: '"9e107d9d372bb6826bd81d3542a419d6"', storageClass: 'STANDARD' });
+    expect(page.contents[0]!.lastModified?.toISOString()).toBe('2026-11-30T09:00:00.123Z');
+    expect(page.contents[1]!.storageClass).toBeUndefined();
+    expect(page.commonPrefixes).toEqual(['raw/year=2026/']);
+    expect(page).toMatchObject({ isTruncated: true, nextContinuationToken: 'token/with+chars=' });
+    const last = parseListPage('<ListBucketResult><IsTruncated>false</IsTruncated><Prefix></Prefix></ListBucketResult>');
+    expect(last).toEqual({ contents: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: undefined });
   });
 });

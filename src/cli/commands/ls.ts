@@ -64,7 +64,7 @@ Examples:
 async function listBuckets(globals: Record<string, unknown>): Promise<void> {
   const { settings, out } = resolveGlobals(globals);
   const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-  const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('@aws-sdk/client-s3'), import('../../core/context.js')]);
+  const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('../../core/sdk.js').then(({ sdk }) => sdk()), import('../../core/context.js')]);
   try {
     const output = await retrying(runtime.ctx, 'ListBuckets', () => runtime.ctx.client.send(new ListBucketsCommand({})));
     const buckets = (output.Buckets ?? []).map((bucket) => ({ name: bucket.Name ?? '', creationDate: bucket.CreationDate?.toISOString() ?? null }));

@@ -1,5 +1,5 @@
 import { mkdir, stat, unlink } from 'node:fs/promises';
-import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { sdk } from '../sdk.js';
 import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../address.js';
 import { retrying, type TransferContext } from '../context.js';
 import { downloadToFile } from '../download.js';
@@ -242,8 +242,8 @@ async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous
   for (let i = 0; i < ordered.length; i += 1000) {
     const batch = ordered.slice(i, i + 1000).map((step) => step.destination as RemoteFile);
     if (!plan.dryRun) {
-      const output = await retrying(ctx, `DeleteObjects (${batch.length})`, () =>
-        ctx.client.send(new DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
+      const output = await retrying(ctx, `DeleteObjects (${batch.length})`, async () =>
+        ctx.client.send(new (await sdk()).DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
           abortSignal: ctx.signal,
         }),
       );
