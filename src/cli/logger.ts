@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { TransferEvents } from '../core/events.js';
 import { describeError } from '../core/errors.js';
 import { errorCodeOf, httpStatusOf } from '../core/retry.js';
@@ -18,10 +18,12 @@ const REDACT_PATHS = [
 
 /**
  * pino JSON lines: to `--log-file` (level info unless `--log-level` says otherwise), or to stderr when
- * only `--log-level` is given. No logger at all otherwise.
+ * only `--log-level` is given. No logger at all otherwise, and pino is not even loaded.
  */
-export function createLogger(options: { level?: string | undefined; file?: string | undefined }): Logger | undefined {
+export async function createLogger(options: { level?: string | undefined; file?: string | undefined }): Promise<Logger | undefined> {
   if (options.level === undefined && options.file === undefined) return undefined;
+  // CommonJS: the function itself is the module's default export, bundled or not.
+  const { default: pino } = await import('pino');
   const level = options.level ?? 'info';
   const destination = options.file ? pino.destination({ dest: options.file, append: true, sync: true, mkdir: true }) : pino.destination({ fd: 2, sync: true });
   return pino({ level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);

@@ -51,7 +51,7 @@ export async function openRuntime(
     import('../core/state-paths.js'),
   ]);
   const events = new TransferEvents();
-  const logger = createLogger({ level: options.logLevel, file: options.logFile });
+  const logger = await createLogger({ level: options.logLevel, file: options.logFile });
   if (logger) logTransferEvents(events, logger);
   events.on('warning', (warning) => out.warn(warning.message));
 

@@ -57,6 +57,7 @@ export class DirectRequests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
   private readonly pools = new Map<string, Http1Pool>();
   private signingKey: { day: string; region: string; secret: string; key: Buffer } | undefined;
+  private fromEnvironment: Credentials | null | undefined;
 
   constructor(
     private readonly client: LazyS3Client,
@@ -138,8 +139,9 @@ export class DirectRequests {
    * which takes exactly these in that case. Otherwise the SDK's chain (profiles, SSO, IMDS, …).
    */
   private async credentials(): Promise<Credentials> {
-    const fromEnvironment = environmentCredentials(this.settings.profile, this.env);
-    if (fromEnvironment) return fromEnvironment;
+    // Read once, as the SDK's chain reads them once: each read of process.env is a call into C++.
+    if (this.fromEnvironment === undefined) this.fromEnvironment = environmentCredentials(this.settings.profile, this.env) ?? null;
+    if (this.fromEnvironment) return this.fromEnvironment;
     const client = await this.client.resolve();
     return client.config.credentials();
   }

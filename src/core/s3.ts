@@ -1,5 +1,3 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
 import type { Settings } from './config.js';
@@ -49,7 +47,7 @@ export class LazyS3Client {
  * SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
  */
 async function createS3Client(settings: Settings): Promise<S3Client> {
-  const [{ S3Client }, { NodeHttpHandler }] = await Promise.all([sdk(), nodeHttpHandler()]);
+  const [{ S3Client }, { NodeHttpHandler }, { Agent: HttpAgent }, { Agent: HttpsAgent }] = await Promise.all([sdk(), nodeHttpHandler(), import('node:http'), import('node:https')]);
   const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
   const client = new S3Client({
     region: settings.region,
@@ -59,8 +57,8 @@ async function createS3Client(settings: Settings): Promise<S3Client> {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent(agentOptions),
-      httpsAgent: new https.Agent(agentOptions),
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
       connectionTimeout: 5_000,
       // A socket that sends or receives nothing for this long is given up and retried.
       socketTimeout: 60_000,
