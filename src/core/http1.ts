@@ -36,6 +36,8 @@ export interface PoolOptions {
   /** A connection that sends or receives nothing for this long while busy fails with ETIMEDOUT. */
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Certificate authorities to trust instead of Node's (a test's own, say). */
+  ca?: string | Buffer | undefined;
 }
 
 /** Headers larger than this are not an S3 answer. */
@@ -89,7 +91,13 @@ export class Http1Pool {
 
   private connect(): Connection {
     const socket = this.secure
-      ? tls.connect({ host: this.host, port: this.port, ALPNProtocols: ['http/1.1'], ...(net.isIP(this.host) ? {} : { servername: this.host }) })
+      ? tls.connect({
+          host: this.host,
+          port: this.port,
+          ALPNProtocols: ['http/1.1'],
+          ...(net.isIP(this.host) ? {} : { servername: this.host }),
+          ...(this.options.ca ? { ca: this.options.ca } : {}),
+        })
       : net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
     return new Connection(socket, this.options, (connection) => this.release(connection));

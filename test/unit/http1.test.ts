@@ -1,5 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Pool, parseHead, serializeHead, type HttpResponse } from '../../src/core/http1.js';
@@ -182,5 +187,37 @@ describe('serializeHead and parseHead', () => {
     expect(parseHead(Buffer.from('HTTP/1.1 200 OK\r\nContent-Le'), 'GET')).toBeUndefined();
     expect(parseHead(Buffer.from('HTTP/1.0 200 OK\r\n\r\n'), 'GET')!.framing).toEqual({ kind: 'until-close' });
     expect(parseHead(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n'), 'HEAD')!.framing).toEqual({ kind: 'none' });
+  });
+});
+
+describe('Http1Pool over TLS', () => {
+  it('speaks HTTPS, checks the certificate against the CA it is given, and refuses one it cannot trust', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'datalake-tls-'));
+    try {
+      // A throw-away certificate for localhost, made for this test only.
+      const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+        '-keyout', join(directory, 'key.pem'), '-out', join(directory, 'cert.pem')], { stdio: 'ignore' });
+      expect(made.status).toBe(0);
+      const cert = readFileSync(join(directory, 'cert.pem'));
+      const secure = https.createServer({ key: readFileSync(join(directory, 'key.pem')), cert }, (request, response) => {
+        response.writeHead(200, { 'content-length': 6 });
+        response.end(`${request.method} ok`.slice(0, 6));
+      });
+      await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+      const secureOrigin = new URL(`https://localhost:${(secure.address() as AddressInfo).port}`);
+      const trusted = new Http1Pool(secureOrigin, { idleTimeoutMs: 2_000, connectTimeoutMs: 2_000, ca: cert });
+      for (let i = 0; i < 2; i += 1) {
+        const response = await trusted.request({ method: 'PUT', path: '/k', headers: { host: secureOrigin.host }, body: Buffer.from('data') });
+        expect(response.status).toBe(200);
+        expect((await readAll(response)).toString()).toBe('PUT ok');
+      }
+      trusted.close();
+      const untrusted = new Http1Pool(secureOrigin, { idleTimeoutMs: 2_000, connectTimeoutMs: 2_000 });
+      await expect(untrusted.request({ method: 'GET', path: '/k', headers: { host: secureOrigin.host } })).rejects.toMatchObject({ code: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/) });
+      secure.closeAllConnections();
+      await new Promise((resolve) => secure.close(resolve));
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });
