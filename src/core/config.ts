@@ -36,6 +36,9 @@ export const MAX_PART_SIZE = 5 * GiB;
 export const DEFAULT_CONCURRENCY = 32;
 /** Upload parts held in memory at once, whatever the concurrency: 8 × 8 MiB by default. */
 export const PART_BUFFERS_IN_FLIGHT = 8;
+/** A request's connect timeout, and how long a connection may send or receive nothing before the request is retried: both paths (SDK and direct). */
+export const CONNECT_TIMEOUT_MS = 5_000;
+export const REQUEST_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_PART_SIZE = 8 * MiB;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_REGION = 'us-east-1';

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from './address.js';
+import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS } from './config.js';
 import { Http1Pool, type ResponseHeaders } from './http1.js';
 import type { LazyS3Client } from './s3.js';
 
@@ -49,21 +50,21 @@ interface BucketEndpoint {
   connections: Http1Pool;
 }
 
-/** Idle time after which a request is given up and retried, and the connect timeout, as for the SDK's requests. */
-const SOCKET_TIMEOUT_MS = 60_000;
-const CONNECT_TIMEOUT_MS = 5_000;
 
 export class DirectRequests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
   private readonly pools = new Map<string, Http1Pool>();
   private signingKey: { day: string; region: string; secret: string; key: Buffer } | undefined;
-  private fromEnvironment: Credentials | null | undefined;
+  /** Read once, as the SDK's chain reads them once (each read of process.env is a call into C++). */
+  private readonly fromEnvironment: Credentials | undefined;
 
   constructor(
     private readonly client: LazyS3Client,
     private readonly settings: { region: string; endpoint: string | undefined; profile?: string | undefined },
-    private readonly env: NodeJS.ProcessEnv = process.env,
-  ) {}
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.fromEnvironment = environmentCredentials(settings.profile, env);
+  }
 
   async putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
     const response = await this.send('PUT', ref, { ...headers, 'content-length': String(body.length) }, body, signal);
@@ -139,8 +140,6 @@ export class DirectRequests {
    * which takes exactly these in that case. Otherwise the SDK's chain (profiles, SSO, IMDS, …).
    */
   private async credentials(): Promise<Credentials> {
-    // Read once, as the SDK's chain reads them once: each read of process.env is a call into C++.
-    if (this.fromEnvironment === undefined) this.fromEnvironment = environmentCredentials(this.settings.profile, this.env) ?? null;
     if (this.fromEnvironment) return this.fromEnvironment;
     const client = await this.client.resolve();
     return client.config.credentials();
@@ -150,7 +149,7 @@ export class DirectRequests {
   private poolFor(url: URL): Http1Pool {
     let pool = this.pools.get(url.origin);
     if (!pool) {
-      pool = new Http1Pool(url, { idleTimeoutMs: SOCKET_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+      pool = new Http1Pool(url, { idleTimeoutMs: REQUEST_IDLE_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS });
       this.pools.set(url.origin, pool);
     }
     return pool;
@@ -233,10 +232,11 @@ export function headerText(headers: HeaderBag, name: string): string | undefined
   return Array.isArray(value) ? value[0] : value;
 }
 
-const ERROR_BODY_LIMIT = 64 * 1024;
+/** More than any error answer or list page (1,000 keys) holds; a body beyond it is cut there. */
+const TEXT_BODY_LIMIT = 4 * 1024 * 1024;
 
-/** A body as text (an error answer is cut at 64 KiB; a list page is at most a few hundred KiB). */
-async function readText(response: Readable, limit = ERROR_BODY_LIMIT * 64): Promise<string> {
+/** An error answer or a list page, as text. */
+async function readText(response: Readable, limit = TEXT_BODY_LIMIT): Promise<string> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of response) {

@@ -100,11 +100,7 @@ export class Http1Pool {
         })
       : net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
-    return new Connection(socket, this.options, (connection) => this.release(connection));
-  }
-
-  private release(connection: Connection): void {
-    this.idle.push(connection);
+    return new Connection(socket, this.options, (connection) => this.idle.push(connection));
   }
 }
 
@@ -149,7 +145,7 @@ class Connection {
       this.busy = true;
       this.answered = false;
       this.pending = undefined;
-      const exchange = new Exchange(request.method, resolve, reject, () => this.socket.resume());
+      const exchange = new Exchange(request.method, this.socket, resolve, reject);
       this.current = exchange;
       if (request.signal) exchange.watch(request.signal, (error) => this.fail(error));
       this.socket.ref();
@@ -199,11 +195,11 @@ class Connection {
         else this.pending = data;
         return;
       }
-      exchange.begin(parsed, this.socket);
+      exchange.begin(parsed);
       data = data.subarray(parsed.headLength);
     }
     try {
-      if (exchange.feed(data, this.socket)) this.finish(exchange);
+      if (exchange.feed(data)) this.finish(exchange);
     } catch (error) {
       this.fail(error as Error);
     }
@@ -257,9 +253,9 @@ class Exchange {
 
   constructor(
     readonly method: string,
+    private readonly socket: net.Socket,
     private readonly resolve: (response: HttpResponse) => void,
     private readonly reject: (error: Error) => void,
-    private readonly resumeSocket: () => void,
   ) {}
 
   watch(signal: AbortSignal, onAbort: (error: Error) => void): void {
@@ -268,15 +264,15 @@ class Exchange {
     this.unwatch = () => signal.removeEventListener('abort', listener);
   }
 
-  begin(parsed: ParsedHead, socket: net.Socket): void {
+  begin(parsed: ParsedHead): void {
     this.phase = 'body';
     this.keepAlive = parsed.keepAlive;
     this.framing = parsed.framing;
-    const body = new Readable({ read: () => this.resumeSocket() });
+    const body = new Readable({ read: () => this.socket.resume() });
     this.body = body;
     // A consumer that stops reading early leaves the connection mid-answer: it cannot be reused.
     body.once('close', () => {
-      if (this.phase === 'body' && !this.settled) socket.destroy();
+      if (this.phase === 'body' && !this.settled) this.socket.destroy();
     });
     this.resolve({ status: parsed.status, headers: parsed.headers, body });
   }
@@ -286,32 +282,32 @@ class Exchange {
   }
 
   /** Takes body bytes; true once the body is complete. */
-  feed(data: Buffer, socket: net.Socket): boolean {
+  feed(data: Buffer): boolean {
     const framing = this.framing;
     if (framing.kind === 'none') {
       if (data.length > 0) throw protocolError('bytes after a body-less answer');
       return true;
     }
     if (framing.kind === 'until-close') {
-      if (data.length > 0) this.push(data, socket);
+      if (data.length > 0) this.push(data);
       return false;
     }
     if (framing.kind === 'length') {
       if (data.length > framing.remaining) throw protocolError('more bytes than Content-Length');
-      if (data.length > 0) this.push(data, socket);
+      if (data.length > 0) this.push(data);
       framing.remaining -= data.length;
       return framing.remaining === 0;
     }
-    return this.feedChunked(data, socket);
+    return this.feedChunked(data);
   }
 
-  private feedChunked(data: Buffer, socket: net.Socket): boolean {
+  private feedChunked(data: Buffer): boolean {
     const state = this.chunk;
     let offset = 0;
     while (offset < data.length) {
       if (state.size > 0) {
         const take = Math.min(state.size, data.length - offset);
-        this.push(data.subarray(offset, offset + take), socket);
+        this.push(data.subarray(offset, offset + take));
         offset += take;
         state.size -= take;
         if (state.size === 0) state.size = -2; // the CRLF after the chunk's data
@@ -358,8 +354,8 @@ class Exchange {
     else this.reject(error);
   }
 
-  private push(data: Buffer, socket: net.Socket): void {
-    if (!this.body!.push(data)) socket.pause();
+  private push(data: Buffer): void {
+    if (!this.body!.push(data)) this.socket.pause();
   }
 }
 

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
-import type { Settings } from './config.js';
+import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS, type Settings } from './config.js';
 import { DirectRequests } from './direct-requests.js';
 import { nodeHttpHandler, sdk } from './sdk.js';
 
@@ -59,9 +59,8 @@ async function createS3Client(settings: Settings): Promise<S3Client> {
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
-      connectionTimeout: 5_000,
-      // A socket that sends or receives nothing for this long is given up and retried.
-      socketTimeout: 60_000,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: REQUEST_IDLE_TIMEOUT_MS,
     }),
   });
   client.middlewareStack.add(signWithoutHashingBodies, { step: 'build', name: 'datalakeUnsignedPayload' });
