@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from './address.js';
@@ -46,6 +47,8 @@ interface Credentials {
 
 interface BucketEndpoint {
   url: URL;
+  /** The URL's path without its trailing slash: keys are appended to it. */
+  basePath: string;
   signingRegion: string;
   connections: Http1Pool;
 }
@@ -55,6 +58,7 @@ export class DirectRequests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
   private readonly pools = new Map<string, Http1Pool>();
   private signingKey: { day: string; region: string; secret: string; key: Buffer } | undefined;
+  private dateStamp = { second: -1, text: '' };
   /** Read once, as the SDK's chain reads them once (each read of process.env is a call into C++). */
   private readonly fromEnvironment: Credentials | undefined;
 
@@ -66,15 +70,20 @@ export class DirectRequests {
     this.fromEnvironment = environmentCredentials(settings.profile, env);
   }
 
-  async putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
-    const response = await this.send('PUT', ref, { ...headers, 'content-length': String(body.length) }, body, signal);
-    response.body.resume();
-    return response;
+  /** A whole-object PUT; resolves once the answer is read. */
+  async putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; headers: ResponseHeaders }> {
+    const { endpoint, path, signed } = await this.prepare('PUT', ref, { ...headers, 'content-length': String(body.length) });
+    const response = await endpoint.connections.requestWhole({ method: 'PUT', path, headers: signed, body, signal });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, response.body.toString('utf8'), response.headers);
   }
 
   /** A whole-object GET: the caller reads (or drains) the body. */
-  getObject(ref: ObjectRef, signal?: AbortSignal): Promise<DirectResponse> {
-    return this.send('GET', ref, {}, undefined, signal);
+  async getObject(ref: ObjectRef, signal?: AbortSignal): Promise<DirectResponse> {
+    const { endpoint, path, signed } = await this.prepare('GET', ref, {});
+    const response = await endpoint.connections.request({ method: 'GET', path, headers: signed, signal });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, await readText(response.body), response.headers);
   }
 
   /** One page of ListObjectsV2 (up to 1,000 keys). */
@@ -83,26 +92,21 @@ export class DirectRequests {
     if (options.prefix) query.prefix = options.prefix;
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.continuationToken) query['continuation-token'] = options.continuationToken;
-    const response = await this.send('GET', { bucket, key: '' }, {}, undefined, signal, query);
-    return parseListPage(await readText(response.body));
+    const { endpoint, path, signed } = await this.prepare('GET', { bucket, key: '' }, {}, query);
+    const response = await endpoint.connections.requestWhole({ method: 'GET', path, headers: signed, signal });
+    const text = response.body.toString('utf8');
+    if (response.status >= 200 && response.status < 300) return parseListPage(text);
+    throw s3Error(response.status, text, response.headers);
   }
 
-  private async send(
-    method: 'PUT' | 'GET',
-    ref: ObjectRef,
-    headers: Record<string, string>,
-    body: Buffer | undefined,
-    signal: AbortSignal | undefined,
-    query?: Record<string, string>,
-  ): Promise<DirectResponse> {
+  /** The request's endpoint, its path with the query, and its signed headers. */
+  private async prepare(method: 'PUT' | 'GET', ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
     const endpoint = await this.endpointFor(ref.bucket);
-    const base = endpoint.url.pathname.replace(/\/$/, '');
+    const base = endpoint.basePath;
     const path = query ? base || '/' : `${base}/${encodeKey(ref.key)}`;
     const queryString = query ? canonicalQuery(query) : '';
     const signed = await this.sign(method, endpoint, path, queryString, headers);
-    const response = await endpoint.connections.request({ method, path: queryString ? `${path}?${queryString}` : path, headers: signed, body, signal });
-    if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, await readText(response.body), response.headers);
+    return { endpoint, path: queryString ? `${path}?${queryString}` : path, signed };
   }
 
   /** The bucket's URL and signing region, once per bucket. */
@@ -110,7 +114,7 @@ export class DirectRequests {
     let endpoint = this.endpoints.get(bucket);
     if (!endpoint) {
       const { url, signingRegion } = this.settings.endpoint ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
-      endpoint = { url, signingRegion, connections: this.poolFor(url) };
+      endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion, connections: this.poolFor(url) };
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
@@ -149,7 +153,7 @@ export class DirectRequests {
   private poolFor(url: URL): Http1Pool {
     let pool = this.pools.get(url.origin);
     if (!pool) {
-      pool = new Http1Pool(url, { idleTimeoutMs: REQUEST_IDLE_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+      pool = new Http1Pool(url, { idleTimeoutMs: REQUEST_IDLE_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS, wholeBodyLimit: TEXT_BODY_LIMIT });
       this.pools.set(url.origin, pool);
     }
     return pool;
@@ -157,22 +161,30 @@ export class DirectRequests {
 
   /** SigV4 in the Authorization header; the body is proven by Content-MD5, so the payload is unsigned. */
   private async sign(method: string, endpoint: BucketEndpoint, path: string, queryString: string, headers: Record<string, string>): Promise<Record<string, string>> {
-    const credentials = await this.credentials();
-    const amzDate = new Date().toISOString().replace(/[:-]|\.\d{3}/g, '');
+    const credentials = this.fromEnvironment ?? (await this.credentials());
+    const amzDate = this.amzDate();
     const day = amzDate.slice(0, 8);
     const signed: Record<string, string> = { host: endpoint.url.host, 'x-amz-date': amzDate, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
-    for (const [name, value] of Object.entries(headers)) signed[name.toLowerCase()] = value;
+    for (const name in headers) signed[name.toLowerCase()] = headers[name]!;
     if (credentials.sessionToken) signed['x-amz-security-token'] = credentials.sessionToken;
     const names = Object.keys(signed).sort();
-    const canonicalHeaders = names.map((name) => `${name}:${signed[name]!.trim().replace(/\s+/g, ' ')}\n`).join('');
+    let canonicalHeaders = '';
+    for (const name of names) canonicalHeaders += `${name}:${canonicalHeaderValue(signed[name]!)}\n`;
     const signedNames = names.join(';');
     const canonicalRequest = `${method}\n${path}\n${queryString}\n${canonicalHeaders}\n${signedNames}\nUNSIGNED-PAYLOAD`;
     const scope = `${day}/${endpoint.signingRegion}/s3/aws4_request`;
-    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
     const key = this.keyFor(day, endpoint.signingRegion, credentials.secretAccessKey);
     const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
     signed.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedNames}, Signature=${signature}`;
     return signed;
+  }
+
+  /** `x-amz-date` (YYYYMMDD'T'HHMMSS'Z'), formatted once per second. */
+  private amzDate(): string {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.dateStamp.second) this.dateStamp = { second, text: new Date(second * 1000).toISOString().replace(/[:-]|\.\d{3}/g, '') };
+    return this.dateStamp.text;
   }
 
   private keyFor(day: string, region: string, secret: string): Buffer {
@@ -184,6 +196,17 @@ export class DirectRequests {
     return key;
   }
 }
+
+/** A header value as SigV4 signs it: trimmed, each run of whitespace one space. */
+function canonicalHeaderValue(value: string): string {
+  return IRREGULAR_SPACING.test(value) ? value.trim().replace(/\s+/g, ' ') : value;
+}
+
+const IRREGULAR_SPACING = /^\s|\s$|\s\s|[^\S ]/;
+
+/** Node 20.12 and later hash a string in one call, without a Hash object. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+const sha256Hex: (text: string) => string = oneShotHash ? (text) => oneShotHash('sha256', text, 'hex') : (text) => createHash('sha256').update(text).digest('hex');
 
 /** Keys set in the environment, when no profile is named (by flag or AWS_PROFILE); else undefined. */
 export function environmentCredentials(profile: string | undefined, env: NodeJS.ProcessEnv): Credentials | undefined {

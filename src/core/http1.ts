@@ -22,6 +22,14 @@ export interface HttpResponse {
   body: Readable;
 }
 
+/** An answer read to its end: for the small ones (a PUT's, an error's, a list page), no stream is needed. */
+export interface WholeResponse {
+  status: number;
+  headers: ResponseHeaders;
+  /** The body, cut at the pool's `wholeBodyLimit` (the rest is read and dropped). */
+  body: Buffer;
+}
+
 export interface HttpRequest {
   method: 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST';
   /** Path and query, already encoded. */
@@ -38,12 +46,17 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   /** Certificate authorities to trust instead of Node's (a test's own, say). */
   ca?: string | Buffer | undefined;
+  /** `requestWhole` keeps at most this many bytes of a body. */
+  wholeBodyLimit?: number | undefined;
 }
 
 /** Headers larger than this are not an S3 answer. */
 const MAX_HEAD_BYTES = 64 * 1024;
 /** Bodies up to this size are copied behind the headers and sent in one write. */
 const COALESCE_LIMIT = 64 * 1024;
+/** Each connection's buffer for that one write: the largest coalesced body and room for its headers. */
+const SCRATCH_SIZE = COALESCE_LIMIT + 16 * 1024;
+const DEFAULT_WHOLE_BODY_LIMIT = 4 * 1024 * 1024;
 
 /** Keep-alive connections to one origin (`http://host:port` or `https://host:port`). */
 export class Http1Pool {
@@ -61,20 +74,30 @@ export class Http1Pool {
     this.port = Number(origin.port || (this.secure ? 443 : 80));
   }
 
-  async request(request: HttpRequest): Promise<HttpResponse> {
+  /** The answer's headers as soon as they arrive, its body as a stream. */
+  request(request: HttpRequest): Promise<HttpResponse> {
+    return this.send(request, false) as Promise<HttpResponse>;
+  }
+
+  /** The whole answer, once it has all arrived: the connection is back in the pool by then. */
+  requestWhole(request: HttpRequest): Promise<WholeResponse> {
+    return this.send(request, true) as Promise<WholeResponse>;
+  }
+
+  private async send(request: HttpRequest, whole: boolean): Promise<HttpResponse | WholeResponse> {
     const head = serializeHead(request);
     if (request.signal?.aborted) throw abortError(request.signal);
     const reused = this.takeIdle();
     if (reused) {
       try {
-        return await reused.exchange(request, head);
+        return await reused.exchange(request, head, whole);
       } catch (error) {
         // The server closed a kept-alive connection as the request went out; nothing reached it.
-        if (!reused.answered && isConnectionLoss(error) && !request.signal?.aborted) return this.connect().exchange(request, head);
+        if (!reused.answered && isConnectionLoss(error) && !request.signal?.aborted) return this.connect().exchange(request, head, whole);
         throw error;
       }
     }
-    return this.connect().exchange(request, head);
+    return this.connect().exchange(request, head, whole);
   }
 
   /** Closes the idle connections; those in use close when their answer is read. */
@@ -115,6 +138,8 @@ class Connection {
   private connected = false;
   private pending: Buffer | undefined;
   private current: Exchange | undefined;
+  private scratch: Buffer | undefined;
+  private scratchInUse = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -140,29 +165,45 @@ class Connection {
     return !this.closed && !this.busy;
   }
 
-  exchange(request: HttpRequest, head: string): Promise<HttpResponse> {
-    return new Promise<HttpResponse>((resolve, reject) => {
+  exchange(request: HttpRequest, head: string, whole: boolean): Promise<HttpResponse | WholeResponse> {
+    return new Promise<HttpResponse | WholeResponse>((resolve, reject) => {
       this.busy = true;
       this.answered = false;
       this.pending = undefined;
-      const exchange = new Exchange(request.method, this.socket, resolve, reject);
+      const exchange = new Exchange(request.method, this.socket, resolve, reject, whole ? (this.options.wholeBodyLimit ?? DEFAULT_WHOLE_BODY_LIMIT) : undefined);
       this.current = exchange;
       if (request.signal) exchange.watch(request.signal, (error) => this.fail(error));
       this.socket.ref();
       if (this.connected) this.socket.setTimeout(this.options.idleTimeoutMs);
       const body = request.body;
       if (!body || body.length === 0) this.socket.write(head, 'latin1');
-      else if (body.length <= COALESCE_LIMIT) {
-        const message = Buffer.allocUnsafe(head.length + body.length);
-        message.write(head, 0, 'latin1');
-        body.copy(message, head.length);
-        this.socket.write(message);
-      } else {
+      else if (body.length <= COALESCE_LIMIT) this.writeCoalesced(head, body);
+      else {
         this.socket.cork();
         this.socket.write(head, 'latin1');
         this.socket.write(body);
         this.socket.uncork();
       }
+    });
+  }
+
+  /**
+   * Headers and a small body in one write, through this connection's own buffer while no earlier
+   * write still holds it (the socket keeps a buffer until it is written): no allocation per request.
+   */
+  private writeCoalesced(head: string, body: Buffer): void {
+    const length = head.length + body.length;
+    const reuse = !this.scratchInUse && length <= SCRATCH_SIZE;
+    const message = reuse ? (this.scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)).subarray(0, length) : Buffer.allocUnsafe(length);
+    message.write(head, 0, 'latin1');
+    body.copy(message, head.length);
+    if (!reuse) {
+      this.socket.write(message);
+      return;
+    }
+    this.scratchInUse = true;
+    this.socket.write(message, () => {
+      this.scratchInUse = false;
     });
   }
 
@@ -241,12 +282,18 @@ class Connection {
   }
 }
 
-/** One request's answer: its headers first, then its body pushed into a Readable as it arrives. */
+/**
+ * One request's answer: its headers first, then its body pushed into a Readable as it arrives, or,
+ * with a `wholeLimit`, collected and handed over with the headers once complete.
+ */
 class Exchange {
   phase: 'head' | 'body' = 'head';
   keepAlive = true;
   private framing: BodyFraming = { kind: 'none' };
   private body: Readable | undefined;
+  private head: ParsedHead | undefined;
+  private collected: Buffer[] = [];
+  private collectedLength = 0;
   private chunk = { size: -1, trailer: false, pendingLine: '' };
   private unwatch: (() => void) | undefined;
   private settled = false;
@@ -254,8 +301,9 @@ class Exchange {
   constructor(
     readonly method: string,
     private readonly socket: net.Socket,
-    private readonly resolve: (response: HttpResponse) => void,
+    private readonly resolve: (response: HttpResponse | WholeResponse) => void,
     private readonly reject: (error: Error) => void,
+    private readonly wholeLimit: number | undefined,
   ) {}
 
   watch(signal: AbortSignal, onAbort: (error: Error) => void): void {
@@ -268,6 +316,10 @@ class Exchange {
     this.phase = 'body';
     this.keepAlive = parsed.keepAlive;
     this.framing = parsed.framing;
+    if (this.wholeLimit !== undefined) {
+      this.head = parsed;
+      return;
+    }
     const body = new Readable({ read: () => this.socket.resume() });
     this.body = body;
     // A consumer that stops reading early leaves the connection mid-answer: it cannot be reused.
@@ -343,7 +395,10 @@ class Exchange {
   done(): void {
     this.settled = true;
     this.unwatch?.();
-    this.body?.push(null);
+    if (this.head) {
+      const body = this.collected.length === 1 ? this.collected[0]! : Buffer.concat(this.collected);
+      this.resolve({ status: this.head.status, headers: this.head.headers, body });
+    } else this.body?.push(null);
   }
 
   fail(error: Error): void {
@@ -355,7 +410,11 @@ class Exchange {
   }
 
   private push(data: Buffer): void {
-    if (!this.body!.push(data)) this.socket.pause();
+    if (this.wholeLimit !== undefined) {
+      const room = this.wholeLimit - this.collectedLength;
+      if (room > 0) this.collected.push(data.length <= room ? data : data.subarray(0, room));
+      this.collectedLength += Math.min(room, data.length);
+    } else if (!this.body!.push(data)) this.socket.pause();
   }
 }
 
@@ -368,10 +427,12 @@ interface ParsedHead {
 }
 
 /** The status line and headers at the start of `data`, or undefined if they are not all there yet. */
+const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
+
 export function parseHead(data: Buffer, method: string): ParsedHead | undefined {
   let start = 0;
   for (;;) {
-    const end = data.indexOf('\r\n\r\n', start, 'latin1');
+    const end = data.indexOf(END_OF_HEAD, start);
     if (end < 0) return undefined;
     const lines = data.toString('latin1', start, end).split('\r\n');
     const statusLine = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]!);
@@ -408,14 +469,25 @@ export function parseHead(data: Buffer, method: string): ParsedHead | undefined 
 /** The request line and headers; a header with a line break or a control character is refused. */
 export function serializeHead(request: HttpRequest): string {
   let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+  for (const name in request.headers) {
+    const value = request.headers[name]!;
+    if (!(validHeaderNames.has(name) || checkHeaderName(name)) || FORBIDDEN_IN_VALUE.test(value)) {
       throw new TypeError(`invalid characters in HTTP header ${JSON.stringify(name)}`);
     }
     head += `${name}: ${value}\r\n`;
   }
   if (request.body && request.body.length > 0 && request.headers['content-length'] === undefined) head += `content-length: ${request.body.length}\r\n`;
   return `${head}\r\n`;
+}
+
+const FORBIDDEN_IN_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** The few header names a run sends, each checked once. */
+const validHeaderNames = new Set<string>();
+
+function checkHeaderName(name: string): boolean {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return false;
+  if (validHeaderNames.size < 256) validHeaderNames.add(name);
+  return true;
 }
 
 function isConnectionLoss(error: unknown): boolean {

@@ -1,6 +1,10 @@
+import { createHash, createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { S3Client } from '@aws-sdk/client-s3';
-import { canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, parseListPage, pathStyleEndpoint, s3Error } from '../../src/core/direct-requests.js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { DirectRequests, canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, parseListPage, pathStyleEndpoint, s3Error } from '../../src/core/direct-requests.js';
 import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/retry.js';
 
 describe('encodeKey', () => {
@@ -81,3 +85,58 @@ describe('the SDK-free start: credentials from the environment, a custom endpoin
     expect(last).toEqual({ contents: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: undefined });
   });
 });
+
+describe('DirectRequests signing', () => {
+  it('signs a PUT exactly as the SDK signer does, header values with irregular spacing included', async () => {
+    const captured: http.IncomingHttpHeaders[] = [];
+    const server = http.createServer((request, response) => {
+      captured.push(request.headers);
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(200, { etag: '"abc"', 'content-length': 0 });
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+    const direct = new DirectRequests({} as never, { region: 'eu-west-3', endpoint }, { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey });
+    const headers = { 'content-md5': 'XrY7u+Ae7tCTyyK7j1rNww==', 'x-amz-meta-note': 'two  spaces\tand a tab', 'x-amz-meta-plain': 'plain', 'content-type': 'text/csv' };
+    try {
+      const response = await direct.putObject({ bucket: 'lake', key: 'raw/a b/ü.csv' }, Buffer.from('hello world'), headers);
+      expect(response.status).toBe(200);
+    } finally {
+      server.close();
+    }
+    const sent = captured[0]!;
+    const signer = new SignatureV4({ credentials, region: 'eu-west-3', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+    const amzDate = String(sent['x-amz-date']);
+    const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+    const expected = await signer.sign(
+      {
+        method: 'PUT',
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        path: `/lake/${encodeKey('raw/a b/ü.csv')}`,
+        query: {},
+        headers: { ...headers, host: String(sent.host), 'content-length': '11', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      },
+      { signingDate },
+    );
+    expect(sent.authorization).toBe(expected.headers.authorization);
+  });
+});
+
+/** SHA-256 in the shape the SDK signer takes. */
+class Sha256 {
+  private readonly hash;
+  constructor(secret?: string | Uint8Array) {
+    this.hash = secret ? createHmac('sha256', secret) : createHash('sha256');
+  }
+  update(data: string | Uint8Array): void {
+    this.hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}

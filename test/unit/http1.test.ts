@@ -86,6 +86,49 @@ describe('Http1Pool', () => {
     target.close();
   });
 
+  it('sends small bodies back to back on one connection without mixing them (its write buffer is reused)', async () => {
+    const target = pool();
+    const before = connections;
+    const bodies = Array.from({ length: 40 }, (_, i) => Buffer.alloc(1000 + i * 1500, i + 1));
+    for (const body of bodies) {
+      const response = await target.requestWhole({ method: 'PUT', path: `/echo/${body.length}`, headers: { host: origin.host }, body });
+      expect(response.body.equals(body)).toBe(true);
+    }
+    // A burst on several connections at once: every body arrives as sent.
+    const burst = await Promise.all(bodies.map((body) => target.requestWhole({ method: 'PUT', path: '/echo/burst', headers: { host: origin.host }, body })));
+    burst.forEach((response, i) => expect(response.body.equals(bodies[i]!)).toBe(true));
+    expect(received.filter((entry) => entry.url === '/echo/burst').length).toBeGreaterThanOrEqual(40);
+    expect(connections - before).toBeLessThanOrEqual(41);
+    target.close();
+  });
+
+  it('reads a whole answer (Content-Length, chunked, an error) and gives the connection back before resolving', async () => {
+    const target = pool();
+    const before = connections;
+    const big = await target.requestWhole({ method: 'GET', path: '/big/300000', headers: { host: origin.host } });
+    expect(big.status).toBe(200);
+    expect(big.body.length).toBe(300_000);
+    const chunked = await target.requestWhole({ method: 'GET', path: '/chunked', headers: { host: origin.host } });
+    expect(chunked.headers['x-amz-meta-a']).toBe('one');
+    expect(chunked.body.toString()).toBe('hello, chunked world');
+    const error = await target.requestWhole({ method: 'GET', path: '/error', headers: { host: origin.host } });
+    expect(error.status).toBe(503);
+    expect(error.body.toString()).toContain('<Code>SlowDown</Code>');
+    expect(connections - before).toBe(1);
+    target.close();
+  });
+
+  it('keeps at most wholeBodyLimit bytes of a whole answer, and the connection stays usable', async () => {
+    const target = new Http1Pool(origin, { idleTimeoutMs: 2_000, connectTimeoutMs: 2_000, wholeBodyLimit: 1000 });
+    const before = connections;
+    const cut = await target.requestWhole({ method: 'GET', path: '/big/250000', headers: { host: origin.host } });
+    expect(cut.body.length).toBe(1000);
+    const next = await target.requestWhole({ method: 'GET', path: '/big/10', headers: { host: origin.host } });
+    expect(next.body.length).toBe(10);
+    expect(connections - before).toBe(1);
+    target.close();
+  });
+
   it('reuses a connection after a body large enough to pause the socket', async () => {
     const target = pool();
     const before = connections;

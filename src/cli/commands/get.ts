@@ -38,10 +38,11 @@ Examples:
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
+        const engine = import('../../core/download.js');
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
-        const { downloadToFile, downloadToStream } = await import('../../core/download.js');
+        const { downloadToFile, downloadToStream } = await engine;
         try {
           await attempt(runtime, failed, { key: ref.key }, async () => {
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
@@ -61,14 +62,12 @@ Examples:
       const prefix = resolveGetPrefix(source, settings.bucket);
       const root = destination ?? '.';
       if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
+      // The engine's modules load while the runtime's do: one wave of imports, not two.
+      const engine = Promise.all([import('../../core/download.js'), import('../../core/list.js'), import('../../core/limiter.js')]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
-      const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await Promise.all([
-        import('../../core/download.js'),
-        import('../../core/list.js'),
-        import('../../core/limiter.js'),
-      ]);
+      const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await engine;
       let seen = 0;
       const guard = new DestinationGuard(root);
       try {

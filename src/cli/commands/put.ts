@@ -61,8 +61,10 @@ Examples:
         contentType: flags.contentType,
       });
 
+      // The engine's modules load while the runtime's do: one wave of imports, not two.
+      const engine = Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
-      const [{ uploadFile, uploadStream }, { forEachWindowed }] = await Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
+      const [{ uploadFile, uploadStream }, { forEachWindowed }] = await engine;
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
       const started = Date.now();

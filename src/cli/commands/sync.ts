@@ -117,8 +117,10 @@ Every name is included unless a rule matches; the last matching rule decides.`,
     const shardTag = shard ? `${shard.index}of${shard.count}` : 'all';
     const hashCachePath = join(cacheDirectory(), 'hashes', `${fileNameFor(localRoot)}-${shardTag}.jsonl`);
 
+    // The engine's modules load while the runtime's do: one wave of imports, not two.
+    const engine = Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
     const runtime = await openRuntime(globals, interruption, { settings, out });
-    const [{ runSync, describeSyncTarget }, { acquireSyncLock }] = await Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
+    const [{ runSync, describeSyncTarget }, { acquireSyncLock }] = await engine;
     const plan = {
       direction,
       localRoot,

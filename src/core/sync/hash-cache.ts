@@ -1,7 +1,7 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { compareKeys } from '../list.js';
 import type { LocalFile } from './local-tree.js';
 
@@ -25,7 +25,7 @@ export interface CachedHash {
  * within the same timestamp).
  */
 export class HashCache {
-  private readonly lines: AsyncIterator<string> | undefined;
+  private readonly lines: LineReader | undefined;
   private current: CachedHash | undefined | null = undefined;
   private readonly slots: Array<{ entry: CachedHash | undefined; done: boolean }> = [];
   private readonly output: WriteStream | undefined;
@@ -33,7 +33,7 @@ export class HashCache {
 
   private constructor(
     private readonly path: string,
-    lines: AsyncIterator<string> | undefined,
+    lines: LineReader | undefined,
     write: boolean,
   ) {
     this.lines = lines;
@@ -44,14 +44,9 @@ export class HashCache {
   /** Opens the cache at `path`; `write` false leaves it as it was (for --dry-run). */
   static async open(path: string, write: boolean): Promise<HashCache> {
     await mkdir(dirname(path), { recursive: true });
-    let lines: AsyncIterator<string> | undefined;
+    let lines: LineReader | undefined;
     try {
-      const stream = createReadStream(path, { encoding: 'utf8' });
-      await new Promise<void>((resolve, reject) => {
-        stream.once('open', () => resolve());
-        stream.once('error', reject);
-      });
-      lines = createInterface({ input: stream, crlfDelay: Infinity })[Symbol.asyncIterator]();
+      lines = new LineReader(await open(path, 'r'));
     } catch {
       lines = undefined; // no cache yet
     }
@@ -95,6 +90,7 @@ export class HashCache {
 
   /** Writes what is complete and replaces the old cache. Call once, after every place is filled. */
   async close(commit: boolean): Promise<void> {
+    await this.lines?.close();
     this.flush();
     if (!this.output) return;
     await new Promise<void>((resolve, reject) => this.output!.end((error?: Error | null) => (error ? reject(error) : resolve())));
@@ -112,14 +108,50 @@ export class HashCache {
   private async readNext(): Promise<CachedHash | null> {
     if (!this.lines) return null;
     for (;;) {
-      const next = await this.lines.next();
-      if (next.done) return null;
+      let line = this.lines.take();
+      while (line === undefined) {
+        await this.lines.fill();
+        line = this.lines.take();
+      }
+      if (line === null) return null;
       try {
-        const entry = JSON.parse(next.value) as CachedHash;
+        const entry = JSON.parse(line) as CachedHash;
         if (typeof entry.name === 'string' && typeof entry.md5 === 'string') return entry;
       } catch {
         // a damaged line is a cache miss, nothing worse
       }
     }
+  }
+}
+
+/** A file's lines, read a chunk at a time: a buffered line costs no promise, unlike readline's iterator. */
+class LineReader {
+  private lines: string[] = [];
+  private next = 0;
+  private partial = '';
+  private ended = false;
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly chunk = Buffer.allocUnsafe(256 * 1024);
+
+  constructor(private readonly handle: FileHandle) {}
+
+  /** The next line; null at the end of the file; undefined when `fill` must be awaited first. */
+  take(): string | null | undefined {
+    if (this.next < this.lines.length) return this.lines[this.next++]!;
+    return this.ended ? null : undefined;
+  }
+
+  async fill(): Promise<void> {
+    const { bytesRead } = await this.handle.read(this.chunk, 0, this.chunk.length, null);
+    const text = this.partial + (bytesRead > 0 ? this.decoder.write(this.chunk.subarray(0, bytesRead)) : this.decoder.end());
+    const lines = text.split('\n');
+    this.partial = bytesRead > 0 ? lines.pop()! : '';
+    this.lines = lines.filter((line) => line !== '');
+    this.next = 0;
+    if (bytesRead === 0) this.ended = true;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
   }
 }

@@ -17,8 +17,8 @@ export async function* march<S extends { name: string }, D extends { name: strin
 ): AsyncGenerator<MarchStep<S, D>> {
   const sources = sourceEntries[Symbol.asyncIterator]();
   const destinations = destinationEntries[Symbol.asyncIterator]();
-  let source = await sources.next();
-  let destination = await destinations.next();
+  // Both sides start at once: the listing's first request goes out while the walk reads its first directory.
+  let [source, destination] = await Promise.all([sources.next(), destinations.next()]);
   let previous: string | undefined;
   while (!source.done || !destination.done) {
     const order = source.done ? 1 : destination.done ? -1 : compareKeys(source.value.name, destination.value.name);
@@ -33,7 +33,8 @@ export async function* march<S extends { name: string }, D extends { name: strin
     }
     previous = step.name;
     yield step;
-    if (order <= 0) source = await sources.next();
-    if (order >= 0) destination = await destinations.next();
+    if (order === 0) [source, destination] = await Promise.all([sources.next(), destinations.next()]);
+    else if (order < 0) source = await sources.next();
+    else destination = await destinations.next();
   }
 }

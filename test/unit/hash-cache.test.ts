@@ -1,0 +1,69 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HashCache, type CachedHash } from '../../src/core/sync/hash-cache.js';
+import type { LocalFile } from '../../src/core/sync/local-tree.js';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+function scratch(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'datalake-hash-cache-'));
+  directories.push(directory);
+  return directory;
+}
+
+/** Names in S3 key order, long and multi-byte so that lines straddle the reader's 256 KiB chunks. */
+function entries(count: number): CachedHash[] {
+  const old = Date.now() - 60_000;
+  return Array.from({ length: count }, (_, index) => ({
+    name: `dir/${String(index).padStart(6, '0')}-${'é'.repeat(40)}-日本.csv`,
+    size: index,
+    mtimeMs: old,
+    ctimeMs: old,
+    ino: 1000 + index,
+    md5: index.toString(16).padStart(32, '0'),
+    etags: [],
+  }));
+}
+
+const fileOf = (entry: CachedHash): LocalFile => ({ name: entry.name, path: `/x/${entry.name}`, size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino });
+
+describe('the sync hash cache', () => {
+  it('reads back every entry written, across chunk boundaries and multi-byte characters', async () => {
+    const path = join(scratch(), 'cache.jsonl');
+    const written = entries(5000);
+    expect(written.map((entry) => JSON.stringify(entry).length + 1).reduce((a, b) => a + b)).toBeGreaterThan(3 * 256 * 1024);
+
+    const first = await HashCache.open(path, true);
+    for (const entry of written) first.reserve()(entry);
+    await first.close(true);
+
+    const second = await HashCache.open(path, false);
+    for (const entry of written) expect(await second.lookup(fileOf(entry))).toEqual(entry);
+    await second.close(false);
+  });
+
+  it('skips names it has no entry for, misses changed files, and survives a damaged line and no final newline', async () => {
+    const path = join(scratch(), 'cache.jsonl');
+    const [a, b, c, d] = entries(4) as [CachedHash, CachedHash, CachedHash, CachedHash];
+    writeFileSync(path, `${JSON.stringify(a)}\n{not json\n${JSON.stringify(c)}\n${JSON.stringify(d)}`);
+
+    const cache = await HashCache.open(path, false);
+    expect(await cache.lookup(fileOf(a))).toEqual(a);
+    expect(await cache.lookup(fileOf(b))).toBeUndefined(); // the damaged line was b's place
+    expect(await cache.lookup({ ...fileOf(c), size: c.size + 1 })).toBeUndefined();
+    expect(await cache.lookup(fileOf(d))).toEqual(d);
+    await cache.close(false);
+    expect(readFileSync(path, 'utf8').endsWith(JSON.stringify(d))).toBe(true);
+  });
+
+  it('starts empty when there is no cache yet', async () => {
+    const cache = await HashCache.open(join(scratch(), 'absent', 'cache.jsonl'), false);
+    expect(await cache.lookup(fileOf(entries(1)[0]!))).toBeUndefined();
+    await cache.close(false);
+  });
+});
