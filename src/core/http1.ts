@@ -57,6 +57,8 @@ const COALESCE_LIMIT = 64 * 1024;
 /** Each connection's buffer for that one write: the largest coalesced body and room for its headers. */
 const SCRATCH_SIZE = COALESCE_LIMIT + 16 * 1024;
 const DEFAULT_WHOLE_BODY_LIMIT = 4 * 1024 * 1024;
+/** Each plain connection reads into one buffer this large. */
+const READ_BUFFER_SIZE = 64 * 1024;
 
 /** Keep-alive connections to one origin (`http://host:port` or `https://host:port`). */
 export class Http1Pool {
@@ -113,17 +115,36 @@ export class Http1Pool {
   }
 
   private connect(): Connection {
-    const socket = this.secure
-      ? tls.connect({
-          host: this.host,
-          port: this.port,
-          ALPNProtocols: ['http/1.1'],
-          ...(net.isIP(this.host) ? {} : { servername: this.host }),
-          ...(this.options.ca ? { ca: this.options.ca } : {}),
-        })
-      : net.connect({ host: this.host, port: this.port });
+    const onIdle = (connection: Connection) => this.idle.push(connection);
+    if (this.secure) {
+      const socket = tls.connect({
+        host: this.host,
+        port: this.port,
+        ALPNProtocols: ['http/1.1'],
+        ...(net.isIP(this.host) ? {} : { servername: this.host }),
+        ...(this.options.ca ? { ca: this.options.ca } : {}),
+      });
+      socket.setNoDelay(true);
+      return new Connection(socket, this.options, onIdle, false);
+    }
+    // Plain TCP reads straight into one buffer per connection: no stream machinery and no new
+    // buffer per read. The connection copies out only the bytes it keeps.
+    let connection: Connection | undefined;
+    const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    const socket = net.connect({
+      host: this.host,
+      port: this.port,
+      onread: {
+        buffer: readBuffer,
+        callback: (length) => {
+          connection!.onData(readBuffer.subarray(0, length), true);
+          return true; // a body reader that wants no more pauses the socket itself
+        },
+      },
+    });
     socket.setNoDelay(true);
-    return new Connection(socket, this.options, (connection) => this.idle.push(connection));
+    connection = new Connection(socket, this.options, onIdle, true);
+    return connection;
   }
 }
 
@@ -145,8 +166,9 @@ class Connection {
     private readonly socket: net.Socket,
     private readonly options: PoolOptions,
     private readonly onIdle: (connection: Connection) => void,
+    readsIntoOwnBuffer: boolean,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (!readsIntoOwnBuffer) socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
     socket.on('end', () => this.onClose(undefined));
     socket.on('error', (error) => this.onClose(error));
     socket.on('close', () => this.onClose(undefined));
@@ -212,7 +234,8 @@ class Connection {
     this.socket.destroy();
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes read from the socket; `reused` when `chunk` is the read buffer, overwritten by the next read. */
+  onData(chunk: Buffer, reused: boolean): void {
     const exchange = this.current;
     if (!exchange) {
       // Bytes nobody asked for: the connection cannot be trusted any more.
@@ -233,14 +256,14 @@ class Connection {
       }
       if (!parsed) {
         if (data.length > MAX_HEAD_BYTES) this.fail(protocolError('response headers too large'));
-        else this.pending = data;
+        else this.pending = reused && data === chunk ? Buffer.from(data) : data;
         return;
       }
       exchange.begin(parsed);
       data = data.subarray(parsed.headLength);
     }
     try {
-      if (exchange.feed(data)) this.finish(exchange);
+      if (exchange.feed(data, reused)) this.finish(exchange);
     } catch (error) {
       this.fail(error as Error);
     }
@@ -294,6 +317,8 @@ class Exchange {
   private head: ParsedHead | undefined;
   private collected: Buffer[] = [];
   private collectedLength = 0;
+  /** Whether bytes given to `feed` must be copied before they are kept. */
+  private copyKept = false;
   private chunk = { size: -1, trailer: false, pendingLine: '' };
   private unwatch: (() => void) | undefined;
   private settled = false;
@@ -333,8 +358,9 @@ class Exchange {
     return this.phase === 'body' && this.framing.kind === 'until-close';
   }
 
-  /** Takes body bytes; true once the body is complete. */
-  feed(data: Buffer): boolean {
+  /** Takes body bytes (copied if `reused`: the caller's buffer is read into again); true once the body is complete. */
+  feed(data: Buffer, reused = false): boolean {
+    this.copyKept = reused;
     const framing = this.framing;
     if (framing.kind === 'none') {
       if (data.length > 0) throw protocolError('bytes after a body-less answer');
@@ -409,7 +435,8 @@ class Exchange {
     else this.reject(error);
   }
 
-  private push(data: Buffer): void {
+  private push(received: Buffer): void {
+    const data = this.copyKept ? Buffer.from(received) : received;
     if (this.wholeLimit !== undefined) {
       const room = this.wholeLimit - this.collectedLength;
       if (room > 0) this.collected.push(data.length <= room ? data : data.subarray(0, room));

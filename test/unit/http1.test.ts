@@ -213,6 +213,44 @@ describe('Http1Pool', () => {
   });
 });
 
+describe('Http1Pool against a hand-written server', () => {
+  it('reads a head split across reads, a body in pieces, and a body that ends with the connection', async () => {
+    const body = Buffer.alloc(150_000, 'x');
+    for (let i = 0; i < body.length; i += 997) body[i] = 65 + (i % 26);
+    const raw = net.createServer((socket) => {
+      socket.on('data', async (data) => {
+        const pause = () => new Promise((resolve) => setTimeout(resolve, 15));
+        if (data.toString().startsWith('GET /split')) {
+          // The head in three writes, the body in two, each after a pause: several reads each.
+          socket.write('HTTP/1.1 200 OK\r\nEtag: "a');
+          await pause();
+          socket.write(`bc"\r\nContent-Length: ${body.length}\r`);
+          await pause();
+          socket.write(Buffer.concat([Buffer.from('\n\r\n'), body.subarray(0, 70_000)]));
+          await pause();
+          socket.write(body.subarray(70_000));
+        } else {
+          socket.write('HTTP/1.0 200 OK\r\n\r\n');
+          await pause();
+          socket.end(body);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const rawOrigin = new URL(`http://127.0.0.1:${(raw.address() as AddressInfo).port}`);
+    const target = new Http1Pool(rawOrigin, { idleTimeoutMs: 2_000, connectTimeoutMs: 2_000 });
+    const split = await target.request({ method: 'GET', path: '/split', headers: { host: rawOrigin.host } });
+    expect(split.headers.etag).toBe('"abc"');
+    expect((await readAll(split)).equals(body)).toBe(true);
+    const whole = await target.requestWhole({ method: 'GET', path: '/split', headers: { host: rawOrigin.host } });
+    expect(whole.body.equals(body)).toBe(true);
+    const untilClose = await target.request({ method: 'GET', path: '/until-close', headers: { host: rawOrigin.host } });
+    expect((await readAll(untilClose)).equals(body)).toBe(true);
+    target.close();
+    await new Promise((resolve) => raw.close(resolve));
+  });
+});
+
 describe('serializeHead and parseHead', () => {
   it('refuses header values that would split the request', () => {
     expect(() => serializeHead({ method: 'PUT', path: '/k', headers: { host: 'h', 'x-amz-meta-a': 'x\r\nInjected: 1' } })).toThrow(TypeError);

@@ -17,6 +17,9 @@ export interface CachedHash {
   etags: string[];
 }
 
+/** Cache lines go to the file in writes of about this many characters. */
+const WRITE_CHUNK = 64 * 1024;
+
 /**
  * A local hash cache that is itself a sorted listing: one JSON line per file, in the walk's order.
  * It is read in lock step with the walk and written anew in the same order, so a tree of millions of
@@ -30,6 +33,7 @@ export class HashCache {
   private readonly slots: Array<{ entry: CachedHash | undefined; done: boolean }> = [];
   private readonly output: WriteStream | undefined;
   private readonly temporary: string;
+  private unwritten = '';
 
   private constructor(
     private readonly path: string,
@@ -91,17 +95,25 @@ export class HashCache {
   /** Writes what is complete and replaces the old cache. Call once, after every place is filled. */
   async close(commit: boolean): Promise<void> {
     await this.lines?.close();
-    this.flush();
+    this.flush(true);
     if (!this.output) return;
     await new Promise<void>((resolve, reject) => this.output!.end((error?: Error | null) => (error ? reject(error) : resolve())));
     if (commit && this.slots.length === 0) await rename(this.temporary, this.path);
     else await rm(this.temporary, { force: true });
   }
 
-  private flush(): void {
-    while (this.slots.length > 0 && this.slots[0]!.done) {
-      const { entry } = this.slots.shift()!;
-      if (entry && this.output) this.output.write(`${JSON.stringify(entry)}\n`);
+  /** Moves the lines of the places filled so far, in order, to the output, a large write at a time. */
+  private flush(final = false): void {
+    let filled = 0;
+    while (filled < this.slots.length && this.slots[filled]!.done) {
+      const { entry } = this.slots[filled]!;
+      if (entry && this.output) this.unwritten += `${JSON.stringify(entry)}\n`;
+      filled += 1;
+    }
+    if (filled > 0) this.slots.splice(0, filled);
+    if (this.unwritten.length >= WRITE_CHUNK || (final && this.unwritten)) {
+      this.output!.write(this.unwritten);
+      this.unwritten = '';
     }
   }
 
