@@ -78,12 +78,28 @@ export class DirectRequests {
     throw s3Error(response.status, response.body.toString('utf8'), response.headers);
   }
 
-  /** A whole-object GET: the caller reads (or drains) the body. */
-  async getObject(ref: ObjectRef, signal?: AbortSignal): Promise<DirectResponse> {
-    const { endpoint, path, signed } = await this.prepare('GET', ref, {});
+  /**
+   * A GET of the object, of one range of it, or of one of its parts; `ifMatch` (an ETag) makes a
+   * changed object fail with PreconditionFailed. The caller reads (or destroys) the body.
+   */
+  async getObject(ref: ObjectRef, signal?: AbortSignal, options: { range?: string; partNumber?: number; ifMatch?: string } = {}): Promise<DirectResponse> {
+    const headers: Record<string, string> = {};
+    if (options.range) headers.range = options.range;
+    if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
+    const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
+    const { endpoint, path, signed } = await this.prepare('GET', ref, headers, query);
     const response = await endpoint.connections.request({ method: 'GET', path, headers: signed, signal });
     if (response.status >= 200 && response.status < 300) return response;
     throw s3Error(response.status, await readText(response.body), response.headers);
+  }
+
+  /** HEAD of the object, or of one of its parts. */
+  async headObject(ref: ObjectRef, signal?: AbortSignal, options: { partNumber?: number } = {}): Promise<{ status: number; headers: ResponseHeaders }> {
+    const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
+    const { endpoint, path, signed } = await this.prepare('HEAD', ref, {}, query);
+    const response = await endpoint.connections.requestWhole({ method: 'HEAD', path, headers: signed, signal });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, '', response.headers);
   }
 
   /** One page of ListObjectsV2 (up to 1,000 keys). */
@@ -100,10 +116,10 @@ export class DirectRequests {
   }
 
   /** The request's endpoint, its path with the query, and its signed headers. */
-  private async prepare(method: 'PUT' | 'GET', ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
+  private async prepare(method: 'PUT' | 'GET' | 'HEAD', ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
     const endpoint = await this.endpointFor(ref.bucket);
     const base = endpoint.basePath;
-    const path = query ? base || '/' : `${base}/${encodeKey(ref.key)}`;
+    const path = ref.key === '' ? base || '/' : `${base}/${encodeKey(ref.key)}`;
     const queryString = query ? canonicalQuery(query) : '';
     const signed = await this.sign(method, endpoint, path, queryString, headers);
     return { endpoint, path: queryString ? `${path}?${queryString}` : path, signed };

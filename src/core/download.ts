@@ -1,18 +1,16 @@
 import pLimit from 'p-limit';
 import { once } from 'node:events';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
+import { headerText } from './direct-requests.js';
 import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, failure } from './errors.js';
 import { backgroundHasher } from './background-hasher.js';
-import { headFromHeaders, headFromOutput, headObject, isNotFound, type ObjectHead } from './objects.js';
+import { headFromHeaders, headObject, isNotFound, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
@@ -153,12 +151,14 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
         ctx.events.emit('transfer:progress', { id, bytes: -head.size });
         continue;
       }
+      // Written on the thread pool, not here: creating a file can cost the kernel a millisecond (ext4
+      // steps over inodes freed moments ago, as after a cleanup), time the next requests go on in.
       const temporary = temporaryDownloadPath(target);
       try {
-        writeFileSync(temporary, content);
-        renameSync(temporary, target);
+        await writeFile(temporary, content);
+        await rename(temporary, target);
       } catch (error) {
-        rmSync(temporary, { force: true });
+        await rm(temporary, { force: true });
         throw error;
       }
       const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, verifiedBy, path: target };
@@ -324,6 +324,7 @@ async function fetchIntoFile(
   // MD5 runs on the hashing thread, reading the file back in order as ranges land, while this thread
   // keeps the sockets moving. Per-range MD5s only when a multipart ETag must be recomputed.
   const hashing = backgroundHasher.track(path, proof.kind === 'multipart-etag');
+  const flusher = new EarlyFlusher(file);
   const resumed = new Set<number>();
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;
@@ -357,6 +358,7 @@ async function fetchIntoFile(
                     });
                     await writer.flush();
                     hashing.written(fetched.start, fetched.end);
+                    flusher.written(fetched.end - fetched.start);
                     await progress?.record(index, fetched.start, fetched.end);
                   } catch (error) {
                     if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });
@@ -375,10 +377,45 @@ async function fetchIntoFile(
     hashing.drop();
     throw error;
   }
-  const { md5, rangeMd5s } = await hashing.finish(head.size);
+  const [{ md5, rangeMd5s }] = await Promise.all([hashing.finish(head.size), flusher.settled()]);
   const verifiedBy = checkProof(head, proof, md5, rangeMd5s);
   return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, md5, verifiedBy };
 }
+
+/**
+ * Starts flushing a large download to disk while it is still arriving, a few hundred MiB at a time,
+ * so that the flush before the rename finds little left to write instead of the whole file.
+ */
+class EarlyFlusher {
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(private readonly file: FileHandle) {}
+
+  written(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.flushing || this.unflushed < EARLY_FLUSH_BYTES) return;
+    this.unflushed = 0;
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushing = undefined;
+      },
+      (error: unknown) => {
+        this.failure = error;
+        this.flushing = undefined;
+      },
+    );
+  }
+
+  /** Once no flush is running; a flush that failed fails the download. */
+  async settled(): Promise<void> {
+    await this.flushing;
+    if (this.failure) throw this.failure;
+  }
+}
+
+const EARLY_FLUSH_BYTES = 256 * 1024 * 1024;
 
 /**
  * Gathers a range's socket chunks (tens of KiB each) into writes of about a MiB, written with writev
@@ -438,19 +475,14 @@ async function fetchSegment(
   sink: (offset: number, chunk: Buffer) => Promise<void>,
   resumeFrom = 0,
 ): Promise<{ start: number; end: number }> {
-  const output = await ctx.client.send(
-    new (await sdk()).GetObjectCommand({
-      Bucket: head.ref.bucket,
-      Key: head.ref.key,
-      ...(head.etag ? { IfMatch: `"${head.etag}"` } : {}),
-      ...(segment.kind === 'part' ? { PartNumber: segment.partNumber } : { Range: `bytes=${segment.start + resumeFrom}-${segment.end - 1}` }),
-    }),
-    { abortSignal: signal },
-  );
-  const { start, end } = segmentBounds(head, segment, output);
+  const response = await ctx.direct.getObject(head.ref, signal, {
+    ...(head.etag ? { ifMatch: head.etag } : {}),
+    ...(segment.kind === 'part' ? { partNumber: segment.partNumber } : { range: `bytes=${segment.start + resumeFrom}-${segment.end - 1}` }),
+  });
+  const { start, end } = segmentBounds(head, segment, headerText(response.headers, 'content-range'), Number(headerText(response.headers, 'content-length')));
   let offset = start + (segment.kind === 'part' ? 0 : resumeFrom);
   const expectedEnd = end;
-  for await (const chunk of output.Body as AsyncIterable<Buffer>) {
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
     if (offset + chunk.length > expectedEnd) throw new TransientError(`${formatS3Url(head.ref)}: the server sent more bytes than asked`);
     await sink(offset, chunk);
     offset += chunk.length;
@@ -459,11 +491,11 @@ async function fetchSegment(
   return { start, end };
 }
 
-function segmentBounds(head: ObjectHead, segment: Segment, output: GetObjectCommandOutput): { start: number; end: number } {
+function segmentBounds(head: ObjectHead, segment: Segment, contentRange: string | undefined, contentLength: number): { start: number; end: number } {
   if (segment.kind === 'range') return { start: segment.start, end: segment.end };
-  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(output.ContentRange ?? '');
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '');
   if (match) return { start: Number(match[1]), end: Number(match[2]) + 1 };
-  if (segment.partNumber === 1 && output.ContentLength === head.size) return { start: 0, end: head.size };
+  if (segment.partNumber === 1 && contentLength === head.size) return { start: 0, end: head.size };
   throw failure(`${formatS3Url(head.ref)}: the server did not say where part ${segment.partNumber} lies`);
 }
 

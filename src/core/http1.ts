@@ -58,7 +58,7 @@ const COALESCE_LIMIT = 64 * 1024;
 const SCRATCH_SIZE = COALESCE_LIMIT + 16 * 1024;
 const DEFAULT_WHOLE_BODY_LIMIT = 4 * 1024 * 1024;
 /** Each plain connection reads into one buffer this large. */
-const READ_BUFFER_SIZE = 64 * 1024;
+const READ_BUFFER_SIZE = 1024 * 1024;
 
 /** Keep-alive connections to one origin (`http://host:port` or `https://host:port`). */
 export class Http1Pool {

@@ -1,5 +1,4 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
-import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { failure } from './errors.js';
 import { httpStatusOf, errorCodeOf } from './retry.js';
@@ -70,10 +69,8 @@ export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<
 /** HEAD an object; undefined when it does not exist. */
 export async function findObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead | undefined> {
   try {
-    const output = await retrying(ctx, `HEAD ${ref.key}`, async () =>
-      ctx.client.send(new (await sdk()).HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: ctx.signal }),
-    );
-    return headFromOutput(ref, output);
+    const response = await retrying(ctx, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal));
+    return headFromHeaders(ref, response.headers);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -82,8 +79,7 @@ export async function findObject(ctx: TransferContext, ref: ObjectRef): Promise<
 
 /** The size of an object's first part (HEAD with partNumber=1): the part size its uploader used. */
 export async function firstPartSize(ctx: TransferContext, ref: ObjectRef): Promise<number | undefined> {
-  const output = await retrying(ctx, `HEAD ${ref.key} part 1`, async () =>
-    ctx.client.send(new (await sdk()).HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, PartNumber: 1 }), { abortSignal: ctx.signal }),
-  );
-  return output.ContentLength;
+  const response = await retrying(ctx, `HEAD ${ref.key} part 1`, () => ctx.direct.headObject(ref, ctx.signal, { partNumber: 1 }));
+  const length = headerText(response.headers, 'content-length');
+  return length === undefined ? undefined : Number(length);
 }

@@ -127,6 +127,56 @@ describe('DirectRequests signing', () => {
   });
 });
 
+describe('DirectRequests ranged GET and HEAD', () => {
+  it('sends Range, If-Match and partNumber as asked, signed as the SDK signs them, and reads a 404 HEAD as NotFound', async () => {
+    const captured: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }> = [];
+    const server = http.createServer((request, response) => {
+      captured.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+      if (request.url?.includes('missing')) {
+        response.writeHead(404, { 'content-length': 0 });
+        response.end();
+        return;
+      }
+      response.writeHead(206, { 'content-range': 'bytes 0-4/10', 'content-length': 5, etag: '"abc"' });
+      response.end(request.method === 'HEAD' ? undefined : 'hello');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+    const direct = new DirectRequests({} as never, { region: 'us-east-1', endpoint }, { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey });
+    const ref = { bucket: 'lake', key: 'big.bin' };
+    try {
+      const ranged = await direct.getObject(ref, undefined, { range: 'bytes=0-4', ifMatch: 'abc' });
+      const chunks: Buffer[] = [];
+      for await (const chunk of ranged.body) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('hello');
+      const part = await direct.getObject(ref, undefined, { partNumber: 2 });
+      part.body.resume();
+      const head = await direct.headObject(ref, undefined, { partNumber: 1 });
+      expect(head.headers['content-length']).toBe('5');
+      await expect(direct.headObject({ bucket: 'lake', key: 'missing' })).rejects.toMatchObject({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    } finally {
+      server.close();
+    }
+    expect(captured[0]).toMatchObject({ method: 'GET', url: '/lake/big.bin', headers: { range: 'bytes=0-4', 'if-match': '"abc"' } });
+    expect(captured[1]).toMatchObject({ method: 'GET', url: '/lake/big.bin?partNumber=2' });
+    expect(captured[2]).toMatchObject({ method: 'HEAD', url: '/lake/big.bin?partNumber=1' });
+    const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+    for (const sent of captured.slice(0, 3)) {
+      const amzDate = String(sent.headers['x-amz-date']);
+      const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+      const [path, query] = sent.url.split('?');
+      const headers: Record<string, string> = { host: String(sent.headers.host), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+      for (const name of ['range', 'if-match']) if (sent.headers[name]) headers[name] = String(sent.headers[name]);
+      const expected = await signer.sign(
+        { method: sent.method, protocol: 'http:', hostname: '127.0.0.1', path: path!, query: query ? Object.fromEntries(new URLSearchParams(query)) : {}, headers },
+        { signingDate },
+      );
+      expect(sent.headers.authorization).toBe(expected.headers.authorization);
+    }
+  });
+});
+
 /** SHA-256 in the shape the SDK signer takes. */
 class Sha256 {
   private readonly hash;
