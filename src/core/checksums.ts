@@ -30,6 +30,10 @@ export async function md5OfFile(path: string, range?: { start: number; end: numb
 /** `"abc…"` → `abc…`, lower case; undefined stays undefined. */
 export function normalizeEtag(etag: string | undefined): string | undefined {
   if (etag === undefined) return undefined;
+  // The usual form, `"<32 hex digits>"`, without regular expressions.
+  if (etag.length === 34 && etag.charCodeAt(0) === 34 && etag.indexOf('"', 1) === 33) {
+    return etag.slice(1, 33).toLowerCase();
+  }
   return etag.replace(/^W\//, '').replace(/"/g, '').toLowerCase();
 }
 

@@ -176,10 +176,12 @@ class Connection {
       const what = this.connected ? `no answer for ${options.idleTimeoutMs / 1000} s` : `could not connect within ${options.connectTimeoutMs / 1000} s`;
       socket.destroy(Object.assign(new Error(what), { code: 'ETIMEDOUT' }));
     });
+    // Set once: Node restarts the timer on every read and write. An idle connection left in the pool
+    // that long is closed too, as servers close theirs.
     socket.setTimeout(options.connectTimeoutMs);
     socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
       this.connected = true;
-      socket.setTimeout(this.busy ? options.idleTimeoutMs : 0);
+      socket.setTimeout(options.idleTimeoutMs);
     });
   }
 
@@ -196,7 +198,6 @@ class Connection {
       this.current = exchange;
       if (request.signal) exchange.watch(request.signal, (error) => this.fail(error));
       this.socket.ref();
-      if (this.connected) this.socket.setTimeout(this.options.idleTimeoutMs);
       const body = request.body;
       if (!body || body.length === 0) this.socket.write(head, 'latin1');
       else if (body.length <= COALESCE_LIMIT) this.writeCoalesced(head, body);
@@ -277,7 +278,6 @@ class Connection {
     if (exchange.keepAlive && !this.closed) {
       // The body's last push may have paused the socket; its reader will not ask again.
       this.socket.resume();
-      this.socket.setTimeout(0);
       this.socket.unref();
       this.onIdle(this);
     } else this.destroy();
@@ -332,9 +332,7 @@ class Exchange {
   ) {}
 
   watch(signal: AbortSignal, onAbort: (error: Error) => void): void {
-    const listener = () => onAbort(abortError(signal));
-    signal.addEventListener('abort', listener, { once: true });
-    this.unwatch = () => signal.removeEventListener('abort', listener);
+    this.unwatch = abortWatch.watch(signal, onAbort);
   }
 
   begin(parsed: ParsedHead): void {
@@ -444,6 +442,39 @@ class Exchange {
     } else if (!this.body!.push(data)) this.socket.pause();
   }
 }
+
+/**
+ * One 'abort' listener per signal, however many requests carry it: the run's signal is on every
+ * request, and adding and removing an EventTarget listener each time costs more than the request's
+ * own bookkeeping.
+ */
+class AbortWatch {
+  private readonly watchers = new WeakMap<AbortSignal, Set<(error: Error) => void>>();
+
+  /** Calls `onAbort` if the signal aborts; the returned function stops watching. */
+  watch(signal: AbortSignal, onAbort: (error: Error) => void): () => void {
+    let watchers = this.watchers.get(signal);
+    if (!watchers) {
+      const created = new Set<(error: Error) => void>();
+      signal.addEventListener(
+        'abort',
+        () => {
+          const error = abortError(signal);
+          for (const watcher of [...created]) watcher(error);
+          created.clear();
+        },
+        { once: true },
+      );
+      this.watchers.set(signal, created);
+      watchers = created;
+    }
+    const set = watchers;
+    set.add(onAbort);
+    return () => set.delete(onAbort);
+  }
+}
+
+const abortWatch = new AbortWatch();
 
 interface ParsedHead {
   status: number;

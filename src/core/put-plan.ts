@@ -123,9 +123,22 @@ function keyFor(request: PutRequest, destination: PutDestination, file: { path: 
   }
 }
 
+/** By the file name's extension, looked up once per extension (a tree has few, and many files each). */
 export function guessContentType(path: string): string {
-  return mime.getType(path) ?? 'application/octet-stream';
+  const name = path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+  const dot = name.lastIndexOf('.');
+  // Names without an extension (or only a leading dot) go to mime itself, which has its own rules for them.
+  if (dot < 1) return mime.getType(path) ?? 'application/octet-stream';
+  const extension = name.slice(dot + 1).toLowerCase();
+  let type = contentTypes.get(extension);
+  if (type === undefined) {
+    type = mime.getType(path) ?? 'application/octet-stream';
+    if (contentTypes.size < 1000) contentTypes.set(extension, type);
+  }
+  return type;
 }
+
+const contentTypes = new Map<string, string>();
 
 /**
  * Relative paths of the regular files under a directory, in sorted order, with `/` separators.

@@ -191,6 +191,8 @@ async function putMultipartFile(
   id: number,
   knownMd5: string | undefined,
 ): Promise<UploadedObject> {
+  // The SDK's modules (for CreateMultipartUpload) load while the file is hashed, not after.
+  ctx.client.resolve().catch(() => undefined);
   const resumed = await findResumableUpload(ctx, path, file, ref);
   const partSize = resumed?.partSize ?? choosePartSize(file.size, ctx.partSize);
   const parts = splitIntoParts(file.size, partSize);

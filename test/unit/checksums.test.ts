@@ -18,6 +18,9 @@ describe('ETag arithmetic (vectors computed independently with Python hashlib)',
   it('normalises quoted and weak ETags and reads the part count', () => {
     expect(normalizeEtag('"ABC"')).toBe('abc');
     expect(normalizeEtag('W/"abc"')).toBe('abc');
+    expect(normalizeEtag('"5EB63BBBE01EEED093CB22BB8F5ACDC3"')).toBe('5eb63bbbe01eeed093cb22bb8f5acdc3');
+    expect(normalizeEtag('"5eb63bbbe01eeed0"3cb22bb8f5acdc3"')).toBe('5eb63bbbe01eeed03cb22bb8f5acdc3');
+    expect(normalizeEtag('W/"5eb63bbbe01eeed093cb22bb8f5acd"')).toBe('5eb63bbbe01eeed093cb22bb8f5acd');
     expect(multipartEtagPartCount('e09e4fd6265b36115fe3db32df945d84-2')).toBe(2);
     expect(multipartEtagPartCount('5eb63bbbe01eeed093cb22bb8f5acdc3')).toBeUndefined();
   });

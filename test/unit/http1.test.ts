@@ -193,6 +193,12 @@ describe('Http1Pool', () => {
     const pending = request(target, 'GET', '/hang', undefined, controller.signal);
     setTimeout(() => controller.abort(new Error('stop')), 20);
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    // One signal on several requests in flight, after others on it finished: each is aborted.
+    const shared = new AbortController();
+    expect((await request(target, 'GET', '/big/3', undefined, shared.signal)).status).toBe(200);
+    const both = [request(target, 'GET', '/hang', undefined, shared.signal), request(target, 'GET', '/hang', undefined, shared.signal)];
+    setTimeout(() => shared.abort(new Error('stop both')), 20);
+    for (const each of both) await expect(each).rejects.toMatchObject({ name: 'AbortError' });
     target.close();
   });
 

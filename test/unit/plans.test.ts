@@ -2,12 +2,22 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localPathFor } from '../../src/core/get-plan.js';
-import { planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
+import mime from 'mime';
+import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
 import { walkLocalTree } from '../../src/core/sync/local-tree.js';
 import { tempDirectory } from '../support/harness.js';
 
 const work = tempDirectory('plans');
 afterAll(() => work.remove());
+
+describe('content types', () => {
+  it('are what mime says for every kind of name, asked twice (the second answer from the cache)', () => {
+    const names = ['a.csv', 'dir/b.CSV', 'x/y.parquet', 'z.json', 'README', 'dir/.csv', '.hidden', 'txt', 'a/txt', 'weird.', 'dir.d/noext', 'c:\\w\\a.png', 'a.tar.gz', 'a.unknownext'];
+    for (const round of [1, 2]) {
+      for (const name of names) expect([round, name, guessContentType(name)]).toEqual([round, name, mime.getType(name) ?? 'application/octet-stream']);
+    }
+  });
+});
 
 describe('put destinations', () => {
   it('reads the last positional as the destination', () => {

@@ -28,15 +28,17 @@ Examples:
         return;
       }
       const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
+      const engine = import('../../core/list.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-      const { listObjects } = await import('../../core/list.js');
+      const { listObjects } = await engine;
       const json = out.mode.json;
       let count = 0;
       let bytes = 0;
       const prefixes: string[] = [];
       try {
         // The JSON document is streamed object by object, so a listing of millions stays small in memory.
-        if (json) process.stdout.write('{"objects":[');
+        out.startBatch();
+        if (json) out.write('{"objects":[');
         for await (const entry of listObjects(runtime.ctx, where, { recursive: flags.recursive === true })) {
           if (entry.kind === 'prefix') {
             prefixes.push(entry.prefix);
@@ -45,7 +47,7 @@ Examples:
           }
           const { object } = entry;
           if (json) {
-            process.stdout.write(
+            out.write(
               `${count > 0 ? ',' : ''}${JSON.stringify({ key: object.key, size: object.size, lastModified: object.lastModified?.toISOString() ?? null, etag: object.etag ?? null, storageClass: object.storageClass ?? null })}`,
             );
           }
@@ -53,8 +55,9 @@ Examples:
           bytes += object.size;
           out.line(`${formatDate(object.lastModified)} ${formatBytes(object.size).padStart(10)} ${object.key}`);
         }
-        if (json) process.stdout.write(`],"prefixes":${JSON.stringify(prefixes)},"count":${count},"bytes":${bytes}}\n`);
+        if (json) out.write(`],"prefixes":${JSON.stringify(prefixes)},"count":${count},"bytes":${bytes}}\n`);
       } finally {
+        out.endBatch();
         runtime.close();
       }
       out.line(`Total: ${count} object${count === 1 ? '' : 's'}, ${formatBytes(bytes)}${prefixes.length ? `, ${prefixes.length} prefix${prefixes.length === 1 ? '' : 'es'}` : ''} in ${formatS3Url(where)}`);
