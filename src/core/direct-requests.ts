@@ -78,6 +78,22 @@ export class DirectRequests {
     throw s3Error(response.status, response.body.toString('utf8'), response.headers);
   }
 
+  /** One part of a multipart upload, its bytes proven by Content-MD5; resolves once the answer is read. */
+  async uploadPart(
+    ref: ObjectRef,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer,
+    contentMd5: string,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; headers: ResponseHeaders }> {
+    const query = { partNumber: String(partNumber), uploadId };
+    const { endpoint, path, signed } = await this.prepare('PUT', ref, { 'content-md5': contentMd5, 'content-length': String(body.length) }, query);
+    const response = await endpoint.connections.requestWhole({ method: 'PUT', path, headers: signed, body, signal });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+  }
+
   /**
    * A GET of the object, of one range of it, or of one of its parts; `ifMatch` (an ETag) makes a
    * changed object fail with PreconditionFailed. The caller reads (or destroys) the body.

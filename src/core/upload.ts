@@ -409,20 +409,9 @@ async function sendPart(
 ): Promise<SentPart> {
   // Hashed in the read ahead of the upload; a file that changed since is refused by the server (BadDigest).
   const md5 = knownMd5 ?? md5Of(body);
-  const output = await ctx.client.send(
-    new (await sdk()).UploadPartCommand({
-      Bucket: ref.bucket,
-      Key: ref.key,
-      UploadId: uploadId,
-      PartNumber: partNumber,
-      Body: body,
-      ContentLength: body.length,
-      ContentMD5: md5.toString('base64'),
-    }),
-    { abortSignal: signal },
-  );
-  const etag = normalizeEtag(output.ETag) ?? '';
-  if (etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== md5.toString('hex')) {
+  const response = await ctx.direct.uploadPart(ref, uploadId, partNumber, body, md5.toString('base64'), signal);
+  const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
+  if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && etag !== md5.toString('hex')) {
     throw new TransientError(`part ${partNumber} of ${formatS3Url(ref)}: ETag ${etag} is not the MD5 of what was sent`);
   }
   return { partNumber, etag, md5 };
