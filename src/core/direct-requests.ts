@@ -109,6 +109,14 @@ export class DirectRequests {
     throw s3Error(response.status, await readText(response.body), response.headers);
   }
 
+  /** A small object's GET, read whole: at most `limit` bytes of the body are kept (compare with its Content-Length). */
+  async getWholeObject(ref: ObjectRef, limit: number, signal?: AbortSignal): Promise<{ status: number; headers: ResponseHeaders; body: Buffer }> {
+    const { endpoint, path, signed } = await this.prepare('GET', ref, {});
+    const response = await endpoint.connections.requestWhole({ method: 'GET', path, headers: signed, signal }, limit);
+    if (response.status >= 200 && response.status < 300) return response;
+    throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+  }
+
   /** HEAD of the object, or of one of its parts. */
   async headObject(ref: ObjectRef, signal?: AbortSignal, options: { partNumber?: number } = {}): Promise<{ status: number; headers: ResponseHeaders }> {
     const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;

@@ -126,17 +126,20 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
     await ensureDirectory(dirname(target));
     for (let attempt = 1; ; attempt += 1) {
       const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
-        const { head, body } = await getWholeObject(ctx, ref);
-        const proof = contentProofOf(head);
-        if (head.size > IN_MEMORY_DOWNLOAD_MAX || proof.kind === 'multipart-etag') {
-          body.destroy();
-          return undefined;
-        }
-        const chunks: Buffer[] = [];
-        await receiveWholeBody(ctx, head, body, id, (chunk) => {
-          chunks.push(chunk);
+        // Read whole, without a stream: a body over the limit (the object grew since it was listed)
+        // is cut there and read to its end, and the general path takes over.
+        const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch((error: unknown) => {
+          if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+          throw error;
         });
-        return { head, proof, content: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, head.size) };
+        const head = headFromHeaders(ref, response.headers);
+        const proof = contentProofOf(head);
+        if (head.size > IN_MEMORY_DOWNLOAD_MAX || proof.kind === 'multipart-etag') return undefined;
+        if (response.body.length !== head.size) {
+          throw new TransientError(`${formatS3Url(ref)}: the body ended at byte ${response.body.length}, expected ${head.size}`);
+        }
+        ctx.events.emit('transfer:progress', { id, bytes: head.size });
+        return { head, proof, content: response.body };
       });
       if (!fetched) return undefined;
       const { head, proof, content } = fetched;

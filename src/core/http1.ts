@@ -78,28 +78,32 @@ export class Http1Pool {
 
   /** The answer's headers as soon as they arrive, its body as a stream. */
   request(request: HttpRequest): Promise<HttpResponse> {
-    return this.send(request, false) as Promise<HttpResponse>;
+    return this.send(request, undefined) as Promise<HttpResponse>;
   }
 
-  /** The whole answer, once it has all arrived: the connection is back in the pool by then. */
-  requestWhole(request: HttpRequest): Promise<WholeResponse> {
-    return this.send(request, true) as Promise<WholeResponse>;
+  /**
+   * The whole answer, once it has all arrived: the connection is back in the pool by then. At most
+   * `bodyLimit` bytes of the body are kept (the pool's `wholeBodyLimit` unless given).
+   */
+  requestWhole(request: HttpRequest, bodyLimit?: number): Promise<WholeResponse> {
+    return this.send(request, bodyLimit ?? this.options.wholeBodyLimit ?? DEFAULT_WHOLE_BODY_LIMIT) as Promise<WholeResponse>;
   }
 
-  private async send(request: HttpRequest, whole: boolean): Promise<HttpResponse | WholeResponse> {
+  /** `wholeLimit` undefined: the body as a stream; else collected, up to that many bytes. */
+  private async send(request: HttpRequest, wholeLimit: number | undefined): Promise<HttpResponse | WholeResponse> {
     const head = serializeHead(request);
     if (request.signal?.aborted) throw abortError(request.signal);
     const reused = this.takeIdle();
     if (reused) {
       try {
-        return await reused.exchange(request, head, whole);
+        return await reused.exchange(request, head, wholeLimit);
       } catch (error) {
         // The server closed a kept-alive connection as the request went out; nothing reached it.
-        if (!reused.answered && isConnectionLoss(error) && !request.signal?.aborted) return this.connect().exchange(request, head, whole);
+        if (!reused.answered && isConnectionLoss(error) && !request.signal?.aborted) return this.connect().exchange(request, head, wholeLimit);
         throw error;
       }
     }
-    return this.connect().exchange(request, head, whole);
+    return this.connect().exchange(request, head, wholeLimit);
   }
 
   /** Closes the idle connections; those in use close when their answer is read. */
@@ -189,12 +193,12 @@ class Connection {
     return !this.closed && !this.busy;
   }
 
-  exchange(request: HttpRequest, head: string, whole: boolean): Promise<HttpResponse | WholeResponse> {
+  exchange(request: HttpRequest, head: string, wholeLimit: number | undefined): Promise<HttpResponse | WholeResponse> {
     return new Promise<HttpResponse | WholeResponse>((resolve, reject) => {
       this.busy = true;
       this.answered = false;
       this.pending = undefined;
-      const exchange = new Exchange(request.method, this.socket, resolve, reject, whole ? (this.options.wholeBodyLimit ?? DEFAULT_WHOLE_BODY_LIMIT) : undefined);
+      const exchange = new Exchange(request.method, this.socket, resolve, reject, wholeLimit);
       this.current = exchange;
       if (request.signal) exchange.watch(request.signal, (error) => this.fail(error));
       this.socket.ref();
