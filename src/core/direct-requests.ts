@@ -7,19 +7,19 @@ import { Http1Pool, type ResponseHeaders } from './http1.js';
 import type { LazyS3Client } from './s3.js';
 
 /**
- * The two requests a tree of small files is made of, a whole-object PUT and a whole-object GET, sent
- * on datalake's own keep-alive HTTP/1.1 connections (http1.ts) with their own SigV4 signature.
- * Through the SDK each costs about 0.9 ms of CPU in its middleware stack, through node:http about
- * 0.3 ms, here about 0.15 ms: on a 2-core machine shared with the server that is the difference
- * between trailing s5cmd and matching it (see the README's performance section).
+ * The requests that carry the bytes, sent on datalake's own keep-alive HTTP/1.1 connections
+ * (http1.ts) with their own SigV4 signature: whole-object PUT and GET, UploadPart, ranged and part
+ * GETs, HEAD, and ListObjectsV2. Through the SDK a small PUT costs about 0.9 ms of CPU in its
+ * middleware stack, through node:http about 0.3 ms, here about 0.15 ms: on a 2-core machine shared
+ * with the server that is the difference between trailing s5cmd and matching it (see the README's
+ * performance section). A sync, an ls, or a get then need not load the SDK at all.
  *
- * Listing (ListObjectsV2) goes the same way, so that a sync or an ls need not load the SDK at all.
- * Everything else (HEAD, multipart, deletes, bucket setup) stays on the SDK. Credentials and the
- * bucket's address are the SDK's own (its credential chain, its endpoint rules, once per bucket),
- * except in the one case where they are plain: keys in the environment and no profile (the SDK's
- * chain takes exactly those first), and a custom endpoint, addressed by path. Errors are shaped like
- * the SDK's (name and Code from the XML body, the status in $metadata) so that the one retry policy
- * and the one error explainer treat both paths the same.
+ * The rest (creating, completing and aborting multipart uploads, deletes, bucket setup, presigning)
+ * stays on the SDK. Credentials and the bucket's address are the SDK's own (its credential chain, its
+ * endpoint rules, once per bucket), except in the one case where they are plain: keys in the
+ * environment and no profile (the SDK's chain takes exactly those first), and a custom endpoint,
+ * addressed by path. Errors are shaped like the SDK's (name and Code from the XML body, the status in
+ * $metadata) so that the one retry policy and the one error explainer treat both paths the same.
  */
 
 export interface DirectResponse {

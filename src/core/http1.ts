@@ -4,12 +4,12 @@ import { Readable } from 'node:stream';
 
 /**
  * A small HTTP/1.1 client: keep-alive connections to one origin, one request at a time on each, the
- * request line, headers and a small body written in one call, the answer parsed by hand. It exists
- * for the two requests a tree of small files is made of (see direct-requests.ts): node:http spends
- * about 0.3 ms of CPU per request in its ClientRequest, agent and parser machinery, this about a
- * tenth of that, and on a 2-core machine that shares its CPU with the server that is the difference
- * in files per second. It speaks only what S3 answers with: a Content-Length or chunked body, or one
- * that ends with the connection.
+ * request line, headers and a small body written in one call, the answer parsed by hand. It carries
+ * the requests that move the bytes (see direct-requests.ts): node:http spends about 0.3 ms of CPU
+ * per request in its ClientRequest, agent and parser machinery, this about a tenth of that, and on a
+ * 2-core machine that shares its CPU with the server that is the difference in files per second.
+ * Small answers are handed over whole; large bodies as a stream. It speaks only what S3 answers
+ * with: a Content-Length or chunked body, or one that ends with the connection.
  */
 
 export type ResponseHeaders = Record<string, string>;
@@ -26,7 +26,7 @@ export interface HttpResponse {
 export interface WholeResponse {
   status: number;
   headers: ResponseHeaders;
-  /** The body, cut at the pool's `wholeBodyLimit` (the rest is read and dropped). */
+  /** The body, cut at the request's limit (the rest is read and dropped). */
   body: Buffer;
 }
 
