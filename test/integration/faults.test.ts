@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
@@ -81,6 +81,23 @@ describe('transient faults are ridden out', () => {
     expect(proxy.faults()).toBe(3);
     expect(md5(readFileSync(target))).toBe(md5(big));
     noLeftovers(join(work.path, 'down'));
+  });
+
+  it('an object replaced while its ranges are fetched fails the download (If-Match), leaving nothing at the target', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'moving/big.bin', Body: big }));
+    // The first range goes through; the others wait at the proxy while the object is replaced.
+    proxy.setRules([{ method: 'GET', match: /moving\/big\.bin/, skip: 1, fault: { kind: 'delay', ms: 1500 } }]);
+    const target = join(work.path, 'moving', 'big.bin');
+    const running = cli(['get', `s3://${bucket}/moving/big.bin`, target]);
+    for (let waited = 0; proxy.log.filter((entry) => entry.method === 'GET').length < 2 && waited < 10_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'moving/big.bin', Body: small }));
+    const result = await running;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the object changed on the server during the transfer');
+    expect(existsSync(target)).toBe(false);
+    noLeftovers(join(work.path, 'moving'));
   });
 
   it('a small file survives a reset, a 503 and a corrupted body on its PUT, and a cut and a reset on its GET', async () => {
