@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 /**
  * The one place that knows how content is proven: MD5s, ETag arithmetic and the whole-content MD5
@@ -18,14 +18,47 @@ export function md5Of(data: Uint8Array): Buffer {
   return createHash('md5').update(data).digest();
 }
 
-/** MD5 of a file, or of the byte range [start, end) of it, read as a stream. */
+/**
+ * MD5 of a file, or of the byte range [start, end) of it. Read in large chunks into two buffers in
+ * turn, the next read under way while this one is hashed: no buffer allocated per chunk, and the
+ * thread hashes while the thread pool reads.
+ */
 export async function md5OfFile(path: string, range?: { start: number; end: number }): Promise<Buffer> {
   const hash = newMd5();
-  if (range && range.end <= range.start) return hash.digest();
-  const stream = createReadStream(path, range ? { start: range.start, end: range.end - 1, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
+  const file = await open(path, 'r');
+  try {
+    const start = range?.start ?? 0;
+    const end = range?.end ?? (await file.stat()).size;
+    const length = end - start;
+    if (length <= 0) return hash.digest();
+    const chunk = Math.min(HASH_CHUNK, length);
+    const buffers = length > chunk ? [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)] : [Buffer.allocUnsafe(chunk)];
+    let position = start;
+    let turn = 0;
+    let reading: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = file.read(buffers[0]!, 0, chunk, position);
+    while (reading) {
+      const { bytesRead, buffer } = await reading;
+      if (bytesRead === 0) break; // the file is shorter than the range: what is there is hashed
+      position += bytesRead;
+      const next = () => (position < end ? file.read(buffers[turn]!, 0, Math.min(chunk, end - position), position) : undefined);
+      if (buffers.length === 1) {
+        // One buffer (a short range read short): hashed before it is read into again.
+        hash.update(buffer.subarray(0, bytesRead));
+        reading = next();
+      } else {
+        turn = 1 - turn;
+        reading = next();
+        hash.update(buffer.subarray(0, bytesRead));
+      }
+    }
+  } finally {
+    await file.close();
+  }
   return hash.digest();
 }
+
+/** Files are hashed 4 MiB at a time. */
+const HASH_CHUNK = 4 * 1024 * 1024;
 
 /** `"abc…"` → `abc…`, lower case; undefined stays undefined. */
 export function normalizeEtag(etag: string | undefined): string | undefined {

@@ -9,6 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 
 type Request =
@@ -48,24 +49,40 @@ function advance(tracker: Tracker): void {
   }
 }
 
-function partMd5s(path: string, size: number, partSize: number): string[] {
-  const fd = openSync(path, 'r');
+/**
+ * The MD5 of each part, the file read once: 4 MiB chunks into two buffers of its own in turn, the next
+ * read under way while this one is hashed (the tracker's buffer is left alone: both may run at once).
+ */
+async function partMd5s(path: string, size: number, partSize: number): Promise<string[]> {
+  const file = await open(path, 'r');
   try {
     const parts: string[] = [];
-    for (let start = 0; start < size; start += partSize) {
-      const hash = createHash('md5');
-      const end = Math.min(start + partSize, size);
-      for (let offset = start; offset < end; ) {
-        const read = readSync(fd, buffer, 0, Math.min(buffer.length, end - offset), offset);
-        if (read === 0) throw new Error(`short read at ${offset}`);
-        hash.update(buffer.subarray(0, read));
-        offset += read;
+    const buffers = [Buffer.allocUnsafeSlow(buffer.length), Buffer.allocUnsafeSlow(buffer.length)];
+    let turn = 0;
+    let position = 0;
+    let partEnd = Math.min(partSize, size);
+    let part = createHash('md5');
+    // Reads never cross a part boundary, so each chunk belongs to one part.
+    const readNext = () => file.read(buffers[turn]!, 0, Math.min(buffers[turn]!.length, partEnd - position), position);
+    let reading = size > 0 ? readNext() : undefined;
+    while (reading) {
+      const { bytesRead, buffer: filled } = await reading;
+      if (bytesRead === 0) throw new Error(`short read at ${position}`);
+      position += bytesRead;
+      const partDone = position === partEnd;
+      const previousPart = part;
+      if (partDone) {
+        partEnd = Math.min(partEnd + partSize, size);
+        part = createHash('md5');
       }
-      parts.push(hash.digest('hex'));
+      turn = 1 - turn;
+      reading = position < size ? readNext() : undefined;
+      previousPart.update(filled.subarray(0, bytesRead));
+      if (partDone) parts.push(previousPart.digest('hex'));
     }
     return parts;
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
 
@@ -96,7 +113,10 @@ parentPort!.on('message', (request: Request) => {
         break;
       }
       case 'parts':
-        parentPort!.postMessage({ id: request.id, parts: partMd5s(request.path, request.size, request.partSize) });
+        partMd5s(request.path, request.size, request.partSize).then(
+          (parts) => parentPort!.postMessage({ id: request.id, parts }),
+          (error: Error) => parentPort!.postMessage({ id: request.id, error: error.message }),
+        );
         break;
     }
   } catch (error) {

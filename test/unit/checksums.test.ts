@@ -80,3 +80,27 @@ describe('part sizing', () => {
     expect(splitIntoParts(0, 8)).toEqual([]);
   });
 });
+
+describe('md5OfFile', () => {
+  it('hashes a whole file and byte ranges of it, across its 4 MiB chunks, as one hash of the same bytes', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { md5OfFile } = await import('../../src/core/checksums.js');
+    const directory = mkdtempSync(join(tmpdir(), 'datalake-md5-'));
+    try {
+      const content = Buffer.alloc(9 * MiB + 3);
+      for (let i = 0; i < content.length; i += 4093) content[i] = i % 251;
+      const path = join(directory, 'f.bin');
+      writeFileSync(path, content);
+      expect((await md5OfFile(path)).equals(md5Of(content))).toBe(true);
+      for (const [start, end] of [[0, 1], [5, 4 * MiB + 7], [4 * MiB, 8 * MiB], [8 * MiB - 1, content.length], [100, 100]] as const) {
+        expect([start, end, (await md5OfFile(path, { start, end })).toString('hex')]).toEqual([start, end, md5Of(content.subarray(start, end)).toString('hex')]);
+      }
+      writeFileSync(join(directory, 'empty'), '');
+      expect((await md5OfFile(join(directory, 'empty'))).toString('hex')).toBe('d41d8cd98f00b204e9800998ecf8427e');
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
