@@ -2,7 +2,6 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
-import type { CompletedPart } from '@aws-sdk/client-s3';
 import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
 import {
@@ -164,7 +163,7 @@ export function storageFields(options: PutOptions, md5Hex?: string) {
 }
 
 /** The same, as the headers of a PUT sent without the SDK. */
-function storageHeaders(options: PutOptions, md5Hex: string): Record<string, string> {
+function storageHeaders(options: PutOptions, md5Hex: string | undefined): Record<string, string> {
   const fields = storageFields(options, md5Hex);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(fields.Metadata)) headers[`x-amz-meta-${name}`] = value;
@@ -191,8 +190,6 @@ async function putMultipartFile(
   id: number,
   knownMd5: string | undefined,
 ): Promise<UploadedObject> {
-  // The SDK's modules (for CreateMultipartUpload) load while the file is hashed, not after.
-  ctx.client.resolve().catch(() => undefined);
   const resumed = await findResumableUpload(ctx, path, file, ref);
   const partSize = resumed?.partSize ?? choosePartSize(file.size, ctx.partSize);
   const parts = splitIntoParts(file.size, partSize);
@@ -340,11 +337,8 @@ interface StartedUpload {
 }
 
 async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, options: PutOptions, wholeMd5: string | undefined): Promise<StartedUpload> {
-  const output = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, async () =>
-    ctx.client.send(new (await sdk()).CreateMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, ...storageFields(options, wholeMd5) }), { abortSignal: ctx.signal }),
-  );
-  if (!output.UploadId) throw failure(`the server returned no upload id for ${formatS3Url(ref)}`);
-  return { uploadId: output.UploadId, etagReflectsContent: etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) };
+  const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, () => ctx.direct.createMultipartUpload(ref, storageHeaders(options, wholeMd5), ctx.signal));
+  return { uploadId: created.uploadId, etagReflectsContent: etagReflectsContent({ serverSideEncryption: headerText(created.headers, 'x-amz-server-side-encryption') }) };
 }
 
 /**
@@ -420,15 +414,10 @@ async function sendPart(
 /** Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`. */
 async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: SentPart[], checkEtag: boolean): Promise<string> {
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
-  const parts: CompletedPart[] = ordered.map((part) => ({ PartNumber: part.partNumber, ETag: `"${part.etag}"` }));
-  const output = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, async () =>
-    ctx.client.send(new (await sdk()).CompleteMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
-      abortSignal: ctx.signal,
-    }),
-  );
-  const etag = normalizeEtag(output.ETag) ?? '';
+  const completed = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, ordered, ctx.signal));
+  const etag = normalizeEtag(completed.etag) ?? '';
   const expected = multipartEtag(ordered.map((part) => part.md5));
-  if (checkEtag && etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption }) && etag !== expected) {
+  if (checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && etag !== expected) {
     await deleteQuietly(ctx, ref);
     throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ETag ${etag}, expected ${expected}; the object was removed`, 'run the upload again');
   }
@@ -549,9 +538,7 @@ export async function deleteQuietly(ctx: TransferContext, ref: ObjectRef): Promi
 
 async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<void> {
   try {
-    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, async () =>
-      ctx.client.send(new (await sdk()).AbortMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId })), undefined,
-    );
+    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, () => ctx.direct.abortMultipartUpload(ref, uploadId), undefined);
   } catch (error) {
     ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });
   }
