@@ -95,7 +95,8 @@ export class DirectRequests {
 
   /** CreateMultipartUpload with the object's headers (metadata, type, encryption…); its upload id. */
   async createMultipartUpload(ref: ObjectRef, headers: Record<string, string>, signal?: AbortSignal): Promise<{ uploadId: string; headers: ResponseHeaders }> {
-    const { endpoint, path, signed } = await this.prepare('POST', ref, headers, { uploads: '' });
+    // A POST without a body still says so: some servers refuse one with no Content-Length (411).
+    const { endpoint, path, signed } = await this.prepare('POST', ref, { ...headers, 'content-length': '0' }, { uploads: '' });
     const response = await endpoint.connections.requestWhole({ method: 'POST', path, headers: signed, signal });
     const text = response.body.toString('utf8');
     if (response.status < 200 || response.status >= 300) throw s3Error(response.status, text, response.headers);

@@ -177,6 +177,67 @@ describe('DirectRequests ranged GET and HEAD', () => {
   });
 });
 
+describe('DirectRequests multipart upload', () => {
+  it('creates (?uploads, signed as uploads=), completes with the parts as XML, reads a 200 carrying an error as a server error, aborts', async () => {
+    const captured: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+    let completeAnswer = '<CompleteMultipartUploadResult><ETag>&quot;abc-2&quot;</ETag></CompleteMultipartUploadResult>';
+    const server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        captured.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString() });
+        const answer =
+          request.method === 'DELETE' ? '' : request.url?.endsWith('?uploads') ? '<InitiateMultipartUploadResult><UploadId>up&amp;1</UploadId></InitiateMultipartUploadResult>' : completeAnswer;
+        response.writeHead(request.method === 'DELETE' ? 204 : 200, { 'content-length': Buffer.byteLength(answer), 'x-amz-server-side-encryption': 'aws:kms' });
+        response.end(answer);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+    const direct = new DirectRequests({} as never, { region: 'us-east-1', endpoint }, { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey });
+    const ref = { bucket: 'lake', key: 'big.bin' };
+    try {
+      const created = await direct.createMultipartUpload(ref, { 'x-amz-meta-md5chksum': 'XrY7u+Ae7tCTyyK7j1rNww==' });
+      expect(created.uploadId).toBe('up&1');
+      expect(created.headers['x-amz-server-side-encryption']).toBe('aws:kms');
+      const parts = [
+        { partNumber: 1, etag: 'e1' },
+        { partNumber: 2, etag: 'e2' },
+      ];
+      expect((await direct.completeMultipartUpload(ref, created.uploadId, parts)).etag).toBe('"abc-2"');
+      completeAnswer = '<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>';
+      await expect(direct.completeMultipartUpload(ref, created.uploadId, parts)).rejects.toMatchObject({ name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+      await direct.abortMultipartUpload(ref, created.uploadId);
+    } finally {
+      server.close();
+    }
+    expect(captured.map((entry) => `${entry.method} ${entry.url}`)).toEqual([
+      'POST /lake/big.bin?uploads',
+      'POST /lake/big.bin?uploadId=up%261',
+      'POST /lake/big.bin?uploadId=up%261',
+      'DELETE /lake/big.bin?uploadId=up%261',
+    ]);
+    expect(captured[1]!.body).toBe(
+      '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><PartNumber>1</PartNumber><ETag>&quot;e1&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>&quot;e2&quot;</ETag></Part></CompleteMultipartUpload>'.replace(/&quot;/g, '"'),
+    );
+    expect(captured[1]!.headers['content-md5']).toBe(createHash('md5').update(captured[1]!.body).digest('base64'));
+    const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+    for (const sent of [captured[0]!, captured[1]!, captured[3]!]) {
+      const amzDate = String(sent.headers['x-amz-date']);
+      const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+      const [path, query] = sent.url.split('?');
+      const headers: Record<string, string> = { host: String(sent.headers.host), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+      for (const name of ['content-md5', 'content-type', 'content-length', 'x-amz-meta-md5chksum']) if (sent.headers[name] !== undefined) headers[name] = String(sent.headers[name]);
+      const expected = await signer.sign(
+        { method: sent.method, protocol: 'http:', hostname: '127.0.0.1', path: path!, query: Object.fromEntries(new URLSearchParams(query)), headers },
+        { signingDate },
+      );
+      expect(sent.headers.authorization).toBe(expected.headers.authorization);
+    }
+  });
+});
+
 /** SHA-256 in the shape the SDK signer takes. */
 class Sha256 {
   private readonly hash;
