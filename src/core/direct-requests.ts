@@ -418,7 +418,10 @@ export function s3Error(status: number, body: string, headers: HeaderBag): Error
   });
 }
 
+/** The code of an answer without a body to say it (a HEAD's), as the SDK names it. */
 function defaultCodeFor(status: number): string {
+  // S3 answers 301 when the bucket is addressed in the wrong region.
+  if (status === 301) return 'PermanentRedirect';
   if (status === 404) return 'NotFound';
   if (status === 403) return 'Forbidden';
   if (status === 304) return 'NotModified';

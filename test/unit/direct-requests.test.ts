@@ -28,6 +28,7 @@ describe('s3Error', () => {
 
   it('names an error without a body by its status', () => {
     expect(errorCodeOf(s3Error(404, '', {}))).toBe('NotFound');
+    expect(errorCodeOf(s3Error(301, '', {}))).toBe('PermanentRedirect'); // a HEAD in the wrong region
     expect(classifyError(s3Error(403, '', {}))).toBe('permanent');
     expect(classifyError(s3Error(500, '', {}))).toBe('transient');
   });
