@@ -10,7 +10,7 @@ import { withRetries, type RetryPolicy } from './retry.js';
 /** What every core operation needs: one client, one limiter, one retry policy, one event bus. */
 export interface TransferContext {
   client: LazyS3Client;
-  /** Whole-object PUT and GET without the SDK's per-request cost: what trees of small files are made of. */
+  /** The requests of a transfer (PUT, GET, HEAD, multipart, listing) without the SDK's per-request cost. */
   direct: DirectRequests;
   limiter: RequestLimiter;
   retryPolicy: RetryPolicy;

@@ -3,7 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from './address.js';
 import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS } from './config.js';
-import { Http1Pool, type ResponseHeaders } from './http1.js';
+import { Http1Pool, type ResponseHeaders, type WholeResponse } from './http1.js';
 import type { LazyS3Client } from './s3.js';
 
 /**
@@ -38,6 +38,8 @@ export interface ListPage {
   nextContinuationToken: string | undefined;
 }
 
+type Method = 'PUT' | 'GET' | 'HEAD' | 'POST' | 'DELETE';
+
 interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -70,36 +72,21 @@ export class DirectRequests {
   }
 
   /** A whole-object PUT; resolves once the answer is read. */
-  async putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; headers: ResponseHeaders }> {
-    const { endpoint, path, signed } = await this.prepare('PUT', ref, { ...headers, 'content-length': String(body.length) });
-    const response = await endpoint.connections.requestWhole({ method: 'PUT', path, headers: signed, body, signal });
-    if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+  putObject(ref: ObjectRef, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<WholeResponse> {
+    return this.sendWhole('PUT', ref, { ...headers, 'content-length': String(body.length) }, { body, signal });
   }
 
   /** One part of a multipart upload, its bytes proven by Content-MD5; resolves once the answer is read. */
-  async uploadPart(
-    ref: ObjectRef,
-    uploadId: string,
-    partNumber: number,
-    body: Buffer,
-    contentMd5: string,
-    signal?: AbortSignal,
-  ): Promise<{ status: number; headers: ResponseHeaders }> {
-    const query = { partNumber: String(partNumber), uploadId };
-    const { endpoint, path, signed } = await this.prepare('PUT', ref, { 'content-md5': contentMd5, 'content-length': String(body.length) }, query);
-    const response = await endpoint.connections.requestWhole({ method: 'PUT', path, headers: signed, body, signal });
-    if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+  uploadPart(ref: ObjectRef, uploadId: string, partNumber: number, body: Buffer, contentMd5: string, signal?: AbortSignal): Promise<WholeResponse> {
+    const headers = { 'content-md5': contentMd5, 'content-length': String(body.length) };
+    return this.sendWhole('PUT', ref, headers, { query: { partNumber: String(partNumber), uploadId }, body, signal });
   }
 
   /** CreateMultipartUpload with the object's headers (metadata, type, encryption…); its upload id. */
   async createMultipartUpload(ref: ObjectRef, headers: Record<string, string>, signal?: AbortSignal): Promise<{ uploadId: string; headers: ResponseHeaders }> {
     // A POST without a body still says so: some servers refuse one with no Content-Length (411).
-    const { endpoint, path, signed } = await this.prepare('POST', ref, { ...headers, 'content-length': '0' }, { uploads: '' });
-    const response = await endpoint.connections.requestWhole({ method: 'POST', path, headers: signed, signal });
+    const response = await this.sendWhole('POST', ref, { ...headers, 'content-length': '0' }, { query: { uploads: '' }, signal });
     const text = response.body.toString('utf8');
-    if (response.status < 200 || response.status >= 300) throw s3Error(response.status, text, response.headers);
     const uploadId = xmlText(text, 'UploadId');
     if (!uploadId) throw s3Error(500, text, response.headers);
     return { uploadId, headers: response.headers };
@@ -119,21 +106,16 @@ export class DirectRequests {
       .map((part) => `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>"${escapeXml(part.etag)}"</ETag></Part>`)
       .join('')}</CompleteMultipartUpload>`;
     const body = Buffer.from(xml, 'utf8');
-    const contentMd5 = createHash('md5').update(body).digest('base64');
-    const headers = { 'content-type': 'application/xml', 'content-md5': contentMd5, 'content-length': String(body.length) };
-    const { endpoint, path, signed } = await this.prepare('POST', ref, headers, { uploadId });
-    const response = await endpoint.connections.requestWhole({ method: 'POST', path, headers: signed, body, signal });
+    const headers = { 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
+    const response = await this.sendWhole('POST', ref, headers, { query: { uploadId }, body, signal });
     const text = response.body.toString('utf8');
-    if (response.status < 200 || response.status >= 300) throw s3Error(response.status, text, response.headers);
     if (!text.includes('<CompleteMultipartUploadResult')) throw s3Error(500, text, response.headers);
     return { etag: xmlText(text, 'ETag'), headers: response.headers };
   }
 
   /** AbortMultipartUpload: the parts sent are discarded. */
   async abortMultipartUpload(ref: ObjectRef, uploadId: string, signal?: AbortSignal): Promise<void> {
-    const { endpoint, path, signed } = await this.prepare('DELETE', ref, {}, { uploadId });
-    const response = await endpoint.connections.requestWhole({ method: 'DELETE', path, headers: signed, signal });
-    if (response.status < 200 || response.status >= 300) throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+    await this.sendWhole('DELETE', ref, {}, { query: { uploadId }, signal });
   }
 
   /**
@@ -152,20 +134,14 @@ export class DirectRequests {
   }
 
   /** A small object's GET, read whole: at most `limit` bytes of the body are kept (compare with its Content-Length). */
-  async getWholeObject(ref: ObjectRef, limit: number, signal?: AbortSignal): Promise<{ status: number; headers: ResponseHeaders; body: Buffer }> {
-    const { endpoint, path, signed } = await this.prepare('GET', ref, {});
-    const response = await endpoint.connections.requestWhole({ method: 'GET', path, headers: signed, signal }, limit);
-    if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+  getWholeObject(ref: ObjectRef, limit: number, signal?: AbortSignal): Promise<WholeResponse> {
+    return this.sendWhole('GET', ref, {}, { signal, limit });
   }
 
   /** HEAD of the object, or of one of its parts. */
-  async headObject(ref: ObjectRef, signal?: AbortSignal, options: { partNumber?: number } = {}): Promise<{ status: number; headers: ResponseHeaders }> {
+  headObject(ref: ObjectRef, signal?: AbortSignal, options: { partNumber?: number } = {}): Promise<WholeResponse> {
     const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
-    const { endpoint, path, signed } = await this.prepare('HEAD', ref, {}, query);
-    const response = await endpoint.connections.requestWhole({ method: 'HEAD', path, headers: signed, signal });
-    if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, '', response.headers);
+    return this.sendWhole('HEAD', ref, {}, { query, signal });
   }
 
   /** One page of ListObjectsV2 (up to 1,000 keys). */
@@ -174,15 +150,25 @@ export class DirectRequests {
     if (options.prefix) query.prefix = options.prefix;
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.continuationToken) query['continuation-token'] = options.continuationToken;
-    const { endpoint, path, signed } = await this.prepare('GET', { bucket, key: '' }, {}, query);
-    const response = await endpoint.connections.requestWhole({ method: 'GET', path, headers: signed, signal });
-    const text = response.body.toString('utf8');
-    if (response.status >= 200 && response.status < 300) return parseListPage(text);
-    throw s3Error(response.status, text, response.headers);
+    const response = await this.sendWhole('GET', { bucket, key: '' }, {}, { query, signal });
+    return parseListPage(response.body.toString('utf8'));
+  }
+
+  /** A request whose answer is read whole; one outside 2xx is thrown as the SDK would throw it. */
+  private async sendWhole(
+    method: Method,
+    ref: ObjectRef,
+    headers: Record<string, string>,
+    options: { query?: Record<string, string> | undefined; body?: Buffer; signal?: AbortSignal | undefined; limit?: number },
+  ): Promise<WholeResponse> {
+    const { endpoint, path, signed } = await this.prepare(method, ref, headers, options.query);
+    const response = await endpoint.connections.requestWhole({ method, path, headers: signed, body: options.body, signal: options.signal }, options.limit);
+    if (response.status < 200 || response.status >= 300) throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+    return response;
   }
 
   /** The request's endpoint, its path with the query, and its signed headers. */
-  private async prepare(method: 'PUT' | 'GET' | 'HEAD' | 'POST' | 'DELETE', ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
+  private async prepare(method: Method, ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
     const endpoint = await this.endpointFor(ref.bucket);
     const base = endpoint.basePath;
     const path = ref.key === '' ? base || '/' : `${base}/${encodeKey(ref.key)}`;
@@ -223,12 +209,8 @@ export class DirectRequests {
     return { url: new URL(resolved.url.href), signingRegion: sigv4?.signingRegion ?? this.settings.region };
   }
 
-  /**
-   * Keys from the environment when no profile is named: the first link of the SDK's default chain,
-   * which takes exactly these in that case. Otherwise the SDK's chain (profiles, SSO, IMDS, …).
-   */
-  private async credentials(): Promise<Credentials> {
-    if (this.fromEnvironment) return this.fromEnvironment;
+  /** The SDK's credential chain (profiles, SSO, IMDS, …), when the keys are not plainly in the environment. */
+  private async chainCredentials(): Promise<Credentials> {
     const client = await this.client.resolve();
     return client.config.credentials();
   }
@@ -245,7 +227,9 @@ export class DirectRequests {
 
   /** SigV4 in the Authorization header; the body is proven by Content-MD5, so the payload is unsigned. */
   private async sign(method: string, endpoint: BucketEndpoint, path: string, queryString: string, headers: Record<string, string>): Promise<Record<string, string>> {
-    const credentials = this.fromEnvironment ?? (await this.credentials());
+    // Keys from the environment when no profile is named: the first link of the SDK's default chain,
+    // which takes exactly these in that case.
+    const credentials = this.fromEnvironment ?? (await this.chainCredentials());
     const amzDate = this.amzDate();
     const day = amzDate.slice(0, 8);
     const signed: Record<string, string> = { host: endpoint.url.host, 'x-amz-date': amzDate, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };

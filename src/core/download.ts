@@ -10,7 +10,7 @@ import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, failure } from './errors.js';
 import { backgroundHasher } from './background-hasher.js';
-import { headFromHeaders, headObject, isNotFound, type ObjectHead } from './objects.js';
+import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
@@ -128,16 +128,11 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
       const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
         // Read whole, without a stream: a body over the limit (the object grew since it was listed)
         // is cut there and read to its end, and the general path takes over.
-        const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch((error: unknown) => {
-          if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
-          throw error;
-        });
+        const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch(missingAsFailure(ref));
         const head = headFromHeaders(ref, response.headers);
         const proof = contentProofOf(head);
         if (head.size > IN_MEMORY_DOWNLOAD_MAX || proof.kind === 'multipart-etag') return undefined;
-        if (response.body.length !== head.size) {
-          throw new TransientError(`${formatS3Url(ref)}: the body ended at byte ${response.body.length}, expected ${head.size}`);
-        }
+        if (response.body.length !== head.size) throw bodyEndedEarly(ref, response.body.length, head.size);
         ctx.events.emit('transfer:progress', { id, bytes: head.size });
         return { head, proof, content: response.body };
       });
@@ -249,13 +244,15 @@ class RangeProgress {
   }
 }
 
-/** A whole-object GET on the direct path, with what its headers tell; a missing object is a failure naming it. */
-async function getWholeObject(ctx: TransferContext, ref: ObjectRef): Promise<{ head: ObjectHead; body: Readable }> {
-  const response = await ctx.direct.getObject(ref, ctx.signal).catch((error: unknown) => {
-    if (isNotFound(error)) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
-    throw error;
-  });
+/** A whole-object GET on the direct path, its body as a stream, with what its headers tell; a missing object is a failure naming it. */
+async function getObjectStream(ctx: TransferContext, ref: ObjectRef): Promise<{ head: ObjectHead; body: Readable }> {
+  const response = await ctx.direct.getObject(ref, ctx.signal).catch(missingAsFailure(ref));
   return { head: headFromHeaders(ref, response.headers), body: response.body };
+}
+
+/** A body shorter than asked (the connection ended early): transient, fetched again. */
+function bodyEndedEarly(ref: ObjectRef, at: number, expected: number): TransientError {
+  return new TransientError(`${formatS3Url(ref)}: the body ended at byte ${at}, expected ${expected}`);
 }
 
 /**
@@ -283,7 +280,7 @@ async function receiveWholeBody(
   }
   if (offset !== head.size) {
     ctx.events.emit('transfer:progress', { id, bytes: -offset });
-    throw new TransientError(`${formatS3Url(head.ref)}: the body ended at byte ${offset}, expected ${head.size}`);
+    throw bodyEndedEarly(head.ref, offset, head.size);
   }
 }
 
@@ -291,7 +288,7 @@ async function receiveWholeBody(
 async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, path: string, id: number): Promise<Omit<DownloadedObject, 'path'>> {
   const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (attempt): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
     if (attempt > 1) await file.truncate(0);
-    const { head, body } = await getWholeObject(ctx, ref);
+    const { head, body } = await getObjectStream(ctx, ref);
     const proof = contentProofOf(head);
     const hash = newMd5();
     await receiveWholeBody(ctx, head, body, id, async (chunk, offset) => {
@@ -490,7 +487,7 @@ async function fetchSegment(
     await sink(offset, chunk);
     offset += chunk.length;
   }
-  if (offset !== expectedEnd) throw new TransientError(`${formatS3Url(head.ref)}: the body ended at byte ${offset}, expected ${expectedEnd}`);
+  if (offset !== expectedEnd) throw bodyEndedEarly(head.ref, offset, expectedEnd);
   return { start, end };
 }
 

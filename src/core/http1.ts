@@ -321,8 +321,6 @@ class Exchange {
   private head: ParsedHead | undefined;
   private collected: Buffer[] = [];
   private collectedLength = 0;
-  /** Whether bytes given to `feed` must be copied before they are kept. */
-  private copyKept = false;
   private chunk = { size: -1, trailer: false, pendingLine: '' };
   private unwatch: (() => void) | undefined;
   private settled = false;
@@ -362,32 +360,31 @@ class Exchange {
 
   /** Takes body bytes (copied if `reused`: the caller's buffer is read into again); true once the body is complete. */
   feed(data: Buffer, reused = false): boolean {
-    this.copyKept = reused;
     const framing = this.framing;
     if (framing.kind === 'none') {
       if (data.length > 0) throw protocolError('bytes after a body-less answer');
       return true;
     }
     if (framing.kind === 'until-close') {
-      if (data.length > 0) this.push(data);
+      if (data.length > 0) this.push(data, reused);
       return false;
     }
     if (framing.kind === 'length') {
       if (data.length > framing.remaining) throw protocolError('more bytes than Content-Length');
-      if (data.length > 0) this.push(data);
+      if (data.length > 0) this.push(data, reused);
       framing.remaining -= data.length;
       return framing.remaining === 0;
     }
-    return this.feedChunked(data);
+    return this.feedChunked(data, reused);
   }
 
-  private feedChunked(data: Buffer): boolean {
+  private feedChunked(data: Buffer, reused: boolean): boolean {
     const state = this.chunk;
     let offset = 0;
     while (offset < data.length) {
       if (state.size > 0) {
         const take = Math.min(state.size, data.length - offset);
-        this.push(data.subarray(offset, offset + take));
+        this.push(data.subarray(offset, offset + take), reused);
         offset += take;
         state.size -= take;
         if (state.size === 0) state.size = -2; // the CRLF after the chunk's data
@@ -437,13 +434,14 @@ class Exchange {
     else this.reject(error);
   }
 
-  private push(received: Buffer): void {
-    const data = this.copyKept ? Buffer.from(received) : received;
+  /** Keeps body bytes, copied first when `reused` (the read buffer they sit in is read into again). */
+  private push(data: Buffer, reused: boolean): void {
     if (this.wholeLimit !== undefined) {
-      const room = this.wholeLimit - this.collectedLength;
-      if (room > 0) this.collected.push(data.length <= room ? data : data.subarray(0, room));
-      this.collectedLength += Math.min(room, data.length);
-    } else if (!this.body!.push(data)) this.socket.pause();
+      // Past the limit bytes are read and dropped, never copied.
+      const kept = data.subarray(0, Math.max(0, this.wholeLimit - this.collectedLength));
+      if (kept.length > 0) this.collected.push(reused ? Buffer.from(kept) : kept);
+      this.collectedLength += kept.length;
+    } else if (!this.body!.push(reused ? Buffer.from(data) : data)) this.socket.pause();
   }
 }
 

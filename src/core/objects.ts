@@ -62,8 +62,20 @@ export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead 
 /** HEAD an object; a missing one is a clear failure naming it. */
 export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead> {
   const found = await findObject(ctx, ref);
-  if (!found) throw failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+  if (!found) throw noSuchObject(ref);
   return found;
+}
+
+/** The failure a missing object is reported with, whatever request found it missing. */
+export function noSuchObject(ref: ObjectRef): Error {
+  return failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+}
+
+/** For `.catch` on a request for one object: not found becomes `noSuchObject`, anything else goes on. */
+export function missingAsFailure(ref: ObjectRef): (error: unknown) => never {
+  return (error) => {
+    throw isNotFound(error) ? noSuchObject(ref) : error;
+  };
 }
 
 /** HEAD an object; undefined when it does not exist. */
