@@ -14,7 +14,7 @@ import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
-import { temporaryDownloadPath } from './temporary-names.js';
+import { claimResumableTemporary, privateTemporaryPath } from './temporary-names.js';
 
 export interface DownloadedObject {
   bucket: string;
@@ -53,52 +53,58 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     const head = small ? undefined : await headObject(ctx, ref);
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await ensureDirectory(dirname(target));
-    // A fixed name beside the target, so that a run killed half-way is found and resumed.
-    const temporary = temporaryDownloadPath(target);
-    const progress = new RangeProgress(`${temporary}.json`);
-    const resumable = head ? await progress.load(head, ctx.partSize) : false;
-    const file = await open(temporary, resumable ? 'r+' : 'w+');
-    let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
+    // A ranged download writes under a fixed name beside the target, so that a run killed half-way
+    // is found and resumed; a small one under a name of its own.
+    const claim = head ? await claimResumableTemporary(target) : { path: privateTemporaryPath(target), resumable: false, release: async () => undefined };
+    const temporary = claim.path;
     try {
-      let downloaded: Omit<DownloadedObject, 'path'>;
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          downloaded = head ? await fetchIntoFile(ctx, head, file, temporary, id, progress) : await fetchWholeIntoFile(ctx, ref, file, temporary, id);
-          break;
-        } catch (error) {
-          // Bytes damaged on the way: one fresh download before giving up.
-          if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
-          ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
-          ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
-          await progress.reset();
-          await file.truncate(0);
+      const progress = new RangeProgress(`${temporary}.json`);
+      const resuming = claim.resumable && head ? await progress.load(head, ctx.partSize) : false;
+      const file = await open(temporary, resuming ? 'r+' : 'w+');
+      let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
+      try {
+        let downloaded: Omit<DownloadedObject, 'path'>;
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            downloaded = head ? await fetchIntoFile(ctx, head, file, temporary, id, progress) : await fetchWholeIntoFile(ctx, ref, file, temporary, id);
+            break;
+          } catch (error) {
+            // Bytes damaged on the way: one fresh download before giving up.
+            if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
+            ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
+            ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
+            await progress.reset();
+            await file.truncate(0);
+          }
+        }
+        // Large files are flushed to disk before the rename. Small ones are not: an fsync each costs
+        // seconds per thousand files, and the rename already keeps a crashed process from leaving a
+        // partial file at the target (none of aws, s5cmd or rclone fsync at all).
+        if (downloaded.size > ctx.partSize) await file.datasync();
+        await file.close();
+        await rename(temporary, target);
+        outcome = 'renamed';
+        await progress.discard();
+        const result = { ...downloaded, path: target };
+        ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
+        return result;
+      } catch (error) {
+        // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
+        // that failed, or a changed object, leaves nothing.
+        const resumeLater = claim.resumable && progress.hasRanges() && !(error instanceof ContentMismatch) && errorCodeOf(error) !== 'PreconditionFailed';
+        outcome = resumeLater ? 'keep' : 'discard';
+        throw error;
+      } finally {
+        if (outcome !== 'renamed') {
+          await file.close().catch(() => undefined);
+          if (outcome === 'discard') {
+            await rm(temporary, { force: true });
+            await progress.discard();
+          }
         }
       }
-      // Large files are flushed to disk before the rename. Small ones are not: an fsync each costs
-      // seconds per thousand files, and the rename already keeps a crashed process from leaving a
-      // partial file at the target (none of aws, s5cmd or rclone fsync at all).
-      if (downloaded.size > ctx.partSize) await file.datasync();
-      await file.close();
-      await rename(temporary, target);
-      outcome = 'renamed';
-      await progress.discard();
-      const result = { ...downloaded, path: target };
-      ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
-      return result;
-    } catch (error) {
-      // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
-      // that failed, or a changed object, leaves nothing.
-      const resumeLater = head !== undefined && progress.hasRanges() && !(error instanceof ContentMismatch) && errorCodeOf(error) !== 'PreconditionFailed';
-      outcome = resumeLater ? 'keep' : 'discard';
-      throw error;
     } finally {
-      if (outcome !== 'renamed') {
-        await file.close().catch(() => undefined);
-        if (outcome === 'discard') {
-          await rm(temporary, { force: true });
-          await progress.discard();
-        }
-      }
+      await claim.release();
     }
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
@@ -114,10 +120,8 @@ const IN_MEMORY_DOWNLOAD_MAX = 1024 * 1024;
 
 /**
  * A small object (the size known from a listing): one GET into memory, checked against its MD5, then
- * written to the temporary file and renamed into place with blocking calls. Four file operations of
- * a few microseconds each cost less on the event loop than four round trips through libuv's thread
- * pool; for a tree of 16 KiB files that is a third of the client's CPU. Nothing reaches the disk
- * unless it verified. Returns undefined when the object turns out to need the general path (larger
+ * written to a temporary file of its own and renamed into place. Nothing reaches the disk unless it
+ * verified. Returns undefined when the object turns out to need the general path (larger
  * than the listing said, or a multipart ETag to prove part by part).
  */
 async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: string, id: number, size: number): Promise<DownloadedObject | undefined> {
@@ -151,7 +155,7 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
       }
       // Written on the thread pool, not here: creating a file can cost the kernel a millisecond (ext4
       // steps over inodes freed moments ago, as after a cleanup), time the next requests go on in.
-      const temporary = temporaryDownloadPath(target);
+      const temporary = privateTemporaryPath(target);
       try {
         await writeFile(temporary, content);
         await rename(temporary, target);

@@ -95,6 +95,31 @@ describe('kill -9 in the middle, then the same command again', () => {
     expect(readdirSync(directory)).toEqual(['large.bin']);
   });
 
+  it('two gets to one target at once (an overlapping cron run): each ends whole, the last rename wins, nothing left', async () => {
+    const first = writeRandomFile(join(work.path, 'first.bin'), 12 * MiB);
+    const second = writeRandomFile(join(work.path, 'second.bin'), 12 * MiB + 5);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'overlap/first.bin', Body: first }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'overlap/second.bin', Body: second }));
+    const directory = join(work.path, 'overlap');
+    mkdirSync(directory);
+    const target = join(directory, 'latest.bin');
+    const progress = join(directory, '.latest.bin.datalake-part.json');
+    // The first run is slowed so that the second starts and ends while the first is half-way.
+    proxy.setRules([{ method: 'GET', match: /overlap\/first\.bin/, fault: { kind: 'delay', ms: 300 } }]);
+    const slow = startCli(['get', `s3://${bucket}/overlap/first.bin`, target, '--concurrency', '1'], proxied);
+    await waitFor(() => existsSync(progress) && (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length >= 1, 'a range of the first run on disk');
+
+    const quick = await runCli(['get', `s3://${bucket}/overlap/second.bin`, target, '--json'], { env: proxied });
+    expect(quick.code).toBe(0);
+    expect(md5(readFileSync(target))).toBe(md5(second));
+    expect(existsSync(progress)).toBe(true);
+
+    expect(await slow.done).toBe(0);
+    expect(md5(readFileSync(target))).toBe(md5(first));
+    expect(readdirSync(directory)).toEqual(['latest.bin']);
+    proxy.setRules([]);
+  });
+
   it('SIGINT stops after the parts in flight, exits 130, and keeps the upload for the next run', async () => {
     proxy.setRules([{ method: 'PUT', match: /partNumber=/, fault: { kind: 'delay', ms: 150 } }]);
     const run = startCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--concurrency', '2'], proxied);

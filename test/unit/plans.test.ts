@@ -1,10 +1,14 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localPathFor } from '../../src/core/get-plan.js';
 import mime from 'mime';
 import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
 import { walkLocalTree } from '../../src/core/sync/local-tree.js';
+import { tryLock } from '../../src/core/lock-file.js';
+import { claimResumableTemporary, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/temporary-names.js';
 import { tempDirectory } from '../support/harness.js';
 
 const work = tempDirectory('plans');
@@ -87,15 +91,65 @@ describe('walks of a local tree', () => {
   it('leave out the partial files of downloads in progress, and nothing else that is hidden', async () => {
     const root = join(work.path, 'with-partials');
     mkdirSync(join(root, 'sub'), { recursive: true });
-    for (const name of ['.a.csv.datalake-part', '.a.csv.datalake-part.json', '.a.csv.datalake-part.json.new', 'sub/.b.datalake-part', '.hidden', 'a.csv', 'sub/b', 'datalake-part']) {
+    for (const name of [
+      '.a.csv.datalake-part',
+      '.a.csv.datalake-part.json',
+      '.a.csv.datalake-part.json.new',
+      '.a.csv.datalake-part.lock',
+      '.a.csv.0a1b2c3d-7.datalake-part',
+      'sub/.b.datalake-part',
+      '.hidden',
+      'a.csv',
+      'sub/b',
+      'datalake-part',
+      'a.csv.datalake-part.lock',
+    ]) {
       writeFileSync(join(root, name), 'x');
     }
     const fromPut: string[] = [];
     for await (const path of walkFiles(root)) fromPut.push(path);
     const fromSync: string[] = [];
     for await (const file of walkLocalTree(root, { followSymlinks: false })) fromSync.push(file.name);
-    const expected = ['.hidden', 'a.csv', 'datalake-part', 'sub/b'];
+    const expected = ['.hidden', 'a.csv', 'a.csv.datalake-part.lock', 'datalake-part', 'sub/b'];
     expect(fromPut).toEqual(expected);
     expect(fromSync).toEqual(expected);
+  });
+});
+
+describe('temporary files of downloads', () => {
+  it('the resumable name goes to one download at a time; another gets a name of its own, then the lock is free again', async () => {
+    const root = join(work.path, 'claims');
+    mkdirSync(root, { recursive: true });
+    const target = join(root, 'x.bin');
+    const first = await claimResumableTemporary(target);
+    expect(first).toMatchObject({ path: temporaryDownloadPath(target), resumable: true });
+    const second = await claimResumableTemporary(target);
+    expect(second.resumable).toBe(false);
+    expect(second.path).not.toBe(first.path);
+    expect(isTemporaryDownloadName(basename(second.path))).toBe(true);
+    await first.release();
+    const third = await claimResumableTemporary(target);
+    expect(third.resumable).toBe(true);
+    await third.release();
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('a lock left by a process that is gone is taken over; one held by a live process is not', async () => {
+    const root = join(work.path, 'stale-lock');
+    mkdirSync(root, { recursive: true });
+    const lock = join(root, 'a.lock');
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname() }));
+    const taken = await tryLock(lock);
+    expect(taken.acquired).toBe(true);
+    expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid });
+    expect(await tryLock(lock)).toEqual({ acquired: false, holder: expect.objectContaining({ pid: process.pid, host: hostname() }) });
+    if (taken.acquired) await taken.release();
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('private names never repeat', () => {
+    const names = new Set(Array.from({ length: 100 }, () => privateTemporaryPath('/d/x.bin')));
+    expect(names.size).toBe(100);
   });
 });
