@@ -53,9 +53,9 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     const head = small ? undefined : await headObject(ctx, ref);
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await ensureDirectory(dirname(target));
-    // A ranged download writes under a fixed name beside the target, so that a run killed half-way
-    // is found and resumed; a small one under a name of its own.
-    const claim = head ? await claimResumableTemporary(target) : { path: privateTemporaryPath(target), resumable: false, release: async () => undefined };
+    // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
+    // download resumed), unless another live run holds it.
+    const claim = await claimResumableTemporary(target);
     const temporary = claim.path;
     try {
       const progress = new RangeProgress(`${temporary}.json`);

@@ -17,8 +17,8 @@ export function temporaryDownloadPath(target: string): string {
 }
 
 /**
- * A name only this download uses, for a download that is never resumed (a small object, written in
- * one go) or whose resumable name another live process holds. Unique across processes (a random
+ * A name only this download uses, for a download that is never resumed (a small object received in
+ * memory, written in one go) or whose resumable name another live process holds. Unique across processes (a random
  * token chosen once per process) and within this one (a counter).
  */
 export function privateTemporaryPath(target: string): string {
