@@ -9,12 +9,13 @@ import type { LazyS3Client } from './s3.js';
 /**
  * The requests of a transfer, sent on datalake's own keep-alive HTTP/1.1 connections (http1.ts) with
  * their own SigV4 signature: whole-object PUT and GET, a multipart upload's create, parts, complete
- * and abort, ranged and part GETs, HEAD, and ListObjectsV2. Through the SDK a small PUT costs about 0.9 ms of CPU in its
- * middleware stack, through node:http about 0.3 ms, here about 0.15 ms: on a 2-core machine shared
- * with the server that is the difference between trailing s5cmd and matching it (see the README's
- * performance section). A sync, an ls, or a get then need not load the SDK at all.
+ * and abort, ranged and part GETs, HEAD, and ListObjectsV2. Through the SDK a small PUT costs about
+ * 0.9 ms of CPU in its middleware stack, through node:http about 0.3 ms, here about 0.15 ms: on a
+ * 2-core machine shared with the server that is the difference between trailing s5cmd and matching
+ * it (see the README's performance section). A sync, an ls, or a get then need not load the SDK.
  *
- * The rest (deletes, ListParts, CopyObject, bucket setup, presigning) stays on the SDK. Credentials and the bucket's address are the SDK's own (its credential chain, its
+ * The rest (deletes, ListParts, CopyObject, bucket setup, presigning) stays on the SDK. Credentials
+ * and the bucket's address are the SDK's own (its credential chain, its
  * endpoint rules, once per bucket), except in the one case where they are plain: keys in the
  * environment and no profile (the SDK's chain takes exactly those first), and a custom endpoint,
  * addressed by path. Errors are shaped like the SDK's (name and Code from the XML body, the status in
@@ -53,7 +54,6 @@ interface BucketEndpoint {
   signingRegion: string;
   connections: Http1Pool;
 }
-
 
 export class DirectRequests {
   private readonly endpoints = new Map<string, BucketEndpoint>();

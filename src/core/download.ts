@@ -14,7 +14,7 @@ import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
-import { claimResumableTemporary, privateTemporaryPath } from './temporary-names.js';
+import { claimTemporaryDownloadPath, privateTemporaryPath } from './temporary-names.js';
 
 export interface DownloadedObject {
   bucket: string;
@@ -55,11 +55,11 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     await ensureDirectory(dirname(target));
     // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
     // download resumed), unless another live run holds it.
-    const claim = await claimResumableTemporary(target);
+    const claim = await claimTemporaryDownloadPath(target);
     const temporary = claim.path;
     try {
       const progress = new RangeProgress(`${temporary}.json`);
-      const resuming = claim.resumable && head ? await progress.load(head, ctx.partSize) : false;
+      const resuming = claim.fixed && head ? await progress.load(head, ctx.partSize) : false;
       const file = await open(temporary, resuming ? 'r+' : 'w+');
       let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
       try {
@@ -91,7 +91,7 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
       } catch (error) {
         // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
         // that failed, or a changed object, leaves nothing.
-        const resumeLater = claim.resumable && progress.hasRanges() && !(error instanceof ContentMismatch) && errorCodeOf(error) !== 'PreconditionFailed';
+        const resumeLater = claim.fixed && progress.hasRanges() && !(error instanceof ContentMismatch) && errorCodeOf(error) !== 'PreconditionFailed';
         outcome = resumeLater ? 'keep' : 'discard';
         throw error;
       } finally {

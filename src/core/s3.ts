@@ -17,8 +17,9 @@ export function connectS3(settings: Settings): S3Connection {
 
 /**
  * The SDK client, created on first use. Loading the SDK's modules takes about 70 ms, a third of a
- * short command's start-up, and a tree of small files sent or fetched with env credentials and a
- * custom endpoint never needs it: only multipart, HEAD, deletes, bucket setup and presigning do.
+ * short command's start-up, and a transfer with env credentials and a custom endpoint never needs
+ * it: only deletes, resuming an upload (ListParts), CopyObject, bucket setup, presigning and
+ * listing buckets do.
  */
 export class LazyS3Client {
   private loading: Promise<S3Client> | undefined;

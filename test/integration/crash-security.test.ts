@@ -21,6 +21,8 @@ import {
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+/** How many ranges a download's progress record (beside its temporary file) lists; 0 before it exists. */
+const rangesRecorded = (progress: string) => (existsSync(progress) ? (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length : 0);
 const work = tempDirectory('crash');
 let client: S3Client;
 let bucket: string;
@@ -80,11 +82,11 @@ describe('kill -9 in the middle, then the same command again', () => {
     const progress = join(directory, '.large.bin.datalake-part.json');
     proxy.setRules([{ method: 'GET', match: /crash\/large\.bin/, fault: { kind: 'delay', ms: 150 } }]);
     const run = startCli(['get', `s3://${bucket}/crash/large.bin`, target, '--concurrency', '1'], proxied);
-    await waitFor(() => existsSync(progress) && (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length >= 3, 'three ranges on disk');
+    await waitFor(() => rangesRecorded(progress) >= 3, 'three ranges on disk');
     run.child.kill('SIGKILL');
     await run.done;
     expect(existsSync(target)).toBe(false);
-    const rangesDone = (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length;
+    const rangesDone = rangesRecorded(progress);
 
     proxy.setRules([]);
     const again = await runCli(['get', `s3://${bucket}/crash/large.bin`, target, '--json'], { env: proxied });
@@ -107,7 +109,7 @@ describe('kill -9 in the middle, then the same command again', () => {
     // The first run is slowed so that the second starts and ends while the first is half-way.
     proxy.setRules([{ method: 'GET', match: /overlap\/first\.bin/, fault: { kind: 'delay', ms: 300 } }]);
     const slow = startCli(['get', `s3://${bucket}/overlap/first.bin`, target, '--concurrency', '1'], proxied);
-    await waitFor(() => existsSync(progress) && (JSON.parse(readFileSync(progress, 'utf8')) as { done: unknown[] }).done.length >= 1, 'a range of the first run on disk');
+    await waitFor(() => rangesRecorded(progress) >= 1, 'a range of the first run on disk');
 
     const quick = await runCli(['get', `s3://${bucket}/overlap/second.bin`, target, '--json'], { env: proxied });
     expect(quick.code).toBe(0);

@@ -8,7 +8,7 @@ import mime from 'mime';
 import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
 import { walkLocalTree } from '../../src/core/sync/local-tree.js';
 import { tryLock } from '../../src/core/lock-file.js';
-import { claimResumableTemporary, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/temporary-names.js';
+import { claimTemporaryDownloadPath, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/temporary-names.js';
 import { tempDirectory } from '../support/harness.js';
 
 const work = tempDirectory('plans');
@@ -117,19 +117,19 @@ describe('walks of a local tree', () => {
 });
 
 describe('temporary files of downloads', () => {
-  it('the resumable name goes to one download at a time; another gets a name of its own, then the lock is free again', async () => {
+  it('the fixed name goes to one download at a time; another gets a name of its own, then the lock is free again', async () => {
     const root = join(work.path, 'claims');
     mkdirSync(root, { recursive: true });
     const target = join(root, 'x.bin');
-    const first = await claimResumableTemporary(target);
-    expect(first).toMatchObject({ path: temporaryDownloadPath(target), resumable: true });
-    const second = await claimResumableTemporary(target);
-    expect(second.resumable).toBe(false);
+    const first = await claimTemporaryDownloadPath(target);
+    expect(first).toMatchObject({ path: temporaryDownloadPath(target), fixed: true });
+    const second = await claimTemporaryDownloadPath(target);
+    expect(second.fixed).toBe(false);
     expect(second.path).not.toBe(first.path);
     expect(isTemporaryDownloadName(basename(second.path))).toBe(true);
     await first.release();
-    const third = await claimResumableTemporary(target);
-    expect(third.resumable).toBe(true);
+    const third = await claimTemporaryDownloadPath(target);
+    expect(third.fixed).toBe(true);
     await third.release();
     expect(readdirSync(root)).toEqual([]);
   });
