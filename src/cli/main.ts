@@ -3,7 +3,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { isDatalakeError, type DatalakeError } from '../core/errors.js';
 import { explainError } from '../core/s3-errors.js';
 import { applyDotenv, readDotenv } from '../core/dotenv.js';
-import { errorLine, oneLine } from './output.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES } from '../core/config.js';
+import { MiB } from '../core/units.js';
+import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
+import { errorCodeOf } from '../core/retry.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
@@ -27,18 +30,19 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .option('--bucket <name>', 'bucket for bare keys (env DATALAKE_BUCKET)')
-    .option('--region <region>', 'AWS region (env AWS_REGION; default us-east-1)')
+    .option('--region <region>', `AWS region (env AWS_REGION; default ${DEFAULT_REGION})`)
     .option('--endpoint <url>', 'S3-compatible endpoint, path-style (env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)')
     .option('--profile <name>', 'AWS shared-config profile (env AWS_PROFILE)')
     .option('--layout <template>', 'key template (env DATALAKE_LAYOUT)')
-    .option('--concurrency <n>', 'requests in flight at once (env DATALAKE_CONCURRENCY; default 8)')
-    .option('--part-size <size>', 'multipart part size, 5MiB to 5GiB (env DATALAKE_PART_SIZE; default 8MiB)')
-    .option('--retries <n>', 'retries per request after the first attempt (env DATALAKE_RETRIES; default 5)')
+    .option('--concurrency <n>', `requests in flight at once (env DATALAKE_CONCURRENCY; default ${DEFAULT_CONCURRENCY})`)
+    .option('--part-size <size>', `multipart part size, 5MiB to 5GiB; grows so a file needs at most 10,000 parts (env DATALAKE_PART_SIZE; default ${DEFAULT_PART_SIZE / MiB}MiB)`)
+    .option('--retries <n>', `retries per request after the first attempt (env DATALAKE_RETRIES; default ${DEFAULT_RETRIES})`)
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--no-progress', 'no progress bar (it is only shown on a terminal anyway)')
     .addOption(new Option('--log-level <level>', 'pino log level; logs go to stderr unless --log-file').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--log-file <path>', 'append pino JSON log lines to this file (level info unless --log-level)')
+    .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
@@ -65,22 +69,42 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   return program;
 }
 
-/** Maps anything thrown to one line on stderr and an exit code, in one place. */
-export function reportError(error: unknown, debug: boolean): number {
+/**
+ * Maps anything thrown to one line on stderr and an exit code, in one place; with `--json`, stdout
+ * still gets one document, with an `error` beside whatever completed.
+ */
+export function reportError(error: unknown, options: { debug: boolean; json: boolean }): number {
+  const { debug } = options;
   if (error instanceof CommanderError) {
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    if (options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
     return EXIT_USAGE;
   }
   const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint: process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL });
   process.stderr.write(`${errorLine(explained)}\n`);
+  if (options.json) printErrorDocument({ code: errorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
   if (explained.kind === 'usage') return EXIT_USAGE;
   if (explained.kind === 'interrupted') return interruption.exitCode();
   return 1;
 }
 
+/** The S3 or system code behind an error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted). */
+function errorCode(error: DatalakeError): string {
+  const cause = error.cause;
+  const code = cause === undefined || isDatalakeError(cause) ? undefined : errorCodeOf(cause);
+  return code ?? error.kind;
+}
+
+function printErrorDocument(error: JsonError): void {
+  const out = currentOutput();
+  if (out) out.failWithJson(error);
+  else process.stdout.write(`${JSON.stringify({ error })}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('debug') && argv.some((arg) => arg.startsWith('--log-level'));
+  const json = argv.includes('--json');
   try {
     applyDotenv(process.env, readDotenv(process.cwd()));
     const program = buildProgram();
@@ -91,6 +115,6 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (error) {
-    return reportError(error, debug);
+    return reportError(error, { debug, json });
   }
 }

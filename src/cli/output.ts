@@ -11,8 +11,16 @@ export interface OutputMode {
  */
 export class Output {
   private batch: string | undefined;
+  /** Whether the run's one JSON document is on stdout (whole, or begun by a streaming command). */
+  private documentStarted = false;
+  /** What completed so far, for the document a failing run still prints beside its `error`. */
+  private partial: (() => Record<string, unknown>) | undefined;
+  /** Ends a document a streaming command began, with the error inside it. */
+  private closeStream: ((error: JsonError) => string) | undefined;
 
-  constructor(readonly mode: OutputMode) {}
+  constructor(readonly mode: OutputMode) {
+    runOutput = this;
+  }
 
   /** A human line on stdout; silent with --json or --quiet. */
   line(text: string): void {
@@ -46,7 +54,50 @@ export class Output {
 
   /** The one JSON document of a `--json` run. */
   json(document: unknown): void {
-    if (this.mode.json) process.stdout.write(`${JSON.stringify(document)}\n`);
+    if (!this.mode.json) return;
+    this.documentStarted = true;
+    process.stdout.write(`${JSON.stringify(document)}\n`);
+  }
+
+  /** With `--json`, a document streamed piece by piece: `close` ends it when the run fails midway. */
+  beginJsonStream(opening: string, close: (error: JsonError) => string): void {
+    if (!this.mode.json) return;
+    this.documentStarted = true;
+    this.closeStream = close;
+    this.write(opening);
+  }
+
+  /** The streamed document ended normally. */
+  endJsonStream(closing: string): void {
+    if (!this.mode.json) return;
+    this.closeStream = undefined;
+    this.write(closing);
+  }
+
+  /** What a failing `--json` run reports as completed beside its `error` (objects, failures, counts). */
+  reportPartial(document: () => Record<string, unknown>): void {
+    this.partial = document;
+  }
+
+  /**
+   * A run that ends in an error, an interrupt or a refusal still prints one document with `--json`:
+   * what completed, and `error` with a code and the message printed on stderr.
+   */
+  failWithJson(error: JsonError): void {
+    if (!this.mode.json) return;
+    if (this.closeStream) {
+      this.write(this.closeStream(error));
+      this.closeStream = undefined;
+      this.endBatch();
+      return;
+    }
+    if (this.documentStarted) return;
+    this.json({ ...(this.partial?.() ?? {}), error });
+  }
+
+  /** A human line about the result on stderr, so that stdout holds only the result itself; silent with --json or --quiet. */
+  note(text: string): void {
+    if (!this.mode.json && !this.mode.quiet) process.stderr.write(`${text}\n`);
   }
 
   warn(text: string): void {
@@ -60,6 +111,18 @@ export class Output {
 }
 
 const BATCH_CHARACTERS = 64 * 1024;
+
+export interface JsonError {
+  code: string;
+  message: string;
+}
+
+/** The Output of this process's command, for the error document printed where errors are mapped. */
+let runOutput: Output | undefined;
+
+export function currentOutput(): Output | undefined {
+  return runOutput;
+}
 
 export function errorLine(error: DatalakeError): string {
   return `datalake: error: ${oneLine(error.message)}${error.hint ? ` (${oneLine(error.hint)})` : ''}`;

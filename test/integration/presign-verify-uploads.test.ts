@@ -93,8 +93,9 @@ describe('presign PUT and POST', () => {
     writeFileSync(path, data);
     const result = await runCli(['presign', `s3://${bucket}/incoming/upload.csv`, '--method', 'PUT', '--content-type', 'text/csv']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^# curl -fS -X PUT -T FILE -H 'Content-Type: text\/csv' 'http/m);
-    const url = result.stdout.split('\n')[0]!;
+    expect(result.stderr).toMatch(/^# curl -fS -X PUT -T FILE -H 'Content-Type: text\/csv' 'http/m);
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const url = result.stdout.trimEnd();
     expect(curl(['-X', 'PUT', '-T', path, '-H', 'Content-Type: application/json', url]).status).toBe(403);
     expect(curl(['-X', 'PUT', '-T', path, '-H', 'Content-Type: text/csv', url]).status).toBe(200);
     const verify = await runCli(['verify', `s3://${bucket}/incoming/upload.csv`, '--local', path]);

@@ -84,10 +84,14 @@ export class FaultProxy {
     const fault = this.pick(req);
     this.log.push({ method: req.method ?? '', url: req.url ?? '', fault: fault?.kind });
     if (fault?.kind === 'status') {
-      req.resume();
+      // Answered once the whole request has arrived, as S3 does: an answer sent while the client is
+      // still writing its body would reach it as a reset or a 503 depending on timing.
       const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the fault proxy</Message><RequestId>fault</RequestId></Error>`;
-      res.writeHead(fault.status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
-      res.end(body);
+      req.on('end', () => {
+        res.writeHead(fault.status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+        res.end(body);
+      });
+      req.resume();
       return;
     }
     if (fault?.kind === 'reset') {

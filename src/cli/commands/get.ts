@@ -14,8 +14,8 @@ export function registerGet(program: Command): void {
     .command('get')
     .summary('download an object, or a prefix with --recursive')
     .description(
-      'Download an object to a file, a directory or - (standard output); with --recursive, every object under a prefix.\n' +
-        'Large objects come in parallel ranges. Bytes go to a temporary file beside the target, are checked against the\n' +
+      'Download an object to a file, a directory or - (standard output); with --recursive, every object under a prefix. ' +
+        'Large objects come in parallel ranges. Bytes go to a temporary file beside the target, are checked against the ' +
         'stored MD5 or the ETag (multipart included), and only then renamed into place: never a partial or corrupt file.',
     )
     .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
@@ -42,6 +42,7 @@ Examples:
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
+        out.reportPartial(() => summary.toJson());
         const { downloadToFile, downloadToStream } = await engine;
         try {
           await attempt(runtime, failed, { key: ref.key }, async () => {
@@ -67,6 +68,7 @@ Examples:
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
+      out.reportPartial(() => summary.toJson());
       const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await engine;
       let seen = 0;
       const guard = new DestinationGuard(root);

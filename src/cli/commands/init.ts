@@ -10,10 +10,10 @@ export function registerInit(program: Command): void {
     .command('init')
     .summary('make a bucket lake-ready, idempotently')
     .description(
-      'Create the bucket if missing (with the region\'s LocationConstraint), then make sure of: default encryption\n' +
-        '(SSE-S3, or SSE-KMS with --kms-key-id), versioning, public access blocked, and lifecycle rules per zone\n' +
-        '(raw → STANDARD_IA at 30 days → GLACIER at 90; processed → STANDARD_IA at 90; incomplete multipart uploads\n' +
-        'aborted after 7 days in every zone). Each setting is reported as created, updated, unchanged or unsupported.\n' +
+      'Create the bucket if missing (with the region\'s LocationConstraint), then make sure of: default encryption ' +
+        '(SSE-S3, or SSE-KMS with --kms-key-id), versioning, public access blocked, and lifecycle rules per zone ' +
+        '(raw → STANDARD_IA at 30 days → GLACIER at 90; processed → STANDARD_IA at 90; incomplete multipart uploads ' +
+        'aborted after 7 days in every zone). Each setting is reported as created, updated, unchanged or unsupported. ' +
         'Lifecycle rules that datalake did not create are kept.',
     )
     .argument('[bucket]', 'the bucket (default: --bucket / DATALAKE_BUCKET)')

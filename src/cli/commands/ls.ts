@@ -8,19 +8,21 @@ export function registerLs(program: Command): void {
   program
     .command('ls')
     .summary('list objects and prefixes')
-    .description('List objects and common prefixes under a prefix, every page of them, with sizes, dates and a total.\nWith no bucket configured and no argument, list the buckets.')
+    .description('List objects and common prefixes under a prefix, every page of them, with sizes, dates and a total. With no bucket configured and no argument, list the buckets.')
     .argument('[prefix]', 's3://bucket/prefix, or a prefix in --bucket (default: the whole bucket)')
-    .option('-r, --recursive', 'list every object under the prefix, not just one level')
+    .option('-r, --recursive', 'list every object under the prefix, not just one level (full keys)')
+    .option('--full-key', 'show full keys in the one-level listing too (names are relative to the listed folder, as aws s3 ls shows them)')
     .addHelpText(
       'after',
       `
 Examples:
   datalake ls
   datalake ls s3://lake/raw/
+  datalake ls s3://lake/raw/ --full-key
   datalake ls raw/reddit/ --recursive
   datalake ls s3://lake/analytics/ --json | jq '.objects[].key'`,
     )
-    .action(async (prefixText: string | undefined, flags: { recursive?: boolean }, command: Command) => {
+    .action(async (prefixText: string | undefined, flags: { recursive?: boolean; fullKey?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
       if (prefixText === undefined && settings.bucket === undefined) {
@@ -32,17 +34,23 @@ Examples:
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listObjects } = await engine;
       const json = out.mode.json;
+      const recursive = flags.recursive === true;
+      // As `aws s3 ls`: one level shows names relative to the listed folder, --recursive full keys.
+      const folder = where.key.slice(0, where.key.lastIndexOf('/') + 1);
+      const shown = (key: string) => (recursive || flags.fullKey === true ? key : key.slice(folder.length));
       let count = 0;
       let bytes = 0;
       const prefixes: string[] = [];
+      const closing = () => `],"prefixes":${JSON.stringify(prefixes)},"count":${count},"bytes":${bytes}`;
       try {
-        // The JSON document is streamed object by object, so a listing of millions stays small in memory.
+        // The JSON document is streamed object by object, so a listing of millions stays small in memory;
+        // a listing that fails midway still ends as one document, with the error inside.
         out.startBatch();
-        if (json) out.write('{"objects":[');
-        for await (const entry of listObjects(runtime.ctx, where, { recursive: flags.recursive === true })) {
+        out.beginJsonStream('{"objects":[', (error) => `${closing()},"error":${JSON.stringify(error)}}\n`);
+        for await (const entry of listObjects(runtime.ctx, where, { recursive })) {
           if (entry.kind === 'prefix') {
             prefixes.push(entry.prefix);
-            out.line(`${''.padStart(19)} ${'PRE'.padStart(10)} ${entry.prefix}`);
+            out.line(`${''.padStart(19)} ${'PRE'.padStart(10)} ${shown(entry.prefix)}`);
             continue;
           }
           const { object } = entry;
@@ -53,9 +61,9 @@ Examples:
           }
           count += 1;
           bytes += object.size;
-          out.line(`${formatDate(object.lastModified)} ${formatBytes(object.size).padStart(10)} ${object.key}`);
+          out.line(`${formatDate(object.lastModified)} ${formatBytes(object.size).padStart(10)} ${shown(object.key)}`);
         }
-        if (json) out.write(`],"prefixes":${JSON.stringify(prefixes)},"count":${count},"bytes":${bytes}}\n`);
+        out.endJsonStream(`${closing()}}\n`);
       } finally {
         out.endBatch();
         runtime.close();

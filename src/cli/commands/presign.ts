@@ -20,9 +20,10 @@ export function registerPresign(program: Command): void {
     .command('presign')
     .summary('hand out a presigned GET, PUT or POST for an object')
     .description(
-      'Print a presigned URL: GET (default; the object must exist unless --no-check), PUT (optionally bound to\n' +
-        '--content-type) with a ready curl line, or POST (a form policy with --max-size as content-length-range,\n' +
-        'an optional content-type condition, and the key or --key-prefix) with its fields and a ready curl -F line.',
+      'Print a presigned URL on stdout, alone: GET (default; the object must exist unless --no-check), PUT ' +
+        '(optionally bound to --content-type), or POST (a form policy with --max-size as content-length-range, ' +
+        'an optional content-type condition, and the key or --key-prefix). The expiry, the POST form fields and ' +
+        'a ready curl line go to stderr; --json gives everything in one document.',
     )
     .argument('[object]', 's3://bucket/key or a key in --bucket (with --key-prefix, may be omitted)')
     .option('--method <method>', 'GET, PUT or POST', 'GET')
@@ -38,7 +39,8 @@ Examples:
   datalake presign s3://lake/analytics/report.csv --expires 15m
   datalake presign s3://lake/raw/uploads/in.csv --method PUT --content-type text/csv
   datalake presign --method POST --bucket lake --key-prefix raw/dropbox/ --max-size 10MiB --expires 1d
-  curl -fSL "$(datalake presign analytics/report.csv --json | jq -r .url)" -o report.csv`,
+  curl -fSL "$(datalake presign analytics/report.csv)" -o report.csv
+  datalake presign analytics/report.csv --json | jq -r .expiresAt`,
     )
     .action(async (objectText: string | undefined, flags: PresignFlags, command: Command) => {
       const globals = command.optsWithGlobals();
@@ -83,9 +85,10 @@ Examples:
         out.json(request);
         return;
       }
+      // stdout holds the URL alone, so `curl "$(datalake presign …)"` works; the rest goes to stderr.
       out.line(request.url);
-      if (request.fields) for (const [name, value] of Object.entries(request.fields)) out.line(`  ${name}: ${value}`);
-      out.line(`expires ${request.expiresAt}`);
-      if (method !== 'GET') out.line(`# ${curlCommand(request)}`);
+      if (request.fields) for (const [name, value] of Object.entries(request.fields)) out.note(`  ${name}: ${value}`);
+      out.note(`expires ${request.expiresAt}`);
+      if (method !== 'GET') out.note(`# ${curlCommand(request)}`);
     });
 }

@@ -28,8 +28,8 @@ export function registerPut(program: Command): void {
   command
     .summary('upload files, a directory tree or standard input')
     .description(
-      'Upload files (or - for standard input) to s3://bucket/key, --key KEY, or the lake layout (--zone/--dataset/--date).\n' +
-        'Files up to one part size go in a single PUT with Content-MD5; larger ones in parts, each with its own Content-MD5.\n' +
+      'Upload files (or - for standard input) to s3://bucket/key, --key KEY, or the lake layout (--zone/--dataset/--date). ' +
+        'Files up to one part size go in a single PUT with Content-MD5; larger ones in parts, each with its own Content-MD5. ' +
         'The ETag is checked after upload and the whole-content MD5 is stored in metadata (md5chksum).',
     )
     .argument('<files...>', 'files to upload, then optionally the destination (s3://bucket/key, a key, or a prefix ending in /)')
@@ -67,6 +67,7 @@ Examples:
       const [{ uploadFile, uploadStream }, { forEachWindowed }] = await engine;
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
+      out.reportPartial(() => summary.toJson());
       const started = Date.now();
       try {
         await forEachWindowed(

@@ -38,9 +38,9 @@ export function registerSync(program: Command): void {
     .command('sync')
     .summary('make a prefix match a local directory, or a local directory match a prefix')
     .description(
-      'Local directory → s3://bucket/prefix/ (or the layout with --zone/--dataset/--date), or prefix → local directory.\n' +
-        'Transfers what is missing or different BY CONTENT: same size but different bytes is different, an mtime-only touch\n' +
-        'is not. A local hash cache means unchanged files are not hashed again. Delta Lake tables are synced data files\n' +
+      'Local directory → s3://bucket/prefix/ (or the layout with --zone/--dataset/--date), or prefix → local directory. ' +
+        'Transfers what is missing or different BY CONTENT: same size but different bytes is different, an mtime-only touch ' +
+        'is not. A local hash cache means unchanged files are not hashed again. Delta Lake tables are synced data files ' +
         'first, then _delta_log entries in version order. Re-running a finished sync transfers nothing.',
     )
     .argument('<source>', 'local directory or s3://bucket/prefix/')
@@ -163,7 +163,9 @@ Every name is included unless a rule matches; the last matching rule decides.`,
       out.line(
         `${dry}sync ${description}: ${report.transferred} ${plan.dryRun ? 'to transfer' : 'transferred'}, ${report.skipped} skipped, ${report.deleted} ${plan.dryRun ? 'to delete' : 'deleted'}, ${report.failed} failed, ${formatBytes(report.bytes)} in ${seconds}s`,
       );
-      out.json(report);
+      // An interrupted run's document carries the interrupt as its `error` (printed where errors are mapped).
+      if (runtime.ctx.stopping?.aborted) out.reportPartial(() => ({ ...report }));
+      else out.json(report);
       if (report.failed > 0) process.exitCode = 1;
     } finally {
       runtime.close();

@@ -11,8 +11,8 @@ export function registerVerify(program: Command): void {
     .command('verify')
     .summary('prove objects intact, against local files or their stored MD5')
     .description(
-      'Against local files when --local is given (a prefix against a directory reports missing and extra files too),\n' +
-        'else by downloading and checking against the MD5 stored at upload, the plain ETag, or the multipart ETag.\n' +
+      'Against local files when --local is given (a prefix against a directory reports missing and extra files too), ' +
+        'else by downloading and checking against the MD5 stored at upload, the plain ETag, or the multipart ETag. ' +
         'Multipart objects included. Exit 1 on any mismatch.',
     )
     .argument('<source>', 's3://bucket/key, or a prefix (ending in /, or with --recursive)')

@@ -1,0 +1,136 @@
+/**
+ * What scripts read: stdout holds exactly the result (a presigned URL alone; one JSON document with
+ * `--json`, an `error` inside it when the run fails), and `ls` names entries as `aws s3 ls` does.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileNameFor } from '../../src/core/state-paths.js';
+import { acquireSyncLock } from '../../src/core/sync/lock.js';
+import { createTestBucket, curl, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+
+let client: S3Client;
+let bucket: string;
+const work = tempDirectory('cli-output');
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'cli-output');
+  for (const key of ['raw/top.csv', 'raw/exports/a.csv', 'raw/exports/b.csv']) {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}` }));
+  }
+});
+afterAll(async () => {
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+/** The whole of stdout must be one JSON document: a script does `JSON.parse(stdout)`. */
+function wholeJson(stdout: string): { error?: { code: string; message: string } } & Record<string, unknown> {
+  expect(stdout.trim().split('\n')).toHaveLength(1);
+  return JSON.parse(stdout) as { error?: { code: string; message: string } } & Record<string, unknown>;
+}
+
+describe('presign prints the URL alone on stdout', () => {
+  it('so that curl "$(datalake presign …)" fetches the object', async () => {
+    const result = await runCli(['presign', `s3://${bucket}/raw/top.csv`, '--expires', '10m']);
+    expect(result.code).toBe(0);
+    const url = result.stdout.trimEnd();
+    expect(url.split('\n')).toHaveLength(1);
+    expect(url).toMatch(/^http:\/\/.*X-Amz-Signature=/);
+    expect(result.stderr).toMatch(/^expires \d{4}-/m);
+    const fetched = curl([url]);
+    expect(fetched.status).toBe(200);
+    expect(fetched.body.toString()).toBe('body of raw/top.csv');
+  });
+});
+
+describe('ls names entries relative to the listed folder, as aws s3 ls does', () => {
+  it('one level: names relative to the folder; --full-key and --recursive: whole keys', async () => {
+    const level = await runCli(['ls', `s3://${bucket}/raw/`]);
+    expect(level.code).toBe(0);
+    expect(level.stdout).toMatch(/PRE exports\/$/m);
+    expect(level.stdout).toMatch(/ top\.csv$/m);
+    expect(level.stdout).not.toMatch(/raw\/top\.csv/);
+
+    const partial = await runCli(['ls', `s3://${bucket}/raw/exp`]);
+    expect(partial.stdout).toMatch(/PRE exports\/$/m);
+
+    const full = await runCli(['ls', `s3://${bucket}/raw/`, '--full-key']);
+    expect(full.stdout).toMatch(/PRE raw\/exports\/$/m);
+    expect(full.stdout).toMatch(/ raw\/top\.csv$/m);
+
+    const recursive = await runCli(['ls', `s3://${bucket}/raw/`, '--recursive']);
+    expect(recursive.stdout).toMatch(/ raw\/exports\/a\.csv$/m);
+  });
+
+  it('--json always carries whole keys', async () => {
+    const result = await runCli(['ls', `s3://${bucket}/raw/`, '--json']);
+    const listed = wholeJson(result.stdout) as { objects: Array<{ key: string }>; prefixes: string[] };
+    expect(listed.objects.map((object) => object.key)).toEqual(['raw/top.csv']);
+    expect(listed.prefixes).toEqual(['raw/exports/']);
+  });
+});
+
+describe('--json prints one whole document on every failure', () => {
+  it('a listing refused midway (wrong secret) still ends as one document with its error', async () => {
+    const result = await runCli(['ls', `s3://${bucket}/raw/`, '--recursive', '--json'], { env: s3Env({ AWS_SECRET_ACCESS_KEY: 'wrong-secret-wrong-secret' }) });
+    expect(result.code).toBe(1);
+    const document = wholeJson(result.stdout);
+    expect(document).toMatchObject({ objects: [], count: 0 });
+    expect(document.error?.code).toBe('SignatureDoesNotMatch');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('bad input (exit 2) prints a document with a usage error', async () => {
+    const missing = await runCli(['put', join(work.path, 'no-such-file.csv'), `s3://${bucket}/x.csv`, '--json']);
+    expect(missing.code).toBe(2);
+    expect(wholeJson(missing.stdout).error).toMatchObject({ code: 'usage', message: expect.stringMatching(/no-such-file\.csv/) });
+
+    const unknownFlag = await runCli(['ls', '--no-such-flag', '--json']);
+    expect(unknownFlag.code).toBe(2);
+    expect(wholeJson(unknownFlag.stdout).error?.code).toBe('usage');
+  });
+
+  it('a run that ends on a missing bucket prints what completed beside the error', async () => {
+    const file = join(work.path, 'one.csv');
+    writeFileSync(file, 'one');
+    const result = await runCli(['put', file, `s3://no-such-bucket-${bucket}/one.csv`, '--json']);
+    expect(result.code).toBe(1);
+    const document = wholeJson(result.stdout);
+    expect(document).toMatchObject({ objects: [], error: { code: 'NoSuchBucket' } });
+  });
+
+  it('a sync refused by a held lock prints a document with the error', async () => {
+    const tree = join(work.path, 'tree');
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(join(tree, 'a.txt'), 'a');
+    const state = join(work.path, 'state');
+    // This test process holds the lock of exactly that sync, as a running sync would.
+    const lockPath = join(state, 'locks', `${fileNameFor(`upload\0${resolve(tree)}\0s3://${bucket}/locked/\0all`)}.lock`);
+    const release = await acquireSyncLock(lockPath, 'the test holding it');
+    try {
+      const refused = await runCli(['sync', tree, `s3://${bucket}/locked/`, '--json'], { env: s3Env({ DATALAKE_STATE_DIR: state }) });
+      expect(refused.code).toBe(1);
+      expect(wholeJson(refused.stdout).error?.message).toMatch(/another sync/);
+    } finally {
+      await release();
+    }
+  });
+});
+
+describe('help', () => {
+  it('states the defaults the code uses, and every command shows the global options', async () => {
+    const { DEFAULT_CONCURRENCY, DEFAULT_RETRIES } = await import('../../src/core/config.js');
+    const top = await runCli(['--help']);
+    expect(top.stdout).toMatch(new RegExp(`--concurrency <n>[^\\n]*default ${DEFAULT_CONCURRENCY}\\b`));
+    expect(top.stdout).toMatch(new RegExp(`--retries <n>[^\\n]*default ${DEFAULT_RETRIES}\\b`));
+    const put = await runCli(['put', '--help']);
+    expect(put.stdout).toMatch(/Global Options:/);
+    expect(put.stdout).toMatch(/--json/);
+    expect(put.stdout).toMatch(/--bucket <name>/);
+  });
+});
+
