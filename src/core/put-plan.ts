@@ -1,7 +1,7 @@
 import { access, constants, opendir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import mime from 'mime';
-import { joinKey, missingBucketError, parseObjectAddress, validateKey, type ObjectRef } from './address.js';
+import { isS3Url, joinKey, missingBucketError, parseObjectAddress, validateKey, type ObjectRef } from './address.js';
 import { usageError } from './errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from './layout.js';
 import type { PutOptions, ServerSideEncryption } from './upload.js';
@@ -74,6 +74,9 @@ export async function planPut(request: PutRequest): Promise<PutItem[]> {
       files.push({ path: '-', name: '' });
       continue;
     }
+    if (isS3Url(source)) {
+      throw usageError(`'${source}' is an S3 address: put uploads local files`, 'download it with `datalake get`');
+    }
     const info = await stat(source).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR') throw usageError(`no such file '${source}'`);
       throw usageError(`cannot read '${source}': ${error.code ?? error.message}`);
@@ -92,11 +95,11 @@ export async function planPut(request: PutRequest): Promise<PutItem[]> {
   }
 
   const many = files.length > 1 || recursive;
-  return files.map((file) => ({
-    source: file.path,
-    ref: keyFor(request, destination, file, many),
-    contentType: file.path === '-' ? request.contentType : request.contentType ?? guessContentType(file.path),
-  }));
+  return files.map((file) => {
+    const ref = keyFor(request, destination, file, many);
+    // Standard input has no file name: its type comes from the key's extension.
+    return { source: file.path, ref, contentType: request.contentType ?? guessContentType(file.path === '-' ? ref.key : file.path) };
+  });
 }
 
 function keyFor(request: PutRequest, destination: PutDestination, file: { path: string; name: string }, many: boolean): ObjectRef {

@@ -134,3 +134,22 @@ describe('help', () => {
   });
 });
 
+
+describe('put names what it was given', () => {
+  it('standard input is typed by the key it goes to, and reported so', async () => {
+    const csv = await runCli(['put', '-', `s3://${bucket}/stdin/rows.csv`, '--json'], { input: 'a,b\n1,2\n' });
+    expect(csv.code).toBe(0);
+    expect(wholeJson(csv.stdout)).toMatchObject({ objects: [{ key: 'stdin/rows.csv', contentType: 'text/csv' }] });
+    const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    expect((await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'stdin/rows.csv' }))).ContentType).toBe('text/csv');
+    const unknown = await runCli(['put', '-', `s3://${bucket}/stdin/blob`, '--json'], { input: 'xyz' });
+    expect(wholeJson(unknown.stdout)).toMatchObject({ objects: [{ contentType: 'application/octet-stream' }] });
+  });
+
+  it('an S3 address given as the file to upload is refused as such (exit 2), nothing sent', async () => {
+    const result = await runCli(['put', `s3://${bucket}/raw/top.csv`, `s3://${bucket}/copy/top.csv`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/is an S3 address: put uploads local files/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
