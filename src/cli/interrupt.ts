@@ -13,6 +13,7 @@ class Interruption {
   private readonly soft = new AbortController();
   private readonly hard = new AbortController();
   private received: NodeJS.Signals | undefined;
+  private readonly noticeHooks: Array<() => boolean> = [];
 
   constructor() {
     // Every request in flight listens on these signals: hundreds at once is normal, not a leak.
@@ -30,15 +31,24 @@ class Interruption {
     return this.hard.signal;
   }
 
+  /**
+   * Runs before a signal's message is printed: a progress bar clears itself off its line, and says so
+   * (true), so the message starts there instead of on a new line.
+   */
+  beforeNotice(hook: () => boolean): void {
+    this.noticeHooks.push(hook);
+  }
+
   install(): void {
     const onSignal = (name: NodeJS.Signals) => {
+      const lineCleared = this.noticeHooks.map((hook) => hook()).includes(true);
       if (this.received) {
         this.hard.abort(new DatalakeError('interrupted', `interrupted by ${name}`));
         process.stderr.write(`datalake: ${name} again: stopping now\n`);
         process.exit(this.exitCode());
       }
       this.received = name;
-      process.stderr.write(`\ndatalake: ${name} received: finishing the requests in flight (up to ${GRACE_PERIOD_MS / 1000} s), then stopping; send it again to stop now\n`);
+      process.stderr.write(`${lineCleared ? '' : '\n'}datalake: ${name} received: finishing the requests in flight (up to ${GRACE_PERIOD_MS / 1000} s), then stopping; send it again to stop now\n`);
       const reason = new DatalakeError('interrupted', `interrupted by ${name}`, { hint: 'run the same command again to resume' });
       this.soft.abort(reason);
       setTimeout(() => this.hard.abort(reason), GRACE_PERIOD_MS).unref();

@@ -18,13 +18,23 @@ export class Output {
   /** Ends a document a streaming command began, with the error inside it. */
   private closeStream: ((error: JsonError) => string) | undefined;
 
+  /** A progress bar on the terminal: lines printed while it is up go above it. */
+  private display: StatusDisplay | undefined;
+
   constructor(readonly mode: OutputMode) {
     runOutput = this;
   }
 
+  attachDisplay(display: StatusDisplay): void {
+    this.display = display;
+  }
+
   /** A human line on stdout; silent with --json or --quiet. */
   line(text: string): void {
-    if (!this.mode.json && !this.mode.quiet) this.write(`${text}\n`);
+    if (this.mode.json || this.mode.quiet) return;
+    // On the bar's terminal, the line is drawn above the bar instead of under it.
+    if (this.display?.visible && process.stdout.isTTY) this.display.log(`${text}\n`);
+    else this.write(`${text}\n`);
   }
 
   /** Text on stdout as it is (a JSON document streamed piece by piece). */
@@ -97,20 +107,31 @@ export class Output {
 
   /** A human line about the result on stderr, so that stdout holds only the result itself; silent with --json or --quiet. */
   note(text: string): void {
-    if (!this.mode.json && !this.mode.quiet) process.stderr.write(`${text}\n`);
+    if (!this.mode.json && !this.mode.quiet) this.stderr(`${text}\n`);
   }
 
   warn(text: string): void {
-    if (!this.mode.quiet) process.stderr.write(`datalake: warning: ${oneLine(text)}\n`);
+    if (!this.mode.quiet) this.stderr(`datalake: warning: ${oneLine(text)}\n`);
   }
 
   /** A failed object, named, with what went wrong; printed even with --quiet. */
   failed(what: string, reason: string): void {
-    process.stderr.write(`datalake: failed: ${oneLine(what)}: ${oneLine(reason)}\n`);
+    this.stderr(`datalake: failed: ${oneLine(what)}: ${oneLine(reason)}\n`);
+  }
+
+  private stderr(text: string): void {
+    if (this.display?.visible) this.display.log(text);
+    else process.stderr.write(text);
   }
 }
 
 const BATCH_CHARACTERS = 64 * 1024;
+
+/** What Output needs of a progress display (src/cli/progress.ts). */
+export interface StatusDisplay {
+  readonly visible: boolean;
+  log(text: string): void;
+}
 
 export interface JsonError {
   code: string;

@@ -37,7 +37,7 @@ export function resolveGlobals(options: GlobalOptions): { settings: Settings; ou
 /** Builds the engine for a command: the S3 client, the limiter, events and their subscribers. */
 export async function openRuntime(
   options: GlobalOptions,
-  interruption: { signal: AbortSignal; stopping: AbortSignal },
+  interruption: { signal: AbortSignal; stopping: AbortSignal; beforeNotice(hook: () => boolean): void },
   resolved = resolveGlobals(options),
 ): Promise<Runtime> {
   const { settings, out } = resolved;
@@ -65,8 +65,12 @@ export async function openRuntime(
   let stopProgress: () => void = () => undefined;
   const wantsProgress = options.progress !== false && options.quiet !== true && process.stderr.isTTY === true && !(options.logLevel && !options.logFile);
   if (wantsProgress) {
-    const { showProgress } = await import('./progress.js');
-    stopProgress = showProgress(events);
+    const { ProgressDisplay } = await import('./progress.js');
+    const display = new ProgressDisplay(events);
+    out.attachDisplay(display);
+    // A signal's message is printed on a clean line, not over the bar.
+    interruption.beforeNotice(() => display.stop());
+    stopProgress = () => display.stop();
   }
 
   const ctx: TransferContext = {

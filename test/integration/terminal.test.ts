@@ -1,0 +1,107 @@
+/**
+ * What a person sees in a real terminal: datalake runs under tmux, and the screen is read back with
+ * capture-pane. The bar appears only for a run that lasts, the result lines survive it, the prompt comes
+ * back on a clean line, and Ctrl-C prints its message on a line of its own. (That a short run shows no
+ * bar at all is checked with a fake clock in test/unit/progress.test.ts.)
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { BIN, createTestBucket, emptyAndDeleteBucket, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+
+const work = tempDirectory('terminal');
+const socket = `datalake-test-${randomBytes(4).toString('hex')}`;
+let client: S3Client;
+let bucket: string;
+let proxy: FaultProxy;
+let proxyEndpoint: string;
+
+function tmux(...args: string[]): string {
+  const result = spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  if (result.error) throw new Error(`tmux is needed for the terminal tests (apt-get install tmux): ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** The visible screen, one string per line (wrapped rows joined), trailing blanks trimmed. */
+function screen(): string[] {
+  return tmux('capture-pane', '-p', '-J', '-t', 'main').split('\n').map((row) => row.trimEnd());
+}
+
+/** Starts a shell in a fresh 120×30 window with a known prompt and the test server's environment. */
+function openTerminal(): void {
+  const env = s3Env({ AWS_ENDPOINT_URL: proxyEndpoint, TERM: 'xterm-256color' });
+  const exports = Object.entries(env)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `export ${key}='${String(value).replace(/'/g, "'\\''")}'`)
+    .join('\n');
+  const rc = join(work.path, 'rc.sh');
+  writeFileSync(rc, `${exports}\nPS1='PROMPT$ '\n`);
+  spawnSync('tmux', ['-L', socket, 'kill-server']);
+  tmux('new-session', '-d', '-s', 'main', '-x', '120', '-y', '30', `bash --noprofile --rcfile ${rc} -i`);
+}
+
+function type(command: string): void {
+  tmux('send-keys', '-t', 'main', '-l', command);
+  tmux('send-keys', '-t', 'main', 'Enter');
+}
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'terminal');
+  proxy = new FaultProxy(inject('s3').endpoint ?? '');
+  proxyEndpoint = await proxy.start();
+  spawnSync('tmux', ['-L', socket, 'kill-server']);
+});
+afterAll(async () => {
+  spawnSync('tmux', ['-L', socket, 'kill-server']);
+  await proxy.stop();
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+describe('progress on a terminal', () => {
+  it('a run that lasts shows a bar, then the result line survives and the prompt comes back clean', async () => {
+    const file = join(work.path, 'slow.bin');
+    writeRandomFile(file, 6 * 1024 * 1024);
+    // Each part waits at the proxy: the upload takes a few seconds, so the bar must appear.
+    proxy.setRules([{ method: 'PUT', fault: { kind: 'delay', ms: 2_500 } }]);
+    openTerminal();
+    await waitFor(() => screen().some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(`node ${BIN} put ${file} s3://${bucket}/slow.bin --part-size 5MiB; echo "EXIT=$?"`);
+    await waitFor(() => screen().some((row) => row.includes('░')), 'the progress bar');
+    await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end', 60_000);
+    await waitFor(() => screen().some((row, index, rows) => row.startsWith('EXIT=') && rows[index + 1] === 'PROMPT$'), 'the next prompt');
+    const rows = screen().filter((row) => row !== '');
+    const exit = rows.findIndex((row) => row.startsWith('EXIT='));
+    expect(rows[exit]).toBe('EXIT=0');
+    expect(rows[exit - 1]).toMatch(new RegExp(`^uploaded ${file} → s3://${bucket}/slow\\.bin {2}6\\.0 MiB {2}md5 [0-9a-f]{32}$`));
+    expect(rows[exit + 1]).toBe('PROMPT$');
+    expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
+  });
+
+  it('Ctrl-C clears the bar and prints its message on a line of its own', async () => {
+    const file = join(work.path, 'stalled.bin');
+    writeRandomFile(file, 6 * 1024 * 1024);
+    // The parts never get an answer in time: the run is still going when Ctrl-C comes.
+    proxy.setRules([{ method: 'PUT', fault: { kind: 'delay', ms: 20_000 } }]);
+    openTerminal();
+    await waitFor(() => screen().some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(`node ${BIN} put ${file} s3://${bucket}/stalled.bin --part-size 5MiB; echo "EXIT=$?"`);
+    await waitFor(() => screen().some((row) => row.includes('░')), 'the progress bar');
+    tmux('send-keys', '-t', 'main', 'C-c');
+    await waitFor(() => screen().some((row) => row.includes('SIGINT received')), 'the interrupt message');
+    const message = screen().find((row) => row.includes('SIGINT received'))!;
+    expect(message).toMatch(/^datalake: SIGINT received: finishing the requests in flight/);
+    expect(screen().join('\n')).not.toMatch(/[█░]/);
+    tmux('send-keys', '-t', 'main', 'C-c');
+    await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end');
+    expect(screen().find((row) => row.startsWith('EXIT='))).toBe('EXIT=130');
+    proxy.setRules([]);
+  });
+});
