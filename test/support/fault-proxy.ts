@@ -1,8 +1,8 @@
 /**
  * A fault-injection proxy between datalake and MinIO. Every request is forwarded unchanged (the Host
  * header too, so SigV4 signatures still verify) unless a rule matches it; then the rule's fault is
- * applied: an S3 error answer, a connection reset, a truncated or corrupted response body, a
- * corrupted request body, or added latency. Rules match by method and a pattern on path and query,
+ * applied: an S3 error answer, a connection reset, a truncated or corrupted response body or header,
+ * an answer lost after the server acted on the request, a corrupted request body, or added latency. Rules match by method and a pattern on path and query,
  * can skip the first N matches, stop after `times` faults, and fire at a seeded `rate`.
  */
 import http from 'node:http';
@@ -14,7 +14,13 @@ export type Fault =
   | { kind: 'truncate-response'; afterBytes: number }
   | { kind: 'flip-response-byte'; offset: number }
   | { kind: 'flip-request-byte'; offset: number }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Bit 0 of the first byte of the body's first match of `pattern` flipped (the body is held whole). */
+  | { kind: 'flip-response-text'; pattern: RegExp }
+  /** Bit 0 of the character at `index` of one response header's value flipped. */
+  | { kind: 'flip-response-header'; header: string; index: number }
+  /** The request reaches the server and its whole answer is read, then the client's connection is reset. */
+  | { kind: 'lose-response' };
 
 export interface FaultRule {
   method?: string;
@@ -108,6 +114,17 @@ export class FaultProxy {
     const upstream = http.request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
       (response) => {
+        if (fault?.kind === 'lose-response') {
+          response.resume();
+          response.on('end', () => req.socket.destroy());
+          response.on('error', () => req.socket.destroy());
+          return;
+        }
+        if (fault?.kind === 'flip-response-text') {
+          this.flipText(response, res, fault.pattern);
+          return;
+        }
+        if (fault?.kind === 'flip-response-header') flipHeader(response.headers, fault.header, fault.index);
         res.writeHead(response.statusCode ?? 502, response.headers);
         let sent = 0;
         response.on('data', (chunk: Buffer) => {
@@ -143,6 +160,25 @@ export class FaultProxy {
     req.on('end', () => upstream.end());
     req.on('error', () => upstream.destroy());
   }
+
+  private flipText(response: http.IncomingMessage, res: http.ServerResponse, pattern: RegExp): void {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('error', () => res.socket?.destroy());
+    response.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const match = pattern.exec(body.toString('latin1'));
+      if (match) body[match.index] = body[match.index]! ^ 0x01;
+      res.writeHead(response.statusCode ?? 502, response.headers);
+      res.end(body);
+    });
+  }
+}
+
+function flipHeader(headers: http.IncomingHttpHeaders, name: string, index: number): void {
+  const value = headers[name];
+  if (typeof value !== 'string' || index >= value.length) return;
+  headers[name] = value.slice(0, index) + String.fromCharCode(value.charCodeAt(index) ^ 0x01) + value.slice(index + 1);
 }
 
 /** mulberry32: a small seeded generator, so a rate-based fault run repeats exactly. */
