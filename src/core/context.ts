@@ -27,12 +27,22 @@ export interface TransferContext {
   journal?: UploadJournal | undefined;
 }
 
-/** Runs one request under the retry policy, outside the limiter (for control requests). */
-export function retrying<T>(ctx: TransferContext, operation: string, attempt: (attemptNumber: number) => Promise<T>, signal = ctx.signal): Promise<T> {
+/**
+ * Runs one request under the retry policy, outside the limiter (for control requests). `alsoTransient`:
+ * codes retried for this request only (see RetryHooks).
+ */
+export function retrying<T>(
+  ctx: TransferContext,
+  operation: string,
+  attempt: (attemptNumber: number) => Promise<T>,
+  signal = ctx.signal,
+  alsoTransient?: ReadonlySet<string>,
+): Promise<T> {
   return withRetries(operation, attempt, ctx.retryPolicy, {
     onRetry: (notice) => ctx.events.emit('retry', notice),
     onThrottle: () => ctx.limiter.throttle(),
     signal,
+    alsoTransient,
   });
 }
 

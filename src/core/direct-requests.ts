@@ -138,10 +138,12 @@ export class DirectRequests {
     return this.sendWhole('GET', ref, {}, { signal, limit });
   }
 
-  /** HEAD of the object, or of one of its parts. */
-  headObject(ref: ObjectRef, signal?: AbortSignal, options: { partNumber?: number } = {}): Promise<WholeResponse> {
-    const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
-    return this.sendWhole('HEAD', ref, {}, { query, signal });
+  /** HEAD of the object, of one of its parts, or of one of its versions. */
+  headObject(ref: ObjectRef, signal?: AbortSignal, options: { partNumber?: number; versionId?: string | undefined } = {}): Promise<WholeResponse> {
+    const query: Record<string, string> = {};
+    if (options.partNumber !== undefined) query.partNumber = String(options.partNumber);
+    if (options.versionId !== undefined) query.versionId = options.versionId;
+    return this.sendWhole('HEAD', ref, {}, { query: Object.keys(query).length > 0 ? query : undefined, signal });
   }
 
   /** One page of ListObjectsV2 (up to 1,000 keys). */

@@ -37,6 +37,11 @@ export interface RetryHooks {
   /** Called with every throttling answer (SlowDown, 429, 503), so concurrency can back off. */
   onThrottle?: () => void;
   signal?: AbortSignal | undefined;
+  /**
+   * Codes that are transient for this one request though permanent for others: a request whose body
+   * is built again for each attempt names the codes that say its body arrived damaged (MalformedXML).
+   */
+  alsoTransient?: ReadonlySet<string> | undefined;
 }
 
 const TRANSIENT_CODES = new Set([
@@ -65,8 +70,9 @@ export function httpStatusOf(error: unknown): number | undefined {
 }
 
 /** Transient errors are worth another attempt; permanent ones fail at once with a clear line. */
-export function classifyError(error: unknown): ErrorClass {
+export function classifyError(error: unknown, alsoTransient?: ReadonlySet<string>): ErrorClass {
   if (error instanceof TransientError) return 'transient';
+  if (alsoTransient?.has(errorCodeOf(error) ?? '')) return 'transient';
   if (error instanceof DatalakeError) return 'permanent';
   if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return 'permanent';
   const code = errorCodeOf(error);
@@ -105,7 +111,7 @@ export async function withRetries<T>(
       return await attemptOnce(attempt);
     } catch (error) {
       if (hooks.signal?.aborted) throw hooks.signal.reason ?? error;
-      const errorClass = classifyError(error);
+      const errorClass = classifyError(error, hooks.alsoTransient);
       if (errorClass === 'throttled') hooks.onThrottle?.();
       if (errorClass === 'permanent' || attempt > policy.retries) throw error;
       const delayMs = backoffDelay(policy, attempt);

@@ -4,11 +4,13 @@ import { createHash } from 'node:crypto';
 
 /**
  * One multipart upload in progress, as it must be found again after a crash: which upload, how its
- * parts are cut, and which file (by identity) it is the upload of.
+ * parts are cut, and which file (by path and identity) it is the upload of.
  */
 export interface JournalEntry {
   bucket: string;
   key: string;
+  /** The absolute path of the file uploaded. */
+  path: string;
   uploadId: string;
   partSize: number;
   size: number;
@@ -22,9 +24,13 @@ export interface JournalEntry {
   startedAt: string;
 }
 
+/** Which entry: the upload of one file to one key. */
+export type JournalKey = Pick<JournalEntry, 'bucket' | 'key' | 'path'>;
+
 /**
- * The journal of uploads in progress: one small JSON file per bucket and key under the state
- * directory, written atomically. An entry exists exactly while its upload may still be resumed.
+ * The journal of uploads in progress: one small JSON file per bucket, key and local file under the
+ * state directory, written atomically. Two files put to one key each keep their own entry, so each
+ * stays resumable. An entry exists exactly while its upload may still be resumed.
  */
 export class UploadJournal {
   /** Writes of one entry run one after another: parts finish concurrently, the file must not tear. */
@@ -32,17 +38,17 @@ export class UploadJournal {
 
   constructor(private readonly directory: string) {}
 
-  async find(bucket: string, key: string): Promise<JournalEntry | undefined> {
+  async find(bucket: string, key: string, path: string): Promise<JournalEntry | undefined> {
     try {
-      const entry = JSON.parse(await readFile(this.pathOf(bucket, key), 'utf8')) as JournalEntry;
-      return entry.bucket === bucket && entry.key === key && typeof entry.uploadId === 'string' ? entry : undefined;
+      const entry = JSON.parse(await readFile(this.fileOf({ bucket, key, path }), 'utf8')) as JournalEntry;
+      return entry.bucket === bucket && entry.key === key && entry.path === path && typeof entry.uploadId === 'string' ? entry : undefined;
     } catch {
       return undefined;
     }
   }
 
   record(entry: JournalEntry): Promise<void> {
-    const path = this.pathOf(entry.bucket, entry.key);
+    const path = this.fileOf(entry);
     const text = JSON.stringify(entry);
     return this.enqueue(path, async () => {
       await mkdir(this.directory, { recursive: true });
@@ -52,8 +58,8 @@ export class UploadJournal {
     });
   }
 
-  remove(bucket: string, key: string): Promise<void> {
-    const path = this.pathOf(bucket, key);
+  remove(entry: JournalKey): Promise<void> {
+    const path = this.fileOf(entry);
     return this.enqueue(path, () => rm(path, { force: true }));
   }
 
@@ -66,8 +72,8 @@ export class UploadJournal {
     return next;
   }
 
-  private pathOf(bucket: string, key: string): string {
-    return join(this.directory, `${createHash('sha256').update(`${bucket}\0${key}`).digest('hex').slice(0, 32)}.json`);
+  private fileOf({ bucket, key, path }: JournalKey): string {
+    return join(this.directory, `${createHash('sha256').update(`${bucket}\0${key}\0${path}`).digest('hex').slice(0, 32)}.json`);
   }
 }
 

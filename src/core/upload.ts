@@ -2,6 +2,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
+import { resolve } from 'node:path';
 import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
 import {
@@ -22,6 +23,7 @@ import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headerText } from './direct-requests.js';
+import { removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 
@@ -45,6 +47,8 @@ export interface UploadedObject {
   parts: number;
   /** Parts found already on the server from an interrupted run and not sent again. */
   partsReused?: number;
+  /** The version written, in a versioned bucket. */
+  versionId?: string;
 }
 
 /** Upload one local file to one key: a single PUT up to one part size, multipart above it. */
@@ -68,8 +72,8 @@ export async function uploadFile(
       // Parts are read at different times: a file that changed meanwhile could mix two versions.
       const after = await stat(path);
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-        await deleteQuietly(ctx, ref);
-        throw failure(`${path} changed while it was being uploaded; the object was removed`, { hint: 'run the upload again once the file is complete' });
+        const removal = await removeWritten(ctx, ref, { etag: uploaded.etag, versionId: uploaded.versionId });
+        throw failure(`${path} changed while it was being uploaded; ${removal}`, { hint: 'run the upload again once the file is complete' });
       }
     }
     ctx.events.emit('transfer:done', {
@@ -134,17 +138,25 @@ async function readWholeFile(path: string): Promise<Buffer> {
   return readFile(path);
 }
 
-/** One PUT with Content-MD5, its ETag checked; a mismatch removes the object. */
+/**
+ * One PUT with Content-MD5, its ETag checked. An answer with another ETag is settled by a fresh look
+ * (upload-proof.ts); one that stays unproven is an error worth sending the object again.
+ */
 async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions): Promise<UploadedObject> {
   const md5 = md5Of(body);
   const md5Hex = md5.toString('hex');
   const response = await ctx.direct.putObject(ref, body, { 'content-md5': md5.toString('base64'), ...storageHeaders(options, md5Hex) }, ctx.signal);
-  const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
-  if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && etag !== md5Hex) {
-    await deleteQuietly(ctx, ref);
-    throw new TransientError(`ETag ${etag} of ${formatS3Url(ref)} is not the MD5 ${md5Hex} of what was sent`);
+  let answer = writeAnswerOf(response.headers);
+  if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && answer.etag !== md5Hex) {
+    const settled = await settleMismatch(ctx, ref, 'PUT', answer, { size: body.length, etags: [md5Hex], md5: md5Hex });
+    if (!settled.proven) throw new TransientError(`${formatS3Url(ref)} did not verify: ${settled.reason}`);
+    answer = settled.answer;
   }
-  return { bucket: ref.bucket, key: ref.key, size: body.length, etag, md5: md5Hex, parts: 1 };
+  return { bucket: ref.bucket, key: ref.key, size: body.length, etag: answer.etag, md5: md5Hex, parts: 1, ...versionOf(answer) };
+}
+
+function versionOf(answer: WriteAnswer): { versionId?: string } {
+  return answer.versionId === undefined ? {} : { versionId: answer.versionId };
 }
 
 /** The fields of a PUT or CreateMultipartUpload that say how the object is stored. */
@@ -190,25 +202,29 @@ async function putMultipartFile(
   id: number,
   knownMd5: string | undefined,
 ): Promise<UploadedObject> {
-  const resumed = await findResumableUpload(ctx, path, file, ref);
-  const partSize = resumed?.partSize ?? choosePartSize(file.size, ctx.partSize);
+  const absolutePath = resolve(path);
+  const pending = await findPendingUpload(ctx, path, absolutePath, file, ref);
+  const partSize = pending?.partSize ?? choosePartSize(file.size, ctx.partSize);
   const parts = splitIntoParts(file.size, partSize);
   // The whole-content MD5 goes into the metadata, which CreateMultipartUpload must carry: read once
   // ahead to know it (rclone does the same). The parts are then read again, mostly from the page cache.
   // (A sync that just hashed the file for its comparison passes the MD5 in, and the file is read once.)
+  // A resume always reads the file itself: what it reuses is proven by this reading, never by the journal.
   let partMd5s: Buffer[] | undefined;
-  let wholeMd5 = resumed?.md5 ?? knownMd5;
+  let wholeMd5 = pending ? undefined : knownMd5;
   if (wholeMd5 === undefined) {
     // Both cores: the whole-file MD5 here, the part MD5s on the hashing thread, each reading the file.
-    const [whole, parts] = await Promise.all([md5OfFile(path), backgroundHasher.partMd5s(path, file.size, partSize)]);
+    const [whole, md5s] = await Promise.all([md5OfFile(path), backgroundHasher.partMd5s(path, file.size, partSize)]);
     wholeMd5 = whole.toString('hex');
-    partMd5s = parts;
+    partMd5s = md5s;
   }
+  const resumed = pending && partMd5s ? await resumeUpload(ctx, path, ref, pending, wholeMd5, partMd5s) : undefined;
   const upload = resumed ?? (await createMultipartUpload(ctx, ref, options, wholeMd5));
   const reused = resumed?.reused ?? [];
   const entry: JournalEntry = {
     bucket: ref.bucket,
     key: ref.key,
+    path: absolutePath,
     uploadId: upload.uploadId,
     partSize,
     size: file.size,
@@ -239,13 +255,22 @@ async function putMultipartFile(
         return ctx.journal?.record(entry);
       },
     );
-    const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, [...reused, ...sent], upload.etagReflectsContent);
-    await ctx.journal?.remove(ref.bucket, ref.key);
-    return { bucket: ref.bucket, key: ref.key, size: file.size, etag, md5: wholeMd5, parts: parts.length, ...(reused.length > 0 ? { partsReused: reused.length } : {}) };
+    const answer = await completeMultipartUpload(ctx, ref, upload.uploadId, [...reused, ...sent], { checkEtag: upload.etagReflectsContent, size: file.size, md5: wholeMd5 });
+    await ctx.journal?.remove(entry);
+    return {
+      bucket: ref.bucket,
+      key: ref.key,
+      size: file.size,
+      etag: answer.etag,
+      md5: wholeMd5,
+      parts: parts.length,
+      ...(reused.length > 0 ? { partsReused: reused.length } : {}),
+      ...versionOf(answer),
+    };
   } catch (error) {
     if (!ctx.journal || error instanceof ContentMismatch) {
       await abortQuietly(ctx, ref, upload.uploadId);
-      await ctx.journal?.remove(ref.bucket, ref.key);
+      await ctx.journal?.remove(entry);
     } else {
       // Interrupted, or out of retries: the parts sent stay on the server and the journal keeps the
       // upload, so running the same command again sends only what is missing.
@@ -268,24 +293,45 @@ export interface FileIdentity {
 }
 
 interface ResumableUpload extends StartedUpload {
-  partSize: number;
-  md5: string;
   reused: SentPart[];
   startedAt: string;
 }
 
 /**
- * An interrupted upload of this same file, if the journal has one: each part already on the server is
- * checked (its size, and its ETag against the MD5 of the local range) before it is reused. A file
- * that changed meanwhile gets its stale upload aborted, and starts over.
+ * The journal's interrupted upload of this same file to this key, if there is one and the file still
+ * has the identity it had (size, mtime, inode). A file whose identity changed gets its stale upload
+ * aborted, and starts over.
  */
-async function findResumableUpload(ctx: TransferContext, path: string, file: FileIdentity, ref: ObjectRef): Promise<ResumableUpload | undefined> {
-  const entry = await ctx.journal?.find(ref.bucket, ref.key);
+async function findPendingUpload(ctx: TransferContext, path: string, absolutePath: string, file: FileIdentity, ref: ObjectRef): Promise<JournalEntry | undefined> {
+  const entry = await ctx.journal?.find(ref.bucket, ref.key, absolutePath);
   if (!entry || !ctx.journal) return undefined;
-  if (!sameFile(entry, file)) {
+  if (sameFile(entry, file)) return entry;
+  await abortQuietly(ctx, ref, entry.uploadId);
+  await ctx.journal.remove(entry);
+  ctx.events.emit('warning', { message: `${path} changed since its upload was interrupted: starting over`, ref });
+  return undefined;
+}
+
+/**
+ * Resumes the pending upload if the file, as this run has just read it, is still what it was: its
+ * whole-content MD5 (already in the upload's metadata) must be the same, for identity can be restored
+ * by hand (an in-place edit, then the old mtime set back). Each part already on the server is reused
+ * only if its size and ETag match the MD5 of that range as read now; the others are sent again. A file
+ * whose content changed gets its stale upload aborted, and starts over.
+ */
+async function resumeUpload(
+  ctx: TransferContext,
+  path: string,
+  ref: ObjectRef,
+  entry: JournalEntry,
+  wholeMd5: string,
+  partMd5s: readonly Buffer[],
+): Promise<ResumableUpload | undefined> {
+  if (!ctx.journal) return undefined;
+  if (entry.md5 !== wholeMd5) {
     await abortQuietly(ctx, ref, entry.uploadId);
-    await ctx.journal.remove(ref.bucket, ref.key);
-    ctx.events.emit('warning', { message: `${path} changed since its upload was interrupted: starting over`, ref });
+    await ctx.journal.remove(entry);
+    ctx.events.emit('warning', { message: `${path} changed since its upload was interrupted (its content, though not its size or time): starting over`, ref });
     return undefined;
   }
   let listed: Array<{ partNumber: number; etag: string; size: number }>;
@@ -293,19 +339,19 @@ async function findResumableUpload(ctx: TransferContext, path: string, file: Fil
     listed = await listUploadedParts(ctx, ref, entry.uploadId);
   } catch (error) {
     if (errorCodeOf(error) !== 'NoSuchUpload') throw error;
-    await ctx.journal.remove(ref.bucket, ref.key); // completed or aborted elsewhere
+    await ctx.journal.remove(entry); // completed or aborted elsewhere
     return undefined;
   }
   const ranges = splitIntoParts(entry.size, entry.partSize);
   const reused: SentPart[] = [];
   for (const part of listed) {
     const range = ranges[part.partNumber - 1];
-    if (!range || part.size !== range.end - range.start || !entry.etagReflectsContent) continue;
-    const md5 = await md5OfFile(path, range);
+    const md5 = partMd5s[part.partNumber - 1];
+    if (!range || !md5 || part.size !== range.end - range.start || !entry.etagReflectsContent) continue;
     if (md5.toString('hex') === part.etag) reused.push({ partNumber: part.partNumber, etag: part.etag, md5 });
   }
   ctx.events.emit('debug', { message: 'resuming upload', key: ref.key, uploadId: entry.uploadId, partsOnServer: listed.length, partsReused: reused.length });
-  return { uploadId: entry.uploadId, etagReflectsContent: entry.etagReflectsContent, partSize: entry.partSize, md5: entry.md5, reused, startedAt: entry.startedAt };
+  return { uploadId: entry.uploadId, etagReflectsContent: entry.etagReflectsContent, reused, startedAt: entry.startedAt };
 }
 
 async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<Array<{ partNumber: number; etag: string; size: number }>> {
@@ -411,17 +457,46 @@ async function sendPart(
   return { partNumber, etag, md5 };
 }
 
-/** Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`. */
-async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: SentPart[], checkEtag: boolean): Promise<string> {
+/**
+ * The codes a CompleteMultipartUpload is answered with when its body arrived damaged (a server that
+ * does not check its Content-MD5): not XML, a part number or ETag changed, no part left. Its body
+ * lists only parts the server acknowledged, and is built again for each attempt, so these are worth
+ * another one.
+ */
+const DAMAGED_COMPLETE_BODY = new Set(['MalformedXML', 'InvalidPart', 'InvalidPartOrder', 'InvalidRequest']);
+
+/**
+ * Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`. A lost answer
+ * (every retry then finds the upload gone) and an answer with another ETag are both settled by a
+ * fresh look at the object (upload-proof.ts), never by removing it unseen.
+ */
+async function completeMultipartUpload(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploadId: string,
+  sent: SentPart[],
+  proof: { checkEtag: boolean; size: number; md5?: string | undefined },
+): Promise<WriteAnswer> {
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
-  const completed = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, ordered, ctx.signal));
-  const etag = normalizeEtag(completed.etag) ?? '';
-  const expected = multipartEtag(ordered.map((part) => part.md5));
-  if (checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && etag !== expected) {
-    await deleteQuietly(ctx, ref);
-    throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ETag ${etag}, expected ${expected}; the object was removed`, 'run the upload again');
+  const etag = multipartEtag(ordered.map((part) => part.md5));
+  const expected: ExpectedObject = { size: proof.size, etags: proof.checkEtag ? [etag] : [], md5: proof.md5 };
+  const operation = 'CompleteMultipartUpload';
+  let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
+  try {
+    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, ordered, ctx.signal), ctx.signal, DAMAGED_COMPLETE_BODY);
+  } catch (error) {
+    const settled = await settleLostAnswer(ctx, ref, operation, expected, error, 'NoSuchUpload');
+    // Every answer lost: if the upload is somehow still there, it holds parts that cost money.
+    if (errorCodeOf(error) !== 'NoSuchUpload') await abortQuietly(ctx, ref, uploadId);
+    return settled;
   }
-  return etag;
+  const answer = writeAnswerOf(completed.headers, completed.etag);
+  if (proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag !== etag) {
+    const settled = await settleMismatch(ctx, ref, operation, answer, expected);
+    if (!settled.proven) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${settled.reason}`, 'run the upload again');
+    return settled.answer;
+  }
+  return answer;
 }
 
 /**
@@ -491,11 +566,11 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
       if (abort.signal.aborted) break;
     }
     const parts = await settleAll(ctx, sent);
-    const etag = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, upload.etagReflectsContent);
+    const completed = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size });
     const md5 = wholeMd5.digest('hex');
     const { rewriteMetadata } = await import('./metadata-rewrite.js');
-    const finalEtag = await rewriteMetadata(ctx, ref, size, options, md5, etag);
-    return { bucket: ref.bucket, key: ref.key, size, etag: finalEtag, md5, parts: parts.length };
+    const rewritten = await rewriteMetadata(ctx, ref, size, options, md5, completed.etag);
+    return { bucket: ref.bucket, key: ref.key, size, etag: rewritten.etag, md5, parts: parts.length, ...versionOf(rewritten) };
   } catch (error) {
     await Promise.allSettled(inFlight);
     await abortQuietly(ctx, ref, upload.uploadId);
@@ -528,18 +603,12 @@ export async function* readFixedChunks(
   if (filled > 0) yield current.subarray(0, filled);
 }
 
-export async function deleteQuietly(ctx: TransferContext, ref: ObjectRef): Promise<void> {
-  try {
-    await retrying(ctx, `DELETE ${ref.key}`, async () => ctx.client.send(new (await sdk()).DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key })), undefined);
-  } catch (error) {
-    ctx.events.emit('warning', { message: `could not remove ${formatS3Url(ref)} after a failed verification: ${String(error)}`, ref });
-  }
-}
-
+/** Aborts an upload; one already gone (completed or aborted) is what was wanted. */
 async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<void> {
   try {
     await retrying(ctx, `AbortMultipartUpload ${ref.key}`, () => ctx.direct.abortMultipartUpload(ref, uploadId), undefined);
   } catch (error) {
+    if (errorCodeOf(error) === 'NoSuchUpload') return;
     ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });
   }
 }

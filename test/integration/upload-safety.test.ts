@@ -76,8 +76,9 @@ async function versionsOf(name: string, prefix: string): Promise<Array<{ key: st
   ];
 }
 
-async function incompleteUploads(name: string): Promise<number> {
-  return (await client.send(new ListMultipartUploadsCommand({ Bucket: name }))).Uploads?.length ?? 0;
+/** Incomplete uploads of one key (MinIO lists them by exact key only). */
+async function incompleteUploads(name: string, key: string): Promise<number> {
+  return (await client.send(new ListMultipartUploadsCommand({ Bucket: name, Prefix: key }))).Uploads?.length ?? 0;
 }
 
 /** `datalake get` to a fresh path: its exit code and the bytes it wrote. */
@@ -161,19 +162,28 @@ describe('a lost answer is settled by looking at the object', () => {
     expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big), etag: expect.stringMatching(/-3$/) });
     const partPuts = proxy.log.filter((entry) => entry.method === 'PUT' && entry.url.includes('partNumber=')).map((entry) => /partNumber=(\d+)/.exec(entry.url)![1]);
     expect(partPuts.sort()).toEqual(['1', '2', '3']);
-    expect(await incompleteUploads(bucket)).toBe(0);
+    expect(await incompleteUploads(bucket, 'lost/big.bin')).toBe(0);
     const got = await fetched(`s3://${bucket}/lost/big.bin`, 'lost.bin');
     expect(got.code).toBe(0);
     expect(md5(got.bytes!)).toBe(md5(big));
   });
 
-  it('the Complete request body damaged on the way (MalformedXML): sent again, exit 0', async () => {
-    proxy.setRules([{ ...COMPLETE, times: 1, fault: { kind: 'flip-request-byte', offset: 0 } }]);
-    const result = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/malformed/big.bin`, '--json'], { env: proxied });
-    expect(proxy.faults('flip-request-byte')).toBe(1);
+  it('the Complete request body damaged on the way, twice (the server answers InvalidRequest, then MalformedXML): sent again, exit 0', async () => {
+    // The request body begins `<CompleteMultipartUpload xmlns="…"><Part><PartNumber>1</PartNumber>`:
+    // its first byte, then the `/` of the first `</PartNumber>`, each flipped once.
+    const closingTag = '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><PartNumber>1<'.length;
+    proxy.setRules([
+      { ...COMPLETE, times: 1, fault: { kind: 'flip-request-byte', offset: 0 } },
+      { ...COMPLETE, times: 1, fault: { kind: 'flip-request-byte', offset: closingTag } },
+    ]);
+    const logFile = join(work.path, 'malformed.log');
+    const result = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/malformed/big.bin`, '--json', '--log-level', 'warn', '--log-file', logFile], { env: proxied });
+    expect(proxy.faults('flip-request-byte')).toBe(2);
     expect(result.code).toBe(0);
     expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big) });
-    expect(proxy.log.filter((entry) => entry.method === 'POST' && entry.url.includes('uploadId='))).toHaveLength(2);
+    expect(proxy.log.filter((entry) => entry.method === 'POST' && entry.url.includes('uploadId='))).toHaveLength(3);
+    const log = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; code: string });
+    expect(log.filter((entry) => entry.msg === 'retrying').map((entry) => entry.code)).toEqual(['InvalidRequest', 'MalformedXML']);
   });
 });
 
@@ -219,7 +229,7 @@ describe('a resume proves the file by its content', () => {
     expect(got.stderr).toBe('');
     expect(got.code).toBe(0);
     expect(md5(got.bytes!)).toBe(md5(edited));
-    expect(await incompleteUploads(bucket)).toBe(0);
+    expect(await incompleteUploads(bucket, key)).toBe(0);
   });
 });
 
@@ -234,12 +244,12 @@ describe('the upload journal', () => {
       expect(failed.code).toBe(1);
       expect(failed.stderr).toMatch(/run the same command again to resume/);
     }
-    expect(await incompleteUploads(bucket)).toBe(2);
+    expect(await incompleteUploads(bucket, 'shared/key.bin')).toBe(2);
     for (const file of files) {
       const resumed = await runCli(['put', file.path, url, '--json'], { env: direct });
       expect(resumed.code).toBe(0);
       expect(lastJson<PutJson>(resumed).objects[0]).toMatchObject({ md5: md5(file.data), partsReused: 1 });
     }
-    expect(await incompleteUploads(bucket)).toBe(0);
+    expect(await incompleteUploads(bucket, 'shared/key.bin')).toBe(0);
   });
 });

@@ -1,0 +1,154 @@
+import { formatS3Url, type ObjectRef } from './address.js';
+import { md5FromMetadata, normalizeEtag } from './checksums.js';
+import { retrying, type TransferContext } from './context.js';
+import { headerText, type HeaderBag } from './direct-requests.js';
+import { describeError } from './errors.js';
+import { headFromHeaders, isNotFound, type ObjectHead } from './objects.js';
+import { classifyError, errorCodeOf } from './retry.js';
+import { sdk } from './sdk.js';
+
+/**
+ * What happens after an upload's answer: the answer is only a report of what the server did, and it
+ * can arrive damaged or not at all. Before anything is concluded from an answer that does not prove
+ * the upload, the object itself is looked at again (a fresh HEAD). Nothing but the exact object just
+ * written is ever removed: in a versioned bucket its version (by VersionId, so earlier versions stay
+ * and no delete marker is laid), in an unversioned one the object at the key only while a fresh look
+ * shows it is still the one the answer described.
+ */
+
+/** What an upload's answer says was written: its ETag and, in a versioned bucket, its version. */
+export interface WriteAnswer {
+  etag: string;
+  versionId: string | undefined;
+}
+
+export function writeAnswerOf(headers: HeaderBag, etag = headerText(headers, 'etag')): WriteAnswer {
+  return { etag: normalizeEtag(etag) ?? '', versionId: headerText(headers, 'x-amz-version-id') };
+}
+
+/** What the object must be to hold the bytes that were sent. */
+export interface ExpectedObject {
+  size: number;
+  /** The ETags that prove it (an MD5, a multipart ETag); none where the ETag is not an MD5 (SSE-KMS). */
+  etags: readonly string[];
+  /** The whole-content MD5 its metadata must carry, when one was sent. */
+  md5?: string | undefined;
+}
+
+/** Whether a fresh look shows the expected content: size, and every proof there is (at least one). */
+export function holdsExpected(head: ObjectHead, expected: ExpectedObject): boolean {
+  if (head.size !== expected.size || (expected.etags.length === 0 && expected.md5 === undefined)) return false;
+  if (expected.etags.length > 0 && (head.etag === undefined || !expected.etags.includes(head.etag))) return false;
+  return expected.md5 === undefined || md5FromMetadata(head.metadata) === expected.md5;
+}
+
+export type Settled = { proven: true; answer: WriteAnswer } | { proven: false; reason: string };
+
+/**
+ * An upload whose answer gave the wrong ETag. A fresh look that shows the expected content means the
+ * answer was damaged on the way: the upload stands. A fresh look that agrees with the answer (the
+ * same wrong ETag) confirms the object is wrong: that object, and only it, is removed. Anything else
+ * (no object, another ETag, no look possible) removes nothing; nor does a confirmed mismatch when the
+ * caller cannot tell a wrong ETag from a server's own form of it (`mayRemove` false). `reason` says
+ * which, for the error.
+ */
+export async function settleMismatch(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  operation: string,
+  answer: WriteAnswer,
+  expected: ExpectedObject,
+  mayRemove = true,
+): Promise<Settled> {
+  const said = `ETag ${answer.etag || '(none)'}, expected ${expected.etags.join(' or ')}`;
+  let look: FreshLook | undefined;
+  try {
+    look = await lookAgain(ctx, ref, answer.versionId);
+  } catch (error) {
+    return { proven: false, reason: `${said}; it was left in place, as it could not be looked at again (${describeError(error)})` };
+  }
+  if (look && holdsExpected(look.head, expected)) {
+    ctx.events.emit('warning', {
+      message: `${formatS3Url(ref)}: the answer to ${operation} said ${said}, but a fresh look shows the expected content: the answer was damaged on the way`,
+      ref,
+    });
+    return { proven: true, answer: { etag: look.head.etag ?? '', versionId: look.versionId } };
+  }
+  if (!look) return { proven: false, reason: `${said}; a fresh look found no object there` };
+  if (look.head.etag !== answer.etag) {
+    return { proven: false, reason: `${said}; it was left in place, as a fresh look found ETag ${look.head.etag ?? '(none)'}, neither what was sent nor what the answer said` };
+  }
+  if (!mayRemove) return { proven: false, reason: `${said}; a fresh look shows the same, and it was left in place` };
+  return { proven: false, reason: `${said}; a fresh look confirmed it, and ${await removeVersion(ctx, ref, look.versionId)}` };
+}
+
+/**
+ * Removes the object just written (a file that changed while it was sent): by its version when the
+ * answer named one, else only if a fresh look shows the key still holds what the answer described.
+ * Returns what was done, as words for the error.
+ */
+export async function removeWritten(ctx: TransferContext, ref: ObjectRef, answer: WriteAnswer): Promise<string> {
+  if (answer.versionId !== undefined) return removeVersion(ctx, ref, answer.versionId);
+  let look: FreshLook | undefined;
+  try {
+    look = await lookAgain(ctx, ref, undefined);
+  } catch (error) {
+    return `it was left in place, as it could not be looked at again (${describeError(error)})`;
+  }
+  if (!look) return 'nothing was left there';
+  if (look.head.etag !== answer.etag) return `it was left in place, as the object there now (ETag ${look.head.etag ?? '(none)'}) is not the one just written`;
+  return removeVersion(ctx, ref, look.versionId);
+}
+
+/**
+ * A request that failed, perhaps only in its answer: the server may have done it and the answer been
+ * lost, after which a retry finds the work already done (`doneCode`: NoSuchUpload for a Complete,
+ * PreconditionFailed for a conditional copy), or every answer was lost. The object is looked at: if
+ * it holds exactly the expected content, the request succeeded. Otherwise the request's own error
+ * is thrown.
+ */
+export async function settleLostAnswer(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  operation: string,
+  expected: ExpectedObject,
+  error: unknown,
+  doneCode: string,
+): Promise<WriteAnswer> {
+  const perhapsLost = errorCodeOf(error) === doneCode || classifyError(error) !== 'permanent';
+  if (!perhapsLost || ctx.signal?.aborted) throw error;
+  const look = await lookAgain(ctx, ref, undefined).catch(() => undefined);
+  if (!look || !holdsExpected(look.head, expected)) throw error;
+  ctx.events.emit('warning', {
+    message: `${formatS3Url(ref)}: the answer to ${operation} was lost (${describeError(error)}), but a fresh look shows the object complete, with the expected content`,
+    ref,
+  });
+  return { etag: look.head.etag ?? '', versionId: look.versionId };
+}
+
+interface FreshLook {
+  head: ObjectHead;
+  versionId: string | undefined;
+}
+
+/** A fresh HEAD of the object, or of one version of it; undefined when it is not there. */
+async function lookAgain(ctx: TransferContext, ref: ObjectRef, versionId: string | undefined): Promise<FreshLook | undefined> {
+  try {
+    const response = await retrying(ctx, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal, { versionId }));
+    return { head: headFromHeaders(ref, response.headers), versionId: headerText(response.headers, 'x-amz-version-id') ?? versionId };
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** DeleteObject of one version, or of the key where the bucket keeps none; what was done, in words. */
+async function removeVersion(ctx: TransferContext, ref: ObjectRef, versionId: string | undefined): Promise<string> {
+  try {
+    const { DeleteObjectCommand } = await sdk();
+    await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
+  } catch (error) {
+    return `removing it failed (${describeError(error)})`;
+  }
+  return versionId ? 'the version just written was removed; earlier versions are untouched' : 'the object just written was removed';
+}
