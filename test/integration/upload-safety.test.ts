@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -129,6 +129,31 @@ describe('a damaged answer never removes good data', () => {
     const got = await fetched(`s3://${versioned}/${key}`, 'confirmed.bin');
     expect(got.code).toBe(0);
     expect(got.bytes!.equals(earlier[1]!)).toBe(true);
+  });
+
+  it('unversioned bucket, the Complete answer and the fresh HEAD damaged differently: nothing is removed, exit 1 naming it', async () => {
+    const key = 'disagree/big.bin';
+    proxy.setRules([
+      { ...COMPLETE, fault: { kind: 'flip-response-text', pattern: COMPLETE_ETAG_DIGIT } },
+      { method: 'HEAD', match: /disagree\/big\.bin/, fault: { kind: 'flip-response-header', header: 'etag', index: 2 } },
+    ]);
+    const result = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/${key}`, '--json'], { env: proxied });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/disagree\/big\.bin did not verify: .*it was left in place/);
+    const got = await fetched(`s3://${bucket}/${key}`, 'disagree.bin');
+    expect(got.code).toBe(0);
+    expect(md5(got.bytes!)).toBe(md5(big));
+  });
+
+  it('unversioned bucket, a single PUT whose wrong ETag the fresh HEAD confirms: the object just written is removed, exit 1 naming it', async () => {
+    proxy.setRules([
+      { method: 'PUT', match: /confirmed\/small\.bin/, fault: { kind: 'flip-response-header', header: 'etag', index: 1 } },
+      { method: 'HEAD', match: /confirmed\/small\.bin/, fault: { kind: 'flip-response-header', header: 'etag', index: 1 } },
+    ]);
+    const result = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/confirmed/small.bin`, '--retries', '0'], { env: proxied });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/confirmed\/small\.bin did not verify: .*a fresh look confirmed it, and the object just written was removed/);
+    expect(await listKeys(client, bucket, 'confirmed/')).toEqual([]);
   });
 
   it('a byte flipped in the ETag header of every single-PUT answer: settled by a fresh HEAD, exit 0, the object in place', async () => {

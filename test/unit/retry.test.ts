@@ -79,6 +79,24 @@ describe('withRetries', () => {
     expect(calls).toBe(1);
   });
 
+  it('retries the codes one request names as transient for it (a body built again for each attempt), and only for that request', async () => {
+    const damaged = new Set(['MalformedXML']);
+    let calls = 0;
+    const result = await withRetries(
+      'CompleteMultipartUpload k',
+      async () => {
+        calls += 1;
+        if (calls === 1) throw s3Error('MalformedXML', 400);
+        return 'ok';
+      },
+      fast,
+      { alsoTransient: damaged },
+    );
+    expect([result, calls]).toEqual(['ok', 2]);
+    expect(classifyError(s3Error('MalformedXML', 400))).toBe('permanent');
+    expect(classifyError(s3Error('MalformedXML', 400), damaged)).toBe('transient');
+  });
+
   it('gives up after the configured retries and tells the limiter about throttling', async () => {
     let calls = 0;
     let throttles = 0;
