@@ -117,13 +117,19 @@ export async function settleLostAnswer(
 ): Promise<WriteAnswer> {
   const perhapsLost = errorCodeOf(error) === doneCode || classifyError(error) !== 'permanent';
   if (!perhapsLost || ctx.signal?.aborted) throw error;
-  const look = await lookAgain(ctx, ref, undefined).catch(() => undefined);
-  if (!look || !holdsExpected(look.head, expected)) throw error;
+  const found = await findExpected(ctx, ref, expected).catch(() => undefined);
+  if (!found) throw error;
   ctx.events.emit('warning', {
     message: `${formatS3Url(ref)}: the answer to ${operation} was lost (${describeError(error)}), but a fresh look shows the object complete, with the expected content`,
     ref,
   });
-  return { etag: look.head.etag ?? '', versionId: look.versionId };
+  return found;
+}
+
+/** The object as written, if a fresh look shows it holds exactly the expected content. */
+export async function findExpected(ctx: TransferContext, ref: ObjectRef, expected: ExpectedObject): Promise<WriteAnswer | undefined> {
+  const look = await lookAgain(ctx, ref, undefined);
+  return look && holdsExpected(look.head, expected) ? { etag: look.head.etag ?? '', versionId: look.versionId } : undefined;
 }
 
 interface FreshLook {

@@ -23,7 +23,7 @@ import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headerText } from './direct-requests.js';
-import { removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
+import { findExpected, removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 
@@ -218,7 +218,12 @@ async function putMultipartFile(
     wholeMd5 = whole.toString('hex');
     partMd5s = md5s;
   }
-  const resumed = pending && partMd5s ? await resumeUpload(ctx, path, ref, pending, wholeMd5, partMd5s) : undefined;
+  const resumption = pending && partMd5s ? await resumeUpload(ctx, path, ref, pending, wholeMd5, partMd5s) : undefined;
+  if (resumption && 'completed' in resumption) {
+    const answer = resumption.completed;
+    return { bucket: ref.bucket, key: ref.key, size: file.size, etag: answer.etag, md5: wholeMd5, parts: parts.length, partsReused: parts.length, ...versionOf(answer) };
+  }
+  const resumed = resumption?.upload;
   const upload = resumed ?? (await createMultipartUpload(ctx, ref, options, wholeMd5));
   const reused = resumed?.reused ?? [];
   const entry: JournalEntry = {
@@ -297,6 +302,9 @@ interface ResumableUpload extends StartedUpload {
   startedAt: string;
 }
 
+/** What a pending upload turns out to be: one to carry on with, or one already completed. */
+type Resumption = { upload: ResumableUpload } | { completed: WriteAnswer };
+
 /**
  * The journal's interrupted upload of this same file to this key, if there is one and the file still
  * has the identity it had (size, mtime, inode). A file whose identity changed gets its stale upload
@@ -317,7 +325,8 @@ async function findPendingUpload(ctx: TransferContext, path: string, absolutePat
  * whole-content MD5 (already in the upload's metadata) must be the same, for identity can be restored
  * by hand (an in-place edit, then the old mtime set back). Each part already on the server is reused
  * only if its size and ETag match the MD5 of that range as read now; the others are sent again. A file
- * whose content changed gets its stale upload aborted, and starts over.
+ * whose content changed gets its stale upload aborted, and starts over. An upload gone from the server
+ * may have been completed by a run whose answer was lost: if the object holds exactly this file, it is.
  */
 async function resumeUpload(
   ctx: TransferContext,
@@ -326,7 +335,7 @@ async function resumeUpload(
   entry: JournalEntry,
   wholeMd5: string,
   partMd5s: readonly Buffer[],
-): Promise<ResumableUpload | undefined> {
+): Promise<Resumption | undefined> {
   if (!ctx.journal) return undefined;
   if (entry.md5 !== wholeMd5) {
     await abortQuietly(ctx, ref, entry.uploadId);
@@ -339,8 +348,10 @@ async function resumeUpload(
     listed = await listUploadedParts(ctx, ref, entry.uploadId);
   } catch (error) {
     if (errorCodeOf(error) !== 'NoSuchUpload') throw error;
-    await ctx.journal.remove(entry); // completed or aborted elsewhere
-    return undefined;
+    await ctx.journal.remove(entry); // completed, or aborted elsewhere
+    const expected = { size: entry.size, etags: entry.etagReflectsContent ? [multipartEtag(partMd5s)] : [], md5: wholeMd5 };
+    const completed = await findExpected(ctx, ref, expected);
+    return completed ? { completed } : undefined;
   }
   const ranges = splitIntoParts(entry.size, entry.partSize);
   const reused: SentPart[] = [];
@@ -351,7 +362,7 @@ async function resumeUpload(
     if (md5.toString('hex') === part.etag) reused.push({ partNumber: part.partNumber, etag: part.etag, md5 });
   }
   ctx.events.emit('debug', { message: 'resuming upload', key: ref.key, uploadId: entry.uploadId, partsOnServer: listed.length, partsReused: reused.length });
-  return { uploadId: entry.uploadId, etagReflectsContent: entry.etagReflectsContent, reused, startedAt: entry.startedAt };
+  return { upload: { uploadId: entry.uploadId, etagReflectsContent: entry.etagReflectsContent, reused, startedAt: entry.startedAt } };
 }
 
 async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<Array<{ partNumber: number; etag: string; size: number }>> {

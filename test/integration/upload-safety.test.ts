@@ -193,6 +193,25 @@ describe('a lost answer is settled by looking at the object', () => {
     expect(md5(got.bytes!)).toBe(md5(big));
   });
 
+  it('the Complete answer lost and no fresh look possible: exit 1, and the re-run finds the object complete and sends nothing again', async () => {
+    const key = 'lost-twice/big.bin';
+    proxy.setRules([
+      { ...COMPLETE, fault: { kind: 'lose-response' } },
+      { method: 'HEAD', match: /lost-twice\/big\.bin/, fault: { kind: 'status', status: 500, code: 'InternalError' } },
+    ]);
+    const failed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/${key}`, '--retries', '0'], { env: proxied });
+    expect(failed.code).toBe(1);
+    expect(proxy.faults('lose-response')).toBeGreaterThanOrEqual(1);
+    proxy.setRules([]);
+    const again = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/${key}`, '--json'], { env: proxied });
+    expect(again.code).toBe(0);
+    expect(lastJson<PutJson>(again).objects[0]).toMatchObject({ md5: md5(big), etag: expect.stringMatching(/-3$/), partsReused: 3 });
+    expect(proxy.log.filter((entry) => entry.method === 'PUT' || entry.method === 'POST')).toEqual([]);
+    const got = await fetched(`s3://${bucket}/${key}`, 'lost-twice.bin');
+    expect(got.code).toBe(0);
+    expect(md5(got.bytes!)).toBe(md5(big));
+  });
+
   it('the Complete request body damaged on the way, twice (the server answers InvalidRequest, then MalformedXML): sent again, exit 0', async () => {
     // The request body begins `<CompleteMultipartUpload xmlns="…"><Part><PartNumber>1</PartNumber>`:
     // its first byte, then the `/` of the first `</PartNumber>`, each flipped once.
