@@ -38,10 +38,11 @@ export class UploadJournal {
 
   constructor(private readonly directory: string) {}
 
-  async find(bucket: string, key: string, path: string): Promise<JournalEntry | undefined> {
+  async find(which: JournalKey): Promise<JournalEntry | undefined> {
     try {
-      const entry = JSON.parse(await readFile(this.fileOf({ bucket, key, path }), 'utf8')) as JournalEntry;
-      return entry.bucket === bucket && entry.key === key && entry.path === path && typeof entry.uploadId === 'string' ? entry : undefined;
+      const entry = JSON.parse(await readFile(this.fileOf(which), 'utf8')) as JournalEntry;
+      const matches = entry.bucket === which.bucket && entry.key === which.key && entry.path === which.path;
+      return matches && typeof entry.uploadId === 'string' ? entry : undefined;
     } catch {
       return undefined;
     }

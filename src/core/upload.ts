@@ -311,7 +311,7 @@ type Resumption = { upload: ResumableUpload } | { completed: WriteAnswer };
  * aborted, and starts over.
  */
 async function findPendingUpload(ctx: TransferContext, path: string, absolutePath: string, file: FileIdentity, ref: ObjectRef): Promise<JournalEntry | undefined> {
-  const entry = await ctx.journal?.find(ref.bucket, ref.key, absolutePath);
+  const entry = await ctx.journal?.find({ bucket: ref.bucket, key: ref.key, path: absolutePath });
   if (!entry || !ctx.journal) return undefined;
   if (sameFile(entry, file)) return entry;
   await abortQuietly(ctx, ref, entry.uploadId);
@@ -350,7 +350,8 @@ async function resumeUpload(
     if (errorCodeOf(error) !== 'NoSuchUpload') throw error;
     await ctx.journal.remove(entry); // completed, or aborted elsewhere
     const expected = { size: entry.size, etags: entry.etagReflectsContent ? [multipartEtag(partMd5s)] : [], md5: wholeMd5 };
-    const completed = await findExpected(ctx, ref, expected);
+    // No look possible: starting over is safe, only slower.
+    const completed = await findExpected(ctx, ref, expected).catch(() => undefined);
     return completed ? { completed } : undefined;
   }
   const ranges = splitIntoParts(entry.size, entry.partSize);
