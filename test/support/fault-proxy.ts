@@ -2,7 +2,8 @@
  * A fault-injection proxy between datalake and MinIO. Every request is forwarded unchanged (the Host
  * header too, so SigV4 signatures still verify) unless a rule matches it; then the rule's fault is
  * applied: an S3 error answer, a connection reset, a truncated or corrupted response body, a
- * corrupted request body, or added latency. Rules match by method and a pattern on path and query,
+ * corrupted request body, added latency, or a request held until the test releases it (`hold`: so a
+ * test knows a process is mid-transfer, and decides when it goes on). Rules match by method and a pattern on path and query,
  * can skip the first N matches, stop after `times` faults, and fire at a seeded `rate`.
  */
 import http from 'node:http';
@@ -14,7 +15,9 @@ export type Fault =
   | { kind: 'truncate-response'; afterBytes: number }
   | { kind: 'flip-response-byte'; offset: number }
   | { kind: 'flip-request-byte'; offset: number }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Parked until `release(gate)`; later matches pass at once. */
+  | { kind: 'hold'; gate: string };
 
 export interface FaultRule {
   method?: string;
@@ -41,6 +44,8 @@ export class FaultProxy {
   private server: http.Server | undefined;
   private random = seeded(42);
   private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly parked = new Map<string, Array<() => void>>();
+  private readonly openGates = new Set<string>();
 
   constructor(private readonly upstream: string) {}
 
@@ -51,9 +56,28 @@ export class FaultProxy {
   }
 
   setRules(rules: FaultRule[], seed = 42): void {
+    this.releaseAll();
+    this.openGates.clear();
     this.rules = rules.map((rule) => ({ ...rule, seen: 0, applied: 0 }));
     this.random = seeded(seed);
     this.log.length = 0;
+  }
+
+  /** How many requests wait at `gate` now. */
+  held(gate: string): number {
+    return this.parked.get(gate)?.length ?? 0;
+  }
+
+  /** Lets the requests held at `gate` go on, and every later one that would be held there. */
+  release(gate: string): void {
+    this.openGates.add(gate);
+    const waiting = this.parked.get(gate) ?? [];
+    this.parked.delete(gate);
+    for (const forward of waiting) forward();
+  }
+
+  private releaseAll(): void {
+    for (const gate of [...this.parked.keys()]) this.release(gate);
   }
 
   faults(kind?: Fault['kind']): number {
@@ -61,6 +85,7 @@ export class FaultProxy {
   }
 
   async stop(): Promise<void> {
+    this.releaseAll();
     this.agent.destroy();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
@@ -100,7 +125,11 @@ export class FaultProxy {
     }
     const forward = () => this.forward(req, res, fault);
     if (fault?.kind === 'delay') setTimeout(forward, fault.ms);
-    else forward();
+    else if (fault?.kind === 'hold' && !this.openGates.has(fault.gate)) {
+      const waiting = this.parked.get(fault.gate) ?? [];
+      waiting.push(forward);
+      this.parked.set(fault.gate, waiting);
+    } else forward();
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined): void {
