@@ -46,8 +46,8 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
     let holder: LockHolder | undefined;
     for (let attempt = 0; attempt < 4; attempt += 1) {
       try {
-        await link(mine, path);
-        const { ino } = await lstat(mine);
+        await linkInPlace(mine, path, owner);
+        const { ino } = await lstat(path);
         const forgetLock = removeOnExit(path, ino);
         return {
           acquired: true,
@@ -79,6 +79,22 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
     await rm(mine, { force: true });
   }
 }
+
+/**
+ * Puts the owner file in place under the lock's name. A file system without hard links (FAT, some
+ * network shares) gets the lock created exclusively and written in place instead: never through a
+ * link either, but a reader may then find it empty for a moment.
+ */
+async function linkInPlace(owner: string, path: string, content: string): Promise<void> {
+  try {
+    await link(owner, path);
+  } catch (error) {
+    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await writeNewFile(path, content);
+  }
+}
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 
 /** The lock at `path` as found: its inode and holder (undefined: empty, damaged, not a regular file). */
 async function readLock(path: string): Promise<{ ino: number; holder: LockHolder | undefined } | 'gone'> {
