@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { once } from 'node:events';
-import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { formatS3Url, type ObjectRef } from './address.js';
@@ -14,7 +14,8 @@ import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
-import { claimTemporaryDownloadPath, privateTemporaryPath } from './temporary-names.js';
+import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
+import { createNewFile, openOwnFile, readRegularFile, removeOnExit, replaceFile, writeNewFile } from './exclusive-files.js';
 
 export interface DownloadedObject {
   bucket: string;
@@ -53,14 +54,18 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     const head = small ? undefined : await headObject(ctx, ref);
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await ensureDirectory(dirname(target));
+    await removeLeftoversOfGoneRuns(target);
     // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
     // download resumed), unless another live run holds it.
     const claim = await claimTemporaryDownloadPath(target);
     const temporary = claim.path;
+    // Removed as the process exits, until it holds ranges a later run resumes.
+    const forgetTemporary = removeOnExit(temporary);
     try {
-      const progress = new RangeProgress(`${temporary}.json`);
+      const progress = new RangeProgress(`${temporary}.json`, forgetTemporary);
       const resuming = claim.fixed && head ? await progress.load(head, ctx.partSize) : false;
-      const file = await open(temporary, resuming ? 'r+' : 'w+');
+      const { file, resumed } = await openTemporaryFile(temporary, resuming);
+      if (resuming && !resumed) await progress.reset();
       let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
       try {
         let downloaded: Omit<DownloadedObject, 'path'>;
@@ -90,8 +95,9 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
         return result;
       } catch (error) {
         // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
-        // that failed, or a changed object, leaves nothing.
-        const resumeLater = claim.fixed && progress.hasRanges() && !(error instanceof ContentMismatch) && errorCodeOf(error) !== 'PreconditionFailed';
+        // that failed, a changed object, or a disk that takes no more (the space is given back) leaves nothing.
+        const code = errorCodeOf(error) ?? '';
+        const resumeLater = claim.fixed && progress.hasRanges() && !(error instanceof ContentMismatch) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
         outcome = resumeLater ? 'keep' : 'discard';
         throw error;
       } finally {
@@ -104,12 +110,30 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
         }
       }
     } finally {
+      forgetTemporary();
       await claim.release();
     }
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
   }
+}
+
+/** A file system that takes no more: what a download had written is removed, not kept to resume. */
+const LOCAL_WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EIO']);
+
+/**
+ * Opens a download's temporary file so that nothing planted at its name is written through: a file
+ * to resume must be a regular file of our own; anything else there is removed (the name is ours: we
+ * hold its lock, or it carries our pid) and a new file is created exclusively, never through a link.
+ */
+async function openTemporaryFile(path: string, resume: boolean): Promise<{ file: FileHandle; resumed: boolean }> {
+  if (resume) {
+    const file = await openOwnFile(path);
+    if (file) return { file, resumed: true };
+  }
+  await rm(path, { force: true });
+  return { file: await createNewFile(path), resumed: false };
 }
 
 /**
@@ -128,6 +152,7 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
   ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
   try {
     await ensureDirectory(dirname(target));
+    await removeLeftoversOfGoneRuns(target);
     for (let attempt = 1; ; attempt += 1) {
       const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
         // Read whole, without a stream: a body over the limit (the object grew since it was listed)
@@ -156,12 +181,20 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
       // Written on the thread pool, not here: creating a file can cost the kernel a millisecond (ext4
       // steps over inodes freed moments ago, as after a cleanup), time the next requests go on in.
       const temporary = privateTemporaryPath(target);
+      const forgetTemporary = removeOnExit(temporary);
       try {
-        await writeFile(temporary, content);
+        await writeNewFile(temporary, content).catch(async (error: NodeJS.ErrnoException) => {
+          // Our pid's name already there: left by a process that had this pid before.
+          if (error.code !== 'EEXIST') throw error;
+          await rm(temporary, { force: true });
+          await writeNewFile(temporary, content);
+        });
         await rename(temporary, target);
       } catch (error) {
         await rm(temporary, { force: true });
         throw error;
+      } finally {
+        forgetTemporary();
       }
       const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, verifiedBy, path: target };
       ctx.events.emit('transfer:done', { id, ref, path: target, size: head.size, result });
@@ -193,12 +226,17 @@ class RangeProgress {
   /** Whether a record may be on disk: a small object fetched in one GET never has one to remove. */
   private used = false;
 
-  constructor(private readonly path: string) {}
+  /** `resumable` is called once the first range is recorded: from then on the file is worth keeping. */
+  constructor(
+    private readonly path: string,
+    private readonly resumable: () => void,
+  ) {}
 
   async load(head: ObjectHead, chunk: number): Promise<boolean> {
     this.used = true;
     try {
-      const saved = JSON.parse(await readFile(this.path, 'utf8')) as typeof this.state;
+      // Never through a link, never a pipe: a planted record is no record.
+      const saved = JSON.parse((await readRegularFile(this.path))?.text ?? '') as typeof this.state;
       if (saved && saved.etag === head.etag && saved.size === head.size && saved.chunk === chunk && Array.isArray(saved.done)) {
         this.state = saved;
         return true;
@@ -226,8 +264,13 @@ class RangeProgress {
     // Written aside and renamed over, so a kill -9 mid-write leaves the previous record, never half of one.
     this.writing = this.writing
       .then(async () => {
-        await writeFile(`${this.path}.new`, text);
-        await rename(`${this.path}.new`, this.path);
+        const forgetAside = removeOnExit(`${this.path}.new`);
+        try {
+          await replaceFile(this.path, `${this.path}.new`, text);
+        } finally {
+          forgetAside();
+        }
+        this.resumable();
       })
       .catch(() => undefined);
     return this.writing;
@@ -449,18 +492,27 @@ class BatchedWriter {
   }
 }
 
-/** Compares what arrived with what the object promises; a mismatch is a failure naming the object. */
-function checkProof(head: ObjectHead, proof: ContentProof, md5: string, partMd5s: Buffer[]): DownloadedObject['verifiedBy'] {
+/**
+ * Compares what arrived with what the object promises; a mismatch is a failure naming the object and
+ * saying what became of the bytes (`outcome`: nothing written to a file, or already on standard output).
+ */
+function checkProof(
+  head: ObjectHead,
+  proof: ContentProof,
+  md5: string,
+  partMd5s: Buffer[],
+  outcome: { said: string; hint: string } = { said: 'nothing was written', hint: 'run the download again' },
+): DownloadedObject['verifiedBy'] {
   if (proof.kind === 'md5') {
     if (md5 !== proof.md5) {
-      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received MD5 ${md5}, expected ${proof.md5}; nothing was written`, 'run the download again');
+      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received MD5 ${md5}, expected ${proof.md5}; ${outcome.said}`, outcome.hint);
     }
     return proof.source === 'metadata' ? 'metadata-md5' : 'etag';
   }
   if (proof.kind === 'multipart-etag') {
     const computed = multipartEtag(partMd5s);
     if (computed !== proof.etag) {
-      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received parts give ETag ${computed}, expected ${proof.etag}; nothing was written`, 'run the download again');
+      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received parts give ETag ${computed}, expected ${proof.etag}; ${outcome.said}`, outcome.hint);
     }
     return 'multipart-etag';
   }
@@ -556,7 +608,11 @@ export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out
       partMd5s.push(partHash.digest());
     }
     const md5 = whole.digest('hex');
-    const verifiedBy = checkProof(head, proof, md5, partMd5s);
+    // Standard output cannot be taken back: the bytes are already there, and the failure says so.
+    const verifiedBy = checkProof(head, proof, md5, partMd5s, {
+      said: `the ${head.size} bytes already written to standard output are not the object's content`,
+      hint: 'discard what was received and run the download again',
+    });
     const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, path: '-', verifiedBy } satisfies DownloadedObject;
     ctx.events.emit('transfer:done', { id, ref, path: '-', size: head.size, result });
     return result;

@@ -38,7 +38,8 @@ export function localPathFor(root: string, prefix: string, key: string): string 
   const base = resolve(root);
   const target = resolve(base, ...segments);
   const inside = relative(base, target);
-  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) throw failure(`key '${key}' would be written outside ${root}; skipped`);
+  // `..notes.txt` is a name like any other; only a first segment that is `..` climbs out.
+  if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) throw failure(`key '${key}' would be written outside ${root}; skipped`);
   return target;
 }
 

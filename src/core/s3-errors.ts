@@ -33,6 +33,9 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return failure(`cannot resolve the host of ${where}`, { hint: 'check --endpoint / AWS_ENDPOINT_URL and the network', cause: error });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return failure(`no space left on the local disk${code === 'EDQUOT' ? ' (quota)' : ''}`, { hint: 'free some space and run the command again', cause: error });
     case 'PreconditionFailed':
       return failure('the object changed on the server during the transfer', { hint: 'run the command again', cause: error });
     case 'PermanentRedirect':

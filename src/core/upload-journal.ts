@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { replaceFile } from './exclusive-files.js';
 
 /**
  * One multipart upload in progress, as it must be found again after a crash: which upload, how its
@@ -53,9 +54,8 @@ export class UploadJournal {
     const text = JSON.stringify(entry);
     return this.enqueue(path, async () => {
       await mkdir(this.directory, { recursive: true });
-      const temporary = `${path}.${process.pid}.tmp`;
-      await writeFile(temporary, text);
-      await rename(temporary, path);
+      // Written aside (never through a link planted at that name) and renamed over.
+      await replaceFile(path, `${path}.${process.pid}.tmp`, text);
     });
   }
 

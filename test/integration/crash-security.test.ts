@@ -106,16 +106,18 @@ describe('kill -9 in the middle, then the same command again', () => {
     mkdirSync(directory);
     const target = join(directory, 'latest.bin');
     const progress = join(directory, '.latest.bin.datalake-part.json');
-    // The first run is slowed so that the second starts and ends while the first is half-way.
-    proxy.setRules([{ method: 'GET', match: /overlap\/first\.bin/, fault: { kind: 'delay', ms: 300 } }]);
+    // The first run gets its first range, then is held half-way until the second has ended: the
+    // order of the two finishes is fixed, not left to timing.
+    proxy.setRules([{ method: 'GET', match: /overlap\/first\.bin/, skip: 1, fault: { kind: 'hold', gate: 'first' } }]);
     const slow = startCli(['get', `s3://${bucket}/overlap/first.bin`, target, '--concurrency', '1'], proxied);
-    await waitFor(() => rangesRecorded(progress) >= 1, 'a range of the first run on disk');
+    await waitFor(() => rangesRecorded(progress) >= 1 && proxy.held('first') >= 1, 'a range of the first run on disk, the next one held');
 
     const quick = await runCli(['get', `s3://${bucket}/overlap/second.bin`, target, '--json'], { env: proxied });
     expect(quick.code).toBe(0);
     expect(md5(readFileSync(target))).toBe(md5(second));
     expect(existsSync(progress)).toBe(true);
 
+    proxy.release('first');
     expect(await slow.done).toBe(0);
     expect(md5(readFileSync(target))).toBe(md5(first));
     expect(readdirSync(directory)).toEqual(['latest.bin']);

@@ -2,7 +2,9 @@
  * A fault-injection proxy between datalake and MinIO. Every request is forwarded unchanged (the Host
  * header too, so SigV4 signatures still verify) unless a rule matches it; then the rule's fault is
  * applied: an S3 error answer, a connection reset, a truncated or corrupted response body or header,
- * an answer lost after the server acted on the request, a corrupted request body, or added latency. Rules match by method and a pattern on path and query,
+ * an answer lost after the server acted on the request, a corrupted request body, added latency, or a
+ * request held until the test releases it (`hold`: so a test knows a process is mid-transfer, and
+ * decides when it goes on). Rules match by method and a pattern on path and query,
  * can skip the first N matches, stop after `times` faults, and fire at a seeded `rate`.
  */
 import http from 'node:http';
@@ -20,7 +22,9 @@ export type Fault =
   /** Bit 0 of the character at `index` of one response header's value flipped. */
   | { kind: 'flip-response-header'; header: string; index: number }
   /** The request reaches the server and its whole answer is read, then the client's connection is reset. */
-  | { kind: 'lose-response' };
+  | { kind: 'lose-response' }
+  /** Parked until `release(gate)`; later matches pass at once. */
+  | { kind: 'hold'; gate: string };
 
 export interface FaultRule {
   method?: string;
@@ -47,6 +51,8 @@ export class FaultProxy {
   private server: http.Server | undefined;
   private random = seeded(42);
   private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly parked = new Map<string, Array<() => void>>();
+  private readonly openGates = new Set<string>();
 
   constructor(private readonly upstream: string) {}
 
@@ -57,9 +63,28 @@ export class FaultProxy {
   }
 
   setRules(rules: FaultRule[], seed = 42): void {
+    this.releaseAll();
+    this.openGates.clear();
     this.rules = rules.map((rule) => ({ ...rule, seen: 0, applied: 0 }));
     this.random = seeded(seed);
     this.log.length = 0;
+  }
+
+  /** How many requests wait at `gate` now. */
+  held(gate: string): number {
+    return this.parked.get(gate)?.length ?? 0;
+  }
+
+  /** Lets the requests held at `gate` go on, and every later one that would be held there. */
+  release(gate: string): void {
+    this.openGates.add(gate);
+    const waiting = this.parked.get(gate) ?? [];
+    this.parked.delete(gate);
+    for (const forward of waiting) forward();
+  }
+
+  private releaseAll(): void {
+    for (const gate of [...this.parked.keys()]) this.release(gate);
   }
 
   faults(kind?: Fault['kind']): number {
@@ -67,6 +92,7 @@ export class FaultProxy {
   }
 
   async stop(): Promise<void> {
+    this.releaseAll();
     this.agent.destroy();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
@@ -106,7 +132,11 @@ export class FaultProxy {
     }
     const forward = () => this.forward(req, res, fault);
     if (fault?.kind === 'delay') setTimeout(forward, fault.ms);
-    else forward();
+    else if (fault?.kind === 'hold' && !this.openGates.has(fault.gate)) {
+      const waiting = this.parked.get(fault.gate) ?? [];
+      waiting.push(forward);
+      this.parked.set(fault.gate, waiting);
+    } else forward();
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined): void {

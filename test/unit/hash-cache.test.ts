@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { UploadJournal } from '../../src/core/upload-journal.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -65,5 +66,35 @@ describe('the sync hash cache', () => {
     const cache = await HashCache.open(join(scratch(), 'absent', 'cache.jsonl'), false);
     expect(await cache.lookup(fileOf(entries(1)[0]!))).toBeUndefined();
     await cache.close(false);
+  });
+
+  it('is written aside and renamed over, never through a link planted at the name it is written to first', async () => {
+    const directory = scratch();
+    const path = join(directory, 'cache.jsonl');
+    const outside = join(directory, 'outside.txt');
+    writeFileSync(outside, 'not yours');
+    symlinkSync(outside, `${path}.${process.pid}.tmp`);
+    const cache = await HashCache.open(path, true);
+    cache.reserve()(entries(1)[0]);
+    await cache.close(true);
+    expect(readFileSync(outside, 'utf8')).toBe('not yours');
+    expect(lstatSync(path).isFile()).toBe(true);
+    expect(readdirSync(directory).sort()).toEqual(['cache.jsonl', 'outside.txt']);
+  });
+});
+
+describe('the upload journal', () => {
+  it('writes its entries aside and renames them over, never through a planted link', async () => {
+    const directory = scratch();
+    const outside = join(directory, 'outside.txt');
+    writeFileSync(outside, 'not yours');
+    const journal = new UploadJournal(join(directory, 'uploads'));
+    const entry = { bucket: 'b', key: 'k', uploadId: 'u', partSize: 5, size: 10, mtimeMs: 1, ino: 2, md5: 'm', etagReflectsContent: true, partsDone: 0, startedAt: 'now' };
+    await journal.record(entry);
+    const [name] = readdirSync(join(directory, 'uploads'));
+    symlinkSync(outside, join(directory, 'uploads', `${name}.${process.pid}.tmp`));
+    await journal.record({ ...entry, partsDone: 1 });
+    expect(readFileSync(outside, 'utf8')).toBe('not yours');
+    expect(await journal.find('b', 'k')).toMatchObject({ partsDone: 1 });
   });
 });

@@ -82,6 +82,10 @@ describe('download paths', () => {
     expect(localPathFor(root, 'raw/', 'raw/a/b.csv')).toBe(resolve(root, 'a/b.csv'));
   });
 
+  it.each(['raw/..notes.txt', 'raw/a/..b', 'raw/.../x', 'raw/...'])('accepts %j: a name that starts with dots is not `..`', (key) => {
+    expect(localPathFor(root, 'raw/', key)).toBe(resolve(root, key.slice('raw/'.length)));
+  });
+
   it.each(['raw/../../etc/passwd', 'raw/a/../../x', 'raw//abs', 'raw/./x', 'raw/', 'raw/a\\..\\..\\x'])('refuses %j, which would leave the destination', (key) => {
     expect(() => localPathFor(root, 'raw/', key)).toThrow(/outside/);
   });
@@ -97,6 +101,9 @@ describe('walks of a local tree', () => {
       '.a.csv.datalake-part.json.new',
       '.a.csv.datalake-part.lock',
       '.a.csv.0a1b2c3d-7.datalake-part',
+      '.a.csv.4242-0a1b2c3d-7.datalake-part',
+      '.a.csv.datalake-part.lock.4242-0a1b2c3d-1',
+      '.a.csv.datalake-part.lock.918273.takeover',
       'sub/.b.datalake-part',
       '.hidden',
       'a.csv',

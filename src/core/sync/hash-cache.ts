@@ -1,5 +1,6 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { createNewFile } from '../exclusive-files.js';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { compareKeys } from '../list.js';
@@ -32,17 +33,21 @@ export class HashCache {
   private current: CachedHash | undefined | null = undefined;
   private readonly slots: Array<{ entry: CachedHash | undefined; done: boolean }> = [];
   private readonly output: WriteStream | undefined;
-  private readonly temporary: string;
+  /** A write that failed (a full disk): the new cache is dropped and the old one stays. */
+  private failed = false;
   private unwritten = '';
 
   private constructor(
     private readonly path: string,
+    private readonly temporary: string,
     lines: LineReader | undefined,
-    write: boolean,
+    output: FileHandle | undefined,
   ) {
     this.lines = lines;
-    this.temporary = `${path}.${process.pid}.tmp`;
-    this.output = write ? createWriteStream(this.temporary) : undefined;
+    this.output = output?.createWriteStream();
+    this.output?.on('error', () => {
+      this.failed = true;
+    });
   }
 
   /** Opens the cache at `path`; `write` false leaves it as it was (for --dry-run). */
@@ -54,7 +59,14 @@ export class HashCache {
     } catch {
       lines = undefined; // no cache yet
     }
-    return new HashCache(path, lines, write);
+    // The new cache is written aside, never through a link planted at that name, and renamed over.
+    const temporary = `${path}.${process.pid}.tmp`;
+    let output: FileHandle | undefined;
+    if (write) {
+      await rm(temporary, { force: true });
+      output = await createNewFile(temporary);
+    }
+    return new HashCache(path, temporary, lines, output);
   }
 
   /**
@@ -97,8 +109,9 @@ export class HashCache {
     await this.lines?.close();
     this.flush(true);
     if (!this.output) return;
-    await new Promise<void>((resolve, reject) => this.output!.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    if (commit && this.slots.length === 0) await rename(this.temporary, this.path);
+    const ended = this.failed ? false : await new Promise<boolean>((resolve) => this.output!.end((error?: Error | null) => resolve(!error)));
+    if (!ended) this.output.destroy();
+    if (commit && ended && !this.failed && this.slots.length === 0) await rename(this.temporary, this.path);
     else await rm(this.temporary, { force: true });
   }
 
@@ -112,7 +125,7 @@ export class HashCache {
     }
     if (filled > 0) this.slots.splice(0, filled);
     if (this.unwritten.length >= WRITE_CHUNK || (final && this.unwritten)) {
-      this.output!.write(this.unwritten);
+      if (!this.failed) this.output!.write(this.unwritten);
       this.unwritten = '';
     }
   }

@@ -1,0 +1,270 @@
+/**
+ * Hostile local state: symbolic links planted at the names a download writes, full disks, and runs
+ * stopped by Ctrl-C or kill -9 half-way. Nothing is ever written outside the destination, no
+ * temporary file, record or lock outlives the run that owns it (but a resumable download's file and
+ * record), and a lock never blocks later runs for good.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { BIN, createTestBucket, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient, waitFor } from '../support/harness.js';
+
+const MiB = 1024 ** 2;
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+const TEMPORARY = /\.datalake-part/;
+const work = tempDirectory('local-state');
+const mounts: string[] = [];
+let client: S3Client;
+let bucket: string;
+let proxy: FaultProxy;
+let env: NodeJS.ProcessEnv;
+let proxied: NodeJS.ProcessEnv;
+const big = Buffer.alloc(12 * MiB + 7, 'big content ');
+const small = Buffer.from('a small object, fetched in one GET into memory');
+
+/** A small file system of its own (tmpfs): a full disk on demand. Fails loudly where it cannot be mounted. */
+function mountTmpfs(path: string, size: string): void {
+  mkdirSync(path, { recursive: true });
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { encoding: 'utf8' });
+  if (mounted.status !== 0) throw new Error(`cannot mount a tmpfs at ${path} (these tests need root): ${mounted.stderr || mounted.error}`);
+  mounts.push(path);
+}
+
+/** Fills a file system to the last byte. */
+function fill(directory: string): void {
+  try {
+    writeFileSync(join(directory, 'filler'), Buffer.alloc(64 * MiB));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  }
+}
+
+const temporaries = (directory: string) => readdirSync(directory).filter((name) => TEMPORARY.test(name));
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'local');
+  proxy = new FaultProxy(inject('s3').endpoint!);
+  const state = { DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_CACHE_DIR: join(work.path, 'cache'), DATALAKE_PART_SIZE: '5MiB' };
+  env = s3Env(state);
+  proxied = s3Env({ ...state, AWS_ENDPOINT_URL: await proxy.start() });
+  for (const key of ['big.bin', 'tree/big.bin', 'interrupt/a.bin', 'interrupt/b.bin', 'killed/c.bin']) {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: big }));
+  }
+  for (const key of ['small.txt', 'tree/small.txt', 'interrupt/s.txt', 'dots/..notes.txt', 'dots/.../x.txt']) {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }));
+  }
+  for (const key of ['full/1.bin', 'full/2.bin', 'full/3.bin']) {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: big.subarray(0, 2 * MiB) }));
+  }
+});
+afterAll(async () => {
+  for (const path of mounts.reverse()) {
+    const unmounted = spawnSync('umount', [path], { encoding: 'utf8' });
+    if (unmounted.status !== 0) throw new Error(`cannot unmount ${path}: ${unmounted.stderr}`);
+  }
+  await proxy.stop();
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+describe('symbolic links planted at the names a download writes', () => {
+  for (const planted of ['.big.bin.datalake-part', '.big.bin.datalake-part.json', '.big.bin.datalake-part.json.new', '.big.bin.datalake-part.lock']) {
+    it(`a link at ${planted} receives nothing, and the target is a file`, async () => {
+      const directory = join(work.path, `planted${planted}`);
+      mkdirSync(directory);
+      const outside = join(work.path, `outside${planted}`);
+      writeFileSync(outside, 'not yours');
+      symlinkSync(outside, join(directory, planted));
+      const result = await runCli(['get', `s3://${bucket}/big.bin`, join(directory, 'big.bin')], { env });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(readFileSync(outside, 'utf8')).toBe('not yours');
+      expect(lstatSync(join(directory, 'big.bin')).isFile()).toBe(true);
+      expect(md5(readFileSync(join(directory, 'big.bin')))).toBe(md5(big));
+      expect(readdirSync(directory)).toEqual(['big.bin']);
+    });
+  }
+
+  it('a target that is a link is replaced by the file, its referent untouched', async () => {
+    const directory = join(work.path, 'target-link');
+    mkdirSync(directory);
+    for (const name of ['big.bin', 'small.txt']) {
+      const outside = join(work.path, `outside-target-${name}`);
+      writeFileSync(outside, 'not yours');
+      symlinkSync(outside, join(directory, name));
+      const result = await runCli(['get', `s3://${bucket}/${name}`, join(directory, name)], { env });
+      expect(result.code).toBe(0);
+      expect(readFileSync(outside, 'utf8')).toBe('not yours');
+      expect(lstatSync(join(directory, name)).isFile()).toBe(true);
+    }
+    expect(readdirSync(directory).sort()).toEqual(['big.bin', 'small.txt']);
+  });
+
+  it('get -r and sync down: links at temporary names inside the tree are never written through', async () => {
+    for (const command of ['get', 'sync'] as const) {
+      const destination = join(work.path, `tree-${command}`);
+      mkdirSync(destination);
+      const outside = join(work.path, `outside-tree-${command}`);
+      writeFileSync(outside, 'not yours');
+      for (const planted of ['.big.bin.datalake-part', '.big.bin.datalake-part.lock', '.big.bin.datalake-part.json']) symlinkSync(outside, join(destination, planted));
+      const args = command === 'get' ? ['get', '-r', `s3://${bucket}/tree/`, destination] : ['sync', `s3://${bucket}/tree/`, destination];
+      const result = await runCli(args, { env });
+      expect(result.code).toBe(0);
+      expect(readFileSync(outside, 'utf8')).toBe('not yours');
+      expect(readdirSync(destination).sort()).toEqual(['big.bin', 'small.txt']);
+      expect(md5(readFileSync(join(destination, 'big.bin')))).toBe(md5(big));
+    }
+  });
+
+  it('get -r and sync down: a folder inside the destination that links elsewhere is never written through', async () => {
+    for (const command of ['get', 'sync'] as const) {
+      const destination = join(work.path, `nested-${command}`);
+      const elsewhere = join(work.path, `elsewhere-${command}`);
+      mkdirSync(join(destination, 'deep'), { recursive: true });
+      mkdirSync(elsewhere);
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `nested/deep/inner/${command}.txt`, Body: small }));
+      symlinkSync(elsewhere, join(destination, 'deep', 'inner'));
+      const args = command === 'get' ? ['get', '-r', `s3://${bucket}/nested/`, destination] : ['sync', `s3://${bucket}/nested/`, destination];
+      const result = await runCli(args, { env });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/is a symbolic link; nothing is written through it/);
+      expect(readdirSync(elsewhere)).toEqual([]);
+    }
+  });
+});
+
+describe('a full disk', () => {
+  it('a get that runs out of space leaves neither its temporary file nor its record nor its lock', async () => {
+    const directory = join(work.path, 'full-get');
+    mountTmpfs(directory, '8m');
+    const result = await runCli(['get', `s3://${bucket}/big.bin`, join(directory, 'big.bin')], { env });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/no space left/i);
+    expect(readdirSync(directory)).toEqual([]);
+  });
+
+  it('get -r onto a full disk leaves no empty lock files', async () => {
+    const directory = join(work.path, 'full-recursive');
+    mountTmpfs(directory, '1m');
+    fill(directory);
+    const result = await runCli(['get', '-r', `s3://${bucket}/full/`, directory], { env });
+    expect(result.code).toBe(1);
+    expect(readdirSync(directory)).toEqual(['filler']);
+  });
+
+  it('a sync whose state directory is full fails without leaving a lock, and the next sync runs', async () => {
+    const state = join(work.path, 'full-state');
+    mountTmpfs(state, '256k');
+    fill(state);
+    const destination = join(work.path, 'full-state-dest');
+    const stateEnv = s3Env({ DATALAKE_STATE_DIR: state, DATALAKE_CACHE_DIR: join(work.path, 'cache-full-state'), DATALAKE_PART_SIZE: '5MiB' });
+    const first = await runCli(['sync', `s3://${bucket}/tree/`, destination], { env: stateEnv });
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/no space left/i);
+    expect(readdirSync(join(state, 'locks'))).toEqual([]);
+    rmSync(join(state, 'filler'));
+    const second = await runCli(['sync', `s3://${bucket}/tree/`, destination], { env: stateEnv });
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    expect(readdirSync(destination).sort()).toEqual(['big.bin', 'small.txt']);
+  });
+});
+
+/** Starts the CLI with stderr readable, for tests that signal it at a known point. */
+function startWatched(args: string[], environment: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: environment, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, done, stderr: () => stderr };
+}
+
+describe('runs stopped half-way', () => {
+  it('a sync down stopped by Ctrl-C twice removes the temporary files and locks it owned on the way out', async () => {
+    const destination = join(work.path, 'interrupted');
+    proxy.setRules([{ method: 'GET', match: /interrupt\//, fault: { kind: 'hold', gate: 'interrupt' } }]);
+    const run = startWatched(['sync', `s3://${bucket}/interrupt/`, destination], proxied);
+    // Every download has sent its GET: the large ones wait with their temporary file and lock open.
+    await waitFor(() => proxy.held('interrupt') >= 3, 'the three downloads in flight');
+    expect(temporaries(destination).length).toBeGreaterThan(0);
+    run.child.kill('SIGINT');
+    await waitFor(() => run.stderr().includes('SIGINT received'), 'the first signal seen');
+    run.child.kill('SIGINT');
+    expect(await run.done).toBe(130);
+    expect(temporaries(destination)).toEqual([]);
+    proxy.setRules([]);
+    const again = await runCli(['sync', `s3://${bucket}/interrupt/`, destination], { env });
+    expect(again.code).toBe(0);
+    expect(readdirSync(destination).sort()).toEqual(['a.bin', 'b.bin', 's.txt']);
+  });
+
+  it('a sync down stopped by Ctrl-C once keeps only what a re-run resumes; the re-run leaves nothing', async () => {
+    const destination = join(work.path, 'interrupted-once');
+    proxy.setRules([{ method: 'GET', match: /interrupt\/[ab]\.bin/, skip: 2, fault: { kind: 'hold', gate: 'once' } }]);
+    const run = startWatched(['sync', `s3://${bucket}/interrupt/`, destination, '--concurrency', '2'], proxied);
+    await waitFor(() => proxy.held('once') >= 2, 'the second ranges of both large downloads held');
+    run.child.kill('SIGINT');
+    await waitFor(() => run.stderr().includes('SIGINT received'), 'the signal seen');
+    proxy.release('once');
+    expect(await run.done).toBe(130);
+    // What may stay: a resumable download's file and its record, never a lock or a private name.
+    expect(temporaries(destination).filter((name) => !/^\.[ab]\.bin\.datalake-part(\.json)?$/.test(name))).toEqual([]);
+    proxy.setRules([]);
+    const again = await runCli(['sync', `s3://${bucket}/interrupt/`, destination], { env: proxied });
+    expect(again.code).toBe(0);
+    expect(readdirSync(destination).sort()).toEqual(['a.bin', 'b.bin', 's.txt']);
+  });
+
+  it('kill -9 mid-download: the next run that downloads the same file removes what the dead run left', async () => {
+    const destination = join(work.path, 'killed');
+    mkdirSync(destination);
+    // Another (live) run holds the fixed temporary name: this one downloads under a name of its own.
+    const otherRun = join(destination, '.c.bin.datalake-part.lock');
+    writeFileSync(otherRun, JSON.stringify({ pid: process.pid, host: hostname() }));
+    proxy.setRules([{ method: 'GET', match: /killed\/c\.bin/, fault: { kind: 'hold', gate: 'killed' } }]);
+    const run = startWatched(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], proxied);
+    await waitFor(() => proxy.held('killed') >= 1, 'the download in flight');
+    const left = temporaries(destination).filter((name) => name !== '.c.bin.datalake-part.lock');
+    expect(left).toHaveLength(1);
+    run.child.kill('SIGKILL');
+    expect(await run.done).toBe(null);
+    expect(existsSync(join(destination, left[0]!))).toBe(true);
+    rmSync(otherRun);
+    proxy.setRules([]);
+    const again = await runCli(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], { env });
+    expect(again.code).toBe(0);
+    expect(readdirSync(destination)).toEqual(['c.bin']);
+  });
+});
+
+describe('smaller ones', () => {
+  it('get to standard output of a damaged object says what was written, not "nothing was written"', async () => {
+    proxy.setRules([{ method: 'GET', match: /big\.bin/, fault: { kind: 'flip-response-byte', offset: 1000 } }]);
+    const result = await runCli(['get', `s3://${bucket}/big.bin`, '-'], { env: proxied });
+    proxy.setRules([]);
+    expect(result.code).toBe(1);
+    expect(result.stdoutBytes.length).toBeGreaterThan(0);
+    expect(result.stderr).not.toMatch(/nothing was written/);
+    expect(result.stderr).toMatch(/already written to standard output/);
+  });
+
+  it('keys whose last segment starts with .. are downloaded by get -r and sync', async () => {
+    for (const command of ['get', 'sync'] as const) {
+      const destination = join(work.path, `dots-${command}`);
+      const args = command === 'get' ? ['get', '-r', `s3://${bucket}/dots/`, destination] : ['sync', `s3://${bucket}/dots/`, destination];
+      const result = await runCli(args, { env });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(readFileSync(join(destination, '..notes.txt'))).toEqual(small);
+      expect(readFileSync(join(destination, '...', 'x.txt'))).toEqual(small);
+    }
+  });
+});
