@@ -89,12 +89,12 @@ describe('the upload journal', () => {
     const outside = join(directory, 'outside.txt');
     writeFileSync(outside, 'not yours');
     const journal = new UploadJournal(join(directory, 'uploads'));
-    const entry = { bucket: 'b', key: 'k', uploadId: 'u', partSize: 5, size: 10, mtimeMs: 1, ino: 2, md5: 'm', etagReflectsContent: true, partsDone: 0, startedAt: 'now' };
+    const entry = { bucket: 'b', key: 'k', path: '/data/f.bin', uploadId: 'u', partSize: 5, size: 10, mtimeMs: 1, ino: 2, md5: 'm', etagReflectsContent: true, partsDone: 0, startedAt: 'now' };
     await journal.record(entry);
     const [name] = readdirSync(join(directory, 'uploads'));
     symlinkSync(outside, join(directory, 'uploads', `${name}.${process.pid}.tmp`));
     await journal.record({ ...entry, partsDone: 1 });
     expect(readFileSync(outside, 'utf8')).toBe('not yours');
-    expect(await journal.find('b', 'k')).toMatchObject({ partsDone: 1 });
+    expect(await journal.find({ bucket: 'b', key: 'k', path: '/data/f.bin' })).toMatchObject({ partsDone: 1 });
   });
 });
