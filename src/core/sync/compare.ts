@@ -14,7 +14,7 @@ export interface RemoteFile {
   lastModified: Date | undefined;
 }
 
-export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination';
+export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination' | 'unreadable';
 
 export interface ContentCheck {
   same: boolean;
