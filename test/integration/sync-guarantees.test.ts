@@ -205,6 +205,13 @@ describe('an unreadable folder is reported and the rest is transferred', () => {
     );
   });
 
+  it('a folder left out by --exclude is not reported: exit 0', async () => {
+    const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--exclude', 'b-locked/**', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(lastJson<SyncJson>(result)).toMatchObject({ transferred: 0, failed: 0 });
+  });
+
   it('put -r: one line naming the folder, in --json failed, exit 1; every other file uploaded', async () => {
     const result = await runCliHeldToPermissions(['put', '-r', tree, `s3://${bucket}/locked-put/`, '--json']);
     expect(result.code).toBe(1);

@@ -70,12 +70,17 @@ type Step = MarchStep<LocalFile | RemoteFile, LocalFile | RemoteFile>;
  */
 export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void): Promise<SyncReport> {
   const report: SyncReport = { transferred: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, dryRun: plan.dryRun, symlinksSkipped: 0, errors: [] };
+  const inShard = (name: string) => !plan.shard || ownerShard(name, plan.shard.count, deltaTableRootOf(name)) === plan.shard.index;
+  const wanted = (name: string) => plan.includeName(name) && inShard(name);
   const deltaLogGate = new DeltaLogGate();
   const onAction = (action: SyncAction) => {
     if (action.status === 'failed') deltaLogGate.noteFailure(action.name);
     onSyncAction(action);
   };
+  // A folder the filters leave out (or another shard's) is not this run's to report, as rsync does not
+  // descend into an excluded folder.
   const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
+    if (!wanted(name)) return;
     const message = name.endsWith('/') ? `${whyUnreadable(name, error)}; nothing under it was transferred or deleted` : whyUnreadable(name, error);
     report.failed += 1;
     report.errors.push({ name, error: message });
@@ -84,9 +89,6 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   };
   if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
-
-  const inShard = (name: string) => !plan.shard || ownerShard(name, plan.shard.count, deltaTableRootOf(name)) === plan.shard.index;
-  const wanted = (name: string) => plan.includeName(name) && inShard(name);
 
   const localFiles = localExists
     ? filterNames(walkLocalTree(plan.localRoot, { followSymlinks: plan.followSymlinks, onSymlinkSkipped: () => (report.symlinksSkipped += 1), onUnreadable }), wanted)
