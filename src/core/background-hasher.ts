@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { fileHashing } from './limiter.js';
 
 /**
  * The process's one hashing thread (see hash-worker.ts), started on first use and never keeping the
@@ -40,9 +41,9 @@ class BackgroundHasher {
     });
   }
 
-  /** MD5 of each part of a file, in one read, off the main thread. */
+  /** MD5 of each part of a file, in one read, off the main thread; one of the files hashed at once. */
   async partMd5s(path: string, size: number, partSize: number): Promise<Buffer[]> {
-    const { parts } = await this.ask<{ parts: string[] }>({ op: 'parts', path, size, partSize });
+    const { parts } = await fileHashing.run(() => this.ask<{ parts: string[] }>({ op: 'parts', path, size, partSize }));
     return parts.map((hex) => Buffer.from(hex, 'hex'));
   }
 

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { fileHashing } from './limiter.js';
 
 /**
  * The one place that knows how content is proven: MD5s, ETag arithmetic and the whole-content MD5
@@ -23,7 +24,11 @@ export function md5Of(data: Uint8Array): Buffer {
  * turn, the next read under way while this one is hashed: no buffer allocated per chunk, and the
  * thread hashes while the thread pool reads.
  */
-export async function md5OfFile(path: string, range?: { start: number; end: number }): Promise<Buffer> {
+export function md5OfFile(path: string, range?: { start: number; end: number }): Promise<Buffer> {
+  return fileHashing.run(() => hashFile(path, range));
+}
+
+async function hashFile(path: string, range?: { start: number; end: number }): Promise<Buffer> {
   const hash = newMd5();
   const file = await open(path, 'r');
   try {

@@ -50,14 +50,23 @@ function advance(tracker: Tracker): void {
 }
 
 /**
+ * Read buffers of `parts` requests, two per request, kept for the next: the requests at once are
+ * bounded by the caller (the process's files hashed at once), so this holds no more than that many.
+ */
+const freeBufferPairs: Buffer[][] = [];
+
+/**
  * The MD5 of each part, the file read once: 4 MiB chunks into two buffers of its own in turn, the next
  * read under way while this one is hashed (the tracker's buffer is left alone: both may run at once).
  */
 async function partMd5s(path: string, size: number, partSize: number): Promise<string[]> {
-  const file = await open(path, 'r');
+  const buffers = freeBufferPairs.pop() ?? [Buffer.allocUnsafeSlow(buffer.length), Buffer.allocUnsafeSlow(buffer.length)];
+  const file = await open(path, 'r').catch((error: unknown) => {
+    freeBufferPairs.push(buffers);
+    throw error;
+  });
   try {
     const parts: string[] = [];
-    const buffers = [Buffer.allocUnsafeSlow(buffer.length), Buffer.allocUnsafeSlow(buffer.length)];
     let turn = 0;
     let position = 0;
     let partEnd = Math.min(partSize, size);
@@ -83,6 +92,7 @@ async function partMd5s(path: string, size: number, partSize: number): Promise<s
     return parts;
   } finally {
     await file.close();
+    freeBufferPairs.push(buffers);
   }
 }
 

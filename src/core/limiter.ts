@@ -52,6 +52,39 @@ export class RequestLimiter {
 }
 
 /**
+ * Local work bounded apart from requests: it holds CPU and memory, not a connection, so the request
+ * concurrency (tens of requests, for small files) is no measure of it.
+ */
+export class WorkSlots {
+  private readonly limit: LimitFunction;
+  private mostAtOnce = 0;
+
+  constructor(readonly size: number) {
+    this.limit = pLimit(size);
+  }
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return this.limit(() => {
+      this.mostAtOnce = Math.max(this.mostAtOnce, this.limit.activeCount);
+      return task();
+    });
+  }
+
+  /** The most tasks that ever ran at once: the bound, observed. */
+  get peak(): number {
+    return this.mostAtOnce;
+  }
+}
+
+/**
+ * Files hashed at once, in the whole process: every MD5 of a file or range, on the main thread or the
+ * hashing thread. Each holds up to two 4 MiB read buffers, so a sync comparing or uploading many large
+ * files at once holds at most 4 × 8 MiB for hashing; more at once would not hash any faster.
+ */
+export const HASHES_AT_ONCE = 4;
+export const fileHashing = new WorkSlots(HASHES_AT_ONCE);
+
+/**
  * Runs `worker` over a stream of items with at most `window` of them started and unfinished. The
  * window keeps a few files ahead of the request limiter (so small files keep the pipe full) without
  * opening every file of a large tree at once. Stops starting new items once `signal` aborts; the

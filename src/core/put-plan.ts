@@ -1,4 +1,4 @@
-import { access, constants, opendir, stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import mime from 'mime';
 import { isS3Url, joinKey, missingBucketError, parseObjectAddress, validateKey, type ObjectRef } from './address.js';
@@ -6,7 +6,7 @@ import { usageError } from './errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from './layout.js';
 import type { PutOptions, ServerSideEncryption } from './upload.js';
 import { MD5_METADATA_KEY } from './checksums.js';
-import { isTemporaryDownloadName } from './temporary-names.js';
+import { walkLocalTree, whyUnreadable } from './sync/local-tree.js';
 
 /** Where `put` sends files: a named key, a prefix, or the lake layout. */
 export type PutDestination =
@@ -56,9 +56,10 @@ export function resolvePutDestination(args: { positionals: string[]; key?: strin
 
 /**
  * Every file `put` will send and the key it goes to, all checked before the first byte moves: sources
- * exist and are readable, keys are valid, the bucket is known.
+ * exist and are readable, keys are valid, the bucket is known. Inside a tree (`--recursive`), a folder
+ * or file that cannot be read goes to `onUnreadable` (its path, and why) and the rest is planned.
  */
-export async function planPut(request: PutRequest): Promise<PutItem[]> {
+export async function planPut(request: PutRequest, onUnreadable?: (path: string, reason: string) => void): Promise<PutItem[]> {
   const { sources, destination, recursive } = request;
   if (sources.length === 0) throw usageError('no file to upload', 'name one or more files, or - for standard input');
   if (sources.includes('-') && sources.length > 1) throw usageError("'-' (standard input) cannot be combined with other files");
@@ -86,7 +87,8 @@ export async function planPut(request: PutRequest): Promise<PutItem[]> {
     });
     if (info.isDirectory()) {
       if (!recursive) throw usageError(`'${source}' is a directory`, 'add --recursive to upload the tree, or use `datalake sync`');
-      for await (const relative of walkFiles(source)) files.push({ path: join(source, relative), name: relative });
+      const unreadable = onUnreadable && ((relative: string, error: NodeJS.ErrnoException) => onUnreadable(join(source, relative), whyUnreadable(relative, error)));
+      for await (const relative of walkFiles(source, unreadable)) files.push({ path: join(source, relative), name: relative });
     } else if (info.isFile()) {
       files.push({ path: source, name: basename(source) });
     } else {
@@ -144,19 +146,12 @@ export function guessContentType(path: string): string {
 const contentTypes = new Map<string, string>();
 
 /**
- * Relative paths of the regular files under a directory, in sorted order, with `/` separators.
- * Symbolic links are not followed; another download's partial files are left out.
+ * Relative paths of the regular files under a directory, in S3 key order, with `/` separators: the
+ * walk `sync` makes. Symbolic links are not followed; another download's partial files are left out.
+ * A folder or file below the root that cannot be read goes to `onUnreadable` and the walk goes on.
  */
-export async function* walkFiles(root: string, relative = ''): AsyncGenerator<string> {
-  const directory = await opendir(relative ? join(root, relative) : root);
-  const names: Array<{ name: string; isDirectory: boolean; isFile: boolean }> = [];
-  for await (const entry of directory) names.push({ name: entry.name, isDirectory: entry.isDirectory(), isFile: entry.isFile() });
-  names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of names) {
-    const path = relative ? `${relative}/${entry.name}` : entry.name;
-    if (entry.isDirectory) yield* walkFiles(root, path);
-    else if (entry.isFile && !isTemporaryDownloadName(entry.name)) yield path;
-  }
+export async function* walkFiles(root: string, onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void): AsyncGenerator<string> {
+  for await (const file of walkLocalTree(root, { followSymlinks: false, ...(onUnreadable ? { onUnreadable } : {}) })) yield file.name;
 }
 
 const STORAGE_CLASSES = new Set([

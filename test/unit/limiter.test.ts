@@ -88,3 +88,29 @@ describe('forEachWindowed on failure', () => {
     expect(finished.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
 });
+
+describe('hashing', () => {
+  it('never hashes more files at once than its bound, however many are asked for together', async () => {
+    const { createHash } = await import('node:crypto');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { md5OfFile } = await import('../../src/core/checksums.js');
+    const { HASHES_AT_ONCE, fileHashing } = await import('../../src/core/limiter.js');
+    const directory = mkdtempSync(join(tmpdir(), 'datalake-hash-bound-'));
+    try {
+      const contents = Array.from({ length: HASHES_AT_ONCE * 4 }, (_, i) => Buffer.alloc(5 * 1024 * 1024, i));
+      const paths = contents.map((content, i) => {
+        const path = join(directory, `f${i}`);
+        writeFileSync(path, content);
+        return path;
+      });
+      const hashes = await Promise.all(paths.map((path) => md5OfFile(path)));
+      expect(hashes.map((hash) => hash.toString('hex'))).toEqual(contents.map((content) => createHash('md5').update(content).digest('hex')));
+      // Each file being hashed holds up to two 4 MiB read buffers: the bound keeps a sync's memory flat.
+      expect(fileHashing.peak).toBe(HASHES_AT_ONCE);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

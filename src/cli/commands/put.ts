@@ -4,7 +4,7 @@ import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/pu
 import { formatBytes } from '../../core/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
-import { addLayoutOptions, addStorageOptions, attempt, exitForFailures } from './shared.js';
+import { addLayoutOptions, addStorageOptions, attempt, exitForFailures, type FailedItem } from './shared.js';
 import { TransferSummary } from '../summary.js';
 
 interface PutFlags {
@@ -52,14 +52,19 @@ Examples:
       const { settings, out } = resolveGlobals(globals);
       const { sources, destination } = resolvePutDestination({ positionals, ...flags });
       const options = resolvePutOptions(flags);
-      const items = await planPut({
-        sources,
-        destination,
-        recursive: flags.recursive === true,
-        bucket: settings.bucket,
-        layout: settings.layout,
-        contentType: flags.contentType,
-      });
+      // A folder or file of a tree that cannot be read is reported and the rest still goes, as rsync does.
+      const unreadable: FailedItem[] = [];
+      const items = await planPut(
+        {
+          sources,
+          destination,
+          recursive: flags.recursive === true,
+          bucket: settings.bucket,
+          layout: settings.layout,
+          contentType: flags.contentType,
+        },
+        (path, reason) => unreadable.push({ path, error: path.endsWith('/') ? `${reason}; nothing under it was uploaded` : reason }),
+      );
 
       // The engine's modules load while the runtime's do: one wave of imports, not two.
       const engine = Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
@@ -68,6 +73,10 @@ Examples:
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
       out.reportPartial(() => summary.toJson());
+      for (const item of unreadable) {
+        failed.push(item);
+        out.failed(item.path!, item.error);
+      }
       const started = Date.now();
       try {
         await forEachWindowed(

@@ -14,7 +14,7 @@ export interface RemoteFile {
   lastModified: Date | undefined;
 }
 
-export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination';
+export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination' | 'unreadable';
 
 export interface ContentCheck {
   same: boolean;
@@ -42,14 +42,15 @@ export async function compareContent(ctx: TransferContext, local: LocalFile, rem
 
   if (isPlainMd5Etag(etag) && etag === md5) return proven(true);
 
-  const head = await headObject(ctx, remote.ref);
+  // HEADs are requests like any other: inside the limiter, with the transfers.
+  const head = await ctx.limiter.run(() => headObject(ctx, remote.ref));
   const stored = md5FromMetadata(head.metadata);
   if (stored) return proven(stored === md5);
   if (!etagReflectsContent(head)) return proven(false);
   if (isPlainMd5Etag(etag)) return proven(false);
   const partCount = multipartEtagPartCount(etag);
   if (partCount === undefined) return proven(false);
-  const partSize = await firstPartSize(ctx, remote.ref);
+  const partSize = await ctx.limiter.run(() => firstPartSize(ctx, remote.ref));
   if (!partSize || Math.ceil(local.size / partSize) !== partCount) return proven(false);
   return proven((await multipartEtagOfFile(local.path, local.size, partSize)) === etag);
 }

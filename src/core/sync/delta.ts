@@ -41,3 +41,33 @@ export function compareDeltaLogEntries(a: string, b: string): number {
   const [versionB, rankB, fileB] = logOrder(b);
   return versionA - versionB || rankA - rankB || (fileA < fileB ? -1 : fileA > fileB ? 1 : 0);
 }
+
+/**
+ * Which tables must keep their log back in this run. A reader trusts the log, so a commit may only
+ * move once every file of its table has: after a data file of a table fails (or a folder of it could
+ * not be read, or one of its own log entries failed), the log entries of that table that still need
+ * transferring are left out, and the next run, finding the file still missing, completes the table.
+ * Other tables of the run are not held back.
+ */
+export class DeltaLogGate {
+  /** Each folder above a failure (`''` is the synced root) → the first failure under it. */
+  private readonly failedUnder = new Map<string, string>();
+
+  /** A file (`a/b.parquet`) or folder (`a/b/`) of the run that failed: it holds back `''`, `a` and `a/b`. */
+  noteFailure(name: string): void {
+    const folders = name.split('/').slice(0, -1);
+    for (let depth = 0; depth <= folders.length; depth += 1) {
+      const folder = folders.slice(0, depth).join('/');
+      if (!this.failedUnder.has(folder)) this.failedUnder.set(folder, name);
+    }
+  }
+
+  /** Why this log entry must wait, or undefined if its table is whole so far. */
+  holdBack(logEntry: string): string | undefined {
+    const table = deltaTableRootOf(logEntry);
+    if (table === undefined) return undefined;
+    const failure = this.failedUnder.get(table);
+    if (failure === undefined) return undefined;
+    return `not transferred: ${failure} of this Delta table failed, and the log must never name a missing file; run the sync again to complete the table`;
+  }
+}

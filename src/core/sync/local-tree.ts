@@ -16,6 +16,11 @@ export interface LocalWalkOptions {
   followSymlinks: boolean;
   /** Told of each symbolic link left alone, so the run can say how many. */
   onSymlinkSkipped?: (name: string) => void;
+  /**
+   * Told of each folder (`name/`) or file that cannot be read, as rsync and rclone report one and go
+   * on; the walk then continues past it. Without it, the first unreadable entry ends the walk.
+   */
+  onUnreadable?: (name: string, error: NodeJS.ErrnoException) => void;
 }
 
 /**
@@ -40,25 +45,16 @@ interface DirectoryEntry {
 
 async function* walkDirectory(root: string, relative: string, options: LocalWalkOptions, ancestors: Set<string>): AsyncGenerator<LocalFile> {
   const directoryPath = relative ? join(root, relative) : root;
-  const entries: DirectoryEntry[] = [];
-  for await (const entry of await opendir(directoryPath, { bufferSize: 256 })) {
-    // Another download's partial file is neither content to send nor a stray to delete.
-    if (isTemporaryDownloadName(entry.name)) continue;
-    let kind: DirectoryEntry['kind'] = entry.isFile() ? 'file' : entry.isDirectory() ? 'directory' : 'other';
-    const viaSymlink = entry.isSymbolicLink();
-    if (viaSymlink) {
-      const name = relative ? `${relative}/${entry.name}` : entry.name;
-      if (!options.followSymlinks) {
-        options.onSymlinkSkipped?.(name);
-        continue;
-      }
-      // Followed, a link sorts as what it points to: a directory as `name/`.
-      const target = await stat(join(directoryPath, entry.name)).catch(() => undefined);
-      kind = target?.isFile() ? 'file' : target?.isDirectory() ? 'directory' : 'other';
-    }
-    entries.push({ name: entry.name, kind, viaSymlink, sortKey: Buffer.from(kind === 'directory' ? `${entry.name}/` : entry.name, 'utf8') });
+  let entries: DirectoryEntry[];
+  try {
+    entries = await readDirectory(directoryPath, relative, options);
+  } catch (error) {
+    // The root itself is the caller's to check; below it, one folder that cannot be read (or that
+    // vanished meanwhile) does not stop the walk of the rest.
+    if (!relative || !options.onUnreadable) throw error;
+    if (!isVanished(error)) options.onUnreadable(`${relative}/`, error as NodeJS.ErrnoException);
+    return;
   }
-  entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
 
   for (let index = 0; index < entries.length; ) {
     const entry = entries[index]!;
@@ -85,10 +81,53 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
       batch.map(async (file) => {
         const name = relative ? `${relative}/${file.name}` : file.name;
         const path = join(root, name);
-        const info = file.viaSymlink ? await stat(path) : await lstat(path);
-        return { name, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
+        try {
+          const info = file.viaSymlink ? await stat(path) : await lstat(path);
+          return { name, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
+        } catch (error) {
+          if (!options.onUnreadable) throw error;
+          if (!isVanished(error)) options.onUnreadable(name, error as NodeJS.ErrnoException);
+          return undefined;
+        }
       }),
     );
-    yield* files;
+    for (const file of files) if (file) yield file;
   }
+}
+
+/** One directory's entries, sorted as S3 lists keys. */
+async function readDirectory(directoryPath: string, relative: string, options: LocalWalkOptions): Promise<DirectoryEntry[]> {
+  const entries: DirectoryEntry[] = [];
+  for await (const entry of await opendir(directoryPath, { bufferSize: 256 })) {
+    // Another download's partial file is neither content to send nor a stray to delete.
+    if (isTemporaryDownloadName(entry.name)) continue;
+    let kind: DirectoryEntry['kind'] = entry.isFile() ? 'file' : entry.isDirectory() ? 'directory' : 'other';
+    const viaSymlink = entry.isSymbolicLink();
+    if (viaSymlink) {
+      const name = relative ? `${relative}/${entry.name}` : entry.name;
+      if (!options.followSymlinks) {
+        options.onSymlinkSkipped?.(name);
+        continue;
+      }
+      // Followed, a link sorts as what it points to: a directory as `name/`.
+      const target = await stat(join(directoryPath, entry.name)).catch(() => undefined);
+      kind = target?.isFile() ? 'file' : target?.isDirectory() ? 'directory' : 'other';
+    }
+    entries.push({ name: entry.name, kind, viaSymlink, sortKey: Buffer.from(kind === 'directory' ? `${entry.name}/` : entry.name, 'utf8') });
+  }
+  entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
+  return entries;
+}
+
+/** Why a folder (`name/`) or file of a walk could not be read, in words: `cannot read this folder: permission denied (EACCES)`. */
+export function whyUnreadable(name: string, error: NodeJS.ErrnoException): string {
+  const what = name.endsWith('/') ? 'folder' : 'file';
+  const why = error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code ?? error.message;
+  return `cannot read this ${what}: ${why}`;
+}
+
+/** Removed between the listing of its folder and its turn: nothing to send, nothing to report. */
+function isVanished(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }

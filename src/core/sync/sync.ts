@@ -1,4 +1,5 @@
 import { mkdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sdk } from '../sdk.js';
 import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../address.js';
 import { retrying, type TransferContext } from '../context.js';
@@ -11,10 +12,10 @@ import { guessContentType } from '../put-plan.js';
 import { explainError, isFatalForRun } from '../s3-errors.js';
 import { uploadFile, type PutOptions } from '../upload.js';
 import { compareContent, type Reason, type RemoteFile } from './compare.js';
-import { compareDeltaLogEntries, deltaTableRootOf } from './delta.js';
+import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf } from './delta.js';
 import { ownerShard, type Shard } from './filters.js';
 import { HashCache, type CachedHash } from './hash-cache.js';
-import { walkLocalTree, type LocalFile } from './local-tree.js';
+import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
 import { march, type MarchStep } from './march.js';
 
 export type SyncDirection = 'upload' | 'download';
@@ -63,19 +64,34 @@ type Step = MarchStep<LocalFile | RemoteFile, LocalFile | RemoteFile>;
 /**
  * Local directory ⇄ prefix. One pass over two sorted listings; each name is decided (transfer, skip)
  * by content, transferred inside the shared limiter, and reported. `_delta_log` entries wait until
- * every other transfer is over, then go one by one in commit order. Deletions come last, and only
- * when nothing failed.
+ * every other transfer is over, then go one by one in commit order — those of a table with a file
+ * that failed stay behind. A local folder that cannot be read is reported, and the walk goes on.
+ * Deletions come last, and only when nothing failed.
  */
-export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (action: SyncAction) => void): Promise<SyncReport> {
+export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void): Promise<SyncReport> {
   const report: SyncReport = { transferred: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, dryRun: plan.dryRun, symlinksSkipped: 0, errors: [] };
+  const inShard = (name: string) => !plan.shard || ownerShard(name, plan.shard.count, deltaTableRootOf(name)) === plan.shard.index;
+  const wanted = (name: string) => plan.includeName(name) && inShard(name);
+  const deltaLogGate = new DeltaLogGate();
+  const onAction = (action: SyncAction) => {
+    if (action.status === 'failed') deltaLogGate.noteFailure(action.name);
+    onSyncAction(action);
+  };
+  // A folder the filters leave out (or another shard's) is not this run's to report, as rsync does not
+  // descend into an excluded folder.
+  const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
+    if (!wanted(name)) return;
+    const message = name.endsWith('/') ? `${whyUnreadable(name, error)}; nothing under it was transferred or deleted` : whyUnreadable(name, error);
+    report.failed += 1;
+    report.errors.push({ name, error: message });
+    const action = plan.direction === 'upload' ? 'upload' : 'download';
+    onAction({ action, name, reason: 'unreadable', key: joinKey(plan.remote.key, name), path: join(plan.localRoot, name), size: 0, status: 'failed', error: message });
+  };
   if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
 
-  const inShard = (name: string) => !plan.shard || ownerShard(name, plan.shard.count, deltaTableRootOf(name)) === plan.shard.index;
-  const wanted = (name: string) => plan.includeName(name) && inShard(name);
-
   const localFiles = localExists
-    ? filterNames(walkLocalTree(plan.localRoot, { followSymlinks: plan.followSymlinks, onSymlinkSkipped: () => (report.symlinksSkipped += 1) }), wanted)
+    ? filterNames(walkLocalTree(plan.localRoot, { followSymlinks: plan.followSymlinks, onSymlinkSkipped: () => (report.symlinksSkipped += 1), onUnreadable }), wanted)
     : emptyListing<LocalFile>();
   const remoteFiles = filterNames(listRemoteFiles(ctx, plan.remote), wanted);
   const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
@@ -117,11 +133,12 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onAction: (a
     );
     if (ctx.stopping?.aborted) throw ctx.stopping.reason;
 
-    // The Delta log, after every data file, in the order its writer committed it.
+    // The Delta log, after every data file, in the order its writer committed it; a table with a
+    // file that failed (its data, a folder of it, an earlier entry of its log) keeps the rest back.
     deferredLog.sort((a, b) => compareDeltaLogEntries(a.step.name, b.step.name));
     for (const { step, cached } of deferredLog) {
       if (ctx.stopping?.aborted) throw ctx.stopping.reason;
-      await handleStep(ctx, plan, step, cached, report, onAction, extraneous, guard);
+      await handleStep(ctx, plan, step, cached, report, onAction, extraneous, guard, deltaLogGate.holdBack(step.name));
     }
 
     if (plan.deleteExtraneous && extraneous.length > 0) {
@@ -150,6 +167,8 @@ async function handleStep(
   onAction: (action: SyncAction) => void,
   extraneous: Step[],
   guard: DestinationGuard,
+  /** Set for a log entry that must not move in this run: why. */
+  holdBack?: string,
 ): Promise<CachedHash | undefined> {
   const local = localSide(plan, step);
   const remote = remoteSide(plan, step);
@@ -179,6 +198,12 @@ async function handleStep(
       return entry;
     }
     const action = plan.direction === 'upload' ? 'upload' : 'download';
+    if (holdBack !== undefined) {
+      report.failed += 1;
+      report.errors.push({ name: step.name, error: holdBack });
+      onAction({ ...base, action, reason, status: 'failed', error: holdBack });
+      return entry;
+    }
     if (plan.dryRun) {
       report.transferred += 1;
       report.bytes += size;
