@@ -5,6 +5,9 @@ import type { ObjectRef } from './address.js';
 import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS } from './config.js';
 import { Http1Pool, type ResponseHeaders, type WholeResponse } from './http1.js';
 import type { LazyS3Client } from './s3.js';
+import { LIST_PAGE_LIMIT, overLimit, parseListPage, readCompletedEtag, readUploadId, s3Error, type HeaderBag, type ListPage } from './s3-answers.js';
+
+export { headerText, type HeaderBag, type ListPage } from './s3-answers.js';
 
 /**
  * The requests of a transfer, sent on datalake's own keep-alive HTTP/1.1 connections (http1.ts) with
@@ -20,23 +23,13 @@ import type { LazyS3Client } from './s3.js';
  * environment and no profile (the SDK's chain takes exactly those first), and a custom endpoint,
  * addressed by path. Errors are shaped like the SDK's (name and Code from the XML body, the status in
  * $metadata) so that the one retry policy and the one error explainer treat both paths the same.
+ * Their XML answers are read strictly (s3-answers.ts): a damaged one is retried, never half-read.
  */
 
 export interface DirectResponse {
   status: number;
   headers: ResponseHeaders;
   body: Readable;
-}
-
-/** Response headers as node:http or http1.ts give them, lower-case names. */
-export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
-
-/** One page of a ListObjectsV2 answer, as the SDK would give it. */
-export interface ListPage {
-  contents: Array<{ key: string; size: number; lastModified: Date | undefined; etag: string | undefined; storageClass: string | undefined }>;
-  commonPrefixes: string[];
-  isTruncated: boolean;
-  nextContinuationToken: string | undefined;
 }
 
 type Method = 'PUT' | 'GET' | 'HEAD' | 'POST' | 'DELETE';
@@ -86,15 +79,13 @@ export class DirectRequests {
   async createMultipartUpload(ref: ObjectRef, headers: Record<string, string>, signal?: AbortSignal): Promise<{ uploadId: string; headers: ResponseHeaders }> {
     // A POST without a body still says so: some servers refuse one with no Content-Length (411).
     const response = await this.sendWhole('POST', ref, { ...headers, 'content-length': '0' }, { query: { uploads: '' }, signal });
-    const text = response.body.toString('utf8');
-    const uploadId = xmlText(text, 'UploadId');
-    if (!uploadId) throw s3Error(500, text, response.headers);
-    return { uploadId, headers: response.headers };
+    return { uploadId: readUploadId(textOf(response, 'CreateMultipartUpload')), headers: response.headers };
   }
 
   /**
    * CompleteMultipartUpload with the parts in order; the object's ETag. S3 can answer 200 and put an
    * error in the body (the request ran long): that is an error, a server one, and retried as such.
+   * The answer's root element is not checked by name (moto 5.2.1 calls it `...Response`).
    */
   async completeMultipartUpload(
     ref: ObjectRef,
@@ -108,9 +99,7 @@ export class DirectRequests {
     const body = Buffer.from(xml, 'utf8');
     const headers = { 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
     const response = await this.sendWhole('POST', ref, headers, { query: { uploadId }, body, signal });
-    const text = response.body.toString('utf8');
-    if (!text.includes('<CompleteMultipartUploadResult')) throw s3Error(500, text, response.headers);
-    return { etag: xmlText(text, 'ETag'), headers: response.headers };
+    return { etag: readCompletedEtag(textOf(response, 'CompleteMultipartUpload')), headers: response.headers };
   }
 
   /** AbortMultipartUpload: the parts sent are discarded. */
@@ -146,14 +135,15 @@ export class DirectRequests {
     return this.sendWhole('HEAD', ref, {}, { query: Object.keys(query).length > 0 ? query : undefined, signal });
   }
 
-  /** One page of ListObjectsV2 (up to 1,000 keys). */
+  /** One page of ListObjectsV2 (up to 1,000 keys), read whole and checked against itself. */
   async listObjectsV2(bucket: string, options: { prefix?: string | undefined; delimiter?: string | undefined; continuationToken?: string | undefined }, signal?: AbortSignal): Promise<ListPage> {
     const query: Record<string, string> = { 'list-type': '2' };
     if (options.prefix) query.prefix = options.prefix;
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.continuationToken) query['continuation-token'] = options.continuationToken;
     const response = await this.sendWhole('GET', { bucket, key: '' }, {}, { query, signal });
-    return parseListPage(response.body.toString('utf8'));
+    const source = `ListObjectsV2 s3://${bucket}/${options.prefix ?? ''}`;
+    return parseListPage(textOf(response, source), { continuationToken: options.continuationToken, source });
   }
 
   /** A request whose answer is read whole; one outside 2xx is thrown as the SDK would throw it. */
@@ -221,7 +211,7 @@ export class DirectRequests {
   private poolFor(url: URL): Http1Pool {
     let pool = this.pools.get(url.origin);
     if (!pool) {
-      pool = new Http1Pool(url, { idleTimeoutMs: REQUEST_IDLE_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS, wholeBodyLimit: TEXT_BODY_LIMIT });
+      pool = new Http1Pool(url, { idleTimeoutMs: REQUEST_IDLE_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS, wholeBodyLimit: LIST_PAGE_LIMIT });
       this.pools.set(url.origin, pool);
     }
     return pool;
@@ -320,16 +310,14 @@ export function metadataFromHeaders(headers: HeaderBag): Record<string, string> 
   return metadata;
 }
 
-export function headerText(headers: HeaderBag, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
+/** An answer's body as text; one the connection stopped keeping (over the limit) is damaged, never read in part. */
+function textOf(response: WholeResponse, source: string): string {
+  if (response.bodyLength > response.body.length) throw overLimit(source, LIST_PAGE_LIMIT);
+  return response.body.toString('utf8');
 }
 
-/** More than any error answer or list page (1,000 keys) holds; a body beyond it is cut there. */
-const TEXT_BODY_LIMIT = 4 * 1024 * 1024;
-
-/** An error answer or a list page, as text. */
-async function readText(response: Readable, limit = TEXT_BODY_LIMIT): Promise<string> {
+/** An error answer read from a stream, as text: at most the limit is kept (an error document is far smaller). */
+async function readText(response: Readable, limit = LIST_PAGE_LIMIT): Promise<string> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of response) {
@@ -339,78 +327,6 @@ async function readText(response: Readable, limit = TEXT_BODY_LIMIT): Promise<st
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/**
- * A ListObjectsV2 answer. Tag contents never hold a raw `<` (XML escapes it), so each element is
- * found by its tags and its text unescaped. A value of only whitespace with a line break reads as
- * empty, as the SDK's XML parser reads it.
- */
-export function parseListPage(xml: string): ListPage {
-  const text = (element: string, name: string): string | undefined => {
-    const match = tagPattern(name).exec(element);
-    if (!match) return emptyTagPattern(name).test(element) ? '' : undefined;
-    const raw = match[1]!;
-    return raw.trim() === '' && raw.includes('\n') ? '' : unescapeXml(raw);
-  };
-  const contents = [...xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)].map(([, element]) => {
-    const lastModified = text(element!, 'LastModified');
-    return {
-      key: text(element!, 'Key') ?? '',
-      size: Number(text(element!, 'Size') ?? 0),
-      lastModified: lastModified ? new Date(lastModified) : undefined,
-      etag: text(element!, 'ETag'),
-      storageClass: text(element!, 'StorageClass'),
-    };
-  });
-  const commonPrefixes = [...xml.matchAll(/<CommonPrefixes>([\s\S]*?)<\/CommonPrefixes>/g)].map(([, element]) => text(element!, 'Prefix') ?? '');
-  // The top-level fields, outside the repeated elements.
-  const top = xml.replace(/<Contents>[\s\S]*?<\/Contents>|<CommonPrefixes>[\s\S]*?<\/CommonPrefixes>/g, '');
-  return { contents, commonPrefixes, isTruncated: text(top, 'IsTruncated') === 'true', nextContinuationToken: text(top, 'NextContinuationToken') || undefined };
-}
-
-const tagPatterns = new Map<string, RegExp>();
-const tagPattern = (name: string) => tagPatterns.get(name) ?? tagPatterns.set(name, new RegExp(`<${name}>([^<]*)</${name}>`)).get(name)!;
-const emptyTagPattern = (name: string) => tagPatterns.get(`${name}/`) ?? tagPatterns.set(`${name}/`, new RegExp(`<${name}\\s*/>`)).get(`${name}/`)!;
-
-const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-/** The unescaped text of the first `<name>` element, if any. */
-function xmlText(xml: string, name: string): string | undefined {
-  const match = tagPattern(name).exec(xml);
-  return match ? unescapeXml(match[1]!) : undefined;
-}
-
 function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (character) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[character]};`);
-}
-
-export function unescapeXml(text: string): string {
-  if (!text.includes('&')) return text;
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (whole, entity: string) => {
-    if (entity.startsWith('#x')) return String.fromCodePoint(Number.parseInt(entity.slice(2), 16));
-    if (entity.startsWith('#')) return String.fromCodePoint(Number(entity.slice(1)));
-    return XML_ENTITIES[entity] ?? whole;
-  });
-}
-
-/** An S3 error answer as the SDK would throw it: name and Code from the XML body, the status in $metadata. */
-export function s3Error(status: number, body: string, headers: HeaderBag): Error {
-  const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? defaultCodeFor(status);
-  const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? `HTTP ${status}`;
-  return Object.assign(new Error(message), {
-    name: code,
-    Code: code,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status, requestId: headerText(headers, 'x-amz-request-id') },
-  });
-}
-
-/** The code of an answer without a body to say it (a HEAD's), as the SDK names it. */
-function defaultCodeFor(status: number): string {
-  // S3 answers 301 when the bucket is addressed in the wrong region.
-  if (status === 301) return 'PermanentRedirect';
-  if (status === 404) return 'NotFound';
-  if (status === 403) return 'Forbidden';
-  if (status === 304) return 'NotModified';
-  if (status === 412) return 'PreconditionFailed';
-  return status >= 500 ? 'InternalError' : 'UnknownError';
 }

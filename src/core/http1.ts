@@ -28,6 +28,8 @@ export interface WholeResponse {
   headers: ResponseHeaders;
   /** The body, cut at the request's limit (the rest is read and dropped). */
   body: Buffer;
+  /** The body's length as it arrived: more than `body.length` when the limit cut it. */
+  bodyLength: number;
 }
 
 export interface HttpRequest {
@@ -321,6 +323,7 @@ class Exchange {
   private head: ParsedHead | undefined;
   private collected: Buffer[] = [];
   private collectedLength = 0;
+  private receivedLength = 0;
   private chunk = { size: -1, trailer: false, pendingLine: '' };
   private unwatch: (() => void) | undefined;
   private settled = false;
@@ -422,7 +425,7 @@ class Exchange {
     this.unwatch?.();
     if (this.head) {
       const body = this.collected.length === 1 ? this.collected[0]! : Buffer.concat(this.collected);
-      this.resolve({ status: this.head.status, headers: this.head.headers, body });
+      this.resolve({ status: this.head.status, headers: this.head.headers, body, bodyLength: this.receivedLength });
     } else this.body?.push(null);
   }
 
@@ -441,6 +444,7 @@ class Exchange {
       const kept = data.subarray(0, Math.max(0, this.wholeLimit - this.collectedLength));
       if (kept.length > 0) this.collected.push(reused ? Buffer.from(kept) : kept);
       this.collectedLength += kept.length;
+      this.receivedLength += data.length;
     } else if (!this.body!.push(reused ? Buffer.from(data) : data)) this.socket.pause();
   }
 }

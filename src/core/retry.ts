@@ -18,7 +18,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, baseDelayMs: 200,
  * match the MD5 of what was sent, or a body that ended short.
  */
 export class TransientError extends Error {
-  override readonly name = 'TransientError';
+  override readonly name: string = 'TransientError';
 }
 
 export type ErrorClass = 'transient' | 'throttled' | 'permanent';
