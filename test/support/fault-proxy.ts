@@ -2,10 +2,13 @@
  * A fault-injection proxy between datalake and MinIO. Every request is forwarded unchanged (the Host
  * header too, so SigV4 signatures still verify) unless a rule matches it; then the rule's fault is
  * applied: an S3 error answer, a connection reset, a truncated or corrupted response body or header,
- * an answer lost after the server acted on the request, a corrupted request body, added latency, or a
+ * applied: an S3 error answer, a connection reset, a truncated or corrupted response body or header,
+ * an answer lost after the server acted on the request, a corrupted request body, added latency, a
  * request held until the test releases it (`hold`: so a test knows a process is mid-transfer, and
- * decides when it goes on). Rules match by method and a pattern on path and query,
- * can skip the first N matches, stop after `times` faults, and fire at a seeded `rate`.
+ * decides when it goes on), or an answer rewritten whole with a Content-Length that matches the
+ * damage (text replaced, or the body cut short), so nothing at the HTTP level gives it away. Rules
+ * match by method and a pattern on path and query, can skip the first N matches, stop after `times`
+ * faults, and fire at a seeded `rate`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +27,11 @@ export type Fault =
   /** The request reaches the server and its whole answer is read, then the client's connection is reset. */
   | { kind: 'lose-response' }
   /** Parked until `release(gate)`; later matches pass at once. */
-  | { kind: 'hold'; gate: string };
+  | { kind: 'hold'; gate: string }
+  /** The answer's body with the `occurrence`-th (1-based, default 1) `from` replaced by `to`; Content-Length fixed. */
+  | { kind: 'rewrite-response'; from: string; to: string; occurrence?: number }
+  /** The answer's body cut to its first `keepFraction` (0…1), sent with a Content-Length that matches the cut. */
+  | { kind: 'shorten-response'; keepFraction: number };
 
 export interface FaultRule {
   method?: string;
@@ -114,7 +121,8 @@ export class FaultProxy {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const fault = this.pick(req);
-    this.log.push({ method: req.method ?? '', url: req.url ?? '', fault: fault?.kind });
+    const entry: ProxyLog = { method: req.method ?? '', url: req.url ?? '', fault: fault?.kind };
+    this.log.push(entry);
     if (fault?.kind === 'status') {
       // Answered once the whole request has arrived, as S3 does: an answer sent while the client is
       // still writing its body would reach it as a reset or a 503 depending on timing.
@@ -130,7 +138,8 @@ export class FaultProxy {
       req.socket.destroy();
       return;
     }
-    const forward = () => this.forward(req, res, fault);
+    // A rewrite that finds nothing to change is not counted as a fault.
+    const forward = () => this.forward(req, res, fault, () => (entry.fault = undefined));
     if (fault?.kind === 'delay') setTimeout(forward, fault.ms);
     else if (fault?.kind === 'hold' && !this.openGates.has(fault.gate)) {
       const waiting = this.parked.get(fault.gate) ?? [];
@@ -139,7 +148,7 @@ export class FaultProxy {
     } else forward();
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined, unchanged: () => void): void {
     const target = new URL(this.upstream);
     const upstream = http.request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
@@ -155,6 +164,21 @@ export class FaultProxy {
           return;
         }
         if (fault?.kind === 'flip-response-header') flipHeader(response.headers, fault.header, fault.index);
+        if (fault?.kind === 'rewrite-response' || fault?.kind === 'shorten-response') {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const original = Buffer.concat(chunks);
+            const body = damagedBody(original, fault);
+            if (body.equals(original)) unchanged();
+            const headers = { ...response.headers, 'content-length': String(body.length) };
+            delete headers['transfer-encoding'];
+            res.writeHead(response.statusCode ?? 502, headers);
+            res.end(body);
+          });
+          response.on('error', () => res.socket?.destroy());
+          return;
+        }
         res.writeHead(response.statusCode ?? 502, response.headers);
         let sent = 0;
         response.on('data', (chunk: Buffer) => {
@@ -209,6 +233,18 @@ function flipHeader(headers: http.IncomingHttpHeaders, name: string, index: numb
   const value = headers[name];
   if (typeof value !== 'string' || index >= value.length) return;
   headers[name] = value.slice(0, index) + String.fromCharCode(value.charCodeAt(index) ^ 0x01) + value.slice(index + 1);
+}
+
+/** A whole answer damaged as the fault says; the same bytes when there is nothing to damage. */
+function damagedBody(body: Buffer, fault: Extract<Fault, { kind: 'rewrite-response' | 'shorten-response' }>): Buffer {
+  if (fault.kind === 'shorten-response') return body.subarray(0, Math.floor(body.length * fault.keepFraction));
+  const text = body.toString('latin1');
+  let at = -1;
+  for (let seen = 0; seen < (fault.occurrence ?? 1); seen += 1) {
+    at = text.indexOf(fault.from, at + 1);
+    if (at < 0) return body;
+  }
+  return Buffer.from(text.slice(0, at) + fault.to + text.slice(at + fault.from.length), 'latin1');
 }
 
 /** mulberry32: a small seeded generator, so a rate-based fault run repeats exactly. */
