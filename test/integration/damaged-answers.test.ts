@@ -1,10 +1,10 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 
 /**
  * Answers damaged on the way (by the fault proxy, with a Content-Length that matches the damage, so
@@ -28,7 +28,7 @@ async function putAll(objects: Array<{ key: string; body: string }>): Promise<vo
   await Promise.all(objects.map(({ key, body }) => limit(() => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body })))));
 }
 
-function writeLocal(root: string, files: Array<{ name: string; body: string }>): void {
+function writeLocal(root: string, files: Array<{ name: string; body: string | Buffer }>): void {
   for (const { name, body } of files) {
     mkdirSync(dirname(join(root, name)), { recursive: true });
     writeFileSync(join(root, name), body);
@@ -130,5 +130,172 @@ describe('a page over 4 MiB', () => {
     expect(lastJson(result)).toMatchObject({ transferred: 0, skipped: 1000, deleted: 0, failed: 0 });
     expect(names(directory)).toBe(1000);
     expect(readFileSync(join(directory, files[999]!.name), 'utf8')).toBe('long 999\n');
+  });
+});
+
+/**
+ * The fault suite: put, get and sync through the proxy with many faults at seeded rates — connection
+ * resets, answers cut short, 5xx and SlowDown, flipped bytes in request and answer bodies, damaged
+ * list pages — then the totals the guarantees are about, printed on one line and held at zero.
+ * Which request draws which fault depends on the order requests reach the proxy, so the faulted runs
+ * may end 0 or 1; what is asserted holds for every draw, and a clean run afterwards converges.
+ */
+describe('the fault suite', () => {
+  const ROUNDS = [11, 23, 37, 41];
+  const KiB = 1024;
+
+  /** A repeatable stream of bytes: the same files on every run of the suite. */
+  function seededBytes(seed: number, size: number): Buffer {
+    const data = Buffer.alloc(size);
+    let state = seed >>> 0;
+    for (let offset = 0; offset + 4 <= size; offset += 4) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      data.writeUInt32LE(state, offset);
+    }
+    return data;
+  }
+
+  function faultRules() {
+    const list = { method: 'GET', match: LIST };
+    const object = { match: /^\/[^/?]+\/suite-[^?]*[^/](\?|$)/ };
+    return [
+      { ...list, rate: 0.15, fault: { kind: 'rewrite-response', from: '<IsTruncated>false</IsTruncated>', to: '<IsTruncated>true</IsTruncated>' } },
+      { ...list, rate: 0.15, fault: { kind: 'rewrite-response', from: '<KeyCount>', to: '<KeyCount>1' } },
+      { ...list, rate: 0.15, fault: { kind: 'rewrite-response', from: '</Contents>', to: '</Contentr>', occurrence: 3 } },
+      { ...list, rate: 0.15, fault: { kind: 'shorten-response', keepFraction: 0.7 } },
+      { ...list, rate: 0.08, fault: { kind: 'status', status: 503, code: 'SlowDown' } },
+      { ...object, method: 'PUT', rate: 0.06, fault: { kind: 'reset' } },
+      { ...object, method: 'PUT', rate: 0.06, fault: { kind: 'status', status: 503, code: 'SlowDown' } },
+      { ...object, method: 'PUT', rate: 0.05, fault: { kind: 'status', status: 500, code: 'InternalError' } },
+      { ...object, method: 'PUT', rate: 0.08, fault: { kind: 'flip-request-byte', offset: 100 } },
+      { ...object, method: 'POST', rate: 0.08, fault: { kind: 'status', status: 500, code: 'InternalError' } },
+      { ...object, method: 'HEAD', rate: 0.06, fault: { kind: 'status', status: 503, code: 'SlowDown' } },
+      { ...object, method: 'GET', rate: 0.06, fault: { kind: 'reset' } },
+      { ...object, method: 'GET', rate: 0.06, fault: { kind: 'truncate-response', afterBytes: 3000 } },
+      { ...object, method: 'GET', rate: 0.08, fault: { kind: 'flip-response-byte', offset: 2500 } },
+      { ...object, method: 'GET', rate: 0.05, fault: { kind: 'status', status: 500, code: 'InternalError' } },
+    ] as Parameters<FaultProxy['setRules']>[0];
+  }
+
+  /** Every file under a directory, by path relative to it. */
+  function filesUnder(directory: string): Map<string, Buffer> {
+    const files = new Map<string, Buffer>();
+    for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const path = join(entry.parentPath, entry.name);
+      files.set(path.slice(directory.length + 1), readFileSync(path));
+    }
+    return files;
+  }
+
+  /** Every path under the work directory outside the places a run may write. */
+  function pathsOutside(allowed: string[]): string[] {
+    return readdirSync(suiteRoot, { recursive: true })
+      .map((name) => join(suiteRoot, String(name)))
+      .filter((path) => !allowed.some((place) => path === place || path.startsWith(`${place}/`)));
+  }
+
+  const suiteRoot = join(work.path, 'suite');
+
+  it('puts, gets and syncs through many faults: no corrupt object, no partial file, no deletion caused by a damaged answer, nothing written outside a destination', async () => {
+    const suiteBucket = await createTestBucket(client, 'suite');
+    const source = join(suiteRoot, 'source');
+    const files = [
+      ...Array.from({ length: 40 }, (_, index) => ({ name: `part-${String(index).padStart(3, '0')}.csv`, data: seededBytes(index + 1, ((index * 7919) % 60) * KiB + (index % 5)) })),
+      ...Array.from({ length: 8 }, (_, index) => ({ name: `nested/day=${index}/events.json`, data: seededBytes(100 + index, 5 * KiB + index) })),
+      { name: 'big/large.bin', data: seededBytes(999, 11 * 1024 * KiB + 123) },
+    ];
+    writeLocal(source, files.map(({ name, data }) => ({ name, body: data })));
+    const expected = new Map(files.map(({ name, data }) => [name, data]));
+    const single = { name: 'single.bin', data: seededBytes(7, 200 * KiB) };
+    writeFileSync(join(suiteRoot, single.name), single.data);
+
+    const env = { ...proxied, DATALAKE_PART_SIZE: '5MiB', DATALAKE_STATE_DIR: join(suiteRoot, 'state'), DATALAKE_CACHE_DIR: join(suiteRoot, 'cache') };
+    const run = (args: string[]) => runCli([...args, '--json', '--log-file', join(suiteRoot, 'suite.log')], { env });
+    const allowedPlaces = [source, join(suiteRoot, single.name), join(suiteRoot, 'state'), join(suiteRoot, 'cache'), join(suiteRoot, 'suite.log')];
+    const totals = { faults: 0, runsFailed: 0, corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0, debris: 0 };
+    const byKind = new Map<string, number>();
+    const started = Date.now();
+
+    for (const seed of ROUNDS) {
+      const prefix = `suite-${seed}/`;
+      const syncTarget = join(suiteRoot, `sync-${seed}`);
+      const getTarget = join(suiteRoot, `get-${seed}`);
+      const oneTarget = join(suiteRoot, `one-${seed}`);
+      allowedPlaces.push(syncTarget, getTarget, oneTarget);
+      // The sync target starts with most files right, some with other bytes of the same size, some
+      // missing, and one file only it has: the one deletion that is right.
+      const startedWith = new Map(
+        files
+          .filter((_, index) => index % 7 !== 3)
+          .map(({ name, data }, index): [string, Buffer] => [name, index % 5 === 1 ? seededBytes(seed + index, data.length) : data]),
+      );
+      writeLocal(syncTarget, [...[...startedWith].map(([name, body]) => ({ name, body })), { name: 'only-here.txt', body: 'extra\n' }]);
+      const before = new Set(pathsOutside(allowedPlaces));
+
+      proxy.setRules(faultRules(), seed);
+      const runs = [
+        await run(['sync', source, `s3://${suiteBucket}/${prefix}`]),
+        await run(['put', join(suiteRoot, single.name), `s3://${suiteBucket}/${prefix}single/${single.name}`]),
+        await run(['sync', `s3://${suiteBucket}/${prefix}`, syncTarget, '--delete', '--exclude', 'single/**']),
+        await run(['get', '--recursive', `s3://${suiteBucket}/${prefix}`, getTarget]),
+        await run(['get', `s3://${suiteBucket}/${prefix}single/${single.name}`, join(oneTarget, single.name)]),
+        await run(['ls', '--recursive', `s3://${suiteBucket}/${prefix}`]),
+      ];
+      totals.runsFailed += runs.filter((result) => result.code === 1).length;
+      for (const entry of proxy.log) if (entry.fault) byKind.set(entry.fault, (byKind.get(entry.fault) ?? 0) + 1);
+      totals.faults += proxy.faults();
+      proxy.setRules([]);
+      for (const result of runs) {
+        // Faults or not: exit 0 or 1, and every line on stderr one of ours, never a stack trace.
+        expect([0, 1], result.stderr).toContain(result.code);
+        for (const line of result.stderr.trim().split('\n').filter(Boolean)) expect(line).toMatch(/^datalake: /);
+      }
+
+      // What the server holds: each object exactly the bytes of its source.
+      for (const key of await listKeys(client, suiteBucket)) {
+        const name = key.slice(key.indexOf('/') + 1);
+        const want = name === `single/${single.name}` ? single.data : expected.get(name);
+        const body = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: suiteBucket, Key: key }))).Body!.transformToByteArray());
+        if (!key.startsWith('suite-') || want === undefined || !body.equals(want)) totals.corruptObjects += 1;
+      }
+      // What the targets hold: every file whole and right, or absent; datalake's temporary names counted apart.
+      for (const [directory, wanted] of [
+        [syncTarget, expected],
+        [getTarget, new Map([...expected, [`single/${single.name}`, single.data]])],
+        [oneTarget, new Map([[single.name, single.data]])],
+      ] as const) {
+        for (const [name, data] of filesUnder(directory)) {
+          if (name.includes('.datalake-part')) totals.debris += 1;
+          else if (directory === syncTarget && (name === 'only-here.txt' || startedWith.get(name)?.equals(data))) continue;
+          else if (!wanted.get(name)?.equals(data)) totals.partialFiles += 1;
+        }
+      }
+      // Every file the sync target began with exists on the server: one missing now was deleted because of a damaged answer.
+      const present = filesUnder(syncTarget);
+      for (const name of startedWith.keys()) if (!present.has(name)) totals.deletionsByDamage += 1;
+      totals.writesOutside += pathsOutside(allowedPlaces).filter((path) => !before.has(path)).length;
+    }
+
+    // With the faults gone, the same commands converge: everything arrives, nothing more is deleted.
+    const last = ROUNDS[ROUNDS.length - 1];
+    const upload = await run(['sync', source, `s3://${suiteBucket}/suite-${last}/`]);
+    expect(upload.code, upload.stderr).toBe(0);
+    const download = await run(['sync', `s3://${suiteBucket}/suite-${last}/`, join(suiteRoot, `sync-${last}`), '--delete', '--exclude', 'single/**']);
+    expect(download.code, download.stderr).toBe(0);
+    const converged = filesUnder(join(suiteRoot, `sync-${last}`));
+    expect([...converged.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [name, data] of expected) expect(converged.get(name)?.equals(data), name).toBe(true);
+
+    const kinds = [...byKind.entries()].sort().map(([kind, count]) => `${kind} ${count}`).join(', ');
+    console.log(
+      `fault suite: ${totals.faults} faults injected (${kinds}) in ${ROUNDS.length} rounds of 6 commands (${totals.runsFailed} ended 1), ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+        `${totals.corruptObjects} corrupt objects, ${totals.partialFiles} partial or corrupt files at targets, ` +
+        `${totals.deletionsByDamage} deletions caused by damaged answers, ${totals.writesOutside} writes outside a destination ` +
+        `(${totals.debris} temporary files left)`,
+    );
+    expect(totals.faults).toBeGreaterThan(50);
+    expect(totals).toMatchObject({ corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0 });
+    await emptyAndDeleteBucket(client, suiteBucket);
   });
 });

@@ -138,7 +138,7 @@ export class FaultProxy {
       req.socket.destroy();
       return;
     }
-    // A rewrite that finds nothing to change is not counted as a fault.
+    // A fault that finds nothing to change (a rewrite with no match, a byte past the body's end) is not counted.
     const forward = () => this.forward(req, res, fault, () => (entry.fault = undefined));
     if (fault?.kind === 'delay') setTimeout(forward, fault.ms);
     else if (fault?.kind === 'hold' && !this.openGates.has(fault.gate)) {
@@ -196,7 +196,11 @@ export class FaultProxy {
           sent += data.length;
           res.write(data);
         });
-        response.on('end', () => res.end());
+        response.on('end', () => {
+          // A body too short to hold the damaged byte, or to be cut, went through untouched.
+          if ((fault?.kind === 'flip-response-byte' && sent <= fault.offset) || fault?.kind === 'truncate-response') unchanged();
+          res.end();
+        });
         response.on('error', () => res.socket?.destroy());
       },
     );
@@ -211,7 +215,10 @@ export class FaultProxy {
       received += chunk.length;
       upstream.write(data);
     });
-    req.on('end', () => upstream.end());
+    req.on('end', () => {
+      if (fault?.kind === 'flip-request-byte' && received <= fault.offset) unchanged();
+      upstream.end();
+    });
     req.on('error', () => upstream.destroy());
   }
 
