@@ -5,9 +5,9 @@ import type { ObjectRef } from './address.js';
 import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS } from './config.js';
 import { Http1Pool, type ResponseHeaders, type WholeResponse } from './http1.js';
 import type { LazyS3Client } from './s3.js';
-import { LIST_PAGE_LIMIT, overLimit, parseListPage, readCompletedEtag, readUploadId, s3Error, type HeaderBag, type ListPage } from './s3-answers.js';
+import type { ListPage } from './s3-answers.js';
 
-export { headerText, type HeaderBag, type ListPage } from './s3-answers.js';
+export type { ListPage } from './s3-answers.js';
 
 /**
  * The requests of a transfer, sent on datalake's own keep-alive HTTP/1.1 connections (http1.ts) with
@@ -25,6 +25,25 @@ export { headerText, type HeaderBag, type ListPage } from './s3-answers.js';
  * $metadata) so that the one retry policy and the one error explainer treat both paths the same.
  * Their XML answers are read strictly (s3-answers.ts): a damaged one is retried, never half-read.
  */
+
+/** Response headers as node:http or http1.ts give them, lower-case names. */
+export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * The largest legal ListObjectsV2 page, in bytes, and so the most of any text answer kept: 1,000
+ * entries, each a key of up to 1,024 bytes whose every byte XML may escape as six (`&apos;`,
+ * `&quot;`), plus up to 1 KiB of other fields per entry (dates, ETag, size, owner, storage class,
+ * checksums), plus the page's own fields (prefix, start-after, delimiter, continuation tokens…; eight
+ * at most, each escaped the same way). About 6.9 MiB. A longer answer is an error, never cut.
+ */
+export const LIST_PAGE_LIMIT = 1000 * (1024 * 6 + 1024) + 8 * 1024 * 6;
+
+/**
+ * s3-answers.ts and its XML parser, loaded with the first XML answer (a list page, a multipart
+ * upload's, an error): a run of small PUTs and GETs never loads them.
+ */
+let answersModule: Promise<typeof import('./s3-answers.js')> | undefined;
+const answers = () => (answersModule ??= import('./s3-answers.js'));
 
 export interface DirectResponse {
   status: number;
@@ -79,7 +98,8 @@ export class DirectRequests {
   async createMultipartUpload(ref: ObjectRef, headers: Record<string, string>, signal?: AbortSignal): Promise<{ uploadId: string; headers: ResponseHeaders }> {
     // A POST without a body still says so: some servers refuse one with no Content-Length (411).
     const response = await this.sendWhole('POST', ref, { ...headers, 'content-length': '0' }, { query: { uploads: '' }, signal });
-    return { uploadId: readUploadId(textOf(response, 'CreateMultipartUpload')), headers: response.headers };
+    const { answerText, readUploadId } = await answers();
+    return { uploadId: readUploadId(answerText(response, 'CreateMultipartUpload', LIST_PAGE_LIMIT)), headers: response.headers };
   }
 
   /**
@@ -99,7 +119,8 @@ export class DirectRequests {
     const body = Buffer.from(xml, 'utf8');
     const headers = { 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
     const response = await this.sendWhole('POST', ref, headers, { query: { uploadId }, body, signal });
-    return { etag: readCompletedEtag(textOf(response, 'CompleteMultipartUpload')), headers: response.headers };
+    const { answerText, readCompletedEtag } = await answers();
+    return { etag: readCompletedEtag(answerText(response, 'CompleteMultipartUpload', LIST_PAGE_LIMIT)), headers: response.headers };
   }
 
   /** AbortMultipartUpload: the parts sent are discarded. */
@@ -119,7 +140,8 @@ export class DirectRequests {
     const { endpoint, path, signed } = await this.prepare('GET', ref, headers, query);
     const response = await endpoint.connections.request({ method: 'GET', path, headers: signed, signal });
     if (response.status >= 200 && response.status < 300) return response;
-    throw s3Error(response.status, await readText(response.body), response.headers);
+    const body = await readText(response.body);
+    throw (await answers()).s3Error(response.status, body, response.headers);
   }
 
   /** A small object's GET, read whole: at most `limit` bytes of the body are kept (compare with its Content-Length). */
@@ -143,7 +165,8 @@ export class DirectRequests {
     if (options.continuationToken) query['continuation-token'] = options.continuationToken;
     const response = await this.sendWhole('GET', { bucket, key: '' }, {}, { query, signal });
     const source = `ListObjectsV2 s3://${bucket}/${options.prefix ?? ''}`;
-    return parseListPage(textOf(response, source), { continuationToken: options.continuationToken, source });
+    const { answerText, parseListPage } = await answers();
+    return parseListPage(answerText(response, source, LIST_PAGE_LIMIT), { continuationToken: options.continuationToken, source });
   }
 
   /** A request whose answer is read whole; one outside 2xx is thrown as the SDK would throw it. */
@@ -155,7 +178,7 @@ export class DirectRequests {
   ): Promise<WholeResponse> {
     const { endpoint, path, signed } = await this.prepare(method, ref, headers, options.query);
     const response = await endpoint.connections.requestWhole({ method, path, headers: signed, body: options.body, signal: options.signal }, options.limit);
-    if (response.status < 200 || response.status >= 300) throw s3Error(response.status, response.body.toString('utf8'), response.headers);
+    if (response.status < 200 || response.status >= 300) throw (await answers()).s3Error(response.status, response.body.toString('utf8'), response.headers);
     return response;
   }
 
@@ -310,10 +333,9 @@ export function metadataFromHeaders(headers: HeaderBag): Record<string, string> 
   return metadata;
 }
 
-/** An answer's body as text; one the connection stopped keeping (over the limit) is damaged, never read in part. */
-function textOf(response: WholeResponse, source: string): string {
-  if (response.bodyLength > response.body.length) throw overLimit(source, LIST_PAGE_LIMIT);
-  return response.body.toString('utf8');
+export function headerText(headers: HeaderBag, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** An error answer read from a stream, as text: at most the limit is kept (an error document is far smaller). */

@@ -2,12 +2,13 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { TransientError } from './retry.js';
 
 /**
- * The XML answers of the direct requests (direct-requests.ts), read strictly with fast-xml-parser:
- * a ListObjectsV2 page, CreateMultipartUpload's upload id, CompleteMultipartUpload's ETag, and S3's
- * error documents. An answer that is not a well-formed document, or that contradicts itself (a
- * KeyCount that is not the number of entries, a truncated page without a way on), is a DamagedAnswer:
- * transient, so the one retry policy asks again, and after the retries the run fails with one line.
- * Never fewer keys: `sync --delete` deletes what the listing does not name.
+ * The XML answers of the direct requests, read strictly with fast-xml-parser: a ListObjectsV2 page,
+ * CreateMultipartUpload's upload id, CompleteMultipartUpload's ETag, and S3's error documents
+ * (direct-requests.ts loads this module, and the parser, with the first of them). An answer that is
+ * not a well-formed document, or that contradicts itself (a KeyCount that is not the number of
+ * entries, a truncated page without a way on), is a DamagedAnswer: transient, so the one retry policy
+ * asks again, and after the retries the run fails with one line. Never fewer keys: `sync --delete`
+ * deletes what the listing does not name.
  *
  * The root element's name is not checked (moto 5.2.1 answers a Complete with
  * `CompleteMultipartUploadResponse`, S3 with `...Result`); a root named `Error` is the error it names,
@@ -27,18 +28,10 @@ export interface ListPage {
   nextContinuationToken: string | undefined;
 }
 
-/**
- * The largest legal ListObjectsV2 page, in bytes: 1,000 entries, each a key of up to 1,024 bytes
- * whose every byte XML may escape as six (`&apos;`, `&quot;`), plus up to 1 KiB of other fields per
- * entry (dates, ETag, size, owner, storage class, checksums), plus the page's own fields (prefix,
- * start-after, delimiter, continuation tokens…; eight at most, each escaped the same way). About
- * 6.9 MiB. A body past it is an error, never cut.
- */
-export const LIST_PAGE_LIMIT = 1000 * (1024 * 6 + 1024) + 8 * 1024 * 6;
-
-/** An answer over `limit` bytes (the body reader stopped keeping bytes there). */
-export function overLimit(source: string, limit: number): DamagedAnswer {
-  return new DamagedAnswer(`damaged answer to ${source}: over the limit of ${limit} bytes`);
+/** An answer's body as text; one the connection stopped keeping at `limit` is damaged, never read in part. */
+export function answerText(response: { body: Buffer; bodyLength: number }, source: string, limit: number): string {
+  if (response.bodyLength > response.body.length) throw new DamagedAnswer(`damaged answer to ${source}: over the limit of ${limit} bytes`);
+  return response.body.toString('utf8');
 }
 
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
@@ -73,7 +66,12 @@ const parser = new XMLParser({
 
 type Element = Record<string, unknown>;
 
-/** The document's root element: its name and children. Not well-formed → DamagedAnswer. */
+/**
+ * The document's root element: its name and children. Not well-formed → DamagedAnswer. The parser
+ * alone accepts a mismatched or missing closing tag, so the validator runs first (fast-xml-parser 5
+ * marks XMLValidator deprecated in favour of its separate fast-xml-validator package; the one it
+ * still ships spares a second dependency).
+ */
 function readDocument(xml: string, source: string): { root: string; element: Element } {
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new DamagedAnswer(`damaged answer to ${source}: not well-formed (${valid.err.msg.replace(/\s+/g, ' ')} at line ${valid.err.line})`);
@@ -168,12 +166,7 @@ export function readCompletedEtag(xml: string, source = 'CompleteMultipartUpload
 }
 
 /** Response headers as node:http or http1.ts give them, lower-case names. */
-export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
-
-export function headerText(headers: HeaderBag, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
+type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
 
 /**
  * An S3 error answer as the SDK would throw it: name and Code from the XML body, the status in
@@ -198,13 +191,14 @@ function errorFrom(status: number, element: Element, headers: HeaderBag): Error 
     const value = element[name];
     return typeof value === 'string' && value !== '' ? value : undefined;
   };
+  const requestId = headers['x-amz-request-id'];
   const code = field('Code') ?? defaultCodeFor(status);
   const message = field('Message') ?? `HTTP ${status}`;
   return Object.assign(new Error(message), {
     name: code,
     Code: code,
     $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status, requestId: headerText(headers, 'x-amz-request-id') },
+    $metadata: { httpStatusCode: status, requestId: Array.isArray(requestId) ? requestId[0] : requestId },
   });
 }
 

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { DirectRequests } from '../../src/core/direct-requests.js';
-import { LIST_PAGE_LIMIT, parseListPage, s3Error } from '../../src/core/s3-answers.js';
+import { DirectRequests, LIST_PAGE_LIMIT } from '../../src/core/direct-requests.js';
+import { parseListPage, s3Error } from '../../src/core/s3-answers.js';
 import { classifyError, errorCodeOf } from '../../src/core/retry.js';
 
 /** A ListObjectsV2 page as MinIO writes it: `'` and `"` as numeric references, the rest by name. */
@@ -70,6 +70,12 @@ describe('a ListObjectsV2 page, read strictly', () => {
     expectDamaged(() => parseListPage(page.slice(0, -3)), /damaged answer.*not well-formed/);
     expectDamaged(() => parseListPage(`${page}<x/>`), /damaged answer.*(not well-formed|more than one root)/);
     expectDamaged(() => parseListPage(''), /damaged answer/);
+  });
+
+  it('a reference XML does not define, or to no character, is damage (a flipped byte in `&amp;`)', () => {
+    expectDamaged(() => parseListPage(listPage({ keys: ['raw/a&b.csv'] }).replace('&amp;', '&amq;')), /damaged answer to ListObjectsV2: unknown reference &amq;/);
+    expectDamaged(() => parseListPage(listPage({ keys: ['raw/a&b.csv'] }).replace('&amp;', '&#0;')), /unknown reference &#0;/);
+    expectDamaged(() => parseListPage(listPage({ keys: ['raw/a&b.csv'] }).replace('&amp;', '&#x110000;')), /unknown reference/);
   });
 
   it('a KeyCount that disagrees with the keys and prefixes parsed is damage', () => {
