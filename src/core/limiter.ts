@@ -88,8 +88,9 @@ export const fileHashing = new WorkSlots(HASHES_AT_ONCE);
  * Runs `worker` over a stream of items with at most `window` of them started and unfinished. The
  * window keeps a few files ahead of the request limiter (so small files keep the pipe full) without
  * opening every file of a large tree at once. Stops starting new items once `signal` aborts; the
- * first worker that fails stops the run with its error. (A counter and one waiter: racing the set of
- * running items on every new one cost a reaction per running item each time.)
+ * first worker that fails stops the run with its error; items that fail to arrive (a listing that
+ * could not be read) stop it once the items in progress are done. (A counter and one waiter: racing
+ * the set of running items on every new one cost a reaction per running item each time.)
  */
 export async function forEachWindowed<T>(
   items: AsyncIterable<T> | Iterable<T>,
@@ -107,15 +108,22 @@ export async function forEachWindowed<T>(
     waiting?.();
   };
   const slotFreed = () => new Promise<void>((resolve) => (wake = resolve));
-  for await (const item of items) {
-    if (signal?.aborted) break;
-    running += 1;
-    worker(item).then(settled, (error: unknown) => {
-      failure ??= { error };
-      settled();
-    });
-    while (running >= window && !failure) await slotFreed();
-    if (failure) throw failure.error;
+  try {
+    for await (const item of items) {
+      if (signal?.aborted) break;
+      running += 1;
+      worker(item).then(settled, (error: unknown) => {
+        failure ??= { error };
+        settled();
+      });
+      while (running >= window && !failure) await slotFreed();
+      if (failure) throw failure.error;
+    }
+  } catch (error) {
+    // The items themselves failed (a listing that could not be read): the items in progress finish
+    // first, so nothing is still writing when the caller reports the error and exits.
+    if (failure === undefined) while (running > 0) await slotFreed();
+    throw error;
   }
   while (running > 0 && !failure) await slotFreed();
   if (failure) throw failure.error;

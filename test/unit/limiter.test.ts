@@ -79,6 +79,32 @@ describe('forEachWindowed on failure', () => {
     expect(started.length).toBeLessThan(50);
   });
 
+  it('when the items themselves fail (a listing that could not be read), fails only after the items in progress settle', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let workerStarted!: () => void;
+    const started = new Promise<void>((resolve) => (workerStarted = resolve));
+    let finished = false;
+    async function* listing() {
+      yield 1;
+      throw new Error('damaged answer');
+    }
+    let settled = false;
+    const run = forEachWindowed(listing(), 4, async () => {
+      workerStarted();
+      await released;
+      finished = true;
+    }).finally(() => (settled = true));
+    run.catch(() => undefined);
+    await started;
+    // Every pending callback has run: the listing has thrown, the worker still holds its item.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    release();
+    await expect(run).rejects.toThrow('damaged answer');
+    expect(finished).toBe(true);
+  });
+
   it('waits for every item before it returns', async () => {
     const finished: number[] = [];
     await forEachWindowed(Array.from({ length: 9 }, (_, i) => i), 3, async (item) => {
