@@ -37,7 +37,7 @@ export function answerText(response: { body: Buffer; bodyLength: number }, sourc
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 /** XML's five named references and numeric ones; anything else is not XML (a damaged `&amp;`, say). */
-export function unescapeXml(text: string): string {
+function unescapeXml(text: string): string {
   if (!text.includes('&')) return text;
   return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);/g, (whole, entity: string) => {
     const named = XML_ENTITIES[entity];
@@ -123,11 +123,13 @@ export function parseListPage(xml: string, sent: { continuationToken?: string | 
     if (!key) throw damaged('an entry without a Key');
     const sizeText = textOf(item, 'Size', source) ?? '';
     if (!/^\d+$/.test(sizeText)) throw damaged(`Size ${JSON.stringify(sizeText)} of ${JSON.stringify(key)} is not a whole number`);
-    const lastModified = textOf(item, 'LastModified', source);
+    const lastModifiedText = textOf(item, 'LastModified', source);
+    const lastModified = lastModifiedText ? new Date(lastModifiedText) : undefined;
+    if (lastModified && Number.isNaN(lastModified.getTime())) throw damaged(`LastModified ${JSON.stringify(lastModifiedText)} of ${JSON.stringify(key)} is not a date`);
     return {
       key,
       size: Number(sizeText),
-      lastModified: lastModified ? new Date(lastModified) : undefined,
+      lastModified,
       etag: textOf(item, 'ETag', source),
       storageClass: textOf(item, 'StorageClass', source),
     };

@@ -98,9 +98,10 @@ describe('a ListObjectsV2 page, read strictly', () => {
     expect(parseListPage(listPage({ isTruncated: 'true', token: 'next' }), { continuationToken: 'previous' }).nextContinuationToken).toBe('next');
   });
 
-  it('an entry without a key, or with a size that is not a whole number, is damage', () => {
+  it('an entry without a key, with a size that is not a whole number or a date that is not one, is damage', () => {
     expectDamaged(() => parseListPage(listPage().replace(/<Key>raw\/a\.csv<\/Key>/, '')), /without a Key/);
     expectDamaged(() => parseListPage(listPage().replace('<Size>16384</Size>', '<Size>16x84</Size>')), /Size/);
+    expectDamaged(() => parseListPage(listPage().replace('2026-11-30T09:00:00.000Z', '2026-11-30T09:0?:00.000Z')), /LastModified/);
   });
 
   it('an <Error> document answered with 200 is the error it names', () => {
