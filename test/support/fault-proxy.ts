@@ -2,7 +2,6 @@
  * A fault-injection proxy between datalake and MinIO. Every request is forwarded unchanged (the Host
  * header too, so SigV4 signatures still verify) unless a rule matches it; then the rule's fault is
  * applied: an S3 error answer, a connection reset, a truncated or corrupted response body or header,
- * applied: an S3 error answer, a connection reset, a truncated or corrupted response body or header,
  * an answer lost after the server acted on the request, a corrupted request body, added latency, a
  * request held until the test releases it (`hold`: so a test knows a process is mid-transfer, and
  * decides when it goes on), or an answer rewritten whole with a Content-Length that matches the
