@@ -15,6 +15,11 @@ import { registerInit } from './commands/init.js';
 import { registerPresign } from './commands/presign.js';
 import { registerVerify } from './commands/verify.js';
 import { registerUploads } from './commands/uploads.js';
+import { registerCp } from './commands/cp.js';
+import { registerMv } from './commands/mv.js';
+import { registerRm } from './commands/rm.js';
+import { registerStat } from './commands/stat.js';
+import { registerCat } from './commands/cat.js';
 import { interruption } from './interrupt.js';
 
 const EXIT_USAGE = 2;
@@ -65,6 +70,11 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   registerPresign(program);
   registerVerify(program);
   registerUploads(program);
+  registerCp(program);
+  registerMv(program);
+  registerRm(program);
+  registerStat(program);
+  registerCat(program);
   for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
   return program;
 }

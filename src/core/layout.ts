@@ -84,3 +84,42 @@ export function renderLayoutPrefix(template: string, input: Omit<LayoutInput, 'n
   const head = template.slice(0, template.indexOf('{name}'));
   return renderLayoutKey(head + '{name}', { ...input, name: '' });
 }
+
+/**
+ * Reads a key back through the layout: the zone, dataset, date and name it was rendered from, or
+ * undefined when the key does not follow the template. `cp --zone` uses it to move an object to
+ * another zone or dataset while keeping its partition date and name.
+ */
+export function parseLayoutKey(template: string, key: string): LayoutInput | undefined {
+  const seen = new Set<string>();
+  let pattern = '';
+  let last = 0;
+  for (const match of template.matchAll(/\{([^}]*)\}/g)) {
+    pattern += escapeRegExp(template.slice(last, match.index));
+    const name = match[1] ?? '';
+    pattern += seen.has(name) ? `\\k<${name}>` : `(?<${name}>${LAYOUT_PATTERNS[name] ?? '[^/]+'})`;
+    seen.add(name);
+    last = match.index + match[0].length;
+  }
+  pattern += escapeRegExp(template.slice(last));
+  const groups = new RegExp(`^${pattern}$`).exec(key)?.groups;
+  if (!groups?.name || !groups.zone || !groups.dataset) return undefined;
+  const date = { yyyy: groups.yyyy ?? '', mm: groups.mm ?? '', dd: groups.dd ?? '' };
+  if (groups.yyyy && groups.mm && groups.dd && !isCalendarDay(date)) return undefined;
+  return { zone: groups.zone as Zone, dataset: groups.dataset, date, name: groups.name };
+}
+
+const LAYOUT_PATTERNS: Record<string, string> = { zone: ZONES.join('|'), dataset: '[^/]+', yyyy: '\\d{4}', mm: '\\d{2}', dd: '\\d{2}', name: '.+' };
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function isCalendarDay(date: LayoutDate): boolean {
+  try {
+    parseLayoutDate(`${date.yyyy}-${date.mm}-${date.dd}`);
+    return true;
+  } catch {
+    return false;
+  }
+}

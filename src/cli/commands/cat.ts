@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { formatS3Url, parseObjectAddress } from '../../core/address.js';
+import { usageError } from '../../core/errors.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+
+export function registerCat(program: Command): void {
+  program
+    .command('cat')
+    .summary('stream an object to standard output, verified')
+    .description(
+      'Write an object to standard output in order, as `datalake get OBJECT -` does, and check it at the end against the ' +
+        'stored MD5, the ETag or the multipart ETag. Bytes already written to a pipe cannot be taken back: on a mismatch ' +
+        'the command says how many went out, and exits 1.',
+    )
+    .argument('<object>', 's3://bucket/key, or a key in --bucket')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake cat s3://lake/analytics/daily/report.csv | head
+  datalake cat raw/reddit/year=2024/month=01/day=15/events.jsonl | jq .id
+  datalake cat s3://lake/raw/dump.sql.gz | gunzip | psql mydb && echo verified`,
+    )
+    .action(async (source: string, _flags: unknown, command: Command) => {
+      const globals = command.optsWithGlobals();
+      if (globals.json) throw usageError('cat writes the object itself to standard output: there is no room for --json', 'use `datalake stat --json` for what the object carries');
+      const { settings, out } = resolveGlobals(globals);
+      const ref = parseObjectAddress(source, settings.bucket);
+      const engine = import('../../core/cat.js');
+      const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
+      const { catObject } = await engine;
+      try {
+        const written = await catObject(runtime.ctx, ref, process.stdout);
+        if (written.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${written.etag ?? 'no ETag'}); size checked only`);
+      } finally {
+        runtime.close();
+      }
+      if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
+    });
+}

@@ -1,0 +1,183 @@
+import type { Command } from 'commander';
+import { formatS3Url, type ObjectRef } from '../../core/address.js';
+import type { CopiedObject, CopyOptions } from '../../core/copy.js';
+import { destinationFor, planCopy, sameObject, type CopyPlan } from '../../core/copy-plan.js';
+import { usageError } from '../../core/errors.js';
+import { resolvePutOptions } from '../../core/put-plan.js';
+import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
+import { formatBytes } from '../../core/units.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
+import { addLayoutOptions, addStorageOptions, attempt, collect, exitForFailures, type FailedItem } from './shared.js';
+
+export interface CopyFlags {
+  recursive?: boolean;
+  zone?: string;
+  dataset?: string;
+  date?: string;
+  meta?: string[];
+  tag?: string[];
+  contentType?: string;
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+  /** commander's name for --no-clobber: false when it is given. */
+  clobber?: boolean;
+}
+
+export function registerCp(program: Command): void {
+  const rules: FilterRule[] = [];
+  const command = program.command('cp');
+  addCopyOptions(command, rules);
+  command
+    .option('-n, --no-clobber', 'skip objects whose destination exists')
+    .summary('copy objects between S3 locations, server-side')
+    .description(
+      'Copy an object, or with --recursive every object under a prefix, from S3 to S3 without the bytes passing through ' +
+        'this machine. A single-part object up to 5 GiB goes in one CopyObject; a multipart object is copied part for part ' +
+        '(UploadPartCopy) in its own part layout, so the copy keeps its ETag. Metadata, tags, checksums, content type, ' +
+        'storage class and encryption are kept unless a flag replaces them. Every copy is proven afterwards: its ETag, ' +
+        'else its stored MD5 or full-object checksum, must be the source\'s.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake cp s3://lake/raw/x/events.csv s3://lake/processed/x/events.csv
+  datalake cp s3://lake/raw/x/ s3://lake/archive/x/ --recursive --exclude '*.tmp'
+  datalake cp s3://lake/raw/x/ --recursive --zone processed --dataset x
+      → processed/x/year=…/month=…/day=…/NAME: keys that follow the layout keep their date
+  datalake cp s3://lake/raw/a.csv s3://other-lake/raw/ --no-clobber --json
+  datalake cp s3://lake/raw/a.csv s3://lake/raw/a.csv --meta owner=etl   # replace metadata in place`,
+    )
+    .action(async (source: string, destination: string | undefined, flags: CopyFlags, cmd: Command) => {
+      await runCopies('cp', source, destination, flags, rules, cmd);
+    });
+}
+
+/** The options `cp` and `mv` share: recursion, filters, the layout and how the copy is stored. */
+export function addCopyOptions(command: Command, rules: FilterRule[]): Command {
+  command
+    .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
+    .argument('[destination]', 's3://bucket/key, or s3://bucket/prefix/ (omit with --zone)')
+    .option('-r, --recursive', 'every object under the source prefix')
+    .option('--exclude <glob>', 'leave out matching names under the prefix (repeatable; the last matching rule wins)', collect)
+    .option('--include <glob>', 'take matching names back in after an --exclude (repeatable)', collect);
+  addLayoutOptions(command);
+  addStorageOptions(command);
+  command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
+  command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
+  return command;
+}
+
+interface Skipped {
+  source: string;
+  bucket: string;
+  key: string;
+  reason: string;
+}
+
+/** Parses, plans and runs `cp` or `mv`; renders each object's outcome and the `--json` document. */
+export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinationText: string | undefined, flags: CopyFlags, rules: FilterRule[], cmd: Command): Promise<void> {
+  const globals = cmd.optsWithGlobals();
+  const { settings, out } = resolveGlobals(globals);
+  const recursive = flags.recursive === true;
+  if (rules.length > 0 && !recursive) throw usageError('--exclude and --include go with --recursive');
+  const plan = planCopy({ source: sourceText, destination: destinationText, recursive, zone: flags.zone, dataset: flags.dataset, date: flags.date, bucket: settings.bucket, layout: settings.layout }, mode);
+  const includeName = buildNameFilter(rules);
+  const options = copyOptions(flags);
+  const replaces = options.metadata !== undefined || options.tags !== undefined || options.contentType !== undefined || options.storageClass !== undefined || options.sse !== undefined;
+  if (!recursive) {
+    const target = destinationFor(plan, plan.source.key);
+    if (sameObject(plan.source, target) && (mode === 'mv' || !replaces || options.noClobber)) {
+      throw usageError(`source and destination are the same object ${formatS3Url(target)}`, mode === 'cp' ? 'to change how it is stored in place, give --meta, --tag, --content-type, --storage-class or --sse' : undefined);
+    }
+  }
+
+  const engine = Promise.all([import('../../core/copy.js'), import('../../core/list.js'), import('../../core/limiter.js')]);
+  const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
+  const [{ copyObject, moveObject }, { listObjects }, { forEachWindowed }] = await engine;
+  const objects: Array<CopiedObject & { sourceDeleted?: boolean }> = [];
+  const skipped: Skipped[] = [];
+  const failed: FailedItem[] = [];
+  out.reportPartial(() => ({ objects, skipped, failed }));
+  const verb = mode === 'cp' ? 'copied' : 'moved';
+
+  const one = async (source: ObjectRef) => {
+    await attempt(runtime, failed, { key: source.key }, async () => {
+      const target = destinationFor(plan, source.key);
+      if (mode === 'mv') {
+        const moved = await moveObject(runtime.ctx, source, target, options);
+        objects.push({ ...moved, sourceDeleted: true });
+        out.line(`moved ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(moved.size)}  verified by ${moved.verifiedBy}`);
+        return;
+      }
+      const outcome = await copyObject(runtime.ctx, source, target, options);
+      if (outcome.kind === 'skipped') {
+        skipped.push({ source: formatS3Url(source), bucket: outcome.bucket, key: outcome.key, reason: outcome.reason });
+        out.line(`skipped ${formatS3Url(target)}: ${outcome.reason}`);
+        return;
+      }
+      objects.push(outcome.object);
+      out.line(`copied ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(outcome.object.size)}  verified by ${outcome.object.verifiedBy}`);
+      if (outcome.object.verifiedBy === 'size-only') out.warn(`${formatS3Url(target)}: no MD5 ETag, stored MD5 or checksum to compare; size checked only`);
+    });
+  };
+
+  let seen = 0;
+  try {
+    if (!recursive) {
+      seen = 1;
+      await one(plan.source);
+    } else {
+      const sources = listedSources(runtime, plan, includeName, listObjects);
+      await forEachWindowed(
+        sources,
+        settings.concurrency,
+        async (source) => {
+          seen += 1;
+          await one(source);
+        },
+        runtime.ctx.stopping,
+      );
+    }
+  } finally {
+    runtime.close();
+  }
+  if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
+  if (seen === 0) {
+    out.failed(formatS3Url(plan.source), rules.length > 0 ? 'no objects under this prefix match the --exclude/--include rules' : 'no objects under this prefix');
+    failed.push({ key: plan.source.key, error: 'no objects under this prefix' });
+  }
+  if (recursive || objects.length + skipped.length + failed.length > 1) {
+    out.line(`${objects.length} ${verb}, ${skipped.length} skipped, ${failed.length} failed, ${formatBytes(objects.reduce((sum, object) => sum + object.size, 0))}`);
+  }
+  out.json({ objects, skipped, failed });
+  exitForFailures(failed);
+}
+
+async function* listedSources(
+  runtime: Runtime,
+  plan: CopyPlan,
+  includeName: (name: string) => boolean,
+  listObjects: typeof import('../../core/list.js').listObjects,
+): AsyncGenerator<ObjectRef> {
+  for await (const entry of listObjects(runtime.ctx, plan.source, { recursive: true })) {
+    if (entry.kind !== 'object' || entry.object.key.endsWith('/')) continue;
+    if (includeName(entry.object.key.slice(plan.source.key.length))) yield { bucket: plan.source.bucket, key: entry.object.key };
+  }
+}
+
+/** `--meta/--tag/--content-type/--storage-class/--sse` checked as put checks them; each left out keeps the source's. */
+function copyOptions(flags: CopyFlags): CopyOptions {
+  const checked = resolvePutOptions(flags);
+  return {
+    metadata: flags.meta === undefined ? undefined : checked.metadata,
+    tags: flags.tag === undefined ? undefined : checked.tags,
+    contentType: flags.contentType,
+    storageClass: checked.storageClass,
+    sse: checked.sse,
+    sseKmsKeyId: checked.sseKmsKeyId,
+    noClobber: flags.clobber === false,
+  };
+}

@@ -1,0 +1,335 @@
+import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { formatS3Url, type ObjectRef } from './address.js';
+import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag, multipartEtagPartCount, normalizeEtag } from './checksums.js';
+import { limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
+import { ContentMismatch, describeError, failure } from './errors.js';
+import { findObject } from './objects.js';
+import { GiB } from './units.js';
+import { sdk } from './sdk.js';
+import { detailsFromHead, findWithChecksums, headWithChecksums, objectTags, partSizes, type HeadDetails, type StoredChecksums } from './stat.js';
+import type { ServerSideEncryption } from './upload.js';
+
+/** The largest object one CopyObject request may copy (S3's limit); above it, and for multipart sources, parts are copied. */
+export const MAX_SINGLE_COPY = 5 * GiB;
+
+/** How the copy is stored. Each field left undefined keeps the source's. */
+export interface CopyOptions {
+  /** Replaces the user metadata (the stored content MD5, md5chksum, is kept: the bytes are the same). */
+  metadata?: Record<string, string> | undefined;
+  /** Replaces the tags. */
+  tags?: Record<string, string> | undefined;
+  contentType?: string | undefined;
+  storageClass?: string | undefined;
+  sse?: ServerSideEncryption | undefined;
+  sseKmsKeyId?: string | undefined;
+  /** Skip when the destination exists. */
+  noClobber?: boolean;
+  /** Largest single-part source sent as one CopyObject; S3's limit by default, lowered by tests. */
+  singleCopyLimit?: number;
+}
+
+/** What proved the copy holds the source's bytes. */
+export type CopyProof =
+  /** The copy's ETag equals the one the source's ETag implies: its MD5, or its multipart ETag copied part for part. */
+  | 'etag'
+  /** The whole-content MD5 stored at upload (md5chksum) is the source's, and the sizes are equal. */
+  | 'metadata-md5'
+  /** A full-object checksum (CRC32…) the server keeps is the source's, and the sizes are equal. */
+  | 'checksum'
+  /** Only the sizes could be compared (encrypted objects with no stored MD5 or checksum). */
+  | 'size-only';
+
+export interface CopiedObject {
+  source: string;
+  sourceVersionId: string | null;
+  /** The source's ETag when it was copied. */
+  sourceEtag: string | undefined;
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string | undefined;
+  versionId: string | null;
+  /** 1 for a CopyObject; the number of UploadPartCopy requests otherwise. */
+  parts: number;
+  verifiedBy: CopyProof;
+}
+
+export type CopyOutcome = { kind: 'copied'; object: CopiedObject } | { kind: 'skipped'; bucket: string; key: string; reason: string };
+
+/**
+ * Copies one object server-side and proves the copy. A single-part object up to 5 GiB goes in one
+ * CopyObject; a multipart object is copied part for part with UploadPartCopy, in its own part
+ * layout, so the copy's ETag is the source's (a CopyObject would give it a new, single-part ETag that
+ * nothing could be compared with). Every request copies the exact version read at the start
+ * (versionId and If-Match). The copy is then read back with HEAD and proven against the source; a
+ * copy that does not prove is deleted (only the version just written) and the copy fails.
+ */
+export async function copyObject(ctx: TransferContext, source: ObjectRef, destination: ObjectRef, options: CopyOptions = {}): Promise<CopyOutcome> {
+  if (options.noClobber && (await findObject(ctx, destination))) {
+    return { kind: 'skipped', bucket: destination.bucket, key: destination.key, reason: 'exists (--no-clobber)' };
+  }
+  const sourceHead = await headWithChecksums(ctx, source);
+  const from = detailsFromHead(source, sourceHead);
+  if (sourceHead.SSECustomerAlgorithm) throw failure(`${formatS3Url(source)} is encrypted with a customer key (SSE-C): it cannot be copied without it`);
+  const partCount = from.etag ? multipartEtagPartCount(from.etag) : undefined;
+  const limit = Math.min(options.singleCopyLimit ?? MAX_SINGLE_COPY, MAX_SINGLE_COPY);
+  const copied =
+    partCount === undefined && from.size <= limit
+      ? await copyWhole(ctx, from, sourceHead, destination, options)
+      : await copyInParts(ctx, from, sourceHead, partCount, destination, options);
+  const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
+  let verifiedBy: CopyProof;
+  try {
+    verifiedBy = proveCopy(from, written, copied.expectedEtag);
+  } catch (error) {
+    await removeCopy(ctx, destination, copied.versionId);
+    throw error;
+  }
+  return {
+    kind: 'copied',
+    object: {
+      source: formatS3Url(source),
+      sourceVersionId: from.versionId,
+      sourceEtag: from.etag,
+      bucket: destination.bucket,
+      key: destination.key,
+      size: written.size,
+      etag: written.etag,
+      versionId: written.versionId,
+      parts: copied.parts,
+      verifiedBy,
+    },
+  };
+}
+
+/** What a copy request left: the version written, how many requests copied it, the ETag it must have. */
+interface CopyResult {
+  versionId: string | null;
+  parts: number;
+  expectedEtag: string | undefined;
+}
+
+function copySourceOf(from: HeadDetails): string {
+  const path = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;
+  return from.versionId ? `${path}?versionId=${encodeURIComponent(from.versionId)}` : path;
+}
+
+/** The headers a REPLACE (or a new multipart upload) must carry to keep what the source had. */
+function storedHeaders(from: HeadDetails, head: HeadObjectCommandOutput, options: CopyOptions) {
+  const metadata = { ...(options.metadata ?? from.metadata) };
+  const md5 = from.metadata[MD5_METADATA_KEY];
+  if (md5 !== undefined) metadata[MD5_METADATA_KEY] = md5;
+  return {
+    Metadata: metadata,
+    ...((options.contentType ?? from.contentType) ? { ContentType: options.contentType ?? from.contentType ?? undefined } : {}),
+    ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
+    ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),
+    ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
+    ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
+  };
+}
+
+/** Storage class and encryption: the flag's, else the source's, so a copy is never silently downgraded. */
+function placementFields(from: HeadDetails, options: CopyOptions) {
+  const storageClass = options.storageClass ?? (from.storageClass !== 'STANDARD' ? from.storageClass : undefined);
+  const sse = options.sse ?? from.serverSideEncryption ?? undefined;
+  const kmsKey = options.sse !== undefined ? options.sseKmsKeyId : sse === 'aws:kms' ? (from.sseKmsKeyId ?? undefined) : undefined;
+  return {
+    ...(storageClass ? { StorageClass: storageClass as never } : {}),
+    ...(sse ? { ServerSideEncryption: sse as never } : {}),
+    ...(kmsKey ? { SSEKMSKeyId: kmsKey } : {}),
+  };
+}
+
+function taggingOf(tags: Record<string, string>): string {
+  return new URLSearchParams(tags).toString();
+}
+
+async function copyWhole(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
+  const { CopyObjectCommand } = await sdk();
+  const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined;
+  const output = await limitedRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
+    ctx.client.send(
+      new CopyObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        CopySource: copySourceOf(from),
+        ...(from.etag ? { CopySourceIfMatch: `"${from.etag}"` } : {}),
+        MetadataDirective: replaceMetadata ? 'REPLACE' : 'COPY',
+        ...(replaceMetadata ? storedHeaders(from, head, options) : {}),
+        TaggingDirective: options.tags !== undefined ? 'REPLACE' : 'COPY',
+        ...(options.tags !== undefined ? { Tagging: taggingOf(options.tags) } : {}),
+        ...placementFields(from, options),
+      }),
+      { abortSignal: ctx.signal },
+    ),
+  );
+  return { versionId: output.VersionId && output.VersionId !== 'null' ? output.VersionId : null, parts: 1, expectedEtag: from.etag };
+}
+
+/**
+ * UploadPartCopy, part for part in the source's own layout: each copied part's ETag is the MD5 of
+ * that range of the source, so the MD5 of the part ETags must give the source's multipart ETag back
+ * before the upload is completed. A single-part source (only above a lowered limit) is copied as one
+ * part, whose ETag must be the source's MD5.
+ */
+async function copyInParts(
+  ctx: TransferContext,
+  from: HeadDetails,
+  head: HeadObjectCommandOutput,
+  partCount: number | undefined,
+  to: ObjectRef,
+  options: CopyOptions,
+): Promise<CopyResult> {
+  if (partCount === undefined && from.size > MAX_SINGLE_COPY) throw failure(`${formatS3Url(from)}: a single-part object over 5 GiB cannot exist; the server's ETag ${from.etag ?? ''} is not understood`);
+  const sizes = partCount === undefined ? [from.size] : await partSizes(ctx, from, from.size, partCount, from.versionId ?? undefined);
+  const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined));
+  if (tags === null) ctx.events.emit('warning', { message: `${formatS3Url(from)}: the server gives no tags to copy; the copy has none`, ref: to });
+  const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand } = await sdk();
+  const created = await retrying(ctx, `CreateMultipartUpload ${to.key}`, () =>
+    ctx.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        ...storedHeaders(from, head, options),
+        ...(tags && Object.keys(tags).length > 0 ? { Tagging: taggingOf(tags) } : {}),
+        ...placementFields(from, options),
+      }),
+      { abortSignal: ctx.signal },
+    ),
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw failure(`the server returned no upload id for ${formatS3Url(to)}`);
+  try {
+    let start = 0;
+    const ranges = sizes.map((size, index) => {
+      const range = { partNumber: index + 1, start, end: start + size };
+      start += size;
+      return range;
+    });
+    const parts = await settleAll(
+      ctx,
+      ranges.map((range) =>
+        limitedRequest(ctx, `UploadPartCopy ${range.partNumber} of ${to.key}`, async () => {
+          const output = await ctx.client.send(
+            new UploadPartCopyCommand({
+              Bucket: to.bucket,
+              Key: to.key,
+              UploadId: uploadId,
+              PartNumber: range.partNumber,
+              CopySource: copySourceOf(from),
+              ...(from.etag ? { CopySourceIfMatch: `"${from.etag}"` } : {}),
+              CopySourceRange: `bytes=${range.start}-${range.end - 1}`,
+            }),
+            { abortSignal: ctx.signal },
+          );
+          const etag = normalizeEtag(output.CopyPartResult?.ETag);
+          if (!etag) throw failure(`the server returned no ETag for part ${range.partNumber} of ${formatS3Url(to)}`);
+          return { PartNumber: range.partNumber, ETag: etag };
+        }),
+      ),
+    );
+    const expectedEtag = expectedPartEtag(from, parts.map((part) => part.ETag));
+    const completed = await retrying(ctx, `CompleteMultipartUpload ${to.key}`, () =>
+      ctx.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${part.ETag}"` })) } }),
+        { abortSignal: ctx.signal },
+      ),
+    );
+    return { versionId: completed.VersionId && completed.VersionId !== 'null' ? completed.VersionId : null, parts: parts.length, expectedEtag };
+  } catch (error) {
+    await retrying(ctx, `AbortMultipartUpload ${to.key}`, () => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })), undefined).catch(
+      (abortError: unknown) =>
+        ctx.events.emit('warning', { message: `could not abort the multipart copy to ${formatS3Url(to)}: ${describeError(abortError)}; see \`datalake uploads ls\``, ref: to }),
+    );
+    throw error;
+  }
+}
+
+/**
+ * The ETag the completed copy must have, checked against the parts before completing: the source's
+ * multipart ETag (part MD5s in its own layout), or for a single-part source copied as one part, that
+ * part's ETag must be the source's MD5. Undefined when the ETags are not MD5s (SSE-KMS, SSE-C).
+ */
+function expectedPartEtag(from: HeadDetails, partEtags: string[]): string | undefined {
+  if (!from.etag || !etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) || !partEtags.every(isPlainMd5Etag)) return undefined;
+  const combined = multipartEtag(partEtags.map((etag) => Buffer.from(etag, 'hex')));
+  if (isPlainMd5Etag(from.etag)) {
+    if (partEtags.length !== 1 || partEtags[0] !== from.etag) throw new ContentMismatch(`the copy of ${formatS3Url(from)} did not verify: its part ETag ${partEtags.join(',')} is not the source's MD5 ${from.etag}`);
+    return combined;
+  }
+  if (combined !== from.etag) throw new ContentMismatch(`the copy of ${formatS3Url(from)} did not verify: its parts give ETag ${combined}, the source's is ${from.etag}`);
+  return combined;
+}
+
+/**
+ * Proves the copy read back from the server holds the source's bytes, by the strongest evidence both
+ * carry: the ETag, else the stored whole-content MD5, else a full-object checksum; the sizes always.
+ */
+export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): CopyProof {
+  const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}`;
+  if (copy.size !== from.size) throw new ContentMismatch(`${where} did not verify: ${copy.size} bytes, the source has ${from.size}`);
+  const etagsCount =
+    expectedEtag !== undefined &&
+    etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) &&
+    etagReflectsContent({ serverSideEncryption: copy.serverSideEncryption ?? undefined });
+  if (etagsCount) {
+    if (copy.etag !== expectedEtag) throw new ContentMismatch(`${where} did not verify: ETag ${copy.etag ?? 'none'}, expected ${expectedEtag}`);
+    return 'etag';
+  }
+  if (from.md5 && copy.md5) {
+    if (copy.md5 !== from.md5) throw new ContentMismatch(`${where} did not verify: stored MD5 ${copy.md5}, the source's is ${from.md5}`);
+    return 'metadata-md5';
+  }
+  const shared = sharedFullObjectChecksum(from.checksums, copy.checksums);
+  if (shared) {
+    if (shared.copy !== shared.source) throw new ContentMismatch(`${where} did not verify: ${shared.name} ${shared.copy}, the source's is ${shared.source}`);
+    return 'checksum';
+  }
+  return 'size-only';
+}
+
+function sharedFullObjectChecksum(source: StoredChecksums, copy: StoredChecksums): { name: string; source: string; copy: string } | undefined {
+  if (source.type !== 'FULL_OBJECT' || copy.type !== 'FULL_OBJECT') return undefined;
+  for (const name of ['crc64nvme', 'crc32c', 'crc32', 'sha256', 'sha1'] as const) {
+    const [a, b] = [source[name], copy[name]];
+    if (a !== undefined && b !== undefined) return { name, source: a, copy: b };
+  }
+  return undefined;
+}
+
+/** Deletes the copy just written that did not prove: that exact version when the bucket keeps versions. */
+async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: string | null): Promise<void> {
+  const { DeleteObjectCommand } = await sdk();
+  try {
+    await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
+  } catch (error) {
+    ctx.events.emit('warning', { message: `could not remove the unproven copy ${formatS3Url(ref)}: ${describeError(error)}`, ref });
+  }
+}
+
+/**
+ * `mv` of one object: copy, prove, and only then delete the source — never the other order. A copy
+ * proven by its size alone is not enough to give the source up. The source is deleted only if it is
+ * still the version that was copied; on a versioned bucket the delete makes a delete marker, as
+ * `aws s3 mv` does, so the source version stays recoverable.
+ */
+export async function moveObject(ctx: TransferContext, source: ObjectRef, destination: ObjectRef, options: CopyOptions = {}): Promise<CopiedObject> {
+  const outcome = await copyObject(ctx, source, destination, { ...options, noClobber: false });
+  if (outcome.kind !== 'copied') throw failure(`${formatS3Url(source)} was not copied`);
+  const copied = outcome.object;
+  if (copied.verifiedBy === 'size-only') {
+    throw failure(`the copy ${formatS3Url(destination)} could be checked by its size only; ${formatS3Url(source)} is kept`, {
+      hint: 'neither object has an MD5 ETag, a stored MD5 or a full-object checksum; delete the source yourself once satisfied',
+    });
+  }
+  // The source must still be what was copied: a writer that replaced it meanwhile keeps it.
+  const now = await findWithChecksums(ctx, source);
+  if (!now) throw failure(`${formatS3Url(source)} disappeared after it was copied to ${formatS3Url(destination)}`);
+  if (normalizeEtag(now.ETag) !== copied.sourceEtag || (copied.sourceVersionId !== null && now.VersionId !== copied.sourceVersionId)) {
+    throw failure(`${formatS3Url(source)} changed after it was copied to ${formatS3Url(destination)}; it is kept`, { hint: 'run the move again' });
+  }
+  const { DeleteObjectCommand } = await sdk();
+  await retrying(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
+  return copied;
+}

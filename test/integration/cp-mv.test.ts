@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { copyObject } from '../../src/core/copy.js';
+import { openRuntime, type Runtime } from '../../src/cli/runtime.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+
+const MiB = 1024 ** 2;
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+const work = tempDirectory('cp-mv');
+let client: S3Client;
+let bucket: string;
+let big: Buffer;
+let small: Buffer;
+const env = (extra: Record<string, string> = {}) => s3Env({ DATALAKE_PART_SIZE: '5MiB', DATALAKE_STATE_DIR: join(work.path, 'state'), ...extra });
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { env: env(extra) });
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'cpmv');
+  small = writeRandomFile(join(work.path, 'small.csv'), 70_000);
+  big = writeRandomFile(join(work.path, 'big.bin'), 12 * MiB + 7);
+  const puts = await Promise.all([
+    cli(['put', join(work.path, 'small.csv'), `s3://${bucket}/src/small.csv`, '--meta', 'owner=etl', '--tag', 'team=data']),
+    cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/src/big.bin`, '--meta', 'owner=etl', '--tag', 'team=data']),
+  ]);
+  for (const put of puts) expect(put.code, put.stderr).toBe(0);
+});
+afterAll(async () => {
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+async function head(key: string) {
+  return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+}
+async function tags(key: string): Promise<Record<string, string>> {
+  const output = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+  return Object.fromEntries((output.TagSet ?? []).map((tag) => [tag.Key!, tag.Value!]));
+}
+async function body(key: string): Promise<Buffer> {
+  const output = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await output.Body!.transformToByteArray());
+}
+
+interface Copied {
+  source: string;
+  key: string;
+  size: number;
+  etag: string;
+  parts: number;
+  verifiedBy: string;
+  sourceDeleted?: boolean;
+}
+
+describe('cp', () => {
+  it('copies one object server-side, keeping metadata, tags and type; the ETag proves it', async () => {
+    const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/one/small.csv`, '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const copied = lastJson<{ objects: Copied[] }>(result).objects[0]!;
+    expect(copied).toMatchObject({ key: 'one/small.csv', size: small.length, etag: md5(small), parts: 1, verifiedBy: 'etag' });
+    const copy = await head('one/small.csv');
+    expect(copy.Metadata?.owner).toBe('etl');
+    expect(copy.ContentType).toBe('text/csv');
+    expect(await tags('one/small.csv')).toEqual({ team: 'data' });
+    const human = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/one/`]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`copied s3://${bucket}/src/small.csv → s3://${bucket}/one/small.csv`);
+  });
+
+  it("a multipart object is copied part for part in its own layout: the copy's ETag is the source's", async () => {
+    const source = await head('src/big.bin');
+    expect(source.ETag).toMatch(/-3"$/);
+    const result = await cli(['cp', `s3://${bucket}/src/big.bin`, `s3://${bucket}/multi/big.bin`, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const copied = lastJson<{ objects: Copied[] }>(result).objects[0]!;
+    expect(copied).toMatchObject({ parts: 3, verifiedBy: 'etag', size: big.length });
+    const copy = await head('multi/big.bin');
+    expect(copy.ETag).toBe(source.ETag);
+    expect(copy.Metadata?.owner).toBe('etl');
+    expect(await tags('multi/big.bin')).toEqual({ team: 'data' });
+    expect(md5(await body('multi/big.bin'))).toBe(md5(big));
+  });
+
+  it('above a lowered single-copy limit, a single-part object is copied with UploadPartCopy and proven by its part ETag', async () => {
+    const s3 = inject('s3');
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+    const runtime: Runtime = await openRuntime(
+      { endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true },
+      { signal: new AbortController().signal, stopping: new AbortController().signal },
+    );
+    try {
+      const outcome = await copyObject(runtime.ctx, { bucket, key: 'src/small.csv' }, { bucket, key: 'lowered/small.csv' }, { singleCopyLimit: 1024 });
+      expect(outcome.kind).toBe('copied');
+      if (outcome.kind !== 'copied') return;
+      const partMd5 = Buffer.from(md5(small), 'hex');
+      expect(outcome.object).toMatchObject({ parts: 1, verifiedBy: 'etag', etag: `${md5(partMd5)}-1` });
+      expect((await head('lowered/small.csv')).Metadata?.owner).toBe('etl');
+      expect(await tags('lowered/small.csv')).toEqual({ team: 'data' });
+      expect(md5(await body('lowered/small.csv'))).toBe(md5(small));
+    } finally {
+      runtime.close();
+    }
+  });
+
+  it('--meta, --tag and --content-type replace what the source had; the stored MD5 stays', async () => {
+    const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/replaced/small.csv`, '--meta', 'stage=gold', '--tag', 'tier=hot', '--content-type', 'text/plain']);
+    expect(result.code, result.stderr).toBe(0);
+    const copy = await head('replaced/small.csv');
+    expect(copy.Metadata?.stage).toBe('gold');
+    expect(copy.Metadata?.owner).toBeUndefined();
+    expect(copy.Metadata?.md5chksum).toBe(Buffer.from(md5(small), 'hex').toString('base64'));
+    expect(copy.ContentType).toBe('text/plain');
+    expect(await tags('replaced/small.csv')).toEqual({ tier: 'hot' });
+  });
+
+  it('--recursive with --exclude/--include takes the names under the prefix by sync\'s rules', async () => {
+    for (const key of ['tree/a.csv', 'tree/a.tmp', 'tree/sub/b.csv', 'tree/sub/c.tmp', 'tree/logs/x.log']) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    }
+    const result = await cli(['cp', '-r', `s3://${bucket}/tree/`, `s3://${bucket}/tree-copy/`, '--exclude', '*.tmp', '--exclude', 'logs/**', '--include', 'sub/c.tmp', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await listKeys(client, bucket, 'tree-copy/')).toEqual(['tree-copy/a.csv', 'tree-copy/sub/b.csv', 'tree-copy/sub/c.tmp']);
+    expect((await body('tree-copy/sub/b.csv')).toString()).toBe('tree/sub/b.csv');
+  });
+
+  it('--zone/--dataset promote a prefix: keys in the layout keep their date and name, others are dated today', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/x/year=2024/month=01/day=15/events.csv', Body: 'e' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/x/loose/notes.txt', Body: 'n' }));
+    const result = await cli(['cp', `s3://${bucket}/raw/x/`, '--recursive', '--zone', 'processed', '--dataset', 'x', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const today = new Date();
+    const partition = `year=${today.getUTCFullYear()}/month=${String(today.getUTCMonth() + 1).padStart(2, '0')}/day=${String(today.getUTCDate()).padStart(2, '0')}`;
+    expect(await listKeys(client, bucket, 'processed/')).toEqual([`processed/x/${partition}/loose/notes.txt`, 'processed/x/year=2024/month=01/day=15/events.csv'].sort());
+    const dated = await cli(['cp', `s3://${bucket}/raw/x/`, '-r', '--zone', 'analytics', '--dataset', 'y', '--date', '2025-02-03']);
+    expect(dated.code, dated.stderr).toBe(0);
+    expect(await listKeys(client, bucket, 'analytics/')).toEqual(['analytics/y/year=2025/month=02/day=03/events.csv', 'analytics/y/year=2025/month=02/day=03/loose/notes.txt']);
+  });
+
+  it('--no-clobber skips a destination that exists, and leaves it as it was', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'kept/small.csv', Body: 'already here' }));
+    const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/kept/small.csv`, '--no-clobber', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({ objects: [], skipped: [{ key: 'kept/small.csv' }], failed: [] });
+    expect((await body('kept/small.csv')).toString()).toBe('already here');
+  });
+
+  it('bad input is one line, exit 2, and nothing is copied', async () => {
+    const cases = [
+      ['cp', `s3://${bucket}/src/small.csv`],
+      ['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/src/small.csv`],
+      ['cp', '-r', `s3://${bucket}/src/`, `s3://${bucket}/src/inner/`],
+      ['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/z/`, '--zone', 'raw', '--dataset', 'x'],
+      ['cp', `s3://${bucket}/src/small.csv`, './local.csv'],
+      ['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/bad//key`],
+      ['cp', '-r', `s3://${bucket}/src/`, '--zone', 'gold', '--dataset', 'x'],
+      ['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/z/x.csv`, '--exclude', '*.csv'],
+      ['mv', `s3://${bucket}/src/small.csv`, `s3://${bucket}/src/small.csv`],
+    ];
+    const before = await listKeys(client, bucket);
+    for (const args of cases) {
+      const result = await cli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+    expect(await listKeys(client, bucket)).toEqual(before);
+  });
+
+  it('a missing source is exit 1 naming it', async () => {
+    const result = await cli(['cp', `s3://${bucket}/src/nope.csv`, `s3://${bucket}/x/nope.csv`, '--json']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`no such object s3://${bucket}/src/nope.csv`);
+    expect(lastJson(result)).toMatchObject({ objects: [], failed: [{ key: 'src/nope.csv' }] });
+  });
+});
+
+describe('mv', () => {
+  it('copies, proves, then deletes the source', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'move/a.csv', Body: small }));
+    const result = await cli(['mv', `s3://${bucket}/move/a.csv`, `s3://${bucket}/moved/a.csv`, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({ objects: [{ key: 'moved/a.csv', verifiedBy: 'etag', sourceDeleted: true }], failed: [] });
+    expect(await listKeys(client, bucket, 'move/')).toEqual([]);
+    expect(md5(await body('moved/a.csv'))).toBe(md5(small));
+  });
+
+  it('--recursive moves a multipart object and a small one, each proven', async () => {
+    await cli(['cp', `s3://${bucket}/src/big.bin`, `s3://${bucket}/mvr/big.bin`]);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'mvr/sub/s.txt', Body: 'small' }));
+    const result = await cli(['mv', '-r', `s3://${bucket}/mvr/`, `s3://${bucket}/mvr-done/`]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await listKeys(client, bucket, 'mvr/')).toEqual([]);
+    expect(await listKeys(client, bucket, 'mvr-done/')).toEqual(['mvr-done/big.bin', 'mvr-done/sub/s.txt']);
+    expect(md5(await body('mvr-done/big.bin'))).toBe(md5(big));
+  });
+
+  describe('through the fault proxy', () => {
+    let proxy: FaultProxy;
+    let endpoint: string;
+    beforeAll(async () => {
+      proxy = new FaultProxy(inject('s3').endpoint!);
+      endpoint = await proxy.start();
+    });
+    afterAll(async () => {
+      await proxy.stop();
+    });
+
+    it('a copy that fails keeps the source; exit 1', async () => {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'mvf/a.csv', Body: small }));
+      proxy.setRules([{ method: 'PUT', match: /\/mvf-dest\/a\.csv/, fault: { kind: 'status', status: 500, code: 'InternalError' } }]);
+      const result = await cli(['mv', `s3://${bucket}/mvf/a.csv`, `s3://${bucket}/mvf-dest/a.csv`, '--retries', '1', '--json'], { AWS_ENDPOINT_URL: endpoint });
+      expect(result.code).toBe(1);
+      expect(proxy.faults('status')).toBe(2);
+      expect(lastJson(result)).toMatchObject({ objects: [], failed: [{ key: 'mvf/a.csv' }] });
+      expect(await listKeys(client, bucket, 'mvf/')).toEqual(['mvf/a.csv']);
+      expect(await listKeys(client, bucket, 'mvf-dest/')).toEqual([]);
+    });
+
+    it('a copy that does not prove (its ETag read back is not the source\'s) keeps the source and removes the copy; exit 1', async () => {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'mvp/a.csv', Body: small }));
+      proxy.setRules([{ method: 'HEAD', match: /\/mvp-dest\/a\.csv/, fault: { kind: 'flip-response-header', header: 'etag', index: 2 } }]);
+      const result = await cli(['mv', `s3://${bucket}/mvp/a.csv`, `s3://${bucket}/mvp-dest/a.csv`], { AWS_ENDPOINT_URL: endpoint });
+      expect(result.code).toBe(1);
+      expect(proxy.faults('flip-response-header')).toBeGreaterThan(0);
+      expect(result.stderr).toMatch(/did not verify: ETag [0-9a-g`]{32}, expected [0-9a-f]{32}/);
+      expect(await listKeys(client, bucket, 'mvp/')).toEqual(['mvp/a.csv']);
+      expect(md5(await body('mvp/a.csv'))).toBe(md5(small));
+      expect(await listKeys(client, bucket, 'mvp-dest/')).toEqual([]);
+    });
+  });
+});
