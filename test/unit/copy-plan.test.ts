@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { destinationFor, planCopy } from '../../src/core/copy-plan.js';
+import { proveCopy } from '../../src/core/copy.js';
+import { DEFAULT_LAYOUT, parseLayoutKey } from '../../src/core/layout.js';
+import type { HeadDetails } from '../../src/core/stat.js';
+
+const plan = (args: Partial<Parameters<typeof planCopy>[0]>, command: 'cp' | 'mv' = 'cp') =>
+  planCopy({ source: 's3://lake/raw/x/', destination: undefined, recursive: true, bucket: undefined, layout: DEFAULT_LAYOUT, ...args }, command);
+
+describe('reading a key back through the layout', () => {
+  it('gives the zone, dataset, date and name a key was made from', () => {
+    expect(parseLayoutKey(DEFAULT_LAYOUT, 'raw/reddit/year=2024/month=01/day=15/sub/events.csv')).toEqual({
+      zone: 'raw',
+      dataset: 'reddit',
+      date: { yyyy: '2024', mm: '01', dd: '15' },
+      name: 'sub/events.csv',
+    });
+  });
+
+  it('says nothing of a key outside the layout, a zone outside the three, or a day that does not exist', () => {
+    expect(parseLayoutKey(DEFAULT_LAYOUT, 'raw/reddit/events.csv')).toBeUndefined();
+    expect(parseLayoutKey(DEFAULT_LAYOUT, 'gold/reddit/year=2024/month=01/day=15/a.csv')).toBeUndefined();
+    expect(parseLayoutKey(DEFAULT_LAYOUT, 'raw/reddit/year=2024/month=02/day=30/a.csv')).toBeUndefined();
+  });
+
+  it('reads other templates, literal dots included', () => {
+    expect(parseLayoutKey('{zone}/{dataset}.v1/{yyyy}{mm}{dd}/{name}', 'processed/orders.v1/20240115/a.parquet')).toEqual({
+      zone: 'processed',
+      dataset: 'orders',
+      date: { yyyy: '2024', mm: '01', dd: '15' },
+      name: 'a.parquet',
+    });
+    expect(parseLayoutKey('{zone}/{dataset}.v1/{name}', 'processed/ordersXv1/a.parquet')).toBeUndefined();
+  });
+});
+
+describe('where cp and mv put each object', () => {
+  it('a prefix keeps the path under the source prefix; a single object into a prefix keeps its base name', () => {
+    const tree = plan({ destination: 's3://lake/archive/x' });
+    expect(destinationFor(tree, 'raw/x/a/b.csv')).toEqual({ bucket: 'lake', key: 'archive/x/a/b.csv' });
+    const single = plan({ source: 's3://lake/raw/x/a.csv', destination: 's3://other/in/', recursive: false });
+    expect(destinationFor(single, 'raw/x/a.csv')).toEqual({ bucket: 'other', key: 'in/a.csv' });
+    const exact = plan({ source: 's3://lake/raw/x/a.csv', destination: 's3://other/in/b.csv', recursive: false });
+    expect(destinationFor(exact, 'raw/x/a.csv')).toEqual({ bucket: 'other', key: 'in/b.csv' });
+  });
+
+  it('the layout promotes a key to another zone keeping its date, unless --date is given', () => {
+    const promoted = plan({ zone: 'processed', dataset: 'x' });
+    expect(destinationFor(promoted, 'raw/x/year=2024/month=01/day=15/a.csv')).toEqual({ bucket: 'lake', key: 'processed/x/year=2024/month=01/day=15/a.csv' });
+    const dated = plan({ zone: 'analytics', dataset: 'y', date: '2025-02-03', bucket: 'other' });
+    expect(destinationFor(dated, 'raw/x/year=2024/month=01/day=15/a.csv')).toEqual({ bucket: 'other', key: 'analytics/y/year=2025/month=02/day=03/a.csv' });
+    expect(destinationFor(dated, 'raw/x/loose/b.csv')).toEqual({ bucket: 'other', key: 'analytics/y/year=2025/month=02/day=03/loose/b.csv' });
+  });
+
+  it('refuses, before any request, a recursive copy into or around its own prefix, and half a layout', () => {
+    expect(() => plan({ destination: 's3://lake/raw/x/inner/' })).toThrow(/one prefix contains the other/);
+    expect(() => plan({ destination: 's3://lake/raw/' })).toThrow(/one prefix contains the other/);
+    expect(() => plan({ source: 's3://lake/processed/', zone: 'processed', dataset: 'x' })).toThrow(/one prefix contains the other/);
+    expect(() => plan({ destination: 's3://other/raw/x/' })).not.toThrow();
+    expect(() => plan({ zone: 'processed' })).toThrow(/both --zone and --dataset/);
+    expect(() => plan({ zone: 'processed', dataset: 'x', destination: 's3://lake/p/' })).toThrow(/--zone makes the destination/);
+    expect(() => plan({ destination: undefined })).toThrow(/cp needs a destination/);
+  });
+});
+
+describe('proving a copy', () => {
+  const details = (fields: Partial<HeadDetails>): HeadDetails => ({
+    bucket: 'lake',
+    key: 'k',
+    versionId: null,
+    size: 10,
+    etag: '0123456789abcdef0123456789abcdef',
+    lastModified: null,
+    contentType: null,
+    headers: {},
+    storageClass: 'STANDARD',
+    serverSideEncryption: null,
+    sseKmsKeyId: null,
+    metadata: {},
+    md5: null,
+    checksums: {},
+    ...fields,
+  });
+
+  it('by the ETag when both are MD5-based; a different ETag or size is a mismatch', () => {
+    const source = details({});
+    expect(proveCopy(source, details({ key: 'copy' }), source.etag)).toBe('etag');
+    expect(() => proveCopy(source, details({ etag: 'ffffffffffffffffffffffffffffffff' }), source.etag)).toThrow(/did not verify: ETag ffff/);
+    expect(() => proveCopy(source, details({ size: 11 }), source.etag)).toThrow(/11 bytes, the source has 10/);
+  });
+
+  it('under SSE-KMS, by the stored MD5, else a full-object checksum, else the size alone', () => {
+    const kms = { serverSideEncryption: 'aws:kms' };
+    expect(proveCopy(details({ ...kms, md5: 'aa' }), details({ ...kms, md5: 'aa', etag: 'opaque' }), '0123456789abcdef0123456789abcdef')).toBe('metadata-md5');
+    expect(() => proveCopy(details({ ...kms, md5: 'aa' }), details({ ...kms, md5: 'bb' }), undefined)).toThrow(/stored MD5 bb/);
+    const crc = (value: string) => ({ crc32: value, type: 'FULL_OBJECT' });
+    expect(proveCopy(details({ ...kms, checksums: crc('AAAAAA==') }), details({ ...kms, checksums: crc('AAAAAA==') }), undefined)).toBe('checksum');
+    expect(() => proveCopy(details({ ...kms, checksums: crc('AAAAAA==') }), details({ ...kms, checksums: crc('BBBBBB==') }), undefined)).toThrow(/crc32 BBBBBB==/);
+    expect(proveCopy(details({ ...kms }), details({ ...kms }), undefined)).toBe('size-only');
+  });
+});
