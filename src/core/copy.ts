@@ -76,7 +76,11 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   const copied =
     partCount === undefined && from.size <= limit
       ? await copyWhole(ctx, from, sourceHead, destination, options)
-      : await copyInParts(ctx, from, sourceHead, partCount, destination, options);
+      : await copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess').catch((error: unknown) => {
+          // Parts of unequal sizes between an equal first and last: copy again in the layout asked part by part.
+          if (!(error instanceof LayoutGuessedWrong)) throw error;
+          return copyInParts(ctx, from, sourceHead, partCount, destination, options, 'exact');
+        });
   const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
   let verifiedBy: CopyProof;
   try {
@@ -180,9 +184,10 @@ async function copyInParts(
   partCount: number | undefined,
   to: ObjectRef,
   options: CopyOptions,
+  layout: 'guess' | 'exact',
 ): Promise<CopyResult> {
   if (partCount === undefined && from.size > MAX_SINGLE_COPY) throw failure(`${formatS3Url(from)}: a single-part object over 5 GiB cannot exist; the server's ETag ${from.etag ?? ''} is not understood`);
-  const sizes = partCount === undefined ? [from.size] : await partSizes(ctx, from, from.size, partCount, from.versionId ?? undefined);
+  const sizes = partCount === undefined ? [from.size] : await partSizes(ctx, from, from.size, partCount, from.versionId ?? undefined, { exact: layout === 'exact' });
   const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined));
   if (tags === null) ctx.events.emit('warning', { message: `${formatS3Url(from)}: the server gives no tags to copy; the copy has none`, ref: to });
   const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand } = await sdk();
@@ -229,7 +234,7 @@ async function copyInParts(
         }),
       ),
     );
-    const expectedEtag = expectedPartEtag(from, parts.map((part) => part.ETag));
+    const expectedEtag = expectedPartEtag(from, parts.map((part) => part.ETag), layout === 'guess' && partCount !== undefined);
     const completed = await retrying(ctx, `CompleteMultipartUpload ${to.key}`, () =>
       ctx.client.send(
         new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${part.ETag}"` })) } }),
@@ -251,16 +256,20 @@ async function copyInParts(
  * multipart ETag (part MD5s in its own layout), or for a single-part source copied as one part, that
  * part's ETag must be the source's MD5. Undefined when the ETags are not MD5s (SSE-KMS, SSE-C).
  */
-function expectedPartEtag(from: HeadDetails, partEtags: string[]): string | undefined {
+function expectedPartEtag(from: HeadDetails, partEtags: string[], layoutGuessed: boolean): string | undefined {
   if (!from.etag || !etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) || !partEtags.every(isPlainMd5Etag)) return undefined;
   const combined = multipartEtag(partEtags.map((etag) => Buffer.from(etag, 'hex')));
   if (isPlainMd5Etag(from.etag)) {
     if (partEtags.length !== 1 || partEtags[0] !== from.etag) throw new ContentMismatch(`the copy of ${formatS3Url(from)} did not verify: its part ETag ${partEtags.join(',')} is not the source's MD5 ${from.etag}`);
     return combined;
   }
+  if (combined !== from.etag && layoutGuessed) throw new LayoutGuessedWrong();
   if (combined !== from.etag) throw new ContentMismatch(`the copy of ${formatS3Url(from)} did not verify: its parts give ETag ${combined}, the source's is ${from.etag}`);
   return combined;
 }
+
+/** The parts copied in a layout guessed from the first and last part do not give the source's ETag. */
+class LayoutGuessedWrong extends Error {}
 
 /**
  * Proves the copy read back from the server holds the source's bytes, by the strongest evidence both

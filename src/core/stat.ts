@@ -1,7 +1,7 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { ObjectRef } from './address.js';
 import { md5FromMetadata, multipartEtagPartCount, normalizeEtag } from './checksums.js';
-import { limitedRequest, retrying, type TransferContext } from './context.js';
+import { retrying, type TransferContext } from './context.js';
 import { failure } from './errors.js';
 import { isNotFound, noSuchObject } from './objects.js';
 import { errorCodeOf, httpStatusOf } from './retry.js';
@@ -114,7 +114,8 @@ export async function partSizes(ctx: TransferContext, ref: ObjectRef, size: numb
   const listed = await listedPartSizes(ctx, ref, partCount, versionId);
   if (listed && listed.length === partCount && listed.reduce((sum, part) => sum + part, 0) === size) return listed;
   const partLength = async (partNumber: number) => {
-    const head = await limitedRequest(ctx, `HEAD ${ref.key} part ${partNumber}`, () => headWithChecksums(ctx, ref, versionId, partNumber));
+    // Many at once for a large object: bounded by the limiter; headWithChecksums retries on its own.
+    const head = await ctx.limiter.run(() => headWithChecksums(ctx, ref, versionId, partNumber));
     return head.ContentLength ?? 0;
   };
   if (!options.exact) {

@@ -1,6 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { copyObject } from '../../src/core/copy.js';
 import { openRuntime, type Runtime } from '../../src/cli/runtime.js';
@@ -84,6 +93,43 @@ describe('cp', () => {
     expect(copy.Metadata?.owner).toBe('etl');
     expect(await tags('multi/big.bin')).toEqual({ team: 'data' });
     expect(md5(await body('multi/big.bin'))).toBe(md5(big));
+  });
+
+  it('a multipart object with parts of unequal sizes is copied in its exact layout, and keeps its ETag', async () => {
+    const sizes = [6 * MiB, 5 * MiB, 7 * MiB, 1 * MiB];
+    const data = randomBytes(sizes.reduce((sum, size) => sum + size, 0));
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'uneven/src.bin' }));
+    const parts = [];
+    let start = 0;
+    for (const [index, size] of sizes.entries()) {
+      const sent = await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'uneven/src.bin', UploadId: created.UploadId, PartNumber: index + 1, Body: data.subarray(start, start + size) }));
+      parts.push({ PartNumber: index + 1, ETag: sent.ETag });
+      start += size;
+    }
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'uneven/src.bin', UploadId: created.UploadId, MultipartUpload: { Parts: parts } }));
+    const result = await cli(['cp', `s3://${bucket}/uneven/src.bin`, `s3://${bucket}/uneven/copy.bin`, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({ objects: [{ parts: 4, verifiedBy: 'etag' }] });
+    expect((await head('uneven/copy.bin')).ETag).toBe((await head('uneven/src.bin')).ETag);
+    expect(md5(await body('uneven/copy.bin'))).toBe(md5(data));
+    const stat = lastJson<{ parts: { sizes: number[] } }>(await cli(['stat', `s3://${bucket}/uneven/copy.bin`, '--json']));
+    expect(stat.parts.sizes).toEqual(sizes);
+
+    // A server without GetObjectAttributes: the layout is guessed from the first and last part (6 MiB × 3
+    // + 1 MiB adds up too), the copied parts do not give the source's ETag, and the parts are asked one by one.
+    const proxy = new FaultProxy(inject('s3').endpoint!);
+    const endpoint = await proxy.start();
+    try {
+      proxy.setRules([{ method: 'GET', match: /[?&]attributes/, fault: { kind: 'status', status: 501, code: 'NotImplemented' } }]);
+      const guessed = await cli(['cp', `s3://${bucket}/uneven/src.bin`, `s3://${bucket}/uneven/guessed.bin`, '--json'], { AWS_ENDPOINT_URL: endpoint });
+      expect(guessed.code, guessed.stderr).toBe(0);
+      expect(proxy.faults('status')).toBeGreaterThan(0);
+      expect(proxy.log.filter((entry) => entry.method === 'HEAD' && /partNumber=2/.test(entry.url))).toHaveLength(1);
+    } finally {
+      await proxy.stop();
+    }
+    expect((await head('uneven/guessed.bin')).ETag).toBe((await head('uneven/src.bin')).ETag);
+    expect(md5(await body('uneven/guessed.bin'))).toBe(md5(data));
   });
 
   it('above a lowered single-copy limit, a single-part object is copied with UploadPartCopy and proven by its part ETag', async () => {
