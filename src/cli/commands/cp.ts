@@ -8,7 +8,7 @@ import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
-import { addLayoutOptions, addStorageOptions, attempt, collect, exitForFailures, type FailedItem } from './shared.js';
+import { attempt, collect, exitForFailures, type FailedItem } from './shared.js';
 
 export interface CopyFlags {
   recursive?: boolean;
@@ -63,8 +63,16 @@ export function addCopyOptions(command: Command, rules: FilterRule[]): Command {
     .option('-r, --recursive', 'every object under the source prefix')
     .option('--exclude <glob>', 'leave out matching names under the prefix (repeatable; the last matching rule wins)', collect)
     .option('--include <glob>', 'take matching names back in after an --exclude (repeatable)', collect);
-  addLayoutOptions(command);
-  addStorageOptions(command);
+  command
+    .option('--zone <zone>', 'destination by the lake layout: zone raw, processed or analytics')
+    .option('--dataset <name>', 'dataset name for the layout')
+    .option('--date <yyyy-mm-dd>', "partition date for the layout (default: the source key's own, when it follows the layout; else today, UTC)")
+    .option('--meta <name=value>', "replace the copies' user metadata (repeatable; default: the source's, kept whole)", collect)
+    .option('--tag <name=value>', "replace the copies' tags (repeatable; default: the source's)", collect)
+    .option('--content-type <type>', "Content-Type (default: the source's)")
+    .option('--storage-class <class>', "storage class, e.g. STANDARD_IA (default: the source's)")
+    .option('--sse <mode>', "server-side encryption: AES256 or aws:kms (default: the source's)")
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms');
   command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
   command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
   return command;
