@@ -86,7 +86,7 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   try {
     verifiedBy = proveCopy(from, written, copied.expectedEtag);
   } catch (error) {
-    await removeCopy(ctx, destination, copied.versionId);
+    await removeCopy(ctx, destination, copied.versionId, written.etag);
     throw error;
   }
   return {
@@ -307,10 +307,21 @@ function sharedFullObjectChecksum(source: StoredChecksums, copy: StoredChecksums
   return undefined;
 }
 
-/** Deletes the copy just written that did not prove: that exact version when the bucket keeps versions. */
-async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: string | null): Promise<void> {
+/**
+ * Deletes the copy just written that did not prove: that exact version on a versioned bucket; on an
+ * unversioned one, the object at the key only while a fresh look shows it is still that copy (a
+ * writer that replaced it meanwhile is left alone).
+ */
+async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: string | null, etag: string | undefined): Promise<void> {
   const { DeleteObjectCommand } = await sdk();
   try {
+    if (!versionId) {
+      const now = await findWithChecksums(ctx, ref);
+      if (!now || normalizeEtag(now.ETag) !== etag) {
+        ctx.events.emit('warning', { message: `the unproven copy ${formatS3Url(ref)} was replaced meanwhile; what is there now is left alone`, ref });
+        return;
+      }
+    }
     await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
   } catch (error) {
     ctx.events.emit('warning', { message: `could not remove the unproven copy ${formatS3Url(ref)}: ${describeError(error)}`, ref });
