@@ -83,6 +83,13 @@ describe('rm: one object', () => {
     expect(badCount.code).toBe(2);
     expect(await listKeys(client, bucket, 'two/')).toEqual(['two/a.csv']);
   });
+  it('--all-versions --yes on an unversioned bucket deletes the one (null) version there is', async () => {
+    await putObjects(['three/a.csv', 'three/b.csv']);
+    const result = await runCli(['rm', `s3://${bucket}/three/a.csv`, '--all-versions', '--yes', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson<{ deleted: Array<{ key: string }> }>(result).deleted.map((d) => d.key)).toEqual(['three/a.csv']);
+    expect(await listKeys(client, bucket, 'three/')).toEqual(['three/b.csv']);
+  });
 });
 
 describe('rm --recursive', () => {
