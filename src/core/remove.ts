@@ -58,6 +58,7 @@ export async function removeObjects(ctx: TransferContext, plan: RemovalPlan, lis
   if (plan.maxDelete !== undefined) {
     let count = 0;
     for await (const _target of removalTargets(ctx, plan)) {
+      if (ctx.stopping?.aborted) throw ctx.stopping.reason;
       count += 1;
       if (count > plan.maxDelete) {
         throw failure(`refusing to delete more than --max-delete ${plan.maxDelete} under ${formatS3Url(plan.target)}; nothing was deleted`, {
