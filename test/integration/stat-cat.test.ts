@@ -146,7 +146,7 @@ describe('cat', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`s3://${bucket}/s/bad.csv did not verify`);
-    expect(lines[0]).toContain(`the ${small.length} bytes already written to standard output could not be recalled`);
+    expect(lines[0]).toContain(`the ${small.length} bytes already written to standard output are not the object's content`);
     expect(lines[0]).not.toContain('nothing was written');
   });
 

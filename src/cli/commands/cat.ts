@@ -27,11 +27,12 @@ Examples:
       if (globals.json) throw usageError('cat writes the object itself to standard output: there is no room for --json', 'use `datalake stat --json` for what the object carries');
       const { settings, out } = resolveGlobals(globals);
       const ref = parseObjectAddress(source, settings.bucket);
-      const engine = import('../../core/cat.js');
+      const engine = import('../../core/download.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-      const { catObject } = await engine;
+      const { downloadToStream } = await engine;
       try {
-        const written = await catObject(runtime.ctx, ref, process.stdout);
+        // The same verified stream as `get OBJECT -`: a mismatch found at the end says the bytes already went out.
+        const written = await downloadToStream(runtime.ctx, ref, process.stdout);
         if (written.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${written.etag ?? 'no ETag'}); size checked only`);
       } finally {
         runtime.close();
