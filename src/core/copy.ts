@@ -4,6 +4,7 @@ import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag, m
 import { limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, describeError, failure } from './errors.js';
 import { findObject } from './objects.js';
+import { explainError, isFatalForRun } from './s3-errors.js';
 import { GiB } from './units.js';
 import { sdk } from './sdk.js';
 import { detailsFromHead, findWithChecksums, headWithChecksums, objectTags, partSizes, type HeadDetails, type StoredChecksums } from './stat.js';
@@ -350,6 +351,14 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
     throw failure(`${formatS3Url(source)} changed after it was copied to ${formatS3Url(destination)}; it is kept`, { hint: 'run the move again' });
   }
   const { DeleteObjectCommand } = await sdk();
-  await retrying(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
+  try {
+    await retrying(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
+  } catch (error) {
+    if (isFatalForRun(error)) throw error;
+    throw failure(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted: ${describeError(explainError(error, { bucket: source.bucket }))}`, {
+      hint: 'both are there now; run the move again or delete the source',
+      cause: error,
+    });
+  }
   return copied;
 }

@@ -266,6 +266,17 @@ describe('mv', () => {
       expect(await listKeys(client, bucket, 'mvf-dest/')).toEqual([]);
     });
 
+    it('a source that cannot be deleted after a proven copy: both stay, the line says so, exit 1', async () => {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'mvd/a.csv', Body: small }));
+      proxy.setRules([{ method: 'DELETE', match: /\/mvd\/a\.csv/, fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
+      const result = await cli(['mv', `s3://${bucket}/mvd/a.csv`, `s3://${bucket}/mvd-dest/a.csv`, '--json'], { AWS_ENDPOINT_URL: endpoint });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`s3://${bucket}/mvd/a.csv was copied to s3://${bucket}/mvd-dest/a.csv and proven, but could not be deleted: access denied`);
+      expect(lastJson(result)).toMatchObject({ objects: [], failed: [{ key: 'mvd/a.csv' }] });
+      expect(await listKeys(client, bucket, 'mvd/')).toEqual(['mvd/a.csv']);
+      expect(md5(await body('mvd-dest/a.csv'))).toBe(md5(small));
+    });
+
     it('a copy that does not prove (its ETag read back is not the source\'s) keeps the source and removes the copy; exit 1', async () => {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'mvp/a.csv', Body: small }));
       proxy.setRules([{ method: 'HEAD', match: /\/mvp-dest\/a\.csv/, fault: { kind: 'flip-response-header', header: 'etag', index: 2 } }]);
