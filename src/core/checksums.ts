@@ -140,11 +140,16 @@ export function contentProofOf(object: ObjectFingerprint): ContentProof {
   return { kind: 'none', reason: etag ? `ETag ${etag} is not an MD5 and no MD5 was stored at upload` : 'no ETag' };
 }
 
-/** The multipart ETag a file would have if uploaded in parts of `partSize`: how other tools' objects are compared. */
-export async function multipartEtagOfFile(path: string, size: number, partSize: number): Promise<string> {
+/**
+ * The multipart ETag a file would have if uploaded in parts of these sizes, in order: how another
+ * tool's object is compared with a local file. The sizes are the object's own (see part-layout.ts).
+ */
+export async function multipartEtagOfFile(path: string, partSizes: readonly number[]): Promise<string> {
   const partMd5s: Buffer[] = [];
-  for (let start = 0; start < size; start += partSize) {
-    partMd5s.push(await md5OfFile(path, { start, end: Math.min(start + partSize, size) }));
+  let start = 0;
+  for (const size of partSizes) {
+    partMd5s.push(await md5OfFile(path, { start, end: start + size }));
+    start += size;
   }
   return multipartEtag(partMd5s);
 }

@@ -89,9 +89,3 @@ export async function findObject(ctx: TransferContext, ref: ObjectRef): Promise<
   }
 }
 
-/** The size of an object's first part (HEAD with partNumber=1): the part size its uploader used. */
-export async function firstPartSize(ctx: TransferContext, ref: ObjectRef): Promise<number | undefined> {
-  const response = await retrying(ctx, `HEAD ${ref.key} part 1`, () => ctx.direct.headObject(ref, ctx.signal, { partNumber: 1 }));
-  const length = headerText(response.headers, 'content-length');
-  return length === undefined ? undefined : Number(length);
-}

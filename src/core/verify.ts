@@ -41,7 +41,7 @@ export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promis
 
 /**
  * An object against a local file: same size, and the same content by the object's stored MD5, plain
- * ETag, or multipart ETag recomputed with its part size. An object that offers none of these is
+ * ETag, or multipart ETag recomputed with each part's real size. An object that offers none of these is
  * downloaded and hashed.
  */
 export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Mismatch | undefined> {

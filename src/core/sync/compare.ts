@@ -1,7 +1,8 @@
 import type { ObjectRef } from '../address.js';
 import { etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../checksums.js';
 import type { TransferContext } from '../context.js';
-import { firstPartSize, headObject } from '../objects.js';
+import { headObject } from '../objects.js';
+import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../part-layout.js';
 import type { CachedHash } from './hash-cache.js';
 import type { LocalFile } from './local-tree.js';
 
@@ -28,7 +29,7 @@ export interface ContentCheck {
  *   cache says this ETag was proven before       → same, no I/O
  *   the ETag is a plain MD5                       → compare with the local MD5
  *   the object stores its MD5 in metadata          → one HEAD, compare
- *   a multipart ETag with no stored MD5            → recompute it locally with the object's part size
+ *   a multipart ETag with no stored MD5            → recompute it locally with each part's real size
  *   an opaque ETag (SSE-KMS/SSE-C) and no MD5      → not provably the same: transfer
  * The local MD5 comes from the hash cache when the file is unchanged since it was last hashed.
  */
@@ -49,8 +50,22 @@ export async function compareContent(ctx: TransferContext, local: LocalFile, rem
   if (!etagReflectsContent(head)) return proven(false);
   if (isPlainMd5Etag(etag)) return proven(false);
   const partCount = multipartEtagPartCount(etag);
-  if (partCount === undefined) return proven(false);
-  const partSize = await ctx.limiter.run(() => firstPartSize(ctx, remote.ref));
-  if (!partSize || Math.ceil(local.size / partSize) !== partCount) return proven(false);
-  return proven((await multipartEtagOfFile(local.path, local.size, partSize)) === etag);
+  if (partCount === undefined || remote.size !== local.size) return proven(false);
+  return proven(await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount }));
+}
+
+/**
+ * Whether the file, cut as the object was cut, gives the object's multipart ETag. The sizes the
+ * server lists settle it in one request. Else an even cut guessed from part 1: a match proves it
+ * (the ETag covers every part's MD5). Else every part's size by HEAD, and the file hashed again
+ * only if those differ from the guess.
+ */
+async function sameAsMultipartObject(ctx: TransferContext, local: LocalFile, object: MultipartObject): Promise<boolean> {
+  const listed = await listedPartSizes(ctx, object);
+  if (listed) return (await multipartEtagOfFile(local.path, listed)) === object.etag;
+  const guess = await evenPartSizesGuess(ctx, object);
+  if (guess && (await multipartEtagOfFile(local.path, guess)) === object.etag) return true;
+  const real = await partSizesByHead(ctx, object);
+  if (!real || (guess && real.every((size, index) => size === guess[index]))) return false;
+  return (await multipartEtagOfFile(local.path, real)) === object.etag;
 }
