@@ -8,7 +8,7 @@ import { headerText } from './direct-requests.js';
 import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
-import { ContentMismatch, failure } from './errors.js';
+import { ContentMismatch, DatalakeError, failure } from './errors.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
@@ -16,6 +16,7 @@ import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
 import { createNewFile, openOwnFile, readRegularFile, removeOnExit, replaceFile, writeNewFile } from './exclusive-files.js';
+import { partSizesOf } from './part-layout.js';
 
 export interface DownloadedObject {
   bucket: string;
@@ -30,8 +31,51 @@ export interface DownloadedObject {
   verifiedBy: 'metadata-md5' | 'etag' | 'multipart-etag' | 'unverifiable';
 }
 
-/** A piece of the object to fetch: a byte range, or one part by number (for a multipart ETag check). */
-type Segment = { kind: 'range'; start: number; end: number } | { kind: 'part'; partNumber: number };
+/**
+ * A piece of the object to fetch: a byte range, or one part by number (for a multipart ETag check),
+ * of `partCount`, starting at `at` where that is already known.
+ */
+type Segment = { kind: 'range'; start: number; end: number } | { kind: 'part'; partNumber: number; partCount: number; at?: number };
+
+/**
+ * The server answered a GET with partNumber=N with something other than that part (moto sends the
+ * whole object): nothing of it is written, and the object is fetched by byte ranges instead.
+ */
+class PartNumberIgnored extends DatalakeError {
+  constructor(message: string) {
+    super('failed', message);
+    this.name = 'PartNumberIgnored';
+  }
+}
+
+/** Every part by number: the answers tell where each lies and how long it is. */
+function partSegments(partCount: number): Segment[] {
+  return Array.from({ length: partCount }, (_, index) => ({ kind: 'part', partNumber: index + 1, partCount }));
+}
+
+/** Byte ranges of `chunk` bytes over the whole object. */
+function rangeSegments(size: number, chunk: number): Segment[] {
+  return splitIntoParts(size, chunk).map((part) => ({ kind: 'range', start: part.start, end: part.end }));
+}
+
+/**
+ * For a server that ignores partNumber: byte ranges along the parts' real bounds where the server
+ * tells their sizes (GetObjectAttributes, HEAD partNumber=N), so the multipart ETag is still
+ * recomputed, part by part. Where it tells nothing, plain ranges, and the ETag cannot be checked.
+ */
+async function rangesAlongParts(ctx: TransferContext, head: ObjectHead, proof: Extract<ContentProof, { kind: 'multipart-etag' }>): Promise<{ segments: Segment[]; proof: ContentProof }> {
+  const sizes = await partSizesOf(ctx, { ref: head.ref, size: head.size, etag: proof.etag, partCount: proof.partCount });
+  if (!sizes) {
+    return { segments: rangeSegments(head.size, ctx.partSize), proof: { kind: 'none', reason: 'the server ignores partNumber and does not tell the part sizes' } };
+  }
+  const segments: Segment[] = [];
+  let start = 0;
+  for (const size of sizes) {
+    segments.push({ kind: 'range', start, end: start + size });
+    start += size;
+  }
+  return { segments, proof };
+}
 
 /**
  * Download one object to a file. The bytes go to a temporary file beside the target, are checked
@@ -355,6 +399,10 @@ async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: Fi
   return fetchIntoFile(ctx, fetched.partsNeeded, file, path, id);
 }
 
+/**
+ * A large object into the file: a multipart ETag to prove is fetched part by part (each answer says
+ * where its part lies); anything else in ranges. A server that ignores partNumber gets ranges.
+ */
 async function fetchIntoFile(
   ctx: TransferContext,
   head: ObjectHead,
@@ -364,18 +412,41 @@ async function fetchIntoFile(
   progress?: RangeProgress,
 ): Promise<Omit<DownloadedObject, 'path'>> {
   const proof = contentProofOf(head);
-  const segments: Segment[] =
-    proof.kind === 'multipart-etag'
-      ? Array.from({ length: proof.partCount }, (_, index) => ({ kind: 'part', partNumber: index + 1 }))
-      : splitIntoParts(head.size, ctx.partSize).map((part) => ({ kind: 'range', start: part.start, end: part.end }));
+  if (proof.kind !== 'multipart-etag') return fetchSegmentsIntoFile(ctx, head, proof, rangeSegments(head.size, ctx.partSize), file, path, id, progress);
+  try {
+    return await fetchSegmentsIntoFile(ctx, head, proof, partSegments(proof.partCount), file, path, id, progress);
+  } catch (error) {
+    if (!(error instanceof PartNumberIgnored)) throw error;
+  }
+  // Nothing fetched so far is kept: what the server sent for the parts is not trusted to be them.
+  await progress?.reset();
+  await file.truncate(0);
+  const fallback = await rangesAlongParts(ctx, head, proof);
+  // Plain ranges are not the parts a resumed run would fetch first: not recorded.
+  return fetchSegmentsIntoFile(ctx, head, fallback.proof, fallback.segments, file, path, id, fallback.proof.kind === 'none' ? undefined : progress);
+}
+
+async function fetchSegmentsIntoFile(
+  ctx: TransferContext,
+  head: ObjectHead,
+  proof: ContentProof,
+  segments: Segment[],
+  file: FileHandle,
+  path: string,
+  id: number,
+  progress?: RangeProgress,
+): Promise<Omit<DownloadedObject, 'path'>> {
   // MD5 runs on the hashing thread, reading the file back in order as ranges land, while this thread
   // keeps the sockets moving. Per-range MD5s only when a multipart ETag must be recomputed.
   const hashing = backgroundHasher.track(path, proof.kind === 'multipart-etag');
   const flusher = new EarlyFlusher(file);
   const resumed = new Set<number>();
+  // Where each segment turned out to lie: parts must follow one another from the first byte to the last.
+  const landed: Array<{ start: number; end: number }> = [];
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;
     resumed.add(range.index);
+    landed[range.index] = { start: range.start, end: range.end };
     hashing.written(range.start, range.end);
     ctx.events.emit('transfer:progress', { id, bytes: range.end - range.start });
   }
@@ -404,6 +475,7 @@ async function fetchIntoFile(
                       ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
                     });
                     await writer.flush();
+                    landed[index] = fetched;
                     hashing.written(fetched.start, fetched.end);
                     flusher.written(fetched.end - fetched.start);
                     await progress?.record(index, fetched.start, fetched.end);
@@ -420,13 +492,25 @@ async function fetchIntoFile(
             }),
       ),
     );
+    if (!coversObject(landed, head.size)) throw new PartNumberIgnored(`${formatS3Url(head.ref)}: the parts the server sent do not follow one another`);
   } catch (error) {
     hashing.drop();
+    if (error instanceof PartNumberIgnored) ctx.events.emit('transfer:progress', { id, bytes: -landed.reduce((sum, range) => sum + (range ? range.end - range.start : 0), 0) });
     throw error;
   }
   const [{ md5, rangeMd5s }] = await Promise.all([hashing.finish(head.size), flusher.settled()]);
   const verifiedBy = checkProof(head, proof, md5, rangeMd5s);
   return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, md5, verifiedBy };
+}
+
+/** Whether the ranges, in order, cover [0, size) end to end. */
+function coversObject(ranges: ReadonlyArray<{ start: number; end: number } | undefined>, size: number): boolean {
+  let position = 0;
+  for (const range of ranges) {
+    if (!range || range.start !== position) return false;
+    position = range.end;
+  }
+  return position === size;
 }
 
 /**
@@ -522,6 +606,8 @@ function checkProof(
 /**
  * Streams one segment to `sink`, checking it is exactly as long as asked. The response must still be
  * the object HEAD saw (If-Match on its ETag): a changed object fails instead of mixing two versions.
+ * The answer must say it is the piece asked for before any byte of it is handed on: a range at its
+ * offsets, a part with a Content-Range that can be that part. A body not read is closed at once.
  */
 async function fetchSegment(
   ctx: TransferContext,
@@ -535,24 +621,62 @@ async function fetchSegment(
     ...(head.etag ? { ifMatch: head.etag } : {}),
     ...(segment.kind === 'part' ? { partNumber: segment.partNumber } : { range: `bytes=${segment.start + resumeFrom}-${segment.end - 1}` }),
   });
-  const { start, end } = segmentBounds(head, segment, headerText(response.headers, 'content-range'), Number(headerText(response.headers, 'content-length')));
-  let offset = start + (segment.kind === 'part' ? 0 : resumeFrom);
-  const expectedEnd = end;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    if (offset + chunk.length > expectedEnd) throw new TransientError(`${formatS3Url(head.ref)}: the server sent more bytes than asked`);
-    await sink(offset, chunk);
-    offset += chunk.length;
+  try {
+    const { start, end } = segmentBounds(head, segment, response.status, headerText(response.headers, 'content-range'), Number(headerText(response.headers, 'content-length')), resumeFrom);
+    let offset = start + (segment.kind === 'part' ? 0 : resumeFrom);
+    const expectedEnd = end;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      if (offset + chunk.length > expectedEnd) throw new TransientError(`${formatS3Url(head.ref)}: the server sent more bytes than asked`);
+      await sink(offset, chunk);
+      offset += chunk.length;
+    }
+    if (offset !== expectedEnd) throw bodyEndedEarly(head.ref, offset, expectedEnd);
+    return { start, end };
+  } finally {
+    // Read to its end, or left: either way nobody reads it any more.
+    response.body.destroy();
   }
-  if (offset !== expectedEnd) throw bodyEndedEarly(head.ref, offset, expectedEnd);
-  return { start, end };
 }
 
-function segmentBounds(head: ObjectHead, segment: Segment, contentRange: string | undefined, contentLength: number): { start: number; end: number } {
-  if (segment.kind === 'range') return { start: segment.start, end: segment.end };
+/**
+ * Where the answer's bytes belong, from its status and Content-Range, or an error before any byte is
+ * written. A range must come back as asked (206 with that Content-Range; 200 only when the whole
+ * object was asked). A part must come back with a Content-Range inside this object, the first at 0,
+ * the last at the end, at `at` where that is known; a whole object for one of several parts, or a
+ * range that cannot be that part, means the server ignores partNumber.
+ */
+function segmentBounds(
+  head: ObjectHead,
+  segment: Segment,
+  status: number,
+  contentRange: string | undefined,
+  contentLength: number,
+  resumeFrom: number,
+): { start: number; end: number } {
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '');
-  if (match) return { start: Number(match[1]), end: Number(match[2]) + 1 };
-  if (segment.partNumber === 1 && contentLength === head.size) return { start: 0, end: head.size };
-  throw failure(`${formatS3Url(head.ref)}: the server did not say where part ${segment.partNumber} lies`);
+  const range = match ? { start: Number(match[1]), end: Number(match[2]) + 1, total: match[3] === '*' ? undefined : Number(match[3]) } : undefined;
+  const whole = status === 200 && !range && contentLength === head.size;
+  if (segment.kind === 'range') {
+    const from = segment.start + resumeFrom;
+    if (range ? range.start === from && range.end === segment.end && (range.total ?? head.size) === head.size : whole && from === 0 && segment.end === head.size) {
+      return { start: segment.start, end: segment.end };
+    }
+    throw failure(`${formatS3Url(head.ref)}: the server did not answer with the bytes ${from}-${segment.end - 1} asked for (${contentRange ? `Content-Range ${contentRange}` : `HTTP ${status}`})`);
+  }
+  const { partNumber, partCount } = segment;
+  if (partCount === 1 && (whole || (range && range.start === 0 && range.end === head.size))) return { start: 0, end: head.size };
+  const last = partNumber === partCount;
+  const plausible =
+    range !== undefined &&
+    (range.total ?? head.size) === head.size &&
+    range.start < range.end &&
+    range.end <= head.size &&
+    range.end - range.start === contentLength &&
+    (partNumber === 1 ? range.start === 0 : range.start > 0) &&
+    (last ? range.end === head.size : range.end < head.size) &&
+    (segment.at === undefined || range.start === segment.at);
+  if (plausible) return { start: range.start, end: range.end };
+  throw new PartNumberIgnored(`${formatS3Url(head.ref)}: the server did not answer with part ${partNumber} (${contentRange ? `Content-Range ${contentRange}` : `HTTP ${status}`})`);
 }
 
 async function writeFully(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
@@ -572,42 +696,19 @@ export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out
   try {
     const head = await headObject(ctx, ref);
     ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: '-', size: head.size });
-    const proof = contentProofOf(head);
-    const segments: Segment[] =
-      proof.kind === 'multipart-etag'
-        ? Array.from({ length: proof.partCount }, (_, index) => ({ kind: 'part', partNumber: index + 1 }))
-        : head.size === 0
-          ? []
-          : [{ kind: 'range', start: 0, end: head.size }];
-    const whole = newMd5();
-    const partMd5s: Buffer[] = [];
-    for (const segment of segments) {
-      const partHash = newMd5();
-      let delivered = 0;
-      await ctx.limiter.run(() =>
-        retrying(ctx, `GET ${ref.key}`, async () => {
-          if (segment.kind === 'part' && delivered > 0) {
-            throw failure(`${formatS3Url(ref)}: part ${segment.partNumber} broke off after ${delivered} bytes had been written to standard output`);
-          }
-          await fetchSegment(
-            ctx,
-            head,
-            segment,
-            ctx.signal ?? new AbortController().signal,
-            async (_offset, chunk) => {
-              whole.update(chunk);
-              partHash.update(chunk);
-              delivered += chunk.length;
-              ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
-              if (!out.write(chunk)) await once(out, 'drain');
-            },
-            delivered,
-          );
-        }),
-      );
-      partMd5s.push(partHash.digest());
+    let proof = contentProofOf(head);
+    let segments: Segment[] = proof.kind === 'multipart-etag' ? partSegments(proof.partCount) : head.size === 0 ? [] : [{ kind: 'range', start: 0, end: head.size }];
+    let streamed: { md5: string; partMd5s: Buffer[] };
+    let position = 0;
+    try {
+      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes));
+    } catch (error) {
+      if (!(error instanceof PartNumberIgnored) || proof.kind !== 'multipart-etag') throw error;
+      if (position > 0) throw failure(`${formatS3Url(ref)}: the server stopped answering part by part after ${position} bytes had been written to standard output`);
+      ({ segments, proof } = await rangesAlongParts(ctx, head, proof));
+      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined);
     }
-    const md5 = whole.digest('hex');
+    const { md5, partMd5s } = streamed;
     // Standard output cannot be taken back: the bytes are already there, and the failure says so.
     const verifiedBy = checkProof(head, proof, md5, partMd5s, {
       said: `the ${head.size} bytes already written to standard output are not the object's content`,
@@ -620,4 +721,49 @@ export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out
     ctx.events.emit('transfer:failed', { id, ref, path: '-', error });
     throw error;
   }
+}
+
+/** The segments one after another to `out`, each hashed on its own and all together. */
+async function streamSegments(
+  ctx: TransferContext,
+  head: ObjectHead,
+  segments: Segment[],
+  out: Writable,
+  id: number,
+  onWritten: (bytes: number) => void,
+): Promise<{ md5: string; partMd5s: Buffer[] }> {
+  const whole = newMd5();
+  const partMd5s: Buffer[] = [];
+  let position = 0;
+  for (const planned of segments) {
+    // A part must begin where the one before it ended.
+    const segment: Segment = planned.kind === 'part' ? { ...planned, at: position } : planned;
+    const partHash = newMd5();
+    let delivered = 0;
+    await ctx.limiter.run(() =>
+      retrying(ctx, `GET ${head.ref.key}`, async () => {
+        if (segment.kind === 'part' && delivered > 0) {
+          throw failure(`${formatS3Url(head.ref)}: part ${segment.partNumber} broke off after ${delivered} bytes had been written to standard output`);
+        }
+        await fetchSegment(
+          ctx,
+          head,
+          segment,
+          ctx.signal ?? new AbortController().signal,
+          async (_offset, chunk) => {
+            whole.update(chunk);
+            partHash.update(chunk);
+            delivered += chunk.length;
+            onWritten(chunk.length);
+            ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+            if (!out.write(chunk)) await once(out, 'drain');
+          },
+          delivered,
+        );
+      }),
+    );
+    position += delivered;
+    partMd5s.push(partHash.digest());
+  }
+  return { md5: whole.digest('hex'), partMd5s };
 }

@@ -350,6 +350,10 @@ class Exchange {
     }
     const body = new Readable({ read: () => this.socket.resume() });
     this.body = body;
+    // A broken body's error reaches whoever reads it (their iterator or pipeline fails with it). One
+    // nobody reads any more (its reader gave up on the answer's headers) must not become an
+    // unhandled 'error' event that ends the process.
+    body.on('error', () => undefined);
     // A consumer that stops reading early leaves the connection mid-answer: it cannot be reused.
     body.once('close', () => {
       if (this.phase === 'body' && !this.settled) this.socket.destroy();

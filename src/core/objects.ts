@@ -44,8 +44,15 @@ export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHea
   };
 }
 
-/** The same, read from the raw headers of a direct GET. */
+/**
+ * The same, read from the raw headers of a direct HEAD or GET. S3 names every object by an ETag: an
+ * answer without one (a web page, a proxy's own 200) is not about an object, and nothing is fetched
+ * or written on its word.
+ */
 export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead {
+  if (!headerText(headers, 'etag')) {
+    throw failure(`${formatS3Url(ref)}: the server's answer has no ETag, so it is not an S3 object`, { hint: 'check that the endpoint is an S3 service' });
+  }
   const lastModified = headerText(headers, 'last-modified');
   return headFromOutput(ref, {
     ContentLength: Number(headerText(headers, 'content-length') ?? 0),

@@ -30,7 +30,9 @@ export type Fault =
   /** The answer's body with the `occurrence`-th (1-based, default 1) `from` replaced by `to`; Content-Length fixed. */
   | { kind: 'rewrite-response'; from: string; to: string; occurrence?: number }
   /** The answer's body cut to its first `keepFraction` (0…1), sent with a Content-Length that matches the cut. */
-  | { kind: 'shorten-response'; keepFraction: number };
+  | { kind: 'shorten-response'; keepFraction: number }
+  /** The answer forwarded with one header set to another value (a server that says something else). */
+  | { kind: 'set-response-header'; name: string; value: string };
 
 export interface FaultRule {
   method?: string;
@@ -178,7 +180,8 @@ export class FaultProxy {
           response.on('error', () => res.socket?.destroy());
           return;
         }
-        res.writeHead(response.statusCode ?? 502, response.headers);
+        const headers = fault?.kind === 'set-response-header' ? { ...response.headers, [fault.name.toLowerCase()]: fault.value } : response.headers;
+        res.writeHead(response.statusCode ?? 502, headers);
         let sent = 0;
         response.on('data', (chunk: Buffer) => {
           let data = chunk;
