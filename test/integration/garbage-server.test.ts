@@ -126,3 +126,13 @@ describe.each(modes)('a server that answers with %s', (garbage) => {
     });
   }
 });
+
+describe('local trouble raises no unhandled error either', () => {
+  it('sync --manifest into a folder that does not exist: exit 2, one line, before any transfer', async () => {
+    const result = await runCli(['sync', join(work.path, 'tree'), 's3://lake/tree/', '--manifest', join(work.path, 'no', 'such', 'folder', 'm.jsonl')], { env: env('manifest') });
+    expect(result.stderr).not.toMatch(/\n\s+at |Unhandled|'error' event|node:internal/);
+    expect(result.stderr).toMatch(/manifest/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.code).toBe(2);
+  });
+});

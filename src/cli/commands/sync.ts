@@ -1,9 +1,9 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import type { WriteStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatS3Url, isS3Url, missingBucketError, parseObjectAddress, type ObjectRef } from '../../core/address.js';
-import { usageError } from '../../core/errors.js';
+import { describeError, failure, usageError } from '../../core/errors.js';
 import { parseLayoutDate, parseZone, renderLayoutPrefix, todayUtc, validateDataset } from '../../core/layout.js';
 import { resolvePutOptions } from '../../core/put-plan.js';
 import { buildNameFilter, parseShard, type FilterRule } from '../../core/sync/filters.js';
@@ -141,11 +141,11 @@ Every name is included unless a rule matches; the last matching rule decides.`,
     let releaseLock: (() => Promise<void>) | undefined;
     const started = Date.now();
     try {
+      manifest = flags.manifest ? await openManifest(flags.manifest) : undefined;
       if (!plan.dryRun) {
         const lockPath = join(stateDirectory(), 'locks', `${fileNameFor(`${direction}\0${localRoot}\0${formatS3Url(remote)}\0${shardTag}`)}.lock`);
         releaseLock = await acquireSyncLock(lockPath, description);
       }
-      manifest = flags.manifest ? createWriteStream(flags.manifest, { flags: 'w' }) : undefined;
       const dry = plan.dryRun ? '(dry run) ' : '';
       const report = await runSync(runtime.ctx, plan, (action) => {
         manifest?.write(`${JSON.stringify({ ...action, time: new Date().toISOString() })}\n`);
@@ -170,9 +170,25 @@ Every name is included unless a rule matches; the last matching rule decides.`,
       if (report.failed > 0) process.exitCode = 1;
     } finally {
       runtime.close();
-      await new Promise<void>((done) => (manifest ? manifest.end(done) : done()));
+      await new Promise<void>((done) => (manifest ? manifest.end(() => done()) : done()));
       await releaseLock?.();
     }
     if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
+    const manifestError = manifest?.errored;
+    if (manifestError) throw failure(`could not write the manifest ${flags.manifest}: ${describeError(manifestError)}`);
   });
+}
+
+/**
+ * The --manifest file, opened before anything is transferred: a path that cannot be written is bad
+ * input (exit 2). A write that fails later (a full disk) is kept on the stream and reported once the
+ * sync is over, never an unhandled 'error' event.
+ */
+async function openManifest(path: string): Promise<WriteStream> {
+  const handle = await open(path, 'w').catch((error: unknown) => {
+    throw usageError(`cannot write the manifest '${path}': ${describeError(error)}`);
+  });
+  const stream = handle.createWriteStream();
+  stream.on('error', () => undefined);
+  return stream;
 }
