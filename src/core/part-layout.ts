@@ -4,6 +4,7 @@ import { normalizeEtag } from './checksums.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 import { limitedRequest, type TransferContext } from './context.js';
 import { headerText } from './direct-requests.js';
+import { classifyError } from './retry.js';
 import { sdk } from './sdk.js';
 
 /**
@@ -42,8 +43,15 @@ export async function evenPartSizesGuess(ctx: TransferContext, object: Multipart
   return Array.from({ length: object.partCount }, (_, index) => (index === object.partCount - 1 ? rest : first));
 }
 
+/**
+ * Clients whose server refused GetObjectAttributes (not implemented, not allowed): not asked again in
+ * this run, so a sync of many such objects pays for the refusal once.
+ */
+const attributesRefused = new WeakSet<object>();
+
 /** The sizes as GetObjectAttributes lists them, a page of up to 1,000 parts at a time. */
 export async function listedPartSizes(ctx: TransferContext, object: MultipartObject): Promise<number[] | undefined> {
+  if (attributesRefused.has(ctx.client)) return undefined;
   const sizes: number[] = [];
   let marker: string | undefined;
   try {
@@ -77,6 +85,7 @@ export async function listedPartSizes(ctx: TransferContext, object: MultipartObj
   } catch (error) {
     if (ctx.signal?.aborted) throw error;
     // Not implemented, not allowed (it needs its own permission on AWS), or not understood: the HEADs will tell.
+    if (classifyError(error) === 'permanent') attributesRefused.add(ctx.client);
     return undefined;
   }
   return wholeLayout(object, sizes);

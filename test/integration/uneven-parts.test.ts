@@ -10,6 +10,8 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -18,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, motoClient, motoEnv, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+import { createTestBucket, lastJson, motoClient, motoEnv, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -84,7 +86,11 @@ describe('an object in parts of 5, 7, 5 and 3 MiB (MinIO)', () => {
   });
   afterAll(async () => {
     await proxy.stop();
-    await emptyAndDeleteBucket(client, bucket);
+    // Every version, then the bucket: it is versioned.
+    const { Versions = [], DeleteMarkers = [] } = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+    const objects = [...Versions, ...DeleteMarkers].map(({ Key, VersionId }) => ({ Key, VersionId }));
+    if (objects.length > 0) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects } }));
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
     client.destroy();
   });
 
