@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { TransferEvents } from '../core/events.js';
-import { describeError } from '../core/errors.js';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { describeError, usageError } from '../core/errors.js';
 import { errorCodeOf, httpStatusOf } from '../core/retry.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -25,8 +27,37 @@ export async function createLogger(options: { level?: string | undefined; file?:
   // CommonJS: the function itself is the module's default export, bundled or not.
   const { default: pino } = await import('pino');
   const level = options.level ?? 'info';
-  const destination = options.file ? pino.destination({ dest: options.file, append: true, sync: true, mkdir: true }) : pino.destination({ fd: 2, sync: true });
+  if (options.file) openLogFile(options.file);
+  const destination = options.file ? pino.destination({ dest: options.file, append: true, sync: true }) : pino.destination({ fd: 2, sync: true });
   return pino({ level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+}
+
+/**
+ * Makes sure `--log-file` can be appended to, creating its missing folders one at a time: a path that
+ * cannot be a file is bad input (exit 2), said in one line before anything is transferred. (Node's
+ * recursive mkdir never returns for a path under /proc, so the folders are not made in one call.)
+ */
+function openLogFile(file: string): void {
+  const missing: string[] = [];
+  for (let folder = dirname(resolve(file)); !exists(folder); folder = dirname(folder)) {
+    missing.unshift(folder);
+    if (dirname(folder) === folder) break;
+  }
+  try {
+    for (const folder of missing) mkdirSync(folder);
+    closeSync(openSync(file, 'a'));
+  } catch (error) {
+    throw usageError(`cannot write --log-file '${file}': ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Log lines are a subscriber to the engine's events, like progress bars and the summary. */

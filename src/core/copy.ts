@@ -188,7 +188,10 @@ async function copyInParts(
   layout: 'guess' | 'exact',
 ): Promise<CopyResult> {
   if (partCount === undefined && from.size > MAX_SINGLE_COPY) throw failure(`${formatS3Url(from)}: a single-part object over 5 GiB cannot exist; the server's ETag ${from.etag ?? ''} is not understood`);
-  const sizes = partCount === undefined ? [from.size] : await partSizes(ctx, from, from.size, partCount, from.versionId ?? undefined, { exact: layout === 'exact' });
+  const sizes =
+    partCount === undefined
+      ? [from.size]
+      : await partSizes(ctx, { ref: from, size: from.size, etag: from.etag ?? '', partCount, versionId: from.versionId ?? undefined }, { exact: layout === 'exact' });
   const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined));
   if (tags === null) ctx.events.emit('warning', { message: `${formatS3Url(from)}: the server gives no tags to copy; the copy has none`, ref: to });
   const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand } = await sdk();

@@ -24,6 +24,8 @@ export interface MultipartObject {
   /** The object's ETag, `…-N`: every answer must be about this object, not a newer one. */
   etag: string;
   partCount: number;
+  /** The version asked about, in a versioned bucket (`stat --version-id`, a copy's pinned source). */
+  versionId?: string | undefined;
 }
 
 /** Each part's size, exactly, or undefined when the server will not tell. */
@@ -66,6 +68,7 @@ export async function listedPartSizes(ctx: TransferContext, object: MultipartObj
             ObjectAttributes: ['ObjectParts'],
             MaxParts: 1000,
             ...(marker ? { PartNumberMarker: marker } : {}),
+            ...(object.versionId ? { VersionId: object.versionId } : {}),
           }),
           { abortSignal: ctx.signal },
         ),
@@ -111,7 +114,7 @@ export async function partSizesByHead(ctx: TransferContext, object: MultipartObj
 
 /** One part's size by HEAD; undefined when the answer is not about that part of this object. */
 async function onePartSize(ctx: TransferContext, object: MultipartObject, partNumber: number): Promise<number | undefined> {
-  const response = await limitedRequest(ctx, `HEAD ${object.ref.key} part ${partNumber}`, () => ctx.direct.headObject(object.ref, ctx.signal, { partNumber }));
+  const response = await limitedRequest(ctx, `HEAD ${object.ref.key} part ${partNumber}`, () => ctx.direct.headObject(object.ref, ctx.signal, { partNumber, versionId: object.versionId }));
   const size = Number(headerText(response.headers, 'content-length'));
   const count = headerText(response.headers, 'x-amz-mp-parts-count');
   if (normalizeEtag(headerText(response.headers, 'etag')) !== object.etag) return undefined;

@@ -1,9 +1,10 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
-import type { ObjectRef } from './address.js';
+import { formatS3Url, type ObjectRef } from './address.js';
 import { md5FromMetadata, multipartEtagPartCount, normalizeEtag } from './checksums.js';
 import { retrying, type TransferContext } from './context.js';
 import { failure } from './errors.js';
 import { isNotFound, noSuchObject } from './objects.js';
+import { evenPartSizesGuess, partSizesOf, type MultipartObject } from './part-layout.js';
 import { errorCodeOf, httpStatusOf } from './retry.js';
 import { sdk } from './sdk.js';
 
@@ -103,61 +104,15 @@ export async function objectTags(ctx: TransferContext, ref: ObjectRef, versionId
 }
 
 /**
- * The size of each part of a multipart object, in order. GetObjectAttributes lists them in one
- * request where the server has it and the object was written with checksums; otherwise each part is
- * asked for with HEAD `partNumber` (the first and last first: when every part but the last has the
- * first one's size, as every common uploader makes them, that is all it takes; the copy's ETag
- * check catches a layout guessed wrong).
+ * The size of each part of a multipart object, in order (src/core/part-layout.ts finds them). `guess`
+ * takes the even cut part 1 suggests, as every common uploader makes it, when its sizes add up — a
+ * copy's ETag check catches a guess that was wrong; `exact` asks the server for every part.
  */
-export async function partSizes(ctx: TransferContext, ref: ObjectRef, size: number, partCount: number, versionId?: string, options: { exact?: boolean } = {}): Promise<number[]> {
-  if (partCount === 1) return [size];
-  const listed = await listedPartSizes(ctx, ref, partCount, versionId);
-  if (listed && listed.length === partCount && listed.reduce((sum, part) => sum + part, 0) === size) return listed;
-  const partLength = async (partNumber: number) => {
-    // Many at once for a large object: bounded by the limiter; headWithChecksums retries on its own.
-    const head = await ctx.limiter.run(() => headWithChecksums(ctx, ref, versionId, partNumber));
-    return head.ContentLength ?? 0;
-  };
-  if (!options.exact) {
-    const [first, last] = await Promise.all([partLength(1), partLength(partCount)]);
-    if (first > 0 && first * (partCount - 1) + last === size) return [...Array.from({ length: partCount - 1 }, () => first), last];
-  }
-  const sizes = await Promise.all(Array.from({ length: partCount }, (_, index) => partLength(index + 1)));
-  if (sizes.reduce((sum, part) => sum + part, 0) !== size) throw failure(`the parts of s3://${ref.bucket}/${ref.key} do not add up to its size ${size}`);
+export async function partSizes(ctx: TransferContext, object: MultipartObject, options: { exact?: boolean } = {}): Promise<number[]> {
+  if (object.partCount === 1) return [object.size];
+  const sizes = (options.exact ? undefined : await evenPartSizesGuess(ctx, object)) ?? (await partSizesOf(ctx, object));
+  if (!sizes) throw failure(`the server does not tell the sizes of the parts of ${formatS3Url(object.ref)}`, { hint: 'it ignores partNumber and has no GetObjectAttributes' });
   return sizes;
-}
-
-async function listedPartSizes(ctx: TransferContext, ref: ObjectRef, partCount: number, versionId?: string): Promise<number[] | undefined> {
-  const { GetObjectAttributesCommand } = await sdk();
-  const sizes: number[] = [];
-  let marker: string | undefined;
-  try {
-    do {
-      const after = marker;
-      const output = await retrying(ctx, `GetObjectAttributes ${ref.key}`, () =>
-        ctx.client.send(
-          new GetObjectAttributesCommand({
-            Bucket: ref.bucket,
-            Key: ref.key,
-            ObjectAttributes: ['ObjectParts'],
-            MaxParts: 1000,
-            ...(after ? { PartNumberMarker: after } : {}),
-            ...(versionId ? { VersionId: versionId } : {}),
-          }),
-          { abortSignal: ctx.signal },
-        ),
-      );
-      const parts = output.ObjectParts?.Parts ?? [];
-      if (parts.length === 0) return undefined;
-      sizes.push(...parts.map((part) => part.Size ?? 0));
-      marker = output.ObjectParts?.IsTruncated ? output.ObjectParts.NextPartNumberMarker : undefined;
-    } while (marker && sizes.length < partCount);
-    return sizes;
-  } catch (error) {
-    // Not every server has it (MinIO refuses ObjectParts), and it lists parts only of objects written with checksums.
-    if (isUnsupported(error)) return undefined;
-    throw error;
-  }
 }
 
 /** An answer that says the server does not do this, rather than that something went wrong. */
@@ -176,7 +131,9 @@ export async function statObject(ctx: TransferContext, ref: ObjectRef, versionId
   const partCount = etagParts ?? (head.PartsCount && head.PartsCount > 1 ? head.PartsCount : undefined);
   const [tags, sizes] = await Promise.all([
     objectTags(ctx, ref, pinned),
-    partCount === undefined ? Promise.resolve(undefined) : partSizes(ctx, ref, details.size, partCount, pinned, { exact: true }),
+    partCount === undefined || !details.etag
+      ? Promise.resolve(undefined)
+      : partSizes(ctx, { ref, size: details.size, etag: details.etag, partCount, versionId: pinned }, { exact: true }),
   ]);
   return { ...details, tags, parts: sizes ? { count: sizes.length, sizes } : null };
 }

@@ -38,6 +38,9 @@ describe('bad input: one line on stderr, exit 2, nothing uploaded', () => {
     ['an unknown flag', () => ['put', file, '--key', 'x', '--frobnicate', ...b()], /unknown option '--frobnicate'/],
     ['no bucket configured', () => ['put', file, '--key', 'x/data.csv'], /no bucket configured/],
     ['a zone outside raw/processed/analytics', () => ['put', file, '--zone', 'bronze', '--dataset', 'd', ...b()], /invalid zone 'bronze'/],
+    // Node's recursive mkdir never returns under /proc: this one used to spin at full CPU, deaf to SIGTERM.
+    ['a --log-file under /proc', () => ['put', file, '--key', 'x/log.csv', '--log-file', '/proc/no-such-dir/datalake.log', ...b()], /cannot write --log-file .*ENOENT/],
+    ['a --log-file inside a regular file', () => ['put', file, '--key', 'x/log.csv', '--log-file', join(file, 'datalake.log'), ...b()], /cannot write --log-file .*ENOTDIR/],
     ['an invalid date', () => ['put', file, '--zone', 'raw', '--dataset', 'd', '--date', '2024-02-30', ...b()], /invalid date/],
     ['a key with ..', () => ['put', file, `s3://${bucket}/a/../b.csv`], /'\.\.' segment/],
     ['a key with empty segments', () => ['put', file, `s3://${bucket}/a//b.csv`], /empty path segment/],
