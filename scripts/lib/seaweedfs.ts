@@ -5,6 +5,7 @@
  * data directory, and keys given in an S3 config file so requests are signed with SigV4 as anywhere.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +94,12 @@ export async function startSeaweedfs(options: { logFile?: string } = {}): Promis
     '-volume.max=0',
   ];
   const output = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
-  const child = spawn(binary, args, { cwd: dataDirectory, stdio: ['ignore', output, output] });
+  const child = spawn(binary, args, {
+    cwd: dataDirectory,
+    // A fresh key-encryption key each start, so SSE-S3 (and a bucket's default encryption) works; the data is thrown away anyway.
+    env: { ...process.env, WEED_S3_SSE_KEK: randomBytes(32).toString('hex') },
+    stdio: ['ignore', output, output],
+  });
   let exited = false;
   child.on('exit', () => (exited = true));
   const endpoint = `http://127.0.0.1:${s3Port}`;

@@ -11,16 +11,12 @@ export interface Capabilities {
   versioning: boolean;
   /** PutBucketEncryption (default SSE-S3 for a bucket) is kept. */
   defaultEncryption: boolean;
-  /** PUT with `x-amz-server-side-encryption: AES256` is stored and answered back on HEAD. */
-  sseS3: boolean;
   /** PutPublicAccessBlock is kept. */
   publicAccessBlock: boolean;
   /** Lifecycle rules with transitions to STANDARD_IA/GLACIER are kept. */
   lifecycleTransitions: boolean;
   /** Lifecycle rules that abort incomplete multipart uploads are kept. */
   lifecycleAbortIncompleteUploads: boolean;
-  /** Object tags (PUT with x-amz-tagging, GetObjectTagging). */
-  objectTagging: boolean;
   /** `GET ?partNumber=N` answers that part alone, with a Content-Range (else the whole object). */
   partNumberGet: boolean;
   /** A request with a wrong or expired SigV4 signature (presigned URLs included) is refused with 403. */
@@ -46,11 +42,9 @@ export interface ServerEntry {
 export const AWS_CAPABILITIES: Capabilities = {
   versioning: true,
   defaultEncryption: true,
-  sseS3: true,
   publicAccessBlock: true,
   lifecycleTransitions: true,
   lifecycleAbortIncompleteUploads: true,
-  objectTagging: true,
   partNumberGet: true,
   checksSignatures: true,
   postPolicyConditions: true,
@@ -76,7 +70,8 @@ export const SERVERS: ServerEntry[] = [
   {
     name: 'seaweedfs',
     description: 'SeaweedFS `weed server -s3` built from source',
-    capabilities: { ...AWS_CAPABILITIES },
+    // SeaweedFS answers NotImplemented to lifecycle transitions (it has no storage classes to move to).
+    capabilities: { ...AWS_CAPABILITIES, lifecycleTransitions: false },
     files: PORTABLE_FILES,
   },
 ];
