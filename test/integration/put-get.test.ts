@@ -95,7 +95,9 @@ describe('round trips are byte-identical', () => {
     const back = join(work.path, 'foreign.bin');
     const get = await runCli(['get', `s3://${bucket}/foreign/multi.bin`, back, '--json']);
     expect(get.code).toBe(0);
-    expect(lastJson(get)).toMatchObject({ objects: [{ md5: md5(data), verifiedBy: 'multipart-etag' }] });
+    // A server that tells no part sizes it can be held to leaves the ETag unrecomputable: the bytes still arrive whole.
+    const verifiedBy = inject('s3').capabilities.partSizes ? 'multipart-etag' : 'unverifiable';
+    expect(lastJson(get)).toMatchObject({ objects: [{ md5: md5(data), verifiedBy }] });
     expect(md5(readFileSync(back))).toBe(md5(data));
   });
 });

@@ -19,6 +19,11 @@ export interface Capabilities {
   lifecycleAbortIncompleteUploads: boolean;
   /** `GET ?partNumber=N` answers that part alone, with a Content-Range (else the whole object). */
   partNumberGet: boolean;
+  /**
+   * Each part's size of a multipart object is told in an answer about that very object: GetObjectAttributes
+   * ObjectParts, or `HEAD ?partNumber=N` carrying the object's ETag. Without it a multipart ETag cannot be recomputed.
+   */
+  partSizes: boolean;
   /** A request with a wrong or expired SigV4 signature (presigned URLs included) is refused with 403. */
   checksSignatures: boolean;
   /** A presigned POST's policy conditions (content-length-range) are enforced. */
@@ -46,6 +51,7 @@ export const AWS_CAPABILITIES: Capabilities = {
   lifecycleTransitions: true,
   lifecycleAbortIncompleteUploads: true,
   partNumberGet: true,
+  partSizes: true,
   checksSignatures: true,
   postPolicyConditions: true,
   uploadInitiatedDates: true,
@@ -54,8 +60,18 @@ export const AWS_CAPABILITIES: Capabilities = {
 /** The files about how datalake talks to an S3 server (the rest test the CLI, the benchmark or faults on MinIO). */
 const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync'];
 
-/** moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, and answers a part GET with the whole object. */
-const MOTO: Capabilities = { ...AWS_CAPABILITIES, partNumberGet: false, checksSignatures: false, postPolicyConditions: false, uploadInitiatedDates: false };
+/**
+ * moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, answers a
+ * part GET with the whole object, lists no ObjectParts, and gives a part HEAD the part's ETag, not the object's.
+ */
+const MOTO: Capabilities = {
+  ...AWS_CAPABILITIES,
+  partNumberGet: false,
+  partSizes: false,
+  checksSignatures: false,
+  postPolicyConditions: false,
+  uploadInitiatedDates: false,
+};
 
 export const SERVERS: ServerEntry[] = [
   {
