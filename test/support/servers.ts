@@ -57,8 +57,12 @@ export const AWS_CAPABILITIES: Capabilities = {
   uploadInitiatedDates: true,
 };
 
-/** The files about how datalake talks to an S3 server (the rest test the CLI, the benchmark or faults on MinIO). */
-const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync'];
+/**
+ * The files about how datalake talks to an S3 server. The others test the CLI alone (bad input, output,
+ * terminal, package install), the benchmark, or MinIO's own answers (upload-safety asserts the error
+ * codes MinIO gives a damaged Complete body).
+ */
+const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees'];
 
 /**
  * moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, answers a
