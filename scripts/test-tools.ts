@@ -1,9 +1,11 @@
 /** `npm test` runs this first: everything the suite needs that npm does not install. */
 import { installMinio } from './lib/minio.js';
 import { installPythonTools } from './lib/python-tools.js';
+import { installSeaweedfs } from './lib/seaweedfs.js';
 
 try {
   installMinio();
+  installSeaweedfs();
   installPythonTools();
   // The presigned-URL tests fetch URLs as a user would, with curl.
   const { spawnSync } = await import('node:child_process');

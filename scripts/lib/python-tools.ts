@@ -1,36 +1,46 @@
 /**
  * Python tools the tests use as independent peers: delta-rs (`deltalake`) to read a synced Delta
- * table back from the bucket, and moto's S3 server as a second S3 implementation. Installed, pinned,
- * into a virtual environment in the user's cache, once.
+ * table back from the bucket, and moto's S3 server as another S3 implementation — at the pinned
+ * version, and at 5.2.1, whose answers differ (its CompleteMultipartUpload answer has another root
+ * element). Each set is installed, pinned, into a virtual environment of its own in the user's cache, once.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDirectory } from './minio.js';
 
 export const PYTHON_REQUIREMENTS = ['deltalake==1.6.6', 'moto[server]==5.2.5'];
+/** The older moto the suite also runs against; alone in its environment. */
+export const OLDER_MOTO_REQUIREMENTS = ['moto[server]==5.2.1'];
 
-export function pythonToolsDirectory(): string {
-  const tag = createHash('sha256').update(PYTHON_REQUIREMENTS.join('\n')).digest('hex').slice(0, 12);
+export function pythonToolsDirectory(requirements: string[] = PYTHON_REQUIREMENTS): string {
+  const tag = createHash('sha256').update(requirements.join('\n')).digest('hex').slice(0, 12);
   return join(cacheDirectory(), `python-${tag}`);
 }
 
-export function pythonToolsInterpreter(): string {
-  return join(pythonToolsDirectory(), 'bin', 'python');
+export function pythonToolsInterpreter(requirements: string[] = PYTHON_REQUIREMENTS): string {
+  return join(pythonToolsDirectory(requirements), 'bin', 'python');
 }
 
+/** Installs both environments (each skipped when already there). */
 export function installPythonTools(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): string {
-  const python = pythonToolsInterpreter();
-  const marker = join(pythonToolsDirectory(), '.installed');
+  installEnvironment(OLDER_MOTO_REQUIREMENTS, log);
+  return installEnvironment(PYTHON_REQUIREMENTS, log);
+}
+
+function installEnvironment(requirements: string[], log: (line: string) => void): string {
+  const directory = pythonToolsDirectory(requirements);
+  const python = pythonToolsInterpreter(requirements);
+  const marker = join(directory, '.installed');
   if (existsSync(marker)) return python;
-  log(`installing Python test tools (${PYTHON_REQUIREMENTS.join(', ')}) into ${pythonToolsDirectory()}…`);
+  log(`installing Python test tools (${requirements.join(', ')}) into ${directory}…`);
   const run = (command: string, args: string[]) => {
     const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     if (result.error || result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`})`);
   };
-  run(process.env.PYTHON ?? 'python3', ['-m', 'venv', pythonToolsDirectory()]);
-  run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...PYTHON_REQUIREMENTS]);
+  run(process.env.PYTHON ?? 'python3', ['-m', 'venv', directory]);
+  run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...requirements]);
   spawnSync('touch', [marker]);
   return python;
 }
@@ -40,10 +50,9 @@ export interface RunningMoto {
   stop(): Promise<void>;
 }
 
-/** moto's S3 server on a loopback port: the second S3 implementation, for what MinIO does not implement. */
-export async function startMoto(port: number): Promise<RunningMoto> {
-  const { spawn } = await import('node:child_process');
-  const server = join(pythonToolsDirectory(), 'bin', 'moto_server');
+/** moto's S3 server on a loopback port, from the environment of the given requirements (the pinned one by default). */
+export async function startMoto(port: number, requirements: string[] = PYTHON_REQUIREMENTS): Promise<RunningMoto> {
+  const server = join(pythonToolsDirectory(requirements), 'bin', 'moto_server');
   const child = spawn(server, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' } });
   let exited = false;
   child.on('exit', () => (exited = true));

@@ -202,10 +202,15 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
     const result = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/creds/small.bin`], {
       env: { ...proxied, AWS_ACCESS_KEY_ID: 'nobody', AWS_SECRET_ACCESS_KEY: secret },
     });
+    expect(result.stdout + result.stderr).not.toContain(secret);
+    if (!inject('s3').capabilities.checksSignatures) {
+      // A server that checks no credentials (moto) takes the upload: nothing for datalake to report.
+      expect(result.code).toBe(0);
+      return;
+    }
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toMatch(/^datalake: error: the server rejected the credentials \(InvalidAccessKeyId\) \(check AWS_ACCESS_KEY_ID/);
     expect(proxy.log).toHaveLength(1);
-    expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
   it('an unreachable endpoint: exit 1 with a line naming it', async () => {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateMultipartUploadCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestBucket, curl, emptyAndDeleteBucket, lastJson, runCli, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
@@ -51,18 +51,21 @@ describe('presign GET', () => {
     expect(md5(fetched.body)).toBe(md5(big));
   });
 
+  // A server that checks no signatures (moto) serves any URL: what datalake signs is then unchecked there.
+  const refusedUnlessUnchecked = () => (inject('s3').capabilities.checksSignatures ? 403 : 200);
+
   it('the same URL with a changed signature answers 403', async () => {
     const signed = await presign([`s3://${bucket}/share/small.bin`]);
     const tampered = signed.url.replace(/X-Amz-Signature=([0-9a-f])/, (_, first: string) => `X-Amz-Signature=${first === '0' ? '1' : '0'}`);
     expect(tampered).not.toBe(signed.url);
-    expect(curl([tampered]).status).toBe(403);
+    expect(curl([tampered]).status).toBe(refusedUnlessUnchecked());
     expect(curl([signed.url]).status).toBe(200);
   });
 
   it('an expired URL answers 403', async () => {
     const signed = await presign([`s3://${bucket}/share/small.bin`, '--expires', '1']);
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(curl([signed.url]).status).toBe(403);
+    expect(curl([signed.url]).status).toBe(refusedUnlessUnchecked());
   });
 
   it('checks the object exists first, unless --no-check', async () => {
@@ -96,7 +99,8 @@ describe('presign PUT and POST', () => {
     expect(result.stderr).toMatch(/^# curl -fS -X PUT -T FILE -H 'Content-Type: text\/csv' 'http/m);
     expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
     const url = result.stdout.trimEnd();
-    expect(curl(['-X', 'PUT', '-T', path, '-H', 'Content-Type: application/json', url]).status).toBe(403);
+    // The content type is a signed header: another one breaks the signature.
+    expect(curl(['-X', 'PUT', '-T', path, '-H', 'Content-Type: application/json', url]).status).toBe(inject('s3').capabilities.checksSignatures ? 403 : 200);
     expect(curl(['-X', 'PUT', '-T', path, '-H', 'Content-Type: text/csv', url]).status).toBe(200);
     const verify = await runCli(['verify', `s3://${bucket}/incoming/upload.csv`, '--local', path]);
     expect(verify.code).toBe(0);
@@ -115,8 +119,13 @@ describe('presign PUT and POST', () => {
     const tooBig = join(work.path, 'large.txt');
     writeFileSync(tooBig, 'x'.repeat(2048));
     const refused = curl([...form, '-F', `file=@${tooBig}`, signed.url]);
-    expect(refused.status).toBe(400);
-    expect(refused.body.toString()).toMatch(/EntityTooLarge/);
+    if (inject('s3').capabilities.postPolicyConditions) {
+      expect(refused.status).toBe(400);
+      expect(refused.body.toString()).toMatch(/EntityTooLarge/);
+    } else {
+      // The server does not enforce the policy's conditions: the size limit datalake signed is not applied there.
+      expect(refused.status).toBe(204);
+    }
   });
 });
 
@@ -198,11 +207,16 @@ describe('uploads ls | abort', () => {
     ]);
 
     const kept = await runCli(['uploads', 'abort', `s3://${bucket}/stale/`, '--older-than', '1h', '--json']);
-    expect(lastJson<{ aborted: unknown[]; kept: number }>(kept)).toMatchObject({ aborted: [], kept: 1 });
-
-    const aborted = await runCli(['uploads', 'abort', `s3://${bucket}/stale/`, '--json']);
-    expect(aborted.code).toBe(0);
-    expect(lastJson<{ aborted: Array<{ key: string }> }>(aborted).aborted.map((u) => u.key)).toEqual(['stale/half.bin']);
+    if (inject('s3').capabilities.uploadInitiatedDates) {
+      expect(lastJson<{ aborted: unknown[]; kept: number }>(kept)).toMatchObject({ aborted: [], kept: 1 });
+      const aborted = await runCli(['uploads', 'abort', `s3://${bucket}/stale/`, '--json']);
+      expect(aborted.code).toBe(0);
+      expect(lastJson<{ aborted: Array<{ key: string }> }>(aborted).aborted.map((u) => u.key)).toEqual(['stale/half.bin']);
+    } else {
+      // The server dates every upload far in the past (moto: 2010): --older-than takes it at its word.
+      expect(kept.code).toBe(0);
+      expect(lastJson<{ aborted: Array<{ key: string }>; kept: number }>(kept)).toMatchObject({ aborted: [{ key: 'stale/half.bin' }], kept: 0 });
+    }
     expect(lastJson<{ uploads: unknown[] }>(await runCli(['uploads', 'ls', `s3://${bucket}/`, '--json'])).uploads).toEqual([]);
   });
 });

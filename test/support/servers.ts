@@ -1,0 +1,103 @@
+/**
+ * The S3 servers the integration suite runs on, and what each implements. One table: a test that
+ * depends on a feature reads it here (`inject('s3').capabilities`) and asserts what datalake reports
+ * where the server lacks it (`unsupported`, or one clear line and exit 1), never skips.
+ * This module is plain data: vitest.config.ts reads it to make one test project per server.
+ */
+
+/** S3 features the suite touches that not every server implements. */
+export interface Capabilities {
+  /** PutBucketVersioning is kept and versions are stored. */
+  versioning: boolean;
+  /** PutBucketEncryption (default SSE-S3 for a bucket) is kept. */
+  defaultEncryption: boolean;
+  /** PutPublicAccessBlock is kept. */
+  publicAccessBlock: boolean;
+  /** Lifecycle rules with transitions to STANDARD_IA/GLACIER are kept. */
+  lifecycleTransitions: boolean;
+  /** Lifecycle rules that abort incomplete multipart uploads are kept. */
+  lifecycleAbortIncompleteUploads: boolean;
+  /** `GET ?partNumber=N` answers that part alone, with a Content-Range (else the whole object). */
+  partNumberGet: boolean;
+  /**
+   * Each part's size of a multipart object is told in an answer about that very object: GetObjectAttributes
+   * ObjectParts, or `HEAD ?partNumber=N` carrying the object's ETag. Without it a multipart ETag cannot be recomputed.
+   */
+  partSizes: boolean;
+  /** A request with a wrong or expired SigV4 signature (presigned URLs included) is refused with 403. */
+  checksSignatures: boolean;
+  /** A presigned POST's policy conditions (content-length-range) are enforced. */
+  postPolicyConditions: boolean;
+  /** ListMultipartUploads gives each upload the time it was really initiated. */
+  uploadInitiatedDates: boolean;
+}
+
+export type ServerName = 'minio' | 'moto' | 'moto-5.2.1' | 'seaweedfs';
+
+export interface ServerEntry {
+  name: ServerName;
+  /** What it is, for the reader of a failure. */
+  description: string;
+  capabilities: Capabilities;
+  /** Integration test files (under test/integration) that run on it; MinIO runs them all. */
+  files: 'all' | string[];
+}
+
+/** What AWS S3 itself implements: everything the suite touches. */
+export const AWS_CAPABILITIES: Capabilities = {
+  versioning: true,
+  defaultEncryption: true,
+  publicAccessBlock: true,
+  lifecycleTransitions: true,
+  lifecycleAbortIncompleteUploads: true,
+  partNumberGet: true,
+  partSizes: true,
+  checksSignatures: true,
+  postPolicyConditions: true,
+  uploadInitiatedDates: true,
+};
+
+/**
+ * The files about how datalake talks to an S3 server. The others test the CLI alone (bad input, output,
+ * terminal, package install), the benchmark, or MinIO's own answers (upload-safety asserts the error
+ * codes MinIO gives a damaged Complete body).
+ */
+const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees'];
+
+/**
+ * moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, answers a
+ * part GET with the whole object, lists no ObjectParts, and gives a part HEAD the part's ETag, not the object's.
+ */
+const MOTO: Capabilities = {
+  ...AWS_CAPABILITIES,
+  partNumberGet: false,
+  partSizes: false,
+  checksSignatures: false,
+  postPolicyConditions: false,
+  uploadInitiatedDates: false,
+};
+
+export const SERVERS: ServerEntry[] = [
+  {
+    name: 'minio',
+    description: 'MinIO built from source (the reference server of the suite)',
+    // MinIO refuses a public access block, transitions to tiers it lacks, and the abort-incomplete-uploads action.
+    capabilities: { ...AWS_CAPABILITIES, publicAccessBlock: false, lifecycleTransitions: false, lifecycleAbortIncompleteUploads: false },
+    files: 'all',
+  },
+  { name: 'moto', description: "moto's S3 server at the pinned version", capabilities: MOTO, files: PORTABLE_FILES },
+  { name: 'moto-5.2.1', description: "moto's S3 server at 5.2.1", capabilities: MOTO, files: PORTABLE_FILES },
+  {
+    name: 'seaweedfs',
+    description: 'SeaweedFS `weed server -s3` built from source',
+    // SeaweedFS answers NotImplemented to lifecycle transitions (it has no storage classes to move to).
+    capabilities: { ...AWS_CAPABILITIES, lifecycleTransitions: false },
+    files: PORTABLE_FILES,
+  },
+];
+
+export function serverEntry(name: string): ServerEntry {
+  const entry = SERVERS.find((server) => server.name === name);
+  if (!entry) throw new Error(`no S3 server named '${name}' in test/support/servers.ts`);
+  return entry;
+}
