@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Issue 15's acceptance tests, not passing yet: `npm run test:acceptance` runs them (vitest.acceptance.config.ts).
+    exclude: [...configDefaults.exclude, 'test/acceptance/**'],
     globalSetup: ['test/support/global-setup.ts'],
     reporters: ['default', './test/support/closing-line-reporter.ts'],
     testTimeout: 180_000,

@@ -1,10 +1,12 @@
 /** `npm test` runs this first: everything the suite needs that npm does not install. */
 import { installMinio } from './lib/minio.js';
 import { installPythonTools } from './lib/python-tools.js';
+import { installDebianPackages } from './lib/debian-packages.js';
 
 try {
   installMinio();
   installPythonTools();
+  await installDebianPackages();
   // The presigned-URL tests fetch URLs as a user would, with curl.
   const { spawnSync } = await import('node:child_process');
   if (spawnSync('curl', ['--version']).status !== 0) throw new Error('curl is needed by the presign tests: apt-get install curl');
