@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -391,18 +391,4 @@ describe('temporary credentials from credential_process', () => {
       await slow.stop();
     }
   });
-});
-
-it('the test bed is what it claims: the CA, the proxy log and faketime', async () => {
-  // Independent of datalake: curl through tinyproxy to the TLS MinIO, trusting the suite's CA.
-  const { spawnSync } = await import('node:child_process');
-  proxy.clear();
-  const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', certificates.caFile, '-x', proxy.url, `${secure.endpoint}/minio/health/ready`], { encoding: 'utf8' });
-  expect(curl.stdout).toBe('200');
-  expect(proxy.requests()).toEqual([`CONNECT ${hostOf(secure.endpoint)}`]);
-  const behind = spawnSync('faketime', ['-f', '-1h', process.execPath, '-e', 'process.stdout.write(String(Date.now()))'], { encoding: 'utf8' });
-  expect(Math.round((Date.now() - Number(behind.stdout)) / 60_000)).toBe(60);
-  const virtual = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', certificates.caFile, `https://${secureBucket}.${DOMAIN}:${new URL(secure.endpoint).port}/minio/health/ready`], { encoding: 'utf8' });
-  expect(virtual.stderr).toBe('');
-  expect(readFileSync(certificates.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
 });
