@@ -6,6 +6,8 @@ import { SERVERS } from './test/support/servers.js';
 // `npx vitest run --project seaweedfs` runs the suite against one server only.
 export default defineConfig({
   test: {
+    // Issue 15's acceptance tests (test/acceptance/), not passing yet, are in no project here:
+    // `npm run test:acceptance` runs them (vitest.acceptance.config.ts).
     reporters: ['default', './test/support/closing-line-reporter.ts'],
     testTimeout: 180_000,
     hookTimeout: 600_000,

@@ -2,11 +2,13 @@
 import { installMinio } from './lib/minio.js';
 import { installPythonTools } from './lib/python-tools.js';
 import { installSeaweedfs } from './lib/seaweedfs.js';
+import { installDebianPackages } from './lib/debian-packages.js';
 
 try {
   installMinio();
   installSeaweedfs();
   installPythonTools();
+  await installDebianPackages();
   // The presigned-URL tests fetch URLs as a user would, with curl.
   const { spawnSync } = await import('node:child_process');
   if (spawnSync('curl', ['--version']).status !== 0) throw new Error('curl is needed by the presign tests: apt-get install curl');

@@ -53,13 +53,34 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function isAnswering(endpoint: string): Promise<boolean> {
+export async function isAnswering(endpoint: string, ca?: string): Promise<boolean> {
+  if (ca !== undefined) return isAnsweringOverTls(endpoint, ca);
   try {
     const response = await fetch(`${endpoint}/minio/health/ready`, { signal: AbortSignal.timeout(1000) });
     return response.ok;
   } catch {
     return false;
   }
+}
+
+/** fetch cannot be given a CA of its own; node:https can. */
+async function isAnsweringOverTls(endpoint: string, ca: string): Promise<boolean> {
+  const { request } = await import('node:https');
+  return new Promise((resolve) => {
+    const probe = request(`${endpoint}/minio/health/ready`, { ca, timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    probe.on('timeout', () => probe.destroy());
+    probe.on('error', () => resolve(false));
+    probe.end();
+  });
+}
+
+/** What a TLS MinIO needs: a directory holding `public.crt` and `private.key`, and the CA that signed them (PEM). */
+export interface MinioTls {
+  certsDirectory: string;
+  caPem: string;
 }
 
 export interface RunningMinio {
@@ -74,14 +95,26 @@ export interface RunningMinio {
  * Starts MinIO on 127.0.0.1:port with a fresh data directory, and waits until it answers.
  * `detached` leaves it running after this process exits (for `npm run minio:start`).
  */
-export async function startMinio(options: { port?: number; detached?: boolean; logFile?: string } = {}): Promise<RunningMinio> {
+export async function startMinio(
+  options: {
+    port?: number;
+    detached?: boolean;
+    logFile?: string;
+    /** Serve HTTPS with this certificate; the endpoint is then https://127.0.0.1:port. */
+    tls?: MinioTls;
+    /** MINIO_DOMAIN: a request to `bucket.<domain>:port` addresses the bucket virtual-hosted style. */
+    domain?: string;
+    /** MINIO_SITE_REGION: requests signed for another region are refused, as AWS refuses them. */
+    region?: string;
+  } = {},
+): Promise<RunningMinio> {
   const binary = installMinio();
   const port = options.port ?? (await freePort());
   const consolePort = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const dataDirectory = mkdtempSync(join(tmpdir(), 'datalake-minio-'));
   const output = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
-  const child = spawn(binary, ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, dataDirectory], {
+  const child = spawn(binary, ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, ...(options.tls ? ['--certs-dir', options.tls.certsDirectory] : []), dataDirectory], {
     env: {
       ...process.env,
       MINIO_ROOT_USER: DEV_ACCESS_KEY,
@@ -91,6 +124,8 @@ export async function startMinio(options: { port?: number; detached?: boolean; l
       MINIO_BROWSER: 'off',
       MINIO_UPDATE: 'off',
       MINIO_API_REQUESTS_MAX: '10000',
+      ...(options.domain ? { MINIO_DOMAIN: options.domain } : {}),
+      ...(options.region ? { MINIO_SITE_REGION: options.region } : {}),
     },
     stdio: ['ignore', output, output],
     detached: options.detached === true,
@@ -100,7 +135,7 @@ export async function startMinio(options: { port?: number; detached?: boolean; l
     exited = true;
   });
   const deadline = Date.now() + 60_000;
-  while (!(await isAnswering(endpoint))) {
+  while (!(await isAnswering(endpoint, options.tls?.caPem))) {
     if (exited) throw new Error(`MinIO exited before answering on ${endpoint}${options.logFile ? ` (see ${options.logFile})` : ''}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -1,0 +1,52 @@
+/**
+ * Debian packages the test bed runs as real components: tinyproxy (a forward proxy with its own
+ * log), faketime (a clock an hour off, for the CLI only) and libnss-myhostname (getaddrinfo answers
+ * `*.localhost` with loopback, so a virtual-hosted bucket such as `lake.localhost` reaches the local
+ * MinIO without editing /etc/hosts). Installed with apt-get when missing; a machine that has them
+ * already is left as it is.
+ */
+import { spawnSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+
+interface Requirement {
+  package: string;
+  present(): boolean | Promise<boolean>;
+}
+
+const hasCommand = (name: string) => () => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+
+async function resolvesLocalhostNames(): Promise<boolean> {
+  try {
+    const addresses = await lookup('bucket.localhost', { all: true });
+    return addresses.some((entry) => entry.address === '127.0.0.1');
+  } catch {
+    return false;
+  }
+}
+
+export const TEST_BED_PACKAGES: Requirement[] = [
+  { package: 'tinyproxy', present: hasCommand('tinyproxy') },
+  { package: 'faketime', present: hasCommand('faketime') },
+  { package: 'libnss-myhostname', present: resolvesLocalhostNames },
+];
+
+export async function installDebianPackages(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<void> {
+  const missing: string[] = [];
+  for (const requirement of TEST_BED_PACKAGES) if (!(await requirement.present())) missing.push(requirement.package);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`the test bed needs ${missing.join(', ')}: sudo apt-get install -y ${missing.join(' ')}`);
+  log(`installing ${missing.join(', ')} with apt-get…`);
+  const apt = (args: string[]) =>
+    spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const install = () => apt(['install', '-y', '--no-install-recommends', ...missing]);
+  let result = install();
+  // A fresh image has no package lists yet: fetch them once and try again.
+  if (result.status !== 0) {
+    apt(['update']);
+    result = install();
+  }
+  if (result.error || result.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`})`);
+  const still: string[] = [];
+  for (const requirement of TEST_BED_PACKAGES) if (!(await requirement.present())) still.push(requirement.package);
+  if (still.length > 0) throw new Error(`installed ${missing.join(', ')}, yet ${still.join(', ')} still does not work`);
+}
