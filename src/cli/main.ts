@@ -21,6 +21,7 @@ import { registerRm } from './commands/rm.js';
 import { registerStat } from './commands/stat.js';
 import { registerCat } from './commands/cat.js';
 import { interruption } from './interrupt.js';
+import { currentSettings } from './runtime.js';
 
 const EXIT_USAGE = 2;
 
@@ -90,7 +91,7 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
     if (options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
     return EXIT_USAGE;
   }
-  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint: process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL });
+  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint: currentSettings()?.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL });
   process.stderr.write(`${errorLine(explained)}\n`);
   if (options.json) printErrorDocument({ code: errorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);

@@ -30,8 +30,16 @@ export function resolveGlobals(options: GlobalOptions): { settings: Settings; ou
     throw usageError(`invalid --log-level '${options.logLevel}'`, `use one of ${LOG_LEVELS.join(', ')}`);
   }
   const settings = resolveSettings(options, process.env);
+  runSettings = settings;
   const out = new Output({ json: options.json === true, quiet: options.quiet === true });
   return { settings, out };
+}
+
+/** This process's command's settings, once resolved: where errors are mapped, messages name its endpoint. */
+let runSettings: Settings | undefined;
+
+export function currentSettings(): Settings | undefined {
+  return runSettings;
 }
 
 /** Builds the engine for a command: the S3 client, the limiter, events and their subscribers. */

@@ -36,7 +36,7 @@ export function parseObjectAddress(
     bucket = defaultBucket;
     key = text;
   }
-  if (!bucket) throw missingBucketError();
+  if (!bucket) throw isS3Url(text) ? usageError(`'${text}' names no bucket`, 'write s3://bucket/key') : missingBucketError();
   validateBucketName(bucket);
   if (options.allowPrefix) validatePrefix(key);
   else validateKey(key);

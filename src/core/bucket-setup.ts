@@ -1,6 +1,7 @@
 import {
   CreateBucketCommand,
   GetBucketEncryptionCommand,
+  GetBucketLocationCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketVersioningCommand,
   GetPublicAccessBlockCommand,
@@ -176,7 +177,7 @@ async function ensureBucket(ctx: TransferContext, setup: BucketSetup): Promise<S
     return 'unchanged';
   } catch (error) {
     const status = httpStatusOf(error);
-    if (status === 403) throw ownedElsewhere(setup.bucket);
+    if (status === 403) throw await forbiddenWhy(ctx, setup.bucket, error);
     if (status !== 404 && errorCodeOf(error) !== 'NotFound' && errorCodeOf(error) !== 'NoSuchBucket') throw error;
   }
   if (setup.dryRun) return 'created';
@@ -197,6 +198,23 @@ async function ensureBucket(ctx: TransferContext, setup: BucketSetup): Promise<S
     if (code === 'BucketAlreadyExists') throw ownedElsewhere(setup.bucket);
     throw error;
   }
+}
+
+/**
+ * A HEAD's 403 has no body: rejected credentials look like someone else's bucket. GetBucketLocation
+ * answers with a body that names the reason (SignatureDoesNotMatch, InvalidAccessKeyId: the credentials;
+ * AccessDenied: the bucket is not ours).
+ */
+async function forbiddenWhy(ctx: TransferContext, bucket: string, headError: unknown): Promise<unknown> {
+  try {
+    await retrying(ctx, 'GetBucketLocation', () => ctx.client.send(new GetBucketLocationCommand({ Bucket: bucket }), { abortSignal: ctx.signal }));
+  } catch (error) {
+    const code = errorCodeOf(error);
+    if (code === 'AccessDenied' || code === 'AllAccessDisabled') return ownedElsewhere(bucket);
+    if (code !== undefined && httpStatusOf(error) === 403) return error;
+  }
+  // The bucket answers this request but not HEAD: a policy that denies some actions.
+  return headError;
 }
 
 function ownedElsewhere(bucket: string) {

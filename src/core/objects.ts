@@ -5,6 +5,7 @@ import { httpStatusOf, errorCodeOf } from './retry.js';
 import { retrying, type TransferContext } from './context.js';
 import { normalizeEtag } from './checksums.js';
 import { headerText, metadataFromHeaders, type HeaderBag } from './direct-requests.js';
+import { sdk } from './sdk.js';
 
 /** What HEAD tells about an object, in our own names. */
 export interface ObjectHead {
@@ -69,8 +70,22 @@ export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead 
 /** HEAD an object; a missing one is a clear failure naming it. */
 export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead> {
   const found = await findObject(ctx, ref);
-  if (!found) throw noSuchObject(ref);
+  if (!found) throw await missingObjectOrBucket(ctx, ref);
   return found;
+}
+
+/**
+ * A HEAD's 404 has no body to say whether the object or its whole bucket is missing: one HEAD of the
+ * bucket tells, so the message names what is really missing (only on this failing path).
+ */
+async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef): Promise<Error> {
+  const { HeadBucketCommand } = await sdk();
+  try {
+    await retrying(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: ref.bucket }), { abortSignal: ctx.signal }));
+  } catch (error) {
+    if (isNotFound(error)) return failure(`no such bucket '${ref.bucket}'`, { hint: 'check the name, or create it with `datalake init`' });
+  }
+  return noSuchObject(ref);
 }
 
 /** The failure a missing object is reported with, whatever request found it missing. */

@@ -199,6 +199,8 @@ function errorFrom(status: number, element: Element, headers: HeaderBag): Error 
   return Object.assign(new Error(message), {
     name: code,
     Code: code,
+    // S3 names the bucket in NoSuchBucket and some others: messages name the bucket the server meant.
+    ...(field('BucketName') ? { BucketName: field('BucketName') } : {}),
     $fault: status >= 500 ? 'server' : 'client',
     $metadata: { httpStatusCode: status, requestId: Array.isArray(requestId) ? requestId[0] : requestId },
   });

@@ -9,7 +9,9 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
   if (error instanceof DatalakeError) return error;
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);
-  const bucket = context.bucket ? ` '${context.bucket}'` : '';
+  // The bucket the server names in its answer (NoSuchBucket carries it), else the one the caller meant.
+  const named = typeof (error as { BucketName?: unknown })?.BucketName === 'string' ? (error as { BucketName: string }).BucketName : context.bucket;
+  const bucket = named ? ` '${named}'` : '';
   const where = context.endpoint ?? 'the S3 endpoint';
   switch (code) {
     case 'NoSuchBucket':

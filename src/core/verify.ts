@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { stat } from 'node:fs/promises';
-import { formatS3Url, type ObjectRef } from './address.js';
+import type { ObjectRef } from './address.js';
 import { contentProofOf, md5OfFile } from './checksums.js';
 import type { TransferContext } from './context.js';
 import { downloadToStream } from './download.js';
@@ -55,6 +55,6 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   }
   const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };
   const check = await compareContent(ctx, local, remote, undefined);
-  return check.same ? undefined : { key: ref.key, path, reason: `content differs from ${formatS3Url(ref)} (file MD5 ${check.md5})` };
+  return check.same ? undefined : { key: ref.key, path, reason: `content differs from the local file ${path} (file MD5 ${check.md5})` };
 }
 

@@ -153,3 +153,55 @@ describe('put names what it was given', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('errors name what is wrong, where', () => {
+  const missing = () => `no-such-bucket-${bucket}`.slice(0, 63);
+
+  it('a missing bucket named in the command is the one the message names, whatever is configured', async () => {
+    const env = s3Env({ DATALAKE_BUCKET: bucket });
+    const file = join(work.path, 'named.csv');
+    writeFileSync(file, 'x');
+    const put = await runCli(['put', file, `s3://${missing()}/x.csv`], { env });
+    expect(put.code).toBe(1);
+    expect(put.stderr).toMatch(new RegExp(`no such bucket '${missing()}'`));
+    const get = await runCli(['get', `s3://${missing()}/x.csv`, join(work.path, 'x.csv')], { env });
+    expect(get.code).toBe(1);
+    expect(get.stderr).toMatch(new RegExp(`no such bucket '${missing()}'`));
+    const verify = await runCli(['verify', `s3://${missing()}/x.csv`], { env });
+    expect(verify.stderr).toMatch(new RegExp(`no such bucket '${missing()}'`));
+    const ls = await runCli(['ls', `s3://${missing()}/raw/`], { env });
+    expect(ls.code).toBe(1);
+    expect(ls.stderr).toMatch(new RegExp(`no such bucket '${missing()}'`));
+  });
+
+  it('s3:// with no bucket says so (exit 2), even with a bucket configured', async () => {
+    const result = await runCli(['get', 's3://', join(work.path, 'out')], { env: s3Env({ DATALAKE_BUCKET: bucket }) });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/'s3:\/\/' names no bucket/);
+  });
+
+  it('verify --local names the local file that differs', async () => {
+    const file = join(work.path, 'top-local.csv');
+    writeFileSync(file, 'body of raw/top.cs!');
+    const result = await runCli(['verify', `s3://${bucket}/raw/top.csv`, '--local', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`content differs from the local file ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+  });
+
+  it('--endpoint on the command line is the endpoint the message names', async () => {
+    const { freePort } = await import('../../scripts/lib/minio.js');
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    for (const args of [['ls', `s3://${bucket}/`], ['sync', work.path, `s3://${bucket}/sync/`]]) {
+      const result = await runCli([...args, '--endpoint', closed]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(closed);
+    }
+  });
+
+  it('init with a wrong secret says the credentials were refused, not that the bucket is someone else’s', async () => {
+    const result = await runCli(['init', bucket], { env: s3Env({ AWS_SECRET_ACCESS_KEY: 'wrong-secret-wrong-secret' }) });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/rejected the credentials/);
+    expect(result.stderr).not.toMatch(/another account/);
+  });
+});

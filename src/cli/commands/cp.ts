@@ -112,7 +112,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
   const verb = mode === 'cp' ? 'copied' : 'moved';
 
   const one = async (source: ObjectRef) => {
-    await attempt(runtime, failed, { key: source.key }, async () => {
+    await attempt(runtime, failed, { key: source.key, bucket: source.bucket }, async () => {
       const target = destinationFor(plan, source.key);
       if (mode === 'mv') {
         const moved = await moveObject(runtime.ctx, source, target, options);

@@ -45,7 +45,7 @@ Examples:
         out.reportPartial(() => summary.toJson());
         const { downloadToFile, downloadToStream } = await engine;
         try {
-          await attempt(runtime, failed, { key: ref.key }, async () => {
+          await attempt(runtime, failed, { key: ref.key, bucket: ref.bucket }, async () => {
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
             if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  md5 ${downloaded.md5}`);
             if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
@@ -84,7 +84,7 @@ Examples:
           async (listed) => {
             seen += 1;
             const ref = { bucket: prefix.bucket, key: listed.key };
-            await attempt(runtime, failed, { key: listed.key }, async () => {
+            await attempt(runtime, failed, { key: listed.key, bucket: prefix.bucket }, async () => {
               const path = localPathFor(root, prefix.key, listed.key);
               await guard.check(path);
               const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size });

@@ -83,7 +83,7 @@ Examples:
           items,
           settings.concurrency * 2,
           async (item) => {
-            await attempt(runtime, failed, { path: item.source }, async () => {
+            await attempt(runtime, failed, { path: item.source, bucket: item.ref.bucket }, async () => {
               const putOptions = { ...options, contentType: item.contentType };
               const uploaded =
                 item.source === '-' ? await uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : await uploadFile(runtime.ctx, item.source, item.ref, putOptions);

@@ -20,12 +20,18 @@ export type { FailedItem } from '../summary.js';
  * failure every other item would meet too (bad credentials, no bucket, no endpoint): that one ends
  * the run at once, as one line.
  */
-export async function attempt<T>(runtime: Runtime, failed: FailedItem[], where: { key?: string; path?: string }, work: () => Promise<T>): Promise<T | undefined> {
+export async function attempt<T>(
+  runtime: Runtime,
+  failed: FailedItem[],
+  /** The item as `failed` names it, and the bucket it goes to or comes from (its errors name that one, not the configured one). */
+  { bucket, ...where }: { key?: string; path?: string; bucket: string },
+  work: () => Promise<T>,
+): Promise<T | undefined> {
   try {
     return await work();
   } catch (error) {
     if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
-    const explained = explainError(error, { bucket: runtime.settings.bucket, endpoint: runtime.settings.endpoint });
+    const explained = explainError(error, { bucket, endpoint: runtime.settings.endpoint });
     if (isFatalForRun(error)) throw explained;
     failed.push({ ...where, error: describeError(explained) });
     runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
