@@ -8,6 +8,7 @@ import { describeError } from '../errors.js';
 import { DestinationGuard, localPathFor } from '../get-plan.js';
 import { forEachWindowed } from '../limiter.js';
 import { listObjects } from '../list.js';
+import { findObject } from '../objects.js';
 import { guessContentType } from '../put-plan.js';
 import { explainError, isFatalForRun } from '../s3-errors.js';
 import { uploadFile, type PutOptions } from '../upload.js';
@@ -255,9 +256,20 @@ async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous
   // Data files before Delta log entries, the reverse of how they were written.
   const ordered = [...extraneous].sort((a, b) => Number(deltaTableRootOf(a.name) !== undefined) - Number(deltaTableRootOf(b.name) !== undefined));
   if (plan.direction === 'download') {
-    for (const step of ordered) {
+    // A local file is deleted only once a HEAD of its key confirms there is no such object: one
+    // flipped letter in a listing (a name that stays under the prefix, or that a filter then hides)
+    // would otherwise read as "only on the destination".
+    const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => ctx.limiter.run(async () => !(await findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) })))));
+    for (const [index, step] of ordered.entries()) {
       const local = step.destination as LocalFile;
       const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
+      if (!confirmed[index]) {
+        const error = 'the listing did not name it, yet the object exists (a damaged listing?): not deleted';
+        report.failed += 1;
+        report.errors.push({ name: step.name, error });
+        onAction({ ...action, status: 'failed', error });
+        continue;
+      }
       if (!plan.dryRun) await unlink(local.path);
       report.deleted += 1;
       onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
