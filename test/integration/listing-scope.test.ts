@@ -108,3 +108,23 @@ describe('damage inside the prefix never deletes a local file', () => {
     expect(JSON.parse(result.stdout.trim().split('\n').pop()!)).toMatchObject({ deleted: 0 });
   });
 });
+
+describe('a stored MD5 never outvotes the ETag', () => {
+  it('an object whose md5chksum contradicts its plain-MD5 ETag is not "the same" as the file the metadata names', async () => {
+    const { createHash } = await import('node:crypto');
+    const a = 'the bytes of file A\n';
+    const b = 'the bytes of file B\n';
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'v/obj.txt', Body: b, Metadata: { md5chksum: createHash('md5').update(a).digest('base64') } }),
+    );
+    const fileA = join(work.path, 'v', 'obj.txt');
+    mkdirSync(join(work.path, 'v'), { recursive: true });
+    writeFileSync(fileA, a);
+    proxy.setRules([]);
+    const verify = await cli(['verify', `s3://${bucket}/v/obj.txt`, '--local', fileA]);
+    expect(verify.code).toBe(1);
+    const sync = await cli(['sync', join(work.path, 'v'), `s3://${bucket}/v/`, '--json']);
+    expect(sync.code).toBe(0);
+    expect(JSON.parse(sync.stdout.trim().split('\n').pop()!)).toMatchObject({ transferred: 1 });
+  });
+});

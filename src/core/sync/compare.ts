@@ -27,7 +27,7 @@ export interface ContentCheck {
 /**
  * "Same bytes?" for a local file and an object of the same size, as cheaply as the object allows:
  *   cache says this ETag was proven before       → same, no I/O
- *   the ETag is a plain MD5                       → compare with the local MD5
+ *   the ETag is a plain MD5 (and not SSE-KMS/C)   → compare with the local MD5, whatever metadata says
  *   the object stores its MD5 in metadata          → one HEAD, compare
  *   a multipart ETag with no stored MD5            → recompute it locally with each part's real size
  *   an opaque ETag (SSE-KMS/SSE-C) and no MD5      → not provably the same: transfer
@@ -45,10 +45,12 @@ export async function compareContent(ctx: TransferContext, local: LocalFile, rem
 
   // HEADs are requests like any other: inside the limiter, with the transfers.
   const head = await ctx.limiter.run(() => headObject(ctx, remote.ref));
+  // A plain-MD5 ETag that reflects the content decides (it is the server's own hash of the bytes);
+  // a stored MD5 that contradicts it proves nothing.
+  if (isPlainMd5Etag(etag) && etagReflectsContent(head)) return proven(false);
   const stored = md5FromMetadata(head.metadata);
   if (stored) return proven(stored === md5);
   if (!etagReflectsContent(head)) return proven(false);
-  if (isPlainMd5Etag(etag)) return proven(false);
   const partCount = multipartEtagPartCount(etag);
   if (partCount === undefined || remote.size !== local.size) return proven(false);
   return proven(await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount }));
