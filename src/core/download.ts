@@ -691,7 +691,13 @@ async function writeFully(file: FileHandle, chunk: Buffer, position: number): Pr
  * Download one object to a stream (standard output), in order. A request that breaks mid-way resumes
  * from the last byte written. The content is checked at the end; a mismatch fails the command.
  */
-export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out: Writable): Promise<DownloadedObject> {
+export async function downloadToStream(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  out: Writable,
+  /** `verify` reads into nothing: its mismatch is about the object, not about bytes someone received. */
+  options: { discarded?: boolean } = {},
+): Promise<DownloadedObject> {
   const id = ctx.events.newTransferId();
   try {
     const head = await headObject(ctx, ref);
@@ -710,10 +716,15 @@ export async function downloadToStream(ctx: TransferContext, ref: ObjectRef, out
     }
     const { md5, partMd5s } = streamed;
     // Standard output cannot be taken back: the bytes are already there, and the failure says so.
-    const verifiedBy = checkProof(head, proof, md5, partMd5s, {
-      said: `the ${head.size} bytes already written to standard output are not the object's content`,
-      hint: 'discard what was received and run the download again',
-    });
+    const verifiedBy = checkProof(
+      head,
+      proof,
+      md5,
+      partMd5s,
+      options.discarded
+        ? { said: "the object's bytes do not match its own checksum", hint: 'it is damaged on the server, or was changed while it was read: read it again, or upload it again' }
+        : { said: `the ${head.size} bytes already written to standard output are not the object's content`, hint: 'discard what was received and run the download again' },
+    );
     const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, path: '-', verifiedBy } satisfies DownloadedObject;
     ctx.events.emit('transfer:done', { id, ref, path: '-', size: head.size, result });
     return result;

@@ -30,7 +30,7 @@ function discard(): Writable {
  */
 export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promise<Mismatch | undefined> {
   try {
-    const result = await downloadToStream(ctx, ref, discard());
+    const result = await downloadToStream(ctx, ref, discard(), { discarded: true });
     if (result.verifiedBy === 'unverifiable') return { key: ref.key, reason: 'nothing to check against: no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag' };
     return undefined;
   } catch (error) {
@@ -50,7 +50,7 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   if (head.size !== info.size) return { key: ref.key, path, reason: `size differs: object ${head.size} bytes, file ${info.size} bytes` };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
   if (contentProofOf(head).kind === 'none') {
-    const [remote, localMd5] = await Promise.all([downloadToStream(ctx, ref, discard()), md5OfFile(path)]);
+    const [remote, localMd5] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), md5OfFile(path)]);
     return remote.md5 === localMd5.toString('hex') ? undefined : { key: ref.key, path, reason: `content differs: object MD5 ${remote.md5}, file MD5 ${localMd5.toString('hex')}` };
   }
   const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };

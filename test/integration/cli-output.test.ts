@@ -188,6 +188,15 @@ describe('errors name what is wrong, where', () => {
     expect(result.stderr).toMatch(new RegExp(`content differs from the local file ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
   });
 
+  it('verify of a damaged object says the object is damaged, not that bytes went to standard output', async () => {
+    const { createHash } = await import('node:crypto');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'damaged/obj.txt', Body: 'actual bytes', Metadata: { md5chksum: createHash('md5').update('other bytes').digest('base64') } }));
+    const result = await runCli(['verify', `s3://${bucket}/damaged/obj.txt`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/do not match its own checksum/);
+    expect(result.stderr).not.toMatch(/standard output/);
+  });
+
   it('--endpoint on the command line is the endpoint the message names', async () => {
     const { freePort } = await import('../../scripts/lib/minio.js');
     const closed = `http://127.0.0.1:${await freePort()}`;
