@@ -2,6 +2,7 @@ import { lstat, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseObjectAddress, type ObjectRef } from './address.js';
 import { failure, usageError } from './errors.js';
+import { isTemporaryDownloadName } from './temporary-names.js';
 
 /** Where one object goes: a file path, or standard output. */
 export type GetTarget = { kind: 'stdout' } | { kind: 'file'; path: string };
@@ -40,6 +41,11 @@ export function localPathFor(root: string, prefix: string, key: string): string 
   const inside = relative(base, target);
   // `..notes.txt` is a name like any other; only a first segment that is `..` climbs out.
   if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) throw failure(`key '${key}' would be written outside ${root}; skipped`);
+  // Such a file would be taken for (and could be overwritten by, or renamed in place of) the temporary
+  // file of another object's download in the same folder.
+  if (isTemporaryDownloadName(segments[segments.length - 1]!)) {
+    throw failure(`key '${key}' is named like a temporary file of datalake's downloads; not downloaded`, { hint: 'download it on its own with `datalake get KEY FILE`' });
+  }
   return target;
 }
 

@@ -128,3 +128,22 @@ describe('a stored MD5 never outvotes the ETag', () => {
     expect(JSON.parse(sync.stdout.trim().split('\n').pop()!)).toMatchObject({ transferred: 1 });
   });
 });
+
+describe('a key named like a temporary download file', () => {
+  it('is not downloaded by get -r beside the object whose temporary file it imitates; that object arrives whole', async () => {
+    const { createHash, randomBytes } = await import('node:crypto');
+    const big = randomBytes(3 * 1024 * 1024);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'tn/big.bin', Body: big }));
+    await put('tn/.big.bin.datalake-part', 'precious');
+    proxy.setRules([]);
+    const { readFileSync } = await import('node:fs');
+    for (let round = 0; round < 3; round += 1) {
+      const target = join(work.path, `tn-${round}`);
+      const result = await cli(['get', '-r', `s3://${bucket}/tn/`, target]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/named like a temporary file/);
+      expect(createHash('md5').update(readFileSync(join(target, 'big.bin'))).digest('hex')).toBe(createHash('md5').update(big).digest('hex'));
+      expect(existsSync(join(target, '.big.bin.datalake-part'))).toBe(false);
+    }
+  });
+});
