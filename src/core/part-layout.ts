@@ -94,8 +94,15 @@ export async function listedPartSizes(ctx: TransferContext, object: MultipartObj
   return wholeLayout(object, sizes);
 }
 
-/** The sizes by HEAD partNumber=N, one request per part. */
+/**
+ * The sizes by HEAD partNumber=N, one request per part. Sizes that do not add up to the object's are
+ * an answer damaged on the way as often as a server that will not tell: asked once more.
+ */
 export async function partSizesByHead(ctx: TransferContext, object: MultipartObject): Promise<number[] | undefined> {
+  return (await partSizesByHeadOnce(ctx, object)) ?? (await partSizesByHeadOnce(ctx, object));
+}
+
+async function partSizesByHeadOnce(ctx: TransferContext, object: MultipartObject): Promise<number[] | undefined> {
   const window = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
   const stop = new AbortController();
   const sizes = await Promise.all(

@@ -55,6 +55,7 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   }
   const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };
   const check = await compareContent(ctx, local, remote, undefined);
+  if (check.unproven) return { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` };
   return check.same ? undefined : { key: ref.key, path, reason: `content differs from the local file ${path} (file MD5 ${check.md5})` };
 }
 

@@ -118,6 +118,20 @@ describe('an object in parts of 5, 7, 5 and 3 MiB (MinIO)', () => {
     expect(bad.code).toBe(1);
   });
 
+  it('a part size damaged on the way is asked again; a server that never adds up is "could not be proven", not "differs"', async () => {
+    const attributes = { method: 'GET', match: /[?&]attributes/, fault: { kind: 'status' as const, status: 501, code: 'NotImplemented' } };
+    const damagedPart2 = (times?: number) => ({ method: 'HEAD', match: /partNumber=2(&|$)/, ...(times ? { times } : {}), fault: { kind: 'set-response-header' as const, name: 'content-length', value: String(7 * MiB + 1) } });
+    const viaProxy = { AWS_ENDPOINT_URL: proxied };
+    proxy.setRules([attributes, damagedPart2(1)]);
+    const once = await runCli(['verify', `s3://${bucket}/up/x.bin`, '--local', same, '--json'], { env: env(viaProxy) });
+    expect(proxy.faults('set-response-header')).toBe(1);
+    expect(once.code).toBe(0);
+    proxy.setRules([attributes, damagedPart2()]);
+    const always = await runCli(['verify', `s3://${bucket}/up/x.bin`, '--local', same, '--json'], { env: env(viaProxy) });
+    expect(always.code).toBe(1);
+    expect(lastJson<{ mismatched: Array<{ reason: string }> }>(always).mismatched[0]!.reason).toMatch(/could not be proven the same/);
+  });
+
   it('sync up of an identical file transfers nothing, twice, and makes no new version; a changed byte is uploaded', async () => {
     const local = join(work.path, 'tree-up');
     mkdirSync(local, { recursive: true });

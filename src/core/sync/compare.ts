@@ -22,6 +22,8 @@ export interface ContentCheck {
   /** The local file's MD5 and the ETags proven to match it, for the hash cache. */
   md5: string;
   etags: string[];
+  /** Not the same as far as anyone can tell: the server would not say how the object was cut. */
+  unproven?: boolean;
 }
 
 /**
@@ -53,7 +55,8 @@ export async function compareContent(ctx: TransferContext, local: LocalFile, rem
   if (!etagReflectsContent(head)) return proven(false);
   const partCount = multipartEtagPartCount(etag);
   if (partCount === undefined || remote.size !== local.size) return proven(false);
-  return proven(await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount }));
+  const same = await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount });
+  return same === undefined ? { ...proven(false), unproven: true } : proven(same);
 }
 
 /**
@@ -62,12 +65,13 @@ export async function compareContent(ctx: TransferContext, local: LocalFile, rem
  * (the ETag covers every part's MD5). Else every part's size by HEAD, and the file hashed again
  * only if those differ from the guess.
  */
-async function sameAsMultipartObject(ctx: TransferContext, local: LocalFile, object: MultipartObject): Promise<boolean> {
+async function sameAsMultipartObject(ctx: TransferContext, local: LocalFile, object: MultipartObject): Promise<boolean | undefined> {
   const listed = await listedPartSizes(ctx, object);
   if (listed) return (await multipartEtagOfFile(local.path, listed)) === object.etag;
   const guess = await evenPartSizesGuess(ctx, object);
   if (guess && (await multipartEtagOfFile(local.path, guess)) === object.etag) return true;
   const real = await partSizesByHead(ctx, object);
-  if (!real || (guess && real.every((size, index) => size === guess[index]))) return false;
+  if (!real) return undefined;
+  if (guess && real.every((size, index) => size === guess[index])) return false;
   return (await multipartEtagOfFile(local.path, real)) === object.etag;
 }
