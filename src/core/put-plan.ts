@@ -29,6 +29,8 @@ export interface PutRequest {
   bucket: string | undefined;
   layout: string;
   contentType: string | undefined;
+  /** `--exclude/--include` on the names of a tree, relative to its root (sync's rules). */
+  includeName?: (name: string) => boolean;
 }
 
 /** Checks `--zone/--dataset/--date/--key` and the positional destination, and says where files go. */
@@ -88,7 +90,10 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
     if (info.isDirectory()) {
       if (!recursive) throw usageError(`'${source}' is a directory`, 'add --recursive to upload the tree, or use `datalake sync`');
       const unreadable = onUnreadable && ((relative: string, error: NodeJS.ErrnoException) => onUnreadable(join(source, relative), whyUnreadable(relative, error)));
-      for await (const relative of walkFiles(source, unreadable)) files.push({ path: join(source, relative), name: relative });
+      for await (const relative of walkFiles(source, unreadable)) {
+        if (request.includeName && !request.includeName(relative)) continue;
+        files.push({ path: join(source, relative), name: relative });
+      }
     } else if (info.isFile()) {
       files.push({ path: source, name: basename(source) });
     } else {

@@ -214,3 +214,31 @@ describe('errors name what is wrong, where', () => {
     expect(result.stderr).not.toMatch(/another account/);
   });
 });
+
+describe('--exclude/--include on put -r, get -r and verify -r, with sync rules', () => {
+  it('each takes exactly the names the rules leave in; without --recursive the flags are bad input', async () => {
+    const tree = join(work.path, 'filtered');
+    mkdirSync(join(tree, 'debug'), { recursive: true });
+    for (const name of ['a.csv', 'b.tmp', 'debug/x.log', 'debug/keep.log']) writeFileSync(join(tree, name), name);
+    const rules = ['--exclude', '*.tmp', '--exclude', 'debug/**', '--include', 'debug/keep.log'];
+    const put = await runCli(['put', '-r', tree, `s3://${bucket}/filtered/`, ...rules, '--json']);
+    expect(put.code).toBe(0);
+    const { listKeys } = await import('../support/harness.js');
+    expect((await listKeys(client, bucket, 'filtered/')).sort()).toEqual(['filtered/a.csv', 'filtered/debug/keep.log']);
+
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'filtered/c.tmp', Body: 'c' }));
+    const down = join(work.path, 'filtered-down');
+    const get = await runCli(['get', '-r', `s3://${bucket}/filtered/`, down, '--exclude', '*.tmp', '--json']);
+    expect(get.code).toBe(0);
+    expect((wholeJson(get.stdout) as { objects: Array<{ key: string }> }).objects.map((object) => object.key).sort()).toEqual(['filtered/a.csv', 'filtered/debug/keep.log']);
+
+    // The local tree's b.tmp and debug/x.log and the bucket's c.tmp are left out on both sides: all intact.
+    const verify = await runCli(['verify', `s3://${bucket}/filtered/`, '--local', tree, ...rules, '--exclude', 'c.tmp', '--json']);
+    expect(verify.code).toBe(0);
+    expect(wholeJson(verify.stdout)).toMatchObject({ ok: true, checked: 2, missing: [], extra: [] });
+
+    const alone = await runCli(['put', join(tree, 'a.csv'), `s3://${bucket}/one.csv`, '--exclude', '*.tmp']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr.trim()).toMatch(/--exclude and --include go with --recursive/);
+  });
+});

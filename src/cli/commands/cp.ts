@@ -8,7 +8,7 @@ import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
-import { attempt, collect, exitForFailures, type FailedItem } from './shared.js';
+import { addFilterOptions, attempt, collect, exitForFailures, type FailedItem } from './shared.js';
 
 export interface CopyFlags {
   recursive?: boolean;
@@ -60,9 +60,8 @@ export function addCopyOptions(command: Command, rules: FilterRule[]): Command {
   command
     .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
     .argument('[destination]', 's3://bucket/key, or s3://bucket/prefix/ (omit with --zone)')
-    .option('-r, --recursive', 'every object under the source prefix')
-    .option('--exclude <glob>', 'leave out matching names under the prefix (repeatable; the last matching rule wins)', collect)
-    .option('--include <glob>', 'take matching names back in after an --exclude (repeatable)', collect);
+    .option('-r, --recursive', 'every object under the source prefix');
+  addFilterOptions(command, rules);
   command
     .option('--zone <zone>', 'destination by the lake layout: zone raw, processed or analytics')
     .option('--dataset <name>', 'dataset name for the layout')
@@ -73,8 +72,6 @@ export function addCopyOptions(command: Command, rules: FilterRule[]): Command {
     .option('--storage-class <class>', "storage class, e.g. STANDARD_IA (default: the source's)")
     .option('--sse <mode>', "server-side encryption: AES256 or aws:kms (default: the source's)")
     .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms');
-  command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
-  command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
   return command;
 }
 

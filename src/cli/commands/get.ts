@@ -5,13 +5,14 @@ import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveG
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { attempt, exitForFailures } from './shared.js';
+import { addFilterOptions, attempt, exitForFailures } from './shared.js';
+import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
 import { TransferSummary } from '../summary.js';
 
 export function registerGet(program: Command): void {
-  program
-    .command('get')
+  const rules: FilterRule[] = [];
+  addFilterOptions(program.command('get'), rules, 'names under the prefix of a --recursive get')
     .summary('download an object, or a prefix with --recursive')
     .description(
       'Download an object to a file, a directory or - (standard output); with --recursive, every object under a prefix. ' +
@@ -28,12 +29,14 @@ Examples:
   datalake get s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv
   datalake get raw/reddit/year=2024/month=01/day=15/events.csv ./data/
   datalake get s3://lake/analytics/report.csv - | head
-  datalake get -r s3://lake/raw/reddit/ ./reddit`,
+  datalake get -r s3://lake/raw/reddit/ ./reddit
+  datalake get -r s3://lake/raw/reddit/ ./reddit --include '*.csv' --exclude '*'`,
     )
     .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
 
+      if (rules.length > 0 && !flags.recursive) throw usageError('--exclude and --include go with --recursive');
       if (!flags.recursive) {
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);
@@ -72,10 +75,11 @@ Examples:
       const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await engine;
       let seen = 0;
       const guard = new DestinationGuard(root);
+      const includeName = buildNameFilter(rules);
       try {
         const keys = (async function* () {
           for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
-            if (entry.kind === 'object' && !entry.object.key.endsWith('/')) yield entry.object;
+            if (entry.kind === 'object' && !entry.object.key.endsWith('/') && includeName(entry.object.key.slice(prefix.key.length))) yield entry.object;
           }
         })();
         await forEachWindowed(
@@ -98,8 +102,9 @@ Examples:
       }
       if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
       if (seen === 0) {
-        out.failed(formatS3Url(prefix), 'no objects under this prefix');
-        failed.push({ key: prefix.key, error: 'no objects under this prefix' });
+        const why = rules.length > 0 ? 'no objects under this prefix match the --exclude/--include rules' : 'no objects under this prefix';
+        out.failed(formatS3Url(prefix), why);
+        failed.push({ key: prefix.key, error: why });
       }
       out.json(summary.toJson());
       exitForFailures(failed);

@@ -4,7 +4,9 @@ import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/pu
 import { formatBytes } from '../../core/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
-import { addLayoutOptions, addStorageOptions, attempt, exitForFailures, type FailedItem } from './shared.js';
+import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, exitForFailures, type FailedItem } from './shared.js';
+import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
+import { usageError } from '../../core/errors.js';
 import { TransferSummary } from '../summary.js';
 
 interface PutFlags {
@@ -23,8 +25,10 @@ interface PutFlags {
 
 export function registerPut(program: Command): void {
   const command = program.command('put');
+  const rules: FilterRule[] = [];
   addLayoutOptions(command);
   addStorageOptions(command);
+  addFilterOptions(command, rules, 'paths of a --recursive tree');
   command
     .summary('upload files, a directory tree or standard input')
     .description(
@@ -44,12 +48,14 @@ Examples:
   datalake put report.parquet s3://lake/analytics/reports/report.parquet
   datalake put a.csv b.csv s3://lake/raw/manual/
   datalake put -r ./exports s3://lake/raw/exports/
+  datalake put -r ./exports s3://lake/raw/exports/ --exclude '*.tmp' --exclude 'debug/**'
   pg_dump mydb | datalake put - --key backups/mydb.sql
   datalake put big.bin --key tmp/big.bin --meta owner=etl --tag team=data --json`,
     )
     .action(async (positionals: string[], flags: PutFlags, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
+      if (rules.length > 0 && flags.recursive !== true) throw usageError('--exclude and --include go with --recursive');
       const { sources, destination } = resolvePutDestination({ positionals, ...flags });
       const options = resolvePutOptions(flags);
       // A folder or file of a tree that cannot be read is reported and the rest still goes, as rsync does.
@@ -62,6 +68,7 @@ Examples:
           bucket: settings.bucket,
           layout: settings.layout,
           contentType: flags.contentType,
+          includeName: rules.length > 0 ? buildNameFilter(rules) : undefined,
         },
         (path, reason) => unreadable.push({ path, error: path.endsWith('/') ? `${reason}; nothing under it was uploaded` : reason }),
       );

@@ -6,7 +6,7 @@ import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { parseCount } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { collect, exitForFailures } from './shared.js';
+import { addFilterOptions, exitForFailures } from './shared.js';
 
 interface RmFlags {
   recursive?: boolean;
@@ -32,8 +32,6 @@ export function registerRm(program: Command): void {
     .option('--max-delete <n>', 'refuse (exit 1, nothing deleted) when more than N would be deleted')
     .option('--all-versions', 'delete every version and delete marker, not just the current version (needs --yes)')
     .option('--yes', 'confirm --all-versions')
-    .option('--exclude <glob>', 'leave out matching names under the prefix (repeatable; the last matching rule wins)', collect)
-    .option('--include <glob>', 'take matching names back in after an --exclude (repeatable)', collect)
     .addHelpText(
       'after',
       `
@@ -46,8 +44,7 @@ Examples:
 Names for --exclude/--include are relative to the prefix, with sync's rules: every name is included
 unless a rule matches; the last matching rule decides; a pattern without / matches the base name.`,
     );
-  command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
-  command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
+  addFilterOptions(command, rules);
   command.action(async (targetText: string, flags: RmFlags, cmd: Command) => {
     const globals = cmd.optsWithGlobals();
     const { settings, out } = resolveGlobals(globals);

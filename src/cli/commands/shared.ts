@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { FilterRule } from '../../core/sync/filters.js';
 import { describeError } from '../../core/errors.js';
 import { explainError, isFatalForRun } from '../../core/s3-errors.js';
 import type { Runtime } from '../runtime.js';
@@ -42,6 +43,19 @@ export async function attempt<T>(
 /** Exit 1 when anything failed; the failures were already named one per line. */
 export function exitForFailures(failed: FailedItem[]): void {
   if (failed.length > 0) process.exitCode = 1;
+}
+
+/**
+ * `--exclude/--include GLOB`, repeatable, with sync's rules (src/core/sync/filters.ts): every name is
+ * included unless a rule matches, and the last matching rule in command-line order decides. The rules
+ * are collected into `rules` in that order.
+ */
+export function addFilterOptions(command: Command, rules: FilterRule[], what = 'names under the prefix'): Command {
+  command.on('option:exclude', (pattern: string) => rules.push({ kind: 'exclude', pattern }));
+  command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
+  return command
+    .option('--exclude <glob>', `leave out matching ${what} (repeatable; the last matching rule wins)`, collect)
+    .option('--include <glob>', 'take matching names back in after an --exclude (repeatable)', collect);
 }
 
 /** `--zone/--dataset/--date`: where the lake layout puts uploads. */

@@ -5,10 +5,12 @@ import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/addr
 import { usageError } from '../../core/errors.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
+import { addFilterOptions } from './shared.js';
+import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 
 export function registerVerify(program: Command): void {
-  program
-    .command('verify')
+  const rules: FilterRule[] = [];
+  addFilterOptions(program.command('verify'), rules, 'names under the prefix (and under --local)')
     .summary('prove objects intact, against local files or their stored MD5')
     .description(
       'Against local files when --local is given (a prefix against a directory reports missing and extra files too), ' +
@@ -24,13 +26,16 @@ export function registerVerify(program: Command): void {
 Examples:
   datalake verify s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv --local events.csv
   datalake verify s3://lake/raw/exports/ --local ./exports
-  datalake verify s3://lake/processed/ --recursive --json`,
+  datalake verify s3://lake/processed/ --recursive --json
+  datalake verify s3://lake/raw/exports/ --local ./exports --exclude '*.tmp'`,
     )
     .action(async (source: string, flags: { local?: string; recursive?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
       const parsed = parseObjectAddress(source, settings.bucket, { allowPrefix: true });
       const isPrefix = flags.recursive === true || parsed.key === '' || parsed.key.endsWith('/');
+      if (rules.length > 0 && !isPrefix) throw usageError('--exclude and --include go with a prefix (--recursive)');
+      const includeName = buildNameFilter(rules);
       const localInfo = flags.local === undefined ? undefined : await stat(flags.local).catch(() => undefined);
       if (flags.local !== undefined && !localInfo && !isPrefix) throw usageError(`no such file '${flags.local}'`);
       if (isPrefix && localInfo && !localInfo.isDirectory()) throw usageError(`'${flags.local}' is not a directory; a prefix is verified against a directory`);
@@ -61,10 +66,11 @@ Examples:
           ]);
           const remote = (async function* () {
             for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
-              if (entry.kind === 'object' && !entry.object.key.endsWith('/')) yield { name: entry.object.key.slice(prefix.key.length), key: entry.object.key };
+              const name = entry.kind === 'object' ? entry.object.key.slice(prefix.key.length) : '';
+              if (entry.kind === 'object' && !entry.object.key.endsWith('/') && includeName(name)) yield { name, key: entry.object.key };
             }
           })();
-          const local = flags.local === undefined || !localInfo ? (async function* () {})() : walkLocalTree(flags.local, { followSymlinks: false });
+          const local = flags.local === undefined || !localInfo ? (async function* () {})() : filtered(walkLocalTree(flags.local, { followSymlinks: false }), includeName);
           await forEachWindowed(
             march(remote, local),
             runtime.settings.concurrency * 2,
@@ -94,4 +100,8 @@ Examples:
       out.json({ ok, checked, mismatched, missing, extra });
       if (!ok) process.exitCode = 1;
     });
+}
+
+async function* filtered<T extends { name: string }>(entries: AsyncIterable<T>, keep: (name: string) => boolean): AsyncGenerator<T> {
+  for await (const entry of entries) if (keep(entry.name)) yield entry;
 }
