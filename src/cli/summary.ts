@@ -13,6 +13,8 @@ export interface FailedItem {
 export class TransferSummary {
   readonly objects: TransferResult[] = [];
   readonly failed: FailedItem[] = [];
+  /** Left alone by --no-clobber: the destination was already there. */
+  readonly skipped: Array<{ key: string; path: string; reason: string }> = [];
 
   constructor(events: TransferEvents) {
     events.on('transfer:done', (event) => this.objects.push(event.result));
@@ -22,7 +24,7 @@ export class TransferSummary {
     return this.objects.reduce((sum, object) => sum + object.size, 0);
   }
 
-  toJson(): { objects: TransferResult[]; failed: FailedItem[] } {
-    return { objects: this.objects, failed: this.failed };
+  toJson(): { objects: TransferResult[]; failed: FailedItem[]; skipped?: Array<{ key: string; path: string; reason: string }> } {
+    return { objects: this.objects, failed: this.failed, ...(this.skipped.length > 0 ? { skipped: this.skipped } : {}) };
   }
 }

@@ -242,3 +242,29 @@ describe('--exclude/--include on put -r, get -r and verify -r, with sync rules',
     expect(alone.stderr.trim()).toMatch(/--exclude and --include go with --recursive/);
   });
 });
+
+describe('--no-clobber on put and get', () => {
+  it('leaves what is already at the destination alone and reports it skipped', async () => {
+    const file = join(work.path, 'nc.csv');
+    writeFileSync(file, 'first');
+    expect((await runCli(['put', file, `s3://${bucket}/nc/nc.csv`])).code).toBe(0);
+    writeFileSync(file, 'second');
+    const put = await runCli(['put', file, `s3://${bucket}/nc/nc.csv`, '--no-clobber', '--json']);
+    expect(put.code).toBe(0);
+    expect(wholeJson(put.stdout)).toMatchObject({ objects: [], skipped: [{ key: 'nc/nc.csv', reason: 'exists' }] });
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    expect(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'nc/nc.csv' }))).Body!.transformToString()).toBe('first');
+
+    const down = join(work.path, 'nc-down');
+    mkdirSync(down, { recursive: true });
+    writeFileSync(join(down, 'nc.csv'), 'local');
+    const single = await runCli(['get', `s3://${bucket}/nc/nc.csv`, join(down, 'nc.csv'), '-n', '--json']);
+    expect(single.code).toBe(0);
+    expect(wholeJson(single.stdout)).toMatchObject({ objects: [], skipped: [{ key: 'nc/nc.csv' }] });
+    const tree = await runCli(['get', '-r', `s3://${bucket}/nc/`, down, '--no-clobber', '--json']);
+    expect(tree.code).toBe(0);
+    expect(wholeJson(tree.stdout)).toMatchObject({ objects: [], skipped: [{ key: 'nc/nc.csv' }] });
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(join(down, 'nc.csv'), 'utf8')).toBe('local');
+  });
+});

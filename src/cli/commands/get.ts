@@ -22,6 +22,7 @@ export function registerGet(program: Command): void {
     .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
     .argument('[destination]', 'file, directory, or - for standard output (default: the current directory)')
     .option('-r, --recursive', 'download every object under the prefix')
+    .option('-n, --no-clobber', 'leave a local file that already exists alone (skipped)')
     .addHelpText(
       'after',
       `
@@ -32,7 +33,7 @@ Examples:
   datalake get -r s3://lake/raw/reddit/ ./reddit
   datalake get -r s3://lake/raw/reddit/ ./reddit --include '*.csv' --exclude '*'`,
     )
-    .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean }, command: Command) => {
+    .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean; clobber?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = resolveGlobals(globals);
 
@@ -49,6 +50,11 @@ Examples:
         const { downloadToFile, downloadToStream } = await engine;
         try {
           await attempt(runtime, failed, { key: ref.key, bucket: ref.bucket }, async () => {
+            if (flags.clobber === false && target.kind === 'file' && existsSync(target.path)) {
+              summary.skipped.push({ key: ref.key, path: target.path, reason: 'exists' });
+              out.line(`skipped ${formatS3Url(ref)}: ${target.path} exists`);
+              return;
+            }
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
             if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  md5 ${downloaded.md5}`);
             if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
@@ -90,6 +96,11 @@ Examples:
             const ref = { bucket: prefix.bucket, key: listed.key };
             await attempt(runtime, failed, { key: listed.key, bucket: prefix.bucket }, async () => {
               const path = localPathFor(root, prefix.key, listed.key);
+              if (flags.clobber === false && existsSync(path)) {
+                summary.skipped.push({ key: listed.key, path, reason: 'exists' });
+                out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
+                return;
+              }
               await guard.check(path);
               const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size });
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);

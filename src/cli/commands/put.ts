@@ -15,6 +15,8 @@ interface PutFlags {
   dataset?: string;
   date?: string;
   recursive?: boolean;
+  /** false with --no-clobber */
+  clobber?: boolean;
   meta?: string[];
   tag?: string[];
   contentType?: string;
@@ -39,6 +41,7 @@ export function registerPut(program: Command): void {
     .argument('<files...>', 'files to upload, then optionally the destination (s3://bucket/key, a key, or a prefix ending in /)')
     .option('--key <key>', 'destination key (s3://bucket/key or a key in --bucket)')
     .option('-r, --recursive', 'upload a directory tree')
+    .option('-n, --no-clobber', 'leave an object that already exists at the destination key alone (skipped)')
     .addHelpText(
       'after',
       `
@@ -74,9 +77,9 @@ Examples:
       );
 
       // The engine's modules load while the runtime's do: one wave of imports, not two.
-      const engine = Promise.all([import('../../core/upload.js'), import('../../core/limiter.js')]);
+      const engine = Promise.all([import('../../core/upload.js'), import('../../core/limiter.js'), import('../../core/objects.js')]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
-      const [{ uploadFile, uploadStream }, { forEachWindowed }] = await engine;
+      const [{ uploadFile, uploadStream }, { forEachWindowed }, { findObject }] = await engine;
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
       out.reportPartial(() => summary.toJson());
@@ -91,6 +94,11 @@ Examples:
           settings.concurrency * 2,
           async (item) => {
             await attempt(runtime, failed, { path: item.source, bucket: item.ref.bucket }, async () => {
+              if (flags.clobber === false && (await findObject(runtime.ctx, item.ref))) {
+                summary.skipped.push({ key: item.ref.key, path: item.source, reason: 'exists' });
+                out.line(`skipped ${item.source}: ${formatS3Url(item.ref)} exists`);
+                return;
+              }
               const putOptions = { ...options, contentType: item.contentType };
               const uploaded =
                 item.source === '-' ? await uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : await uploadFile(runtime.ctx, item.source, item.ref, putOptions);
