@@ -76,7 +76,9 @@ export async function setUpBucket(ctx: TransferContext, setup: BucketSetup): Pro
   const fresh = bucketState === 'created';
   if (fresh && setup.dryRun) {
     // Nothing to read on a bucket that does not exist yet: every setting would be created.
-    for (const name of ['encryption', 'versioning', 'public-access-block', 'lifecycle']) reports.push({ name, state: 'created', detail: 'on the new bucket' });
+    for (const name of ['encryption', 'versioning', 'public-access-block', 'lifecycle']) {
+      reports.push({ name, state: 'created', detail: 'on the new bucket; whether this endpoint accepts it is known only when it is applied' });
+    }
     return reports;
   }
   const { bucket } = setup;
@@ -299,7 +301,8 @@ async function applyLifecycle(setup: BucketSetup, send: Send): Promise<SettingRe
     const rules = setup.lifecycle.map((zone) => lifecycleRule(zone, features)).filter((rule): rule is LifecycleRule => rule !== undefined);
     if (rules.length === 0) break;
     if (JSON.stringify(rules.map(canonicalRule).sort()) === ours) return report('unchanged', features, refusal);
-    if (setup.dryRun) return report(hadRules ? 'updated' : 'created', features, refusal);
+    // A dry run cannot know which rules the endpoint refuses (it says so only to a write): said, not guessed.
+    if (setup.dryRun) return report(hadRules ? 'updated' : 'created', features, refusal).map((line) => ({ ...line, detail: `${line.detail ?? ''}; whether this endpoint accepts it is known only when it is applied` }));
     try {
       await send('PutBucketLifecycleConfiguration', new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [...foreign, ...rules] } }));
       return report(hadRules ? 'updated' : 'created', features, refusal);
