@@ -27,6 +27,8 @@ async function resolvesLocalhostNames(): Promise<boolean> {
 export const TEST_BED_PACKAGES: Requirement[] = [
   { package: 'tinyproxy', present: hasCommand('tinyproxy') },
   { package: 'faketime', present: hasCommand('faketime') },
+  // The progress bar is read off a real terminal (test/integration/terminal.test.ts).
+  { package: 'tmux', present: hasCommand('tmux') },
   { package: 'libnss-myhostname', present: resolvesLocalhostNames },
 ];
 
