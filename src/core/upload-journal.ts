@@ -37,7 +37,8 @@ export class UploadJournal {
   /** Writes of one entry run one after another: parts finish concurrently, the file must not tear. */
   private readonly writes = new Map<string, Promise<void>>();
 
-  constructor(private readonly directory: string) {}
+  /** The folder of the journal's files, under the state directory. */
+  constructor(readonly directory: string) {}
 
   async find(which: JournalKey): Promise<JournalEntry | undefined> {
     try {

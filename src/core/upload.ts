@@ -16,7 +16,8 @@ import {
   normalizeEtag,
 } from './checksums.js';
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
-import { ContentMismatch, failure, usageError } from './errors.js';
+import { ContentMismatch, DatalakeError, failure, usageError } from './errors.js';
+import { explainError } from './s3-errors.js';
 import { MAX_PARTS, choosePartSize, splitIntoParts, type PartRange } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 import { TransientError, errorCodeOf } from './retry.js';
@@ -240,7 +241,14 @@ async function putMultipartFile(
     partsDone: reused.length,
     startedAt: resumed?.startedAt ?? new Date().toISOString(),
   };
-  await ctx.journal?.record(entry);
+  try {
+    await ctx.journal?.record(entry);
+  } catch (error) {
+    // Unrecorded, a new upload could never be resumed nor found by a re-run: it is aborted now. A
+    // resumed one keeps its parts, and its last record.
+    if (!resumed) await abortQuietly(ctx, ref, upload.uploadId);
+    throw journalWriteError(ctx, error);
+  }
   const reusedNumbers = new Set(reused.map((part) => part.partNumber));
   const reusedBytes = parts.filter((part) => reusedNumbers.has(part.partNumber)).reduce((sum, part) => sum + part.end - part.start, 0);
   if (reusedBytes > 0) ctx.events.emit('transfer:progress', { id, bytes: reusedBytes });
@@ -257,7 +265,9 @@ async function putMultipartFile(
       (part) => partMd5s?.[part.partNumber - 1],
       () => {
         entry.partsDone += 1;
-        return ctx.journal?.record(entry);
+        return ctx.journal?.record(entry).catch((error: unknown) => {
+          throw journalWriteError(ctx, error);
+        });
       },
     );
     const answer = await completeMultipartUpload(ctx, ref, upload.uploadId, [...reused, ...sent], { checkEtag: upload.etagReflectsContent, size: file.size, md5: wholeMd5 });
@@ -623,4 +633,13 @@ async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: stri
     if (errorCodeOf(error) === 'NoSuchUpload') return;
     ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });
   }
+}
+
+/** A journal that cannot be written, named as the state directory's: a full state disk is not the data's disk. */
+function journalWriteError(ctx: TransferContext, error: unknown): DatalakeError {
+  const explained = explainError(error);
+  return failure(`cannot record the upload in the state directory ${ctx.journal?.directory ?? ''}: ${explained.message}`, {
+    hint: 'free some space there, or set DATALAKE_STATE_DIR to another folder, and run the command again',
+    cause: error,
+  });
 }

@@ -149,7 +149,10 @@ Every name is included unless a rule matches; the last matching rule decides.`,
       const dry = plan.dryRun ? '(dry run) ' : '';
       const report = await runSync(runtime.ctx, plan, (action) => {
         manifest?.write(`${JSON.stringify({ ...action, time: new Date().toISOString() })}\n`);
-        if (action.action === 'skip') return;
+        if (action.action === 'skip') {
+          if (action.reason === 'temporary name') out.line(`skip: ${action.name} (named as a datalake download in progress: never sent, fetched or deleted)`);
+          return;
+        }
         if (action.status === 'failed') {
           out.failed(action.name, action.error ?? 'failed');
           return;

@@ -15,7 +15,7 @@ export interface RemoteFile {
   lastModified: Date | undefined;
 }
 
-export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination' | 'unreadable';
+export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination' | 'unreadable' | 'temporary name';
 
 export interface ContentCheck {
   same: boolean;

@@ -44,21 +44,27 @@ export function compareDeltaLogEntries(a: string, b: string): number {
 
 /**
  * Which tables must keep their log back in this run. A reader trusts the log, so a commit may only
- * move once every file of its table has: after a data file of a table fails (or a folder of it could
- * not be read, or one of its own log entries failed), the log entries of that table that still need
- * transferring are left out, and the next run, finding the file still missing, completes the table.
- * Other tables of the run are not held back.
+ * move once every file of its table has: after a file of a table is not transferred — it failed, a
+ * folder of it could not be read, one of its own log entries failed, it is a symbolic link not
+ * followed, it was left out by --exclude — the log entries of that table that still need transferring
+ * are left out, and the next run that finds the file completes the table. Other tables of the run are
+ * not held back.
  */
 export class DeltaLogGate {
-  /** Each folder above a failure (`''` is the synced root) → the first failure under it. */
-  private readonly failedUnder = new Map<string, string>();
+  /** Each folder above a file not transferred (`''` is the synced root) → the first such file under it, and why. */
+  private readonly missingUnder = new Map<string, { name: string; why: string }>();
 
   /** A file (`a/b.parquet`) or folder (`a/b/`) of the run that failed: it holds back `''`, `a` and `a/b`. */
   noteFailure(name: string): void {
+    this.noteNotTransferred(name, 'failed; run the sync again to complete the table');
+  }
+
+  /** A file or folder of the run left untransferred, and why (with what completes the table): it holds back every folder above it. */
+  noteNotTransferred(name: string, why: string): void {
     const folders = name.split('/').slice(0, -1);
     for (let depth = 0; depth <= folders.length; depth += 1) {
       const folder = folders.slice(0, depth).join('/');
-      if (!this.failedUnder.has(folder)) this.failedUnder.set(folder, name);
+      if (!this.missingUnder.has(folder)) this.missingUnder.set(folder, { name, why });
     }
   }
 
@@ -66,8 +72,17 @@ export class DeltaLogGate {
   holdBack(logEntry: string): string | undefined {
     const table = deltaTableRootOf(logEntry);
     if (table === undefined) return undefined;
-    const failure = this.failedUnder.get(table);
-    if (failure === undefined) return undefined;
-    return `not transferred: ${failure} of this Delta table failed, and the log must never name a missing file; run the sync again to complete the table`;
+    const missing = this.missingUnder.get(table);
+    if (missing === undefined) return undefined;
+    return `not transferred: ${missing.name} of this Delta table ${missing.why} (the log must never name a missing file)`;
   }
+}
+
+/**
+ * Whether a Delta reader may need this file of a table: anything but a log entry and a hidden name
+ * (a segment starting with `.`, as a writer's `.part-….parquet.crc` checksum files), which readers
+ * never open. Left out by --exclude, such a file holds its table's log back.
+ */
+export function mayBeReadByDelta(name: string): boolean {
+  return deltaTableRootOf(name) === undefined && !name.split('/').some((segment) => segment.startsWith('.'));
 }

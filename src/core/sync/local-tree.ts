@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTemporaryDownloadName } from '../temporary-names.js';
@@ -10,15 +11,23 @@ export interface LocalFile {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  /** A symbolic link not followed, listed (with `listSkippedLinks`) so that a sync can pair it with the destination; never read. */
+  skippedLink?: true;
 }
 
 export interface LocalWalkOptions {
   followSymlinks: boolean;
   /** Told of each symbolic link left alone, so the run can say how many. */
   onSymlinkSkipped?: (name: string) => void;
+  /** Links not followed are yielded too, marked `skippedLink`, in their place in key order (as their own name). */
+  listSkippedLinks?: boolean;
+  /** Told of each name left out as another download's temporary file (or its lock). */
+  onTemporarySkipped?: (name: string) => void;
   /**
    * Told of each folder (`name/`) or file that cannot be read, as rsync and rclone report one and go
-   * on; the walk then continues past it. Without it, the first unreadable entry ends the walk.
+   * on; the walk then continues past it. Without it, the first unreadable entry ends the walk. A name
+   * that is not valid UTF-8 comes here too (code `EILSEQ`, the name shown with `\xNN` escapes): S3
+   * keys are UTF-8, so it cannot be sent as it is.
    */
   onUnreadable?: (name: string, error: NodeJS.ErrnoException) => void;
 }
@@ -39,7 +48,7 @@ const STAT_WINDOW = 64;
 interface DirectoryEntry {
   name: string;
   sortKey: Buffer;
-  kind: 'file' | 'directory' | 'other';
+  kind: 'file' | 'directory' | 'link' | 'other';
   viaSymlink: boolean;
 }
 
@@ -58,6 +67,12 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
 
   for (let index = 0; index < entries.length; ) {
     const entry = entries[index]!;
+    if (entry.kind === 'link') {
+      index += 1;
+      const name = relative ? `${relative}/${entry.name}` : entry.name;
+      yield { name, path: join(root, name), size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, skippedLink: true };
+      continue;
+    }
     if (entry.kind !== 'file') {
       index += 1;
       if (entry.kind !== 'directory') continue;
@@ -98,30 +113,73 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
 /** One directory's entries, sorted as S3 lists keys. */
 async function readDirectory(directoryPath: string, relative: string, options: LocalWalkOptions): Promise<DirectoryEntry[]> {
   const entries: DirectoryEntry[] = [];
-  for await (const entry of await opendir(directoryPath, { bufferSize: 256 })) {
-    // Another download's partial file is neither content to send nor a stray to delete.
-    if (isTemporaryDownloadName(entry.name)) continue;
+  // Names are read as bytes: decoded as UTF-8 by Node, an invalid name would turn into U+FFFD, a name
+  // no file has, and its file would vanish from the walk without a word.
+  for await (const entry of await opendir(directoryPath, { bufferSize: 256, encoding: 'buffer' as BufferEncoding })) {
+    const bytes = entry.name as unknown as Buffer;
     let kind: DirectoryEntry['kind'] = entry.isFile() ? 'file' : entry.isDirectory() ? 'directory' : 'other';
     const viaSymlink = entry.isSymbolicLink();
+    if (!isUtf8(bytes)) {
+      if (kind === 'other' && !viaSymlink) continue;
+      const shown = escapeInvalidUtf8(bytes);
+      const name = `${relative ? `${relative}/${shown}` : shown}${kind === 'directory' ? '/' : ''}`;
+      const error: NodeJS.ErrnoException = Object.assign(new Error(`${name}: the name is not valid UTF-8`), { code: 'EILSEQ' });
+      if (!options.onUnreadable) throw error;
+      options.onUnreadable(name, error);
+      continue;
+    }
+    const entryName = bytes.toString('utf8');
+    if (isTemporaryDownloadName(entryName)) {
+      // Another download's partial file is neither content to send nor a stray to delete.
+      options.onTemporarySkipped?.(`${relative ? `${relative}/${entryName}` : entryName}${kind === 'directory' ? '/' : ''}`);
+      continue;
+    }
     if (viaSymlink) {
-      const name = relative ? `${relative}/${entry.name}` : entry.name;
+      const name = relative ? `${relative}/${entryName}` : entryName;
       if (!options.followSymlinks) {
         options.onSymlinkSkipped?.(name);
+        if (options.listSkippedLinks) entries.push({ name: entryName, kind: 'link', viaSymlink, sortKey: Buffer.from(entryName, 'utf8') });
         continue;
       }
       // Followed, a link sorts as what it points to: a directory as `name/`.
-      const target = await stat(join(directoryPath, entry.name)).catch(() => undefined);
+      const target = await stat(join(directoryPath, entryName)).catch(() => undefined);
       kind = target?.isFile() ? 'file' : target?.isDirectory() ? 'directory' : 'other';
     }
-    entries.push({ name: entry.name, kind, viaSymlink, sortKey: Buffer.from(kind === 'directory' ? `${entry.name}/` : entry.name, 'utf8') });
+    entries.push({ name: entryName, kind, viaSymlink, sortKey: Buffer.from(kind === 'directory' ? `${entryName}/` : entryName, 'utf8') });
   }
   entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
   return entries;
 }
 
+/** A file name's bytes for a message: valid UTF-8 as text, every other byte as `\xNN`. */
+export function escapeInvalidUtf8(bytes: Buffer): string {
+  let shown = '';
+  let start = 0;
+  for (let index = 0; index < bytes.length; ) {
+    const length = utf8SequenceLength(bytes, index);
+    if (length > 0) {
+      index += length;
+      continue;
+    }
+    shown += bytes.subarray(start, index).toString('utf8') + `\\x${bytes[index]!.toString(16).padStart(2, '0')}`;
+    index += 1;
+    start = index;
+  }
+  return shown + bytes.subarray(start).toString('utf8');
+}
+
+/** The length of the valid UTF-8 sequence at `index`, or 0 if the bytes there are not one. */
+function utf8SequenceLength(bytes: Buffer, index: number): number {
+  const lead = bytes[index]!;
+  const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+  if (length === 0 || index + length > bytes.length) return 0;
+  return isUtf8(bytes.subarray(index, index + length)) ? length : 0;
+}
+
 /** Why a folder (`name/`) or file of a walk could not be read, in words: `cannot read this folder: permission denied (EACCES)`. */
 export function whyUnreadable(name: string, error: NodeJS.ErrnoException): string {
   const what = name.endsWith('/') ? 'folder' : 'file';
+  if (error.code === 'EILSEQ') return `this ${what}'s name is not valid UTF-8, and S3 keys must be: rename it to send it`;
   const why = error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code ?? error.message;
   return `cannot read this ${what}: ${why}`;
 }

@@ -11,9 +11,10 @@ import { listObjects } from '../list.js';
 import { findObject } from '../objects.js';
 import { guessContentType } from '../put-plan.js';
 import { explainError, isFatalForRun } from '../s3-errors.js';
+import { isTemporaryDownloadName } from '../temporary-names.js';
 import { uploadFile, type PutOptions } from '../upload.js';
 import { compareContent, type Reason, type RemoteFile } from './compare.js';
-import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf } from './delta.js';
+import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from './delta.js';
 import { ownerShard, type Shard } from './filters.js';
 import { HashCache, type CachedHash } from './hash-cache.js';
 import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
@@ -66,8 +67,11 @@ type Step = MarchStep<LocalFile | RemoteFile, LocalFile | RemoteFile>;
  * Local directory ⇄ prefix. One pass over two sorted listings; each name is decided (transfer, skip)
  * by content, transferred inside the shared limiter, and reported. `_delta_log` entries wait until
  * every other transfer is over, then go one by one in commit order — those of a table with a file
- * that failed stay behind. A local folder that cannot be read is reported, and the walk goes on.
- * Deletions come last, and only when nothing failed.
+ * with a file not transferred (failed, unreadable, a link not followed, left out by --exclude) stay
+ * behind. A local folder that cannot be read is reported, and the walk goes on. Deletions come last,
+ * and only when nothing failed. Names of datalake's temporary download files are left out on both
+ * sides, reported once as skipped: never sent, fetched or deleted. An interrupt (`ctx.stopping`) ends
+ * the run early with the report of what completed; the caller tells the interrupt beside it.
  */
 export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void): Promise<SyncReport> {
   const report: SyncReport = { transferred: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, dryRun: plan.dryRun, symlinksSkipped: 0, errors: [] };
@@ -88,13 +92,50 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     const action = plan.direction === 'upload' ? 'upload' : 'download';
     onAction({ action, name, reason: 'unreadable', key: joinKey(plan.remote.key, name), path: join(plan.localRoot, name), size: 0, status: 'failed', error: message });
   };
+  /**
+   * A name this run leaves alone: another shard's, or left out by the filters, or (upward) a symbolic
+   * link not followed. It is neither transferred nor deleted; a source file of it missing on the
+   * destination is not sent by any worker, so a Delta table holding it keeps its log back.
+   */
+  const leftAlone = (step: Step): boolean => {
+    const skippedLink = plan.direction === 'upload' && (step.source as LocalFile | undefined)?.skippedLink === true;
+    if (!inShard(step.name)) return true;
+    if (!plan.includeName(step.name)) {
+      if (step.source && !step.destination && mayBeReadByDelta(step.name)) {
+        deltaLogGate.noteNotTransferred(step.name, 'was left out by --exclude; sync without that --exclude to complete the table');
+      }
+      return true;
+    }
+    if (!skippedLink) return false;
+    report.symlinksSkipped += 1;
+    if (!step.destination) {
+      deltaLogGate.noteNotTransferred(step.name, 'is a symbolic link, not followed; sync with --follow-symlinks (or put the file itself there) to complete the table');
+    }
+    return true;
+  };
+  // A name that looks like a download in progress is left out on both sides, as --exclude would: a
+  // remote copy of a local file the walk hides must never look like a stray to delete.
+  const temporaryNames = new Set<string>();
+  const onTemporaryName = (name: string) => {
+    if (temporaryNames.has(name) || !wanted(name)) return;
+    temporaryNames.add(name);
+    report.skipped += 1;
+    onSyncAction({ action: 'skip', name, reason: 'temporary name', key: joinKey(plan.remote.key, name), path: join(plan.localRoot, name), size: 0, status: 'done' });
+  };
   if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
 
+  // Both listings whole, in key order: what the filters leave out is decided once the two sides are paired.
   const localFiles = localExists
-    ? filterNames(walkLocalTree(plan.localRoot, { followSymlinks: plan.followSymlinks, onSymlinkSkipped: () => (report.symlinksSkipped += 1), onUnreadable }), wanted)
+    ? walkLocalTree(plan.localRoot, {
+        followSymlinks: plan.followSymlinks,
+        // Upward, a link not followed is paired with the destination like a file, to know whether it is there.
+        ...(plan.direction === 'upload' ? { listSkippedLinks: true } : { onSymlinkSkipped: () => (report.symlinksSkipped += 1) }),
+        onTemporarySkipped: onTemporaryName,
+        onUnreadable,
+      })
     : emptyListing<LocalFile>();
-  const remoteFiles = filterNames(listRemoteFiles(ctx, plan.remote), wanted);
+  const remoteFiles = withoutTemporaryNames(listRemoteFiles(ctx, plan.remote), onTemporaryName);
   const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
 
   const cache = await HashCache.open(plan.hashCachePath, !plan.dryRun);
@@ -105,6 +146,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   try {
     const decided = (async function* () {
       for await (const step of steps) {
+        if (leftAlone(step)) continue;
         const local = localSide(plan, step);
         const cached = local ? await cache.lookup(local) : undefined;
         if (deltaTableRootOf(step.name) !== undefined && step.source) {
@@ -132,13 +174,13 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
       },
       ctx.stopping,
     );
-    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
+    if (ctx.stopping?.aborted) return report;
 
     // The Delta log, after every data file, in the order its writer committed it; a table with a
     // file that failed (its data, a folder of it, an earlier entry of its log) keeps the rest back.
     deferredLog.sort((a, b) => compareDeltaLogEntries(a.step.name, b.step.name));
     for (const { step, cached } of deferredLog) {
-      if (ctx.stopping?.aborted) throw ctx.stopping.reason;
+      if (ctx.stopping?.aborted) return report;
       await handleStep(ctx, plan, step, cached, report, onAction, extraneous, guard, deltaLogGate.holdBack(step.name));
     }
 
@@ -153,6 +195,9 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
       }
     }
     committed = true;
+  } catch (error) {
+    // Interrupted: what completed is the report; the new hash cache is not kept.
+    if (!ctx.stopping?.aborted) throw error;
   } finally {
     await cache.close(committed);
   }
@@ -328,8 +373,14 @@ async function* listRemoteFiles(ctx: TransferContext, prefix: ObjectRef): AsyncG
   }
 }
 
-async function* filterNames<T extends { name: string }>(entries: AsyncIterable<T>, keep: (name: string) => boolean): AsyncGenerator<T> {
-  for await (const entry of entries) if (keep(entry.name)) yield entry;
+/** Keys with a segment named as a download in progress (`.x.datalake-part`) left out, each such name told once: `.x.datalake-part` or `.d.datalake-part/`. */
+async function* withoutTemporaryNames(entries: AsyncIterable<RemoteFile>, onTemporaryName: (name: string) => void): AsyncGenerator<RemoteFile> {
+  for await (const entry of entries) {
+    const segments = entry.name.split('/');
+    const index = segments.findIndex((segment) => isTemporaryDownloadName(segment));
+    if (index === -1) yield entry;
+    else onTemporaryName(segments.slice(0, index + 1).join('/') + (index < segments.length - 1 ? '/' : ''));
+  }
 }
 
 async function* emptyListing<T>(): AsyncGenerator<T> {
