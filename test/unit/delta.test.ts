@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf } from '../../src/core/sync/delta.js';
+import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from '../../src/core/sync/delta.js';
+import { escapeInvalidUtf8 } from '../../src/core/sync/local-tree.js';
 
 describe('Delta tables in a sync', () => {
   it('name the table a log entry belongs to', () => {
@@ -31,5 +32,27 @@ describe('Delta tables in a sync', () => {
     // A failed entry of a log holds back the entries after it.
     gate.noteFailure('lake/items/_delta_log/00000000000000000001.json');
     expect(gate.holdBack('lake/items/_delta_log/00000000000000000002.json')).toBeDefined();
+  });
+
+  it('hold back the log for a file not transferred for another reason, and say why', () => {
+    const gate = new DeltaLogGate();
+    gate.noteNotTransferred('lake/orders/part-9.parquet', 'is a symbolic link, not followed; sync with --follow-symlinks');
+    expect(gate.holdBack('lake/orders/_delta_log/00000000000000000006.json')).toMatch(/^not transferred: lake\/orders\/part-9\.parquet of this Delta table is a symbolic link, not followed; sync with --follow-symlinks /);
+    expect(gate.holdBack('lake/other/_delta_log/00000000000000000006.json')).toBeUndefined();
+  });
+
+  it('tell which files a Delta reader may open: not the log, not hidden names', () => {
+    expect(mayBeReadByDelta('orders/part-0.parquet')).toBe(true);
+    expect(mayBeReadByDelta('orders/_change_data/cdc-0.parquet')).toBe(true);
+    expect(mayBeReadByDelta('orders/.part-0.parquet.crc')).toBe(false);
+    expect(mayBeReadByDelta('orders/_delta_log/00000000000000000000.crc')).toBe(false);
+  });
+});
+
+describe('names that are not valid UTF-8, shown in a message', () => {
+  it('keep their valid text and show each other byte as \\xNN', () => {
+    expect(escapeInvalidUtf8(Buffer.concat([Buffer.from('bad'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]))).toBe('bad\\xff\\xfe.txt');
+    expect(escapeInvalidUtf8(Buffer.concat([Buffer.from('été'), Buffer.from([0xc3]), Buffer.from('€')]))).toBe('été\\xc3€');
+    expect(escapeInvalidUtf8(Buffer.from('plain'))).toBe('plain');
   });
 });

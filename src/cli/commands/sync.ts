@@ -41,7 +41,7 @@ export function registerSync(program: Command): void {
       'Local directory → s3://bucket/prefix/ (or the layout with --zone/--dataset/--date), or prefix → local directory. ' +
         'Transfers what is missing or different BY CONTENT: same size but different bytes is different, an mtime-only touch ' +
         'is not. A local hash cache means unchanged files are not hashed again. Delta Lake tables are synced data files ' +
-        'first, then _delta_log entries in version order; a table with a file that failed keeps its log back until a ' +
+        'first, then _delta_log entries in version order; a table with a file not transferred keeps its log back until a ' +
         'run where all its files arrive. Re-running a finished sync transfers nothing.',
     )
     .argument('<source>', 'local directory or s3://bucket/prefix/')
