@@ -125,13 +125,14 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
 
-  // Both listings whole, in key order: what the filters leave out is decided once the two sides are paired.
+  // Both listings unfiltered, in key order: what the filters leave out is decided once the two sides are paired.
   const localFiles = localExists
     ? walkLocalTree(plan.localRoot, {
         followSymlinks: plan.followSymlinks,
         // Upward, a link not followed is paired with the destination like a file, to know whether it is there.
-        ...(plan.direction === 'upload' ? { listSkippedLinks: true } : { onSymlinkSkipped: () => (report.symlinksSkipped += 1) }),
-        onTemporarySkipped: onTemporaryName,
+        // Downward, the temporary files in the local tree are downloads in progress (this run's own,
+        // say): left out in silence, as before.
+        ...(plan.direction === 'upload' ? { listSkippedLinks: true, onTemporarySkipped: onTemporaryName } : { onSymlinkSkipped: () => (report.symlinksSkipped += 1) }),
         onUnreadable,
       })
     : emptyListing<LocalFile>();
@@ -177,7 +178,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     if (ctx.stopping?.aborted) return report;
 
     // The Delta log, after every data file, in the order its writer committed it; a table with a
-    // file that failed (its data, a folder of it, an earlier entry of its log) keeps the rest back.
+    // file not transferred (its data, a folder of it, an earlier entry of its log) keeps the rest back.
     deferredLog.sort((a, b) => compareDeltaLogEntries(a.step.name, b.step.name));
     for (const { step, cached } of deferredLog) {
       if (ctx.stopping?.aborted) return report;
