@@ -39,6 +39,8 @@ export class ProgressDisplay {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly counts: Counts = { files: 0, done: 0, bytesKnown: 0, bytesMoved: 0, started: Date.now() };
+  /** Transfers reading their file for checksums before anything is sent: the bar says so instead of sitting at 0 B/s. */
+  private readonly checksumming = new Set<number>();
 
   constructor(events: TransferEvents) {
     events.on('transfer:start', (e) => {
@@ -51,10 +53,25 @@ export class ProgressDisplay {
       this.counts.bytesMoved += e.bytes;
       this.render();
     });
-    events.on('transfer:done', () => {
+    events.on('transfer:phase', (e) => {
+      if (e.phase === 'checksumming') this.checksumming.add(e.id);
+      else this.checksumming.delete(e.id);
+      this.render();
+    });
+    events.on('transfer:done', (e) => {
+      this.checksumming.delete(e.id);
       this.counts.done += 1;
       this.render();
     });
+    events.on('transfer:failed', (e) => {
+      this.checksumming.delete(e.id);
+      this.render();
+    });
+  }
+
+  /** How many transfers are reading their file for checksums right now. */
+  get checksummingNow(): number {
+    return this.checksumming.size;
   }
 
   /** Whether the bar is on the screen: lines must then go through `log`. */
@@ -97,11 +114,14 @@ export class ProgressDisplay {
       moved: formatBytes(Math.max(this.counts.bytesMoved, 0)),
       known: formatBytes(this.counts.bytesKnown),
       speed: formatBytes(Math.round(Math.max(this.counts.bytesMoved, 0) / seconds)),
+      checksumming: this.checksumming.size,
     };
   }
 }
 
-interface Payload {
+export interface Payload {
+  /** Transfers reading their file for checksums before sending. */
+  checksumming: number;
   files: number;
   done: number;
   moved: string;
@@ -109,12 +129,13 @@ interface Payload {
   speed: string;
 }
 
-function formatLine(options: cliProgress.Options, params: cliProgress.Params, payload: Payload): string {
+export function formatLine(options: cliProgress.Options, params: cliProgress.Params, payload: Payload): string {
   const size = options.barsize ?? 24;
   const filled = Math.round(Math.min(Math.max(params.progress, 0), 1) * size);
   const bar = `${(options.barCompleteChar ?? '█').repeat(filled)}${(options.barIncompleteChar ?? '░').repeat(size - filled)}`;
   const percent = `${Math.floor(Math.min(Math.max(params.progress, 0), 1) * 100)}%`.padStart(4);
   const eta = Number.isFinite(params.eta) && params.eta > 0 ? ` | ETA ${cliProgress.Format.TimeFormat(params.eta, options, 1)}` : '';
   const files = payload.files > 1 ? ` | ${payload.done}/${payload.files} files` : '';
-  return ` ${bar} ${percent} | ${payload.moved} of ${payload.known} | ${payload.speed}/s${eta}${files}`;
+  const phase = payload.checksumming > 0 ? ` | checksumming ${payload.checksumming === 1 ? 'the file' : `${payload.checksumming} files`} before sending` : '';
+  return ` ${bar} ${percent} | ${payload.moved} of ${payload.known} | ${payload.speed}/s${eta}${files}${phase}`;
 }

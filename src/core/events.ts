@@ -22,6 +22,8 @@ export interface TransferResult {
 export interface TransferEventMap {
   'transfer:start': [{ id: number; direction: 'upload' | 'download'; ref: ObjectRef; path: string; size: number | undefined }];
   'transfer:progress': [{ id: number; bytes: number }];
+  /** A large upload reads its file for its checksums before the first part leaves, then sends. */
+  'transfer:phase': [{ id: number; phase: 'checksumming' | 'sending' }];
   'transfer:done': [{ id: number; ref: ObjectRef; path: string; size: number; partsReused?: number; result: TransferResult }];
   'transfer:failed': [{ id: number; ref: ObjectRef; path: string; error: unknown }];
   retry: [RetryNotice];

@@ -215,7 +215,10 @@ async function putMultipartFile(
   let wholeMd5 = pending ? undefined : knownMd5;
   if (wholeMd5 === undefined) {
     // Both cores: the whole-file MD5 here, the part MD5s on the hashing thread, each reading the file.
-    const [whole, md5s] = await Promise.all([md5OfFile(path), backgroundHasher.partMd5s(path, file.size, partSize)]);
+    ctx.events.emit('transfer:phase', { id, phase: 'checksumming' });
+    const [whole, md5s] = await Promise.all([md5OfFile(path), backgroundHasher.partMd5s(path, file.size, partSize)]).finally(() =>
+      ctx.events.emit('transfer:phase', { id, phase: 'sending' }),
+    );
     wholeMd5 = whole.toString('hex');
     partMd5s = md5s;
   }

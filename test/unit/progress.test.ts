@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TransferEvents } from '../../src/core/events.js';
-import { PROGRESS_DELAY_MS, ProgressDisplay } from '../../src/cli/progress.js';
+import { PROGRESS_DELAY_MS, ProgressDisplay, formatLine } from '../../src/cli/progress.js';
 
 const ref = { bucket: 'lake', key: 'raw/x.csv' };
 const result = { bucket: 'lake', key: 'raw/x.csv', size: 10, etag: undefined, md5: '', path: 'x.csv' };
@@ -39,5 +39,28 @@ describe('the progress bar waits before it shows', () => {
     display.stop();
     vi.advanceTimersByTime(PROGRESS_DELAY_MS * 2);
     expect(display.visible).toBe(false);
+  });
+});
+
+describe('the bar says what a transfer is doing', () => {
+  const params = { progress: 0, eta: 0, startTime: Date.now(), stopTime: null, total: 100, value: 0, maxWidth: 120 } as unknown as Parameters<typeof formatLine>[1];
+  const payload = { checksumming: 0, files: 1, done: 0, moved: '0 B', known: '200 MiB', speed: '0 B' };
+
+  it('names the checksumming pass that precedes a large upload, instead of a silent 0 B/s', () => {
+    expect(formatLine({ barsize: 10 }, params, { ...payload, checksumming: 1 })).toMatch(/checksumming the file before sending/);
+    expect(formatLine({ barsize: 10 }, params, payload)).not.toMatch(/checksumming/);
+  });
+
+  it('counts the files being checksummed, and stops when they are sent', () => {
+    vi.useFakeTimers();
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    events.emit('transfer:start', { id: 1, direction: 'upload', ref, path: 'x.csv', size: 10 });
+    events.emit('transfer:phase', { id: 1, phase: 'checksumming' });
+    expect(display.checksummingNow).toBe(1);
+    events.emit('transfer:phase', { id: 1, phase: 'sending' });
+    expect(display.checksummingNow).toBe(0);
+    display.stop();
+    vi.useRealTimers();
   });
 });
