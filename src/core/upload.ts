@@ -408,7 +408,19 @@ interface StartedUpload {
 }
 
 async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, options: PutOptions, wholeMd5: string | undefined): Promise<StartedUpload> {
-  const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, () => ctx.direct.createMultipartUpload(ref, storageHeaders(options, wholeMd5), ctx.signal));
+  let attempts = 0;
+  const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
+    attempts = attempt;
+    return ctx.direct.createMultipartUpload(ref, storageHeaders(options, wholeMd5), ctx.signal);
+  });
+  if (attempts > 1) {
+    // An answer lost or damaged after the server acted leaves an upload whose id never reached us:
+    // which one is not knowable without risking another writer's, so it is said, not guessed.
+    ctx.events.emit('warning', {
+      message: `${formatS3Url(ref)}: CreateMultipartUpload was sent ${attempts} times; up to ${attempts - 1} incomplete upload${attempts > 2 ? 's' : ''} of this key may remain on the server (\`datalake uploads ls ${formatS3Url(ref)}\` shows them, \`datalake uploads abort\` removes them)`,
+      ref,
+    });
+  }
   return { uploadId: created.uploadId, etagReflectsContent: etagReflectsContent({ serverSideEncryption: headerText(created.headers, 'x-amz-server-side-encryption') }) };
 }
 

@@ -297,3 +297,18 @@ describe('the upload journal', () => {
     expect(await incompleteUploads(bucket, 'shared/key.bin')).toBe(0);
   });
 });
+
+describe('a lost CreateMultipartUpload answer', () => {
+  it('is retried, and the upload whose id never arrived is said to remain (it cannot be told from another writer\'s)', async () => {
+    // The server creates the upload, and its answer is lost on the way back.
+    proxy.setRules([{ method: 'POST', match: /[?&]uploads/, times: 1, fault: { kind: 'lose-response' } }]);
+    const result = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/lost-create/big.bin`, '--json'], { env: proxied });
+    expect(proxy.faults('lose-response')).toBe(1);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/CreateMultipartUpload was sent 2 times; up to 1 incomplete upload of this key may remain/);
+    expect(await incompleteUploads(bucket, 'lost-create/big.bin')).toBe(1);
+    const abort = await runCli(['uploads', 'abort', `s3://${bucket}/lost-create/`], { env: direct });
+    expect(abort.code).toBe(0);
+    expect(await incompleteUploads(bucket, 'lost-create/big.bin')).toBe(0);
+  });
+});
