@@ -8,14 +8,14 @@ import { headerText } from './direct-requests.js';
 import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
-import { ContentMismatch, DatalakeError, failure } from './errors.js';
+import { ContentMismatch, DatalakeError, describeError, failure } from './errors.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from './objects.js';
 import { TransientError, errorCodeOf } from './retry.js';
 import { splitIntoParts } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from './config.js';
 import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
-import { createNewFile, openOwnFile, readRegularFile, removeOnExit, replaceFile, writeNewFile } from './exclusive-files.js';
+import { createNewFile, openOwnFile, readRegularFile, removeOnExit, removeOwnName, replaceFile, writeNewFile } from './exclusive-files.js';
 import { partSizesOf } from './part-layout.js';
 
 export interface DownloadedObject {
@@ -98,7 +98,7 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     const head = small ? undefined : await headObject(ctx, ref);
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
     await ensureDirectory(dirname(target));
-    await removeLeftoversOfGoneRuns(target);
+    warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
     // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
     // download resumed), unless another live run holds it.
     const claim = await claimTemporaryDownloadPath(target);
@@ -133,7 +133,8 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
         await file.close();
         await rename(temporary, target);
         outcome = 'renamed';
-        await progress.discard();
+        // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
+        await progress.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));
         const result = { ...downloaded, path: target };
         ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
         return result;
@@ -148,8 +149,9 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
         if (outcome !== 'renamed') {
           await file.close().catch(() => undefined);
           if (outcome === 'discard') {
-            await rm(temporary, { force: true });
-            await progress.discard();
+            // The reason the download failed is what is reported, not what could not be cleared after it.
+            await removeOwnName(temporary).catch(() => undefined);
+            await progress.discard().catch(() => undefined);
           }
         }
       }
@@ -161,6 +163,11 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
   }
+}
+
+/** Leftovers of gone runs that could not be removed (a folder planted at such a name): one line each. */
+function warnOfLeftovers(ctx: TransferContext, ref: ObjectRef, stuck: string[]): void {
+  for (const message of stuck) ctx.events.emit('warning', { message, ref });
 }
 
 /** A file system that takes no more: what a download had written is removed, not kept to resume. */
@@ -176,7 +183,7 @@ async function openTemporaryFile(path: string, resume: boolean): Promise<{ file:
     const file = await openOwnFile(path);
     if (file) return { file, resumed: true };
   }
-  await rm(path, { force: true });
+  await removeOwnName(path);
   return { file: await createNewFile(path), resumed: false };
 }
 
@@ -196,7 +203,7 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
   ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
   try {
     await ensureDirectory(dirname(target));
-    await removeLeftoversOfGoneRuns(target);
+    warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
     for (let attempt = 1; ; attempt += 1) {
       const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
         // Read whole, without a stream: a body over the limit (the object grew since it was listed)
@@ -330,8 +337,8 @@ class RangeProgress {
     // files that was a fifth of the main thread's time.
     if (!this.used) return;
     await this.writing;
-    await rm(this.path, { force: true });
-    await rm(`${this.path}.new`, { force: true });
+    await removeOwnName(this.path);
+    await removeOwnName(`${this.path}.new`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { constants, unlinkSync, lstatSync } from 'node:fs';
-import { lstat, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { failure } from './errors.js';
 
 /**
  * The one way datalake creates the files of its own work beside a user's files — a download's
@@ -72,6 +73,24 @@ export async function readRegularFile(path: string, limit = 64 * 1024): Promise<
     return undefined;
   } finally {
     await file.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Removes a name of datalake's own work (a temporary file, a record, a lock): whatever file or link
+ * is there, or an empty folder. A folder with files in it is never emptied: that is one clear
+ * failure naming it, never the raw system error.
+ */
+export async function removeOwnName(path: string): Promise<void> {
+  try {
+    await rm(path, { force: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_FS_EISDIR' && code !== 'EISDIR') throw error;
+    await rmdir(path).catch((inner: NodeJS.ErrnoException) => {
+      if (inner.code === 'ENOENT') return;
+      throw failure(`${path} is a folder, not a file datalake made, and is left as it is`, { hint: 'move it away or remove it' });
+    });
   }
 }
 

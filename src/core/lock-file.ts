@@ -1,22 +1,30 @@
 import { createHash } from 'node:crypto';
-import { link, lstat, rm, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { link, lstat, rm, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { failure } from './errors.js';
 import { readRegularFile, removeIfSame, removeOnExit, writeNewFile } from './exclusive-files.js';
 
 /** Who holds a lock file: written into it by the process that took it. */
 export interface LockHolder {
   pid: number;
   host: string;
+  /** When the holder started (Linux: /proc/PID/stat's start time), so that a pid used again is told apart. */
+  start?: string;
 }
 
 export type LockAttempt = { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder | undefined };
 
 /**
  * The one way a path is claimed by one process at a time. The lock never exists half-written: the
- * holder's pid and host go into a file of its own, which is then hard-linked to the lock's name
- * (link fails if anything is there, a planted symbolic link included). A lock that is empty,
- * unreadable, not a regular file, or held by a process gone from this host (kill -9, a crash) is
- * stale and taken over; one held by a live process, or by another host, is reported with its holder.
+ * holder's pid, host and start time go into a file of its own, which is then hard-linked to the
+ * lock's name (link fails if anything is there, a planted symbolic link included). A lock that is
+ * empty, unreadable, or held by a process gone from this host (kill -9, a crash) is stale and taken
+ * over. So is one that names this very process while it does not hold it (a container started again:
+ * datalake is pid 1 once more, on the same host name), and one whose pid now belongs to a process
+ * started at another time. An empty folder at the lock's name is removed; any other folder or
+ * special file there is refused with a line naming it. A lock held by a live process, or by another
+ * host, is reported with its holder.
  *
  * Taking over is atomic: of the processes that find the same stale lock, only the one that takes
  * the takeover lock named after that lock's inode may remove it, and only after seeing it is still
@@ -32,16 +40,23 @@ export async function tryLock(path: string): Promise<LockAttempt> {
 /** Takeover locks of takeover locks: each level needs a kill -9 within a few system calls of the last. */
 const MAX_TAKEOVER_DEPTH = 3;
 
+/** The locks this process holds now: a lock that names our pid but is not among them is stale. */
+const heldHere = new Set<string>();
+
 async function acquire(path: string, depth: number): Promise<LockAttempt> {
   const mine = ownerFileName(path);
-  const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
+  const owner = JSON.stringify({ pid: process.pid, host: hostname(), start: startTimeOf(process.pid), started: new Date().toISOString() });
+  // Registered before the file is made: an exit while it is being written removes it too.
+  const forget = removeOnExit(mine);
   await writeNewFile(mine, owner).catch(async (error: NodeJS.ErrnoException) => {
     // Our own pid's name: left by an earlier process that had this pid.
     if (error.code !== 'EEXIST') throw error;
     await rm(mine, { force: true });
     await writeNewFile(mine, owner);
+  }).catch((error: unknown) => {
+    forget();
+    throw error;
   });
-  const forget = removeOnExit(mine);
   try {
     let holder: LockHolder | undefined;
     for (let attempt = 0; attempt < 4; attempt += 1) {
@@ -49,11 +64,14 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
         await linkInPlace(mine, path, owner);
         const { ino } = await lstat(path);
         const forgetLock = removeOnExit(path, ino);
+        heldHere.add(path);
         return {
           acquired: true,
           release: async () => {
-            forgetLock();
+            // Removed, then forgotten: an exit in between still removes it.
             await removeIfSame(path, ino);
+            forgetLock();
+            heldHere.delete(path);
           },
         };
       } catch (error) {
@@ -61,14 +79,18 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
       }
       const found = await readLock(path);
       if (found === 'gone') continue;
+      if (found.kind === 'folder') {
+        await removeFolderAtLock(path);
+        continue;
+      }
       holder = found.holder;
-      if (holder && !isStale(holder)) return { acquired: false, holder };
+      if (holder && !isStale(holder, path)) return { acquired: false, holder };
       if (depth >= MAX_TAKEOVER_DEPTH) return { acquired: false, holder };
       const takeover = await acquire(`${path}.${found.ino}.takeover`, depth + 1);
       if (!takeover.acquired) return { acquired: false, holder: takeover.holder ?? holder };
       try {
         const again = await readLock(path);
-        if (again !== 'gone' && again.ino === found.ino && (!again.holder || isStale(again.holder))) await unlink(path).catch(() => undefined);
+        if (again !== 'gone' && again.kind === 'file' && again.ino === found.ino && (!again.holder || isStale(again.holder, path))) await unlink(path).catch(() => undefined);
       } finally {
         await takeover.release();
       }
@@ -96,24 +118,62 @@ async function linkInPlace(owner: string, path: string, content: string): Promis
 
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 
-/** The lock at `path` as found: its inode and holder (undefined: empty, damaged, not a regular file). */
-async function readLock(path: string): Promise<{ ino: number; holder: LockHolder | undefined } | 'gone'> {
+type FoundLock = { kind: 'file'; ino: number; holder: LockHolder | undefined } | { kind: 'folder'; ino: number };
+
+/** The lock at `path` as found: its inode and holder (undefined: empty or damaged), or what else is there. */
+async function readLock(path: string): Promise<FoundLock | 'gone'> {
   const info = await lstat(path).catch(() => undefined);
   if (!info) return 'gone';
-  if (!info.isFile()) return { ino: info.ino, holder: undefined };
+  if (info.isDirectory()) return { kind: 'folder', ino: info.ino };
+  // A link, a pipe: no lock of ours (stale), and removing the name touches nothing else.
+  if (!info.isFile()) return { kind: 'file', ino: info.ino, holder: undefined };
   const read = await readRegularFile(path, 4096);
   if (read && read.ino !== info.ino) return readLock(path);
   try {
     const parsed = JSON.parse(read?.text ?? '') as Partial<LockHolder>;
-    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') return { ino: info.ino, holder: { pid: parsed.pid, host: parsed.host } };
+    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') {
+      const start = typeof parsed.start === 'string' ? parsed.start : undefined;
+      return { kind: 'file', ino: info.ino, holder: { pid: parsed.pid, host: parsed.host, start } };
+    }
   } catch {
     // empty or damaged: stale
   }
-  return { ino: info.ino, holder: undefined };
+  return { kind: 'file', ino: info.ino, holder: undefined };
 }
 
-function isStale(holder: LockHolder): boolean {
-  return holder.host === hostname() && !isAlive(holder.pid);
+/** A folder at a lock's name: never ours to empty, but an empty one is removed (rmdir removes nothing else). */
+async function removeFolderAtLock(path: string): Promise<void> {
+  try {
+    await rmdir(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    const what = code === 'ENOTEMPTY' || code === 'EEXIST' ? 'it has files in it' : `it cannot be removed: ${code ?? 'unknown error'}`;
+    throw failure(`${path} is a folder, not a lock, and ${what}`, { hint: 'move it away or remove it' });
+  }
+}
+
+function isStale(holder: LockHolder, path: string): boolean {
+  if (holder.host !== hostname()) return false;
+  // Our own pid: an earlier process that had it (a container started again), unless we hold this lock.
+  if (holder.pid === process.pid) return !heldHere.has(path);
+  if (!isAlive(holder.pid)) return true;
+  const start = holder.start === undefined ? undefined : startTimeOf(holder.pid);
+  return start !== undefined && start !== holder.start;
+}
+
+/**
+ * When a process started, in clock ticks since boot (field 22 of /proc/PID/stat): with the pid, it
+ * names one process, never a later one given the same pid. Undefined where there is no /proc.
+ */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name, which may itself hold spaces and parentheses: field 3 is the first.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3];
+  } catch {
+    return undefined;
+  }
 }
 
 let ownerFiles = 0;

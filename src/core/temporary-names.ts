@@ -1,5 +1,8 @@
-import { opendir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { opendir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { describeError } from './errors.js';
+import { removeOwnName } from './exclusive-files.js';
 import { isGoneHolder, processTag, tryLock } from './lock-file.js';
 
 /**
@@ -13,7 +16,34 @@ const TEMPORARY_NAME = new RegExp(`^\\..+${SUFFIX.replace('.', '\\.')}(\\.json(\
 
 /** The fixed name a download is written under, so that a run killed half-way finds it again. */
 export function temporaryDownloadPath(target: string): string {
-  return join(dirname(target), `.${basename(target)}${SUFFIX}`);
+  return join(dirname(target), `.${temporaryBase(basename(target))}${SUFFIX}`);
+}
+
+/**
+ * The longest the names beside a download add to its base: `.` and the lock's takeover lock's owner
+ * file, `.datalake-part.lock.<inode>.takeover.<pid>-<host tag>-<n>`, with room to spare.
+ */
+const ADDED_BYTES = 80;
+const NAME_MAX = 255;
+
+/**
+ * The target's name in its temporary names: as it is, unless those names would then pass the file
+ * system's 255 bytes; then a prefix of it (whole characters) and a short hash of the whole name, so
+ * that two long names with one prefix never share a temporary name, and the result still reads as
+ * the target's.
+ */
+function temporaryBase(name: string): string {
+  if (Buffer.byteLength(name) + ADDED_BYTES <= NAME_MAX) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  let prefix = '';
+  let bytes = 0;
+  for (const character of name) {
+    const size = Buffer.byteLength(character);
+    if (bytes + size > NAME_MAX - ADDED_BYTES - hash.length - 1) break;
+    prefix += character;
+    bytes += size;
+  }
+  return `${prefix}~${hash}`;
 }
 
 /**
@@ -24,7 +54,7 @@ export function temporaryDownloadPath(target: string): string {
  */
 export function privateTemporaryPath(target: string): string {
   privateNames += 1;
-  return join(dirname(target), `.${basename(target)}.${processTag()}-${privateNames}${SUFFIX}`);
+  return join(dirname(target), `.${temporaryBase(basename(target))}.${processTag()}-${privateNames}${SUFFIX}`);
 }
 
 let privateNames = 0;
@@ -47,48 +77,57 @@ export function isTemporaryDownloadName(name: string): boolean {
   return TEMPORARY_NAME.test(name);
 }
 
-/** Names that carry their holder: private temporary files, and the files a lock is made from. */
-const HELD_NAMES = [new RegExp(`^\\.(.+)\\.(\\d+)-([0-9a-f]{8})-\\d+\\${SUFFIX}$`), new RegExp(`^\\.(.+)\\${SUFFIX}\\.lock\\.(\\d+)-([0-9a-f]{8})-\\d+$`)];
+/**
+ * Names that carry their holder: private temporary files (`….<pid>-<tag>-<n>.datalake-part`), and
+ * the owner files a lock is made from (`….lock.<pid>-<tag>-<n>`, a takeover lock's too).
+ */
+const HELD_NAME = new RegExp(`^\\..+\\.(\\d+)-([0-9a-f]{8})-\\d+(\\${SUFFIX})?$`);
+/** Lock files, which carry their holder inside: the fixed name's lock, and takeover locks of it. */
+const LOCK_NAME = new RegExp(`^\\..+\\${SUFFIX}\\.lock(\\.\\d+\\.takeover)*$`);
 
-/** Per folder, once per run: the temporary files there whose names carry a holder, by target name. */
-const leftoverScans = new Map<string, Promise<Map<string, Array<{ name: string; pid: number; tag: string }>>>>();
+/** Per folder, once per run: what runs that are gone left there, removed (or what could not be). */
+const leftoverScans = new Map<string, Promise<string[]>>();
 
 /**
- * Removes what runs that are gone (a kill -9, a crash, a machine that lost power) left for `target`:
- * private temporary files and lock files whose holder's pid no longer runs on this host. The folder is
- * read once per run, when the first download into it starts; a fixed name left behind is taken over
- * with its lock, and resumed or replaced, by the download itself.
+ * Removes what runs that are gone (a kill -9, a crash, a machine that lost power) left in the
+ * target's folder: private temporary files and the owner files of locks whose holder's pid no longer
+ * runs on this host, and locks whose holder is gone (taken over, then removed). The folder is read
+ * once per run, when the first download into it starts, and cleared whatever is downloaded: a re-run
+ * that skips the files a killed run had finished still removes that run's locks. A fixed temporary
+ * name left behind is kept: the download of its target takes it over and resumes or replaces it.
+ * Returns, to the first download into the folder only, one line for each leftover that could not
+ * be removed (a folder planted at such a name), for it to warn of; such a leftover fails nothing.
  */
-export async function removeLeftoversOfGoneRuns(target: string): Promise<void> {
+export async function removeLeftoversOfGoneRuns(target: string): Promise<string[]> {
   const directory = dirname(target);
-  let scan = leftoverScans.get(directory);
-  if (!scan) {
-    scan = scanForLeftovers(directory);
-    leftoverScans.set(directory, scan);
+  const scan = leftoverScans.get(directory);
+  if (scan) {
+    await scan;
+    return [];
   }
-  const byTarget = await scan;
-  const found = byTarget.get(basename(target));
-  if (!found) return;
-  byTarget.delete(basename(target));
-  for (const leftover of found) {
-    if (isGoneHolder(leftover.pid, leftover.tag)) await rm(join(directory, leftover.name), { force: true });
-  }
+  const started = removeLeftoversIn(directory);
+  leftoverScans.set(directory, started);
+  return started;
 }
 
-async function scanForLeftovers(directory: string): Promise<Map<string, Array<{ name: string; pid: number; tag: string }>>> {
-  const byTarget = new Map<string, Array<{ name: string; pid: number; tag: string }>>();
+async function removeLeftoversIn(directory: string): Promise<string[]> {
+  const stuck: string[] = [];
   // Streamed: a folder of a million files costs no more memory than one of ten.
   const entries = await opendir(directory, { bufferSize: 256 }).catch(() => undefined);
   for await (const { name } of entries ?? []) {
     if (!name.startsWith('.') || !name.includes(SUFFIX)) continue;
-    for (const pattern of HELD_NAMES) {
-      const match = pattern.exec(name);
-      if (!match) continue;
-      const list = byTarget.get(match[1]!) ?? [];
-      list.push({ name, pid: Number(match[2]), tag: match[3]! });
-      byTarget.set(match[1]!, list);
-      break;
+    const path = join(directory, name);
+    try {
+      const held = HELD_NAME.exec(name);
+      if (held && isGoneHolder(Number(held[1]), held[2]!)) await removeOwnName(path);
+      else if (!held && LOCK_NAME.test(name)) {
+        // Taken the way any stale lock is (never one a live process holds), then let go: removed.
+        const lock = await tryLock(path);
+        if (lock.acquired) await lock.release();
+      }
+    } catch (error) {
+      stuck.push(`${describeError(error)}; left there by a run that is gone`);
     }
   }
-  return byTarget;
+  return stuck;
 }

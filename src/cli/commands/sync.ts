@@ -121,7 +121,7 @@ Every name is included unless a rule matches; the last matching rule decides.`,
     // The engine's modules load while the runtime's do: one wave of imports, not two.
     const engine = Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
     const runtime = await openRuntime(globals, interruption, { settings, out });
-    const [{ runSync, describeSyncTarget }, { acquireSyncLock }] = await engine;
+    const [{ runSync, describeSyncTarget }, { acquireSyncLock, canonicalLocalRoot }] = await engine;
     const plan = {
       direction,
       localRoot,
@@ -143,7 +143,8 @@ Every name is included unless a rule matches; the last matching rule decides.`,
     try {
       manifest = flags.manifest ? await openManifest(flags.manifest) : undefined;
       if (!plan.dryRun) {
-        const lockPath = join(stateDirectory(), 'locks', `${fileNameFor(`${direction}\0${localRoot}\0${formatS3Url(remote)}\0${shardTag}`)}.lock`);
+        const lockRoot = await canonicalLocalRoot(localRoot);
+        const lockPath = join(stateDirectory(), 'locks', `${fileNameFor(`${direction}\0${lockRoot}\0${formatS3Url(remote)}\0${shardTag}`)}.lock`);
         releaseLock = await acquireSyncLock(lockPath, description);
       }
       const dry = plan.dryRun ? '(dry run) ' : '';

@@ -1,7 +1,8 @@
 import type { WriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { createNewFile } from '../exclusive-files.js';
-import { dirname } from 'node:path';
+import { isGoneHolder, processTag } from '../lock-file.js';
+import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { compareKeys } from '../list.js';
 import type { LocalFile } from './local-tree.js';
@@ -60,9 +61,11 @@ export class HashCache {
       lines = undefined; // no cache yet
     }
     // The new cache is written aside, never through a link planted at that name, and renamed over.
-    const temporary = `${path}.${process.pid}.tmp`;
+    // The name carries this process (pid and host), so that the next run can remove it if a kill -9 left it.
+    const temporary = `${path}.${processTag()}.tmp`;
     let output: FileHandle | undefined;
     if (write) {
+      await removeLeftCopies(path);
       await rm(temporary, { force: true });
       output = await createNewFile(temporary);
     }
@@ -178,5 +181,16 @@ class LineReader {
 
   close(): Promise<void> {
     return this.handle.close();
+  }
+}
+
+/** Removes the copies of the cache at `path` that runs now gone (kill -9) were writing aside. */
+async function removeLeftCopies(path: string): Promise<void> {
+  const prefix = `${basename(path)}.`;
+  const names = await readdir(dirname(path)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const holder = /^(\d+)-([0-9a-f]{8})\.tmp$/.exec(name.slice(prefix.length));
+    if (holder && isGoneHolder(Number(holder[1]), holder[2]!)) await rm(join(dirname(path), name), { force: true }).catch(() => undefined);
   }
 }
