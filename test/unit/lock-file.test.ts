@@ -43,6 +43,27 @@ describe('lock files', () => {
     }
   });
 
+  it('a lock naming our own pid that this process does not hold is stale (a container started again)', async () => {
+    const path = join(work, 'own-pid.lock');
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname() }));
+    const lock = await tryLock(path);
+    expect(lock.acquired).toBe(true);
+    // Held now: a second attempt of this process finds it held.
+    expect(await tryLock(path)).toMatchObject({ acquired: false, holder: { pid: process.pid } });
+    if (lock.acquired) await lock.release();
+  });
+
+  it('a lock whose pid now belongs to a process started at another time is stale', async () => {
+    const path = join(work, 'reused-pid.lock');
+    const start = readFileSync(`/proc/${process.ppid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+    writeFileSync(path, JSON.stringify({ pid: process.ppid, host: hostname(), start }));
+    expect(await tryLock(path)).toMatchObject({ acquired: false, holder: { pid: process.ppid } });
+    writeFileSync(path, JSON.stringify({ pid: process.ppid, host: hostname(), start: `${start}1` }));
+    const lock = await tryLock(path);
+    expect(lock.acquired).toBe(true);
+    if (lock.acquired) await lock.release();
+  });
+
   it('a symbolic link planted at the lock name is never written through', async () => {
     const outside = join(work, 'outside.txt');
     writeFileSync(outside, 'keep me');
