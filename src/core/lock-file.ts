@@ -44,6 +44,8 @@ const MAX_TAKEOVER_DEPTH = 3;
 const heldHere = new Set<string>();
 
 async function acquire(path: string, depth: number): Promise<LockAttempt> {
+  // Another task of this process holds it (two downloads to one target): held, and its exit entry kept.
+  if (heldHere.has(path)) return { acquired: false, holder: { pid: process.pid, host: hostname() } };
   const mine = ownerFileName(path);
   const owner = JSON.stringify({ pid: process.pid, host: hostname(), start: startTimeOf(process.pid), started: new Date().toISOString() });
   // Registered before the file is made: an exit while it is being written removes it too.
@@ -58,12 +60,15 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
     throw error;
   });
   try {
+    // The lock is a second name of this file: it is removed on exit from the moment it is made.
+    const { ino: ownerIno } = await lstat(mine);
     let holder: LockHolder | undefined;
     for (let attempt = 0; attempt < 4; attempt += 1) {
+      let forgetLock = removeOnExit(path, ownerIno);
       try {
         await linkInPlace(mine, path, owner);
         const { ino } = await lstat(path);
-        const forgetLock = removeOnExit(path, ino);
+        if (ino !== ownerIno) forgetLock = removeOnExit(path, ino);
         heldHere.add(path);
         return {
           acquired: true,
@@ -75,6 +80,7 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
           },
         };
       } catch (error) {
+        forgetLock();
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const found = await readLock(path);
@@ -97,8 +103,9 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
     }
     return { acquired: false, holder };
   } finally {
-    forget();
+    // Removed, then forgotten: an exit in between still removes it.
     await rm(mine, { force: true });
+    forget();
   }
 }
 

@@ -3,7 +3,9 @@ import { UploadJournal } from '../../src/core/upload-journal.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { HashCache, type CachedHash } from '../../src/core/sync/hash-cache.js';
+import { processTag } from '../../src/core/lock-file.js';
 import type { LocalFile } from '../../src/core/sync/local-tree.js';
 
 const directories: string[] = [];
@@ -73,13 +75,27 @@ describe('the sync hash cache', () => {
     const path = join(directory, 'cache.jsonl');
     const outside = join(directory, 'outside.txt');
     writeFileSync(outside, 'not yours');
-    symlinkSync(outside, `${path}.${process.pid}.tmp`);
+    symlinkSync(outside, `${path}.${processTag()}.tmp`);
     const cache = await HashCache.open(path, true);
     cache.reserve()(entries(1)[0]);
     await cache.close(true);
     expect(readFileSync(outside, 'utf8')).toBe('not yours');
     expect(lstatSync(path).isFile()).toBe(true);
     expect(readdirSync(directory).sort()).toEqual(['cache.jsonl', 'outside.txt']);
+  });
+});
+
+describe('copies written aside by runs that are gone', () => {
+  it('are removed when the cache is next opened to write; a live run\'s copy is kept', async () => {
+    const directory = scratch();
+    const path = join(directory, 'cache.jsonl');
+    const tag = processTag().split('-')[1];
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(`${path}.${dead}-${tag}.tmp`, 'left by a kill -9');
+    writeFileSync(`${path}.${process.ppid}-${tag}.tmp`, 'a live run');
+    const cache = await HashCache.open(path, true);
+    await cache.close(true);
+    expect(readdirSync(directory).sort()).toEqual(['cache.jsonl', `cache.jsonl.${process.ppid}-${tag}.tmp`]);
   });
 });
 
