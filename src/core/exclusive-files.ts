@@ -13,7 +13,22 @@ const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDWR, O_RDONLY, O_NONBLOCK } = constants;
 
 /** Creates `path` as a new file; fails with EEXIST when anything at all is there, a link included. */
 export function createNewFile(path: string): Promise<FileHandle> {
-  return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+  return creating(open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666));
+}
+
+/**
+ * Names being made now, on the thread pool: an exit (a second Ctrl-C) can come while one is under
+ * way, and the name then appears after the exit hook looked for it. The hook waits a moment for
+ * them and looks again.
+ */
+let creationsInFlight = 0;
+
+/** Marks `making` (a file created, a link made) as in flight until it settles. */
+export function creating<T>(making: Promise<T>): Promise<T> {
+  creationsInFlight += 1;
+  return making.finally(() => {
+    creationsInFlight -= 1;
+  });
 }
 
 /** Writes `data` into a new file at `path`; on any failure (a full disk) nothing is left there. */
@@ -111,11 +126,14 @@ export function removeOnExit(path: string, ino?: number): () => void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
-      for (const [owned, inode] of ownedUntilExit) {
-        try {
-          if (inode === undefined || lstatSync(owned).ino === inode) unlinkSync(owned);
-        } catch {
-          // already gone
+      removeOwned();
+      // Thread-pool calls still running can make a name just after it was looked for (each takes
+      // microseconds to milliseconds, more on a busy machine): a short, bounded wait, looking again.
+      if (creationsInFlight > 0) {
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        for (let waited = 0; waited < EXIT_WAIT_MS; waited += EXIT_WAIT_STEP_MS) {
+          Atomics.wait(pause, 0, 0, EXIT_WAIT_STEP_MS);
+          removeOwned();
         }
       }
     });
@@ -127,3 +145,15 @@ export function removeOnExit(path: string, ino?: number): () => void {
 }
 
 let exitHookInstalled = false;
+const EXIT_WAIT_MS = 250;
+const EXIT_WAIT_STEP_MS = 25;
+
+function removeOwned(): void {
+  for (const [owned, inode] of ownedUntilExit) {
+    try {
+      if (inode === undefined || lstatSync(owned).ino === inode) unlinkSync(owned);
+    } catch {
+      // already gone, or not made
+    }
+  }
+}

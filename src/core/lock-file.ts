@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { link, lstat, rm, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { failure } from './errors.js';
-import { readRegularFile, removeIfSame, removeOnExit, writeNewFile } from './exclusive-files.js';
+import { creating, readRegularFile, removeIfSame, removeOnExit, writeNewFile } from './exclusive-files.js';
 
 /** Who holds a lock file: written into it by the process that took it. */
 export interface LockHolder {
@@ -116,7 +116,7 @@ async function acquire(path: string, depth: number): Promise<LockAttempt> {
  */
 async function linkInPlace(owner: string, path: string, content: string): Promise<void> {
   try {
-    await link(owner, path);
+    await creating(link(owner, path));
   } catch (error) {
     if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
     await writeNewFile(path, content);

@@ -138,6 +138,19 @@ describe('a download sync stopped half-way', () => {
     proxy.setRules([]);
   });
 
+  it.each([10, 30, 50, 70])('Ctrl-C twice after %i requests (an exit amid downloads starting and ending) leaves nothing', async (requests) => {
+    const destination = join(work.path, `sigint-twice-${requests}`);
+    proxy.setRules([{ method: 'GET', match: /many\//, fault: { kind: 'delay', ms: 5 } }]);
+    const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
+    await waitFor(() => proxy.log.filter((entry) => entry.method === 'GET' && /many\/f/.test(entry.url)).length >= requests, `${requests} downloads started`);
+    run.child.kill('SIGINT');
+    await waitFor(() => run.stderr().includes('SIGINT received'), 'the first signal seen');
+    run.child.kill('SIGINT');
+    expect(await run.done).toBe(130);
+    expect(leftovers(destination)).toEqual([]);
+    proxy.setRules([]);
+  });
+
   it('kill -9: the re-run removes every lock and owner file the dead run left, downloaded again or not', async () => {
     const destination = join(work.path, 'sigkill');
     proxy.setRules([{ method: 'GET', match: /many\//, fault: { kind: 'delay', ms: 300 } }]);
