@@ -82,15 +82,25 @@ async function rangesAlongParts(ctx: TransferContext, head: ObjectHead, proof: E
  * against the stored MD5 or the ETag, flushed, and only then renamed into place: the target path
  * never holds a partial or corrupt file. Large objects are fetched as parallel ranges.
  */
-export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, target: string, options: { sizeHint?: number } = {}): Promise<DownloadedObject> {
+export async function downloadToFile(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  target: string,
+  options: {
+    sizeHint?: number;
+    /** Runs just before the verified file is renamed into place (a destination's folders checked once more). */
+    beforePlacing?: () => Promise<void>;
+  } = {},
+): Promise<DownloadedObject> {
   const id = ctx.events.newTransferId();
   let announced = false;
+  const beforePlacing = options.beforePlacing ?? (async () => undefined);
   if (options.sizeHint !== undefined && options.sizeHint <= IN_MEMORY_DOWNLOAD_MAX) {
-    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint);
+    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, beforePlacing);
     if (downloaded) return downloaded;
     // Not what the listing promised: HEAD it and take the general path.
     announced = true;
-    options = {};
+    options = { beforePlacing };
   }
   try {
     // A small object (size known from a listing) is fetched in one GET, whose headers tell all HEAD would.
@@ -131,6 +141,7 @@ export async function downloadToFile(ctx: TransferContext, ref: ObjectRef, targe
         // partial file at the target (none of aws, s5cmd or rclone fsync at all).
         if (downloaded.size > ctx.partSize) await file.datasync();
         await file.close();
+        await beforePlacing();
         await rename(temporary, target);
         outcome = 'renamed';
         // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
@@ -199,7 +210,14 @@ const IN_MEMORY_DOWNLOAD_MAX = 1024 * 1024;
  * verified. Returns undefined when the object turns out to need the general path (larger
  * than the listing said, or a multipart ETag to prove part by part).
  */
-async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: string, id: number, size: number): Promise<DownloadedObject | undefined> {
+async function downloadInMemory(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  target: string,
+  id: number,
+  size: number,
+  beforePlacing: () => Promise<void>,
+): Promise<DownloadedObject | undefined> {
   ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
   try {
     await ensureDirectory(dirname(target));
@@ -240,6 +258,7 @@ async function downloadInMemory(ctx: TransferContext, ref: ObjectRef, target: st
           await rm(temporary, { force: true });
           await writeNewFile(temporary, content);
         });
+        await beforePlacing();
         await rename(temporary, target);
       } catch (error) {
         await rm(temporary, { force: true });

@@ -78,11 +78,16 @@ export class DestinationGuard {
     this.root = resolve(root);
   }
 
-  async check(target: string): Promise<void> {
+  /**
+   * `fresh` looks at every folder again, remembered or not: just before a file is renamed into place or
+   * deleted, so that a folder replaced by a link since the first look is caught (what is left is the
+   * moment between this look and that one call).
+   */
+  async check(target: string, options: { fresh?: boolean } = {}): Promise<void> {
     let current = this.root;
     for (const segment of relative(this.root, dirname(resolve(target))).split(sep).filter(Boolean)) {
       current = join(current, segment);
-      if (this.checked.has(current)) continue;
+      if (!options.fresh && this.checked.has(current)) continue;
       const info = await lstat(current).catch(() => undefined);
       if (!info) return; // not there yet: it will be created as a real folder
       if (!info.isDirectory()) {

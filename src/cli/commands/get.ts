@@ -102,7 +102,7 @@ Examples:
                 return;
               }
               await guard.check(path);
-              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size });
+              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, beforePlacing: () => guard.check(path, { fresh: true }) });
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
             });
           },

@@ -284,7 +284,7 @@ async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile,
 async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile, guard: DestinationGuard) {
   const path = localPathFor(plan.localRoot, plan.remote.key, remote.ref.key);
   await guard.check(path);
-  const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size });
+  const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size, beforePlacing: () => guard.check(path, { fresh: true }) });
   const info = await stat(path);
   const entry: CachedHash = {
     name: remote.name,
@@ -305,6 +305,7 @@ async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous
     // A local file is deleted only once a HEAD of its key confirms there is no such object: one
     // flipped letter in a listing (a name that stays under the prefix, or that a filter then hides)
     // would otherwise read as "only on the destination".
+    const guard = new DestinationGuard(plan.localRoot);
     const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => ctx.limiter.run(async () => !(await findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) })))));
     for (const [index, step] of ordered.entries()) {
       const local = step.destination as LocalFile;
@@ -316,7 +317,20 @@ async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous
         onAction({ ...action, status: 'failed', error });
         continue;
       }
-      if (!plan.dryRun) await unlink(local.path);
+      if (!plan.dryRun) {
+        // The folders between the root and the file, looked at once more: never an unlink through a link.
+        const refused = await guard.check(local.path, { fresh: true }).then(
+          () => undefined,
+          (error: unknown) => describeError(error),
+        );
+        if (refused) {
+          report.failed += 1;
+          report.errors.push({ name: step.name, error: refused });
+          onAction({ ...action, status: 'failed', error: refused });
+          continue;
+        }
+        await unlink(local.path);
+      }
       report.deleted += 1;
       onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
     }
