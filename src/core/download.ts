@@ -687,7 +687,8 @@ function segmentBounds(
     if (range ? range.start === from && range.end === segment.end && (range.total ?? head.size) === head.size : whole && from === 0 && segment.end === head.size) {
       return { start: segment.start, end: segment.end };
     }
-    throw failure(`${formatS3Url(head.ref)}: the server did not answer with the bytes ${from}-${segment.end - 1} asked for (${contentRange ? `Content-Range ${contentRange}` : `HTTP ${status}`})`);
+    // Nothing written yet: an answer damaged on the way (a flipped Content-Range) is asked for again.
+    throw new TransientError(`${formatS3Url(head.ref)}: the server did not answer with the bytes ${from}-${segment.end - 1} asked for (${contentRange ? `Content-Range ${contentRange}` : `HTTP ${status}`})`);
   }
   const { partNumber, partCount } = segment;
   if (partCount === 1 && (whole || (range && range.start === 0 && range.end === head.size))) return { start: 0, end: head.size };

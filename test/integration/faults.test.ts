@@ -83,6 +83,16 @@ describe('transient faults are ridden out', () => {
     noLeftovers(join(work.path, 'down'));
   });
 
+  it('a download range whose Content-Range was damaged on the way is asked for again; the file is identical', async () => {
+    proxy.setRules([{ method: 'GET', match: /flaky\/big\.bin/, times: 1, fault: { kind: 'flip-response-header', header: 'content-range', index: 8 } }]);
+    const target = join(work.path, 'down-range', 'big.bin');
+    const result = await cli(['get', `s3://${bucket}/flaky/big.bin`, target]);
+    expect(proxy.faults()).toBe(1);
+    expect(result.code).toBe(0);
+    expect(md5(readFileSync(target))).toBe(md5(big));
+    noLeftovers(join(work.path, 'down-range'));
+  });
+
   it('an object replaced while its ranges are fetched fails the download (If-Match), leaving nothing at the target', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'moving/big.bin', Body: big }));
     // The first range goes through; the others wait at the proxy while the object is replaced.
