@@ -95,6 +95,8 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
     if (flags.profile === '') throw usageError('invalid --profile: empty');
     env.AWS_PROFILE = flags.profile;
   }
+  // Loaded here, not at start-up: `--version` and `--help` never read the config files.
+  const { fromSharedConfig } = await import('./aws-settings.js');
   const fromProfile = await fromSharedConfig(env);
 
   const region = pick(flags.region, 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? fromProfile.region ?? DEFAULT_REGION;
@@ -104,47 +106,12 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
   const endpoint = endpointText === undefined ? undefined : validateEndpoint(endpointText, fromProfile.endpointSource);
 
   const style = fromProfile.addressingStyle;
+  if (style !== undefined && !['auto', 'path', 'virtual'].includes(style)) {
+    throw usageError(`invalid s3 addressing_style '${style}' in profile '${fromProfile.profile}'`, 'use auto, path or virtual');
+  }
   const forcePathStyle = style === 'path' || (style !== 'virtual' && endpoint !== undefined);
 
   return { bucket, region, endpoint, forcePathStyle, profile: pick(flags.profile, 'AWS_PROFILE'), layout, concurrency, partSize, retries };
-}
-
-/** What the environment (endpoint only) and the shared config files say, by the SDK's own rules. */
-interface SharedConfig {
-  region: string | undefined;
-  /** `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `services` section, its `endpoint_url`; none under `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`. */
-  endpoint: string | undefined;
-  /** Where the endpoint came from, for the message when it is malformed. */
-  endpointSource: string;
-  addressingStyle: string | undefined;
-}
-
-async function fromSharedConfig(env: NodeJS.ProcessEnv): Promise<SharedConfig> {
-  // Loaded here, not at start-up: `--version` and `--help` never read the config files.
-  const [{ loadConfig, loadSharedConfigFiles, getProfileName, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS }, { resolveEndpointConfig }] = await Promise.all([
-    import('@smithy/core/config'),
-    import('@smithy/core/endpoints'),
-  ]);
-  // The SDK's region loader: the profile's `region` (the credentials file first, as the SDK reads it).
-  // The environment is read by the caller (the CLI also reads AWS_DEFAULT_REGION), and the SDK's own
-  // default asks the EC2 instance metadata service, which a CLI on a laptop must not wait for.
-  const region = await loadConfig<string | undefined>(
-    { environmentVariableSelector: () => undefined, configFileSelector: NODE_REGION_CONFIG_OPTIONS.configFileSelector, default: undefined },
-    NODE_REGION_CONFIG_FILE_OPTIONS,
-  )();
-  // The SDK's configured-endpoint resolution for the service `S3`, exactly as an S3Client runs it.
-  const configured = resolveEndpointConfig({ serviceId: 'S3' } as never) as unknown as { serviceConfiguredEndpoint(): Promise<string | undefined> };
-  const endpoint = await configured.serviceConfiguredEndpoint();
-  // The SDK for JavaScript does not read `s3 = addressing_style` (the AWS CLI does): taken from the
-  // parsed profile as the SDK's loader flattens its sub-section.
-  const profile = getProfileName({});
-  const { configFile } = await loadSharedConfigFiles();
-  const addressingStyle = configFile[profile]?.['s3.addressing_style'];
-  if (addressingStyle !== undefined && !['auto', 'path', 'virtual'].includes(addressingStyle)) {
-    throw usageError(`invalid s3 addressing_style '${addressingStyle}' in profile '${profile}'`, 'use auto, path or virtual');
-  }
-  const endpointSource = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : `profile '${profile}'`;
-  return { region: region || undefined, endpoint: endpoint || undefined, endpointSource, addressingStyle };
 }
 
 export function validateEndpoint(text: string, source?: string): string {
