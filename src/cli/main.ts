@@ -91,7 +91,11 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
     if (options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
     return EXIT_USAGE;
   }
-  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint: currentSettings()?.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL });
+  // The endpoint in use once settings are resolved (flag, environment or profile; none under
+  // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS); before that, the environment's.
+  const settings = currentSettings();
+  const endpoint = settings ? settings.endpoint : (process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
+  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint });
   process.stderr.write(`${errorLine(explained)}\n`);
   if (options.json) printErrorDocument({ code: errorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);

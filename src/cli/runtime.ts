@@ -25,11 +25,11 @@ export interface Runtime {
 }
 
 /** Checks what can be checked without a network: settings and log options. Usage errors only. */
-export function resolveGlobals(options: GlobalOptions): { settings: Settings; out: Output } {
+export async function resolveGlobals(options: GlobalOptions): Promise<{ settings: Settings; out: Output }> {
   if (options.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(options.logLevel)) {
     throw usageError(`invalid --log-level '${options.logLevel}'`, `use one of ${LOG_LEVELS.join(', ')}`);
   }
-  const settings = resolveSettings(options, process.env);
+  const settings = await resolveSettings(options);
   runSettings = settings;
   const out = new Output({ json: options.json === true, quiet: options.quiet === true });
   return { settings, out };
@@ -46,9 +46,9 @@ export function currentSettings(): Settings | undefined {
 export async function openRuntime(
   options: GlobalOptions,
   interruption: { signal: AbortSignal; stopping: AbortSignal; beforeNotice(hook: () => boolean): void },
-  resolved = resolveGlobals(options),
+  resolved?: { settings: Settings; out: Output },
 ): Promise<Runtime> {
-  const { settings, out } = resolved;
+  const { settings, out } = resolved ?? (await resolveGlobals(options));
   const [{ connectS3 }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }, { UploadJournal }, { stateDirectory }, v8] = await Promise.all([
     import('../core/s3.js'),
     import('../core/limiter.js'),

@@ -18,8 +18,13 @@ export interface SettingFlags {
 export interface Settings {
   bucket: string | undefined;
   region: string;
-  /** A custom endpoint (MinIO, Ceph, R2 …); addressed path-style. */
+  /** A custom endpoint (MinIO, Ceph, R2 …), from the flag, the environment or the profile. */
   endpoint: string | undefined;
+  /**
+   * Buckets addressed by path (`{endpoint}/{bucket}/{key}`) rather than by host name: the profile's
+   * `s3 = addressing_style = path|virtual`; without one (or `auto`), path style for a custom endpoint.
+   */
+  forcePathStyle: boolean;
   profile: string | undefined;
   layout: string;
   /** Requests in flight at once, across all files. */
@@ -44,10 +49,20 @@ export const DEFAULT_RETRIES = 5;
 export const DEFAULT_REGION = 'us-east-1';
 
 /**
- * Flag > environment > `.env` > default. The caller merges `.env` into `env` beforehand without
- * overriding what is set (see applyDotenv), so `env` here already carries both in the right order.
+ * Flag > environment > `.env` > profile > default, from `process.env`. The caller merges `.env` into
+ * it beforehand without overriding what is set (see applyDotenv), so it already carries both in the
+ * right order.
+ *
+ * Region and endpoint are resolved as the AWS CLI and SDK resolve them, by the SDK's own loaders
+ * (`@smithy/core/config`, `@smithy/core/endpoints`): the profile is `--profile`, else `AWS_PROFILE`,
+ * else `default`, read from `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/`). Those
+ * loaders read `process.env` (hence no other environment is taken here), so `--profile` is set there
+ * as `AWS_PROFILE` for the whole run: the SDK's credential chain then takes the same profile. The
+ * result feeds both the SDK client and the direct path (s3.ts), so the two can never go to different
+ * places.
  */
-export function resolveSettings(flags: SettingFlags, env: NodeJS.ProcessEnv): Settings {
+export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
+  const env = process.env;
   const pick = (flag: string | undefined, ...names: string[]): string | undefined => {
     if (flag !== undefined) return flag;
     for (const name of names) {
@@ -59,9 +74,6 @@ export function resolveSettings(flags: SettingFlags, env: NodeJS.ProcessEnv): Se
 
   const bucket = pick(flags.bucket, 'DATALAKE_BUCKET');
   if (bucket !== undefined) validateBucketName(bucket);
-
-  const endpointText = pick(flags.endpoint, 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL');
-  const endpoint = endpointText === undefined ? undefined : validateEndpoint(endpointText);
 
   const layout = pick(flags.layout, 'DATALAKE_LAYOUT') ?? DEFAULT_LAYOUT;
   validateLayout(layout);
@@ -78,21 +90,40 @@ export function resolveSettings(flags: SettingFlags, env: NodeJS.ProcessEnv): Se
   const retriesText = pick(flags.retries, 'DATALAKE_RETRIES');
   const retries = retriesText === undefined ? DEFAULT_RETRIES : parseCount(retriesText, 'retries', 0, 100);
 
-  const region = pick(flags.region, 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? DEFAULT_REGION;
+  if (flags.endpoint !== undefined) validateEndpoint(flags.endpoint);
+  if (flags.profile !== undefined) {
+    if (flags.profile === '') throw usageError('invalid --profile: empty');
+    env.AWS_PROFILE = flags.profile;
+  }
+  // Loaded here, not at start-up: `--version` and `--help` never read the config files.
+  const { fromSharedConfig } = await import('./aws-settings.js');
+  const fromProfile = await fromSharedConfig(env);
+
+  const region = pick(flags.region, 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? fromProfile.region ?? DEFAULT_REGION;
   if (!/^[a-z0-9-]+$/.test(region)) throw usageError(`invalid region '${region}'`);
 
-  return { bucket, region, endpoint, profile: pick(flags.profile), layout, concurrency, partSize, retries };
+  const endpointText = flags.endpoint ?? fromProfile.endpoint;
+  const endpoint = endpointText === undefined ? undefined : validateEndpoint(endpointText, fromProfile.endpointSource);
+
+  const style = fromProfile.addressingStyle;
+  if (style !== undefined && !['auto', 'path', 'virtual'].includes(style)) {
+    throw usageError(`invalid s3 addressing_style '${style}' in profile '${fromProfile.profile}'`, 'use auto, path or virtual');
+  }
+  const forcePathStyle = style === 'path' || (style !== 'virtual' && endpoint !== undefined);
+
+  return { bucket, region, endpoint, forcePathStyle, profile: pick(flags.profile, 'AWS_PROFILE'), layout, concurrency, partSize, retries };
 }
 
-export function validateEndpoint(text: string): string {
+export function validateEndpoint(text: string, source?: string): string {
+  const where = source === undefined ? '' : ` (from ${source})`;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw usageError(`malformed endpoint URL '${text}'`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
+    throw usageError(`malformed endpoint URL '${text}'${where}`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.username || url.password) {
-    throw usageError(`malformed endpoint URL '${text}'`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
+    throw usageError(`malformed endpoint URL '${text}'${where}`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
   }
   return url.origin + (url.pathname === '/' ? '' : url.pathname);
 }

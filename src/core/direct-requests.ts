@@ -77,7 +77,7 @@ export class DirectRequests {
 
   constructor(
     private readonly client: LazyS3Client,
-    private readonly settings: { region: string; endpoint: string | undefined; profile?: string | undefined },
+    private readonly settings: { region: string; endpoint: string | undefined; forcePathStyle?: boolean; profile?: string | undefined },
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.fromEnvironment = environmentCredentials(settings.profile, env);
@@ -198,11 +198,16 @@ export class DirectRequests {
   private async endpointFor(bucket: string): Promise<BucketEndpoint> {
     let endpoint = this.endpoints.get(bucket);
     if (!endpoint) {
-      const { url, signingRegion } = this.settings.endpoint ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
+      const { url, signingRegion } = this.settings.endpoint && this.pathStyle() ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
       endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion, connections: this.poolFor(url) };
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
+  }
+
+  /** As the SDK client is configured (s3.ts): path style as settled by config.ts, by default for a custom endpoint. */
+  private pathStyle(): boolean {
+    return this.settings.forcePathStyle ?? this.settings.endpoint !== undefined;
   }
 
   /** By the SDK's own endpoint rules (virtual-hosted or path style, the bucket's signing region). */
@@ -213,7 +218,7 @@ export class DirectRequests {
       Region: this.settings.region,
       UseFIPS: false,
       UseDualStack: false,
-      ForcePathStyle: this.settings.endpoint !== undefined,
+      ForcePathStyle: this.pathStyle(),
       Accelerate: false,
       UseArnRegion: false,
       DisableMultiRegionAccessPoints: false,

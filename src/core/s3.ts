@@ -43,8 +43,9 @@ export class LazyS3Client {
 }
 
 /**
- * The S3 client, configured once: the SDK's default credential chain (env, profiles, SSO, IMDS),
- * path-style addressing for custom endpoints, keep-alive sockets sized to the concurrency, and the
+ * The S3 client, configured once from the one resolution of config.ts (region, endpoint and
+ * addressing style, as the direct path gets them): the SDK's default credential chain (env,
+ * profiles, SSO, IMDS), keep-alive sockets sized to the concurrency, and the
  * SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
  */
 async function createS3Client(settings: Settings): Promise<S3Client> {
@@ -52,7 +53,8 @@ async function createS3Client(settings: Settings): Promise<S3Client> {
   const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
   const client = new S3Client({
     region: settings.region,
-    ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    forcePathStyle: settings.forcePathStyle,
     ...(settings.profile ? { profile: settings.profile } : {}),
     maxAttempts: 1,
     requestChecksumCalculation: 'WHEN_REQUIRED',

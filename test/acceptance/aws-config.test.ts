@@ -146,44 +146,9 @@ async function roundTrip(endpoint: string, bucket: string, env: NodeJS.ProcessEn
 
 const allSucceeded = { put: { code: 0, error: '' }, get: { code: 0, error: '' }, ls: { code: 0, error: '' }, presign: { code: 0, error: '' } };
 
-describe('settings come from the shared config as the AWS CLI reads them', () => {
-  it("a profile's region is used when no AWS_REGION is set", async () => {
-    const config = configFile('region', { profiles: { prod: { ...profileKeys, region: REGION } } });
-    const env = profileEnv(config, { AWS_ENDPOINT_URL: plain.endpoint });
-    const result = await roundTrip(plain.endpoint, plainBucket, env);
-    expect(result.outcome).toEqual(allSucceeded);
-    expect(result.stored).toBe(true);
-  });
-
-  it("a profile's endpoint_url is where every request goes (direct transfers and SDK calls alike)", async () => {
-    const config = configFile('endpoint', { profiles: { prod: { ...profileKeys, region: REGION, endpoint_url: plain.endpoint } } });
-    const result = await roundTrip(plain.endpoint, plainBucket, profileEnv(config));
-    expect(result.outcome).toEqual(allSucceeded);
-    expect(result.stored).toBe(true);
-  });
-
-  it("a services section's s3 endpoint_url is used", async () => {
-    const config = configFile('services', {
-      profiles: { prod: { ...profileKeys, region: REGION, services: 'local-lake' } },
-      services: { 'local-lake': { s3: { endpoint_url: plain.endpoint } } },
-    });
-    const result = await roundTrip(plain.endpoint, plainBucket, profileEnv(config));
-    expect(result.outcome).toEqual(allSucceeded);
-  });
-
-  it('AWS_ENDPOINT_URL_S3 beats the profile; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS sets both aside', async () => {
-    const config = configFile('ignore', { profiles: { prod: { ...profileKeys, region: REGION, endpoint_url: silent.endpoint } } });
-    const overridden = await run(['put', join(work.path, 'small.txt'), `s3://${plainBucket}/${unique('env-s3')}/small.txt`], profileEnv(config, { AWS_ENDPOINT_URL_S3: plain.endpoint }));
-    expect({ code: overridden.code, stderr: overridden.stderr }).toEqual({ code: 0, stderr: '' });
-
-    const ignored = await run(
-      ['presign', `s3://${plainBucket}/k.txt`, '--no-check'],
-      profileEnv(config, { AWS_ENDPOINT_URL: silent.endpoint, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' }),
-    );
-    expect(ignored.code).toBe(0);
-    expect(new URL(ignored.stdout.trim()).host).toBe(new URL(await sdkEndpoint({ Bucket: plainBucket, Region: REGION })).host);
-  });
-});
+// Region and endpoint from the shared config (profile region, endpoint_url, services sections,
+// AWS_ENDPOINT_URL_S3 over the profile, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) pass now: they moved to
+// test/integration/aws-settings.test.ts, which `npm test` runs.
 
 /** The URL the SDK's own endpoint resolver builds for these settings. */
 async function sdkEndpoint(parameters: { Bucket: string; Region: string; UseFIPS?: boolean; UseDualStack?: boolean; Endpoint?: string; ForcePathStyle?: boolean }): Promise<string> {

@@ -1,62 +1,169 @@
-import { describe, expect, it } from 'vitest';
-import { resolveSettings, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from '../../src/core/config.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { resolveSettings, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, type SettingFlags } from '../../src/core/config.js';
 import { applyDotenv, parseDotenv } from '../../src/core/dotenv.js';
+
+/** Every variable resolveSettings or the SDK's loaders read: each test starts with none of this machine's. */
+const READ_VARIABLES = [
+  'DATALAKE_BUCKET', 'DATALAKE_LAYOUT', 'DATALAKE_CONCURRENCY', 'DATALAKE_PART_SIZE', 'DATALAKE_RETRIES',
+  'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',
+];
+const files = mkdtempSync(join(tmpdir(), 'datalake-config-'));
+const emptyFile = join(files, 'empty');
+writeFileSync(emptyFile, '');
+let fileCount = 0;
+/** A shared config file of its own (the SDK's loader caches a file by its path). */
+function awsConfig(text: string): string {
+  fileCount += 1;
+  const path = join(files, `config-${fileCount}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+afterEach(() => vi.unstubAllEnvs());
+afterAll(() => rmSync(files, { recursive: true, force: true }));
+
+/** resolveSettings in a process whose environment is exactly `environment` (the SDK's loaders read process.env). */
+function resolveWith(flags: SettingFlags, environment: NodeJS.ProcessEnv) {
+  for (const name of READ_VARIABLES) vi.stubEnv(name, undefined);
+  vi.stubEnv('AWS_CONFIG_FILE', emptyFile);
+  vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', emptyFile);
+  for (const [name, value] of Object.entries(environment)) vi.stubEnv(name, value);
+  return resolveSettings(flags);
+}
 
 /** The CLI's order of work: .env fills what the environment lacks, then flags win over both. */
 function settingsFrom(flags: Record<string, string>, environment: Record<string, string>, dotenvText: string) {
   const env: NodeJS.ProcessEnv = { ...environment };
   applyDotenv(env, parseDotenv(dotenvText));
-  return resolveSettings(flags, env);
+  return resolveWith(flags, env);
 }
 
 describe('configuration precedence: flag > environment > .env > default', () => {
   const dotenv = 'DATALAKE_BUCKET=from-dotenv\nAWS_REGION=eu-west-1\nDATALAKE_CONCURRENCY=3\n';
 
-  it('takes the flag over everything', () => {
-    expect(settingsFrom({ bucket: 'from-flag' }, { DATALAKE_BUCKET: 'from-env' }, dotenv).bucket).toBe('from-flag');
+  it('takes the flag over everything', async () => {
+    expect((await settingsFrom({ bucket: 'from-flag' }, { DATALAKE_BUCKET: 'from-env' }, dotenv)).bucket).toBe('from-flag');
   });
 
-  it('takes the environment over .env, and .env never overrides a set variable', () => {
+  it('takes the environment over .env, and .env never overrides a set variable', async () => {
     const env: NodeJS.ProcessEnv = { DATALAKE_BUCKET: 'from-env' };
     applyDotenv(env, parseDotenv(dotenv));
     expect(env.DATALAKE_BUCKET).toBe('from-env');
-    expect(resolveSettings({}, env).bucket).toBe('from-env');
+    expect((await resolveWith({}, env)).bucket).toBe('from-env');
   });
 
-  it('takes .env over the default', () => {
-    const settings = settingsFrom({}, {}, dotenv);
+  it('takes .env over the default', async () => {
+    const settings = await settingsFrom({}, {}, dotenv);
     expect(settings.bucket).toBe('from-dotenv');
     expect(settings.region).toBe('eu-west-1');
     expect(settings.concurrency).toBe(3);
   });
 
-  it('falls back to the defaults', () => {
-    const settings = settingsFrom({}, {}, '');
+  it('falls back to the defaults', async () => {
+    const settings = await settingsFrom({}, {}, '');
     expect(settings).toMatchObject({ bucket: undefined, region: 'us-east-1', endpoint: undefined, concurrency: DEFAULT_CONCURRENCY, partSize: DEFAULT_PART_SIZE });
     expect(settings.layout).toBe('{zone}/{dataset}/year={yyyy}/month={mm}/day={dd}/{name}');
   });
 
-  it('prefers AWS_ENDPOINT_URL_S3 to AWS_ENDPOINT_URL', () => {
-    expect(resolveSettings({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:2' }).endpoint).toBe('http://127.0.0.1:2');
-    expect(resolveSettings({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' }).endpoint).toBe('http://127.0.0.1:1');
+  it('prefers AWS_ENDPOINT_URL_S3 to AWS_ENDPOINT_URL', async () => {
+    expect((await resolveWith({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:2' })).endpoint).toBe('http://127.0.0.1:2');
+    expect((await resolveWith({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' })).endpoint).toBe('http://127.0.0.1:1');
   });
 });
 
 describe('configuration checks', () => {
-  it.each(['not a url', 'ftp://host', 'http://', 'http://user:pw@host:9000'])('refuses the endpoint %j', (endpoint) => {
-    expect(() => resolveSettings({ endpoint }, {})).toThrow(/malformed endpoint URL/);
+  it.each(['not a url', 'ftp://host', 'http://', 'http://user:pw@host:9000'])('refuses the endpoint %j', async (endpoint) => {
+    await expect(resolveWith({ endpoint }, {})).rejects.toThrow(/malformed endpoint URL/);
   });
 
-  it('refuses part sizes outside 5 MiB to 5 GiB and takes units', () => {
-    expect(() => resolveSettings({ partSize: '4MiB' }, {})).toThrow(/5 MiB to 5 GiB/);
-    expect(() => resolveSettings({ partSize: '6GiB' }, {})).toThrow(/5 MiB to 5 GiB/);
-    expect(resolveSettings({ partSize: '16MiB' }, {}).partSize).toBe(16 * 1024 ** 2);
-    expect(resolveSettings({}, { DATALAKE_PART_SIZE: '5MiB' }).partSize).toBe(5 * 1024 ** 2);
+  it('refuses part sizes outside 5 MiB to 5 GiB and takes units', async () => {
+    await expect(resolveWith({ partSize: '4MiB' }, {})).rejects.toThrow(/5 MiB to 5 GiB/);
+    await expect(resolveWith({ partSize: '6GiB' }, {})).rejects.toThrow(/5 MiB to 5 GiB/);
+    expect((await resolveWith({ partSize: '16MiB' }, {})).partSize).toBe(16 * 1024 ** 2);
+    expect((await resolveWith({}, { DATALAKE_PART_SIZE: '5MiB' })).partSize).toBe(5 * 1024 ** 2);
   });
 
-  it('refuses concurrency under 1', () => {
-    expect(() => resolveSettings({ concurrency: '0' }, {})).toThrow(/concurrency/);
-    expect(() => resolveSettings({}, { DATALAKE_CONCURRENCY: '-2' })).toThrow(/concurrency/);
+  it('refuses concurrency under 1', async () => {
+    await expect(resolveWith({ concurrency: '0' }, {})).rejects.toThrow(/concurrency/);
+    await expect(resolveWith({}, { DATALAKE_CONCURRENCY: '-2' })).rejects.toThrow(/concurrency/);
+  });
+});
+
+describe('region and endpoint: flag > environment > profile > default, as the AWS CLI and SDK read them', () => {
+  const keys = 'aws_access_key_id = a\naws_secret_access_key = b\n';
+  const prod = (lines: string) => awsConfig(`[default]\nregion = ap-south-1\n\n[profile prod]\n${keys}${lines}`);
+
+  it("takes the region from the profile AWS_PROFILE names, else from the default profile", async () => {
+    const config = prod('region = eu-west-1\n');
+    expect((await resolveWith({}, { AWS_CONFIG_FILE: config, AWS_PROFILE: 'prod' })).region).toBe('eu-west-1');
+    expect((await resolveWith({}, { AWS_CONFIG_FILE: config })).region).toBe('ap-south-1');
+  });
+
+  it('takes --profile over AWS_PROFILE, for the region and as the profile of the run', async () => {
+    const config = awsConfig(`[profile prod]\nregion = eu-west-1\n\n[profile other]\nregion = eu-north-1\n`);
+    const settings = await resolveWith({ profile: 'prod' }, { AWS_CONFIG_FILE: config, AWS_PROFILE: 'other' });
+    expect(settings).toMatchObject({ region: 'eu-west-1', profile: 'prod' });
+    // The SDK's credential chain reads the profile from the environment: the run's is the flag's.
+    expect(process.env.AWS_PROFILE).toBe('prod');
+  });
+
+  it("takes the profile's region from the credentials file too", async () => {
+    const credentials = awsConfig('[prod]\naws_access_key_id = a\naws_secret_access_key = b\nregion = ca-central-1\n');
+    expect((await resolveWith({}, { AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_PROFILE: 'prod' })).region).toBe('ca-central-1');
+  });
+
+  it('takes --region, then AWS_REGION, then AWS_DEFAULT_REGION over the profile', async () => {
+    const env = { AWS_CONFIG_FILE: prod('region = eu-west-1\n'), AWS_PROFILE: 'prod' };
+    expect((await resolveWith({ region: 'sa-east-1' }, { ...env, AWS_REGION: 'us-west-1', AWS_DEFAULT_REGION: 'us-west-2' })).region).toBe('sa-east-1');
+    expect((await resolveWith({}, { ...env, AWS_REGION: 'us-west-1', AWS_DEFAULT_REGION: 'us-west-2' })).region).toBe('us-west-1');
+    expect((await resolveWith({}, { ...env, AWS_DEFAULT_REGION: 'us-west-2' })).region).toBe('us-west-2');
+  });
+
+  it('falls back to us-east-1 for a profile with no region, or one the file lacks', async () => {
+    const config = awsConfig(`[profile prod]\n${keys}`);
+    expect((await resolveWith({}, { AWS_CONFIG_FILE: config, AWS_PROFILE: 'prod' })).region).toBe('us-east-1');
+    expect((await resolveWith({}, { AWS_CONFIG_FILE: config, AWS_PROFILE: 'absent' })).region).toBe('us-east-1');
+  });
+
+  it("takes the endpoint: --endpoint > AWS_ENDPOINT_URL_S3 > AWS_ENDPOINT_URL > the services section > the profile's endpoint_url", async () => {
+    const services = awsConfig(`[profile prod]\n${keys}endpoint_url = http://127.0.0.1:5\nservices = lake\n\n[services lake]\ns3 =\n  endpoint_url = http://127.0.0.1:4\n`);
+    const plain = prod('endpoint_url = http://127.0.0.1:5\n');
+    const base = { AWS_PROFILE: 'prod', AWS_CONFIG_FILE: services };
+    const all = { ...base, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:2', AWS_ENDPOINT_URL: 'http://127.0.0.1:3' };
+    expect((await resolveWith({ endpoint: 'http://127.0.0.1:1' }, all)).endpoint).toBe('http://127.0.0.1:1');
+    expect((await resolveWith({}, all)).endpoint).toBe('http://127.0.0.1:2');
+    expect((await resolveWith({}, { ...base, AWS_ENDPOINT_URL: 'http://127.0.0.1:3' })).endpoint).toBe('http://127.0.0.1:3');
+    expect((await resolveWith({}, base)).endpoint).toBe('http://127.0.0.1:4');
+    expect((await resolveWith({}, { ...base, AWS_CONFIG_FILE: plain })).endpoint).toBe('http://127.0.0.1:5');
+  });
+
+  it('sets configured endpoints aside under AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or the profile\'s ignore_configured_endpoint_urls, never --endpoint', async () => {
+    const config = prod('endpoint_url = http://127.0.0.1:5\n');
+    const ignoring = prod('endpoint_url = http://127.0.0.1:5\nignore_configured_endpoint_urls = true\n');
+    const env = { AWS_PROFILE: 'prod', AWS_CONFIG_FILE: config, AWS_ENDPOINT_URL: 'http://127.0.0.1:3' };
+    expect((await resolveWith({}, { ...env, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).endpoint).toBeUndefined();
+    expect((await resolveWith({}, { ...env, AWS_CONFIG_FILE: ignoring })).endpoint).toBeUndefined();
+    expect((await resolveWith({ endpoint: 'http://127.0.0.1:1' }, { ...env, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).endpoint).toBe('http://127.0.0.1:1');
+  });
+
+  it("refuses a malformed endpoint from the profile, naming where it came from", async () => {
+    await expect(resolveWith({}, { AWS_PROFILE: 'prod', AWS_CONFIG_FILE: prod('endpoint_url = nope\n') })).rejects.toThrow("malformed endpoint URL 'nope' (from profile 'prod')");
+    await expect(resolveWith({}, { AWS_ENDPOINT_URL_S3: 'nope' })).rejects.toThrow("malformed endpoint URL 'nope' (from AWS_ENDPOINT_URL_S3)");
+  });
+
+  it("addresses buckets as the profile's s3 addressing_style says; without one, by path for a custom endpoint only", async () => {
+    const style = (value: string) => prod(`endpoint_url = http://s3.localhost:9000\ns3 =\n  addressing_style = ${value}\n`);
+    const env = (config: string) => ({ AWS_PROFILE: 'prod', AWS_CONFIG_FILE: config });
+    expect((await resolveWith({}, env(style('virtual')))).forcePathStyle).toBe(false);
+    expect((await resolveWith({}, env(style('path')))).forcePathStyle).toBe(true);
+    expect((await resolveWith({}, env(style('auto')))).forcePathStyle).toBe(true);
+    expect((await resolveWith({}, env(prod('endpoint_url = http://s3.localhost:9000\n')))).forcePathStyle).toBe(true);
+    expect((await resolveWith({}, env(prod('')))).forcePathStyle).toBe(false);
+    await expect(resolveWith({}, env(style('sideways')))).rejects.toThrow("invalid s3 addressing_style 'sideways' in profile 'prod'");
   });
 });
 

@@ -25,7 +25,7 @@ Examples:
     .action(async (source: string, _flags: unknown, command: Command) => {
       const globals = command.optsWithGlobals();
       if (globals.json) throw usageError('cat writes the object itself to standard output: there is no room for --json', 'use `datalake stat --json` for what the object carries');
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const ref = parseObjectAddress(source, settings.bucket);
       const engine = import('../../core/download.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });

@@ -85,7 +85,7 @@ interface Skipped {
 /** Parses, plans and runs `cp` or `mv`; renders each object's outcome and the `--json` document. */
 export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinationText: string | undefined, flags: CopyFlags, rules: FilterRule[], cmd: Command): Promise<void> {
   const globals = cmd.optsWithGlobals();
-  const { settings, out } = resolveGlobals(globals);
+  const { settings, out } = await resolveGlobals(globals);
   const recursive = flags.recursive === true;
   if (rules.length > 0 && !recursive) throw usageError('--exclude and --include go with --recursive');
   const plan = planCopy({ source: sourceText, destination: destinationText, recursive, zone: flags.zone, dataset: flags.dataset, date: flags.date, bucket: settings.bucket, layout: settings.layout }, mode);

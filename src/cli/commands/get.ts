@@ -35,7 +35,7 @@ Examples:
     )
     .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean; clobber?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
 
       if (rules.length > 0 && !flags.recursive) throw usageError('--exclude and --include go with --recursive');
       if (!flags.recursive) {

@@ -34,7 +34,7 @@ Lifecycle file (every field optional; zones left out keep the defaults):
     )
     .action(async (bucketArgument: string | undefined, flags: { kmsKeyId?: string; lifecycle?: string; dryRun?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const bucket = bucketArgument?.replace(/^s3:\/\//, '').replace(/\/$/, '') ?? settings.bucket;
       if (!bucket) throw missingBucketError();
       validateBucketName(bucket);

@@ -24,7 +24,7 @@ Examples:
     )
     .action(async (prefixText: string | undefined, flags: { recursive?: boolean; fullKey?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       if (prefixText === undefined && settings.bucket === undefined) {
         await listBuckets(globals);
         return;
@@ -73,7 +73,7 @@ Examples:
 }
 
 async function listBuckets(globals: Record<string, unknown>): Promise<void> {
-  const { settings, out } = resolveGlobals(globals);
+  const { settings, out } = await resolveGlobals(globals);
   const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
   const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('../../core/sdk.js').then(({ sdk }) => sdk()), import('../../core/context.js')]);
   try {

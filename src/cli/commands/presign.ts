@@ -44,7 +44,7 @@ Examples:
     )
     .action(async (objectText: string | undefined, flags: PresignFlags, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const method = flags.method.toUpperCase();
       if (method !== 'GET' && method !== 'PUT' && method !== 'POST') throw usageError(`invalid --method '${flags.method}'`, 'use GET, PUT or POST');
       const expiresIn = checkExpiry(parseDuration(flags.expires, '--expires'), flags.expires);

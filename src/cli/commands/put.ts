@@ -57,7 +57,7 @@ Examples:
     )
     .action(async (positionals: string[], flags: PutFlags, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       if (rules.length > 0 && flags.recursive !== true) throw usageError('--exclude and --include go with --recursive');
       const { sources, destination } = resolvePutDestination({ positionals, ...flags });
       const options = resolvePutOptions(flags);

@@ -47,7 +47,7 @@ unless a rule matches; the last matching rule decides; a pattern without / match
   addFilterOptions(command, rules);
   command.action(async (targetText: string, flags: RmFlags, cmd: Command) => {
     const globals = cmd.optsWithGlobals();
-    const { settings, out } = resolveGlobals(globals);
+    const { settings, out } = await resolveGlobals(globals);
     const recursive = flags.recursive === true;
     const parsed = parseObjectAddress(targetText, settings.bucket, { allowPrefix: recursive });
     const target = recursive && parsed.key !== '' && !parsed.key.endsWith('/') ? { ...parsed, key: `${parsed.key}/` } : parsed;

@@ -26,7 +26,7 @@ Examples:
     )
     .action(async (source: string, flags: { versionId?: string }, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const ref = parseObjectAddress(source, settings.bucket);
       const engine = import('../../core/stat.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });

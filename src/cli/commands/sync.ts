@@ -76,7 +76,7 @@ Every name is included unless a rule matches; the last matching rule decides.`,
   command.on('option:include', (pattern: string) => rules.push({ kind: 'include', pattern }));
   command.action(async (sourceText: string, destinationText: string | undefined, flags: SyncFlags, cmd: Command) => {
     const globals = cmd.optsWithGlobals();
-    const { settings, out } = resolveGlobals(globals);
+    const { settings, out } = await resolveGlobals(globals);
 
     // Which side is local and which is the lake.
     let direction: 'upload' | 'download';

@@ -25,7 +25,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  datalake uploads ls s3://lake/\n  datalake uploads ls raw/ --bucket lake --json')
     .action(async (prefixText: string | undefined, _flags: unknown, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listIncompleteUploads } = await import('../../core/uploads.js');
@@ -51,7 +51,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  datalake uploads abort s3://lake/raw/ --older-than 7d\n  datalake uploads abort --bucket lake --dry-run')
     .action(async (prefixText: string | undefined, flags: { olderThan?: string; dryRun?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
       const olderThanSeconds = flags.olderThan === undefined ? 0 : parseDuration(flags.olderThan, '--older-than');
       const cutoff = Date.now() - olderThanSeconds * 1000;

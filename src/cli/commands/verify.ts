@@ -31,7 +31,7 @@ Examples:
     )
     .action(async (source: string, flags: { local?: string; recursive?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
-      const { settings, out } = resolveGlobals(globals);
+      const { settings, out } = await resolveGlobals(globals);
       const parsed = parseObjectAddress(source, settings.bucket, { allowPrefix: true });
       const isPrefix = flags.recursive === true || parsed.key === '' || parsed.key.endsWith('/');
       if (rules.length > 0 && !isPrefix) throw usageError('--exclude and --include go with a prefix (--recursive)');

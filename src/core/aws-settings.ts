@@ -1,0 +1,42 @@
+/**
+ * The shared config files and the endpoint variables, read by the SDK's own loaders: the module
+ * config.ts loads once a command resolves its settings. Named imports only, so the bundle carries
+ * these loaders and not the rest of `@smithy/core` (start-up of a short command, see the README).
+ * It is bundled on its own (scripts/bundle.ts), so it imports nothing of datalake's: a class shared
+ * with the main bundle would be two classes, and `instanceof` would tell them apart.
+ */
+import { getProfileName, loadConfig, loadSharedConfigFiles, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config';
+import { resolveEndpointConfig } from '@smithy/core/endpoints';
+
+/** What the environment (endpoint only) and the shared config files say, by the SDK's own rules. */
+export interface SharedConfig {
+  region: string | undefined;
+  /** `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `services` section, its `endpoint_url`; none under `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`. */
+  endpoint: string | undefined;
+  /** Where the endpoint came from, for the message when it is malformed. */
+  endpointSource: string;
+  /** The profile's `s3 = addressing_style`, unchecked. */
+  addressingStyle: string | undefined;
+  /** The profile read: `AWS_PROFILE`, else `default`. */
+  profile: string;
+}
+
+export async function fromSharedConfig(env: NodeJS.ProcessEnv): Promise<SharedConfig> {
+  // The SDK's region loader: the profile's `region` (the credentials file first, as the SDK reads it).
+  // The environment is read by the caller (the CLI also reads AWS_DEFAULT_REGION), and the SDK's own
+  // default asks the EC2 instance metadata service, which a CLI on a laptop must not wait for.
+  const region = await loadConfig<string | undefined>(
+    { environmentVariableSelector: () => undefined, configFileSelector: NODE_REGION_CONFIG_OPTIONS.configFileSelector, default: undefined },
+    NODE_REGION_CONFIG_FILE_OPTIONS,
+  )();
+  // The SDK's configured-endpoint resolution for the service `S3`, exactly as an S3Client runs it.
+  const configured = resolveEndpointConfig({ serviceId: 'S3' } as never) as unknown as { serviceConfiguredEndpoint(): Promise<string | undefined> };
+  const endpoint = await configured.serviceConfiguredEndpoint();
+  // The SDK for JavaScript does not read `s3 = addressing_style` (the AWS CLI does): taken from the
+  // parsed profile as the SDK's loader flattens its sub-section.
+  const profile = getProfileName({});
+  const { configFile } = await loadSharedConfigFiles();
+  const addressingStyle = configFile[profile]?.['s3.addressing_style'];
+  const endpointSource = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : `profile '${profile}'`;
+  return { region: region || undefined, endpoint: endpoint || undefined, endpointSource, addressingStyle, profile };
+}
