@@ -225,6 +225,18 @@ describe('cp', () => {
 });
 
 describe('mv', () => {
+  it('two sources that the layout sends to one key: refused before anything moves (exit 2), both sources kept', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/col/year=2024/month=01/day=15/one.csv', Body: 'one\n' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/col/year=2024/month=01/day=16/one.csv', Body: 'two\n' }));
+    for (const command of ['mv', 'cp']) {
+      const result = await cli([command, `s3://${bucket}/raw/col/`, '-r', '--zone', 'processed', '--dataset', 'col', '--date', '2024-02-01']);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim()).toMatch(/would both be (moved|copied) to .*processed\/col\/year=2024\/month=02\/day=01\/one\.csv/);
+      expect(await listKeys(client, bucket, 'raw/col/')).toEqual(['raw/col/year=2024/month=01/day=15/one.csv', 'raw/col/year=2024/month=01/day=16/one.csv']);
+      expect(await listKeys(client, bucket, 'processed/col/')).toEqual([]);
+    }
+  });
+
   it('copies, proves, then deletes the source', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'move/a.csv', Body: small }));
     const result = await cli(['mv', `s3://${bucket}/move/a.csv`, `s3://${bucket}/moved/a.csv`, '--json']);

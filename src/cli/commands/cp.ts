@@ -135,7 +135,10 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
       seen = 1;
       await one(plan.source);
     } else {
-      const sources = listedSources(runtime, plan, includeName, listObjects);
+      const listed = listedSources(runtime, plan, includeName, listObjects);
+      // Through the layout, two sources can land on one key (the same name on two dates, given one --date):
+      // the whole plan is checked first, and refused before anything is copied or deleted.
+      const sources = flags.zone !== undefined ? await oneSourcePerDestination(listed, plan, mode) : listed;
       await forEachWindowed(
         sources,
         settings.concurrency,
@@ -159,6 +162,21 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
   }
   out.json({ objects, skipped, failed });
   exitForFailures(failed);
+}
+
+async function oneSourcePerDestination(sources: AsyncIterable<ObjectRef>, plan: CopyPlan, mode: 'cp' | 'mv'): Promise<ObjectRef[]> {
+  const planned: ObjectRef[] = [];
+  const claimed = new Map<string, ObjectRef>();
+  for await (const source of sources) {
+    const target = formatS3Url(destinationFor(plan, source.key));
+    const other = claimed.get(target);
+    if (other) {
+      throw usageError(`${formatS3Url(other)} and ${formatS3Url(source)} would both be ${mode === 'mv' ? 'moved' : 'copied'} to ${target}; nothing was ${mode === 'mv' ? 'moved' : 'copied'}`, 'narrow the sources with --exclude/--include, or leave out --date so each keeps its own');
+    }
+    claimed.set(target, source);
+    planned.push(source);
+  }
+  return planned;
 }
 
 async function* listedSources(
