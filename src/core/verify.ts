@@ -47,7 +47,7 @@ export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promis
 export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Mismatch | undefined> {
   const info = await stat(path);
   const head = await headObject(ctx, ref);
-  if (head.size !== info.size) return { key: ref.key, path, reason: `size differs: object ${head.size} bytes, file ${info.size} bytes` };
+  if (head.size !== info.size) return { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
   if (contentProofOf(head).kind === 'none') {
     const [remote, localMd5] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), md5OfFile(path)]);

@@ -268,3 +268,12 @@ describe('--no-clobber on put and get', () => {
     expect(readFileSync(join(down, 'nc.csv'), 'utf8')).toBe('local');
   });
 });
+
+describe('verify of a prefix with nothing under it', () => {
+  it('proves nothing: exit 1, naming it (a misspelt prefix must not pass as intact)', async () => {
+    const result = await runCli(['verify', `s3://${bucket}/no-such-prefix/`, '--json']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/no objects under this prefix: nothing was verified/);
+    expect(wholeJson(result.stdout)).toMatchObject({ ok: false, checked: 0 });
+  });
+});

@@ -31,7 +31,7 @@ Examples:
   datalake get raw/reddit/year=2024/month=01/day=15/events.csv ./data/
   datalake get s3://lake/analytics/report.csv - | head
   datalake get -r s3://lake/raw/reddit/ ./reddit
-  datalake get -r s3://lake/raw/reddit/ ./reddit --include '*.csv' --exclude '*'`,
+  datalake get -r s3://lake/raw/reddit/ ./reddit --exclude '*' --include '*.csv'`,
     )
     .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean; clobber?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();

@@ -95,7 +95,10 @@ Examples:
         runtime.close();
       }
       if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
-      const ok = mismatched.length === 0 && missing.length === 0 && extra.length === 0;
+      // A prefix with nothing under it proves nothing: a misspelt prefix must not pass as intact.
+      const empty = isPrefix && checked === 0 && missing.length === 0 && extra.length === 0;
+      if (empty) out.failed(source, 'no objects under this prefix: nothing was verified');
+      const ok = !empty && mismatched.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${missing.length} missing, ${extra.length} extra`);
       out.json({ ok, checked, mismatched, missing, extra });
       if (!ok) process.exitCode = 1;
