@@ -8,19 +8,10 @@ import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
-import { addFilterOptions, attempt, collect, exitForFailures, type FailedItem } from './shared.js';
+import { addFilterOptions, attempt, collect, exitForFailures, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
 
-export interface CopyFlags {
+export interface CopyFlags extends LayoutAndStorageFlags {
   recursive?: boolean;
-  zone?: string;
-  dataset?: string;
-  date?: string;
-  meta?: string[];
-  tag?: string[];
-  contentType?: string;
-  storageClass?: string;
-  sse?: string;
-  sseKmsKeyId?: string;
   /** commander's name for --no-clobber: false when it is given. */
   clobber?: boolean;
 }

@@ -58,6 +58,19 @@ export function addFilterOptions(command: Command, rules: FilterRule[], what = '
     .option('--include <glob>', 'take matching names back in after an --exclude (repeatable)', collect);
 }
 
+/** What addLayoutOptions and addStorageOptions (or cp's own versions of them) give a command. */
+export interface LayoutAndStorageFlags {
+  zone?: string;
+  dataset?: string;
+  date?: string;
+  meta?: string[];
+  tag?: string[];
+  contentType?: string;
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+}
+
 /** `--zone/--dataset/--date`: where the lake layout puts uploads. */
 export function addLayoutOptions(command: Command): Command {
   return command

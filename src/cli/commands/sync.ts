@@ -11,9 +11,9 @@ import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/state-pa
 import { formatBytes, parseCount } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { addLayoutOptions, addStorageOptions, collect } from './shared.js';
+import { addLayoutOptions, addStorageOptions, collect, type LayoutAndStorageFlags } from './shared.js';
 
-interface SyncFlags {
+interface SyncFlags extends LayoutAndStorageFlags {
   delete?: boolean;
   maxDelete?: string;
   dryRun?: boolean;
@@ -21,15 +21,6 @@ interface SyncFlags {
   shard?: string;
   followSymlinks?: boolean;
   manifest?: string;
-  zone?: string;
-  dataset?: string;
-  date?: string;
-  meta?: string[];
-  tag?: string[];
-  contentType?: string;
-  storageClass?: string;
-  sse?: string;
-  sseKmsKeyId?: string;
 }
 
 export function registerSync(program: Command): void {
