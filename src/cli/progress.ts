@@ -6,17 +6,32 @@ import { formatBytes } from '../core/units.js';
 export const PROGRESS_DELAY_MS = 1_000;
 
 interface Counts {
+  /** Transfers started (the total when there is no plan: one file, standard input). */
   files: number;
   done: number;
+  /** Bytes of the transfers started. */
   bytesKnown: number;
   bytesMoved: number;
   started: number;
+}
+
+/** What a multi-file command planned: its transfers, told before they start (see `plan:*` events). */
+interface Plan {
+  files: number;
+  bytes: number;
+  complete: boolean;
 }
 
 /**
  * One bar on stderr for the whole command — bytes moved of bytes known, rate, ETA, and files when there
  * are several — shown only on a terminal, and only once the run has lasted a second. A subscriber to the
  * engine's events, like the log and the summary.
+ *
+ * A multi-file command tells its plan first (`plan:add`, read ahead of the transfers): the total is the
+ * plan's bytes, not those of the transfers started so far, so the bar neither stalls short of the end
+ * nor jumps back as transfers start. It shows 100 % only once every planned file has arrived; a failed
+ * transfer's bytes are taken back, so a run with a failure ends short of it. A plan still being read
+ * shows its total as a lower bound (`+`).
  *
  * Lines printed while the bar is up go above it (`log`), never under it, and `stop` clears the bar, so
  * the result lines and the shell prompt come back on clean lines. cli-progress's MultiBar draws with
@@ -39,6 +54,9 @@ export class ProgressDisplay {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly counts: Counts = { files: 0, done: 0, bytesKnown: 0, bytesMoved: 0, started: Date.now() };
+  private plan: Plan | undefined;
+  /** Bytes moved per transfer in progress, taken back from the total moved if it fails. */
+  private readonly movedBy = new Map<number, number>();
   /** Transfers reading their file for checksums before anything is sent: the bar says so instead of sitting at 0 B/s. */
   private readonly checksumming = new Set<number>();
 
@@ -51,6 +69,24 @@ export class ProgressDisplay {
     });
     events.on('transfer:progress', (e) => {
       this.counts.bytesMoved += e.bytes;
+      this.movedBy.set(e.id, (this.movedBy.get(e.id) ?? 0) + e.bytes);
+      this.render();
+    });
+    events.on('plan:add', (e) => {
+      this.plan ??= { files: 0, bytes: 0, complete: false };
+      this.plan.files += e.files;
+      this.plan.bytes += e.bytes;
+      this.render();
+    });
+    events.on('plan:drop', (e) => {
+      this.plan ??= { files: 0, bytes: 0, complete: false };
+      this.plan.files -= e.files;
+      this.plan.bytes -= e.bytes;
+      this.render();
+    });
+    events.on('plan:complete', () => {
+      this.plan ??= { files: 0, bytes: 0, complete: false };
+      this.plan.complete = true;
       this.render();
     });
     events.on('transfer:phase', (e) => {
@@ -60,11 +96,16 @@ export class ProgressDisplay {
     });
     events.on('transfer:done', (e) => {
       this.checksumming.delete(e.id);
+      // A transfer that arrived counts its size exactly, whatever its progress events added up to.
+      this.counts.bytesMoved += e.size - (this.movedBy.get(e.id) ?? 0);
+      this.movedBy.delete(e.id);
       this.counts.done += 1;
       this.render();
     });
     events.on('transfer:failed', (e) => {
       this.checksumming.delete(e.id);
+      this.counts.bytesMoved -= this.movedBy.get(e.id) ?? 0;
+      this.movedBy.delete(e.id);
       this.render();
     });
   }
@@ -72,6 +113,18 @@ export class ProgressDisplay {
   /** How many transfers are reading their file for checksums right now. */
   get checksummingNow(): number {
     return this.checksumming.size;
+  }
+
+  /** Files and bytes of the whole run as the bar counts them: the plan's when there is one. */
+  get totals(): { files: number; bytes: number; complete: boolean; done: number; moved: number; percent: number } {
+    const files = this.plan ? this.plan.files : this.counts.files;
+    const bytes = this.plan ? this.plan.bytes : this.counts.bytesKnown;
+    const complete = this.plan ? this.plan.complete : true;
+    const moved = Math.max(Math.min(this.counts.bytesMoved, bytes), 0);
+    const finished = complete && this.counts.done >= files;
+    // 100 % is the end: every planned file arrived, not bytes that add up while one is still being proven.
+    const percent = finished ? 100 : Math.min(Math.floor((moved / Math.max(bytes, 1)) * 100), 99);
+    return { files, bytes, complete, done: this.counts.done, moved, percent };
   }
 
   /** Whether the bar is on the screen: lines must then go through `log`. */
@@ -96,24 +149,28 @@ export class ProgressDisplay {
   }
 
   private show(): void {
-    if (this.stopped || this.counts.done >= this.counts.files) return;
-    this.bar = this.bars.create(Math.max(this.counts.bytesKnown, 1), this.counts.bytesMoved, this.payload());
+    const totals = this.totals;
+    if (this.stopped || (totals.complete && this.counts.done >= totals.files)) return;
+    this.bar = this.bars.create(Math.max(totals.bytes, 1), totals.moved, this.payload());
   }
 
   private render(): void {
     if (!this.bar) return;
-    this.bar.setTotal(Math.max(this.counts.bytesKnown, 1));
-    this.bar.update(Math.max(this.counts.bytesMoved, 0), this.payload());
+    const totals = this.totals;
+    this.bar.setTotal(Math.max(totals.bytes, 1));
+    this.bar.update(totals.moved, this.payload());
   }
 
   private payload(): Payload {
+    const totals = this.totals;
     const seconds = Math.max((Date.now() - this.counts.started) / 1000, 0.001);
     return {
-      files: this.counts.files,
-      done: this.counts.done,
-      moved: formatBytes(Math.max(this.counts.bytesMoved, 0)),
-      known: formatBytes(this.counts.bytesKnown),
+      files: totals.files,
+      done: totals.done,
+      moved: formatBytes(totals.moved),
+      known: `${formatBytes(totals.bytes)}${totals.complete ? '' : '+'}`,
       speed: formatBytes(Math.round(Math.max(this.counts.bytesMoved, 0) / seconds)),
+      percent: totals.percent,
       checksumming: this.checksumming.size,
     };
   }
@@ -124,6 +181,8 @@ export interface Payload {
   checksumming: number;
   files: number;
   done: number;
+  /** Whole percent, 100 only once every file arrived. */
+  percent: number;
   moved: string;
   known: string;
   speed: string;
@@ -131,9 +190,9 @@ export interface Payload {
 
 export function formatLine(options: cliProgress.Options, params: cliProgress.Params, payload: Payload): string {
   const size = options.barsize ?? 24;
-  const filled = Math.round(Math.min(Math.max(params.progress, 0), 1) * size);
+  const filled = Math.floor((payload.percent / 100) * size);
   const bar = `${(options.barCompleteChar ?? '█').repeat(filled)}${(options.barIncompleteChar ?? '░').repeat(size - filled)}`;
-  const percent = `${Math.floor(Math.min(Math.max(params.progress, 0), 1) * 100)}%`.padStart(4);
+  const percent = `${payload.percent}%`.padStart(4);
   const eta = Number.isFinite(params.eta) && params.eta > 0 ? ` | ETA ${cliProgress.Format.TimeFormat(params.eta, options, 1)}` : '';
   const files = payload.files > 1 ? ` | ${payload.done}/${payload.files} files` : '';
   const phase = payload.checksumming > 0 ? ` | checksumming ${payload.checksumming === 1 ? 'the file' : `${payload.checksumming} files`} before sending` : '';

@@ -26,6 +26,15 @@ export interface TransferEventMap {
   'transfer:phase': [{ id: number; phase: 'checksumming' | 'sending' }];
   'transfer:done': [{ id: number; ref: ObjectRef; path: string; size: number; partsReused?: number; result: TransferResult }];
   'transfer:failed': [{ id: number; ref: ObjectRef; path: string; error: unknown }];
+  /**
+   * A multi-file command's plan as it is read, ahead of its transfers: `files` more to move, of `bytes`.
+   * A progress bar's total comes from the plan, not from the transfers started so far.
+   */
+  'plan:add': [{ files: number; bytes: number }];
+  /** Planned transfers that will not happen after all (the destination has them already). */
+  'plan:drop': [{ files: number; bytes: number }];
+  /** The plan is whole: nothing more will be added. */
+  'plan:complete': [];
   retry: [RetryNotice];
   warning: [{ message: string; ref?: ObjectRef }];
   debug: [{ message: string; [field: string]: unknown }];

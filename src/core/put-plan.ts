@@ -20,6 +20,8 @@ export interface PutItem {
   source: string;
   ref: ObjectRef;
   contentType: string | undefined;
+  /** The file's size when planned; unknown for standard input. */
+  size: number | undefined;
 }
 
 export interface PutRequest {
@@ -71,10 +73,10 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
   if (destination.kind === 'key' && (sources.length > 1 || recursive)) throw usageError('--key names one object; it cannot take several files or a directory');
   if (sources[0] === '-' && destination.kind === 'layout') throw usageError("standard input has no file name for the layout's {name}", 'use --key or s3://bucket/key');
 
-  const files: Array<{ path: string; name: string }> = [];
+  const files: Array<{ path: string; name: string; size: number | undefined }> = [];
   for (const source of sources) {
     if (source === '-') {
-      files.push({ path: '-', name: '' });
+      files.push({ path: '-', name: '', size: undefined });
       continue;
     }
     if (isS3Url(source)) {
@@ -90,12 +92,12 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
     if (info.isDirectory()) {
       if (!recursive) throw usageError(`'${source}' is a directory`, 'add --recursive to upload the tree, or use `datalake sync`');
       const unreadable = onUnreadable && ((relative: string, error: NodeJS.ErrnoException) => onUnreadable(join(source, relative), whyUnreadable(relative, error)));
-      for await (const relative of walkFiles(source, unreadable)) {
-        if (request.includeName && !request.includeName(relative)) continue;
-        files.push({ path: join(source, relative), name: relative });
+      for await (const file of walkLocalTree(source, { followSymlinks: false, ...(unreadable ? { onUnreadable: unreadable } : {}) })) {
+        if (request.includeName && !request.includeName(file.name)) continue;
+        files.push({ path: join(source, file.name), name: file.name, size: file.size });
       }
     } else if (info.isFile()) {
-      files.push({ path: source, name: basename(source) });
+      files.push({ path: source, name: basename(source), size: info.size });
     } else {
       throw usageError(`'${source}' is not a regular file`);
     }
@@ -105,7 +107,7 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
   return files.map((file) => {
     const ref = keyFor(request, destination, file, many);
     // Standard input has no file name: its type comes from the key's extension.
-    return { source: file.path, ref, contentType: request.contentType ?? guessContentType(file.path === '-' ? ref.key : file.path) };
+    return { source: file.path, ref, size: file.size, contentType: request.contentType ?? guessContentType(file.path === '-' ? ref.key : file.path) };
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -83,6 +83,25 @@ describe('progress on a terminal', () => {
     expect(rows[exit - 1]).toMatch(new RegExp(`^uploaded ${file} → s3://${bucket}/slow\\.bin {2}6\\.0 MiB {2}md5 [0-9a-f]{32}$`));
     expect(rows[exit + 1]).toBe('PROMPT$');
     expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
+  });
+
+  it('put -r: the bar counts against every planned file from its first frame, not the uploads started so far', async () => {
+    const tree = join(work.path, 'tree');
+    mkdirSync(tree, { recursive: true });
+    for (const name of ['a.bin', 'b.bin', 'c.bin']) writeRandomFile(join(tree, name), 1024 * 1024);
+    // One request at a time, each PUT held at the proxy: only two of the three uploads have started
+    // when the bar first shows.
+    proxy.setRules([{ method: 'PUT', fault: { kind: 'delay', ms: 1_500 } }]);
+    openTerminal();
+    await waitFor(() => screen().some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(`node ${BIN} put -r ${tree} s3://${bucket}/tree/ --concurrency 1; echo "EXIT=$?"`);
+    await waitFor(() => screen().some((row) => row.includes('░')), 'the progress bar');
+    const firstFrame = screen().find((row) => row.includes('░'))!;
+    expect(firstFrame).toMatch(/ of 3\.0 MiB \|/);
+    expect(firstFrame).toMatch(/\/3 files/);
+    await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end', 60_000);
+    expect(screen().find((row) => row.startsWith('EXIT='))).toBe('EXIT=0');
+    proxy.setRules([]);
   });
 
   it('Ctrl-C clears the bar and prints its message on a line of its own', async () => {

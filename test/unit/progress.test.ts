@@ -44,7 +44,7 @@ describe('the progress bar waits before it shows', () => {
 
 describe('the bar says what a transfer is doing', () => {
   const params = { progress: 0, eta: 0, startTime: Date.now(), stopTime: null, total: 100, value: 0, maxWidth: 120 } as unknown as Parameters<typeof formatLine>[1];
-  const payload = { checksumming: 0, files: 1, done: 0, moved: '0 B', known: '200 MiB', speed: '0 B' };
+  const payload = { checksumming: 0, files: 1, done: 0, percent: 0, moved: '0 B', known: '200 MiB', speed: '0 B' };
 
   it('names the checksumming pass that precedes a large upload, instead of a silent 0 B/s', () => {
     expect(formatLine({ barsize: 10 }, params, { ...payload, checksumming: 1 })).toMatch(/checksumming the file before sending/);
@@ -62,5 +62,80 @@ describe('the bar says what a transfer is doing', () => {
     expect(display.checksummingNow).toBe(0);
     display.stop();
     vi.useRealTimers();
+  });
+});
+
+describe('a multi-file run counts against its whole plan', () => {
+  const start = (events: TransferEvents, id: number, size: number) =>
+    events.emit('transfer:start', { id, direction: 'upload', ref: { bucket: 'lake', key: `k${id}` }, path: `f${id}`, size });
+  const finish = (events: TransferEvents, id: number, size: number) => {
+    events.emit('transfer:progress', { id, bytes: size });
+    events.emit('transfer:done', { id, ref: { bucket: 'lake', key: `k${id}` }, path: `f${id}`, size, result: { ...result, size } });
+  };
+
+  it('knows the total from the plan before any transfer starts, and it does not grow as they start', () => {
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    events.emit('plan:add', { files: 3, bytes: 300 });
+    events.emit('plan:complete');
+    expect(display.totals).toMatchObject({ files: 3, bytes: 300, complete: true, percent: 0 });
+    start(events, 1, 100);
+    finish(events, 1, 100);
+    expect(display.totals).toMatchObject({ bytes: 300, moved: 100, done: 1, percent: 33 });
+    start(events, 2, 100);
+    start(events, 3, 100);
+    expect(display.totals.bytes).toBe(300);
+    display.stop();
+  });
+
+  it('reaches 100 % exactly when the last planned file arrives, not while its bytes are being proven', () => {
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    events.emit('plan:add', { files: 2, bytes: 200 });
+    events.emit('plan:complete');
+    start(events, 1, 100);
+    finish(events, 1, 100);
+    start(events, 2, 100);
+    events.emit('transfer:progress', { id: 2, bytes: 100 });
+    expect(display.totals.percent).toBe(99);
+    events.emit('transfer:done', { id: 2, ref, path: 'f2', size: 100, result: { ...result, size: 100 } });
+    expect(display.totals).toMatchObject({ moved: 200, done: 2, percent: 100 });
+    display.stop();
+  });
+
+  it('a plan still being read is a lower bound, never 100 %', () => {
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    events.emit('plan:add', { files: 1, bytes: 100 });
+    start(events, 1, 100);
+    finish(events, 1, 100);
+    expect(display.totals).toMatchObject({ complete: false, percent: 99 });
+    events.emit('plan:complete');
+    expect(display.totals.percent).toBe(100);
+    display.stop();
+  });
+
+  it('a file skipped (already there) leaves the plan; a failed one takes its bytes back and the run ends short of 100 %', () => {
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    events.emit('plan:add', { files: 3, bytes: 300 });
+    events.emit('plan:complete');
+    events.emit('plan:drop', { files: 1, bytes: 100 });
+    expect(display.totals).toMatchObject({ files: 2, bytes: 200 });
+    start(events, 1, 100);
+    events.emit('transfer:progress', { id: 1, bytes: 60 });
+    events.emit('transfer:failed', { id: 1, ref, path: 'f1', error: new Error('x') });
+    expect(display.totals.moved).toBe(0);
+    start(events, 2, 100);
+    finish(events, 2, 100);
+    expect(display.totals).toMatchObject({ moved: 100, percent: 50 });
+    display.stop();
+  });
+
+  it('the bar line shows the percent it is given and a plan still being read as a lower bound', () => {
+    const params = { progress: 1, eta: 0, startTime: Date.now(), stopTime: null, total: 100, value: 100, maxWidth: 120 } as unknown as Parameters<typeof formatLine>[1];
+    const line = formatLine({ barsize: 10 }, params, { checksumming: 0, files: 3, done: 2, percent: 99, moved: '3.0 MiB', known: '3.0 MiB+', speed: '1.0 MiB' });
+    expect(line).toMatch(/ 99% \| 3\.0 MiB of 3\.0 MiB\+ /);
+    expect(line).toMatch(/2\/3 files/);
   });
 });

@@ -73,21 +73,28 @@ Examples:
       const root = destination ?? '.';
       if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
       // The engine's modules load while the runtime's do: one wave of imports, not two.
-      const engine = Promise.all([import('../../core/download.js'), import('../../core/list.js'), import('../../core/limiter.js')]);
+      const engine = Promise.all([import('../../core/download.js'), import('../../core/list.js'), import('../../core/limiter.js'), import('../../core/read-ahead.js')]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
       out.reportPartial(() => summary.toJson());
-      const [{ downloadToFile }, { listObjects }, { forEachWindowed }] = await engine;
+      const [{ downloadToFile }, { listObjects }, { forEachWindowed }, { readAhead }] = await engine;
+      const { events } = runtime.ctx;
       let seen = 0;
       const guard = new DestinationGuard(root);
       const includeName = buildNameFilter(rules);
       try {
-        const keys = (async function* () {
+        const listed = (async function* () {
           for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
             if (entry.kind === 'object' && !entry.object.key.endsWith('/') && includeName(entry.object.key.slice(prefix.key.length))) yield entry.object;
           }
         })();
+        // The listing is read ahead of the downloads: the bar's total is the plan's, not the downloads started so far.
+        const keys = readAhead(listed, {
+          onRead: (object) => events.emit('plan:add', { files: 1, bytes: object.size }),
+          onEnd: () => events.emit('plan:complete'),
+          signal: runtime.ctx.stopping,
+        });
         await forEachWindowed(
           keys,
           settings.concurrency * 2,
@@ -98,6 +105,7 @@ Examples:
               const path = localPathFor(root, prefix.key, listed.key);
               if (flags.clobber === false && existsSync(path)) {
                 summary.skipped.push({ key: listed.key, path, reason: 'exists' });
+                events.emit('plan:drop', { files: 1, bytes: listed.size });
                 out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
                 return;
               }

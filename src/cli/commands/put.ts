@@ -87,6 +87,12 @@ Examples:
         failed.push(item);
         out.failed(item.path!, item.error);
       }
+      // The bar's total is the whole plan's, known before the first byte moves.
+      const { events } = runtime.ctx;
+      if (items.every((item) => item.size !== undefined)) {
+        events.emit('plan:add', { files: items.length, bytes: items.reduce((sum, item) => sum + (item.size ?? 0), 0) });
+        events.emit('plan:complete');
+      }
       const started = Date.now();
       try {
         await forEachWindowed(
@@ -96,6 +102,7 @@ Examples:
             await attempt(runtime, failed, { path: item.source, bucket: item.ref.bucket }, async () => {
               if (flags.clobber === false && (await findObject(runtime.ctx, item.ref))) {
                 summary.skipped.push({ key: item.ref.key, path: item.source, reason: 'exists' });
+                events.emit('plan:drop', { files: 1, bytes: item.size ?? 0 });
                 out.line(`skipped ${item.source}: ${formatS3Url(item.ref)} exists`);
                 return;
               }

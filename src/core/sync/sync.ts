@@ -8,6 +8,7 @@ import { describeError } from '../errors.js';
 import { DestinationGuard, localPathFor } from '../get-plan.js';
 import { forEachWindowed } from '../limiter.js';
 import { listObjects } from '../list.js';
+import { readAhead } from '../read-ahead.js';
 import { findObject } from '../objects.js';
 import { guessContentType } from '../put-plan.js';
 import { explainError, isFatalForRun } from '../s3-errors.js';
@@ -154,6 +155,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
           // Its cache place is filled now with what was known; the log is small and cheap to rehash.
           if (local) cache.reserve()(cached);
           deferredLog.push({ step, cached });
+          ctx.events.emit('plan:add', { files: 1, bytes: step.source.size });
           continue;
         }
         // Every name that ends with a local file gets its place in the new cache, in walk order.
@@ -162,8 +164,17 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
       }
     })();
 
+    // Decided ahead of the transfers: the plan (every name with a source, until its content proves it
+    // the same) is known before the first transfer, so a bar's total is the plan's.
+    const planned = readAhead(decided, {
+      onRead: ({ step }) => {
+        if (step.source) ctx.events.emit('plan:add', { files: 1, bytes: step.source.size });
+      },
+      onEnd: () => ctx.events.emit('plan:complete'),
+      signal: ctx.stopping,
+    });
     await forEachWindowed(
-      decided,
+      planned,
       ctx.limiter.concurrency * 4,
       async ({ step, cached, fill }) => {
         let entry: CachedHash | undefined = cached;
@@ -240,6 +251,7 @@ async function handleStep(
       reason = check.same ? 'same content' : 'content differs';
     }
     if (reason === 'same content' || reason === 'same size') {
+      ctx.events.emit('plan:drop', { files: 1, bytes: size });
       report.skipped += 1;
       onAction({ ...base, action: 'skip', reason, status: 'done' });
       return entry;
