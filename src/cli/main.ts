@@ -5,6 +5,7 @@ import { explainError } from '../core/s3-errors.js';
 import { applyDotenv, readDotenv } from '../core/dotenv.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES } from '../core/config.js';
 import { MiB } from '../core/units.js';
+import { DEFAULT_LAYOUT } from '../core/layout.js';
 import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
 import { errorCodeOf } from '../core/retry.js';
 import { registerPut } from './commands/put.js';
@@ -39,7 +40,7 @@ export function buildProgram(): Command {
     .option('--region <region>', `AWS region (env AWS_REGION; default ${DEFAULT_REGION})`)
     .option('--endpoint <url>', 'S3-compatible endpoint, path-style (env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)')
     .option('--profile <name>', 'AWS shared-config profile (env AWS_PROFILE)')
-    .option('--layout <template>', 'key template (env DATALAKE_LAYOUT)')
+    .option('--layout <template>', 'key template (env DATALAKE_LAYOUT; the default is at the end of datalake --help)')
     .option('--concurrency <n>', `requests in flight at once (env DATALAKE_CONCURRENCY; default ${DEFAULT_CONCURRENCY})`)
     .option('--part-size <size>', `multipart part size, 5MiB to 5GiB; grows so a file needs at most 10,000 parts (env DATALAKE_PART_SIZE; default ${DEFAULT_PART_SIZE / MiB}MiB)`)
     .option('--retries <n>', `retries per request after the first attempt (env DATALAKE_RETRIES; default ${DEFAULT_RETRIES})`)
@@ -48,7 +49,11 @@ export function buildProgram(): Command {
     .option('--no-progress', 'no progress bar (it is only shown on a terminal anyway)')
     .addOption(new Option('--log-level <level>', 'pino log level; logs go to stderr unless --log-file').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--log-file <path>', 'append pino JSON log lines to this file (level info unless --log-level)')
-    .configureHelp({ showGlobalOptions: true })
+    // Wrapped once, by commander, at the terminal's width (80 when stdout is not a terminal), even the
+    // descriptions beside long option names (commander leaves those unwrapped below 40 columns).
+    // Commands are listed by name, as git and aws list theirs: their arguments are in each command's own
+    // help, and would otherwise widen the name column of every help that lists them.
+    .configureHelp({ showGlobalOptions: true, minWidthToWrap: 24, subcommandTerm: (command) => command.name() })
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
@@ -57,10 +62,12 @@ export function buildProgram(): Command {
     `
 Examples:
   datalake put events.csv --zone raw --dataset reddit --date 2024-01-15
-  datalake get s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv ./events.csv
+  datalake get s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv ./data/
   datalake ls s3://lake/raw/ --recursive
 
-Configuration: flag > environment > .env in the working directory > default.
+Configuration: flag > environment > .env in the working directory > AWS profile
+(region, endpoint_url, credentials) > default.
+Default layout: ${DEFAULT_LAYOUT}
 Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`,
   );
   registerInit(program);

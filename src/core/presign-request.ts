@@ -5,6 +5,11 @@ import { usageError } from './errors.js';
 /** SigV4 presigned URLs live at most 7 days. */
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
+/** `presign --expires` when none is given. */
+export const DEFAULT_PRESIGN_EXPIRES = '1h';
+/** `presign --method POST --max-size` when none is given: the largest single PUT S3 takes. */
+export const DEFAULT_PRESIGN_MAX_SIZE = '5GiB';
+
 export function checkExpiry(seconds: number, text: string): number {
   if (seconds <= 0) throw usageError(`invalid --expires '${text}': it must be more than zero`);
   if (seconds > MAX_PRESIGN_SECONDS) throw usageError(`invalid --expires '${text}': over 7 days, the longest a SigV4 presigned URL lives`);

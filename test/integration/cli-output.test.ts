@@ -125,12 +125,34 @@ describe('help', () => {
   it('states the defaults the code uses, and every command shows the global options', async () => {
     const { DEFAULT_CONCURRENCY, DEFAULT_RETRIES } = await import('../../src/core/config.js');
     const top = await runCli(['--help']);
+    // A description wrapped onto the next lines, read as one.
+    top.stdout = top.stdout.replace(/\n {20,}/g, ' ');
     expect(top.stdout).toMatch(new RegExp(`--concurrency <n>[^\\n]*default ${DEFAULT_CONCURRENCY}\\b`));
     expect(top.stdout).toMatch(new RegExp(`--retries <n>[^\\n]*default ${DEFAULT_RETRIES}\\b`));
     const put = await runCli(['put', '--help']);
     expect(put.stdout).toMatch(/Global Options:/);
     expect(put.stdout).toMatch(/--json/);
     expect(put.stdout).toMatch(/--bucket <name>/);
+    expect(put.stdout).toMatch(/^ {2}datalake put .*--no-clobber/m);
+  });
+
+  it('presign states the defaults it uses, from the same constants', async () => {
+    const { DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE } = await import('../../src/core/presign-request.js');
+    const help = (await runCli(['presign', '--help'])).stdout.replace(/\n {20,}/g, ' ');
+    expect(help).toMatch(new RegExp(`--expires <duration>[^\\n]*\\(default: "${DEFAULT_PRESIGN_EXPIRES}"\\)`));
+    expect(help).toMatch(new RegExp(`--max-size <size>[^\\n]*\\(default: "${DEFAULT_PRESIGN_MAX_SIZE}"\\)`));
+  });
+
+  it('every help, top-level and per command, fits 80 columns when stdout is not a terminal', async () => {
+    const { buildProgram } = await import('../../src/cli/main.js');
+    const paths = buildProgram().commands.flatMap((command) => [[command.name()], ...command.commands.map((sub) => [command.name(), sub.name()])]);
+    expect(paths.length).toBeGreaterThan(12);
+    for (const path of [[], ...paths]) {
+      const help = await runCli([...path, '--help'], { env: s3Env({ COLUMNS: undefined }) });
+      expect(help.code, path.join(' ')).toBe(0);
+      const tooWide = help.stdout.split('\n').filter((line) => line.length > 80);
+      expect(tooWide, `datalake ${path.join(' ')} --help`).toEqual([]);
+    }
   });
 });
 

@@ -35,11 +35,13 @@ export function registerCp(program: Command): void {
       `
 Examples:
   datalake cp s3://lake/raw/x/events.csv s3://lake/processed/x/events.csv
-  datalake cp s3://lake/raw/x/ s3://lake/archive/x/ --recursive --exclude '*.tmp'
+  datalake cp s3://lake/raw/x/ s3://lake/archive/x/ -r --exclude '*.tmp'
   datalake cp s3://lake/raw/x/ --recursive --zone processed --dataset x
-      → processed/x/year=…/month=…/day=…/NAME: keys that follow the layout keep their date
+      → processed/x/year=…/month=…/day=…/NAME
+        (keys that follow the layout keep their date)
   datalake cp s3://lake/raw/a.csv s3://other-lake/raw/ --no-clobber --json
-  datalake cp s3://lake/raw/a.csv s3://lake/raw/a.csv --meta owner=etl   # replace metadata in place`,
+  datalake cp s3://lake/raw/a.csv s3://lake/raw/a.csv --meta owner=etl
+      (replaces the metadata in place)`,
     )
     .action(async (source: string, destination: string | undefined, flags: CopyFlags, cmd: Command) => {
       await runCopies('cp', source, destination, flags, rules, cmd);

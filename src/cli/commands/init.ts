@@ -29,8 +29,8 @@ Examples:
   datalake init lake --kms-key-id alias/lake --lifecycle lifecycle.json --json
 
 Lifecycle file (every field optional; zones left out keep the defaults):
-  {"raw": {"transitions": [{"days": 30, "storageClass": "STANDARD_IA"}], "expirationDays": 365,
-           "abortIncompleteUploadsDays": 3}}`,
+  {"raw": {"transitions": [{"days": 30, "storageClass": "STANDARD_IA"}],
+           "expirationDays": 365, "abortIncompleteUploadsDays": 3}}`,
     )
     .action(async (bucketArgument: string | undefined, flags: { kmsKeyId?: string; lifecycle?: string; dryRun?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();

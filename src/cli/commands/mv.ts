@@ -20,7 +20,7 @@ export function registerMv(program: Command): void {
 Examples:
   datalake mv s3://lake/raw/inbox/a.csv s3://lake/raw/done/a.csv
   datalake mv s3://lake/raw/x/ --recursive --zone processed --dataset x
-  datalake mv s3://lake/tmp/ s3://lake/archive/tmp/ --recursive --exclude '*.partial' --json`,
+  datalake mv s3://lake/tmp/ s3://lake/archive/tmp/ -r --exclude '*.part' --json`,
     )
     .action(async (source: string, destination: string | undefined, flags: CopyFlags, cmd: Command) => {
       await runCopies('mv', source, destination, flags, rules, cmd);

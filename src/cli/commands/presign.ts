@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { parseObjectAddress } from '../../core/address.js';
 import { usageError } from '../../core/errors.js';
 import { parseDuration, parseSize } from '../../core/units.js';
-import { checkExpiry, curlCommand, type PresignedRequest } from '../../core/presign-request.js';
+import { checkExpiry, curlCommand, DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE, type PresignedRequest } from '../../core/presign-request.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -27,18 +27,19 @@ export function registerPresign(program: Command): void {
     )
     .argument('[object]', 's3://bucket/key or a key in --bucket (with --key-prefix, may be omitted)')
     .option('--method <method>', 'GET, PUT or POST', 'GET')
-    .option('--expires <duration>', 'lifetime: 900, 15m, 1h, 7d (at most 7 days)', '1h')
+    .option('--expires <duration>', 'lifetime: 900, 15m, 1h, 7d (at most 7 days)', DEFAULT_PRESIGN_EXPIRES)
     .option('--no-check', 'GET: do not check that the object exists first')
     .option('--content-type <type>', 'PUT/POST: the Content-Type the upload must carry')
-    .option('--max-size <size>', 'POST: the largest file accepted (content-length-range)', '5GiB')
+    .option('--max-size <size>', 'POST: the largest file accepted (content-length-range)', DEFAULT_PRESIGN_MAX_SIZE)
     .option('--key-prefix <prefix>', 'POST: accept any key under this prefix (the form picks ${filename})')
     .addHelpText(
       'after',
       `
 Examples:
   datalake presign s3://lake/analytics/report.csv --expires 15m
-  datalake presign s3://lake/raw/uploads/in.csv --method PUT --content-type text/csv
-  datalake presign --method POST --bucket lake --key-prefix raw/dropbox/ --max-size 10MiB --expires 1d
+  datalake presign s3://lake/raw/in.csv --method PUT --content-type text/csv
+  datalake presign --method POST --bucket lake --key-prefix raw/dropbox/ \\
+      --max-size 10MiB --expires 1d
   curl -fSL "$(datalake presign analytics/report.csv)" -o report.csv
   datalake presign analytics/report.csv --json | jq -r .expiresAt`,
     )
@@ -50,7 +51,7 @@ Examples:
       const expiresIn = checkExpiry(parseDuration(flags.expires, '--expires'), flags.expires);
       if (method !== 'POST' && flags.keyPrefix !== undefined) throw usageError('--key-prefix goes with --method POST');
       if (method === 'GET' && flags.contentType !== undefined) throw usageError('--content-type goes with --method PUT or POST');
-      const maxSize = parseSize(flags.maxSize ?? '5GiB', '--max-size');
+      const maxSize = parseSize(flags.maxSize ?? DEFAULT_PRESIGN_MAX_SIZE, '--max-size');
       if (maxSize < 1) throw usageError('--max-size must be at least 1 byte');
 
       let bucket: string;

@@ -51,7 +51,8 @@ Examples:
   datalake put report.parquet s3://lake/analytics/reports/report.parquet
   datalake put a.csv b.csv s3://lake/raw/manual/
   datalake put -r ./exports s3://lake/raw/exports/
-  datalake put -r ./exports s3://lake/raw/exports/ --exclude '*.tmp' --exclude 'debug/**'
+  datalake put -r ./exports s3://lake/raw/exports/ --exclude '*.tmp'
+  datalake put -r ./exports s3://lake/raw/exports/ --no-clobber   # new only
   pg_dump mydb | datalake put - --key backups/mydb.sql
   datalake put big.bin --key tmp/big.bin --meta owner=etl --tag team=data --json`,
     )

@@ -41,8 +41,9 @@ Examples:
   datalake rm -r s3://lake/raw/old/ --max-delete 1000 --exclude '*.keep'
   datalake rm -r s3://lake/tmp/ --all-versions --yes --json
 
-Names for --exclude/--include are relative to the prefix, with sync's rules: every name is included
-unless a rule matches; the last matching rule decides; a pattern without / matches the base name.`,
+Names for --exclude/--include are relative to the prefix, with sync's rules:
+every name is included unless a rule matches; the last matching rule decides;
+a pattern without / matches the base name.`,
     );
   addFilterOptions(command, rules);
   command.action(async (targetText: string, flags: RmFlags, cmd: Command) => {

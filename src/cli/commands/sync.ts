@@ -53,13 +53,15 @@ Examples:
   datalake sync ./exports s3://lake/raw/exports/
   datalake sync ./events --zone raw --dataset events --date 2024-01-15
   datalake sync s3://lake/analytics/daily/ ./daily --delete
-  datalake sync ./warehouse/orders s3://lake/processed/orders/ --dry-run --delete
-  datalake sync ./logs s3://lake/raw/logs/ --exclude '*.tmp' --exclude 'debug/**' --include 'debug/keep.log'
+  datalake sync ./orders s3://lake/processed/orders/ --dry-run --delete
+  datalake sync ./logs s3://lake/raw/logs/ \\
+      --exclude '*.tmp' --exclude 'debug/**' --include 'debug/keep.log'
   datalake sync ./big-tree s3://lake/raw/tree/ --shard 2/8       # worker 2 of 8
   JOB_COMPLETION_INDEX=3 datalake sync ./big-tree s3://lake/raw/tree/ --shard /8
 
-Filters: a pattern without '/' matches the base name at any depth; with '/', the relative path.
-Every name is included unless a rule matches; the last matching rule decides.`,
+Filters: a pattern without '/' matches the base name at any depth; with '/',
+the relative path. Every name is included unless a rule matches; the last
+matching rule decides.`,
     );
   addLayoutOptions(command);
   addStorageOptions(command);

@@ -24,7 +24,7 @@ export function registerVerify(program: Command): void {
       'after',
       `
 Examples:
-  datalake verify s3://lake/raw/reddit/year=2024/month=01/day=15/events.csv --local events.csv
+  datalake verify s3://lake/raw/reddit/events.csv --local events.csv
   datalake verify s3://lake/raw/exports/ --local ./exports
   datalake verify s3://lake/processed/ --recursive --json
   datalake verify s3://lake/raw/exports/ --local ./exports --exclude '*.tmp'`,
