@@ -71,6 +71,9 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
     }
     return undefined;
   };
+  /** What a message calls a value: its setting when a flag gave it, else the environment variable it was read from. */
+  const origin = (setting: string, flag: string | undefined, ...names: string[]): string =>
+    flag !== undefined ? setting : (names.find((name) => env[name] !== undefined && env[name] !== '') ?? setting);
 
   const bucket = pick(flags.bucket, 'DATALAKE_BUCKET');
   if (bucket !== undefined) validateBucketName(bucket);
@@ -79,16 +82,16 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
   validateLayout(layout);
 
   const concurrencyText = pick(flags.concurrency, 'DATALAKE_CONCURRENCY');
-  const concurrency = concurrencyText === undefined ? DEFAULT_CONCURRENCY : parseCount(concurrencyText, 'concurrency', 1, 1024);
+  const concurrency = concurrencyText === undefined ? DEFAULT_CONCURRENCY : parseCount(concurrencyText, origin('concurrency', flags.concurrency, 'DATALAKE_CONCURRENCY'), 1, 1024);
 
   const partSizeText = pick(flags.partSize, 'DATALAKE_PART_SIZE');
-  const partSize = partSizeText === undefined ? DEFAULT_PART_SIZE : parseSize(partSizeText, 'part size');
+  const partSize = partSizeText === undefined ? DEFAULT_PART_SIZE : parseSize(partSizeText, origin('part size', flags.partSize, 'DATALAKE_PART_SIZE'));
   if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
-    throw usageError(`invalid part size '${partSizeText}': S3 parts are 5 MiB to 5 GiB`);
+    throw usageError(`invalid ${origin('part size', flags.partSize, 'DATALAKE_PART_SIZE')} '${partSizeText}': S3 parts are 5 MiB to 5 GiB`);
   }
 
   const retriesText = pick(flags.retries, 'DATALAKE_RETRIES');
-  const retries = retriesText === undefined ? DEFAULT_RETRIES : parseCount(retriesText, 'retries', 0, 100);
+  const retries = retriesText === undefined ? DEFAULT_RETRIES : parseCount(retriesText, origin('retries', flags.retries, 'DATALAKE_RETRIES'), 0, 100);
 
   if (flags.endpoint !== undefined) validateEndpoint(flags.endpoint);
   if (flags.profile !== undefined) {

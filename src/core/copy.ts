@@ -7,6 +7,7 @@ import { findObject } from './objects.js';
 import { explainError, isFatalForRun } from './s3-errors.js';
 import { GiB } from './units.js';
 import { sdk } from './sdk.js';
+import { errorCodeOf } from './retry.js';
 import { detailsFromHead, findWithChecksums, headWithChecksums, objectTags, partSizes, type HeadDetails, type StoredChecksums } from './stat.js';
 import type { ServerSideEncryption } from './upload.js';
 
@@ -74,14 +75,19 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   if (sourceHead.SSECustomerAlgorithm) throw failure(`${formatS3Url(source)} is encrypted with a customer key (SSE-C): it cannot be copied without it`);
   const partCount = from.etag ? multipartEtagPartCount(from.etag) : undefined;
   const limit = Math.min(options.singleCopyLimit ?? MAX_SINGLE_COPY, MAX_SINGLE_COPY);
-  const copied =
+  const copied = await (async () =>
     partCount === undefined && from.size <= limit
-      ? await copyWhole(ctx, from, sourceHead, destination, options)
-      : await copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess').catch((error: unknown) => {
+      ? copyWhole(ctx, from, sourceHead, destination, options)
+      : copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess').catch((error: unknown) => {
           // Parts of unequal sizes between an equal first and last: copy again in the layout asked part by part.
           if (!(error instanceof LayoutGuessedWrong)) throw error;
           return copyInParts(ctx, from, sourceHead, partCount, destination, options, 'exact');
-        });
+        }))().catch((error: unknown) => {
+    // The source's bucket was just read: a bucket missing now is the destination's, whatever the
+    // answer names (MinIO names the source's).
+    if (errorCodeOf(error) === 'NoSuchBucket') Object.assign(error as object, { BucketName: destination.bucket });
+    throw error;
+  });
   const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
   let verifiedBy: CopyProof;
   try {

@@ -75,16 +75,18 @@ export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<
 }
 
 /**
- * A HEAD's 404 has no body to say whether the object or its whole bucket is missing: one HEAD of the
- * bucket tells, so the message names what is really missing (only on this failing path).
+ * A HEAD's 404 has no body to say whether the object (or the version asked for) or its whole bucket
+ * is missing: one HEAD of the bucket tells, so the message names what is really missing (only on
+ * this failing path).
  */
-async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef): Promise<Error> {
+export async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef, versionId?: string): Promise<Error> {
   const { HeadBucketCommand } = await sdk();
   try {
     await retrying(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: ref.bucket }), { abortSignal: ctx.signal }));
   } catch (error) {
     if (isNotFound(error)) return failure(`no such bucket '${ref.bucket}'`, { hint: 'check the name, or create it with `datalake init`' });
   }
+  if (versionId !== undefined) return failure(`no version '${versionId}' of ${formatS3Url(ref)}`, { hint: 'list its versions with `aws s3api list-object-versions`' });
   return noSuchObject(ref);
 }
 

@@ -4,7 +4,7 @@ import { limitedRequest, retrying, type TransferContext } from './context.js';
 import { describeError, failure } from './errors.js';
 import { listObjects } from './list.js';
 import { forEachWindowed } from './limiter.js';
-import { findObject, noSuchObject } from './objects.js';
+import { findObject, missingObjectOrBucket } from './objects.js';
 import { explainError, isFatalForRun } from './s3-errors.js';
 import { sdk } from './sdk.js';
 
@@ -101,10 +101,10 @@ export async function* removalTargets(ctx: TransferContext, plan: RemovalPlan): 
         found = true;
         yield version;
       }
-      if (!found) throw noSuchObject(target);
+      if (!found) throw await missingObjectOrBucket(ctx, target);
       return;
     }
-    if (!(await findObject(ctx, target))) throw noSuchObject(target);
+    if (!(await findObject(ctx, target))) throw await missingObjectOrBucket(ctx, target);
     yield { key: target.key };
     return;
   }

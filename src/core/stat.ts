@@ -3,7 +3,7 @@ import { formatS3Url, type ObjectRef } from './address.js';
 import { md5FromMetadata, multipartEtagPartCount, normalizeEtag } from './checksums.js';
 import { retrying, type TransferContext } from './context.js';
 import { failure } from './errors.js';
-import { isNotFound, noSuchObject } from './objects.js';
+import { isNotFound, missingObjectOrBucket } from './objects.js';
 import { evenPartSizesGuess, partSizesOf, type MultipartObject } from './part-layout.js';
 import { errorCodeOf, httpStatusOf } from './retry.js';
 import { sdk } from './sdk.js';
@@ -52,7 +52,7 @@ export type HeadDetails = Omit<ObjectDetails, 'tags' | 'parts'>;
 /** A HEAD through the SDK with `x-amz-checksum-mode: ENABLED`, so the stored checksums come back too. */
 export async function headWithChecksums(ctx: TransferContext, ref: ObjectRef, versionId?: string, partNumber?: number): Promise<HeadObjectCommandOutput> {
   const found = await findWithChecksums(ctx, ref, versionId, partNumber);
-  if (!found) throw noSuchObject(ref);
+  if (!found) throw await missingObjectOrBucket(ctx, ref, versionId);
   return found;
 }
 

@@ -196,6 +196,60 @@ describe('errors name what is wrong, where', () => {
     expect(ls.stderr).toMatch(new RegExp(`no such bucket '${missing()}'`));
   });
 
+  it('cp, mv, stat and rm name the missing bucket the command named, and a missing object by its key', async () => {
+    const env = s3Env({ DATALAKE_BUCKET: bucket });
+    const runs: Array<{ args: string[]; names: RegExp }> = [
+      { args: ['cp', `s3://${missing()}/x.csv`, `s3://${bucket}/copy/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      // MinIO's own answer names the source bucket here: the message must name the destination's.
+      { args: ['cp', `s3://${bucket}/raw/top.csv`, `s3://${missing()}/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['cp', `s3://${bucket}/raw/nothing.csv`, `s3://${bucket}/copy/x.csv`], names: new RegExp(`no such object s3://${bucket}/raw/nothing\\.csv`) },
+      { args: ['mv', `s3://${missing()}/x.csv`, `s3://${bucket}/moved/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['mv', `s3://${bucket}/raw/top.csv`, `s3://${missing()}/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['stat', `s3://${missing()}/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['stat', `s3://${bucket}/raw/nothing.csv`], names: new RegExp(`no such object s3://${bucket}/raw/nothing\\.csv`) },
+      { args: ['rm', `s3://${missing()}/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['rm', `s3://${bucket}/raw/nothing.csv`], names: new RegExp(`no such object s3://${bucket}/raw/nothing\\.csv`) },
+    ];
+    for (const run of runs) {
+      const result = await runCli(run.args, { env });
+      expect(result.code, run.args.join(' ')).toBe(1);
+      expect(result.stderr.trim().split('\n'), run.args.join(' ')).toHaveLength(1);
+      expect(result.stderr, run.args.join(' ')).toMatch(run.names);
+    }
+    // mv left its source where it was.
+    expect((await runCli(['stat', `s3://${bucket}/raw/top.csv`])).code).toBe(0);
+  });
+
+  it('stat --version-id that the server refuses is one clear line naming the flag, exit 2; one that is not there names the version, exit 1', async () => {
+    const bogus = await runCli(['stat', `s3://${bucket}/raw/top.csv`, '--version-id', 'bogus', '--json']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bogus.stderr).toMatch(/invalid --version-id 'bogus'/);
+    expect(bogus.stderr).not.toMatch(/UnknownError/);
+    expect(wholeJson(bogus.stdout).error).toMatchObject({ code: 'usage' });
+    const absent = await runCli(['stat', `s3://${bucket}/raw/top.csv`, '--version-id', '0b5c2e1a-6d8e-4f3b-9a7c-1e2d3f4a5b6c']);
+    expect(absent.code).toBe(1);
+    expect(absent.stderr.trim().split('\n')).toHaveLength(1);
+    expect(absent.stderr).toMatch(new RegExp(`no version '0b5c2e1a-6d8e-4f3b-9a7c-1e2d3f4a5b6c' of s3://${bucket}/raw/top\\.csv`));
+  });
+
+  it('DATALAKE_CONCURRENCY that is not a number is one line naming the variable, exit 2', async () => {
+    const result = await runCli(['ls', `s3://${bucket}/raw/`], { env: s3Env({ DATALAKE_CONCURRENCY: 'abc' }) });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/DATALAKE_CONCURRENCY 'abc'/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('rm --all-versions --dry-run needs no --yes: a dry run deletes nothing', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'dry/a.csv', Body: 'a' }));
+    const result = await runCli(['rm', '-r', `s3://${bucket}/dry/`, '--all-versions', '--dry-run', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.stringify(wholeJson(result.stdout))).toMatch(/dry\/a\.csv/);
+    expect((await runCli(['stat', `s3://${bucket}/dry/a.csv`])).code).toBe(0);
+  });
+
   it('s3:// with no bucket says so (exit 2), even with a bucket configured', async () => {
     const result = await runCli(['get', 's3://', join(work.path, 'out')], { env: s3Env({ DATALAKE_BUCKET: bucket }) });
     expect(result.code).toBe(2);

@@ -53,7 +53,8 @@ a pattern without / matches the base name.`,
     const parsed = parseObjectAddress(targetText, settings.bucket, { allowPrefix: recursive });
     const target = recursive && parsed.key !== '' && !parsed.key.endsWith('/') ? { ...parsed, key: `${parsed.key}/` } : parsed;
     if (rules.length > 0 && !recursive) throw usageError('--exclude and --include go with --recursive');
-    if (flags.allVersions && !flags.yes) throw usageError('--all-versions deletes every version for good: confirm with --yes', 'or leave it out to make delete markers');
+    // A dry run deletes nothing: it needs no confirmation.
+    if (flags.allVersions && !flags.yes && !flags.dryRun) throw usageError('--all-versions deletes every version for good: confirm with --yes', 'or leave it out to make delete markers');
     if (flags.yes && !flags.allVersions) throw usageError('--yes confirms --all-versions, and nothing else');
     const includeName = buildNameFilter(rules);
     const maxDelete = flags.maxDelete === undefined ? undefined : parseCount(flags.maxDelete, '--max-delete', 0);

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress } from '../../core/address.js';
 import type { ObjectDetails } from '../../core/stat.js';
 import { formatBytes } from '../../core/units.js';
+import { usageError } from '../../core/errors.js';
+import { httpStatusOf } from '../../core/retry.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -33,7 +35,13 @@ Examples:
       const { statObject } = await engine;
       let details: ObjectDetails;
       try {
-        details = await statObject(runtime.ctx, ref, flags.versionId);
+        details = await statObject(runtime.ctx, ref, flags.versionId).catch((error: unknown) => {
+          // A HEAD's 400 has no body to explain it: with a version id asked for, that id is what was refused.
+          if (flags.versionId !== undefined && httpStatusOf(error) === 400) {
+            throw usageError(`invalid --version-id '${flags.versionId}' for ${formatS3Url(ref)}: the server refused it (HTTP 400)`, 'copy the id from `datalake stat --json` or the bucket\'s version listing');
+          }
+          throw error;
+        });
       } finally {
         runtime.close();
       }
