@@ -71,9 +71,11 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
     }
     return undefined;
   };
-  /** What a message calls a value: its setting when a flag gave it, else the environment variable it was read from. */
-  const origin = (setting: string, flag: string | undefined, ...names: string[]): string =>
-    flag !== undefined ? setting : (names.find((name) => env[name] !== undefined && env[name] !== '') ?? setting);
+  /** What a message calls a value: its setting, and the environment variable it was read from when no flag gave it. */
+  const origin = (setting: string, flag: string | undefined, ...names: string[]): string => {
+    const variable = flag === undefined ? names.find((name) => env[name] !== undefined && env[name] !== '') : undefined;
+    return variable ? `${setting} in ${variable}` : setting;
+  };
 
   const bucket = pick(flags.bucket, 'DATALAKE_BUCKET');
   if (bucket !== undefined) validateBucketName(bucket);

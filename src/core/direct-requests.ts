@@ -112,12 +112,14 @@ export class DirectRequests {
     uploadId: string,
     parts: ReadonlyArray<{ partNumber: number; etag: string }>,
     signal?: AbortSignal,
+    /** Conditions of the write (`if-none-match: *`). */
+    conditions: Record<string, string> = {},
   ): Promise<{ etag: string | undefined; headers: ResponseHeaders }> {
     const xml = `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts
       .map((part) => `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>"${escapeXml(part.etag)}"</ETag></Part>`)
       .join('')}</CompleteMultipartUpload>`;
     const body = Buffer.from(xml, 'utf8');
-    const headers = { 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
+    const headers = { ...conditions, 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
     const response = await this.sendWhole('POST', ref, headers, { query: { uploadId }, body, signal });
     const { answerText, readCompletedEtag } = await answers();
     return { etag: readCompletedEtag(answerText(response, 'CompleteMultipartUpload', LIST_PAGE_LIMIT)), headers: response.headers };

@@ -36,6 +36,11 @@ export interface PutOptions {
   storageClass?: string | undefined;
   sse?: ServerSideEncryption | undefined;
   sseKmsKeyId?: string | undefined;
+  /**
+   * Write only where no object is (`If-None-Match: *` on the PUT and on CompleteMultipartUpload): a
+   * writer that got there first is never overwritten, and the upload fails with PreconditionFailed.
+   */
+  ifNoneMatch?: boolean;
 }
 
 export interface UploadedObject {
@@ -146,7 +151,17 @@ async function readWholeFile(path: string): Promise<Buffer> {
 async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions): Promise<UploadedObject> {
   const md5 = md5Of(body);
   const md5Hex = md5.toString('hex');
-  const response = await ctx.direct.putObject(ref, body, { 'content-md5': md5.toString('base64'), ...storageHeaders(options, md5Hex) }, ctx.signal);
+  const headers = { 'content-md5': md5.toString('base64'), ...storageHeaders(options, md5Hex), ...(options.ifNoneMatch ? IF_NONE_MATCH : {}) };
+  let response: Awaited<ReturnType<typeof ctx.direct.putObject>>;
+  try {
+    response = await ctx.direct.putObject(ref, body, headers, ctx.signal);
+  } catch (error) {
+    if (errorCodeOf(error) !== 'PreconditionFailed') throw error;
+    // Refused as taken (If-None-Match): by another writer, or by this very PUT, its answer lost before
+    // a retry. A fresh look tells; another writer's object is left alone and the error stands.
+    const settled = await settleLostAnswer(ctx, ref, 'PUT', { size: body.length, etags: [md5Hex], md5: md5Hex }, error, 'PreconditionFailed');
+    return { bucket: ref.bucket, key: ref.key, size: body.length, etag: settled.etag, md5: md5Hex, parts: 1, ...versionOf(settled) };
+  }
   let answer = writeAnswerOf(response.headers);
   if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && answer.etag !== md5Hex) {
     const settled = await settleMismatch(ctx, ref, 'PUT', answer, { size: body.length, etags: [md5Hex], md5: md5Hex });
@@ -159,6 +174,9 @@ async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, opt
 function versionOf(answer: WriteAnswer): { versionId?: string } {
   return answer.versionId === undefined ? {} : { versionId: answer.versionId };
 }
+
+/** The condition of a write that must not replace an object (`--no-clobber`). */
+const IF_NONE_MATCH = { 'if-none-match': '*' };
 
 /** The fields of a PUT or CreateMultipartUpload that say how the object is stored. */
 export function storageFields(options: PutOptions, md5Hex?: string) {
@@ -273,7 +291,7 @@ async function putMultipartFile(
         });
       },
     );
-    const answer = await completeMultipartUpload(ctx, ref, upload.uploadId, [...reused, ...sent], { checkEtag: upload.etagReflectsContent, size: file.size, md5: wholeMd5 });
+    const answer = await completeMultipartUpload(ctx, ref, upload.uploadId, [...reused, ...sent], { checkEtag: upload.etagReflectsContent, size: file.size, md5: wholeMd5, ifNoneMatch: options.ifNoneMatch });
     await ctx.journal?.remove(entry);
     return {
       bucket: ref.bucket,
@@ -286,7 +304,8 @@ async function putMultipartFile(
       ...versionOf(answer),
     };
   } catch (error) {
-    if (!ctx.journal || error instanceof ContentMismatch) {
+    // A key taken by another writer (If-None-Match) leaves nothing to resume: the upload was aborted.
+    if (!ctx.journal || error instanceof ContentMismatch || errorCodeOf(error) === 'PreconditionFailed') {
       await abortQuietly(ctx, ref, upload.uploadId);
       await ctx.journal?.remove(entry);
     } else {
@@ -512,7 +531,7 @@ async function completeMultipartUpload(
   ref: ObjectRef,
   uploadId: string,
   sent: SentPart[],
-  proof: { checkEtag: boolean; size: number; md5?: string | undefined },
+  proof: { checkEtag: boolean; size: number; md5?: string | undefined; ifNoneMatch?: boolean | undefined },
 ): Promise<WriteAnswer> {
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
   const etag = multipartEtag(ordered.map((part) => part.md5));
@@ -520,9 +539,12 @@ async function completeMultipartUpload(
   const operation = 'CompleteMultipartUpload';
   let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
   try {
-    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, ordered, ctx.signal), ctx.signal, DAMAGED_COMPLETE_BODY);
+    const condition = proof.ifNoneMatch ? IF_NONE_MATCH : {};
+    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, ordered, ctx.signal, condition), ctx.signal, DAMAGED_COMPLETE_BODY);
   } catch (error) {
-    const settled = await settleLostAnswer(ctx, ref, operation, expected, error, 'NoSuchUpload');
+    // A retry after a lost answer finds the upload gone (NoSuchUpload), or, under If-None-Match, the key taken by it.
+    const doneCode = errorCodeOf(error) === 'PreconditionFailed' ? 'PreconditionFailed' : 'NoSuchUpload';
+    const settled = await settleLostAnswer(ctx, ref, operation, expected, error, doneCode);
     // Every answer lost: if the upload is somehow still there, it holds parts that cost money.
     if (errorCodeOf(error) !== 'NoSuchUpload') await abortQuietly(ctx, ref, uploadId);
     return settled;
@@ -603,7 +625,7 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
       if (abort.signal.aborted) break;
     }
     const parts = await settleAll(ctx, sent);
-    const completed = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size });
+    const completed = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size, ifNoneMatch: options.ifNoneMatch });
     const md5 = wholeMd5.digest('hex');
     const { rewriteMetadata } = await import('./metadata-rewrite.js');
     const rewritten = await rewriteMetadata(ctx, ref, size, options, md5, completed.etag);

@@ -237,7 +237,7 @@ describe('errors name what is wrong, where', () => {
     const result = await runCli(['ls', `s3://${bucket}/raw/`], { env: s3Env({ DATALAKE_CONCURRENCY: 'abc' }) });
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/DATALAKE_CONCURRENCY 'abc'/);
+    expect(result.stderr).toMatch(/invalid concurrency in DATALAKE_CONCURRENCY 'abc'/);
     expect(result.stdout).toBe('');
   });
 

@@ -30,6 +30,8 @@ export interface Capabilities {
   postPolicyConditions: boolean;
   /** ListMultipartUploads gives each upload the time it was really initiated. */
   uploadInitiatedDates: boolean;
+  /** `If-None-Match: *` on PutObject and CompleteMultipartUpload refuses a key already taken, with 412. */
+  conditionalWrites: boolean;
 }
 
 export type ServerName = 'minio' | 'moto' | 'moto-5.2.1' | 'seaweedfs';
@@ -55,6 +57,7 @@ export const AWS_CAPABILITIES: Capabilities = {
   checksSignatures: true,
   postPolicyConditions: true,
   uploadInitiatedDates: true,
+  conditionalWrites: true,
 };
 
 /**
@@ -62,7 +65,7 @@ export const AWS_CAPABILITIES: Capabilities = {
  * terminal, package install), the benchmark, or MinIO's own answers (upload-safety asserts the error
  * codes MinIO gives a damaged Complete body).
  */
-const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees'];
+const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees', 'no-clobber-race'];
 
 /**
  * moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, answers a

@@ -8,6 +8,7 @@ import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, exitFor
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { usageError } from '../../core/errors.js';
 import { TransferSummary } from '../summary.js';
+import { errorCodeOf } from '../../core/retry.js';
 
 interface PutFlags {
   key?: string;
@@ -94,6 +95,7 @@ Examples:
         events.emit('plan:add', { files: items.length, bytes: items.reduce((sum, item) => sum + (item.size ?? 0), 0) });
         events.emit('plan:complete');
       }
+      const noClobber = flags.clobber === false;
       const started = Date.now();
       try {
         await forEachWindowed(
@@ -101,15 +103,20 @@ Examples:
           settings.concurrency * 2,
           async (item) => {
             await attempt(runtime, failed, { path: item.source, bucket: item.ref.bucket }, async () => {
-              if (flags.clobber === false && (await findObject(runtime.ctx, item.ref))) {
+              const skip = () => {
                 summary.skipped.push({ key: item.ref.key, path: item.source, reason: 'exists' });
                 events.emit('plan:drop', { files: 1, bytes: item.size ?? 0 });
                 out.line(`skipped ${item.source}: ${formatS3Url(item.ref)} exists`);
-                return;
-              }
-              const putOptions = { ...options, contentType: item.contentType };
-              const uploaded =
-                item.source === '-' ? await uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : await uploadFile(runtime.ctx, item.source, item.ref, putOptions);
+              };
+              if (noClobber && (await findObject(runtime.ctx, item.ref))) return skip();
+              // The write itself is conditional too: a writer that gets there between the look and the write keeps its object.
+              const putOptions = { ...options, contentType: item.contentType, ifNoneMatch: noClobber };
+              const upload = item.source === '-' ? uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : uploadFile(runtime.ctx, item.source, item.ref, putOptions);
+              const uploaded = await upload.catch((error: unknown) => {
+                if (noClobber && errorCodeOf(error) === 'PreconditionFailed') return undefined;
+                throw error;
+              });
+              if (!uploaded) return skip();
               out.line(`uploaded ${item.source} → ${formatS3Url(item.ref)}  ${formatBytes(uploaded.size)}  md5 ${uploaded.md5}`);
             });
           },
