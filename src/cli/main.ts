@@ -37,7 +37,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .option('--bucket <name>', 'bucket for bare keys (env DATALAKE_BUCKET)')
-    .option('--region <region>', `AWS region (env AWS_REGION; default ${DEFAULT_REGION})`)
+    .option('--region <region>', `AWS region (env AWS_REGION, AWS_DEFAULT_REGION; else the profile's region; default ${DEFAULT_REGION})`)
     .option('--endpoint <url>', 'S3-compatible endpoint, path-style (env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)')
     .option('--profile <name>', 'AWS shared-config profile (env AWS_PROFILE)')
     .option('--layout <template>', 'key template (env DATALAKE_LAYOUT; the default is at the end of datalake --help)')

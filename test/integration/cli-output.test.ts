@@ -136,6 +136,16 @@ describe('help', () => {
     expect(put.stdout).toMatch(/^ {2}datalake put .*--no-clobber/m);
   });
 
+  it('.env.example states the same defaults', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } = await import('../../src/core/config.js');
+    const { DEFAULT_LAYOUT } = await import('../../src/core/layout.js');
+    const example = readFileSync(resolve(import.meta.dirname, '../../.env.example'), 'utf8');
+    expect(example).toMatch(new RegExp(`^# DATALAKE_CONCURRENCY=${DEFAULT_CONCURRENCY}$`, 'm'));
+    expect(example).toMatch(new RegExp(`^# DATALAKE_PART_SIZE=${DEFAULT_PART_SIZE / 1024 / 1024}MiB$`, 'm'));
+    expect(example).toContain(`# DATALAKE_LAYOUT=${DEFAULT_LAYOUT}\n`);
+  });
+
   it('presign states the defaults it uses, from the same constants', async () => {
     const { DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE } = await import('../../src/core/presign-request.js');
     const help = (await runCli(['presign', '--help'])).stdout.replace(/\n {20,}/g, ' ');
@@ -196,7 +206,7 @@ describe('errors name what is wrong, where', () => {
     expect(ls.stderr).toMatch(new RegExp(`no such bucket '${missing()}'`));
   });
 
-  it('cp, mv, stat and rm name the missing bucket the command named, and a missing object by its key', async () => {
+  it('cp, mv, stat, rm, cat, get -r and sync name the missing bucket the command named, and a missing object by its key', async () => {
     const env = s3Env({ DATALAKE_BUCKET: bucket });
     const runs: Array<{ args: string[]; names: RegExp }> = [
       { args: ['cp', `s3://${missing()}/x.csv`, `s3://${bucket}/copy/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
@@ -209,6 +219,9 @@ describe('errors name what is wrong, where', () => {
       { args: ['stat', `s3://${bucket}/raw/nothing.csv`], names: new RegExp(`no such object s3://${bucket}/raw/nothing\\.csv`) },
       { args: ['rm', `s3://${missing()}/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
       { args: ['rm', `s3://${bucket}/raw/nothing.csv`], names: new RegExp(`no such object s3://${bucket}/raw/nothing\\.csv`) },
+      { args: ['cat', `s3://${missing()}/x.csv`], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['get', '-r', `s3://${missing()}/p/`, join(work.path, 'missing-get')], names: new RegExp(`no such bucket '${missing()}'`) },
+      { args: ['sync', `s3://${missing()}/p/`, join(work.path, 'missing-sync')], names: new RegExp(`no such bucket '${missing()}'`) },
     ];
     for (const run of runs) {
       const result = await runCli(run.args, { env });

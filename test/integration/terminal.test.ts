@@ -100,7 +100,13 @@ describe('progress on a terminal', () => {
     expect(firstFrame).toMatch(/ of 3\.0 MiB \|/);
     expect(firstFrame).toMatch(/\/3 files/);
     await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end', 60_000);
-    expect(screen().find((row) => row.startsWith('EXIT='))).toBe('EXIT=0');
+    // Every result line survives the bar, the first one too, then the summary and the prompt.
+    const rows = screen().filter((row) => row !== '');
+    const exit = rows.findIndex((row) => row.startsWith('EXIT='));
+    expect(rows[exit]).toBe('EXIT=0');
+    expect(rows[exit - 1]).toMatch(/^3 uploaded, 0 failed, 3\.0 MiB in \d+\.\ds$/);
+    expect(rows.slice(exit - 4, exit - 1).map((row) => row.replace(/ {2}md5 .*$/, '').replace(/^.*\//, ''))).toEqual(['a.bin  1.0 MiB', 'b.bin  1.0 MiB', 'c.bin  1.0 MiB']);
+    expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
     proxy.setRules([]);
   });
 
