@@ -21,6 +21,7 @@ import { registerMv } from './commands/mv.js';
 import { registerRm } from './commands/rm.js';
 import { registerStat } from './commands/stat.js';
 import { registerCat } from './commands/cat.js';
+import { registerTable } from './commands/table.js';
 import { interruption } from './interrupt.js';
 import { currentSettings } from './runtime.js';
 
@@ -83,6 +84,7 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   registerRm(program);
   registerStat(program);
   registerCat(program);
+  registerTable(program);
   for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
   return program;
 }

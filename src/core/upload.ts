@@ -97,6 +97,15 @@ export async function uploadFile(
   }
 }
 
+/**
+ * Bytes held in memory as one PUT, with a small file's proofs, retried by the policy (a Delta
+ * commit). With `ifNoneMatch` a retry after a lost answer can meet its own write as a 412: the
+ * caller reads the object back to tell.
+ */
+export function uploadBytes(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions = {}): Promise<UploadedObject> {
+  return limitedRequest(ctx, `PUT ${ref.key}`, () => putBuffer(ctx, body, ref, options));
+}
+
 /** Small files are read in one synchronous call: cheaper than four thread-pool round trips each. */
 const SYNC_READ_LIMIT = 256 * 1024;
 

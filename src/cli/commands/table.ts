@@ -1,0 +1,113 @@
+import type { Command } from 'commander';
+import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/address.js';
+import { usageError } from '../../core/errors.js';
+import { parseZone, renderLayoutKey, todayUtc, validateDataset } from '../../core/layout.js';
+import { formatBytes } from '../../core/units.js';
+import { interruption } from '../interrupt.js';
+import { openRuntime, resolveGlobals } from '../runtime.js';
+import { collect } from './shared.js';
+
+interface AppendFlags {
+  zone?: string;
+  dataset?: string;
+  partition?: string[];
+  dryRun?: boolean;
+}
+
+export function registerTable(program: Command): void {
+  const table = program
+    .command('table')
+    .summary('append Parquet files to a Delta Lake table')
+    .description('Delta Lake tables: append Parquet files as one new version, committed with a conditional PUT (safe with concurrent writers).');
+
+  table
+    .command('append')
+    .description(
+      'Upload Parquet files under the table (Hive-style partition folders from --partition), then commit them as one new table version ' +
+        '(_delta_log/NNNNNNNNNNNNNNNNNNNN.json with an add action and column stats per file). The first append to an empty prefix creates the table. ' +
+        'A schema that differs from the table\'s is refused before anything is uploaded.',
+    )
+    .argument('<table-and-files...>', 'the table (s3://bucket/prefix/ or a prefix in --bucket; omit with --zone/--dataset), then the Parquet files')
+    .option('--partition <column=value>', "the partition the files belong to (repeatable; a partitioned table needs every one of its columns)", collect)
+    .option('--zone <zone>', 'the table is the layout\'s {zone}/{dataset}/: raw, processed or analytics')
+    .option('--dataset <name>', 'dataset name: with --zone, the table is {zone}/{dataset}/ of the layout')
+    .option('--dry-run', 'check the files and the table and show what would be committed; upload and commit nothing')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  datalake table append s3://lake/analytics/orders/ orders-2024-01-15.parquet --partition day=2024-01-15
+  datalake table append --zone analytics --dataset orders out/*.parquet --partition day=$(date -u +%F)
+  datalake table append s3://lake/analytics/orders/ new.parquet --partition day=2024-01-15 --dry-run --json
+
+Exit codes: 0 committed (or every file already in the table), 1 an upload or the commit failed, a
+conflicting concurrent change, or a table datalake cannot write; 2 bad input (not Parquet, a schema or
+partitioning that differs from the table's, a prefix holding other objects), nothing uploaded.`,
+    )
+    .action(async (positionals: string[], flags: AppendFlags, command: Command) => {
+      const globals = command.optsWithGlobals();
+      const { settings, out } = await resolveGlobals(globals);
+      const { root, files } = resolveTable(positionals, flags, settings);
+      const partition = (flags.partition ?? []).map(parsePartition);
+      const runtime = await openRuntime(globals, interruption, { settings, out });
+      const { planAppend, runAppend } = await import('../../core/delta/append.js');
+      const tableUrl = formatS3Url(root);
+      try {
+        const plan = await planAppend(runtime.ctx, { root, files, partition });
+        const planned = plan.files.map((file) => ({ path: file.source, key: file.ref.key, size: file.size, numRecords: file.facts.numRecords }));
+        if (flags.dryRun) {
+          for (const file of plan.files) out.line(`(dry run) ${file.state === 'in-table' ? 'already in the table' : 'would append'} ${file.source} → ${formatS3Url(file.ref)}`);
+          out.line(`(dry run) ${plan.state ? `table at version ${plan.state.version}` : 'no table yet: this append would create it'}`);
+          out.json({ table: tableUrl, dryRun: true, version: plan.state?.version ?? null, files: plan.files.map((file, index) => ({ ...planned[index], action: file.state === 'in-table' ? 'in-table' : 'append' })) });
+          return;
+        }
+        const { files: placed, committed } = await runAppend(runtime.ctx, plan, `datalake/${program.version() ?? ''}`);
+        for (const file of placed) {
+          const what = file.action === 'in-table' ? 'already in the table' : file.action === 'reused' ? 'reused (uploaded by an earlier run)' : 'uploaded';
+          out.line(`${what}: ${file.source} → ${formatS3Url(file.ref)}  ${formatBytes(file.size)}  ${file.facts.numRecords} rows`);
+        }
+        const added = placed.filter((file) => file.action !== 'in-table' && !committed.alreadyCommitted.includes(file.path));
+        const rows = added.reduce((sum, file) => sum + file.facts.numRecords, 0);
+        if (committed.version === undefined) out.line(`nothing to commit: every file is already in ${tableUrl}`);
+        else out.line(`${committed.created ? 'created' : 'committed'} version ${committed.version} of ${tableUrl}: ${added.length} files, ${rows} rows`);
+        out.json({
+          table: tableUrl,
+          version: committed.version ?? null,
+          created: committed.created,
+          versionsLost: committed.lost,
+          files: placed.map((file, index) => ({ ...planned[index], action: committed.alreadyCommitted.includes(file.path) ? 'in-table' : file.action })),
+        });
+      } finally {
+        runtime.close();
+      }
+    });
+}
+
+/** The table's root and the files, from `TABLE FILE…` or `--zone Z --dataset D FILE…`. */
+function resolveTable(positionals: string[], flags: AppendFlags, settings: { bucket: string | undefined; layout: string }): { root: ObjectRef; files: string[] } {
+  if (flags.zone !== undefined || flags.dataset !== undefined) {
+    if (flags.zone === undefined || flags.dataset === undefined) throw usageError('the layout needs both --zone and --dataset');
+    validateDataset(flags.dataset);
+    if (!settings.bucket) throw usageError('no bucket', 'set --bucket or DATALAKE_BUCKET, or name the table as s3://bucket/prefix/');
+    const at = settings.layout.indexOf('{dataset}');
+    if (at === -1) throw usageError(`the layout '${settings.layout}' has no {dataset}, so --zone/--dataset name no table`, 'name the table as s3://bucket/prefix/');
+    // The table is the layout up to its dataset: dates become partitions, not folders above the table.
+    const key = renderLayoutKey(settings.layout.slice(0, at + '{dataset}'.length), { zone: parseZone(flags.zone), dataset: flags.dataset, date: todayUtc(), name: '' });
+    return { root: { bucket: settings.bucket, key: `${key}/` }, files: positionals };
+  }
+  const [tableText, ...files] = positionals;
+  if (tableText === undefined || files.length === 0) throw usageError('give the table, then one or more Parquet files', 'e.g. datalake table append s3://lake/analytics/orders/ part.parquet');
+  if (tableText.toLowerCase().endsWith('.parquet') && !tableText.startsWith('s3://')) {
+    throw usageError(`'${tableText}' looks like a file, not a table`, 'name the table first (s3://bucket/prefix/), or use --zone and --dataset');
+  }
+  const root = parseObjectAddress(tableText, settings.bucket, { allowPrefix: true });
+  return { root: { bucket: root.bucket, key: root.key === '' || root.key.endsWith('/') ? root.key : `${root.key}/` }, files };
+}
+
+function parsePartition(text: string): { column: string; value: string } {
+  const equals = text.indexOf('=');
+  if (equals <= 0) throw usageError(`invalid --partition '${text}'`, 'use --partition column=value');
+  const column = text.slice(0, equals);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(column)) throw usageError(`invalid partition column '${column}'`, 'use letters, digits and _');
+  return { column, value: text.slice(equals + 1) };
+}
