@@ -193,6 +193,13 @@ describe('bad input: one line, the right exit code, nothing uploaded or committe
     expect(await listKeys(client, bucket, 'notes/')).toEqual(['notes/readme.txt']);
   });
 
+  it("a prefix holding only another append's uncommitted data files becomes a table", async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `pending/day=1/other-${'0'.repeat(32)}.parquet`, Body: 'PAR1' }));
+    const result = await cli(['table', 'append', `s3://${bucket}/pending/`, file('a1.parquet'), '--partition', 'day=1']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({ version: 0, created: true });
+  });
+
   it('a table whose protocol needs deletion vectors is exit 1, the feature named', async () => {
     python(`
 write_deltalake('s3://${bucket}/dv/', batch(0, 3), storage_options=opts)
@@ -259,5 +266,16 @@ describe('concurrent writers', () => {
     const output = python(`dt, rows = read(${JSON.stringify(url)}, 'id, name')\nprint(dt.version(), len(rows), sum(r[0] for r in rows))`);
     const expectedSum = 10 + concurrent.reduce((sum, _, index) => sum + 10 * (1000 + index * 10) + 45, 0) + (5000 + 5001 + 5002 + 5003);
     expect(output.trim()).toBe(`9 ${5 + 80 + 4} ${expectedSum}`);
+  });
+
+  it('3 first appends to one empty prefix at once: one creates the table, the others append to it', async () => {
+    const url = `s3://${bucket}/fresh/`;
+    const results = await Promise.all(concurrent.slice(0, 3).map((name) => cli(['table', 'append', url, file(name), '--partition', 'day=2024-03-01'])));
+    for (const result of results) expect(result.code, result.stderr).toBe(0);
+    const documents = results.map((result) => lastJson<{ version: number; created: boolean }>(result));
+    expect(documents.map((document) => document.version).sort()).toEqual([0, 1, 2]);
+    expect(documents.filter((document) => document.created)).toHaveLength(1);
+    const output = python(`dt, rows = read(${JSON.stringify(url)})\nprint(dt.version(), len(rows))`);
+    expect(output.trim()).toBe('2 30');
   });
 });

@@ -86,10 +86,10 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
     return { ...file, ref, path: relativeUri(relative), state: state?.files.has(relative) ? 'in-table' : 'new' };
   });
   if (!state) {
-    // An empty prefix becomes a table; one holding other things is not taken over. Files a failed run
-    // of this same append left there are its own, and are reused.
-    const ours = new Set(files.map((file) => file.ref.key));
-    const foreign = otherKeys.filter((key) => !ours.has(key));
+    // An empty prefix becomes a table; one holding other things is not taken over. Data files that
+    // appends upload before their commit (a failed run's, or a concurrent first append's) are no
+    // obstacle: they are named by content, as this append names its own.
+    const foreign = otherKeys.filter((key) => !UPLOADED_BY_APPEND.test(key));
     if (foreign.length > 0) {
       throw usageError(`${table} is not a Delta table (no _delta_log/) and holds other objects, such as ${formatS3Url({ bucket: root.bucket, key: foreign[0]! })}`, 'append to an empty prefix, or to a table');
     }
@@ -105,6 +105,9 @@ async function readLocal(source: string): Promise<Omit<PlannedFile, 'ref' | 'pat
   const facts = await readParquetFacts(source);
   return { source, size: info.size, md5: (await md5OfFile(source)).toString('hex'), facts };
 }
+
+/** A data file's key as fileNameFor makes it. */
+const UPLOADED_BY_APPEND = /-[0-9a-f]{32}\.parquet$/;
 
 /** `events.parquet` with MD5 `ab12…` → `events-ab12….parquet`: one key per content, readable by its origin. */
 function fileNameFor(source: string, md5: string): string {
