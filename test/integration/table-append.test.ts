@@ -162,6 +162,33 @@ print(json.dumps({'version': dt.version(), 'rows': rows, 'protocol': [dt.protoco
   });
 });
 
+describe('column stats', () => {
+  it("match delta-rs's own for the same file, except a timestamp maximum, rounded up to whole milliseconds; a query for the maximum finds its row", async () => {
+    const local = join(work.path, 'typed-table');
+    const stats = runPython(`
+import glob, json, shutil
+from deltalake import QueryBuilder, write_deltalake
+ts = lambda text: "arrow_cast('%s', 'Timestamp(Microsecond, Some(\\"UTC\\"))')" % text
+table = QueryBuilder().execute("select * from (values (1, " + ts('2024-01-15T10:00:00.123456Z') + ", cast('2024-01-15' as date), 'a', 1.5), (2, " + ts('2024-01-15T09:00:00.000001Z') + ", cast('2024-01-10' as date), null, -2.25)) as v(id, ts, d, note, x)").read_all()
+write_deltalake(${JSON.stringify(local)}, table)
+shutil.copy(glob.glob(${JSON.stringify(local)} + '/*.parquet')[0], ${JSON.stringify(file('typed.parquet'))})
+for line in open(glob.glob(${JSON.stringify(local)} + '/_delta_log/*.json')[0]):
+    if '"add"' in line: print(json.loads(line)['add']['stats'])
+`);
+    const theirs = JSON.parse(stats) as Record<string, Record<string, unknown>>;
+    const result = await cli(['table', 'append', `s3://${bucket}/typed/`, file('typed.parquet')]);
+    expect(result.code, result.stderr).toBe(0);
+    const add = (await readObject('typed/_delta_log/00000000000000000000.json')).split('\n').find((line) => line.includes('"add"'))!;
+    const ours = JSON.parse((JSON.parse(add) as { add: { stats: string } }).add.stats) as Record<string, Record<string, unknown>>;
+    expect(theirs.maxValues!.ts).toBe('2024-01-15T10:00:00.123Z');
+    expect(ours).toEqual({ ...theirs, maxValues: { ...theirs.maxValues, ts: '2024-01-15T10:00:00.124Z' } });
+    const output = python(`dt = DeltaTable('s3://${bucket}/typed/', storage_options=opts)
+rows = QueryBuilder().register('t', dt).execute("select id from t where ts = arrow_cast('2024-01-15T10:00:00.123456Z', 'Timestamp(Microsecond, Some(\\"UTC\\"))')").read_all()
+print(rows['id'].to_pylist())`);
+    expect(output.trim()).toBe('[1]');
+  });
+});
+
 describe('bad input: one line, the right exit code, nothing uploaded or committed', () => {
   it('a file that is not Parquet is exit 2', async () => {
     const result = await cli(['table', 'append', `s3://${bucket}/bad1/`, file('a1.parquet'), file('not-parquet.parquet')]);
