@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import type { SchemaTree } from 'hyparquet';
+import { commitBody } from '../../src/core/delta/commit.js';
+import { jsonWithBigInts } from '../../src/core/delta/parquet-footer.js';
+import { hiveEscape, partitionFolder, partitionValueProblem, relativeUri } from '../../src/core/delta/partitions.js';
+import { lowestProtocolFor, unsupportedFeature, type TableMetadata } from '../../src/core/delta/protocol.js';
+import { deltaSchemaOf, schemaDifferences, type DeltaStruct } from '../../src/core/delta/schema.js';
+
+/** A schema tree as hyparquet's parquetSchema gives it. */
+function node(element: SchemaTree['element'], children: SchemaTree[] = [], path: string[] = [element.name]): SchemaTree {
+  return { element, children, count: 1, path };
+}
+
+const plainMetadata: TableMetadata = { id: 'x', schemaString: JSON.stringify({ type: 'struct', fields: [] }), partitionColumns: [], configuration: {} };
+
+describe('Parquet schema → Delta schema', () => {
+  it('maps primitive, logical, nested, list and map types, nullability from the repetition', () => {
+    const root = node({ name: 'root' }, [
+      node({ name: 'id', type: 'INT64', repetition_type: 'REQUIRED' }),
+      node({ name: 'small', type: 'INT32', repetition_type: 'OPTIONAL', logical_type: { type: 'INTEGER', bitWidth: 16, isSigned: true } }),
+      node({ name: 'name', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL', logical_type: { type: 'STRING' } }),
+      node({ name: 'day', type: 'INT32', repetition_type: 'OPTIONAL', converted_type: 'DATE' }),
+      node({ name: 'at', type: 'INT64', repetition_type: 'OPTIONAL', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' } }),
+      node({ name: 'local', type: 'INT64', repetition_type: 'OPTIONAL', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: false, unit: 'MILLIS' } }),
+      node({ name: 'price', type: 'FIXED_LEN_BYTE_ARRAY', repetition_type: 'OPTIONAL', logical_type: { type: 'DECIMAL', precision: 12, scale: 2 } }),
+      node({ name: 'tags', repetition_type: 'OPTIONAL', logical_type: { type: 'LIST' } }, [
+        node({ name: 'list', repetition_type: 'REPEATED' }, [node({ name: 'element', type: 'BYTE_ARRAY', repetition_type: 'REQUIRED', converted_type: 'UTF8' })]),
+      ]),
+      node({ name: 'attrs', repetition_type: 'OPTIONAL', converted_type: 'MAP' }, [
+        node({ name: 'key_value', repetition_type: 'REPEATED' }, [
+          node({ name: 'key', type: 'BYTE_ARRAY', repetition_type: 'REQUIRED', converted_type: 'UTF8' }),
+          node({ name: 'value', type: 'DOUBLE', repetition_type: 'OPTIONAL' }),
+        ]),
+      ]),
+      node({ name: 'point', repetition_type: 'OPTIONAL' }, [node({ name: 'x', type: 'FLOAT', repetition_type: 'REQUIRED' })]),
+    ]);
+    const schema = deltaSchemaOf(root);
+    expect(schema.fields.map((field) => [field.name, field.type, field.nullable])).toEqual([
+      ['id', 'long', false],
+      ['small', 'short', true],
+      ['name', 'string', true],
+      ['day', 'date', true],
+      ['at', 'timestamp', true],
+      ['local', 'timestamp_ntz', true],
+      ['price', 'decimal(12,2)', true],
+      ['tags', { type: 'array', elementType: 'string', containsNull: false }, true],
+      ['attrs', { type: 'map', keyType: 'string', valueType: 'double', valueContainsNull: true }, true],
+      ['point', { type: 'struct', fields: [{ name: 'x', type: 'float', nullable: false, metadata: {} }] }, true],
+    ]);
+    expect(lowestProtocolFor(schema)).toMatchObject({ minReaderVersion: 3, minWriterVersion: 7, writerFeatures: ['timestampNtz'] });
+  });
+
+  it('refuses nanosecond timestamps and unsigned integers, naming the column', () => {
+    const nanos = node({ name: 'root' }, [node({ name: 't', type: 'INT64', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'NANOS' } }, [], ['t'])]);
+    expect(() => deltaSchemaOf(nanos)).toThrow(/column t: nanosecond timestamps/);
+    const unsigned = node({ name: 'root' }, [node({ name: 'u', type: 'INT32', converted_type: 'UINT_8' }, [], ['u'])]);
+    expect(() => deltaSchemaOf(unsigned)).toThrow(/column u: unsigned/);
+  });
+
+  it('names each field that differs; a required file column fits a nullable table column, not the reverse', () => {
+    const table: DeltaStruct = { type: 'struct', fields: [{ name: 'id', type: 'long', nullable: true, metadata: {} }, { name: 'name', type: 'string', nullable: false, metadata: {} }, { name: 'gone', type: 'date', nullable: true, metadata: {} }] };
+    const file: DeltaStruct = { type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }, { name: 'name', type: 'string', nullable: true, metadata: {} }, { name: 'extra', type: 'integer', nullable: true, metadata: {} }] };
+    expect(schemaDifferences(file, table)).toEqual(['name may be null in the file, not in the table', 'extra (integer) is not in the table', 'gone (date) is missing from the file']);
+  });
+});
+
+describe('table protocols', () => {
+  it('a plain new table needs reader 1, writer 1', () => {
+    expect(lowestProtocolFor({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: true, metadata: {} }] })).toEqual({ minReaderVersion: 1, minWriterVersion: 1 });
+  });
+
+  it('names the first feature datalake cannot write', () => {
+    expect(unsupportedFeature({ minReaderVersion: 1, minWriterVersion: 2 }, plainMetadata)).toBeUndefined();
+    expect(unsupportedFeature({ minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['timestampNtz'], writerFeatures: ['timestampNtz', 'appendOnly'] }, plainMetadata)).toBeUndefined();
+    expect(unsupportedFeature({ minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly', 'rowTracking'] }, plainMetadata)).toBe('the writer feature rowTracking');
+    expect(unsupportedFeature({ minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['columnMapping'], writerFeatures: ['columnMapping'] }, plainMetadata)).toBe('the reader feature columnMapping');
+    expect(unsupportedFeature({ minReaderVersion: 2, minWriterVersion: 5 }, { ...plainMetadata, configuration: { 'delta.columnMapping.mode': 'name' } })).toBe('column mapping (delta.columnMapping.mode=name)');
+    expect(unsupportedFeature({ minReaderVersion: 1, minWriterVersion: 3 }, { ...plainMetadata, configuration: { 'delta.constraints.positive': 'id > 0' } })).toBe('a CHECK constraint (delta.constraints.positive)');
+    const generated = JSON.stringify({ type: 'struct', fields: [{ name: 'y', type: 'integer', nullable: true, metadata: { 'delta.generationExpression': 'year(d)' } }] });
+    expect(unsupportedFeature({ minReaderVersion: 1, minWriterVersion: 4 }, { ...plainMetadata, schemaString: generated })).toBe('columns with delta.generationExpression');
+    expect(unsupportedFeature({ minReaderVersion: 1, minWriterVersion: 8 }, plainMetadata)).toBe('writer version 8');
+  });
+});
+
+describe('partition folders and paths', () => {
+  it("escape values as Hive does; the add path is the key as a relative URI", () => {
+    expect(hiveEscape('2024-01-15 10:00:00')).toBe('2024-01-15 10%3A00%3A00');
+    expect(partitionFolder([['day', '2024-01-15'], ['src', 'a/b']])).toBe('day=2024-01-15/src=a%2Fb/');
+    expect(relativeUri('ts=10%3A00/x y.parquet')).toBe('ts=10%253A00/x%20y.parquet');
+  });
+
+  it("check a value against its column's type", () => {
+    expect(partitionValueProblem('2024-01-15', 'date')).toBeUndefined();
+    expect(partitionValueProblem('15/01/2024', 'date')).toMatch(/give YYYY-MM-DD/);
+    expect(partitionValueProblem('7', 'integer')).toBeUndefined();
+    expect(partitionValueProblem('seven', 'integer')).toMatch(/give an integer/);
+    expect(partitionValueProblem('', 'string')).toMatch(/empty value/);
+  });
+});
+
+describe('commits', () => {
+  it('write a long bound beyond 2^53 exactly', () => {
+    expect(jsonWithBigInts({ maxValues: { id: 9007199254740993n }, name: 'n' })).toBe('{"maxValues":{"id":9007199254740993},"name":"n"}');
+  });
+
+  it('hold commitInfo first, then protocol and metaData for a new table, then one add per file, one JSON per line', () => {
+    const add = { path: 'day=1/a.parquet', partitionValues: { day: '1' }, size: 10, modificationTime: 5, dataChange: true as const, stats: '{"numRecords":3}' };
+    const creation = { protocol: { minReaderVersion: 1, minWriterVersion: 1 }, metadata: { ...plainMetadata, partitionColumns: ['day'] } };
+    const lines = commitBody({ root: { bucket: 'b', key: 't/' }, adds: [add, { ...add, path: 'day=1/b.parquet' }], creation, engineInfo: 'datalake/test' }, 'txn-1')
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, Record<string, unknown>>);
+    expect(lines.map((line) => Object.keys(line)[0])).toEqual(['commitInfo', 'protocol', 'metaData', 'add', 'add']);
+    expect(lines[0]!.commitInfo).toMatchObject({ operation: 'WRITE', isBlindAppend: true, txnId: 'txn-1', operationMetrics: { numFiles: '2', numOutputRows: '6', numOutputBytes: '20' } });
+  });
+});
