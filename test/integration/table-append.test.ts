@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, tempDirectory, testClient } from '../support/harness.js';
 import { runPython } from '../support/python.js';
@@ -304,5 +304,36 @@ describe('concurrent writers', () => {
     expect(documents.filter((document) => document.created)).toHaveLength(1);
     const output = python(`dt, rows = read(${JSON.stringify(url)})\nprint(dt.version(), len(rows))`);
     expect(output.trim()).toBe('2 30');
+  });
+});
+
+describe('table log and table check', () => {
+  it('log lists every version with its operation, files and rows added', async () => {
+    const result = await cli(['table', 'log', `s3://${bucket}/orders/`]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({
+      versions: [
+        { version: 0, operation: 'WRITE', filesAdded: 2, filesRemoved: 0, rowsAdded: 10 },
+        { version: 1, operation: 'WRITE', filesAdded: 1, filesRemoved: 0, rowsAdded: 3 },
+      ],
+    });
+  });
+
+  it('check finds every file of the latest version; a missing one is exit 1, named', async () => {
+    const fine = await cli(['table', 'check', `s3://${bucket}/orders/`]);
+    expect(fine.code, fine.stderr).toBe(0);
+    expect(lastJson(fine)).toMatchObject({ version: 1, ok: true, checked: 3, problems: [] });
+    const [victim] = await listKeys(client, bucket, 'orders/day=2024-01-16/');
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: victim! }));
+    const broken = await cli(['table', 'check', `s3://${bucket}/orders/`]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(`${victim}: missing`);
+    expect(lastJson(broken)).toMatchObject({ ok: false, checked: 3, problems: [{ problem: 'missing' }] });
+  });
+
+  it('a prefix with no log is not a table: exit 1', async () => {
+    const result = await cli(['table', 'log', `s3://${bucket}/nothing-here/`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is not a Delta table: it has no _delta_log\/ commits/);
   });
 });

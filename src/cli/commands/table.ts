@@ -7,9 +7,12 @@ import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { collect } from './shared.js';
 
-interface AppendFlags {
+interface LayoutFlags {
   zone?: string;
   dataset?: string;
+}
+
+interface AppendFlags extends LayoutFlags {
   partition?: string[];
   dryRun?: boolean;
 }
@@ -81,11 +84,71 @@ partitioning that differs from the table's, a prefix holding other objects), not
         runtime.close();
       }
     });
+
+  addLayoutFlags(
+    table
+      .command('log')
+      .description("the table's versions, oldest first: time, operation, files and rows added (from the JSON commits still in the log)")
+      .argument('[table]', 's3://bucket/prefix/ or a prefix in --bucket (omit with --zone/--dataset)')
+      .addHelpText('after', '\nExamples:\n  datalake table log s3://lake/analytics/orders/\n  datalake table log --zone analytics --dataset orders --json'),
+  ).action(async (tableText: string | undefined, flags: LayoutFlags, command: Command) => {
+    const globals = command.optsWithGlobals();
+    const { settings, out } = await resolveGlobals(globals);
+    const root = resolveRoot(tableText, flags, settings);
+    const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
+    const { tableHistory } = await import('../../core/delta/history.js');
+    try {
+      const versions = await tableHistory(runtime.ctx, root, settings.concurrency);
+      if (versions[0] && versions[0].version > 0) out.line(`versions before ${versions[0].version} are only in a checkpoint (their commits were cleaned up)`);
+      for (const entry of versions) {
+        const rows = entry.rowsAdded === null ? '?' : String(entry.rowsAdded);
+        out.line(`${String(entry.version).padStart(6)}  ${(entry.timestamp ?? '-').slice(0, 19).replace('T', ' ')}  ${(entry.operation ?? '-').padEnd(12)}  +${entry.filesAdded} files  -${entry.filesRemoved} files  +${rows} rows`);
+      }
+      out.json({ table: formatS3Url(root), versions });
+    } finally {
+      runtime.close();
+    }
+  });
+
+  addLayoutFlags(
+    table
+      .command('check')
+      .description('check that every file of the latest version exists with the size the log says (exit 1 otherwise)')
+      .argument('[table]', 's3://bucket/prefix/ or a prefix in --bucket (omit with --zone/--dataset)')
+      .addHelpText('after', '\nExamples:\n  datalake table check s3://lake/analytics/orders/\n  datalake table check --zone analytics --dataset orders --json'),
+  ).action(async (tableText: string | undefined, flags: LayoutFlags, command: Command) => {
+    const globals = command.optsWithGlobals();
+    const { settings, out } = await resolveGlobals(globals);
+    const root = resolveRoot(tableText, flags, settings);
+    const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
+    const { checkTable } = await import('../../core/delta/history.js');
+    try {
+      const checked = await checkTable(runtime.ctx, root, settings.concurrency);
+      for (const problem of checked.problems) out.failed(problem.key, problem.problem);
+      out.line(`version ${checked.version} of ${formatS3Url(root)}: ${checked.checked} files checked, ${checked.problems.length} missing or of another size`);
+      out.json({ table: formatS3Url(root), version: checked.version, ok: checked.problems.length === 0, checked: checked.checked, problems: checked.problems });
+      if (checked.problems.length > 0) process.exitCode = 1;
+    } finally {
+      runtime.close();
+    }
+  });
 }
 
 /** The table's root and the files, from `TABLE FILE…` or `--zone Z --dataset D FILE…`. */
-function resolveTable(positionals: string[], flags: AppendFlags, settings: { bucket: string | undefined; layout: string }): { root: ObjectRef; files: string[] } {
+function resolveTable(positionals: string[], flags: LayoutFlags, settings: { bucket: string | undefined; layout: string }): { root: ObjectRef; files: string[] } {
+  if (flags.zone !== undefined || flags.dataset !== undefined) return { root: resolveRoot(undefined, flags, settings), files: positionals };
+  const [tableText, ...files] = positionals;
+  if (tableText === undefined || files.length === 0) throw usageError('give the table, then one or more Parquet files', 'e.g. datalake table append s3://lake/analytics/orders/ part.parquet');
+  if (tableText.toLowerCase().endsWith('.parquet') && !tableText.startsWith('s3://')) {
+    throw usageError(`'${tableText}' looks like a file, not a table`, 'name the table first (s3://bucket/prefix/), or use --zone and --dataset');
+  }
+  return { root: resolveRoot(tableText, flags, settings), files };
+}
+
+/** The table's root prefix: `s3://bucket/prefix/`, a prefix in --bucket, or the layout's `{zone}/{dataset}/`. */
+function resolveRoot(tableText: string | undefined, flags: LayoutFlags, settings: { bucket: string | undefined; layout: string }): ObjectRef {
   if (flags.zone !== undefined || flags.dataset !== undefined) {
+    if (tableText !== undefined) throw usageError('--zone/--dataset name the table; give no TABLE as well');
     if (flags.zone === undefined || flags.dataset === undefined) throw usageError('the layout needs both --zone and --dataset');
     validateDataset(flags.dataset);
     if (!settings.bucket) throw usageError('no bucket', 'set --bucket or DATALAKE_BUCKET, or name the table as s3://bucket/prefix/');
@@ -93,15 +156,17 @@ function resolveTable(positionals: string[], flags: AppendFlags, settings: { buc
     if (at === -1) throw usageError(`the layout '${settings.layout}' has no {dataset}, so --zone/--dataset name no table`, 'name the table as s3://bucket/prefix/');
     // The table is the layout up to its dataset: dates become partitions, not folders above the table.
     const key = renderLayoutKey(settings.layout.slice(0, at + '{dataset}'.length), { zone: parseZone(flags.zone), dataset: flags.dataset, date: todayUtc(), name: '' });
-    return { root: { bucket: settings.bucket, key: `${key}/` }, files: positionals };
+    return { bucket: settings.bucket, key: `${key}/` };
   }
-  const [tableText, ...files] = positionals;
-  if (tableText === undefined || files.length === 0) throw usageError('give the table, then one or more Parquet files', 'e.g. datalake table append s3://lake/analytics/orders/ part.parquet');
-  if (tableText.toLowerCase().endsWith('.parquet') && !tableText.startsWith('s3://')) {
-    throw usageError(`'${tableText}' looks like a file, not a table`, 'name the table first (s3://bucket/prefix/), or use --zone and --dataset');
-  }
+  if (tableText === undefined) throw usageError('no table', 'give s3://bucket/prefix/, or --zone and --dataset');
   const root = parseObjectAddress(tableText, settings.bucket, { allowPrefix: true });
-  return { root: { bucket: root.bucket, key: root.key === '' || root.key.endsWith('/') ? root.key : `${root.key}/` }, files };
+  return { bucket: root.bucket, key: root.key === '' || root.key.endsWith('/') ? root.key : `${root.key}/` };
+}
+
+function addLayoutFlags(command: Command): Command {
+  return command
+    .option('--zone <zone>', "the table is the layout's {zone}/{dataset}/: raw, processed or analytics")
+    .option('--dataset <name>', 'dataset name, with --zone');
 }
 
 function parsePartition(text: string): { column: string; value: string } {

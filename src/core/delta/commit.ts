@@ -4,7 +4,7 @@ import type { TransferContext } from '../context.js';
 import { DatalakeError, describeError, failure } from '../errors.js';
 import { httpStatusOf, withRetries, type RetryPolicy } from '../retry.js';
 import { uploadBytes } from '../upload.js';
-import { commitKey, decodePath, readCommit, readLogObject, type Action, type TableState } from './log.js';
+import { applyFileAction, commitKey, decodePath, readCommit, readLogObject, type TableState } from './log.js';
 import type { Protocol, TableMetadata } from './protocol.js';
 
 /**
@@ -121,7 +121,7 @@ async function isOurs(ctx: TransferContext, ref: ObjectRef, body: Buffer, error:
 
 /** Reads the versions from `from` on that another writer committed; throws on one this append conflicts with. */
 async function catchUp(ctx: TransferContext, root: ObjectRef, base: TableState | undefined, from: number, checkTable: (state: TableState) => void): Promise<TableState> {
-  const files = new Set(base?.files ?? []);
+  const files = new Map(base?.files ?? []);
   let protocol = base?.protocol;
   let metadata = base?.metadata;
   let version = from;
@@ -133,7 +133,7 @@ async function catchUp(ctx: TransferContext, root: ObjectRef, base: TableState |
         { hint: 'run the command again to append to the table as it is now' },
       );
     }
-    for (const action of actions) applyAction(action, files);
+    for (const action of actions) applyFileAction(action, files);
     protocol = actions.find((action) => action.protocol)?.protocol ?? protocol;
     metadata = actions.find((action) => action.metaData)?.metaData ?? metadata;
     version += 1;
@@ -143,11 +143,6 @@ async function catchUp(ctx: TransferContext, root: ObjectRef, base: TableState |
   // This append meant to create the table and another writer did: it must be one this append fits.
   if (base === undefined) checkTable(state);
   return state;
-}
-
-function applyAction(action: Action, files: Set<string>): void {
-  if (action.add) files.add(decodePath(action.add.path));
-  if (action.remove) files.delete(decodePath(action.remove.path));
 }
 
 /** The commit's newline-delimited JSON: commitInfo, then protocol and metaData for a new table, then one add per file. */

@@ -16,13 +16,13 @@ export interface TableState {
   version: number;
   protocol: Protocol;
   metadata: TableMetadata;
-  /** Every file the latest version references, by its path as the log writes it, URI-decoded. */
-  files: Set<string>;
+  /** Every file the latest version references, by its path as the log writes it (URI-decoded), with the size the log gives it. */
+  files: Map<string, number | undefined>;
 }
 
 /** One action of a commit: a line of its JSON, or a row of a checkpoint (its null columns dropped). */
 export interface Action {
-  add?: { path: string } & Record<string, unknown>;
+  add?: { path: string; size?: number | bigint } & Record<string, unknown>;
   remove?: { path: string } & Record<string, unknown>;
   metaData?: TableMetadata;
   protocol?: Protocol;
@@ -72,7 +72,7 @@ export function parseCommit(body: Buffer, ref: ObjectRef): Action[] {
   return actions;
 }
 
-interface LogListing {
+export interface LogListing {
   commits: Set<number>;
   /** Checkpoint version → the keys of its parts, when every part is there. */
   checkpoints: Map<number, string[]>;
@@ -105,14 +105,13 @@ export async function readTableState(ctx: TransferContext, root: ObjectRef): Pro
 export class Replay {
   private protocol: Protocol | undefined;
   private metadata: TableMetadata | undefined;
-  private readonly files = new Set<string>();
+  private readonly files = new Map<string, number | undefined>();
 
   apply(actions: Action[]): void {
     for (const action of actions) {
       if (action.protocol) this.protocol = action.protocol;
       if (action.metaData) this.metadata = action.metaData;
-      if (action.add) this.files.add(decodePath(action.add.path));
-      if (action.remove) this.files.delete(decodePath(action.remove.path));
+      applyFileAction(action, this.files);
     }
   }
 
@@ -120,6 +119,12 @@ export class Replay {
     if (!this.protocol || !this.metadata) throw failure(`${formatS3Url(root)}: the log has no ${this.protocol ? 'metaData' : 'protocol'} action; the table's log is damaged`);
     return { version, protocol: this.protocol, metadata: this.metadata, files: this.files };
   }
+}
+
+/** An add or remove action applied to the set of files a version references. */
+export function applyFileAction(action: Action, files: Map<string, number | undefined>): void {
+  if (action.add) files.set(decodePath(action.add.path), action.add.size === undefined ? undefined : Number(action.add.size));
+  if (action.remove) files.delete(decodePath(action.remove.path));
 }
 
 /** A path as the log writes it (a relative URI) as the key it names under the table. */
@@ -134,7 +139,7 @@ export function decodePath(path: string): string {
 const COMMIT_NAME = /^(\d{20})\.json$/;
 const CHECKPOINT_NAME = /^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet$/;
 
-async function listLog(ctx: TransferContext, root: ObjectRef): Promise<LogListing> {
+export async function listLog(ctx: TransferContext, root: ObjectRef): Promise<LogListing> {
   const commits = new Set<number>();
   const parts = new Map<number, { total: number; keys: string[] }>();
   const otherKeys: string[] = [];
