@@ -154,6 +154,12 @@ print(json.dumps({'version': dt.version(), 'rows': rows, 'protocol': [dt.protoco
     expect(await logKeys('orders/')).toHaveLength(2);
   });
 
+  it("--zone/--dataset name the layout's {zone}/{dataset}/ as the table", async () => {
+    const result = await cli(['table', 'append', '--bucket', bucket, '--zone', 'analytics', '--dataset', 'clicks', file('b1.parquet'), '--partition', 'day=2024-01-16']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({ table: `s3://${bucket}/analytics/clicks/`, version: 0, files: [{ key: expect.stringMatching(/^analytics\/clicks\/day=2024-01-16\/b1-[0-9a-f]{32}\.parquet$/) }] });
+  });
+
   it('--dry-run checks and shows the plan, and uploads and commits nothing', async () => {
     const result = await cli(['table', 'append', table(), file('c0.parquet'), '--partition', 'day=2024-01-17', '--dry-run']);
     expect(result.code, result.stderr).toBe(0);
