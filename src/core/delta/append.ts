@@ -197,7 +197,7 @@ export async function runAppend(ctx: TransferContext, plan: AppendPlan, engineIn
 /** One file in place at its key: found there with the same content (an earlier run's), else uploaded. */
 async function placeFile(ctx: TransferContext, file: PlannedFile): Promise<'uploaded' | 'reused' | 'in-table'> {
   if (file.state === 'in-table') return 'in-table';
-  const found = await findObject(ctx, file.ref);
+  const found = await ctx.limiter.run(() => findObject(ctx, file.ref));
   if (found && found.size === file.size && (md5FromMetadata(found.metadata) === file.md5 || found.etag === file.md5)) return 'reused';
   await uploadFile(ctx, file.source, file.ref, { contentType: 'application/vnd.apache.parquet' }, { md5: file.md5 });
   return 'uploaded';

@@ -76,8 +76,6 @@ export interface LogListing {
   commits: Set<number>;
   /** Checkpoint version → the keys of its parts, when every part is there. */
   checkpoints: Map<number, string[]>;
-  /** Any object under the table's prefix outside `_delta_log/` (a prefix that is not a table). */
-  otherKeys: string[];
 }
 
 /**
@@ -86,7 +84,7 @@ export interface LogListing {
  */
 export async function readTableState(ctx: TransferContext, root: ObjectRef): Promise<{ state: TableState | undefined; otherKeys: string[] }> {
   const listing = await listLog(ctx, root);
-  if (listing.commits.size === 0 && listing.checkpoints.size === 0) return { state: undefined, otherKeys: listing.otherKeys };
+  if (listing.commits.size === 0 && listing.checkpoints.size === 0) return { state: undefined, otherKeys: await someKeysUnder(ctx, root) };
   const latest = Math.max(...listing.commits, ...listing.checkpoints.keys());
   const checkpoint = await chooseCheckpoint(ctx, root, listing);
   const replay = new Replay();
@@ -139,18 +137,24 @@ export function decodePath(path: string): string {
 const COMMIT_NAME = /^(\d{20})\.json$/;
 const CHECKPOINT_NAME = /^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet$/;
 
+/** Up to 100 keys under a prefix that has no log: what a table made there would take over. */
+async function someKeysUnder(ctx: TransferContext, root: ObjectRef): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const entry of listObjects(ctx, root, { recursive: true })) {
+    if (entry.kind === 'object') keys.push(entry.object.key);
+    if (keys.length >= 100) break;
+  }
+  return keys;
+}
+
+/** The log's commits and whole checkpoints, from one listing of `_delta_log/` (never of the data files). */
 export async function listLog(ctx: TransferContext, root: ObjectRef): Promise<LogListing> {
   const commits = new Set<number>();
   const parts = new Map<number, { total: number; keys: string[] }>();
-  const otherKeys: string[] = [];
-  for await (const entry of listObjects(ctx, root, { recursive: true })) {
+  const log = { bucket: root.bucket, key: `${root.key}${LOG_FOLDER}` };
+  for await (const entry of listObjects(ctx, log, { recursive: true })) {
     if (entry.kind !== 'object') continue;
-    const name = entry.object.key.slice(root.key.length);
-    if (!name.startsWith(LOG_FOLDER)) {
-      if (otherKeys.length < 100) otherKeys.push(entry.object.key);
-      continue;
-    }
-    const file = name.slice(LOG_FOLDER.length);
+    const file = entry.object.key.slice(log.key.length);
     const commit = COMMIT_NAME.exec(file);
     if (commit) commits.add(Number(commit[1]));
     const checkpoint = CHECKPOINT_NAME.exec(file);
@@ -164,7 +168,7 @@ export async function listLog(ctx: TransferContext, root: ObjectRef): Promise<Lo
   }
   const checkpoints = new Map<number, string[]>();
   for (const [version, { total, keys }] of parts) if (keys.length === total) checkpoints.set(version, keys.sort());
-  return { commits, checkpoints, otherKeys };
+  return { commits, checkpoints };
 }
 
 /** `_last_checkpoint`'s version when its checkpoint is whole, else the newest whole one listed. */
