@@ -65,7 +65,7 @@ export const AWS_CAPABILITIES: Capabilities = {
  * terminal, package install), the benchmark, or MinIO's own answers (upload-safety asserts the error
  * codes MinIO gives a damaged Complete body).
  */
-const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees', 'no-clobber-race'];
+const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees', 'no-clobber-race', 'table-append', 'table-faults'];
 
 /**
  * moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, answers a

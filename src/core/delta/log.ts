@@ -83,8 +83,15 @@ export interface LogListing {
  * what else lies under a prefix without a log, so a caller can refuse to make a table there.
  */
 export async function readTableState(ctx: TransferContext, root: ObjectRef): Promise<{ state: TableState | undefined; otherKeys: string[] }> {
-  const listing = await listLog(ctx, root);
-  if (listing.commits.size === 0 && listing.checkpoints.size === 0) return { state: undefined, otherKeys: await someKeysUnder(ctx, root) };
+  let listing = await listLog(ctx, root);
+  if (listing.commits.size === 0 && listing.checkpoints.size === 0) {
+    const otherKeys = await someKeysUnder(ctx, root);
+    // A first commit written by another writer between the two listings: the table exists now.
+    const logKey = `${root.key}${LOG_FOLDER}`;
+    const appeared = otherKeys.some((key) => key.startsWith(logKey) && COMMIT_NAME.test(key.slice(logKey.length)));
+    if (appeared) listing = await listLog(ctx, root);
+    if (listing.commits.size === 0 && listing.checkpoints.size === 0) return { state: undefined, otherKeys };
+  }
   const latest = Math.max(...listing.commits, ...listing.checkpoints.keys());
   const checkpoint = await chooseCheckpoint(ctx, root, listing);
   const replay = new Replay();
