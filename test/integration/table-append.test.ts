@@ -212,6 +212,13 @@ describe('bad input: one line, the right exit code, nothing uploaded or committe
     expect(await logKeys('orders/')).toHaveLength(2);
   });
 
+  it('the same file given twice is exit 2: a table references a file once', async () => {
+    const result = await cli(['table', 'append', `s3://${bucket}/twice/`, file('a1.parquet'), file('a1.parquet')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/a1\.parquet and .*a1\.parquet are the same file/);
+    expect(await listKeys(client, bucket, 'twice/')).toEqual([]);
+  });
+
   it("an append without the table's partition column is exit 2", async () => {
     const result = await cli(['table', 'append', `s3://${bucket}/orders/`, file('c1.parquet')]);
     expect(result.code).toBe(2);

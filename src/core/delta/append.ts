@@ -85,6 +85,12 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
     validateKey(ref.key);
     return { ...file, ref, path: relativeUri(relative), state: state?.files.has(relative) ? 'in-table' : 'new' };
   });
+  const byKey = new Map<string, string>();
+  for (const file of files) {
+    const same = byKey.get(file.ref.key);
+    if (same !== undefined) throw usageError(`${same} and ${file.source} are the same file (same name and content): a table references a file once`);
+    byKey.set(file.ref.key, file.source);
+  }
   if (!state) {
     // An empty prefix becomes a table; one holding other things is not taken over. Data files that
     // appends upload before their commit (a failed run's, or a concurrent first append's) are no
