@@ -219,6 +219,13 @@ describe('bad input: one line, the right exit code, nothing uploaded or committe
     expect(await listKeys(client, bucket, 'twice/')).toEqual([]);
   });
 
+  it('an empty partition value is exit 2', async () => {
+    const result = await cli(['table', 'append', `s3://${bucket}/empty-value/`, file('a1.parquet'), '--partition', 'day=']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--partition day=: an empty value/);
+    expect(await listKeys(client, bucket, 'empty-value/')).toEqual([]);
+  });
+
   it("an append without the table's partition column is exit 2", async () => {
     const result = await cli(['table', 'append', `s3://${bucket}/orders/`, file('c1.parquet')]);
     expect(result.code).toBe(2);

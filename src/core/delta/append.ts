@@ -74,6 +74,10 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
     checkAgainstTable(state, schema, request, table, local[0]!.source);
   } else {
     partitionColumns = columns;
+    for (const entry of request.partition) {
+      const problem = partitionValueProblem(entry.value, 'string');
+      if (problem) throw usageError(`--partition ${entry.column}=${entry.value}: ${problem}`);
+    }
     creation = newTable(schema, partitionColumns);
   }
   const values = new Map(request.partition.map((entry) => [entry.column, entry.value]));
