@@ -281,6 +281,19 @@ write_deltalake(${JSON.stringify(url)}, batch(100, 5, '2024-01-09'), mode='appen
   });
 });
 
+describe('a table whose early commits were cleaned up', () => {
+  it('is read from its checkpoint alone: the append lands at the next version and log says where its history starts', async () => {
+    for (const version of [0, 1, 2]) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `events/_delta_log/${String(version).padStart(20, '0')}.json` }));
+    const result = await cli(['table', 'append', `s3://${bucket}/events/`, file('c7.parquet'), '--partition', 'day=2024-02-02']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result)).toMatchObject({ version: 5 });
+    const log = await runCli(['table', 'log', `s3://${bucket}/events/`]);
+    expect(log.stdout).toMatch(/^versions before 3 are only in a checkpoint/);
+    const output = python(`dt, rows = read('s3://${bucket}/events/')\nprint(dt.version(), len(rows))`);
+    expect(output.trim()).toBe('5 33');
+  });
+});
+
 describe('concurrent writers', () => {
   it('8 table append processes and one deltalake writer at once: every commit lands once, versions contiguous, all rows there', async () => {
     const url = `s3://${bucket}/busy/`;
