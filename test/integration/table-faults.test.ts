@@ -78,6 +78,7 @@ describe('table append under faults', () => {
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
     expect(failed.stderr).toMatch(/nothing was committed to .*: .*y\.parquet: InternalError.*uploaded but not in the table: s3:\/\/.*partial\/x-[0-9a-f]{32}\.parquet/);
     expect(await logKeys('partial')).toEqual(['partial/_delta_log/00000000000000000000.json']);
+    expect(lastJson(failed)).toMatchObject({ version: null, uploaded: [expect.stringMatching(/partial\/x-[0-9a-f]{32}\.parquet$/)], error: { code: 'failed' } });
 
     proxy.setRules([]);
     const again = await appendThroughProxy('partial', ['x.parquet', 'y.parquet']);

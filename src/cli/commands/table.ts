@@ -55,6 +55,10 @@ partitioning that differs from the table's, a prefix holding other objects), not
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const { planAppend, runAppend } = await import('../../core/delta/append.js');
       const tableUrl = formatS3Url(root);
+      // A run that fails still names, with --json, what it uploaded: unreferenced files the next run reuses.
+      const uploaded: string[] = [];
+      runtime.ctx.events.on('transfer:done', (event) => uploaded.push(formatS3Url(event.ref)));
+      out.reportPartial(() => ({ table: tableUrl, version: null, uploaded }));
       try {
         const plan = await planAppend(runtime.ctx, { root, files, partition });
         const planned = plan.files.map((file) => ({ path: file.source, key: file.ref.key, size: file.size, numRecords: file.facts.numRecords }));
