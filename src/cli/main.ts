@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isDatalakeError, type DatalakeError } from '../core/errors.js';
 import { explainError } from '../core/s3-errors.js';
 import { applyDotenv, readDotenv } from '../core/dotenv.js';
-import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES } from '../core/config.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config.js';
 import { MiB } from '../core/units.js';
 import { DEFAULT_LAYOUT } from '../core/layout.js';
 import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
@@ -45,6 +45,7 @@ export function buildProgram(): Command {
     .option('--concurrency <n>', `requests in flight at once (env DATALAKE_CONCURRENCY; default ${DEFAULT_CONCURRENCY})`)
     .option('--part-size <size>', `multipart part size, 5MiB to 5GiB; grows so a file needs at most 10,000 parts (env DATALAKE_PART_SIZE; default ${DEFAULT_PART_SIZE / MiB}MiB)`)
     .option('--retries <n>', `retries per request after the first attempt (env DATALAKE_RETRIES; default ${DEFAULT_RETRIES})`)
+    .option('--timeout <duration>', `the longest one request may take, its body included, e.g. 90, 10m (env DATALAKE_TIMEOUT; default ${DEFAULT_TIMEOUT})`)
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--no-progress', 'no progress bar (it is only shown on a terminal anyway)')

@@ -19,6 +19,8 @@ export interface SharedConfig {
   addressingStyle: string | undefined;
   /** The profile read: `AWS_PROFILE`, else `default`. */
   profile: string;
+  /** `AWS_CA_BUNDLE`, else the profile's `ca_bundle`: a PEM file of the certificates to trust, and where it was named. */
+  caBundle: { path: string; source: string } | undefined;
 }
 
 export async function fromSharedConfig(env: NodeJS.ProcessEnv): Promise<SharedConfig> {
@@ -37,6 +39,9 @@ export async function fromSharedConfig(env: NodeJS.ProcessEnv): Promise<SharedCo
   const profile = getProfileName({});
   const { configFile } = await loadSharedConfigFiles();
   const addressingStyle = configFile[profile]?.['s3.addressing_style'];
+  // Neither is read by the SDK for JavaScript (the AWS CLI and boto3 read both).
+  const caBundlePath = env.AWS_CA_BUNDLE || configFile[profile]?.ca_bundle;
+  const caBundle = caBundlePath ? { path: caBundlePath, source: env.AWS_CA_BUNDLE ? 'AWS_CA_BUNDLE' : `profile '${profile}'` } : undefined;
   const endpointSource = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : `profile '${profile}'`;
-  return { region: region || undefined, endpoint: endpoint || undefined, endpointSource, addressingStyle, profile };
+  return { region: region || undefined, endpoint: endpoint || undefined, endpointSource, addressingStyle, profile, caBundle };
 }

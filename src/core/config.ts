@@ -1,6 +1,7 @@
 import { usageError } from './errors.js';
 import { DEFAULT_LAYOUT, validateLayout } from './layout.js';
-import { GiB, MiB, parseCount, parseSize } from './units.js';
+import { readFileSync } from 'node:fs';
+import { GiB, MiB, parseCount, parseDuration, parseSize } from './units.js';
 import { validateBucketName } from './address.js';
 
 /** Settings as flags give them: strings, not yet checked. */
@@ -13,6 +14,7 @@ export interface SettingFlags {
   concurrency?: string;
   partSize?: string;
   retries?: string;
+  timeout?: string;
 }
 
 export interface Settings {
@@ -33,6 +35,10 @@ export interface Settings {
   partSize: number;
   /** Retries after the first attempt of each request. */
   retries: number;
+  /** The longest one request may take, its body included (`--timeout`). */
+  timeoutMs: number;
+  /** Certificates to trust instead of Node's own: the PEM text of AWS_CA_BUNDLE or the profile's `ca_bundle`. */
+  ca: string | undefined;
 }
 
 export const MIN_PART_SIZE = 5 * MiB;
@@ -41,9 +47,8 @@ export const MAX_PART_SIZE = 5 * GiB;
 export const DEFAULT_CONCURRENCY = 32;
 /** Upload parts held in memory at once, whatever the concurrency: 8 × 8 MiB by default. */
 export const PART_BUFFERS_IN_FLIGHT = 8;
-/** A request's connect timeout, and how long a connection may send or receive nothing before the request is retried: both paths (SDK and direct). */
-export const CONNECT_TIMEOUT_MS = 5_000;
-export const REQUEST_IDLE_TIMEOUT_MS = 60_000;
+/** `--timeout`: a part of 5 GiB at about 9 MB/s. */
+export const DEFAULT_TIMEOUT = '10m';
 export const DEFAULT_PART_SIZE = 8 * MiB;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_REGION = 'us-east-1';
@@ -95,6 +100,10 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
   const retriesText = pick(flags.retries, 'DATALAKE_RETRIES');
   const retries = retriesText === undefined ? DEFAULT_RETRIES : parseCount(retriesText, origin('retries', flags.retries, 'DATALAKE_RETRIES'), 0, 100);
 
+  const timeoutText = pick(flags.timeout, 'DATALAKE_TIMEOUT') ?? DEFAULT_TIMEOUT;
+  const timeoutMs = parseDuration(timeoutText, 'timeout') * 1000;
+  if (timeoutMs <= 0) throw usageError(`invalid timeout '${timeoutText}': must be above zero`);
+
   if (flags.endpoint !== undefined) validateEndpoint(flags.endpoint);
   if (flags.profile !== undefined) {
     if (flags.profile === '') throw usageError('invalid --profile: empty');
@@ -116,7 +125,18 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
   }
   const forcePathStyle = style === 'path' || (style !== 'virtual' && endpoint !== undefined);
 
-  return { bucket, region, endpoint, forcePathStyle, profile: pick(flags.profile, 'AWS_PROFILE'), layout, concurrency, partSize, retries };
+  const ca = fromProfile.caBundle === undefined ? undefined : readCaBundle(fromProfile.caBundle);
+
+  return { bucket, region, endpoint, forcePathStyle, profile: pick(flags.profile, 'AWS_PROFILE'), layout, concurrency, partSize, retries, timeoutMs, ca };
+}
+
+/** The CA bundle's certificates; a file that cannot be read is bad configuration, found before any request. */
+function readCaBundle(bundle: { path: string; source: string }): string {
+  try {
+    return readFileSync(bundle.path, 'utf8');
+  } catch (error) {
+    throw usageError(`cannot read the CA bundle '${bundle.path}' (from ${bundle.source}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'point it at a PEM file of certificates');
+  }
 }
 
 export function validateEndpoint(text: string, source?: string): string {

@@ -1,32 +1,33 @@
-import * as crypto from 'node:crypto';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectRef } from './address.js';
-import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS } from './config.js';
-import { Http1Pool, type ResponseHeaders, type WholeResponse } from './http1.js';
 import type { LazyS3Client } from './s3.js';
+import { commonJsExports } from './sdk.js';
 import type { ListPage } from './s3-answers.js';
+import type { Method, ResponseHeaders, Transport, WholeResponse } from './transport.js';
 
 export type { ListPage } from './s3-answers.js';
+export type { WholeResponse } from './transport.js';
 
 /**
- * The requests of a transfer, sent on datalake's own keep-alive HTTP/1.1 connections (http1.ts) with
- * their own SigV4 signature: whole-object PUT and GET, a multipart upload's create, parts, complete
- * and abort, ranged and part GETs, HEAD, and ListObjectsV2. Through the SDK a small PUT costs about
- * 0.9 ms of CPU in its middleware stack, through node:http about 0.3 ms, here about 0.15 ms: on a
- * 2-core machine shared with the server that is the difference between trailing s5cmd and matching
- * it (see the README's performance section). A sync, an ls, or a get then need not load the SDK.
+ * The requests of a transfer, signed with the AWS SDK's own SigV4 signer (`@smithy/signature-v4`) and
+ * sent on the run's transport (transport.ts, undici), without the SDK client's middleware stack:
+ * whole-object PUT and GET, a multipart upload's create, parts, complete and abort, ranged and part
+ * GETs, HEAD, and ListObjectsV2. Through the SDK client a small PUT costs about 0.9 ms of CPU; a
+ * sync, an ls, or a get then need not load the client at all.
  *
- * The rest (deletes, ListParts, CopyObject, bucket setup, presigning) stays on the SDK. Credentials
- * and the bucket's address are the SDK's own (its credential chain, its
+ * The rest (deletes, ListParts, CopyObject, bucket setup, presigning) stays on the SDK client, on the
+ * same transport. Credentials and the bucket's address are the SDK's own (its credential chain, its
  * endpoint rules, once per bucket), except in the one case where they are plain: keys in the
  * environment and no profile (the SDK's chain takes exactly those first), and a custom endpoint,
  * addressed by path. Errors are shaped like the SDK's (name and Code from the XML body, the status in
- * $metadata) so that the one retry policy and the one error explainer treat both paths the same.
- * Their XML answers are read strictly (s3-answers.ts): a damaged one is retried, never half-read.
+ * $metadata, `clockSkewCorrected` when the answer's Date corrected the run's clock) so that the one
+ * retry policy and the one error explainer treat both paths the same. Their XML answers are read
+ * strictly (s3-answers.ts): a damaged one is retried, never half-read.
  */
 
-/** Response headers as node:http or http1.ts give them, lower-case names. */
+/** Response headers, lower-case names. */
 export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
 
 /**
@@ -51,8 +52,6 @@ export interface DirectResponse {
   body: Readable;
 }
 
-type Method = 'PUT' | 'GET' | 'HEAD' | 'POST' | 'DELETE';
-
 interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -64,19 +63,17 @@ interface BucketEndpoint {
   /** The URL's path without its trailing slash: keys are appended to it. */
   basePath: string;
   signingRegion: string;
-  connections: Http1Pool;
 }
 
 export class DirectRequests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
-  private readonly pools = new Map<string, Http1Pool>();
-  private signingKey: { day: string; region: string; secret: string; key: Buffer } | undefined;
-  private dateStamp = { second: -1, text: '' };
+  private signerLoading: Promise<SignatureV4> | undefined;
   /** Read once, as the SDK's chain reads them once (each read of process.env is a call into C++). */
   private readonly fromEnvironment: Credentials | undefined;
 
   constructor(
     private readonly client: LazyS3Client,
+    private readonly transport: Transport,
     private readonly settings: { region: string; endpoint: string | undefined; forcePathStyle?: boolean; profile?: string | undefined },
     env: NodeJS.ProcessEnv = process.env,
   ) {
@@ -140,10 +137,10 @@ export class DirectRequests {
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
     const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
     const { endpoint, path, signed } = await this.prepare('GET', ref, headers, query);
-    const response = await endpoint.connections.request({ method: 'GET', path, headers: signed, signal });
+    const response = await this.transport.request({ method: 'GET', origin: endpoint.url.origin, path, headers: signed, signal });
     if (response.status >= 200 && response.status < 300) return response;
     const body = await readText(response.body);
-    throw (await answers()).s3Error(response.status, body, response.headers);
+    throw markSkew((await answers()).s3Error(response.status, body, response.headers), response.clockSkewCorrected);
   }
 
   /** A small object's GET, read whole: at most `limit` bytes of the body are kept (compare with its Content-Length). */
@@ -179,8 +176,11 @@ export class DirectRequests {
     options: { query?: Record<string, string> | undefined; body?: Buffer; signal?: AbortSignal | undefined; limit?: number },
   ): Promise<WholeResponse> {
     const { endpoint, path, signed } = await this.prepare(method, ref, headers, options.query);
-    const response = await endpoint.connections.requestWhole({ method, path, headers: signed, body: options.body, signal: options.signal }, options.limit);
-    if (response.status < 200 || response.status >= 300) throw (await answers()).s3Error(response.status, response.body.toString('utf8'), response.headers);
+    const request = { method, origin: endpoint.url.origin, path, headers: signed, body: options.body, signal: options.signal };
+    const response = await this.transport.requestWhole(request, options.limit ?? LIST_PAGE_LIMIT);
+    if (response.status < 200 || response.status >= 300) {
+      throw markSkew((await answers()).s3Error(response.status, response.body.toString('utf8'), response.headers), response.clockSkewCorrected);
+    }
     return response;
   }
 
@@ -190,7 +190,7 @@ export class DirectRequests {
     const base = endpoint.basePath;
     const path = ref.key === '' ? base || '/' : `${base}/${encodeKey(ref.key)}`;
     const queryString = query ? canonicalQuery(query) : '';
-    const signed = await this.sign(method, endpoint, path, queryString, headers);
+    const signed = await this.sign(method, endpoint, path, query, headers);
     // A valueless parameter (`?uploads`) is signed as `uploads=` and sent bare, as the SDK sends it.
     const sentQuery = queryString.replace(/=(?=&|$)/g, '');
     return { endpoint, path: sentQuery ? `${path}?${sentQuery}` : path, signed };
@@ -201,7 +201,7 @@ export class DirectRequests {
     let endpoint = this.endpoints.get(bucket);
     if (!endpoint) {
       const { url, signingRegion } = this.settings.endpoint && this.pathStyle() ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
-      endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion, connections: this.poolFor(url) };
+      endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion };
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
@@ -237,66 +237,57 @@ export class DirectRequests {
     return client.config.credentials();
   }
 
-  /** One set of connections per origin: buckets addressed by path share them. */
-  private poolFor(url: URL): Http1Pool {
-    let pool = this.pools.get(url.origin);
-    if (!pool) {
-      pool = new Http1Pool(url, { idleTimeoutMs: REQUEST_IDLE_TIMEOUT_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS, wholeBodyLimit: LIST_PAGE_LIMIT });
-      this.pools.set(url.origin, pool);
-    }
-    return pool;
+  /**
+   * SigV4 in the Authorization header, by the SDK's own signer, dated by the run's clock (corrected
+   * from the servers' answers). The body is proven by Content-MD5, so the payload is unsigned.
+   */
+  private async sign(method: Method, endpoint: BucketEndpoint, path: string, query: Record<string, string> | undefined, headers: Record<string, string>): Promise<Record<string, string>> {
+    const signer = await (this.signerLoading ??= this.createSigner());
+    const request = {
+      method,
+      protocol: endpoint.url.protocol,
+      hostname: endpoint.url.hostname,
+      path,
+      query: query ?? {},
+      headers: { ...lowerCaseNames(headers), host: endpoint.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+    };
+    const signed = await signer.sign(request, { signingDate: new Date(Date.now() + this.transport.clockOffsetMs), signingRegion: endpoint.signingRegion });
+    return signed.headers;
   }
 
-  /** SigV4 in the Authorization header; the body is proven by Content-MD5, so the payload is unsigned. */
-  private async sign(method: string, endpoint: BucketEndpoint, path: string, queryString: string, headers: Record<string, string>): Promise<Record<string, string>> {
+  private async createSigner(): Promise<SignatureV4> {
+    const [{ SignatureV4 }, { Sha256 }] = await Promise.all([
+      import('@smithy/signature-v4').then(commonJsExports<typeof import('@smithy/signature-v4')>),
+      import('@smithy/core/checksum').then(commonJsExports<typeof import('@smithy/core/checksum')>),
+    ]);
     // Keys from the environment when no profile is named: the first link of the SDK's default chain,
     // which takes exactly these in that case.
-    const credentials = this.fromEnvironment ?? (await this.chainCredentials());
-    const amzDate = this.amzDate();
-    const day = amzDate.slice(0, 8);
-    const signed: Record<string, string> = { host: endpoint.url.host, 'x-amz-date': amzDate, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
-    for (const name in headers) signed[name.toLowerCase()] = headers[name]!;
-    if (credentials.sessionToken) signed['x-amz-security-token'] = credentials.sessionToken;
-    const names = Object.keys(signed).sort();
-    let canonicalHeaders = '';
-    for (const name of names) canonicalHeaders += `${name}:${canonicalHeaderValue(signed[name]!)}\n`;
-    const signedNames = names.join(';');
-    const canonicalRequest = `${method}\n${path}\n${queryString}\n${canonicalHeaders}\n${signedNames}\nUNSIGNED-PAYLOAD`;
-    const scope = `${day}/${endpoint.signingRegion}/s3/aws4_request`;
-    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
-    const key = this.keyFor(day, endpoint.signingRegion, credentials.secretAccessKey);
-    const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
-    signed.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedNames}, Signature=${signature}`;
-    return signed;
-  }
-
-  /** `x-amz-date` (YYYYMMDD'T'HHMMSS'Z'), formatted once per second. */
-  private amzDate(): string {
-    const second = Math.floor(Date.now() / 1000);
-    if (second !== this.dateStamp.second) this.dateStamp = { second, text: new Date(second * 1000).toISOString().replace(/[:-]|\.\d{3}/g, '') };
-    return this.dateStamp.text;
-  }
-
-  private keyFor(day: string, region: string, secret: string): Buffer {
-    const cached = this.signingKey;
-    if (cached && cached.day === day && cached.region === region && cached.secret === secret) return cached.key;
-    const hmac = (key: string | Buffer, text: string) => createHmac('sha256', key).update(text).digest();
-    const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), 's3'), 'aws4_request');
-    this.signingKey = { day, region, secret, key };
-    return key;
+    const fromEnvironment = this.fromEnvironment;
+    return new SignatureV4({
+      credentials: fromEnvironment ? () => Promise.resolve(fromEnvironment) : () => this.chainCredentials(),
+      region: this.settings.region,
+      service: 's3',
+      sha256: Sha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
   }
 }
 
-/** A header value as SigV4 signs it: trimmed, each run of whitespace one space. */
-function canonicalHeaderValue(value: string): string {
-  return IRREGULAR_SPACING.test(value) ? value.trim().replace(/\s+/g, ' ') : value;
+function lowerCaseNames(headers: Record<string, string>): Record<string, string> {
+  const lower: Record<string, string> = {};
+  for (const name in headers) lower[name.toLowerCase()] = headers[name]!;
+  return lower;
 }
 
-const IRREGULAR_SPACING = /^\s|\s$|\s\s|[^\S ]/;
-
-/** Node 20.12 and later hash a string in one call, without a Hash object. */
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
-const sha256Hex: (text: string) => string = oneShotHash ? (text) => oneShotHash('sha256', text, 'hex') : (text) => createHash('sha256').update(text).digest('hex');
+/** An error answer whose Date corrected the run's clock is worth one more attempt, signed anew (as the SDK marks it). */
+function markSkew(error: Error, clockSkewCorrected: boolean): Error {
+  if (clockSkewCorrected) {
+    const record = error as { $metadata?: Record<string, unknown> };
+    record.$metadata = { ...record.$metadata, clockSkewCorrected: true };
+  }
+  return error;
+}
 
 /** Keys set in the environment, when no profile is named (by flag or AWS_PROFILE); else undefined. */
 export function environmentCredentials(profile: string | undefined, env: NodeJS.ProcessEnv): Credentials | undefined {

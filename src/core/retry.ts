@@ -50,9 +50,11 @@ const TRANSIENT_CODES = new Set([
   'XMinioServerNotInitialized', 'TimeoutError', 'RequestTimeoutException',
 ]);
 const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable']);
+/** Network failures, Node's and undici's (transport.ts): a connection lost or stalled, a body cut short. */
 const TRANSIENT_NETWORK_CODES = new Set([
   'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'ECONNREFUSED_TRANSIENT',
+  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'ECONNREFUSED_TRANSIENT', 'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_CLOSED',
 ]);
 
 export function errorCodeOf(error: unknown): string | undefined {
@@ -75,6 +77,8 @@ export function classifyError(error: unknown, alsoTransient?: ReadonlySet<string
   if (alsoTransient?.has(errorCodeOf(error) ?? '')) return 'transient';
   if (error instanceof DatalakeError) return 'permanent';
   if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return 'permanent';
+  // An answer whose Date showed the clock off, now corrected: signed again it passes (as the SDK retries it).
+  if ((error as { $metadata?: { clockSkewCorrected?: unknown } } | null)?.$metadata?.clockSkewCorrected === true) return 'transient';
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);
   // 501: the endpoint does not implement this at all; asking again will not change that.

@@ -62,6 +62,8 @@ export function isFatalForRun(error: unknown): boolean {
     [
       'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError',
       'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'PermanentRedirect', 'AuthorizationHeaderMalformed', 'AllAccessDisabled',
+      // The transport's EndpointError: the endpoint never answers, speaks plain http, or shows an untrusted certificate.
+      'EndpointUnanswered', 'PlainHttpEndpoint', 'UntrustedCertificate',
     ].includes(code)
   );
 }

@@ -1,18 +1,20 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
-import { CONNECT_TIMEOUT_MS, REQUEST_IDLE_TIMEOUT_MS, type Settings } from './config.js';
+import type { Settings } from './config.js';
 import { DirectRequests } from './direct-requests.js';
-import { nodeHttpHandler, sdk } from './sdk.js';
+import { sdk } from './sdk.js';
+import { Transport } from './transport.js';
 
-/** The SDK client for every request but the hot ones, and the direct path for those. */
+/** The SDK client for every request but the hot ones, and the direct path for those: both on one transport. */
 export interface S3Connection {
   client: LazyS3Client;
   direct: DirectRequests;
 }
 
 export function connectS3(settings: Settings): S3Connection {
-  const client = new LazyS3Client(() => createS3Client(settings));
-  return { client, direct: new DirectRequests(client, settings) };
+  const transport = new Transport({ connections: settings.concurrency, ca: settings.ca, timeoutMs: settings.timeoutMs });
+  const client = new LazyS3Client(() => createS3Client(settings, transport), transport);
+  return { client, direct: new DirectRequests(client, transport, settings) };
 }
 
 /**
@@ -25,7 +27,10 @@ export class LazyS3Client {
   private loading: Promise<S3Client> | undefined;
   private loaded: S3Client | undefined;
 
-  constructor(private readonly create: () => Promise<S3Client>) {}
+  constructor(
+    private readonly create: () => Promise<S3Client>,
+    private readonly transport?: Transport,
+  ) {}
 
   /** The client itself, for the SDK helpers that take one (presigning). */
   resolve(): Promise<S3Client> {
@@ -37,20 +42,21 @@ export class LazyS3Client {
   readonly send = ((command: Parameters<S3Client['send']>[0], options?: Parameters<S3Client['send']>[1]) =>
     this.resolve().then((client) => client.send(command, options as never))) as S3Client['send'];
 
+  /** Ends the run's connections, the SDK's and the direct path's. */
   destroy(): void {
     this.loaded?.destroy();
+    this.transport?.close();
   }
 }
 
 /**
  * The S3 client, configured once from the one resolution of config.ts (region, endpoint and
  * addressing style, as the direct path gets them): the SDK's default credential chain (env,
- * profiles, SSO, IMDS), keep-alive sockets sized to the concurrency, and the
- * SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
+ * profiles, SSO, IMDS), the run's transport (proxy, CA bundle, connections, time limits, clock), and
+ * the SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
  */
-async function createS3Client(settings: Settings): Promise<S3Client> {
-  const [{ S3Client }, { NodeHttpHandler }, { Agent: HttpAgent }, { Agent: HttpsAgent }] = await Promise.all([sdk(), nodeHttpHandler(), import('node:http'), import('node:https')]);
-  const agentOptions = { keepAlive: true, maxSockets: settings.concurrency + 4, keepAliveMsecs: 1000 };
+async function createS3Client(settings: Settings, transport: Transport): Promise<S3Client> {
+  const [{ S3Client }, { TransportHttpHandler }] = await Promise.all([sdk(), import('./sdk-http-handler.js')]);
   const client = new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
@@ -59,14 +65,17 @@ async function createS3Client(settings: Settings): Promise<S3Client> {
     maxAttempts: 1,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions),
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      socketTimeout: REQUEST_IDLE_TIMEOUT_MS,
-    }),
+    systemClockOffset: transport.clockOffsetMs,
+    requestHandler: new TransportHttpHandler(transport),
   });
   client.middlewareStack.add(signWithoutHashingBodies, { step: 'build', name: 'datalakeUnsignedPayload' });
+  // One clock for the run: what the direct path's answers taught the transport, the SDK signs with.
+  // The SDK corrects its own offset from its answers as well (and marks the error it retries).
+  const config = client.config as { systemClockOffset: number };
+  client.middlewareStack.add((next) => (args) => {
+    if (transport.clockOffsetMs !== 0) config.systemClockOffset = transport.clockOffsetMs;
+    return next(args);
+  }, { step: 'build', name: 'datalakeClockOffset' });
   return client;
 }
 

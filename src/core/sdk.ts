@@ -1,5 +1,4 @@
 type ClientS3 = typeof import('@aws-sdk/client-s3');
-type NodeHttpHandlerModule = typeof import('@smithy/node-http-handler');
 
 /**
  * The SDK's modules, loaded on first use: modules on the path of a tree of small files (upload,
@@ -9,9 +8,8 @@ type NodeHttpHandlerModule = typeof import('@smithy/node-http-handler');
  */
 export const sdk = (): Promise<ClientS3> => import('@aws-sdk/client-s3').then(commonJsExports<ClientS3>);
 
-export const nodeHttpHandler = (): Promise<NodeHttpHandlerModule> => import('@smithy/node-http-handler').then(commonJsExports<NodeHttpHandlerModule>);
-
-function commonJsExports<T>(namespace: unknown): T {
+/** A CommonJS package's exports, however it was imported (from the bundle: on `default`). */
+export function commonJsExports<T>(namespace: unknown): T {
   const record = namespace as { default?: unknown };
   return (record.default && typeof record.default === 'object' ? record.default : namespace) as T;
 }

@@ -1,0 +1,276 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { DatalakeError } from './errors.js';
+import { commonJsExports } from './sdk.js';
+
+/**
+ * Every request datalake sends — the direct path's (direct-requests.ts) and the SDK client's (through
+ * sdk-http-handler.ts) — goes out here, on undici (Node's own HTTP client): one `EnvHttpProxyAgent`
+ * per run, so `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` are honoured as curl and the AWS CLI honour
+ * them, with the run's CA bundle, keep-alive connections (as many per origin as the run's
+ * concurrency) and its time limits. undici is loaded with the first request: `--help` or a
+ * bad-input run never pays for it.
+ *
+ * Time limits:
+ * - an endpoint that has not answered once in this run gets FIRST_ANSWER_TIMEOUT_MS to connect and
+ *   answer; past that the run ends with one line naming it (EndpointUnanswered), never retried;
+ * - after that, a request that sends or receives nothing for STALL_TIMEOUT_MS fails as a transient
+ *   error, retried by the one retry policy (retry.ts);
+ * - no request, its answer's body included, lasts longer than the run's `--timeout`.
+ *
+ * It also keeps the run's clock offset, learnt from the servers' `Date` headers as the AWS SDK learns
+ * it, so that a machine whose clock is off still signs requests S3 accepts.
+ */
+
+export type ResponseHeaders = Record<string, string>;
+
+export type Method = 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST';
+
+export interface TransportRequest {
+  method: Method;
+  /** `http://host:port` or `https://host:port`. */
+  origin: string;
+  /** Path and query, already encoded. */
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer | Uint8Array | string | Readable | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface TransportResponse {
+  status: number;
+  /** Lower-case names; repeated headers joined with ", ". */
+  headers: ResponseHeaders;
+  /** The body as it arrives; read it to the end, or destroy it. */
+  body: Readable;
+  /** This answer's `Date` showed the run's clock more than five minutes off, and the offset was corrected. */
+  clockSkewCorrected: boolean;
+}
+
+/** An answer read to its end, or to its limit. */
+export interface WholeResponse {
+  status: number;
+  headers: ResponseHeaders;
+  /** The body, at most the request's limit. */
+  body: Buffer;
+  /** Bytes received: more than `body.length` when the body passed the limit (reading stopped there). */
+  bodyLength: number;
+  clockSkewCorrected: boolean;
+}
+
+export interface TransportOptions {
+  /** Connections per origin: the run's concurrency. */
+  connections: number;
+  /** PEM certificates to trust instead of Node's own (AWS_CA_BUNDLE or the profile's ca_bundle). */
+  ca?: string | undefined;
+  /** The longest any one request may take, its body included (`--timeout`). */
+  timeoutMs: number;
+  /** Limits a test may shorten; the defaults are below. */
+  firstAnswerTimeoutMs?: number;
+  stallTimeoutMs?: number;
+}
+
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** An endpoint that accepted no connection or gave no answer within this is reported at once. */
+export const FIRST_ANSWER_TIMEOUT_MS = 20_000;
+/** A request that sends or receives nothing for this long is stalled: retried. */
+export const STALL_TIMEOUT_MS = 60_000;
+/** A clock this far from the server's is corrected (S3 refuses signatures more than 15 minutes off). */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
+/** Errors whose code means the certificate the endpoint showed is not trusted. */
+const CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'INVALID_CA',
+]);
+/** A connection lost before any byte of the answer: on a connection kept alive, the server had closed it. */
+const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** The endpoint cannot be used at all (never answers, speaks plain http, shows a certificate not trusted): ends the run. */
+export class EndpointError extends DatalakeError {
+  constructor(
+    readonly code: 'EndpointUnanswered' | 'PlainHttpEndpoint' | 'UntrustedCertificate',
+    message: string,
+    options: { hint?: string; cause?: unknown } = {},
+  ) {
+    super('failed', message, options);
+    this.name = 'EndpointError';
+  }
+}
+
+export class Transport {
+  private loading: Promise<Dispatcher> | undefined;
+  private dispatcher: Dispatcher | undefined;
+  /** Origins that have answered in this run: only they get the stall limit instead of the first-answer one. */
+  private readonly answered = new Set<string>();
+  /** Server time minus this machine's, once a server's `Date` showed the two more than five minutes apart. */
+  clockOffsetMs = 0;
+
+  constructor(private readonly options: TransportOptions) {}
+
+  /** The answer's headers as soon as they arrive, its body as a stream. */
+  async request(request: TransportRequest): Promise<TransportResponse> {
+    const dispatcher = await (this.loading ??= this.load());
+    const answeredBefore = this.answered.has(request.origin);
+    const firstAnswerMs = this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
+    const waitMs = answeredBefore ? Math.min(this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS, this.options.timeoutMs) : firstAnswerMs;
+    const deadline = new Deadline(this.options.timeoutMs, request.signal);
+    const send = () =>
+      dispatcher.request({
+        origin: request.origin,
+        path: request.path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        signal: deadline.signal,
+        headersTimeout: waitMs,
+        bodyTimeout: waitMs,
+      });
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await send().catch((error: unknown) => {
+        // A kept-alive connection the server closed as the request went out: nothing reached it, and
+        // it is sent once more on a new connection, as the AWS SDK's agents do. A connection that
+        // read nothing before (a new one) was not kept alive: its loss is the retry policy's.
+        if (!lostKeptAliveConnection(error) || deadline.signal.aborted || typeof (request.body as Readable | undefined)?.pipe === 'function') throw error;
+        return send();
+      });
+    } catch (error) {
+      deadline.clear();
+      throw this.explain(error, request.origin, answeredBefore, deadline, firstAnswerMs);
+    }
+    this.answered.add(request.origin);
+    const body = answer.body as unknown as Readable;
+    body.once('close', () => deadline.clear());
+    body.once('end', () => deadline.clear());
+    const headers = flattenHeaders(answer.headers);
+    return { status: answer.statusCode, headers, body, clockSkewCorrected: this.learnClock(headers) };
+  }
+
+  /** The whole answer. Reading stops once the body passes `limit` bytes: the rest is never received. */
+  async requestWhole(request: TransportRequest, limit: number): Promise<WholeResponse> {
+    const response = await this.request(request);
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let received = 0;
+    await new Promise<void>((resolve, reject) => {
+      const body = response.body;
+      body.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (kept < limit) {
+          const piece = chunk.length <= limit - kept ? chunk : chunk.subarray(0, limit - kept);
+          chunks.push(piece);
+          kept += piece.length;
+        }
+        if (received > limit) {
+          body.destroy();
+          resolve();
+        }
+      });
+      body.once('end', resolve);
+      body.once('error', (error) => (received > limit ? resolve() : reject(error)));
+    });
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    return { status: response.status, headers: response.headers, body, bodyLength: received, clockSkewCorrected: response.clockSkewCorrected };
+  }
+
+  /** Closes the connections; requests still in flight fail. */
+  close(): void {
+    void this.dispatcher?.destroy().catch(() => undefined);
+  }
+
+  private async load(): Promise<Dispatcher> {
+    const { EnvHttpProxyAgent } = await import('undici').then(commonJsExports<typeof import('undici')>);
+    const tls = { ca: this.options.ca, timeout: CONNECT_TIMEOUT_MS };
+    this.dispatcher = new EnvHttpProxyAgent({
+      connections: this.options.connections,
+      keepAliveTimeout: 10_000,
+      // Direct connections take `connect`, those tunnelled through a proxy `requestTls`.
+      connect: tls,
+      requestTls: tls,
+      // Plain-http requests go to an HTTP proxy as absolute URLs (`GET http://…`), as curl sends them.
+      proxyTunnel: false,
+    } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+    return this.dispatcher;
+  }
+
+  /** Corrects the run's clock from an answer's `Date` as the AWS SDK does; true if it moved. */
+  private learnClock(headers: ResponseHeaders): boolean {
+    const date = headers.date;
+    // An answer from a cache (`Age`) may carry an old date.
+    if (date === undefined || headers.age !== undefined) return false;
+    const serverTime = Date.parse(date);
+    if (Number.isNaN(serverTime) || Math.abs(Date.now() + this.clockOffsetMs - serverTime) < CLOCK_SKEW_MS) return false;
+    this.clockOffsetMs = serverTime - Date.now();
+    return true;
+  }
+
+  /** The error a failed request ends with: one that says what is wrong with the endpoint where that is the cause. */
+  private explain(error: unknown, origin: string, answeredBefore: boolean, deadline: Deadline, firstAnswerMs: number): unknown {
+    if (deadline.expired) {
+      return Object.assign(new Error(`no complete answer from ${origin} within the --timeout of ${deadline.limitMs / 1000} s`), { code: 'RequestTimeout', cause: error });
+    }
+    const code = (error as { code?: unknown } | null)?.code;
+    const message = error instanceof Error ? error.message : String(error);
+    if (origin.startsWith('https:') && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(message))) {
+      return new EndpointError('PlainHttpEndpoint', `the endpoint speaks plain http: use ${origin.replace(/^https:/, 'http:')}`, { cause: error });
+    }
+    if (typeof code === 'string' && CERTIFICATE_CODES.has(code)) {
+      return new EndpointError('UntrustedCertificate', `the certificate of ${origin} is not trusted: ${message}`, {
+        hint: "set AWS_CA_BUNDLE, or the profile's ca_bundle, to the certificate of the authority that signed it",
+        cause: error,
+      });
+    }
+    if (!answeredBefore && (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')) {
+      const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'could not connect to' : 'no answer from';
+      const within = code === 'UND_ERR_CONNECT_TIMEOUT' ? CONNECT_TIMEOUT_MS : firstAnswerMs;
+      return new EndpointError('EndpointUnanswered', `${what} ${origin} within ${within / 1000} s`, { hint: 'check the endpoint, and the proxy if one is set', cause: error });
+    }
+    return error;
+  }
+}
+
+function lostKeptAliveConnection(error: unknown): boolean {
+  const record = error as { code?: unknown; socket?: { bytesRead?: number } } | null;
+  return typeof record?.code === 'string' && CONNECTION_LOST_CODES.has(record.code) && (record.socket?.bytesRead ?? 0) > 0;
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): ResponseHeaders {
+  const flat: ResponseHeaders = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+/** One request's time limit (`--timeout`), tied to the caller's signal; cleared when its answer is read. */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly unlink: () => void;
+  expired = false;
+  readonly signal: AbortSignal;
+
+  constructor(
+    readonly limitMs: number,
+    parent: AbortSignal | undefined,
+  ) {
+    this.signal = this.controller.signal;
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort(Object.assign(new Error('request timed out'), { name: 'TimeoutError' }));
+    }, limitMs);
+    this.timer.unref();
+    if (parent?.aborted) this.controller.abort(parent.reason);
+    const onAbort = () => this.controller.abort(parent?.reason);
+    parent?.addEventListener('abort', onAbort, { once: true });
+    this.unlink = () => parent?.removeEventListener('abort', onAbort);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.unlink();
+  }
+}
