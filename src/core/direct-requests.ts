@@ -215,11 +215,14 @@ export class DirectRequests {
   /** By the SDK's own endpoint rules (virtual-hosted or path style, the bucket's signing region). */
   private async sdkEndpoint(bucket: string): Promise<{ url: URL; signingRegion: string }> {
     const client = await this.client.resolve();
+    // FIPS and dual-stack as the client resolved them (AWS_USE_FIPS_ENDPOINT, the profile's
+    // use_fips_endpoint…), so both paths send a bucket's requests to the same host.
+    const [useFips, useDualStack] = await Promise.all([client.config.useFipsEndpoint(), client.config.useDualstackEndpoint()]);
     const resolved = client.config.endpointProvider({
       Bucket: bucket,
       Region: this.settings.region,
-      UseFIPS: false,
-      UseDualStack: false,
+      UseFIPS: useFips,
+      UseDualStack: useDualStack,
       ForcePathStyle: this.pathStyle(),
       Accelerate: false,
       UseArnRegion: false,
