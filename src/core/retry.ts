@@ -90,6 +90,8 @@ export function classifyError(error: unknown, alsoTransient?: ReadonlySet<string
   if (status !== undefined && status >= 400) return 'permanent';
   if (code === 'AbortError' || code === 'ABORT_ERR') return 'permanent';
   if (code !== undefined && TRANSIENT_NETWORK_CODES.has(code)) return 'transient';
+  // undici's HTTP parser (llhttp) could not read the answer: damaged on the way, as a cut body is.
+  if (code?.startsWith('HPE_') || code === 'HTTPParserError') return 'transient';
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'CredentialsProviderError') return 'permanent';
   // A response cut short before its status line, or a body stream that broke mid-way.
   const message = error instanceof Error ? error.message : '';

@@ -129,13 +129,7 @@ export class Transport {
       });
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await send().catch((error: unknown) => {
-        // A kept-alive connection the server closed as the request went out: nothing reached it, and
-        // it is sent once more on a new connection, as the AWS SDK's agents do. A connection that
-        // read nothing before (a new one) was not kept alive: its loss is the retry policy's.
-        if (!lostKeptAliveConnection(error) || deadline.signal.aborted || typeof (request.body as Readable | undefined)?.pipe === 'function') throw error;
-        return send();
-      });
+      answer = await this.sendOverLostConnections(send, request, deadline);
     } catch (error) {
       deadline.clear();
       throw this.explain(error, request.origin, answeredBefore, deadline, firstAnswerMs);
@@ -146,6 +140,24 @@ export class Transport {
     body.once('end', () => deadline.clear());
     const headers = flattenHeaders(answer.headers);
     return { status: answer.statusCode, headers, body, clockSkewCorrected: this.learnClock(headers) };
+  }
+
+  /**
+   * A kept-alive connection the server closed as the request went out: nothing reached it, and it is
+   * sent again, as the AWS SDK's agents do — on another connection, which may be another such one
+   * (a server that closes its idle connections closes them all), so up to one resend per connection.
+   * A connection that had read nothing before (a new one) was not kept alive: its loss is the retry
+   * policy's. A streamed body cannot be sent twice.
+   */
+  private async sendOverLostConnections(send: () => Promise<Dispatcher.ResponseData>, request: TransportRequest, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    for (let resends = 0; ; resends += 1) {
+      try {
+        return await send();
+      } catch (error) {
+        const streamed = typeof (request.body as Readable | undefined)?.pipe === 'function';
+        if (!lostKeptAliveConnection(error) || streamed || deadline.signal.aborted || resends >= this.options.connections) throw error;
+      }
+    }
   }
 
   /** The whole answer. Reading stops once the body passes `limit` bytes: the rest is never received. */

@@ -7,6 +7,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { DirectRequests, canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, pathStyleEndpoint } from '../../src/core/direct-requests.js';
 import { parseListPage, s3Error } from '../../src/core/s3-answers.js';
 import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/retry.js';
+import { Transport } from '../../src/core/transport.js';
 
 describe('encodeKey', () => {
   it('keeps unreserved characters and slashes, escapes the rest as SigV4 wants', () => {
@@ -202,11 +203,48 @@ describe('DirectRequests multipart upload', () => {
   });
 });
 
+describe('DirectRequests on a clock an hour off', () => {
+  it("learns the offset from the server's Date as the SDK does: the refusal is marked for one more attempt, which is signed with the server's time", async () => {
+    const serverAhead = 3600_000;
+    const dates: string[] = [];
+    const server = http.createServer((request, response) => {
+      const amzDate = String(request.headers['x-amz-date']);
+      dates.push(amzDate);
+      const signedAt = Date.parse(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+      const serverNow = Date.now() + serverAhead;
+      const skewed = Math.abs(serverNow - signedAt) > 15 * 60_000;
+      // A HEAD's refusal has no body: only its status and Date tell the client anything.
+      response.writeHead(skewed ? 403 : 200, { date: new Date(serverNow).toUTCString(), 'content-length': 0 });
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const transport = new Transport({ connections: 2, timeoutMs: 30_000 });
+    const direct = directTo(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'us-east-1', transport);
+    try {
+      const refused = await direct.headObject({ bucket: 'lake', key: 'k' }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(httpStatusOf(refused)).toBe(403);
+      expect(classifyError(refused)).toBe('transient');
+      expect(Math.round(transport.clockOffsetMs / 60_000)).toBe(60);
+      expect((await direct.headObject({ bucket: 'lake', key: 'k' })).status).toBe(200);
+      // An answer in step with the corrected clock changes nothing, and a plain 403 stays permanent.
+      expect((await direct.headObject({ bucket: 'lake', key: 'k' })).status).toBe(200);
+    } finally {
+      transport.close();
+      server.close();
+    }
+    expect(dates).toHaveLength(3);
+    expect(classifyError(s3Error(403, '', {}))).toBe('permanent');
+  });
+});
+
 const TEST_CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 
 /** Direct requests to a local server, with keys from the environment. */
-function directTo(endpoint: string, region: string): DirectRequests {
-  return new DirectRequests({} as never, { region, endpoint }, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
+function directTo(endpoint: string, region: string, transport = new Transport({ connections: 4, timeoutMs: 30_000 })): DirectRequests {
+  return new DirectRequests({} as never, transport, { region, endpoint }, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
 }
 
 /** What a local server saw of a request. */
