@@ -12,8 +12,9 @@ import { commonJsExports } from './sdk.js';
  * bad-input run never pays for it.
  *
  * Time limits:
- * - an endpoint that has not answered once in this run gets FIRST_ANSWER_TIMEOUT_MS to connect and
- *   answer; past that the run ends with one line naming it (EndpointUnanswered), never retried;
+ * - an endpoint that has not answered once in this run gets FIRST_ANSWER_TIMEOUT_MS (or the
+ *   `--timeout`, if shorter) to connect and answer; past that the run ends with one line naming it
+ *   (EndpointUnanswered), never retried;
  * - after that, a request that sends or receives nothing for STALL_TIMEOUT_MS fails as a transient
  *   error, retried by the one retry policy (retry.ts);
  * - no request, its answer's body included, lasts longer than the run's `--timeout`.
@@ -114,7 +115,8 @@ export class Transport {
     const dispatcher = await (this.loading ??= this.load());
     const answeredBefore = this.answered.has(request.origin);
     const firstAnswerMs = this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
-    const waitMs = answeredBefore ? Math.min(this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS, this.options.timeoutMs) : firstAnswerMs;
+    // A --timeout shorter than these ends the request first (the Deadline), and says so.
+    const waitMs = answeredBefore ? (this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS) : firstAnswerMs;
     const deadline = new Deadline(this.options.timeoutMs, request.signal);
     const send = () =>
       dispatcher.request({
@@ -221,7 +223,9 @@ export class Transport {
   /** The error a failed request ends with: one that says what is wrong with the endpoint where that is the cause. */
   private explain(error: unknown, origin: string, answeredBefore: boolean, deadline: Deadline, firstAnswerMs: number): unknown {
     if (deadline.expired) {
-      return Object.assign(new Error(`no complete answer from ${origin} within the --timeout of ${deadline.limitMs / 1000} s`), { code: 'RequestTimeout', cause: error });
+      const within = `within the --timeout of ${deadline.limitMs / 1000} s`;
+      if (!answeredBefore) return new EndpointError('EndpointUnanswered', `no answer from ${origin} ${within}`, { cause: error });
+      return Object.assign(new Error(`no complete answer from ${origin} ${within}`), { code: 'RequestTimeout', cause: error });
     }
     const code = (error as { code?: unknown } | null)?.code;
     const message = error instanceof Error ? error.message : String(error);

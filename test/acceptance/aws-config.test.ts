@@ -10,7 +10,6 @@ import { Agent } from 'node:https';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_ACCESS_KEY, DEV_SECRET_KEY, startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -70,7 +69,7 @@ function sdkClient(endpoint: string): S3Client {
     endpoint,
     forcePathStyle: true,
     credentials: { accessKeyId: DEV_ACCESS_KEY, secretAccessKey: DEV_SECRET_KEY },
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: certificates.caPem }) }),
+    requestHandler: { httpsAgent: new Agent({ ca: certificates.caPem }) },
   });
 }
 
@@ -122,163 +121,17 @@ const run = (args: string[], env: NodeJS.ProcessEnv, options: { faketime?: strin
   runCliWith(args, { env, cwd: work.path, killAfterMs: 120_000, ...options });
 
 const configFile = (name: string, file: Parameters<typeof writeAwsConfig>[1]) => writeAwsConfig(join(work.path, `${name}.config`), file);
-/** The keys in the profile, as a user with AWS_PROFILE has them (the SDK takes the profile over keys in the environment). */
-const profileKeys = { aws_access_key_id: DEV_ACCESS_KEY, aws_secret_access_key: DEV_SECRET_KEY };
 /** A user who picks the profile `prod` of this config file and has nothing else set. */
 const profileEnv = (config: string, extra: Record<string, string | undefined> = {}) =>
   userEnv({ AWS_CONFIG_FILE: config, AWS_PROFILE: 'prod', AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, ...extra });
 const hostOf = (endpoint: string) => new URL(endpoint).host;
 const unique = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
 
-/** put, get, ls and presign (with its existence check) of one object: the commands every setup must carry. */
-async function roundTrip(endpoint: string, bucket: string, env: NodeJS.ProcessEnv, options: { faketime?: string } = {}) {
-  const key = `${unique('rt')}/small.txt`;
-  const results = {
-    put: await run(['put', join(work.path, 'small.txt'), `s3://${bucket}/${key}`], env, options),
-    get: await run(['get', `s3://${bucket}/${key}`, join(work.path, `${unique('back')}.txt`)], env, options),
-    ls: await run(['ls', `s3://${bucket}/${key.split('/')[0]}/`], env, options),
-    presign: await run(['presign', `s3://${bucket}/${key}`], env, options),
-  };
-  // presign prints its expiry on stderr: a failure's message is what matters, shown when the code is wrong.
-  const outcome = Object.fromEntries(Object.entries(results).map(([command, result]) => [command, { code: result.code, error: result.code === 0 ? '' : result.stderr.trim() }]));
-  return { outcome, key, stored: await exists(endpoint, bucket, key) };
-}
-
-const allSucceeded = { put: { code: 0, error: '' }, get: { code: 0, error: '' }, ls: { code: 0, error: '' }, presign: { code: 0, error: '' } };
-
 // Region and endpoint from the shared config (profile region, endpoint_url, services sections,
 // AWS_ENDPOINT_URL_S3 over the profile, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) pass now: they moved to
-// test/integration/aws-settings.test.ts, which `npm test` runs.
-
-/** The URL the SDK's own endpoint resolver builds for these settings. */
-async function sdkEndpoint(parameters: { Bucket: string; Region: string; UseFIPS?: boolean; UseDualStack?: boolean; Endpoint?: string; ForcePathStyle?: boolean }): Promise<string> {
-  const client = new S3Client({ region: parameters.Region });
-  const resolved = client.config.endpointProvider({ ...parameters, Accelerate: false, UseFIPS: parameters.UseFIPS ?? false, UseDualStack: parameters.UseDualStack ?? false });
-  client.destroy();
-  return resolved.url.href;
-}
-
-describe('FIPS and dual-stack: every request goes where the SDK would send it', () => {
-  it.each([
-    ['AWS_USE_FIPS_ENDPOINT', { UseFIPS: true }],
-    ['AWS_USE_DUALSTACK_ENDPOINT', { UseDualStack: true }],
-  ] as const)('%s=true: the proxy sees only the host the SDK resolver builds', async (variable, setting) => {
-    const bucket = 'datalake-acceptance-lake';
-    const expected = `${new URL(await sdkEndpoint({ Bucket: bucket, Region: 'us-east-1', ...setting })).hostname}:443`;
-    const env = userEnv({ AWS_REGION: 'us-east-1', [variable]: 'true', HTTPS_PROXY: proxy.url });
-    proxy.clear();
-    // The proxy cannot reach AWS from the test machine (or AWS refuses the dev keys): only the host matters here.
-    await run(['put', join(work.path, 'small.txt'), `s3://${bucket}/fips/small.txt`, '--retries', '0'], env);
-    await run(['ls', `s3://${bucket}/fips/`, '--retries', '0'], env);
-    const presigned = await run(['presign', `s3://${bucket}/fips/small.txt`, '--no-check'], env);
-    expect(new URL(presigned.stdout.trim()).hostname).toBe(expected.replace(/:443$/, ''));
-    const connects = proxy.requests().filter((line) => line.startsWith('CONNECT '));
-    expect(connects.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(connects)).toEqual(new Set([`CONNECT ${expected}`]));
-  });
-});
-
-describe('behind a forward proxy', () => {
-  it('HTTP_PROXY carries put, get, ls, presign, sync and init to a plain-http endpoint, as the proxy log shows', async () => {
-    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint, HTTP_PROXY: proxy.url, http_proxy: proxy.url });
-    const seen: Record<string, number> = {};
-    const through = async (name: string, args: string[]) => {
-      proxy.clear();
-      const result = await run(args, env);
-      seen[name] = proxy.requests().filter((line) => line.includes(`http://${hostOf(plain.endpoint)}/`)).length;
-      expect({ name, code: result.code }).toEqual({ name, code: 0 });
-    };
-    const key = `${unique('proxied')}/small.txt`;
-    await through('put', ['put', join(work.path, 'small.txt'), `s3://${plainBucket}/${key}`]);
-    await through('get', ['get', `s3://${plainBucket}/${key}`, join(work.path, `${unique('back')}.txt`)]);
-    await through('ls', ['ls', `s3://${plainBucket}/${key.split('/')[0]}/`]);
-    await through('presign', ['presign', `s3://${plainBucket}/${key}`]);
-    await through('sync', ['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('synced')}/`]);
-    await through('init', ['init', unique('proxied-init')]);
-    expect(Object.entries(seen).filter(([, count]) => count === 0).map(([name]) => name)).toEqual([]);
-  });
-
-  it('HTTPS_PROXY carries them to a TLS endpoint with CONNECT', async () => {
-    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint, AWS_CA_BUNDLE: certificates.caFile, HTTPS_PROXY: proxy.url });
-    proxy.clear();
-    const result = await roundTrip(secure.endpoint, secureBucket, env);
-    expect(result.outcome).toEqual(allSucceeded);
-    expect(proxy.requests().filter((line) => line === `CONNECT ${hostOf(secure.endpoint)}`).length).toBeGreaterThanOrEqual(4);
-  });
-
-  it('NO_PROXY sends them around the proxy', async () => {
-    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint, HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
-    proxy.clear();
-    const result = await roundTrip(plain.endpoint, plainBucket, env);
-    expect(result.outcome).toEqual(allSucceeded);
-    expect(proxy.requests()).toEqual([]);
-  });
-});
-
-describe('TLS with a private CA', () => {
-  it('AWS_CA_BUNDLE makes the CA trusted', async () => {
-    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint, AWS_CA_BUNDLE: certificates.caFile });
-    const result = await roundTrip(secure.endpoint, secureBucket, env);
-    expect(result.outcome).toEqual(allSucceeded);
-    expect(result.stored).toBe(true);
-  });
-
-  it("a profile's ca_bundle makes the CA trusted", async () => {
-    const config = configFile('ca', { profiles: { prod: { ...profileKeys, region: REGION, endpoint_url: secure.endpoint, ca_bundle: certificates.caFile } } });
-    const result = await roundTrip(secure.endpoint, secureBucket, profileEnv(config));
-    expect(result.outcome).toEqual(allSucceeded);
-  });
-
-  it('without it the certificate is refused: exit 1, one line naming the endpoint and the certificate', async () => {
-    const result = await run(['ls', `s3://${secureBucket}/`], userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint }));
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain(hostOf(secure.endpoint));
-    expect(result.stderr).toMatch(/certificate/i);
-  });
-
-  it('addressing_style = virtual in the profile sends bucket.s3.localhost, as the proxy log shows', async () => {
-    const endpoint = `https://${DOMAIN}:${new URL(secure.endpoint).port}`;
-    const config = configFile('virtual', { profiles: { prod: { ...profileKeys, region: REGION, endpoint_url: endpoint, ca_bundle: certificates.caFile, s3: { addressing_style: 'virtual' } } } });
-    proxy.clear();
-    const result = await roundTrip(secure.endpoint, secureBucket, profileEnv(config, { HTTPS_PROXY: proxy.url }));
-    expect(result.outcome).toEqual(allSucceeded);
-    const connects = proxy.requests().filter((line) => line.startsWith('CONNECT '));
-    expect(connects.length).toBeGreaterThanOrEqual(4);
-    expect(new Set(connects)).toEqual(new Set([`CONNECT ${secureBucket}.${DOMAIN}:${new URL(secure.endpoint).port}`]));
-  });
-});
-
-describe('a clock an hour off (libfaketime; MinIO keeps the real time)', () => {
-  it.each(['-1h', '+1h'])('faketime %s: put, get, ls, presign and sync succeed', async (offset) => {
-    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint });
-    const result = await roundTrip(plain.endpoint, plainBucket, env, { faketime: offset });
-    const sync = await run(['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('skewed')}/`], env, { faketime: offset });
-    expect({ ...result.outcome, sync: { code: sync.code, error: sync.stderr.trim() } }).toEqual({ ...allSucceeded, sync: { code: 0, error: '' } });
-  });
-});
-
-describe('an endpoint that accepts connections and never answers', () => {
-  it(`every command ends within ${NO_ANSWER_LIMIT_MS / 1000} s, exit 1, one line naming the endpoint`, async () => {
-    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: silent.endpoint });
-    // Stopped a little after the limit: a run still going then has missed it.
-    const options = { killAfterMs: NO_ANSWER_LIMIT_MS + 5_000 };
-    const commands: Record<string, string[]> = {
-      put: ['put', join(work.path, 'small.txt'), 's3://lake/silent/small.txt'],
-      get: ['get', 's3://lake/silent/small.txt', join(work.path, 'silent.txt')],
-      ls: ['ls', 's3://lake/'],
-      sync: ['sync', join(work.path, 'tree'), 's3://lake/silent/'],
-      init: ['init', 'lake'],
-      presign: ['presign', 's3://lake/silent/small.txt'],
-    };
-    const results = await Promise.all(Object.entries(commands).map(async ([name, args]) => [name, await run(args, env, options)] as const));
-    const outcome = Object.fromEntries(
-      results.map(([name, result]) => [name, { endedOnItsOwn: !result.killed, code: result.code, lines: result.stderr.trim().split('\n').length, namesEndpoint: result.stderr.includes(hostOf(silent.endpoint)) }]),
-    );
-    const expected = { endedOnItsOwn: true, code: 1, lines: 1, namesEndpoint: true };
-    expect(outcome).toEqual(Object.fromEntries(Object.keys(commands).map((name) => [name, expected])));
-  });
-});
+// test/integration/aws-settings.test.ts, which `npm test` runs. So did FIPS and dual-stack hosts, the
+// forward proxy, the private CA, the clock an hour off, the endpoint that never answers and the
+// plain-http message: test/integration/aws-transport.test.ts.
 
 describe('messages name what actually failed', () => {
   it('--endpoint on the command line beats the environment in what is tried and named', async () => {
@@ -305,15 +158,6 @@ describe('messages name what actually failed', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).not.toMatch(/another account/i);
     expect(result.stderr).toMatch(/credential|secret|signature/i);
-  });
-
-  it('https:// to a plain-http server: "the endpoint speaks plain http: use http://…"', async () => {
-    const wrong = plain.endpoint.replace('http://', 'https://');
-    const result = await run(['ls', `s3://${plainBucket}/`, '--endpoint', wrong], userEnv({ AWS_REGION: REGION }));
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain('the endpoint speaks plain http');
-    expect(result.stderr).toContain(`use ${plain.endpoint}`);
   });
 
   // The issue allows either; this suite holds datalake to boto3's choice: refused before any request.

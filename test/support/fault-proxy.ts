@@ -5,7 +5,8 @@
  * an answer lost after the server acted on the request, a corrupted request body, added latency, a
  * request held until the test releases it (`hold`: so a test knows a process is mid-transfer, and
  * decides when it goes on), or an answer rewritten whole with a Content-Length that matches the
- * damage (text replaced, or the body cut short), so nothing at the HTTP level gives it away. Rules
+ * damage (text replaced, or the body cut short), so nothing at the HTTP level gives it away, or an
+ * answer whose body never ends. Rules
  * match by method and a pattern on path and query, can skip the first N matches, stop after `times`
  * faults, and fire at a seeded `rate`.
  */
@@ -32,7 +33,9 @@ export type Fault =
   /** The answer's body cut to its first `keepFraction` (0…1), sent with a Content-Length that matches the cut. */
   | { kind: 'shorten-response'; keepFraction: number }
   /** The answer forwarded with one header set to another value (a server that says something else). */
-  | { kind: 'set-response-header'; name: string; value: string };
+  | { kind: 'set-response-header'; name: string; value: string }
+  /** The answer's status and headers (without Content-Length), its body, then spaces without end, for as long as the client reads. */
+  | { kind: 'endless-response' };
 
 export interface FaultRule {
   method?: string;
@@ -55,6 +58,8 @@ export interface ProxyLog {
 
 export class FaultProxy {
   readonly log: ProxyLog[] = [];
+  /** Bytes written into endless answers so far: how much a client read before it stopped. */
+  endlessBytes = 0;
   private rules: Array<FaultRule & { seen: number; applied: number }> = [];
   private server: http.Server | undefined;
   private random = seeded(42);
@@ -164,6 +169,10 @@ export class FaultProxy {
           this.flipText(response, res, fault.pattern);
           return;
         }
+        if (fault?.kind === 'endless-response') {
+          this.endless(response, res);
+          return;
+        }
         if (fault?.kind === 'flip-response-header') flipHeader(response.headers, fault.header, fault.index);
         if (fault?.kind === 'rewrite-response' || fault?.kind === 'shorten-response') {
           const chunks: Buffer[] = [];
@@ -222,6 +231,28 @@ export class FaultProxy {
       upstream.end();
     });
     req.on('error', () => upstream.destroy());
+  }
+
+  private endless(response: http.IncomingMessage, res: http.ServerResponse): void {
+    const headers = { ...response.headers };
+    delete headers['content-length'];
+    res.writeHead(response.statusCode ?? 502, headers);
+    const padding = Buffer.alloc(64 * 1024, ' ');
+    const pump = () => {
+      while (!res.destroyed) {
+        this.endlessBytes += padding.length;
+        if (!res.write(padding)) return;
+      }
+    };
+    response.on('data', (chunk: Buffer) => {
+      this.endlessBytes += chunk.length;
+      res.write(chunk);
+    });
+    response.on('end', () => {
+      res.on('drain', pump);
+      pump();
+    });
+    response.on('error', () => res.socket?.destroy());
   }
 
   private flipText(response: http.IncomingMessage, res: http.ServerResponse, pattern: RegExp): void {

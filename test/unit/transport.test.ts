@@ -59,7 +59,10 @@ beforeAll(async () => {
         response.writeHead(200, { 'content-type': 'application/xml' });
         const chunk = Buffer.alloc(64 * 1024, ' ');
         const pump = () => {
-          while (!response.destroyed && response.write(chunk)) endlessBytes += chunk.length;
+          while (!response.destroyed) {
+            endlessBytes += chunk.length;
+            if (!response.write(chunk)) return;
+          }
         };
         response.on('drain', pump);
         endlessGone = new Promise((resolve) => response.on('close', resolve));
@@ -273,6 +276,8 @@ describe('Transport', () => {
 
   it('no request lasts longer than its time limit (--timeout), its body included', async () => {
     const target = pool({ timeoutMs: 300, stallTimeoutMs: 60_000 });
+    // Before the endpoint has answered once, a --timeout shorter than the first-answer limit is that limit.
+    await expect(request(target, 'GET', '/hang')).rejects.toMatchObject({ code: 'EndpointUnanswered', message: `no answer from ${origin.origin} within the --timeout of 0.3 s` });
     expect((await readAll(await request(target, 'GET', '/big/3'))).length).toBe(3);
     const late = await request(target, 'GET', '/hang').catch((error: unknown) => error);
     expect(late).toMatchObject({ code: 'RequestTimeout', message: expect.stringContaining('--timeout of 0.3 s') });

@@ -1,0 +1,348 @@
+/**
+ * The request path on the setups AWS users have: a forward proxy (HTTP_PROXY, HTTPS_PROXY with
+ * CONNECT, NO_PROXY), a private CA (AWS_CA_BUNDLE, the profile's ca_bundle), FIPS and dual-stack hosts,
+ * a clock an hour off, an endpoint that never answers, an endpoint that speaks plain http, an answer
+ * that never ends, a transfer that stalls. Moved here from issue 15's acceptance tests
+ * (test/acceptance/aws-config.test.ts) once they passed, with a few more of the same kind.
+ *
+ * Everything on the wire is real, started by this file: MinIO plain and over TLS (region eu-west-1,
+ * virtual-hosted domain s3.localhost), Debian's tinyproxy with its own log, libfaketime, a listener
+ * that accepts and never answers, and the fault proxy.
+ */
+import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:https';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_ACCESS_KEY, DEV_SECRET_KEY, startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
+import { LIST_PAGE_LIMIT } from '../../src/core/direct-requests.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { tempDirectory } from '../support/harness.js';
+import {
+  makeCertificates,
+  runCliWith,
+  startSilentListener,
+  startTinyproxy,
+  writeAwsConfig,
+  type RunningProxy,
+  type SilentListener,
+  type TestCertificates,
+} from '../support/testbed.js';
+
+const REGION = 'eu-west-1';
+const DOMAIN = 's3.localhost';
+/** How long the issue lets a command wait on an endpoint that never answers. */
+const NO_ANSWER_LIMIT_MS = 30_000;
+
+const work = tempDirectory('aws-transport');
+let plain: RunningMinio;
+let secure: RunningMinio;
+let certificates: TestCertificates;
+let proxy: RunningProxy;
+let silent: SilentListener;
+let plainBucket: string;
+let secureBucket: string;
+const emptyConfig = join(work.path, 'empty-config');
+
+beforeAll(async () => {
+  certificates = makeCertificates(join(work.path, 'tls'));
+  [plain, secure, proxy, silent] = await Promise.all([
+    startMinio({ region: REGION, domain: DOMAIN }),
+    startMinio({ region: REGION, domain: DOMAIN, tls: certificates }),
+    startTinyproxy(join(work.path, 'proxy')),
+    startSilentListener(),
+  ]);
+  writeFileSync(emptyConfig, '');
+  plainBucket = await createBucket(plain.endpoint);
+  secureBucket = await createBucket(secure.endpoint);
+  writeFileSync(join(work.path, 'small.txt'), 'hello lake\n');
+  mkdirSync(join(work.path, 'tree'));
+  for (let i = 0; i < 3; i += 1) writeFileSync(join(work.path, 'tree', `f${i}.txt`), `file ${i}\n`);
+});
+
+afterAll(async () => {
+  await Promise.all([plain?.stop(), secure?.stop(), proxy?.stop(), silent?.stop()]);
+  work.remove();
+});
+
+function sdkClient(endpoint: string): S3Client {
+  return new S3Client({
+    region: REGION,
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: DEV_ACCESS_KEY, secretAccessKey: DEV_SECRET_KEY },
+    requestHandler: { httpsAgent: new Agent({ ca: certificates.caPem }) },
+  });
+}
+
+async function createBucket(endpoint: string): Promise<string> {
+  const bucket = `lake-${randomBytes(4).toString('hex')}`;
+  const client = sdkClient(endpoint);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
+  return bucket;
+}
+
+async function exists(endpoint: string, bucket: string, key: string): Promise<boolean> {
+  const client = sdkClient(endpoint);
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * A user's environment with nothing of this machine's AWS setup: the dev keys, no region, no endpoint,
+ * no proxy, an empty shared config. `extra` adds to it; an undefined value removes a variable.
+ */
+function userEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: work.path,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_ACCESS_KEY_ID: DEV_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: DEV_SECRET_KEY,
+    AWS_CONFIG_FILE: emptyConfig,
+    AWS_SHARED_CREDENTIALS_FILE: emptyConfig,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+/** A run that hangs is stopped after two minutes, so a failing test fails instead of hanging the suite. */
+const run = (args: string[], env: NodeJS.ProcessEnv, options: { faketime?: string; killAfterMs?: number } = {}) =>
+  runCliWith(args, { env, cwd: work.path, killAfterMs: 120_000, ...options });
+
+const configFile = (name: string, file: Parameters<typeof writeAwsConfig>[1]) => writeAwsConfig(join(work.path, `${name}.config`), file);
+/** The keys in the profile, as a user with AWS_PROFILE has them. */
+const profileKeys = { aws_access_key_id: DEV_ACCESS_KEY, aws_secret_access_key: DEV_SECRET_KEY };
+/** A user who picks the profile `prod` of this config file and has nothing else set. */
+const profileEnv = (config: string, extra: Record<string, string | undefined> = {}) =>
+  userEnv({ AWS_CONFIG_FILE: config, AWS_PROFILE: 'prod', AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, ...extra });
+const hostOf = (endpoint: string) => new URL(endpoint).host;
+const unique = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
+
+/** put, get, ls and presign (with its existence check) of one object: the commands every setup must carry. */
+async function roundTrip(endpoint: string, bucket: string, env: NodeJS.ProcessEnv, options: { faketime?: string } = {}) {
+  const key = `${unique('rt')}/small.txt`;
+  const results = {
+    put: await run(['put', join(work.path, 'small.txt'), `s3://${bucket}/${key}`], env, options),
+    get: await run(['get', `s3://${bucket}/${key}`, join(work.path, `${unique('back')}.txt`)], env, options),
+    ls: await run(['ls', `s3://${bucket}/${key.split('/')[0]}/`], env, options),
+    presign: await run(['presign', `s3://${bucket}/${key}`], env, options),
+  };
+  // presign prints its expiry on stderr: a failure's message is what matters, shown when the code is wrong.
+  const outcome = Object.fromEntries(Object.entries(results).map(([command, result]) => [command, { code: result.code, error: result.code === 0 ? '' : result.stderr.trim() }]));
+  return { outcome, key, stored: await exists(endpoint, bucket, key) };
+}
+
+const allSucceeded = { put: { code: 0, error: '' }, get: { code: 0, error: '' }, ls: { code: 0, error: '' }, presign: { code: 0, error: '' } };
+
+/** The URL the SDK's own endpoint resolver builds for these settings. */
+async function sdkEndpoint(parameters: { Bucket: string; Region: string; UseFIPS?: boolean; UseDualStack?: boolean }): Promise<string> {
+  const client = new S3Client({ region: parameters.Region });
+  const resolved = client.config.endpointProvider({ ...parameters, Accelerate: false, UseFIPS: parameters.UseFIPS ?? false, UseDualStack: parameters.UseDualStack ?? false });
+  client.destroy();
+  return resolved.url.href;
+}
+
+describe('FIPS and dual-stack: every request goes where the SDK would send it', () => {
+  it.each([
+    ['AWS_USE_FIPS_ENDPOINT', { UseFIPS: true }],
+    ['AWS_USE_DUALSTACK_ENDPOINT', { UseDualStack: true }],
+  ] as const)('%s=true: the proxy sees only the host the SDK resolver builds', async (variable, setting) => {
+    const bucket = 'datalake-acceptance-lake';
+    const expected = `${new URL(await sdkEndpoint({ Bucket: bucket, Region: 'us-east-1', ...setting })).hostname}:443`;
+    const env = userEnv({ AWS_REGION: 'us-east-1', [variable]: 'true', HTTPS_PROXY: proxy.url });
+    proxy.clear();
+    // The proxy cannot reach AWS from the test machine (or AWS refuses the dev keys): only the host matters here.
+    await run(['put', join(work.path, 'small.txt'), `s3://${bucket}/fips/small.txt`, '--retries', '0'], env);
+    await run(['ls', `s3://${bucket}/fips/`, '--retries', '0'], env);
+    const presigned = await run(['presign', `s3://${bucket}/fips/small.txt`, '--no-check'], env);
+    expect(new URL(presigned.stdout.trim()).hostname).toBe(expected.replace(/:443$/, ''));
+    const connects = proxy.requests().filter((line) => line.startsWith('CONNECT '));
+    expect(connects.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(connects)).toEqual(new Set([`CONNECT ${expected}`]));
+  });
+});
+
+describe('behind a forward proxy', () => {
+  it('HTTP_PROXY carries put, get, ls, presign, sync and init to a plain-http endpoint, as the proxy log shows', async () => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint, HTTP_PROXY: proxy.url, http_proxy: proxy.url });
+    const seen: Record<string, number> = {};
+    const through = async (name: string, args: string[]) => {
+      proxy.clear();
+      const result = await run(args, env);
+      seen[name] = proxy.requests().filter((line) => line.includes(`http://${hostOf(plain.endpoint)}/`)).length;
+      expect({ name, code: result.code }).toEqual({ name, code: 0 });
+    };
+    const key = `${unique('proxied')}/small.txt`;
+    await through('put', ['put', join(work.path, 'small.txt'), `s3://${plainBucket}/${key}`]);
+    await through('get', ['get', `s3://${plainBucket}/${key}`, join(work.path, `${unique('back')}.txt`)]);
+    await through('ls', ['ls', `s3://${plainBucket}/${key.split('/')[0]}/`]);
+    await through('presign', ['presign', `s3://${plainBucket}/${key}`]);
+    await through('sync', ['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('synced')}/`]);
+    await through('init', ['init', unique('proxied-init')]);
+    expect(Object.entries(seen).filter(([, count]) => count === 0).map(([name]) => name)).toEqual([]);
+  });
+
+  it('HTTPS_PROXY carries them to a TLS endpoint with CONNECT', async () => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint, AWS_CA_BUNDLE: certificates.caFile, HTTPS_PROXY: proxy.url });
+    proxy.clear();
+    const result = await roundTrip(secure.endpoint, secureBucket, env);
+    expect(result.outcome).toEqual(allSucceeded);
+    expect(proxy.requests().filter((line) => line === `CONNECT ${hostOf(secure.endpoint)}`).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('NO_PROXY sends them around the proxy', async () => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint, HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+    proxy.clear();
+    const result = await roundTrip(plain.endpoint, plainBucket, env);
+    expect(result.outcome).toEqual(allSucceeded);
+    expect(proxy.requests()).toEqual([]);
+  });
+});
+
+describe('TLS with a private CA', () => {
+  it('AWS_CA_BUNDLE makes the CA trusted', async () => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint, AWS_CA_BUNDLE: certificates.caFile });
+    const result = await roundTrip(secure.endpoint, secureBucket, env);
+    expect(result.outcome).toEqual(allSucceeded);
+    expect(result.stored).toBe(true);
+  });
+
+  it("a profile's ca_bundle makes the CA trusted", async () => {
+    const config = configFile('ca', { profiles: { prod: { ...profileKeys, region: REGION, endpoint_url: secure.endpoint, ca_bundle: certificates.caFile } } });
+    const result = await roundTrip(secure.endpoint, secureBucket, profileEnv(config));
+    expect(result.outcome).toEqual(allSucceeded);
+  });
+
+  it('without it the certificate is refused: exit 1, one line naming the endpoint and the certificate', async () => {
+    const result = await run(['ls', `s3://${secureBucket}/`], userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint }));
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(hostOf(secure.endpoint));
+    expect(result.stderr).toMatch(/certificate/i);
+  });
+
+  it('a CA bundle that cannot be read is bad configuration: exit 2, one line naming it and where it was set', async () => {
+    const missing = join(work.path, 'no-such-ca.pem');
+    const result = await run(['ls', `s3://${secureBucket}/`], userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint, AWS_CA_BUNDLE: missing }));
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(missing);
+    expect(result.stderr).toContain('AWS_CA_BUNDLE');
+  });
+
+  it('addressing_style = virtual in the profile sends bucket.s3.localhost, as the proxy log shows', async () => {
+    const endpoint = `https://${DOMAIN}:${new URL(secure.endpoint).port}`;
+    const config = configFile('virtual', { profiles: { prod: { ...profileKeys, region: REGION, endpoint_url: endpoint, ca_bundle: certificates.caFile, s3: { addressing_style: 'virtual' } } } });
+    proxy.clear();
+    const result = await roundTrip(secure.endpoint, secureBucket, profileEnv(config, { HTTPS_PROXY: proxy.url }));
+    expect(result.outcome).toEqual(allSucceeded);
+    const connects = proxy.requests().filter((line) => line.startsWith('CONNECT '));
+    expect(connects.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(connects)).toEqual(new Set([`CONNECT ${secureBucket}.${DOMAIN}:${new URL(secure.endpoint).port}`]));
+  });
+
+  it('https:// to a plain-http server: "the endpoint speaks plain http: use http://…"', async () => {
+    const wrong = plain.endpoint.replace('http://', 'https://');
+    const result = await run(['ls', `s3://${plainBucket}/`, '--endpoint', wrong], userEnv({ AWS_REGION: REGION }));
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('the endpoint speaks plain http');
+    expect(result.stderr).toContain(`use ${plain.endpoint}`);
+  });
+});
+
+describe('a clock an hour off (libfaketime; MinIO keeps the real time)', () => {
+  it.each(['-1h', '+1h'])('faketime %s: put, get, ls, presign and sync succeed', async (offset) => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint });
+    const result = await roundTrip(plain.endpoint, plainBucket, env, { faketime: offset });
+    const sync = await run(['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('skewed')}/`], env, { faketime: offset });
+    expect({ ...result.outcome, sync: { code: sync.code, error: sync.stderr.trim() } }).toEqual({ ...allSucceeded, sync: { code: 0, error: '' } });
+  });
+});
+
+describe('time limits', () => {
+  it(`an endpoint that accepts connections and never answers: every command ends within ${NO_ANSWER_LIMIT_MS / 1000} s, exit 1, one line naming the endpoint`, async () => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: silent.endpoint });
+    // Stopped a little after the limit: a run still going then has missed it.
+    const options = { killAfterMs: NO_ANSWER_LIMIT_MS + 5_000 };
+    const commands: Record<string, string[]> = {
+      put: ['put', join(work.path, 'small.txt'), 's3://lake/silent/small.txt'],
+      get: ['get', 's3://lake/silent/small.txt', join(work.path, 'silent.txt')],
+      ls: ['ls', 's3://lake/'],
+      sync: ['sync', join(work.path, 'tree'), 's3://lake/silent/'],
+      init: ['init', 'lake'],
+      presign: ['presign', 's3://lake/silent/small.txt'],
+    };
+    const results = await Promise.all(Object.entries(commands).map(async ([name, args]) => [name, await run(args, env, options)] as const));
+    const outcome = Object.fromEntries(
+      results.map(([name, result]) => [name, { endedOnItsOwn: !result.killed, code: result.code, lines: result.stderr.trim().split('\n').length, namesEndpoint: result.stderr.includes(hostOf(silent.endpoint)) }]),
+    );
+    const expected = { endedOnItsOwn: true, code: 1, lines: 1, namesEndpoint: true };
+    expect(outcome).toEqual(Object.fromEntries(Object.keys(commands).map((name) => [name, expected])));
+  });
+
+  it('a transfer that stalls past --timeout is sent again by the retry policy; one that always does ends the run with exit 1 naming the limit', async () => {
+    const faults = new FaultProxy(plain.endpoint);
+    const endpoint = await faults.start();
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: endpoint });
+    try {
+      // The second PUT is held back longer than the limit, once: its retry goes through.
+      faults.setRules([{ method: 'PUT', skip: 1, times: 1, fault: { kind: 'delay', ms: 4_000 } }]);
+      const prefix = unique('stalled');
+      const once = await run(['sync', join(work.path, 'tree'), `s3://${plainBucket}/${prefix}/`, '--concurrency', '1', '--timeout', '2'], env);
+      expect({ code: once.code, stderr: once.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(faults.log.filter((entry) => entry.method === 'PUT').length).toBe(4);
+      for (let i = 0; i < 3; i += 1) expect(await exists(plain.endpoint, plainBucket, `${prefix}/f${i}.txt`)).toBe(true);
+
+      faults.setRules([{ method: 'PUT', skip: 1, fault: { kind: 'delay', ms: 4_000 } }]);
+      const always = await run(['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('stalled')}/`, '--concurrency', '1', '--timeout', '2', '--retries', '1'], env);
+      expect(always.code).toBe(1);
+      expect(always.stderr).toContain('--timeout of 2 s');
+    } finally {
+      await faults.stop();
+    }
+  });
+
+  it('--timeout takes a duration and refuses anything else, before any request', async () => {
+    const result = await run(['ls', `s3://${plainBucket}/`, '--timeout', 'soon'], userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: silent.endpoint }));
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain("invalid timeout 'soon'");
+  });
+});
+
+describe('an answer that never ends', () => {
+  it('a list page whose body goes on without end: reading stops at the page limit, exit 1 with one line', async () => {
+    const faults = new FaultProxy(plain.endpoint);
+    const endpoint = await faults.start();
+    const client = sdkClient(plain.endpoint);
+    await client.send(new PutObjectCommand({ Bucket: plainBucket, Key: 'endless/a.txt', Body: 'a' }));
+    client.destroy();
+    try {
+      faults.setRules([{ method: 'GET', match: /list-type=2/, fault: { kind: 'endless-response' } }]);
+      const result = await run(['ls', `s3://${plainBucket}/endless/`, '--retries', '0'], userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: endpoint }));
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/over the limit/);
+      // What the proxy managed to write: the limit and what the sockets' buffers hold, not without end.
+      expect(faults.endlessBytes).toBeGreaterThan(LIST_PAGE_LIMIT);
+      expect(faults.endlessBytes).toBeLessThan(LIST_PAGE_LIMIT + 64 * 1024 * 1024);
+    } finally {
+      await faults.stop();
+    }
+  });
+});
