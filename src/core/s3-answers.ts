@@ -167,7 +167,7 @@ export function readCompletedEtag(xml: string, source = 'CompleteMultipartUpload
   return textOf(readAnswer(xml, source), 'ETag', source);
 }
 
-/** Response headers as node:http or http1.ts give them, lower-case names. */
+/** Response headers as node:http and undici give them, lower-case names. */
 type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
 
 /**
