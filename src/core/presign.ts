@@ -9,7 +9,7 @@ import { headObject } from './objects.js';
 /** A GET URL for an object that exists (checked with HEAD unless `check` is false). */
 export async function presignGet(ctx: TransferContext, ref: ObjectRef, expiresIn: number, check: boolean): Promise<PresignedRequest> {
   if (check) await headObject(ctx, ref);
-  const url = await getSignedUrl(await ctx.client.resolve(), new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { expiresIn });
+  const url = await getSignedUrl(await ctx.client.resolve(), new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { expiresIn, signingDate: signingDate(ctx) });
   return { url, method: 'GET', expiresAt: expiry(expiresIn) };
 }
 
@@ -17,6 +17,7 @@ export async function presignGet(ctx: TransferContext, ref: ObjectRef, expiresIn
 export async function presignPut(ctx: TransferContext, ref: ObjectRef, expiresIn: number, contentType: string | undefined): Promise<PresignedRequest> {
   const url = await getSignedUrl(await ctx.client.resolve(), new PutObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(contentType ? { ContentType: contentType } : {}) }), {
     expiresIn,
+    signingDate: signingDate(ctx),
     ...(contentType ? { signableHeaders: new Set(['content-type']) } : {}),
   });
   return { url, method: 'PUT', expiresAt: expiry(expiresIn), ...(contentType ? { headers: { 'Content-Type': contentType } } : {}) };
@@ -45,6 +46,11 @@ export async function presignPost(
   }
   const post = await createPresignedPost(await ctx.client.resolve(), { Bucket: target.bucket, Key: key ?? '', Conditions: conditions as never, Fields: fields, Expires: expiresIn });
   return { url: post.url, method: 'POST', expiresAt: expiry(expiresIn), fields: post.fields };
+}
+
+/** Now by the server's clock, where an answer of this run showed this machine's to be off. */
+function signingDate(ctx: TransferContext): Date {
+  return new Date(Date.now() + ctx.client.clockOffsetMs);
 }
 
 function expiry(seconds: number): string {

@@ -42,6 +42,11 @@ export class LazyS3Client {
   readonly send = ((command: Parameters<S3Client['send']>[0], options?: Parameters<S3Client['send']>[1]) =>
     this.resolve().then((client) => client.send(command, options as never))) as S3Client['send'];
 
+  /** Server time minus this machine's, as the run's answers showed it: what presigned URLs are dated by. */
+  get clockOffsetMs(): number {
+    return this.transport?.clockOffsetMs ?? 0;
+  }
+
   /** Ends the run's connections, the SDK's and the direct path's. */
   destroy(): void {
     this.loaded?.destroy();
