@@ -49,6 +49,7 @@ export const DEFAULT_CONCURRENCY = 32;
 export const PART_BUFFERS_IN_FLIGHT = 8;
 /** `--timeout`: a part of 5 GiB at about 9 MB/s. */
 export const DEFAULT_TIMEOUT = '10m';
+const MAX_TIMER_MS = 2 ** 31 - 1;
 export const DEFAULT_PART_SIZE = 8 * MiB;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_REGION = 'us-east-1';
@@ -101,7 +102,8 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
   const retries = retriesText === undefined ? DEFAULT_RETRIES : parseCount(retriesText, origin('retries', flags.retries, 'DATALAKE_RETRIES'), 0, 100);
 
   const timeoutText = pick(flags.timeout, 'DATALAKE_TIMEOUT') ?? DEFAULT_TIMEOUT;
-  const timeoutMs = parseDuration(timeoutText, 'timeout') * 1000;
+  // A longer limit than a Node timer holds (about 24.8 days) is no limit in practice: it is that.
+  const timeoutMs = Math.min(parseDuration(timeoutText, 'timeout') * 1000, MAX_TIMER_MS);
   if (timeoutMs <= 0) throw usageError(`invalid timeout '${timeoutText}': must be above zero`);
 
   if (flags.endpoint !== undefined) validateEndpoint(flags.endpoint);

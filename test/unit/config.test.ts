@@ -9,7 +9,7 @@ import { applyDotenv, parseDotenv } from '../../src/core/dotenv.js';
 const READ_VARIABLES = [
   'DATALAKE_BUCKET', 'DATALAKE_LAYOUT', 'DATALAKE_CONCURRENCY', 'DATALAKE_PART_SIZE', 'DATALAKE_RETRIES',
   'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE',
-  'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',
+  'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'DATALAKE_TIMEOUT', 'AWS_CA_BUNDLE',
 ];
 const files = mkdtempSync(join(tmpdir(), 'datalake-config-'));
 const emptyFile = join(files, 'empty');
@@ -164,6 +164,33 @@ describe('region and endpoint: flag > environment > profile > default, as the AW
     expect((await resolveWith({}, env(prod('endpoint_url = http://s3.localhost:9000\n')))).forcePathStyle).toBe(true);
     expect((await resolveWith({}, env(prod('')))).forcePathStyle).toBe(false);
     await expect(resolveWith({}, env(style('sideways')))).rejects.toThrow("invalid s3 addressing_style 'sideways' in profile 'prod'");
+  });
+});
+
+describe('time limit and CA bundle', () => {
+  it('takes --timeout, then DATALAKE_TIMEOUT, as a duration; 10m by default; refuses zero and words; a limit past what a timer holds is that', async () => {
+    expect((await resolveWith({}, {})).timeoutMs).toBe(600_000);
+    expect((await resolveWith({ timeout: '90' }, { DATALAKE_TIMEOUT: '1h' })).timeoutMs).toBe(90_000);
+    expect((await resolveWith({}, { DATALAKE_TIMEOUT: '2m' })).timeoutMs).toBe(120_000);
+    await expect(resolveWith({ timeout: '0' }, {})).rejects.toThrow("invalid timeout '0'");
+    await expect(resolveWith({ timeout: 'soon' }, {})).rejects.toThrow("invalid timeout 'soon'");
+    expect((await resolveWith({ timeout: '30d' }, {})).timeoutMs).toBe(2 ** 31 - 1);
+  });
+
+  it("reads the CA bundle from AWS_CA_BUNDLE, else the profile's ca_bundle; one that cannot be read is refused, naming where it was set", async () => {
+    const pem = (name: string) => {
+      const path = join(files, name);
+      writeFileSync(path, `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`);
+      return path;
+    };
+    const [fromEnvironment, fromProfile] = [pem('env.pem'), pem('profile.pem')];
+    const config = awsConfig(`[profile prod]\nca_bundle = ${fromProfile}\n`);
+    expect((await resolveWith({}, {})).ca).toBeUndefined();
+    expect((await resolveWith({}, { AWS_PROFILE: 'prod', AWS_CONFIG_FILE: config })).ca).toContain('profile.pem');
+    expect((await resolveWith({}, { AWS_PROFILE: 'prod', AWS_CONFIG_FILE: config, AWS_CA_BUNDLE: fromEnvironment })).ca).toContain('env.pem');
+    const missing = join(files, 'missing.pem');
+    await expect(resolveWith({}, { AWS_CA_BUNDLE: missing })).rejects.toThrow(`cannot read the CA bundle '${missing}' (from AWS_CA_BUNDLE): ENOENT`);
+    await expect(resolveWith({}, { AWS_PROFILE: 'prod', AWS_CONFIG_FILE: awsConfig(`[profile prod]\nca_bundle = ${missing}\n`) })).rejects.toThrow("(from profile 'prod')");
   });
 });
 
