@@ -117,7 +117,7 @@ export class Transport {
     const firstAnswerMs = this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
     // A --timeout shorter than these ends the request first (the Deadline), and says so.
     const waitMs = answeredBefore ? (this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS) : firstAnswerMs;
-    const deadline = new Deadline(this.options.timeoutMs, request.signal);
+    const deadline = new Deadline(this.options.timeoutMs, request.origin, request.signal);
     const send = () =>
       dispatcher.request({
         origin: request.origin,
@@ -222,10 +222,8 @@ export class Transport {
 
   /** The error a failed request ends with: one that says what is wrong with the endpoint where that is the cause. */
   private explain(error: unknown, origin: string, answeredBefore: boolean, deadline: Deadline, firstAnswerMs: number): unknown {
-    if (deadline.expired) {
-      const within = `within the --timeout of ${deadline.limitMs / 1000} s`;
-      if (!answeredBefore) return new EndpointError('EndpointUnanswered', `no answer from ${origin} ${within}`, { cause: error });
-      return Object.assign(new Error(`no complete answer from ${origin} ${within}`), { code: 'RequestTimeout', cause: error });
+    if (deadline.expired && !answeredBefore) {
+      return new EndpointError('EndpointUnanswered', `no answer from ${origin} within the --timeout of ${deadline.limitMs / 1000} s`, { cause: error });
     }
     const code = (error as { code?: unknown } | null)?.code;
     const message = error instanceof Error ? error.message : String(error);
@@ -261,7 +259,10 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   return flat;
 }
 
-/** One request's time limit (`--timeout`), tied to the caller's signal; cleared when its answer is read. */
+/**
+ * One request's time limit (`--timeout`), tied to the caller's signal; cleared when its answer is read.
+ * Past it the request, or the reading of its body, fails with a transient RequestTimeout naming the limit.
+ */
 class Deadline {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
@@ -271,12 +272,13 @@ class Deadline {
 
   constructor(
     readonly limitMs: number,
+    origin: string,
     parent: AbortSignal | undefined,
   ) {
     this.signal = this.controller.signal;
     this.timer = setTimeout(() => {
       this.expired = true;
-      this.controller.abort(Object.assign(new Error('request timed out'), { name: 'TimeoutError' }));
+      this.controller.abort(Object.assign(new Error(`no complete answer from ${origin} within the --timeout of ${limitMs / 1000} s`), { code: 'RequestTimeout' }));
     }, limitMs);
     this.timer.unref();
     if (parent?.aborted) this.controller.abort(parent.reason);

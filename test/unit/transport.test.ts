@@ -284,7 +284,7 @@ describe('Transport', () => {
     expect(classifyError(late)).toBe('transient');
     // The body of an answer counts as well: one that never ends is stopped at the limit.
     const endless = await request(target, 'GET', '/endless');
-    await expect(readAll(endless)).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(readAll(endless)).rejects.toMatchObject({ code: 'RequestTimeout', message: `no complete answer from ${origin.origin} within the --timeout of 0.3 s` });
     target.close();
   });
 
