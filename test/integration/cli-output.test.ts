@@ -123,12 +123,13 @@ describe('--json prints one whole document on every failure', () => {
 
 describe('help', () => {
   it('states the defaults the code uses, and every command shows the global options', async () => {
-    const { DEFAULT_CONCURRENCY, DEFAULT_RETRIES } = await import('../../src/core/config.js');
+    const { DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } = await import('../../src/core/config.js');
     const top = await runCli(['--help']);
     // A description wrapped onto the next lines, read as one.
     top.stdout = top.stdout.replace(/\n {20,}/g, ' ');
     expect(top.stdout).toMatch(new RegExp(`--concurrency <n>[^\\n]*default ${DEFAULT_CONCURRENCY}\\b`));
     expect(top.stdout).toMatch(new RegExp(`--retries <n>[^\\n]*default ${DEFAULT_RETRIES}\\b`));
+    expect(top.stdout).toMatch(new RegExp(`--timeout <duration>[^\\n]*default ${DEFAULT_TIMEOUT}\\b`));
     const put = await runCli(['put', '--help']);
     expect(put.stdout).toMatch(/Global Options:/);
     expect(put.stdout).toMatch(/--json/);
@@ -138,12 +139,13 @@ describe('help', () => {
 
   it('.env.example states the same defaults', async () => {
     const { readFileSync } = await import('node:fs');
-    const { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } = await import('../../src/core/config.js');
+    const { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_TIMEOUT } = await import('../../src/core/config.js');
     const { DEFAULT_LAYOUT } = await import('../../src/core/layout.js');
     const example = readFileSync(resolve(import.meta.dirname, '../../.env.example'), 'utf8');
     expect(example).toMatch(new RegExp(`^# DATALAKE_CONCURRENCY=${DEFAULT_CONCURRENCY}$`, 'm'));
     expect(example).toMatch(new RegExp(`^# DATALAKE_PART_SIZE=${DEFAULT_PART_SIZE / 1024 / 1024}MiB$`, 'm'));
     expect(example).toContain(`# DATALAKE_LAYOUT=${DEFAULT_LAYOUT}\n`);
+    expect(example).toMatch(new RegExp(`^# DATALAKE_TIMEOUT=${DEFAULT_TIMEOUT}$`, 'm'));
   });
 
   it('presign states the defaults it uses, from the same constants', async () => {
