@@ -1,10 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import * as zlib from 'node:zlib';
 import { fileHashing } from './limiter.js';
 
 /**
- * The one place that knows how content is proven: MD5s, ETag arithmetic and the whole-content MD5
- * kept in user metadata.
+ * The one place that knows how content is proven: S3's full-object CRC32 and its combination from
+ * pieces, MD5s, ETag arithmetic and the whole-content MD5 kept in user metadata.
  *
  * The metadata key is rclone's (`x-amz-meta-md5chksum`, base64 of the MD5), so objects written by
  * either tool verify with the other.
@@ -19,23 +20,29 @@ export function md5Of(data: Uint8Array): Buffer {
   return createHash('md5').update(data).digest();
 }
 
-/**
- * MD5 of a file, or of the byte range [start, end) of it. Read in large chunks into two buffers in
- * turn, the next read under way while this one is hashed: no buffer allocated per chunk, and the
- * thread hashes while the thread pool reads.
- */
+/** MD5 of a file, or of the byte range [start, end) of it. */
 export function md5OfFile(path: string, range?: { start: number; end: number }): Promise<Buffer> {
   return fileHashing.run(() => hashFile(path, range));
 }
 
 async function hashFile(path: string, range?: { start: number; end: number }): Promise<Buffer> {
   const hash = newMd5();
+  await readFileChunks(path, range, (chunk) => hash.update(chunk));
+  return hash.digest();
+}
+
+/**
+ * Hands the file (or the range [start, end) of it) to `consume` in large chunks, read into two
+ * buffers in turn, the next read under way while this one is consumed: no buffer allocated per
+ * chunk, and the thread hashes while the thread pool reads.
+ */
+async function readFileChunks(path: string, range: { start: number; end: number } | undefined, consume: (chunk: Buffer) => void): Promise<void> {
   const file = await open(path, 'r');
   try {
     const start = range?.start ?? 0;
     const end = range?.end ?? (await file.stat()).size;
     const length = end - start;
-    if (length <= 0) return hash.digest();
+    if (length <= 0) return;
     const chunk = Math.min(HASH_CHUNK, length);
     const buffers = length > chunk ? [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)] : [Buffer.allocUnsafe(chunk)];
     let position = start;
@@ -43,23 +50,118 @@ async function hashFile(path: string, range?: { start: number; end: number }): P
     let reading: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = file.read(buffers[0]!, 0, chunk, position);
     while (reading) {
       const { bytesRead, buffer } = await reading;
-      if (bytesRead === 0) break; // the file is shorter than the range: what is there is hashed
+      if (bytesRead === 0) break; // the file is shorter than the range: what is there is consumed
       position += bytesRead;
       const next = () => (position < end ? file.read(buffers[turn]!, 0, Math.min(chunk, end - position), position) : undefined);
       if (buffers.length === 1) {
-        // One buffer (a short range read short): hashed before it is read into again.
-        hash.update(buffer.subarray(0, bytesRead));
+        // One buffer (a short range read short): consumed before it is read into again.
+        consume(buffer.subarray(0, bytesRead));
         reading = next();
       } else {
         turn = 1 - turn;
         reading = next();
-        hash.update(buffer.subarray(0, bytesRead));
+        consume(buffer.subarray(0, bytesRead));
       }
     }
   } finally {
     await file.close();
   }
-  return hash.digest();
+}
+
+/**
+ * CRC32 (the ISO-HDLC polynomial S3 names CRC32) of `data`, continuing from `previous`. Node's own
+ * (zlib's, about 3 GiB/s here) where the runtime has it (Node 20.15 and later), else a table.
+ */
+export const crc32Of: (data: Uint8Array, previous?: number) => number =
+  (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32 ?? tableCrc32;
+
+const CRC32_POLYNOMIAL = 0xedb88320;
+let crcTable: Uint32Array | undefined;
+
+function tableCrc32(data: Uint8Array, previous = 0): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n += 1) {
+      let c = n;
+      for (let k = 0; k < 8; k += 1) c = c & 1 ? (c >>> 1) ^ CRC32_POLYNOMIAL : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = ~previous >>> 0;
+  for (let index = 0; index < data.length; index += 1) crc = crcTable[(crc ^ data[index]!) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
+/** a·b modulo the CRC polynomial, both as bit-reflected polynomials (zlib's multmodp). */
+function multiplyModP(a: number, b: number): number {
+  let product = 0;
+  for (let bit = 0x80000000; bit !== 0; bit >>>= 1) {
+    if (a & bit) {
+      product ^= b;
+      if ((a & (bit - 1)) === 0) break;
+    }
+    b = b & 1 ? (b >>> 1) ^ CRC32_POLYNOMIAL : b >>> 1;
+  }
+  return product >>> 0;
+}
+
+/** x^(2^k) modulo the polynomial, k = 0…31. */
+const X_POWERS_OF_TWO: number[] = (() => {
+  const powers = [0x40000000]; // x^1
+  for (let k = 1; k < 32; k += 1) powers.push(multiplyModP(powers[k - 1]!, powers[k - 1]!));
+  return powers;
+})();
+
+/** x^(8·bytes) modulo the polynomial: what appending `bytes` zero bytes multiplies a CRC by. */
+function shiftForBytes(bytes: number): number {
+  let power = 0x80000000; // x^0
+  let k = 3; // 8 bits a byte
+  for (let rest = bytes; rest > 0; rest = Math.floor(rest / 2), k += 1) {
+    if (rest % 2 === 1) power = multiplyModP(X_POWERS_OF_TWO[k % 32]!, power);
+  }
+  return power;
+}
+
+/**
+ * The CRC32 of A followed by B from the CRC32s of A and B and B's length (zlib's crc32_combine), so
+ * pieces hashed apart, in any order, give the whole object's CRC32. Lengths beyond 4 GiB are exact.
+ */
+export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
+  return (multiplyModP(shiftForBytes(lengthB), crcA) ^ crcB) >>> 0;
+}
+
+/** The CRC32 of pieces laid end to end, in order. */
+export function combineCrc32s(pieces: ReadonlyArray<{ crc32: number; size: number }>): number {
+  let crc = 0;
+  for (const piece of pieces) crc = crc32Combine(crc, piece.crc32, piece.size);
+  return crc;
+}
+
+/** A CRC32 as S3 shows it: base64 of its four bytes, big-endian. */
+export function crc32ToBase64(crc: number): string {
+  const bytes = Buffer.allocUnsafe(4);
+  bytes.writeUInt32BE(crc >>> 0);
+  return bytes.toString('base64');
+}
+
+/** S3's base64 CRC32 as a number; undefined for anything else (a composite `…-N`, a damaged value). */
+export function crc32FromBase64(value: string): number | undefined {
+  if (!/^[A-Za-z0-9+/]{6}==$/.test(value)) return undefined;
+  return Buffer.from(value, 'base64').readUInt32BE(0);
+}
+
+/**
+ * CRC32 of a file, or of the byte range [start, end) of it, read as md5OfFile reads (one of the files
+ * hashed at once): the local side of a full-object CRC32 comparison, about six times cheaper than MD5.
+ */
+export function crc32OfFile(path: string, range?: { start: number; end: number }): Promise<number> {
+  return fileHashing.run(async () => {
+    let crc = 0;
+    await readFileChunks(path, range, (chunk) => {
+      crc = crc32Of(chunk, crc);
+    });
+    return crc;
+  });
 }
 
 /** Files are hashed 4 MiB at a time. */
@@ -116,19 +218,26 @@ export function etagReflectsContent(encryption: { serverSideEncryption?: string 
 
 /** What a downloaded or compared copy must match to count as the same bytes. */
 export type ContentProof =
+  | { kind: 'crc32'; crc32: string }
   | { kind: 'md5'; md5: string; source: 'metadata' | 'etag' }
   | { kind: 'multipart-etag'; etag: string; partCount: number }
   | { kind: 'none'; reason: string };
 
 export interface ObjectFingerprint {
   etag: string | undefined;
+  /** The object's full-object CRC32 (base64), when the server keeps one; never a composite one. */
+  crc32?: string | undefined;
   metadata: Record<string, string> | undefined;
   serverSideEncryption?: string | undefined;
   customerKey?: boolean;
 }
 
-/** Picks the strongest proof an object offers: stored MD5, then a plain-MD5 ETag, then the multipart ETag. */
+/**
+ * Picks the cheapest strong proof an object offers: its full-object CRC32 (hashed as the bytes land,
+ * in pieces, combined), then a stored MD5, a plain-MD5 ETag, and the multipart ETag.
+ */
 export function contentProofOf(object: ObjectFingerprint): ContentProof {
+  if (object.crc32 !== undefined && crc32FromBase64(object.crc32) !== undefined) return { kind: 'crc32', crc32: object.crc32 };
   const stored = md5FromMetadata(object.metadata);
   if (stored) return { kind: 'md5', md5: stored, source: 'metadata' };
   const etag = normalizeEtag(object.etag);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contentProofOf, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/checksums.js';
+import { combineCrc32s, contentProofOf, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/checksums.js';
 import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/parts.js';
 
 const MiB = 1024 ** 2;
@@ -102,5 +102,52 @@ describe('md5OfFile', () => {
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
+  });
+});
+
+describe('CRC32, as S3 keeps it (vectors from zlib and the CRC catalogue)', () => {
+  const bytes = (text: string) => Buffer.from(text, 'latin1');
+
+  it('the check value and S3 base64 form', () => {
+    expect(crc32Of(bytes('123456789'))).toBe(0xcbf43926);
+    expect(crc32Of(bytes('The quick brown fox jumps over the lazy dog'))).toBe(0x414fa339);
+    expect(crc32Of(new Uint8Array(0))).toBe(0);
+    expect(crc32ToBase64(0xcbf43926)).toBe('y/Q5Jg==');
+    expect(crc32FromBase64('y/Q5Jg==')).toBe(0xcbf43926);
+    expect(crc32FromBase64('y/Q5Jg==-3')).toBeUndefined();
+    expect(crc32FromBase64('AAA=')).toBeUndefined();
+  });
+
+  it('continues over chunks', () => {
+    expect(crc32Of(bytes('56789'), crc32Of(bytes('1234')))).toBe(0xcbf43926);
+  });
+
+  it('combines pieces hashed apart into the CRC of the whole, at every split', () => {
+    const whole = bytes('The quick brown fox jumps over the lazy dog');
+    for (let split = 0; split <= whole.length; split += 1) {
+      const a = whole.subarray(0, split);
+      const b = whole.subarray(split);
+      expect(crc32Combine(crc32Of(a), crc32Of(b), b.length)).toBe(0x414fa339);
+    }
+  });
+
+  it('combines pieces longer than 4 GiB (4 GiB + 3 zero bytes, computed by streaming zlib)', () => {
+    const zerosMiB = crc32Of(Buffer.alloc(MiB));
+    let zeros4GiB = 0;
+    for (let mebibytes = 0; mebibytes < 4096; mebibytes += 1) zeros4GiB = crc32Combine(zeros4GiB, zerosMiB, MiB);
+    expect(crc32Combine(zeros4GiB, crc32Of(Buffer.alloc(3)), 3)).toBe(0x2144df1c);
+    // The same length in one step: the length's high bits are not lost.
+    const first = crc32Of(Buffer.alloc(3));
+    expect(crc32Combine(first, zeros4GiB, 4 * 1024 * MiB)).toBe(0x2144df1c);
+  });
+
+  it('combines a list of parts in order', () => {
+    const parts = [bytes('1234'), bytes(''), bytes('567'), bytes('89')];
+    expect(combineCrc32s(parts.map((part) => ({ crc32: crc32Of(part), size: part.length })))).toBe(0xcbf43926);
+  });
+
+  it('a full-object CRC32 is the first proof, before a stored MD5', () => {
+    expect(contentProofOf({ etag: '"abc-2"', metadata: { md5chksum: 'XrY7u+Ae7tCTyyK7j1rNww==' }, crc32: 'y/Q5Jg==' })).toEqual({ kind: 'crc32', crc32: 'y/Q5Jg==' });
+    expect(contentProofOf({ etag: '"5eb63bbbe01eeed093cb22bb8f5acdc3"', metadata: {}, crc32: undefined })).toMatchObject({ kind: 'md5', source: 'etag' });
   });
 });
