@@ -41,10 +41,10 @@ class BackgroundHasher {
     });
   }
 
-  /** MD5 of each part of a file, in one read, off the main thread; one of the files hashed at once. */
-  async partMd5s(path: string, size: number, partSize: number): Promise<Buffer[]> {
-    const { parts } = await fileHashing.run(() => this.ask<{ parts: string[] }>({ op: 'parts', path, size, partSize }));
-    return parts.map((hex) => Buffer.from(hex, 'hex'));
+  /** MD5 and CRC32 of each part of a file, in one read, off the main thread; one of the files hashed at once. */
+  async partHashes(path: string, size: number, partSize: number): Promise<Array<{ md5: Buffer; crc32: number }>> {
+    const { md5s, crc32s } = await fileHashing.run(() => this.ask<{ md5s: string[]; crc32s: number[] }>({ op: 'parts', path, size, partSize }));
+    return md5s.map((hex, index) => ({ md5: Buffer.from(hex, 'hex'), crc32: crc32s[index]! }));
   }
 
   /** Follows a file written by parallel ranges and hashes it in order as the ranges land. */

@@ -46,6 +46,12 @@ export const LIST_PAGE_LIMIT = 1000 * (1024 * 6 + 1024) + 8 * 1024 * 6;
 let answersModule: Promise<typeof import('./s3-answers.js')> | undefined;
 const answers = () => (answersModule ??= import('./s3-answers.js'));
 
+/**
+ * Asks HEAD and GET to return the object's stored checksums (x-amz-checksum-crc32 and its type):
+ * the full-object CRC32 a download is proven by. A server that keeps none ignores it.
+ */
+const CHECKSUM_MODE: Readonly<Record<string, string>> = { 'x-amz-checksum-mode': 'ENABLED' };
+
 export interface DirectResponse {
   status: number;
   headers: ResponseHeaders;
@@ -85,9 +91,12 @@ export class DirectRequests {
     return this.sendWhole('PUT', ref, { ...headers, 'content-length': String(body.length) }, { body, signal });
   }
 
-  /** One part of a multipart upload, its bytes proven by Content-MD5; resolves once the answer is read. */
-  uploadPart(ref: ObjectRef, uploadId: string, partNumber: number, body: Buffer, contentMd5: string, signal?: AbortSignal): Promise<WholeResponse> {
-    const headers = { 'content-md5': contentMd5, 'content-length': String(body.length) };
+  /**
+   * One part of a multipart upload, its bytes proven by Content-MD5 (and whatever `extraHeaders`
+   * add, such as its CRC32); resolves once the answer is read.
+   */
+  uploadPart(ref: ObjectRef, uploadId: string, partNumber: number, body: Buffer, contentMd5: string, signal?: AbortSignal, extraHeaders: Record<string, string> = {}): Promise<WholeResponse> {
+    const headers = { ...extraHeaders, 'content-md5': contentMd5, 'content-length': String(body.length) };
     return this.sendWhole('PUT', ref, headers, { query: { partNumber: String(partNumber), uploadId }, body, signal });
   }
 
@@ -107,16 +116,19 @@ export class DirectRequests {
   async completeMultipartUpload(
     ref: ObjectRef,
     uploadId: string,
-    parts: ReadonlyArray<{ partNumber: number; etag: string }>,
+    parts: ReadonlyArray<{ partNumber: number; etag: string; crc32?: string | undefined }>,
     signal?: AbortSignal,
-    /** Conditions of the write (`if-none-match: *`). */
-    conditions: Record<string, string> = {},
+    /** Conditions of the write (`if-none-match: *`) and the whole object's checksum. */
+    extraHeaders: Record<string, string> = {},
   ): Promise<{ etag: string | undefined; headers: ResponseHeaders }> {
     const xml = `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts
-      .map((part) => `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>"${escapeXml(part.etag)}"</ETag></Part>`)
+      .map(
+        (part) =>
+          `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>"${escapeXml(part.etag)}"</ETag>${part.crc32 ? `<ChecksumCRC32>${escapeXml(part.crc32)}</ChecksumCRC32>` : ''}</Part>`,
+      )
       .join('')}</CompleteMultipartUpload>`;
     const body = Buffer.from(xml, 'utf8');
-    const headers = { ...conditions, 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
+    const headers = { ...extraHeaders, 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64'), 'content-length': String(body.length) };
     const response = await this.sendWhole('POST', ref, headers, { query: { uploadId }, body, signal });
     const { answerText, readCompletedEtag } = await answers();
     return { etag: readCompletedEtag(answerText(response, 'CompleteMultipartUpload', LIST_PAGE_LIMIT)), headers: response.headers };
@@ -132,7 +144,7 @@ export class DirectRequests {
    * changed object fail with PreconditionFailed. The caller reads (or destroys) the body.
    */
   async getObject(ref: ObjectRef, signal?: AbortSignal, options: { range?: string; partNumber?: number; ifMatch?: string } = {}): Promise<DirectResponse> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...CHECKSUM_MODE };
     if (options.range) headers.range = options.range;
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
     const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
@@ -145,7 +157,7 @@ export class DirectRequests {
 
   /** A small object's GET, read whole: at most `limit` bytes of the body are kept (compare with its Content-Length). */
   getWholeObject(ref: ObjectRef, limit: number, signal?: AbortSignal): Promise<WholeResponse> {
-    return this.sendWhole('GET', ref, {}, { signal, limit });
+    return this.sendWhole('GET', ref, CHECKSUM_MODE, { signal, limit });
   }
 
   /** HEAD of the object, of one of its parts, or of one of its versions. */
@@ -153,7 +165,7 @@ export class DirectRequests {
     const query: Record<string, string> = {};
     if (options.partNumber !== undefined) query.partNumber = String(options.partNumber);
     if (options.versionId !== undefined) query.versionId = options.versionId;
-    return this.sendWhole('HEAD', ref, {}, { query: Object.keys(query).length > 0 ? query : undefined, signal });
+    return this.sendWhole('HEAD', ref, CHECKSUM_MODE, { query: Object.keys(query).length > 0 ? query : undefined, signal });
   }
 
   /** One page of ListObjectsV2 (up to 1,000 keys), read whole and checked against itself. */

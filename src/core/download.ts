@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { headerText } from './direct-requests.js';
-import { contentProofOf, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
+import { combineCrc32s, contentProofOf, crc32Of, crc32OfFile, crc32ToBase64, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, DatalakeError, describeError, failure } from './errors.js';
@@ -23,12 +23,17 @@ export interface DownloadedObject {
   key: string;
   size: number;
   etag: string | undefined;
-  /** Hex MD5 of the whole content, as received. */
-  md5: string;
+  /** The CRC32 (base64, as S3 shows it) of the whole content, as received. */
+  crc32: string;
+  /** Hex MD5 of the whole content, as received, where the proof needed it. */
+  md5?: string;
   /** Where it was written; `-` for standard output. */
   path: string;
-  /** What the bytes were checked against: the stored MD5, the ETag, or nothing the object offers. */
-  verifiedBy: 'metadata-md5' | 'etag' | 'multipart-etag' | 'unverifiable';
+  /**
+   * What the bytes were checked against: the object's full-object CRC32, its stored MD5, its ETag
+   * (plain or multipart), or nothing the object offers.
+   */
+  verifiedBy: 'crc32' | 'metadata-md5' | 'etag' | 'multipart-etag' | 'unverifiable';
 }
 
 /**
@@ -236,10 +241,10 @@ async function downloadInMemory(
       });
       if (!fetched) return undefined;
       const { head, proof, content } = fetched;
-      const md5 = md5Of(content).toString('hex');
+      const received: ReceivedHashes = { crc32: crc32Of(content), md5: proof.kind === 'md5' ? md5Of(content).toString('hex') : undefined, partMd5s: [] };
       let verifiedBy: DownloadedObject['verifiedBy'];
       try {
-        verifiedBy = checkProof(head, proof, md5, []);
+        verifiedBy = checkProof(head, proof, received);
       } catch (error) {
         // Bytes damaged on the way: one fresh download before giving up.
         if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
@@ -266,7 +271,7 @@ async function downloadInMemory(
       } finally {
         forgetTemporary();
       }
-      const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, verifiedBy, path: target };
+      const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy, path: target };
       ctx.events.emit('transfer:done', { id, ref, path: target, size: head.size, result });
       return result;
     }
@@ -291,7 +296,7 @@ async function ensureDirectory(path: string): Promise<void> {
  * same way; the bytes themselves are proven again at the end like any others.
  */
 class RangeProgress {
-  private state: { etag: string; size: number; chunk: number; done: Array<{ index: number; start: number; end: number }> } | undefined;
+  private state: { etag: string; size: number; chunk: number; done: Array<LandedRange> } | undefined;
   private writing: Promise<void> = Promise.resolve();
   /** Whether a record may be on disk: a small object fetched in one GET never has one to remove. */
   private used = false;
@@ -318,7 +323,7 @@ class RangeProgress {
     return false;
   }
 
-  done(): ReadonlyArray<{ index: number; start: number; end: number }> {
+  done(): ReadonlyArray<LandedRange> {
     return this.state?.done ?? [];
   }
 
@@ -326,10 +331,10 @@ class RangeProgress {
     return (this.state?.done.length ?? 0) > 0;
   }
 
-  record(index: number, start: number, end: number): Promise<void> {
+  record(range: LandedRange): Promise<void> {
     if (!this.state) return Promise.resolve();
     this.used = true;
-    this.state.done.push({ index, start, end });
+    this.state.done.push(range);
     const text = JSON.stringify(this.state);
     // Written aside and renamed over, so a kill -9 mid-write leaves the previous record, never half of one.
     this.writing = this.writing
@@ -359,6 +364,26 @@ class RangeProgress {
     await removeOwnName(this.path);
     await removeOwnName(`${this.path}.new`);
   }
+}
+
+/** A range of a download in its temporary file, and the CRC32 of its bytes as they landed. */
+interface LandedRange {
+  index: number;
+  start: number;
+  end: number;
+  /** Absent in a record an earlier version wrote: the range is then read back to hash it. */
+  crc32?: number;
+}
+
+/** What was computed of the bytes received: the CRC32 always, MD5s where the proof needs them. */
+interface ReceivedHashes {
+  crc32: number;
+  md5: string | undefined;
+  partMd5s: Buffer[];
+}
+
+function hashFields(received: ReceivedHashes): { crc32: string; md5?: string } {
+  return { crc32: crc32ToBase64(received.crc32), ...(received.md5 !== undefined ? { md5: received.md5 } : {}) };
 }
 
 /** A whole-object GET on the direct path, its body as a stream, with what its headers tell; a missing object is a failure naming it. */
@@ -407,17 +432,19 @@ async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: Fi
     if (attempt > 1) await file.truncate(0);
     const { head, body } = await getObjectStream(ctx, ref);
     const proof = contentProofOf(head);
-    const hash = newMd5();
+    const hash = proof.kind === 'md5' ? newMd5() : undefined;
+    let crc32 = 0;
     await receiveWholeBody(ctx, head, body, id, async (chunk, offset) => {
       await writeFully(file, chunk, offset);
-      hash.update(chunk);
+      crc32 = crc32Of(chunk, crc32);
+      hash?.update(chunk);
     });
     if (proof.kind === 'multipart-etag') {
       ctx.events.emit('transfer:progress', { id, bytes: -head.size });
       return { partsNeeded: head };
     }
-    const md5 = hash.digest('hex');
-    return { done: { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, verifiedBy: checkProof(head, proof, md5, []) } };
+    const received: ReceivedHashes = { crc32, md5: hash?.digest('hex'), partMd5s: [] };
+    return { done: { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy: checkProof(head, proof, received) } };
   });
   if ('done' in fetched) return fetched.done;
   // A multipart ETag with no stored MD5 (another tool's upload): fetch it part by part to check it.
@@ -462,18 +489,21 @@ async function fetchSegmentsIntoFile(
   id: number,
   progress?: RangeProgress,
 ): Promise<Omit<DownloadedObject, 'path'>> {
-  // MD5 runs on the hashing thread, reading the file back in order as ranges land, while this thread
-  // keeps the sockets moving. Per-range MD5s only when a multipart ETag must be recomputed.
-  const hashing = backgroundHasher.track(path, proof.kind === 'multipart-etag');
+  // Each range's CRC32 is computed here as its bytes arrive (zlib's, a few GiB/s), and the ranges'
+  // CRC32s combined at the end. Where the proof is an MD5, it runs on the hashing thread, reading the
+  // file back in order as ranges land, while this thread keeps the sockets moving; per-range MD5s
+  // only when a multipart ETag must be recomputed.
+  const hashing = proof.kind === 'crc32' ? undefined : backgroundHasher.track(path, proof.kind === 'multipart-etag');
   const flusher = new EarlyFlusher(file);
   const resumed = new Set<number>();
-  // Where each segment turned out to lie: parts must follow one another from the first byte to the last.
-  const landed: Array<{ start: number; end: number }> = [];
+  // Where each segment turned out to lie (parts must follow one another from the first byte to the
+  // last), and the CRC32 of its bytes.
+  const landed: LandedRange[] = [];
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;
     resumed.add(range.index);
-    landed[range.index] = { start: range.start, end: range.end };
-    hashing.written(range.start, range.end);
+    landed[range.index] = { ...range, crc32: range.crc32 ?? (await crc32OfFile(path, range)) };
+    hashing?.written(range.start, range.end);
     ctx.events.emit('transfer:progress', { id, bytes: range.end - range.start });
   }
   const abort = childAbort(ctx.signal);
@@ -494,17 +524,20 @@ async function fetchSegmentsIntoFile(
                 async () => {
                   const writer = new BatchedWriter(file);
                   let received = 0;
+                  let crc32 = 0;
                   try {
                     const fetched = await fetchSegment(ctx, head, segment, abort.signal, async (offset, chunk) => {
+                      crc32 = crc32Of(chunk, crc32);
                       await writer.write(offset, chunk);
                       received += chunk.length;
                       ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
                     });
                     await writer.flush();
-                    landed[index] = fetched;
-                    hashing.written(fetched.start, fetched.end);
+                    const range = { index, ...fetched, crc32 };
+                    landed[index] = range;
+                    hashing?.written(fetched.start, fetched.end);
                     flusher.written(fetched.end - fetched.start);
-                    await progress?.record(index, fetched.start, fetched.end);
+                    await progress?.record(range);
                   } catch (error) {
                     if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });
                     throw error;
@@ -520,13 +553,18 @@ async function fetchSegmentsIntoFile(
     );
     if (!coversObject(landed, head.size)) throw new PartNumberIgnored(`${formatS3Url(head.ref)}: the parts the server sent do not follow one another`);
   } catch (error) {
-    hashing.drop();
+    hashing?.drop();
     if (error instanceof PartNumberIgnored) ctx.events.emit('transfer:progress', { id, bytes: -landed.reduce((sum, range) => sum + (range ? range.end - range.start : 0), 0) });
     throw error;
   }
-  const [{ md5, rangeMd5s }] = await Promise.all([hashing.finish(head.size), flusher.settled()]);
-  const verifiedBy = checkProof(head, proof, md5, rangeMd5s);
-  return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, md5, verifiedBy };
+  const [md5s] = await Promise.all([hashing?.finish(head.size), flusher.settled()]);
+  const received: ReceivedHashes = {
+    crc32: combineCrc32s(landed.map((range) => ({ crc32: range.crc32!, size: range.end - range.start }))),
+    md5: md5s?.md5,
+    partMd5s: md5s?.rangeMd5s ?? [],
+  };
+  const verifiedBy = checkProof(head, proof, received);
+  return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy };
 }
 
 /** Whether the ranges, in order, cover [0, size) end to end. */
@@ -609,21 +647,22 @@ class BatchedWriter {
 function checkProof(
   head: ObjectHead,
   proof: ContentProof,
-  md5: string,
-  partMd5s: Buffer[],
+  received: ReceivedHashes,
   outcome: { said: string; hint: string } = { said: 'nothing was written', hint: 'run the download again' },
 ): DownloadedObject['verifiedBy'] {
+  const mismatch = (what: string) => new ContentMismatch(`${formatS3Url(head.ref)} did not verify: ${what}; ${outcome.said}`, outcome.hint);
+  if (proof.kind === 'crc32') {
+    const crc32 = crc32ToBase64(received.crc32);
+    if (crc32 !== proof.crc32) throw mismatch(`received CRC32 ${crc32}, expected ${proof.crc32} (the object's full-object CRC32)`);
+    return 'crc32';
+  }
   if (proof.kind === 'md5') {
-    if (md5 !== proof.md5) {
-      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received MD5 ${md5}, expected ${proof.md5}; ${outcome.said}`, outcome.hint);
-    }
+    if (received.md5 !== proof.md5) throw mismatch(`received MD5 ${received.md5 ?? '(none)'}, expected ${proof.md5}`);
     return proof.source === 'metadata' ? 'metadata-md5' : 'etag';
   }
   if (proof.kind === 'multipart-etag') {
-    const computed = multipartEtag(partMd5s);
-    if (computed !== proof.etag) {
-      throw new ContentMismatch(`${formatS3Url(head.ref)} did not verify: received parts give ETag ${computed}, expected ${proof.etag}; ${outcome.said}`, outcome.hint);
-    }
+    const computed = multipartEtag(received.partMd5s);
+    if (computed !== proof.etag) throw mismatch(`received parts give ETag ${computed}, expected ${proof.etag}`);
     return 'multipart-etag';
   }
   return 'unverifiable';
@@ -731,28 +770,26 @@ export async function downloadToStream(
     ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: '-', size: head.size });
     let proof = contentProofOf(head);
     let segments: Segment[] = proof.kind === 'multipart-etag' ? partSegments(proof.partCount) : head.size === 0 ? [] : [{ kind: 'range', start: 0, end: head.size }];
-    let streamed: { md5: string; partMd5s: Buffer[] };
+    let streamed: ReceivedHashes;
     let position = 0;
     try {
-      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes));
+      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes), proof.kind !== 'crc32');
     } catch (error) {
       if (!(error instanceof PartNumberIgnored) || proof.kind !== 'multipart-etag') throw error;
       if (position > 0) throw failure(`${formatS3Url(ref)}: the server stopped answering part by part after ${position} bytes had been written to standard output`);
       ({ segments, proof } = await rangesAlongParts(ctx, head, proof));
-      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined);
+      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined, true);
     }
-    const { md5, partMd5s } = streamed;
     // Standard output cannot be taken back: the bytes are already there, and the failure says so.
     const verifiedBy = checkProof(
       head,
       proof,
-      md5,
-      partMd5s,
+      streamed,
       options.discarded
         ? { said: "the object's bytes do not match its own checksum", hint: 'it is damaged on the server, or was changed while it was read: read it again, or upload it again' }
         : { said: `the ${head.size} bytes already written to standard output are not the object's content`, hint: 'discard what was received and run the download again' },
     );
-    const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, md5, path: '-', verifiedBy } satisfies DownloadedObject;
+    const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(streamed), path: '-', verifiedBy } satisfies DownloadedObject;
     ctx.events.emit('transfer:done', { id, ref, path: '-', size: head.size, result });
     return result;
   } catch (error) {
@@ -761,7 +798,7 @@ export async function downloadToStream(
   }
 }
 
-/** The segments one after another to `out`, each hashed on its own and all together. */
+/** The segments one after another to `out`, CRC32'd as a whole and, when asked, MD5'd each on its own and all together. */
 async function streamSegments(
   ctx: TransferContext,
   head: ObjectHead,
@@ -769,14 +806,16 @@ async function streamSegments(
   out: Writable,
   id: number,
   onWritten: (bytes: number) => void,
-): Promise<{ md5: string; partMd5s: Buffer[] }> {
-  const whole = newMd5();
+  withMd5: boolean,
+): Promise<ReceivedHashes> {
+  const whole = withMd5 ? newMd5() : undefined;
   const partMd5s: Buffer[] = [];
+  let crc32 = 0;
   let position = 0;
   for (const planned of segments) {
     // A part must begin where the one before it ended.
     const segment: Segment = planned.kind === 'part' ? { ...planned, at: position } : planned;
-    const partHash = newMd5();
+    const partHash = withMd5 ? newMd5() : undefined;
     let delivered = 0;
     await ctx.limiter.run(() =>
       retrying(ctx, `GET ${head.ref.key}`, async () => {
@@ -789,8 +828,9 @@ async function streamSegments(
           segment,
           ctx.signal ?? new AbortController().signal,
           async (_offset, chunk) => {
-            whole.update(chunk);
-            partHash.update(chunk);
+            crc32 = crc32Of(chunk, crc32);
+            whole?.update(chunk);
+            partHash?.update(chunk);
             delivered += chunk.length;
             onWritten(chunk.length);
             ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
@@ -801,7 +841,7 @@ async function streamSegments(
       }),
     );
     position += delivered;
-    partMd5s.push(partHash.digest());
+    if (partHash) partMd5s.push(partHash.digest());
   }
-  return { md5: whole.digest('hex'), partMd5s };
+  return { crc32, md5: whole?.digest('hex'), partMd5s };
 }

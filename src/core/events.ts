@@ -8,8 +8,10 @@ export interface TransferResult {
   key: string;
   size: number;
   etag: string | undefined;
-  /** Hex MD5 of the whole content. */
-  md5: string;
+  /** The full-object CRC32, base64, as S3 shows it. */
+  crc32?: string | undefined;
+  /** Hex MD5 of the whole content, where it was computed. */
+  md5?: string | undefined;
   /** The local path, or `-` for standard input or output. */
   path: string;
   [detail: string]: unknown;

@@ -5,9 +5,11 @@
  *  - `track`: a file being written by parallel ranges. Told which ranges are written, it reads them
  *    back in order (from the page cache) and computes the whole-content MD5 and, when asked, one MD5 per
  *    range (to recompute a multipart ETag).
- *  - `parts`: the MD5 of each part of a file, read once.
+ *  - `parts`: the MD5 and CRC32 of each part of a file, read once (a resumed upload proving the parts
+ *    already on the server).
  */
 import { createHash, type Hash } from 'node:crypto';
+import { crc32Of } from './checksums.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
@@ -56,10 +58,10 @@ function advance(tracker: Tracker): void {
 const freeBufferPairs: Buffer[][] = [];
 
 /**
- * The MD5 of each part, the file read once: 4 MiB chunks into two buffers of its own in turn, the next
+ * The MD5 (hex) and CRC32 of each part, the file read once: 4 MiB chunks into two buffers of its own in turn, the next
  * read under way while this one is hashed (the tracker's buffer is left alone: both may run at once).
  */
-async function partMd5s(path: string, size: number, partSize: number): Promise<string[]> {
+async function partHashes(path: string, size: number, partSize: number): Promise<{ md5s: string[]; crc32s: number[] }> {
   const buffers = freeBufferPairs.pop() ?? [Buffer.allocUnsafeSlow(buffer.length), Buffer.allocUnsafeSlow(buffer.length)];
   const file = await open(path, 'r').catch((error: unknown) => {
     freeBufferPairs.push(buffers);
@@ -67,6 +69,8 @@ async function partMd5s(path: string, size: number, partSize: number): Promise<s
   });
   try {
     const parts: string[] = [];
+    const crc32s: number[] = [];
+    let crc = 0;
     let turn = 0;
     let position = 0;
     let partEnd = Math.min(partSize, size);
@@ -87,9 +91,14 @@ async function partMd5s(path: string, size: number, partSize: number): Promise<s
       turn = 1 - turn;
       reading = position < size ? readNext() : undefined;
       previousPart.update(filled.subarray(0, bytesRead));
-      if (partDone) parts.push(previousPart.digest('hex'));
+      crc = crc32Of(filled.subarray(0, bytesRead), crc);
+      if (partDone) {
+        parts.push(previousPart.digest('hex'));
+        crc32s.push(crc);
+        crc = 0;
+      }
     }
-    return parts;
+    return { md5s: parts, crc32s };
   } finally {
     await file.close();
     freeBufferPairs.push(buffers);
@@ -123,8 +132,8 @@ parentPort!.on('message', (request: Request) => {
         break;
       }
       case 'parts':
-        partMd5s(request.path, request.size, request.partSize).then(
-          (parts) => parentPort!.postMessage({ id: request.id, parts }),
+        partHashes(request.path, request.size, request.partSize).then(
+          (hashes) => parentPort!.postMessage({ id: request.id, ...hashes }),
           (error: Error) => parentPort!.postMessage({ id: request.id, error: error.message }),
         );
         break;

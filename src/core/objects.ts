@@ -3,7 +3,7 @@ import { formatS3Url, type ObjectRef } from './address.js';
 import { failure } from './errors.js';
 import { httpStatusOf, errorCodeOf } from './retry.js';
 import { retrying, type TransferContext } from './context.js';
-import { normalizeEtag } from './checksums.js';
+import { crc32FromBase64, normalizeEtag } from './checksums.js';
 import { headerText, metadataFromHeaders, type HeaderBag } from './direct-requests.js';
 import { sdk } from './sdk.js';
 
@@ -12,6 +12,8 @@ export interface ObjectHead {
   ref: ObjectRef;
   size: number;
   etag: string | undefined;
+  /** The full-object CRC32 (base64) the server keeps for it, if any; a composite one is not kept here. */
+  crc32: string | undefined;
   lastModified: Date | undefined;
   metadata: Record<string, string>;
   contentType: string | undefined;
@@ -28,14 +30,24 @@ export function isNotFound(error: unknown): boolean {
 /** The headers HEAD and a whole-object GET share. */
 type ObjectHeaders = Pick<
   HeadObjectCommandOutput,
-  'ContentLength' | 'ETag' | 'LastModified' | 'Metadata' | 'ContentType' | 'ServerSideEncryption' | 'SSECustomerAlgorithm' | 'StorageClass'
+  'ContentLength' | 'ETag' | 'LastModified' | 'Metadata' | 'ContentType' | 'ServerSideEncryption' | 'SSECustomerAlgorithm' | 'StorageClass' | 'ChecksumCRC32' | 'ChecksumType'
 >;
+
+/**
+ * A CRC32 that covers the whole object: FULL_OBJECT, or a plain value from a server that names no
+ * type. A COMPOSITE one (a CRC of part CRCs, `…-N`) proves nothing a download can recompute cheaply.
+ */
+function fullObjectCrc32(value: string | undefined, type: string | undefined): string | undefined {
+  if (value === undefined || (type !== undefined && type !== 'FULL_OBJECT')) return undefined;
+  return crc32FromBase64(value) === undefined ? undefined : value;
+}
 
 export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHead {
   return {
     ref,
     size: output.ContentLength ?? 0,
     etag: normalizeEtag(output.ETag),
+    crc32: fullObjectCrc32(output.ChecksumCRC32, output.ChecksumType),
     lastModified: output.LastModified,
     metadata: output.Metadata ?? {},
     contentType: output.ContentType,
@@ -58,6 +70,8 @@ export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead 
   return headFromOutput(ref, {
     ContentLength: Number(headerText(headers, 'content-length') ?? 0),
     ETag: headerText(headers, 'etag'),
+    ChecksumCRC32: headerText(headers, 'x-amz-checksum-crc32'),
+    ChecksumType: headerText(headers, 'x-amz-checksum-type') as ObjectHeaders['ChecksumType'],
     LastModified: lastModified ? new Date(lastModified) : undefined,
     Metadata: metadataFromHeaders(headers),
     ContentType: headerText(headers, 'content-type'),

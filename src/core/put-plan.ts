@@ -173,7 +173,8 @@ export function resolvePutOptions(args: {
   storageClass?: string;
   sse?: string;
   sseKmsKeyId?: string;
-}): Omit<PutOptions, 'contentType'> {
+  md5Metadata?: boolean;
+}, env: NodeJS.ProcessEnv = process.env): Omit<PutOptions, 'contentType'> {
   const metadata = parsePairs(args.meta ?? [], '--meta');
   for (const name of Object.keys(metadata)) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) throw usageError(`invalid --meta name '${name}'`, 'use letters, digits, - and _');
@@ -191,7 +192,16 @@ export function resolvePutOptions(args: {
     sse = args.sse;
   }
   if (args.sseKmsKeyId !== undefined && sse !== 'aws:kms') throw usageError('--sse-kms-key-id needs --sse aws:kms');
-  return { metadata, tags, storageClass, sse, sseKmsKeyId: args.sseKmsKeyId };
+  const md5Metadata = args.md5Metadata ?? md5MetadataSetting(env.DATALAKE_MD5_METADATA);
+  return { metadata, tags, storageClass, sse, sseKmsKeyId: args.sseKmsKeyId, md5Metadata };
+}
+
+/** DATALAKE_MD5_METADATA as a switch: 1/true/yes or 0/false/no (unset or empty: off). */
+function md5MetadataSetting(value: string | undefined): boolean {
+  const text = (value ?? '').trim().toLowerCase();
+  if (text === '' || text === '0' || text === 'false' || text === 'no') return false;
+  if (text === '1' || text === 'true' || text === 'yes') return true;
+  throw usageError(`invalid DATALAKE_MD5_METADATA '${value}'`, 'use 1 or 0 (true or false)');
 }
 
 function parsePairs(pairs: string[], flag: string): Record<string, string> {

@@ -46,7 +46,7 @@ export interface RetryHooks {
 
 const TRANSIENT_CODES = new Set([
   'SlowDown', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable', 'Throttling',
-  'ThrottlingException', 'RequestLimitExceeded', 'BadDigest', 'IncompleteBody', 'XAmzContentSHA256Mismatch',
+  'ThrottlingException', 'RequestLimitExceeded', 'BadDigest', 'XAmzContentChecksumMismatch', 'IncompleteBody', 'XAmzContentSHA256Mismatch',
   'XMinioServerNotInitialized', 'TimeoutError', 'RequestTimeoutException',
 ]);
 const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable']);

@@ -17,8 +17,15 @@ export interface JournalEntry {
   size: number;
   mtimeMs: number;
   ino: number;
-  /** Hex MD5 of the whole file, already in the upload's metadata. */
-  md5: string;
+  /** Hex MD5 of the whole file, already in the upload's metadata (only with --md5-metadata). */
+  md5?: string | undefined;
+  /**
+   * The upload was created for a full-object CRC32 (its parts carry theirs). An entry without it
+   * (an upload begun by an earlier version) cannot be completed with one, and is started over.
+   */
+  fullObjectCrc32?: true;
+  /** The CRC32 (base64) of each part sent, by part number: a part on the server is reused only if it still matches. */
+  partCrc32s?: Record<string, string>;
   /** False under SSE-KMS/SSE-C, where part ETags are not MD5s and parts cannot be checked for reuse. */
   etagReflectsContent: boolean;
   partsDone: number;

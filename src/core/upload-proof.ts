@@ -33,13 +33,31 @@ export interface ExpectedObject {
   etags: readonly string[];
   /** The whole-content MD5 its metadata must carry, when one was sent. */
   md5?: string | undefined;
+  /** The full-object CRC32 (base64) sent with it; proves it wherever the server keeps one. */
+  crc32?: string | undefined;
 }
 
 /** Whether a fresh look shows the expected content: size, and every proof there is (at least one). */
 export function holdsExpected(head: ObjectHead, expected: ExpectedObject): boolean {
-  if (head.size !== expected.size || (expected.etags.length === 0 && expected.md5 === undefined)) return false;
+  if (head.size !== expected.size) return false;
+  const crc32Kept = expected.crc32 !== undefined && head.crc32 !== undefined;
+  if (crc32Kept && head.crc32 !== expected.crc32) return false;
+  if (expected.etags.length === 0 && expected.md5 === undefined && !crc32Kept) return false;
   if (expected.etags.length > 0 && (head.etag === undefined || !expected.etags.includes(head.etag))) return false;
   return expected.md5 === undefined || md5FromMetadata(head.metadata) === expected.md5;
+}
+
+/**
+ * After a completion the server answered without the CRC32 it stored, or with another one: a fresh
+ * look says which. The CRC32 sent, or none at all (a server that keeps no checksums; the ETag proof
+ * stands alone), is fine. Another one is confirmed: the object just written is removed, and the
+ * returned words say so for the error; undefined when all is well.
+ */
+export async function confirmStoredCrc32(ctx: TransferContext, ref: ObjectRef, answer: WriteAnswer, sent: string): Promise<string | undefined> {
+  const look = await lookAgain(ctx, ref, answer.versionId);
+  if (!look || look.head.crc32 === undefined || look.head.crc32 === sent) return undefined;
+  if (look.head.etag !== answer.etag) return undefined; // another writer's object since: not ours to judge
+  return `the server stored CRC32 ${look.head.crc32}, not the ${sent} of what was sent; ${await removeVersion(ctx, ref, look.versionId)}`;
 }
 
 export type Settled = { proven: true; answer: WriteAnswer } | { proven: false; reason: string };

@@ -7,6 +7,10 @@ import { sdk } from './sdk.js';
 import { formatS3Url, type ObjectRef } from './address.js';
 import {
   MD5_METADATA_KEY,
+  combineCrc32s,
+  crc32FromBase64,
+  crc32Of,
+  crc32ToBase64,
   etagReflectsContent,
   md5Of,
   md5OfFile,
@@ -24,7 +28,7 @@ import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headerText } from './direct-requests.js';
-import { findExpected, removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
+import { confirmStoredCrc32, findExpected, removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 
@@ -41,6 +45,11 @@ export interface PutOptions {
    * writer that got there first is never overwritten, and the upload fails with PreconditionFailed.
    */
   ifNoneMatch?: boolean;
+  /**
+   * Keep the whole-content MD5 in metadata (md5chksum) on multipart uploads too, for `rclone check`:
+   * the file is then read once ahead of the parts. Single PUTs always carry it.
+   */
+  md5Metadata?: boolean | undefined;
 }
 
 export interface UploadedObject {
@@ -48,8 +57,10 @@ export interface UploadedObject {
   key: string;
   size: number;
   etag: string;
-  /** Hex MD5 of the whole content. */
-  md5: string;
+  /** The full-object CRC32, base64, as S3 shows it. */
+  crc32: string;
+  /** Hex MD5 of the whole content, where it was computed (single PUTs, --md5-metadata). */
+  md5?: string;
   parts: number;
   /** Parts found already on the server from an interrupted run and not sent again. */
   partsReused?: number;
@@ -160,7 +171,8 @@ async function readWholeFile(path: string): Promise<Buffer> {
 async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions): Promise<UploadedObject> {
   const md5 = md5Of(body);
   const md5Hex = md5.toString('hex');
-  const headers = { 'content-md5': md5.toString('base64'), ...storageHeaders(options, md5Hex), ...(options.ifNoneMatch ? IF_NONE_MATCH : {}) };
+  const crc32 = crc32ToBase64(crc32Of(body));
+  const headers = { 'content-md5': md5.toString('base64'), [CRC32_HEADER]: crc32, ...storageHeaders(options, md5Hex), ...(options.ifNoneMatch ? IF_NONE_MATCH : {}) };
   let response: Awaited<ReturnType<typeof ctx.direct.putObject>>;
   try {
     response = await ctx.direct.putObject(ref, body, headers, ctx.signal);
@@ -168,16 +180,35 @@ async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, opt
     if (errorCodeOf(error) !== 'PreconditionFailed') throw error;
     // Refused as taken (If-None-Match): by another writer, or by this very PUT, its answer lost before
     // a retry. A fresh look tells; another writer's object is left alone and the error stands.
-    const settled = await settleLostAnswer(ctx, ref, 'PUT', { size: body.length, etags: [md5Hex], md5: md5Hex }, error, 'PreconditionFailed');
-    return { bucket: ref.bucket, key: ref.key, size: body.length, etag: settled.etag, md5: md5Hex, parts: 1, ...versionOf(settled) };
+    const settled = await settleLostAnswer(ctx, ref, 'PUT', { size: body.length, etags: [md5Hex], md5: md5Hex, crc32 }, error, 'PreconditionFailed');
+    return { bucket: ref.bucket, key: ref.key, size: body.length, etag: settled.etag, crc32, md5: md5Hex, parts: 1, ...versionOf(settled) };
   }
   let answer = writeAnswerOf(response.headers);
   if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && answer.etag !== md5Hex) {
-    const settled = await settleMismatch(ctx, ref, 'PUT', answer, { size: body.length, etags: [md5Hex], md5: md5Hex });
+    const settled = await settleMismatch(ctx, ref, 'PUT', answer, { size: body.length, etags: [md5Hex], md5: md5Hex, crc32 });
     if (!settled.proven) throw new TransientError(`${formatS3Url(ref)} did not verify: ${settled.reason}`);
     answer = settled.answer;
   }
-  return { bucket: ref.bucket, key: ref.key, size: body.length, etag: answer.etag, md5: md5Hex, parts: 1, ...versionOf(answer) };
+  checkAnsweredCrc32(ref, 'PUT', response.headers, crc32);
+  return { bucket: ref.bucket, key: ref.key, size: body.length, etag: answer.etag, crc32, md5: md5Hex, parts: 1, ...versionOf(answer) };
+}
+
+/** Where S3 takes and returns a full-object CRC32 (base64). */
+const CRC32_HEADER = 'x-amz-checksum-crc32';
+
+/** CreateMultipartUpload's request for a full-object CRC32, checked per part and at completion. */
+const FULL_OBJECT_CRC32: Readonly<Record<string, string>> = { 'x-amz-checksum-algorithm': 'CRC32', 'x-amz-checksum-type': 'FULL_OBJECT' };
+
+/**
+ * The CRC32 an answer says the server stored must be the one sent; a server that keeps none says
+ * nothing, and the MD5/ETag proof stands alone. A different one is a damaged answer or a server
+ * that stored other bytes: either way the request is worth sending again.
+ */
+function checkAnsweredCrc32(ref: ObjectRef, operation: string, headers: Parameters<typeof headerText>[0], sent: string): void {
+  const answered = headerText(headers, CRC32_HEADER);
+  if (answered !== undefined && answered !== sent) {
+    throw new TransientError(`${operation} ${formatS3Url(ref)}: the server stored CRC32 ${answered}, not the ${sent} of what was sent`);
+  }
 }
 
 function versionOf(answer: WriteAnswer): { versionId?: string } {
@@ -219,6 +250,14 @@ interface SentPart {
   partNumber: number;
   etag: string;
   md5: Buffer;
+  crc32: number;
+  size: number;
+}
+
+/** A part's hashes from a read ahead of the upload (a resume proving the parts already sent). */
+interface PartHashes {
+  md5: Buffer;
+  crc32: number;
 }
 
 async function putMultipartFile(
@@ -234,25 +273,28 @@ async function putMultipartFile(
   const pending = await findPendingUpload(ctx, path, absolutePath, file, ref);
   const partSize = pending?.partSize ?? choosePartSize(file.size, ctx.partSize);
   const parts = splitIntoParts(file.size, partSize);
-  // The whole-content MD5 goes into the metadata, which CreateMultipartUpload must carry: read once
-  // ahead to know it (rclone does the same). The parts are then read again, mostly from the page cache.
-  // (A sync that just hashed the file for its comparison passes the MD5 in, and the file is read once.)
-  // A resume always reads the file itself: what it reuses is proven by this reading, never by the journal.
-  let partMd5s: Buffer[] | undefined;
-  let wholeMd5 = pending ? undefined : knownMd5;
-  if (wholeMd5 === undefined) {
-    // Both cores: the whole-file MD5 here, the part MD5s on the hashing thread, each reading the file.
+  // Each part's MD5 and CRC32 are computed as it is sent, so the first part leaves at once. Two
+  // cases read the file ahead: --md5-metadata (the whole-content MD5 must be in the metadata
+  // CreateMultipartUpload carries; a sync that just hashed the file passes it in), and a resume,
+  // which reuses what the server holds only where this reading proves it (never on the journal's word).
+  const wantsWholeMd5 = options.md5Metadata === true || pending?.md5 !== undefined;
+  let wholeMd5 = wantsWholeMd5 && !pending ? knownMd5 : undefined;
+  let partHashes: PartHashes[] | undefined;
+  if ((wantsWholeMd5 && wholeMd5 === undefined) || pending) {
+    // Both cores: the whole-file MD5 here, the part hashes on the hashing thread, each reading the file.
     ctx.events.emit('transfer:phase', { id, phase: 'checksumming' });
-    const [whole, md5s] = await Promise.all([md5OfFile(path), backgroundHasher.partMd5s(path, file.size, partSize)]).finally(() =>
-      ctx.events.emit('transfer:phase', { id, phase: 'sending' }),
-    );
-    wholeMd5 = whole.toString('hex');
-    partMd5s = md5s;
+    const [whole, hashes] = await Promise.all([
+      wantsWholeMd5 && wholeMd5 === undefined ? md5OfFile(path) : undefined,
+      pending ? backgroundHasher.partHashes(path, file.size, partSize) : undefined,
+    ]).finally(() => ctx.events.emit('transfer:phase', { id, phase: 'sending' }));
+    if (whole) wholeMd5 = whole.toString('hex');
+    partHashes = hashes;
   }
-  const resumption = pending && partMd5s ? await resumeUpload(ctx, path, ref, pending, wholeMd5, partMd5s) : undefined;
+  const resumption = pending && partHashes ? await resumeUpload(ctx, path, ref, pending, wholeMd5, partHashes) : undefined;
   if (resumption && 'completed' in resumption) {
     const answer = resumption.completed;
-    return { bucket: ref.bucket, key: ref.key, size: file.size, etag: answer.etag, md5: wholeMd5, parts: parts.length, partsReused: parts.length, ...versionOf(answer) };
+    const crc32 = crc32ToBase64(combineCrc32s(parts.map((part, index) => ({ crc32: partHashes![index]!.crc32, size: part.end - part.start }))));
+    return { bucket: ref.bucket, key: ref.key, size: file.size, etag: answer.etag, crc32, ...md5Field(wholeMd5), parts: parts.length, partsReused: parts.length, ...versionOf(answer) };
   }
   const resumed = resumption?.upload;
   const upload = resumed ?? (await createMultipartUpload(ctx, ref, options, wholeMd5));
@@ -266,7 +308,9 @@ async function putMultipartFile(
     size: file.size,
     mtimeMs: file.mtimeMs,
     ino: file.ino,
-    md5: wholeMd5,
+    ...(wholeMd5 !== undefined ? { md5: wholeMd5 } : {}),
+    fullObjectCrc32: true,
+    partCrc32s: Object.fromEntries(reused.map((part) => [String(part.partNumber), crc32ToBase64(part.crc32)])),
     etagReflectsContent: upload.etagReflectsContent,
     partsDone: reused.length,
     startedAt: resumed?.startedAt ?? new Date().toISOString(),
@@ -292,9 +336,10 @@ async function putMultipartFile(
       parts.filter((part) => !reusedNumbers.has(part.partNumber)),
       (part, buffer) => readRange(handle, buffer, part),
       id,
-      (part) => partMd5s?.[part.partNumber - 1],
-      () => {
+      (part) => partHashes?.[part.partNumber - 1],
+      (part) => {
         entry.partsDone += 1;
+        entry.partCrc32s![String(part.partNumber)] = crc32ToBase64(part.crc32);
         return ctx.journal?.record(entry).catch((error: unknown) => {
           throw journalWriteError(ctx, error);
         });
@@ -307,7 +352,8 @@ async function putMultipartFile(
       key: ref.key,
       size: file.size,
       etag: answer.etag,
-      md5: wholeMd5,
+      crc32: answer.crc32,
+      ...md5Field(wholeMd5),
       parts: parts.length,
       ...(reused.length > 0 ? { partsReused: reused.length } : {}),
       ...versionOf(answer),
@@ -329,6 +375,10 @@ async function putMultipartFile(
   } finally {
     await handle.close();
   }
+}
+
+function md5Field(md5: string | undefined): { md5?: string } {
+  return md5 === undefined ? {} : { md5 };
 }
 
 /** What identifies a file across runs: if any of these changed, parts already sent are not trusted. */
@@ -354,68 +404,83 @@ type Resumption = { upload: ResumableUpload } | { completed: WriteAnswer };
 async function findPendingUpload(ctx: TransferContext, path: string, absolutePath: string, file: FileIdentity, ref: ObjectRef): Promise<JournalEntry | undefined> {
   const entry = await ctx.journal?.find({ bucket: ref.bucket, key: ref.key, path: absolutePath });
   if (!entry || !ctx.journal) return undefined;
-  if (sameFile(entry, file)) return entry;
+  if (sameFile(entry, file) && entry.fullObjectCrc32) return entry;
   await abortQuietly(ctx, ref, entry.uploadId);
   await ctx.journal.remove(entry);
-  ctx.events.emit('warning', { message: `${path} changed since its upload was interrupted: starting over`, ref });
+  const why = entry.fullObjectCrc32 ? 'changed since its upload was interrupted' : 'has an interrupted upload begun without a full-object CRC32';
+  ctx.events.emit('warning', { message: `${path} ${why}: starting over`, ref });
   return undefined;
 }
 
 /**
- * Resumes the pending upload if the file, as this run has just read it, is still what it was: its
- * whole-content MD5 (already in the upload's metadata) must be the same, for identity can be restored
- * by hand (an in-place edit, then the old mtime set back). Each part already on the server is reused
- * only if its size and ETag match the MD5 of that range as read now; the others are sent again. A file
- * whose content changed gets its stale upload aborted, and starts over. An upload gone from the server
- * may have been completed by a run whose answer was lost: if the object holds exactly this file, it is.
+ * Resumes the pending upload if the file, as this run has just read it, is still what it was. With
+ * a whole-content MD5 in the upload's metadata (--md5-metadata), that MD5 must be the same, for
+ * identity can be restored by hand (an in-place edit, then the old mtime set back). Each part already
+ * on the server is reused only if its size and ETag match the MD5 of that range as read now, and its
+ * CRC32 (as the journal recorded it, and as the server lists it) the CRC32 read now; the others are
+ * sent again. A file whose content changed gets its stale upload aborted, and starts over. An upload
+ * gone from the server may have been completed by a run whose answer was lost: if the object holds
+ * exactly this file, it is.
  */
 async function resumeUpload(
   ctx: TransferContext,
   path: string,
   ref: ObjectRef,
   entry: JournalEntry,
-  wholeMd5: string,
-  partMd5s: readonly Buffer[],
+  wholeMd5: string | undefined,
+  partHashes: readonly PartHashes[],
 ): Promise<Resumption | undefined> {
   if (!ctx.journal) return undefined;
-  if (entry.md5 !== wholeMd5) {
+  if (entry.md5 !== undefined && entry.md5 !== wholeMd5) {
     await abortQuietly(ctx, ref, entry.uploadId);
     await ctx.journal.remove(entry);
     ctx.events.emit('warning', { message: `${path} changed since its upload was interrupted (its content, though not its size or time): starting over`, ref });
     return undefined;
   }
-  let listed: Array<{ partNumber: number; etag: string; size: number }>;
+  const ranges = splitIntoParts(entry.size, entry.partSize);
+  let listed: ListedPart[];
   try {
     listed = await listUploadedParts(ctx, ref, entry.uploadId);
   } catch (error) {
     if (errorCodeOf(error) !== 'NoSuchUpload') throw error;
     await ctx.journal.remove(entry); // completed, or aborted elsewhere
-    const expected = { size: entry.size, etags: entry.etagReflectsContent ? [multipartEtag(partMd5s)] : [], md5: wholeMd5 };
+    const crc32 = crc32ToBase64(combineCrc32s(ranges.map((range, index) => ({ crc32: partHashes[index]!.crc32, size: range.end - range.start }))));
+    const expected = { size: entry.size, etags: entry.etagReflectsContent ? [multipartEtag(partHashes.map((part) => part.md5))] : [], md5: wholeMd5, crc32 };
     // No look possible: starting over is safe, only slower.
     const completed = await findExpected(ctx, ref, expected).catch(() => undefined);
     return completed ? { completed } : undefined;
   }
-  const ranges = splitIntoParts(entry.size, entry.partSize);
   const reused: SentPart[] = [];
   for (const part of listed) {
     const range = ranges[part.partNumber - 1];
-    const md5 = partMd5s[part.partNumber - 1];
-    if (!range || !md5 || part.size !== range.end - range.start || !entry.etagReflectsContent) continue;
-    if (md5.toString('hex') === part.etag) reused.push({ partNumber: part.partNumber, etag: part.etag, md5 });
+    const hashes = partHashes[part.partNumber - 1];
+    if (!range || !hashes || part.size !== range.end - range.start || !entry.etagReflectsContent) continue;
+    const crc32 = crc32ToBase64(hashes.crc32);
+    const recorded = entry.partCrc32s?.[String(part.partNumber)];
+    if ((recorded !== undefined && recorded !== crc32) || (part.crc32 !== undefined && part.crc32 !== crc32)) continue;
+    if (hashes.md5.toString('hex') === part.etag) reused.push({ partNumber: part.partNumber, etag: part.etag, md5: hashes.md5, crc32: hashes.crc32, size: part.size });
   }
   ctx.events.emit('debug', { message: 'resuming upload', key: ref.key, uploadId: entry.uploadId, partsOnServer: listed.length, partsReused: reused.length });
   return { upload: { uploadId: entry.uploadId, etagReflectsContent: entry.etagReflectsContent, reused, startedAt: entry.startedAt } };
 }
 
-async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<Array<{ partNumber: number; etag: string; size: number }>> {
-  const parts: Array<{ partNumber: number; etag: string; size: number }> = [];
+interface ListedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  /** The part's CRC32 as the server lists it, where it keeps one. */
+  crc32: string | undefined;
+}
+
+async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<ListedPart[]> {
+  const parts: ListedPart[] = [];
   let marker: string | undefined;
   do {
     const from = marker;
     const page = await retrying(ctx, `ListParts ${ref.key}`, async () =>
       ctx.client.send(new (await sdk()).ListPartsCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, ...(from ? { PartNumberMarker: from } : {}) }), { abortSignal: ctx.signal }),
     );
-    for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber ?? 0, etag: normalizeEtag(part.ETag) ?? '', size: part.Size ?? -1 });
+    for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber ?? 0, etag: normalizeEtag(part.ETag) ?? '', size: part.Size ?? -1, crc32: part.ChecksumCRC32 });
     marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
   } while (marker);
   return parts;
@@ -439,7 +504,7 @@ async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, optio
   let attempts = 0;
   const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
     attempts = attempt;
-    return ctx.direct.createMultipartUpload(ref, storageHeaders(options, wholeMd5), ctx.signal);
+    return ctx.direct.createMultipartUpload(ref, { ...storageHeaders(options, wholeMd5), ...FULL_OBJECT_CRC32 }, ctx.signal);
   });
   if (attempts > 1) {
     // An answer lost or damaged after the server acted leaves an upload whose id never reached us:
@@ -453,7 +518,7 @@ async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, optio
 }
 
 /**
- * Sends every part with its own Content-MD5, each read into its own buffer inside its limiter slot,
+ * Sends every part with its own Content-MD5 and CRC32, each read into its own buffer inside its limiter slot,
  * so memory is bounded by concurrency × part size. The first part that fails for good cancels the rest.
  */
 async function sendParts(
@@ -463,8 +528,8 @@ async function sendParts(
   parts: readonly PartRange[],
   fill: (part: PartRange, buffer: Buffer) => Promise<void>,
   transferId: number,
-  knownPartMd5: (part: PartRange) => Buffer | undefined = () => undefined,
-  onPartDone: () => unknown = () => undefined,
+  knownHashes: (part: PartRange) => PartHashes | undefined = () => undefined,
+  onPartDone: (part: SentPart) => unknown = () => undefined,
 ): Promise<SentPart[]> {
   const abort = childAbort(ctx.signal);
   const partSize = Math.max(...parts.map((part) => part.end - part.start));
@@ -485,9 +550,9 @@ async function sendParts(
               async () => {
                 const buffer = pooled.subarray(0, part.end - part.start);
                 await fill(part, buffer);
-                const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownPartMd5(part));
+                const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownHashes(part));
                 ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
-                await onPartDone();
+                await onPartDone(sent);
                 return sent;
               },
               abort.signal,
@@ -510,16 +575,19 @@ async function sendPart(
   partNumber: number,
   body: Buffer,
   signal: AbortSignal,
-  knownMd5?: Buffer,
+  known?: PartHashes,
 ): Promise<SentPart> {
-  // Hashed in the read ahead of the upload; a file that changed since is refused by the server (BadDigest).
-  const md5 = knownMd5 ?? md5Of(body);
-  const response = await ctx.direct.uploadPart(ref, uploadId, partNumber, body, md5.toString('base64'), signal);
+  // Hashed here, from the bytes about to be sent, unless a read ahead (a resume) already did: a file
+  // that changed since is refused by the server (BadDigest, XAmzContentChecksumMismatch).
+  const md5 = known?.md5 ?? md5Of(body);
+  const crc32 = known?.crc32 ?? crc32Of(body);
+  const response = await ctx.direct.uploadPart(ref, uploadId, partNumber, body, md5.toString('base64'), signal, { [CRC32_HEADER]: crc32ToBase64(crc32) });
   const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
   if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && etag !== md5.toString('hex')) {
     throw new TransientError(`part ${partNumber} of ${formatS3Url(ref)}: ETag ${etag} is not the MD5 of what was sent`);
   }
-  return { partNumber, etag, md5 };
+  checkAnsweredCrc32(ref, `UploadPart ${partNumber} of`, response.headers, crc32ToBase64(crc32));
+  return { partNumber, etag, md5, crc32, size: body.length };
 }
 
 /**
@@ -531,9 +599,10 @@ async function sendPart(
 const DAMAGED_COMPLETE_BODY = new Set(['MalformedXML', 'InvalidPart', 'InvalidPartOrder', 'InvalidRequest']);
 
 /**
- * Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`. A lost answer
- * (every retry then finds the upload gone) and an answer with another ETag are both settled by a
- * fresh look at the object (upload-proof.ts), never by removing it unseen.
+ * Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`, and the
+ * full-object CRC32 (the parts' CRC32s combined, sent for the server to check) the one the server
+ * stored. A lost answer (every retry then finds the upload gone) and an answer with another ETag are
+ * both settled by a fresh look at the object (upload-proof.ts), never by removing it unseen.
  */
 async function completeMultipartUpload(
   ctx: TransferContext,
@@ -541,30 +610,38 @@ async function completeMultipartUpload(
   uploadId: string,
   sent: SentPart[],
   proof: { checkEtag: boolean; size: number; md5?: string | undefined; ifNoneMatch?: boolean | undefined },
-): Promise<WriteAnswer> {
+): Promise<WriteAnswer & { crc32: string }> {
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
   const etag = multipartEtag(ordered.map((part) => part.md5));
-  const expected: ExpectedObject = { size: proof.size, etags: proof.checkEtag ? [etag] : [], md5: proof.md5 };
+  const crc32 = crc32ToBase64(combineCrc32s(ordered));
+  const expected: ExpectedObject = { size: proof.size, etags: proof.checkEtag ? [etag] : [], md5: proof.md5, crc32 };
+  const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, crc32: crc32ToBase64(part.crc32) }));
+  const wholeChecksum = { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' };
   const operation = 'CompleteMultipartUpload';
   let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
   try {
     const condition = proof.ifNoneMatch ? IF_NONE_MATCH : {};
-    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, ordered, ctx.signal, condition), ctx.signal, DAMAGED_COMPLETE_BODY);
+    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, listed, ctx.signal, { ...wholeChecksum, ...condition }), ctx.signal, DAMAGED_COMPLETE_BODY);
   } catch (error) {
     // A retry after a lost answer finds the upload gone (NoSuchUpload), or, under If-None-Match, the key taken by it.
     const doneCode = errorCodeOf(error) === 'PreconditionFailed' ? 'PreconditionFailed' : 'NoSuchUpload';
     const settled = await settleLostAnswer(ctx, ref, operation, expected, error, doneCode);
     // Every answer lost: if the upload is somehow still there, it holds parts that cost money.
     if (errorCodeOf(error) !== 'NoSuchUpload') await abortQuietly(ctx, ref, uploadId);
-    return settled;
+    return { ...settled, crc32 };
   }
-  const answer = writeAnswerOf(completed.headers, completed.etag);
+  let answer = writeAnswerOf(completed.headers, completed.etag);
   if (proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag !== etag) {
     const settled = await settleMismatch(ctx, ref, operation, answer, expected);
     if (!settled.proven) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${settled.reason}`, 'run the upload again');
-    return settled.answer;
+    answer = settled.answer;
+  } else if (headerText(completed.headers, CRC32_HEADER) !== crc32) {
+    // S3 puts the stored CRC32 in the answer's body, MinIO in a header: where it is not the one
+    // sent (or not said), a HEAD with the checksum mode on tells.
+    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32);
+    if (wrong) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${wrong}`, 'run the upload again');
   }
-  return answer;
+  return { ...answer, crc32 };
 }
 
 /**
@@ -600,7 +677,8 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
 
   const upload = await createMultipartUpload(ctx, ref, options, undefined);
   const abort = childAbort(ctx.signal);
-  const wholeMd5 = newMd5();
+  // The whole-content MD5 is known only at the end: with --md5-metadata it is added by a copy then.
+  const wholeMd5 = options.md5Metadata ? newMd5() : undefined;
   const inFlight = new Set<Promise<SentPart>>();
   const sent: Promise<SentPart>[] = [];
   let size = 0;
@@ -611,7 +689,7 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
       if (partNumber > MAX_PARTS) {
         throw usageError(`standard input is over ${MAX_PARTS} parts of ${ctx.partSize} bytes`, 'pass a larger --part-size');
       }
-      wholeMd5.update(body);
+      wholeMd5?.update(body);
       size += body.length;
       const number = partNumber;
       const promise = limitedRequest(ctx, `UploadPart ${number} of ${ref.key}`, () => sendPart(ctx, ref, upload.uploadId, number, body, abort.signal), abort.signal)
@@ -635,10 +713,11 @@ async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<Buffer>,
     }
     const parts = await settleAll(ctx, sent);
     const completed = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size, ifNoneMatch: options.ifNoneMatch });
+    if (!wholeMd5) return { bucket: ref.bucket, key: ref.key, size, etag: completed.etag, crc32: completed.crc32, parts: parts.length, ...versionOf(completed) };
     const md5 = wholeMd5.digest('hex');
     const { rewriteMetadata } = await import('./metadata-rewrite.js');
     const rewritten = await rewriteMetadata(ctx, ref, size, options, md5, completed.etag);
-    return { bucket: ref.bucket, key: ref.key, size, etag: rewritten.etag, md5, parts: parts.length, ...versionOf(rewritten) };
+    return { bucket: ref.bucket, key: ref.key, size, etag: rewritten.etag, crc32: completed.crc32, md5, parts: parts.length, ...versionOf(rewritten) };
   } catch (error) {
     await Promise.allSettled(inFlight);
     await abortQuietly(ctx, ref, upload.uploadId);

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from './address.js';
-import { contentProofOf, md5OfFile } from './checksums.js';
+import { contentProofOf, crc32OfFile, crc32ToBase64 } from './checksums.js';
 import type { TransferContext } from './context.js';
 import { downloadToStream } from './download.js';
 import { ContentMismatch } from './errors.js';
@@ -25,13 +25,13 @@ function discard(): Writable {
 }
 
 /**
- * With no local side: download the object (into nothing) and check it against the MD5 stored at
- * upload, its plain ETag, or its multipart ETag. Returns a mismatch, or undefined when intact.
+ * With no local side: download the object (into nothing) and check it against its full-object
+ * CRC32, the MD5 stored at upload, its plain ETag, or its multipart ETag. Returns a mismatch, or undefined when intact.
  */
 export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promise<Mismatch | undefined> {
   try {
     const result = await downloadToStream(ctx, ref, discard(), { discarded: true });
-    if (result.verifiedBy === 'unverifiable') return { key: ref.key, reason: 'nothing to check against: no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag' };
+    if (result.verifiedBy === 'unverifiable') return { key: ref.key, reason: 'nothing to check against: no full-object CRC32, no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag' };
     return undefined;
   } catch (error) {
     if (error instanceof ContentMismatch) return { key: ref.key, reason: error.message };
@@ -40,9 +40,9 @@ export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promis
 }
 
 /**
- * An object against a local file: same size, and the same content by the object's stored MD5, plain
- * ETag, or multipart ETag recomputed with each part's real size. An object that offers none of these is
- * downloaded and hashed.
+ * An object against a local file: same size, and the same content by the proofs sync uses (the
+ * object's full-object CRC32, stored MD5, plain ETag, or multipart ETag recomputed with each part's
+ * real size). An object that offers none of these is downloaded and both sides CRC32'd.
  */
 export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Mismatch | undefined> {
   const info = await stat(path);
@@ -50,12 +50,14 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   if (head.size !== info.size) return { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
   if (contentProofOf(head).kind === 'none') {
-    const [remote, localMd5] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), md5OfFile(path)]);
-    return remote.md5 === localMd5.toString('hex') ? undefined : { key: ref.key, path, reason: `content differs: object MD5 ${remote.md5}, file MD5 ${localMd5.toString('hex')}` };
+    const [remote, localCrc32] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), crc32OfFile(path)]);
+    const fileCrc32 = crc32ToBase64(localCrc32);
+    return remote.crc32 === fileCrc32 ? undefined : { key: ref.key, path, reason: `content differs: object CRC32 ${remote.crc32}, file CRC32 ${fileCrc32}` };
   }
   const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };
   const check = await compareContent(ctx, local, remote, undefined);
   if (check.unproven) return { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` };
-  return check.same ? undefined : { key: ref.key, path, reason: `content differs from the local file ${path} (file MD5 ${check.md5})` };
+  const hash = head.crc32 !== undefined ? `object CRC32 ${head.crc32}, file CRC32 ${check.crc32}` : `file MD5 ${check.md5}`;
+  return check.same ? undefined : { key: ref.key, path, reason: `content differs from the local file ${path} (${hash})` };
 }
 

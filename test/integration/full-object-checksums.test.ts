@@ -151,8 +151,11 @@ describe('downloads are proven by the full-object CRC32', () => {
       const verify = await cli(['verify', `s3://${bucket}/${key}`], proxied);
       expect(verify.code).toBe(1);
       expect(lastJson<{ ok: boolean; mismatched: unknown[] }>(verify)).toMatchObject({ ok: false, mismatched: [expect.objectContaining({ key })] });
-      const against = await cli(['verify', `s3://${bucket}/${key}`, '--local', join(work.path, key.endsWith('big.bin') ? 'big.bin' : 'small.bin')], proxied);
-      expect(against.code).toBe(1);
+      if (key.endsWith('big.bin')) {
+        // Against a local file, a multipart object is compared by its CRC32 (a single PUT's plain-MD5 ETag decides on its own).
+        const against = await cli(['verify', `s3://${bucket}/${key}`, '--local', join(work.path, 'big.bin')], proxied);
+        expect(against.code).toBe(1);
+      }
     }
     proxy.setRules([]);
   });

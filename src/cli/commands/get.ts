@@ -17,7 +17,7 @@ export function registerGet(program: Command): void {
     .description(
       'Download an object to a file, a directory or - (standard output); with --recursive, every object under a prefix. ' +
         'Large objects come in parallel ranges. Bytes go to a temporary file beside the target, are checked against the ' +
-        'stored MD5 or the ETag (multipart included), and only then renamed into place: never a partial or corrupt file.',
+        "object's full-object CRC32, else its stored MD5 or ETag (multipart included), and only then renamed into place: never a partial or corrupt file.",
     )
     .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
     .argument('[destination]', 'file, directory, or - for standard output (default: the current directory)')
@@ -56,8 +56,8 @@ Examples:
               return;
             }
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
-            if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  md5 ${downloaded.md5}`);
-            if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
+            if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  crc32 ${downloaded.crc32}${downloaded.md5 ? `  md5 ${downloaded.md5}` : ''}`);
+            if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no CRC32 or MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
           });
         } finally {
           runtime.close();

@@ -24,6 +24,7 @@ interface PutFlags {
   storageClass?: string;
   sse?: string;
   sseKmsKeyId?: string;
+  md5Metadata?: boolean;
 }
 
 export function registerPut(program: Command): void {
@@ -36,8 +37,9 @@ export function registerPut(program: Command): void {
     .summary('upload files, a directory tree or standard input')
     .description(
       'Upload files (or - for standard input) to s3://bucket/key, --key KEY, or the lake layout (--zone/--dataset/--date). ' +
-        'Files up to one part size go in a single PUT with Content-MD5; larger ones in parts, each with its own Content-MD5. ' +
-        'The ETag is checked after upload and the whole-content MD5 is stored in metadata (md5chksum).',
+        'Every object carries S3\'s full-object CRC32, computed as the bytes are sent and checked by the server. ' +
+        'Files up to one part size go in a single PUT with Content-MD5 and the whole-content MD5 in metadata (md5chksum); ' +
+        'larger ones in parts, each with its own Content-MD5 and CRC32 (md5chksum too with --md5-metadata). The ETag is checked after upload.',
     )
     .argument('<files...>', 'files to upload, then optionally the destination (s3://bucket/key, a key, or a prefix ending in /)')
     .option('--key <key>', 'destination key (s3://bucket/key or a key in --bucket)')
@@ -117,7 +119,7 @@ Examples:
                 throw error;
               });
               if (!uploaded) return skip();
-              out.line(`uploaded ${item.source} → ${formatS3Url(item.ref)}  ${formatBytes(uploaded.size)}  md5 ${uploaded.md5}`);
+              out.line(`uploaded ${item.source} → ${formatS3Url(item.ref)}  ${formatBytes(uploaded.size)}  crc32 ${uploaded.crc32}${uploaded.md5 ? `  md5 ${uploaded.md5}` : ''}`);
             });
           },
           runtime.ctx.stopping,

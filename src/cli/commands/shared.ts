@@ -69,6 +69,7 @@ export interface LayoutAndStorageFlags {
   storageClass?: string;
   sse?: string;
   sseKmsKeyId?: string;
+  md5Metadata?: boolean;
 }
 
 /** `--zone/--dataset/--date`: where the lake layout puts uploads. */
@@ -87,5 +88,6 @@ export function addStorageOptions(command: Command): Command {
     .option('--content-type <type>', 'Content-Type (default: guessed from the file extension)')
     .option('--storage-class <class>', 'storage class, e.g. STANDARD_IA, INTELLIGENT_TIERING')
     .option('--sse <mode>', 'server-side encryption: AES256 or aws:kms')
-    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms');
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
+    .option('--md5-metadata', "also store the whole-content MD5 (md5chksum, rclone's) on multipart uploads: the file is read twice (env DATALAKE_MD5_METADATA=1)");
 }

@@ -1,5 +1,5 @@
 import type { ObjectRef } from '../address.js';
-import { etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../checksums.js';
+import { crc32OfFile, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../checksums.js';
 import type { TransferContext } from '../context.js';
 import { headObject } from '../objects.js';
 import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../part-layout.js';
@@ -19,8 +19,9 @@ export type Reason = 'new' | 'size differs' | 'content differs' | 'same content'
 
 export interface ContentCheck {
   same: boolean;
-  /** The local file's MD5 and the ETags proven to match it, for the hash cache. */
-  md5: string;
+  /** What is now known of the local file's content, and the ETags proven to match it, for the hash cache. */
+  md5?: string | undefined;
+  crc32?: string | undefined;
   etags: string[];
   /** Not the same as far as anyone can tell: the server would not say how the object was cut. */
   unproven?: boolean;
@@ -29,29 +30,34 @@ export interface ContentCheck {
 /**
  * "Same bytes?" for a local file and an object of the same size, as cheaply as the object allows:
  *   cache says this ETag was proven before       → same, no I/O
- *   the ETag is a plain MD5 (and not SSE-KMS/C)   → compare with the local MD5, whatever metadata says
- *   the object stores its MD5 in metadata          → one HEAD, compare
- *   a multipart ETag with no stored MD5            → recompute it locally with each part's real size
- *   an opaque ETag (SSE-KMS/SSE-C) and no MD5      → not provably the same: transfer
- * The local MD5 comes from the hash cache when the file is unchanged since it was last hashed.
+ *   the ETag is a plain MD5 (and not SSE-KMS/C)   → compare with the local MD5, whatever else it says
+ *   the object keeps a full-object CRC32          → one HEAD, compare with the local CRC32 (cheap)
+ *   the object stores its MD5 in metadata          → compare with the local MD5
+ *   a multipart ETag and neither                   → recompute it locally with each part's real size
+ *   an opaque ETag (SSE-KMS/SSE-C) and neither     → not provably the same: transfer
+ * The local hashes come from the hash cache when the file is unchanged since it was last hashed, and
+ * each is computed only when the object offers that proof.
  */
 export async function compareContent(ctx: TransferContext, local: LocalFile, remote: RemoteFile, cached: CachedHash | undefined): Promise<ContentCheck> {
   const etag = remote.etag ?? '';
   const knownEtags = cached?.etags ?? [];
-  if (cached && etag && knownEtags.includes(etag)) return { same: true, md5: cached.md5, etags: knownEtags };
+  const known = { md5: cached?.md5, crc32: cached?.crc32 };
+  if (cached && etag && knownEtags.includes(etag)) return { same: true, ...known, etags: knownEtags };
 
-  const md5 = cached?.md5 ?? (await md5OfFile(local.path)).toString('hex');
-  const proven = (same: boolean): ContentCheck => ({ same, md5, etags: same && etag ? [...new Set([...knownEtags, etag])].slice(-4) : knownEtags });
+  const localMd5 = async () => (known.md5 ??= (await md5OfFile(local.path)).toString('hex'));
+  const localCrc32 = async () => (known.crc32 ??= crc32ToBase64(await crc32OfFile(local.path)));
+  const proven = (same: boolean): ContentCheck => ({ same, ...known, etags: same && etag ? [...new Set([...knownEtags, etag])].slice(-4) : knownEtags });
 
-  if (isPlainMd5Etag(etag) && etag === md5) return proven(true);
+  if (isPlainMd5Etag(etag) && etag === (await localMd5())) return proven(true);
 
   // HEADs are requests like any other: inside the limiter, with the transfers.
   const head = await ctx.limiter.run(() => headObject(ctx, remote.ref));
   // A plain-MD5 ETag that reflects the content decides (it is the server's own hash of the bytes);
   // a stored MD5 that contradicts it proves nothing.
   if (isPlainMd5Etag(etag) && etagReflectsContent(head)) return proven(false);
+  if (head.crc32 !== undefined) return proven(head.crc32 === (await localCrc32()));
   const stored = md5FromMetadata(head.metadata);
-  if (stored) return proven(stored === md5);
+  if (stored) return proven(stored === (await localMd5()));
   if (!etagReflectsContent(head)) return proven(false);
   const partCount = multipartEtagPartCount(etag);
   if (partCount === undefined || remote.size !== local.size) return proven(false);

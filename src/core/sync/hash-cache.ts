@@ -14,7 +14,10 @@ export interface CachedHash {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
-  md5: string;
+  /** Hex MD5 of the content, once something needed it (a plain-MD5 ETag, a stored MD5). */
+  md5?: string | undefined;
+  /** Full-object CRC32 (base64) of the content, once an object with one was compared or written. */
+  crc32?: string | undefined;
   /** ETags of remote objects proven to hold exactly this content (multipart ones included). */
   etags: string[];
 }
@@ -144,7 +147,7 @@ export class HashCache {
       if (line === null) return null;
       try {
         const entry = JSON.parse(line) as CachedHash;
-        if (typeof entry.name === 'string' && typeof entry.md5 === 'string') return entry;
+        if (typeof entry.name === 'string' && Array.isArray(entry.etags)) return entry;
       } catch {
         // a damaged line is a cache miss, nothing worse
       }

@@ -247,7 +247,7 @@ async function handleStep(
     else if (plan.sizeOnly) reason = 'same size';
     else {
       const check = await compareContent(ctx, local!, remote!, cached);
-      entry = local ? { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: check.md5, etags: check.etags } : undefined;
+      entry = local ? { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: check.md5, crc32: check.crc32, etags: check.etags } : undefined;
       reason = check.same ? 'same content' : 'content differs';
     }
     if (reason === 'same content' || reason === 'same size') {
@@ -289,7 +289,7 @@ async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile,
   validateKey(key);
   const ref = { bucket: plan.remote.bucket, key };
   const uploaded = await uploadFile(ctx, local.path, ref, { ...plan.putOptions, contentType: plan.putOptions.contentType ?? guessContentType(local.path) }, { md5: known?.md5, stat: local });
-  const entry: CachedHash = { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: uploaded.md5, etags: [uploaded.etag] };
+  const entry: CachedHash = { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: uploaded.md5, crc32: uploaded.crc32, etags: [uploaded.etag] };
   return { path: local.path, entry };
 }
 
@@ -305,6 +305,7 @@ async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteF
     ctimeMs: info.ctimeMs,
     ino: info.ino,
     md5: downloaded.md5,
+    crc32: downloaded.crc32,
     etags: downloaded.etag ? [downloaded.etag] : [],
   };
   return { path, entry };
