@@ -54,7 +54,8 @@ export function holdsExpected(head: ObjectHead, expected: ExpectedObject): boole
  * returned words say so for the error; undefined when all is well.
  */
 export async function confirmStoredCrc32(ctx: TransferContext, ref: ObjectRef, answer: WriteAnswer, sent: string): Promise<string | undefined> {
-  const look = await lookAgain(ctx, ref, answer.versionId);
+  // An unversioned bucket's answer may name the version `null` (moto), which some servers will not take back.
+  const look = await lookAgain(ctx, ref, answer.versionId === 'null' ? undefined : answer.versionId);
   if (!look || look.head.crc32 === undefined || look.head.crc32 === sent) return undefined;
   if (look.head.etag !== answer.etag) return undefined; // another writer's object since: not ours to judge
   return `the server stored CRC32 ${look.head.crc32}, not the ${sent} of what was sent; ${await removeVersion(ctx, ref, look.versionId)}`;

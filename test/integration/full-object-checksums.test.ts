@@ -7,21 +7,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
 import { runPython } from '../support/python.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
-const crc32Base64 = (data: Uint8Array) => {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32BE(crc32(data));
-  return bytes.toString('base64');
-};
 const work = tempDirectory('crc32');
 let client: S3Client;
 let bucket: string;

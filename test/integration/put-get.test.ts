@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, motoClient, motoEnv, runCli, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, motoClient, motoEnv, runCli, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
 
 interface PutJson {
-  objects: Array<{ bucket: string; key: string; size: number; etag: string; md5: string; parts: number }>;
+  objects: Array<{ bucket: string; key: string; size: number; etag: string; md5?: string; crc32: string; parts: number }>;
   failed: Array<{ path?: string; key?: string; error: string }>;
 }
 
@@ -49,14 +49,16 @@ describe('round trips are byte-identical', () => {
     expect(put.stderr).toBe('');
     expect(put.code).toBe(0);
     const uploaded = lastJson<PutJson>(put).objects[0]!;
-    expect(uploaded).toMatchObject({ bucket, key, size, md5: md5(data), parts });
+    // Every object carries its full-object CRC32; a single PUT its whole-content MD5 too.
+    expect(uploaded).toMatchObject({ bucket, key, size, crc32: crc32Base64(data), parts });
+    expect(uploaded.md5).toBe(parts === 1 ? md5(data) : undefined);
     expect(uploaded.etag.endsWith(parts > 1 ? `-${parts}` : '')).toBe(true);
     expect(md5(await readObject(key))).toBe(md5(data));
 
     const back = join(work.path, `back-${size}`);
     const get = await runCli(['get', `s3://${bucket}/${key}`, back, '--json']);
     expect(get.code).toBe(0);
-    expect(lastJson<PutJson>(get).objects[0]).toMatchObject({ key, size, md5: md5(data) });
+    expect(lastJson<PutJson>(get).objects[0]).toMatchObject({ key, size, crc32: crc32Base64(data), verifiedBy: expect.not.stringMatching(/^unverifiable$/) });
     expect(md5(readFileSync(back))).toBe(md5(data));
   });
 
@@ -67,11 +69,11 @@ describe('round trips are byte-identical', () => {
     expect(put.code).toBe(0);
     const uploaded = lastJson<PutJson>(put).objects[0]!;
     expect(uploaded.etag).toMatch(/^[0-9a-f]{32}-14$/);
-    expect(uploaded.md5).toBe(md5(data));
+    expect(uploaded.crc32).toBe(crc32Base64(data));
 
-    // The whole-content MD5 is in the metadata, so multipart objects verify later.
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/big.bin' }));
-    expect(Buffer.from(head.Metadata?.md5chksum ?? '', 'base64').toString('hex')).toBe(md5(data));
+    // The full-object CRC32 is kept with the object, so multipart objects verify later, by any client.
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/big.bin', ChecksumMode: 'ENABLED' }));
+    expect({ crc32: head.ChecksumCRC32, type: head.ChecksumType }).toEqual({ crc32: crc32Base64(data), type: 'FULL_OBJECT' });
     expect(md5(await readObject('big/big.bin'))).toBe(md5(data));
 
     const back = join(work.path, 'big.back');
@@ -97,7 +99,7 @@ describe('round trips are byte-identical', () => {
     expect(get.code).toBe(0);
     // A server that tells no part sizes it can be held to leaves the ETag unrecomputable: the bytes still arrive whole.
     const verifiedBy = inject('s3').capabilities.partSizes ? 'multipart-etag' : 'unverifiable';
-    expect(lastJson(get)).toMatchObject({ objects: [{ md5: md5(data), verifiedBy }] });
+    expect(lastJson(get)).toMatchObject({ objects: [{ crc32: crc32Base64(data), verifiedBy }] });
     expect(md5(readFileSync(back))).toBe(md5(data));
   });
 });
@@ -135,11 +137,11 @@ describe('how objects are stored', () => {
         { env },
       );
       expect(put.code).toBe(0);
-      expect(lastJson<PutJson>(put).objects[0]).toMatchObject({ parts: 3, md5: md5(content) });
+      expect(lastJson<PutJson>(put).objects[0]).toMatchObject({ parts: 3, crc32: crc32Base64(content) });
       const head = await moto.send(new HeadObjectCommand({ Bucket: 'kms-parts', Key: 'raw/kms.parquet' }));
       expect(head.ServerSideEncryption).toBe('aws:kms');
       expect(head.StorageClass).toBe('STANDARD_IA');
-      expect(head.Metadata).toMatchObject({ owner: 'etl', md5chksum: Buffer.from(md5(content), 'hex').toString('base64') });
+      expect(head.Metadata).toEqual({ owner: 'etl' });
       const tags = await moto.send(new GetObjectTaggingCommand({ Bucket: 'kms-parts', Key: 'raw/kms.parquet' }));
       expect(Object.fromEntries((tags.TagSet ?? []).map((tag) => [tag.Key, tag.Value]))).toEqual({ team: 'data' });
       const target = join(work.path, 'kms-back.parquet');
@@ -201,13 +203,13 @@ describe('standard input and output', () => {
   it.each([
     ['small', 1000],
     ['multipart', 20 * MiB + 3],
-  ])('a %s stream uploads with its MD5 stored, and downloads to stdout', async (label, size) => {
+  ])('a %s stream uploads with its MD5 stored (--md5-metadata), and downloads to stdout', async (label, size) => {
     const data = randomBytes(size);
     const key = `stdin/${label}.bin`;
-    const put = await runCli(['put', '-', `s3://${bucket}/${key}`, '--json'], { input: data });
+    const put = await runCli(['put', '-', `s3://${bucket}/${key}`, '--json', '--md5-metadata'], { input: data });
     expect(put.stderr).toBe('');
     expect(put.code).toBe(0);
-    expect(lastJson<PutJson>(put).objects[0]).toMatchObject({ key, size, md5: md5(data) });
+    expect(lastJson<PutJson>(put).objects[0]).toMatchObject({ key, size, md5: md5(data), crc32: crc32Base64(data) });
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     expect(Buffer.from(head.Metadata?.md5chksum ?? '', 'base64').toString('hex')).toBe(md5(data));
 

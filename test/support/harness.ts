@@ -1,3 +1,4 @@
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -141,4 +142,11 @@ export async function waitFor(condition: () => Promise<boolean> | boolean, what:
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A CRC32 as S3 shows it (base64 of its four bytes, big-endian), computed independently of datalake. */
+export function crc32Base64(data: Uint8Array): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(zlibCrc32(data));
+  return bytes.toString('base64');
 }

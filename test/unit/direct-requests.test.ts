@@ -146,10 +146,11 @@ describe('DirectRequests ranged GET and HEAD', () => {
     } finally {
       server.close();
     }
-    expect(captured[0]).toMatchObject({ method: 'GET', url: '/lake/big.bin', headers: { range: 'bytes=0-4', 'if-match': '"abc"' } });
+    // The object's stored checksums are asked for on every HEAD and GET: the full-object CRC32 proves a download.
+    expect(captured[0]).toMatchObject({ method: 'GET', url: '/lake/big.bin', headers: { range: 'bytes=0-4', 'if-match': '"abc"', 'x-amz-checksum-mode': 'ENABLED' } });
     expect(captured[1]).toMatchObject({ method: 'GET', url: '/lake/big.bin?partNumber=2' });
     expect(captured[2]).toMatchObject({ method: 'HEAD', url: '/lake/big.bin?partNumber=1' });
-    for (const sent of captured.slice(0, 3)) expect(sent.headers.authorization).toBe(await sdkAuthorization(sent, 'us-east-1', ['range', 'if-match']));
+    for (const sent of captured.slice(0, 3)) expect(sent.headers.authorization).toBe(await sdkAuthorization(sent, 'us-east-1', ['range', 'if-match', 'x-amz-checksum-mode']));
   });
 });
 
