@@ -5,6 +5,7 @@ import { CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, Put
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
 import {
+  crc32Base64,
   createTestBucket,
   emptyAndDeleteBucket,
   lastJson,
@@ -66,8 +67,8 @@ describe('kill -9 in the middle, then the same command again', () => {
 
     const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/large.bin`, '--json'], { env });
     expect(again.code).toBe(0);
-    const uploaded = lastJson<{ objects: Array<{ md5: string; parts: number; partsReused: number }> }>(again).objects[0]!;
-    expect(uploaded.md5).toBe(md5(data));
+    const uploaded = lastJson<{ objects: Array<{ crc32: string; parts: number; partsReused: number }> }>(again).objects[0]!;
+    expect(uploaded.crc32).toBe(crc32Base64(data));
     expect(uploaded.parts).toBe(13);
     expect(uploaded.partsReused).toBeGreaterThanOrEqual(partsSeen);
     const listed = await runCli(['uploads', 'ls', `s3://${bucket}/`, '--json'], { env });
@@ -132,7 +133,7 @@ describe('kill -9 in the middle, then the same command again', () => {
     expect(await run.done).toBe(130);
     const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--json'], { env });
     expect(again.code).toBe(0);
-    expect(lastJson<{ objects: Array<{ md5: string; partsReused: number }> }>(again).objects[0]).toMatchObject({ md5: md5(data), partsReused: expect.any(Number) });
+    expect(lastJson<{ objects: Array<{ crc32: string; partsReused: number }> }>(again).objects[0]).toMatchObject({ crc32: crc32Base64(data), partsReused: expect.any(Number) });
   });
 });
 

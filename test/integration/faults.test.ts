@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -49,7 +49,7 @@ describe('transient faults are ridden out', () => {
     const result = await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/slow/big.bin`]);
     expect(result.code).toBe(0);
     expect(proxy.faults('status')).toBeGreaterThan(0);
-    expect(lastJson(result)).toMatchObject({ objects: [{ md5: md5(big) }] });
+    expect(lastJson(result)).toMatchObject({ objects: [{ crc32: crc32Base64(big) }] });
     const log = readFileSync(join(work.path, 'faults.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     const retries = log.filter((entry) => entry.msg === 'retrying' && entry.code === 'SlowDown');
     expect(retries.length).toBe(proxy.faults('status'));
@@ -66,7 +66,7 @@ describe('transient faults are ridden out', () => {
     const result = await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/flaky/big.bin`]);
     expect(result.code).toBe(0);
     expect(proxy.faults()).toBe(4);
-    expect(lastJson(result)).toMatchObject({ objects: [{ md5: md5(big), etag: expect.stringMatching(/-5$/) }] });
+    expect(lastJson(result)).toMatchObject({ objects: [{ crc32: crc32Base64(big), etag: expect.stringMatching(/-5$/) }] });
   });
 
   it('a truncated and a reset download range are fetched again; the file is identical', async () => {
@@ -151,8 +151,8 @@ describe('transient faults are ridden out', () => {
     expect(result.code).toBe(0);
     expect(proxy.faults()).toBe(3);
     expect(result.stderr).toMatch(/tree\/c\.bin did not verify.*downloading it once more/);
-    expect(lastJson<{ objects: Array<{ key: string; md5: string }> }>(result).objects.map((object) => [object.key, object.md5]).sort()).toEqual(
-      ['a', 'b', 'c', 'd'].map((name) => [`tree/${name}.bin`, md5(small)]),
+    expect(lastJson<{ objects: Array<{ key: string; crc32: string }> }>(result).objects.map((object) => [object.key, object.crc32]).sort()).toEqual(
+      ['a', 'b', 'c', 'd'].map((name) => [`tree/${name}.bin`, crc32Base64(small)]),
     );
     for (const name of ['a', 'b', 'c', 'd']) expect(md5(readFileSync(join(directory, `${name}.bin`)))).toBe(md5(small));
     noLeftovers(directory);
@@ -200,7 +200,7 @@ describe('persistent faults end in exit 1, naming the object, leaving nothing co
     proxy.setRules([]);
     const resumed = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/stuck/big.bin`, '--json'], { env: proxied });
     expect(resumed.code).toBe(0);
-    expect(lastJson<{ objects: Array<{ partsReused: number; md5: string }> }>(resumed).objects[0]).toMatchObject({ md5: md5(big), partsReused: 3 });
+    expect(lastJson<{ objects: Array<{ partsReused: number; crc32: string }> }>(resumed).objects[0]).toMatchObject({ crc32: crc32Base64(big), partsReused: 3 });
     expect(await incompleteUploads()).toBe(0);
   });
 });

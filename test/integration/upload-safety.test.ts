@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -40,7 +40,7 @@ const COMPLETE_ETAG_DIGIT = /(?<=<ETag>(?:&#34;|&quot;|")?)[0-9a-f]/;
 /** A CompleteMultipartUpload request or answer (a POST with an upload id; CreateMultipartUpload has `?uploads`). */
 const COMPLETE: Pick<FaultRule, 'method' | 'match'> = { method: 'POST', match: /uploadId=/ };
 
-type PutJson = { objects: Array<{ md5: string; etag: string; partsReused?: number }>; failed: Array<{ error: string }> };
+type PutJson = { objects: Array<{ md5?: string; crc32: string; etag: string; partsReused?: number }>; failed: Array<{ error: string }> };
 
 beforeAll(async () => {
   client = testClient();
@@ -103,7 +103,7 @@ describe('a damaged answer never removes good data', () => {
     expect(proxy.faults('flip-response-text')).toBe(1);
     expect(result.stderr).not.toMatch(/removed/);
     expect(result.code).toBe(0);
-    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big), etag: expect.stringMatching(/-3$/) });
+    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ crc32: crc32Base64(big), etag: expect.stringMatching(/-3$/) });
     const versions = await versionsOf(versioned, key);
     expect(versions.filter((v) => v.deleteMarker)).toEqual([]);
     expect(versions).toHaveLength(3);
@@ -166,12 +166,12 @@ describe('a damaged answer never removes good data', () => {
     expect(head.ETag).toBe(`"${md5(small)}"`);
   });
 
-  it('standard input over one part, a byte flipped in the ETag of the Complete answer: settled, the MD5 added to its metadata, exit 0', async () => {
+  it('standard input over one part, a byte flipped in the ETag of the Complete answer: settled, the MD5 added to its metadata (--md5-metadata), exit 0', async () => {
     proxy.setRules([{ ...COMPLETE, fault: { kind: 'flip-response-text', pattern: COMPLETE_ETAG_DIGIT } }]);
-    const result = await runCli(['put', '-', `s3://${bucket}/stdin/big.bin`, '--json'], { env: proxied, input: big });
+    const result = await runCli(['put', '-', `s3://${bucket}/stdin/big.bin`, '--json', '--md5-metadata'], { env: proxied, input: big });
     expect(proxy.faults('flip-response-text')).toBe(1);
     expect(result.code).toBe(0);
-    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big) });
+    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big), crc32: crc32Base64(big) });
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'stdin/big.bin' }));
     expect(Buffer.from(head.Metadata?.md5chksum ?? '', 'base64').toString('hex')).toBe(md5(big));
   });
@@ -184,7 +184,7 @@ describe('a lost answer is settled by looking at the object', () => {
     expect(proxy.faults('lose-response')).toBe(1);
     expect(result.stderr).not.toMatch(/removed|failed/);
     expect(result.code).toBe(0);
-    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big), etag: expect.stringMatching(/-3$/) });
+    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ crc32: crc32Base64(big), etag: expect.stringMatching(/-3$/) });
     const partPuts = proxy.log.filter((entry) => entry.method === 'PUT' && entry.url.includes('partNumber=')).map((entry) => /partNumber=(\d+)/.exec(entry.url)![1]);
     expect(partPuts.sort()).toEqual(['1', '2', '3']);
     expect(await incompleteUploads(bucket, 'lost/big.bin')).toBe(0);
@@ -205,7 +205,7 @@ describe('a lost answer is settled by looking at the object', () => {
     proxy.setRules([]);
     const again = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/${key}`, '--json'], { env: proxied });
     expect(again.code).toBe(0);
-    expect(lastJson<PutJson>(again).objects[0]).toMatchObject({ md5: md5(big), etag: expect.stringMatching(/-3$/), partsReused: 3 });
+    expect(lastJson<PutJson>(again).objects[0]).toMatchObject({ crc32: crc32Base64(big), etag: expect.stringMatching(/-3$/), partsReused: 3 });
     expect(proxy.log.filter((entry) => entry.method === 'PUT' || entry.method === 'POST')).toEqual([]);
     const got = await fetched(`s3://${bucket}/${key}`, 'lost-twice.bin');
     expect(got.code).toBe(0);
@@ -224,7 +224,7 @@ describe('a lost answer is settled by looking at the object', () => {
     const result = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/malformed/big.bin`, '--json', '--log-level', 'warn', '--log-file', logFile], { env: proxied });
     expect(proxy.faults('flip-request-byte')).toBe(2);
     expect(result.code).toBe(0);
-    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ md5: md5(big) });
+    expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ crc32: crc32Base64(big) });
     expect(proxy.log.filter((entry) => entry.method === 'POST' && entry.url.includes('uploadId='))).toHaveLength(3);
     const log = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; code: string });
     expect(log.filter((entry) => entry.msg === 'retrying').map((entry) => entry.code)).toEqual(['InvalidRequest', 'MalformedXML']);
@@ -232,7 +232,7 @@ describe('a lost answer is settled by looking at the object', () => {
 });
 
 describe('a resume proves the file by its content', () => {
-  it('kill -9, the file edited in place with its size, inode and mtime restored: the re-run stores the new MD5 and `get` verifies', async () => {
+  it('kill -9, the file edited in place with its size, inode and mtime restored: the re-run stores the new content (its CRC32) and `get` verifies', async () => {
     const path = join(work.path, 'edited.bin');
     const original = writeRandomFile(path, 12 * MiB + 5);
     const mtime = 1_700_000_000; // whole seconds: restored exactly below
@@ -266,9 +266,9 @@ describe('a resume proves the file by its content', () => {
 
     const again = await runCli(['put', path, `s3://${bucket}/${key}`, '--json'], { env: direct });
     expect(again.code).toBe(0);
-    expect(lastJson<PutJson>(again).objects[0]!.md5).toBe(md5(edited));
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    expect(Buffer.from(head.Metadata?.md5chksum ?? '', 'base64').toString('hex')).toBe(md5(edited));
+    expect(lastJson<PutJson>(again).objects[0]!.crc32).toBe(crc32Base64(edited));
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    expect(head.ChecksumCRC32).toBe(crc32Base64(edited));
     const got = await fetched(`s3://${bucket}/${key}`, 'edited.bin');
     expect(got.stderr).toBe('');
     expect(got.code).toBe(0);
@@ -292,7 +292,7 @@ describe('the upload journal', () => {
     for (const file of files) {
       const resumed = await runCli(['put', file.path, url, '--json'], { env: direct });
       expect(resumed.code).toBe(0);
-      expect(lastJson<PutJson>(resumed).objects[0]).toMatchObject({ md5: md5(file.data), partsReused: 1 });
+      expect(lastJson<PutJson>(resumed).objects[0]).toMatchObject({ crc32: crc32Base64(file.data), partsReused: 1 });
     }
     expect(await incompleteUploads(bucket, 'shared/key.bin')).toBe(0);
   });
