@@ -206,7 +206,7 @@ const FULL_OBJECT_CRC32: Readonly<Record<string, string>> = { 'x-amz-checksum-al
  */
 function checkAnsweredCrc32(ref: ObjectRef, operation: string, headers: Parameters<typeof headerText>[0], sent: string): void {
   const answered = headerText(headers, CRC32_HEADER);
-  if (answered !== undefined && answered !== sent) {
+  if (answered && answered !== sent) {
     throw new TransientError(`${operation} ${formatS3Url(ref)}: the server stored CRC32 ${answered}, not the ${sent} of what was sent`);
   }
 }

@@ -64,6 +64,15 @@ describe('kill -9 in the middle, then the same command again', () => {
     }, 'three parts on the server');
     run.child.kill('SIGKILL');
     expect(await run.done).toBe(null);
+    // The journal records each part's CRC32 as it is acknowledged (the kill may land between the two).
+    const journal = readdirSync(join(work.path, 'state', 'uploads')).filter((name) => name.endsWith('.json'));
+    expect(journal).toHaveLength(1);
+    const entry = JSON.parse(readFileSync(join(work.path, 'state', 'uploads', journal[0]!), 'utf8')) as { partSize: number; partCrc32s: Record<string, string> };
+    expect(Object.keys(entry.partCrc32s).length).toBeGreaterThanOrEqual(partsSeen - 1);
+    for (const [partNumber, crc32] of Object.entries(entry.partCrc32s)) {
+      const start = (Number(partNumber) - 1) * entry.partSize;
+      expect(crc32).toBe(crc32Base64(data.subarray(start, start + entry.partSize)));
+    }
 
     const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/large.bin`, '--json'], { env });
     expect(again.code).toBe(0);

@@ -165,6 +165,30 @@ describe('downloads are proven by the full-object CRC32', () => {
   });
 });
 
+describe('a server that keeps no checksums', () => {
+  it('uploads still verify by MD5/ETag, and downloads fall back to the stored MD5 and the multipart ETag', async () => {
+    // The proxy blanks the checksum the server returns on every answer, as a server that ignores the headers would.
+    proxy.setRules([{ fault: { kind: 'set-response-header', name: 'x-amz-checksum-crc32', value: '' } }]);
+    try {
+      for (const [file, data] of [
+        ['big.bin', big],
+        ['small.bin', small],
+      ] as const) {
+        const put = await cli(['put', join(work.path, file), `s3://${bucket}/ignored/${file}`], proxied);
+        expect(put.code, put.stderr).toBe(0);
+        const get = await cli(['get', `s3://${bucket}/ignored/${file}`, join(work.path, 'ignored-down', file)], proxied);
+        expect(get.code, get.stderr).toBe(0);
+        expect(lastJson<Objects>(get).objects[0]).toMatchObject({ crc32: crc32Base64(data), verifiedBy: file === 'big.bin' ? 'multipart-etag' : 'metadata-md5' });
+        expect(md5(readFileSync(join(work.path, 'ignored-down', file)))).toBe(md5(data));
+      }
+      const verify = await cli(['verify', `s3://${bucket}/ignored/`], proxied);
+      expect(verify.code).toBe(0);
+    } finally {
+      proxy.setRules([]);
+    }
+  });
+});
+
 describe('other clients', () => {
   it('boto3 reads the FULL_OBJECT CRC32 of what datalake uploaded, and its own validation of a GET passes', () => {
     const output = boto3(`
