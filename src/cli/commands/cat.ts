@@ -10,7 +10,7 @@ export function registerCat(program: Command): void {
     .summary('stream an object to standard output, verified')
     .description(
       'Write an object to standard output in order, as `datalake get OBJECT -` does, and check it at the end against the ' +
-        'stored MD5, the ETag or the multipart ETag. Bytes already written to a pipe cannot be taken back: on a mismatch ' +
+        "object's full-object CRC32, else its stored MD5, the ETag or the multipart ETag. Bytes already written to a pipe cannot be taken back: on a mismatch " +
         'the command says how many went out, and exits 1.',
     )
     .argument('<object>', 's3://bucket/key, or a key in --bucket')
@@ -33,7 +33,7 @@ Examples:
       try {
         // The same verified stream as `get OBJECT -`: a mismatch found at the end says the bytes already went out.
         const written = await downloadToStream(runtime.ctx, ref, process.stdout);
-        if (written.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no MD5 to check against (${written.etag ?? 'no ETag'}); size checked only`);
+        if (written.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no CRC32 or MD5 to check against (${written.etag ?? 'no ETag'}); size checked only`);
       } finally {
         runtime.close();
       }

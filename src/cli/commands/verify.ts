@@ -11,10 +11,10 @@ import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 export function registerVerify(program: Command): void {
   const rules: FilterRule[] = [];
   addFilterOptions(program.command('verify'), rules, 'names under the prefix (and under --local)')
-    .summary('prove objects intact, against local files or their stored MD5')
+    .summary('prove objects intact, against local files or their own checksums')
     .description(
       'Against local files when --local is given (a prefix against a directory reports missing and extra files too), ' +
-        'else by downloading and checking against the MD5 stored at upload, the plain ETag, or the multipart ETag. ' +
+        "else by downloading and checking against the object's full-object CRC32, the MD5 stored at upload, the plain ETag, or the multipart ETag. " +
         'Multipart objects included. Exit 1 on any mismatch.',
     )
     .argument('<source>', 's3://bucket/key, or a prefix (ending in /, or with --recursive)')
