@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { crc32Of, md5Of } from './checksums.js';
 import { fileHashing } from './limiter.js';
 
 /**
@@ -45,6 +46,16 @@ class BackgroundHasher {
   async partHashes(path: string, size: number, partSize: number): Promise<Array<{ md5: Buffer; crc32: number }>> {
     const { md5s, crc32s } = await fileHashing.run(() => this.ask<{ md5s: string[]; crc32s: number[] }>({ op: 'parts', path, size, partSize }));
     return md5s.map((hex, index) => ({ md5: Buffer.from(hex, 'hex'), crc32: crc32s[index]! }));
+  }
+
+  /**
+   * MD5 and CRC32 of bytes in shared memory (a part buffer), on the hashing thread, so that hashing a
+   * part (about 20 ms for 8 MiB) never stalls the sockets of the others. Ordinary memory is hashed here.
+   */
+  async bytesHashes(bytes: Buffer): Promise<{ md5: Buffer; crc32: number }> {
+    if (!(bytes.buffer instanceof SharedArrayBuffer)) return { md5: md5Of(bytes), crc32: crc32Of(bytes) };
+    const { md5, crc32 } = await this.ask<{ md5: string; crc32: number }>({ op: 'memory', memory: bytes.buffer, offset: bytes.byteOffset, length: bytes.length });
+    return { md5: Buffer.from(md5, 'hex'), crc32 };
   }
 
   /** Follows a file written by parallel ranges and hashes it in order as the ranges land. */

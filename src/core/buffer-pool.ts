@@ -18,7 +18,8 @@ export class BufferPool {
     } else {
       this.inUse += size;
     }
-    return this.free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+    // Shared memory: the hashing thread reads a part's bytes where they are, without a copy.
+    return this.free.get(size)?.pop() ?? Buffer.from(new SharedArrayBuffer(size));
   }
 
   release(buffer: Buffer): void {

@@ -7,6 +7,8 @@
  *    range (to recompute a multipart ETag).
  *  - `parts`: the MD5 and CRC32 of each part of a file, read once (a resumed upload proving the parts
  *    already on the server).
+ *  - `memory`: the MD5 and CRC32 of a part about to be sent, read in place from shared memory, while
+ *    the main thread keeps the other parts' sockets moving.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { crc32Of } from './checksums.js';
@@ -19,7 +21,8 @@ type Request =
   | { id: number; op: 'written'; start: number; end: number }
   | { id: number; op: 'finish'; size: number }
   | { id: number; op: 'drop' }
-  | { id: number; op: 'parts'; path: string; size: number; partSize: number };
+  | { id: number; op: 'parts'; path: string; size: number; partSize: number }
+  | { id: number; op: 'memory'; memory: SharedArrayBuffer; offset: number; length: number };
 
 interface Tracker {
   fd: number;
@@ -129,6 +132,11 @@ parentPort!.on('message', (request: Request) => {
         const tracker = trackers.get(request.id);
         trackers.delete(request.id);
         if (tracker) closeSync(tracker.fd);
+        break;
+      }
+      case 'memory': {
+        const bytes = Buffer.from(request.memory, request.offset, request.length);
+        parentPort!.postMessage({ id: request.id, md5: createHash('md5').update(bytes).digest('hex'), crc32: crc32Of(bytes) });
         break;
       }
       case 'parts':

@@ -8,7 +8,6 @@ import { formatS3Url, type ObjectRef } from './address.js';
 import {
   MD5_METADATA_KEY,
   combineCrc32s,
-  crc32FromBase64,
   crc32Of,
   crc32ToBase64,
   etagReflectsContent,
@@ -577,10 +576,9 @@ async function sendPart(
   signal: AbortSignal,
   known?: PartHashes,
 ): Promise<SentPart> {
-  // Hashed here, from the bytes about to be sent, unless a read ahead (a resume) already did: a file
-  // that changed since is refused by the server (BadDigest, XAmzContentChecksumMismatch).
-  const md5 = known?.md5 ?? md5Of(body);
-  const crc32 = known?.crc32 ?? crc32Of(body);
+  // Hashed from the bytes about to be sent (on the hashing thread), unless a read ahead (a resume)
+  // already did: a file that changed since is refused by the server (BadDigest, XAmzContentChecksumMismatch).
+  const { md5, crc32 } = known ?? (await backgroundHasher.bytesHashes(body));
   const response = await ctx.direct.uploadPart(ref, uploadId, partNumber, body, md5.toString('base64'), signal, { [CRC32_HEADER]: crc32ToBase64(crc32) });
   const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
   if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && etag !== md5.toString('hex')) {
