@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -177,9 +177,10 @@ describe('the fault suite', () => {
     ] as Parameters<FaultProxy['setRules']>[0];
   }
 
-  /** Every file under a directory, by path relative to it. */
+  /** Every file under a directory, by path relative to it; none when a run that failed made no directory. */
   function filesUnder(directory: string): Map<string, Buffer> {
     const files = new Map<string, Buffer>();
+    if (!existsSync(directory)) return files;
     for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
       if (!entry.isFile()) continue;
       const path = join(entry.parentPath, entry.name);

@@ -80,7 +80,7 @@ describe('progress on a terminal', () => {
     const rows = screen().filter((row) => row !== '');
     const exit = rows.findIndex((row) => row.startsWith('EXIT='));
     expect(rows[exit]).toBe('EXIT=0');
-    expect(rows[exit - 1]).toMatch(new RegExp(`^uploaded ${file} → s3://${bucket}/slow\\.bin {2}6\\.0 MiB {2}md5 [0-9a-f]{32}$`));
+    expect(rows[exit - 1]).toMatch(new RegExp(`^uploaded ${file} → s3://${bucket}/slow\\.bin {2}6\\.0 MiB {2}crc32 [A-Za-z0-9+/]{6}==$`));
     expect(rows[exit + 1]).toBe('PROMPT$');
     expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
   });
