@@ -105,7 +105,7 @@ describe('progress on a terminal', () => {
     const exit = rows.findIndex((row) => row.startsWith('EXIT='));
     expect(rows[exit]).toBe('EXIT=0');
     expect(rows[exit - 1]).toMatch(/^3 uploaded, 0 failed, 3\.0 MiB in \d+\.\ds$/);
-    expect(rows.slice(exit - 4, exit - 1).map((row) => row.replace(/ {2}md5 .*$/, '').replace(/^.*\//, ''))).toEqual(['a.bin  1.0 MiB', 'b.bin  1.0 MiB', 'c.bin  1.0 MiB']);
+    expect(rows.slice(exit - 4, exit - 1).map((row) => row.replace(/ {2}crc32 .*$/, '').replace(/^.*\//, ''))).toEqual(['a.bin  1.0 MiB', 'b.bin  1.0 MiB', 'c.bin  1.0 MiB']);
     expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
     proxy.setRules([]);
   });
