@@ -209,6 +209,8 @@ async function placeFile(ctx: TransferContext, file: PlannedFile): Promise<'uplo
   if (file.state === 'in-table') return 'in-table';
   const found = await ctx.limiter.run(() => findObject(ctx, file.ref));
   if (found && found.size === file.size && (md5FromMetadata(found.metadata) === file.md5 || found.etag === file.md5)) return 'reused';
-  await uploadFile(ctx, file.source, file.ref, { contentType: 'application/vnd.apache.parquet' }, { md5: file.md5 });
+  // The MD5 (already known: the file's name carries it) is kept in metadata on a multipart upload
+  // too, so that a re-run finds the file there and reuses it by the check above.
+  await uploadFile(ctx, file.source, file.ref, { contentType: 'application/vnd.apache.parquet', md5Metadata: true }, { md5: file.md5 });
   return 'uploaded';
 }
