@@ -39,13 +39,19 @@ export function registerTable(program: Command): void {
       'after',
       `
 Examples:
-  datalake table append s3://lake/analytics/orders/ orders-2024-01-15.parquet --partition day=2024-01-15
-  datalake table append --zone analytics --dataset orders out/*.parquet --partition day=$(date -u +%F)
-  datalake table append s3://lake/analytics/orders/ new.parquet --partition day=2024-01-15 --dry-run --json
+  datalake table append s3://lake/analytics/orders/ orders-2024-01-15.parquet \\
+    --partition day=2024-01-15
+  datalake table append --zone analytics --dataset orders out/*.parquet \\
+    --partition day=$(date -u +%F)
+  datalake table append s3://lake/analytics/orders/ new.parquet \\
+    --partition day=2024-01-15 --dry-run --json
 
-Exit codes: 0 committed (or every file already in the table), 1 an upload or the commit failed, a
-conflicting concurrent change, or a table datalake cannot write; 2 bad input (not Parquet, a schema or
-partitioning that differs from the table's, a prefix holding other objects), nothing uploaded.`,
+Exit codes:
+  0  committed (or every file already in the table)
+  1  an upload or the commit failed, a conflicting concurrent change, or a table
+     datalake cannot write
+  2  bad input (not Parquet, a schema or partitioning that differs from the
+     table's, a prefix holding other objects); nothing uploaded`,
     )
     .action(async (positionals: string[], flags: AppendFlags, command: Command) => {
       const globals = command.optsWithGlobals();
