@@ -38,6 +38,8 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
     case 'ENOSPC':
     case 'EDQUOT':
       return failure(`no space left on the local disk${code === 'EDQUOT' ? ' (quota)' : ''}`, { hint: 'free some space and run the command again', cause: error });
+    case 'NotAnS3Answer':
+      return failure((error as Error).message, { hint: 'check that --endpoint / AWS_ENDPOINT_URL names an S3 service', cause: error });
     case 'DamagedAnswer':
       // What was damaged is in the message; every retry of it came back damaged too.
       return failure((error as Error).message, { hint: 'asked again after each retry, damaged each time; run the command again', cause: error });

@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
 import type { Settings } from './config.js';
 import { DirectRequests } from './direct-requests.js';
+import { refuseAnswersNotFromS3 } from './s3-answer-check.js';
 import { sdk } from './sdk.js';
 import { Transport } from './transport.js';
 
@@ -81,6 +82,7 @@ async function createS3Client(settings: Settings, transport: Transport): Promise
     if (transport.clockOffsetMs !== 0) config.systemClockOffset = transport.clockOffsetMs;
     return next(args);
   }, { step: 'build', name: 'datalakeClockOffset' });
+  refuseAnswersNotFromS3(client);
   return client;
 }
 
