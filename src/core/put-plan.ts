@@ -6,7 +6,7 @@ import { usageError } from './errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from './layout.js';
 import type { PutOptions, ServerSideEncryption } from './upload.js';
 import { MD5_METADATA_KEY } from './checksums.js';
-import { walkLocalTree, whyUnreadable } from './sync/local-tree.js';
+import { walkLocalTree, whyUnreadable, type LocalFile } from './sync/local-tree.js';
 
 /** Where `put` sends files: a named key, a prefix, or the lake layout. */
 export type PutDestination =
@@ -22,6 +22,8 @@ export interface PutItem {
   contentType: string | undefined;
   /** The file's size when planned; unknown for standard input. */
   size: number | undefined;
+  /** The file as the walk of a tree listed it: uploaded only if it still is that file. */
+  listed?: LocalFile;
 }
 
 export interface PutRequest {
@@ -73,7 +75,7 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
   if (destination.kind === 'key' && (sources.length > 1 || recursive)) throw usageError('--key names one object; it cannot take several files or a directory');
   if (sources[0] === '-' && destination.kind === 'layout') throw usageError("standard input has no file name for the layout's {name}", 'use --key or s3://bucket/key');
 
-  const files: Array<{ path: string; name: string; size: number | undefined }> = [];
+  const files: Array<{ path: string; name: string; size: number | undefined; listed?: LocalFile }> = [];
   for (const source of sources) {
     if (source === '-') {
       files.push({ path: '-', name: '', size: undefined });
@@ -94,7 +96,7 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
       const unreadable = onUnreadable && ((relative: string, error: NodeJS.ErrnoException) => onUnreadable(join(source, relative), whyUnreadable(relative, error)));
       for await (const file of walkLocalTree(source, { followSymlinks: false, ...(unreadable ? { onUnreadable: unreadable } : {}) })) {
         if (request.includeName && !request.includeName(file.name)) continue;
-        files.push({ path: join(source, file.name), name: file.name, size: file.size });
+        files.push({ path: join(source, file.name), name: file.name, size: file.size, listed: file });
       }
     } else if (info.isFile()) {
       files.push({ path: source, name: basename(source), size: info.size });
@@ -107,7 +109,13 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
   return files.map((file) => {
     const ref = keyFor(request, destination, file, many);
     // Standard input has no file name: its type comes from the key's extension.
-    return { source: file.path, ref, size: file.size, contentType: request.contentType ?? guessContentType(file.path === '-' ? ref.key : file.path) };
+    return {
+      source: file.path,
+      ref,
+      size: file.size,
+      contentType: request.contentType ?? guessContentType(file.path === '-' ? ref.key : file.path),
+      ...(file.listed ? { listed: file.listed } : {}),
+    };
   });
 }
 
@@ -153,12 +161,12 @@ export function guessContentType(path: string): string {
 const contentTypes = new Map<string, string>();
 
 /**
- * Relative paths of the regular files under a directory, in S3 key order, with `/` separators: the
- * walk `sync` makes. Symbolic links are not followed; another download's partial files are left out.
+ * The regular files under a directory, in S3 key order, named by relative paths with `/` separators:
+ * the walk `sync` makes. Symbolic links are not followed; another download's partial files are left out.
  * A folder or file below the root that cannot be read goes to `onUnreadable` and the walk goes on.
  */
-export async function* walkFiles(root: string, onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void): AsyncGenerator<string> {
-  for await (const file of walkLocalTree(root, { followSymlinks: false, ...(onUnreadable ? { onUnreadable } : {}) })) yield file.name;
+export function walkFiles(root: string, onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void): AsyncGenerator<LocalFile> {
+  return walkLocalTree(root, { followSymlinks: false, ...(onUnreadable ? { onUnreadable } : {}) });
 }
 
 const STORAGE_CLASSES = new Set([

@@ -27,6 +27,7 @@ import { TransientError, errorCodeOf } from './retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from './background-hasher.js';
 import { headerText } from './direct-requests.js';
+import { openListedFile, type ListedFile, type ListedIdentity } from './listed-file.js';
 import { confirmStoredCrc32, findExpected, removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
@@ -73,20 +74,24 @@ export async function uploadFile(
   path: string,
   ref: ObjectRef,
   options: PutOptions = {},
-  known: { md5?: string | undefined; stat?: FileIdentity | undefined } = {},
+  known: { md5?: string | undefined; stat?: (FileIdentity & ListedIdentity) | undefined } = {},
 ): Promise<UploadedObject> {
   const id = ctx.events.newTransferId();
+  let listed: ListedFile | undefined;
   try {
+    // A file a walk listed is read only if it still is that file, and then through its descriptor.
+    listed = known.stat?.ino ? await openListedFile(path, known.stat) : undefined;
+    const readPath = listed?.readPath ?? path;
     const before = known.stat ?? (await stat(path));
     ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: before.size });
     let uploaded: UploadedObject;
     if (before.size <= ctx.partSize) {
       // One read, one PUT: what was hashed is exactly what was sent, so no check for later changes.
-      uploaded = await putSmallFile(ctx, path, ref, options, id);
+      uploaded = await putSmallFile(ctx, readPath, ref, options, id);
     } else {
-      uploaded = await putMultipartFile(ctx, path, before, ref, options, id, known.md5);
+      uploaded = await putMultipartFile(ctx, { path, readPath }, before, ref, options, id, known.md5);
       // Parts are read at different times: a file that changed meanwhile could mix two versions.
-      const after = await stat(path);
+      const after = await stat(readPath);
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
         const removal = await removeWritten(ctx, ref, { etag: uploaded.etag, versionId: uploaded.versionId });
         throw failure(`${path} changed while it was being uploaded; ${removal}`, { hint: 'run the upload again once the file is complete' });
@@ -104,6 +109,8 @@ export async function uploadFile(
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path, error });
     throw error;
+  } finally {
+    await listed?.close();
   }
 }
 
@@ -261,7 +268,7 @@ interface PartHashes {
 
 async function putMultipartFile(
   ctx: TransferContext,
-  path: string,
+  { path, readPath }: { path: string; readPath: string },
   file: FileIdentity,
   ref: ObjectRef,
   options: PutOptions,
@@ -283,8 +290,8 @@ async function putMultipartFile(
     // Both cores: the whole-file MD5 here, the part hashes on the hashing thread, each reading the file.
     ctx.events.emit('transfer:phase', { id, phase: 'checksumming' });
     const [whole, hashes] = await Promise.all([
-      wantsWholeMd5 && wholeMd5 === undefined ? md5OfFile(path) : undefined,
-      pending ? backgroundHasher.partHashes(path, file.size, partSize) : undefined,
+      wantsWholeMd5 && wholeMd5 === undefined ? md5OfFile(readPath) : undefined,
+      pending ? backgroundHasher.partHashes(readPath, file.size, partSize) : undefined,
     ]).finally(() => ctx.events.emit('transfer:phase', { id, phase: 'sending' }));
     if (whole) wholeMd5 = whole.toString('hex');
     partHashes = hashes;
@@ -326,7 +333,7 @@ async function putMultipartFile(
   const reusedBytes = parts.filter((part) => reusedNumbers.has(part.partNumber)).reduce((sum, part) => sum + part.end - part.start, 0);
   if (reusedBytes > 0) ctx.events.emit('transfer:progress', { id, bytes: reusedBytes });
 
-  const handle = await open(path, 'r');
+  const handle = await open(readPath, 'r');
   try {
     const sent = await sendParts(
       ctx,

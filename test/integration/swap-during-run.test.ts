@@ -5,10 +5,10 @@
  */
 import { mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, s3Env, startCli, tempDirectory, testClient, waitFor } from '../support/harness.js';
+import { createTestBucket, emptyAndDeleteBucket, listKeys, s3Env, startCli, tempDirectory, testClient, waitFor } from '../support/harness.js';
 
 const work = tempDirectory('swap');
 let client: S3Client;
@@ -72,5 +72,52 @@ describe('a destination folder swapped for a link mid-run', () => {
     proxy.release('delete');
     expect(await run.done).toBe(1);
     expect(readdirSync(victim).sort()).toEqual(['e01.txt', 'e02.txt']);
+  });
+});
+
+/**
+ * A source tree whose folder `b/` is swapped for a link to a folder outside the tree, holding other
+ * files of the same names and one more, while every upload from `a/` is held. `put -r` walks the whole
+ * tree first: the files of `b/` were listed before the swap and are read after it. `sync` takes from
+ * its walk only as many files as its window of transfers holds, fewer than `a/` has: its walk enters
+ * `b/` only after the swap. Either way nothing of the outside folder may reach the bucket.
+ */
+function sourceTree(label: string): { source: string; outside: string } {
+  const source = join(work.path, `${label}-source`);
+  const outside = join(work.path, `${label}-outside`);
+  mkdirSync(join(source, 'a'), { recursive: true });
+  mkdirSync(join(source, 'b'), { recursive: true });
+  mkdirSync(outside);
+  for (let index = 1; index <= 40; index += 1) writeFileSync(join(source, 'a', `a${String(index).padStart(2, '0')}.txt`), `in the tree: a${index}`);
+  for (const name of ['b01.txt', 'b02.txt']) {
+    writeFileSync(join(source, 'b', name), `in the tree: ${name}`);
+    writeFileSync(join(outside, name), `OUTSIDE the tree: ${name}`);
+  }
+  writeFileSync(join(outside, 'secret.txt'), 'OUTSIDE the tree: secret');
+  return { source, outside };
+}
+
+async function bodiesUnder(prefix: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (const key of await listKeys(client, bucket, prefix)) {
+    bodies.push(`${key}: ${await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString()}`);
+  }
+  return bodies;
+}
+
+describe('a source folder swapped for a link mid-run', () => {
+  it.each([
+    ['sync up', (source: string, prefix: string) => ['sync', source, `s3://${bucket}/${prefix}/`, '--concurrency', '1']],
+    ['put -r', (source: string, prefix: string) => ['put', '-r', source, `s3://${bucket}/${prefix}/`, '--concurrency', '1']],
+  ])('%s: nothing is read through the link', async (label, command) => {
+    const prefix = label.replace(/\W+/g, '-');
+    const { source, outside } = sourceTree(prefix);
+    proxy.setRules([{ method: 'PUT', match: /\/a\/a\d+\.txt/, fault: { kind: 'hold', gate: prefix } }]);
+    const run = startCli(command(source, prefix), proxied);
+    await waitFor(() => proxy.held(prefix) > 0, 'an upload from a/ to be held');
+    swapForLink(join(source, 'b'), outside);
+    proxy.release(prefix);
+    expect(await run.done).toBe(1);
+    expect((await bodiesUnder(`${prefix}/`)).filter((body) => body.includes('OUTSIDE'))).toEqual([]);
   });
 });

@@ -43,7 +43,7 @@ describe('put destinations', () => {
     writeFileSync(join(root, 'z.csv'), 'z');
     writeFileSync(join(root, 'b', 'a.json'), '{}');
     const found: string[] = [];
-    for await (const path of walkFiles(root)) found.push(path);
+    for await (const file of walkFiles(root)) found.push(file.name);
     expect(found).toEqual(['b/a.json', 'z.csv']);
 
     const items = await planPut({
@@ -114,7 +114,7 @@ describe('walks of a local tree', () => {
       writeFileSync(join(root, name), 'x');
     }
     const fromPut: string[] = [];
-    for await (const path of walkFiles(root)) fromPut.push(path);
+    for await (const file of walkFiles(root)) fromPut.push(file.name);
     const fromSync: string[] = [];
     for await (const file of walkLocalTree(root, { followSymlinks: false })) fromSync.push(file.name);
     const expected = ['.hidden', 'a.csv', 'a.csv.datalake-part.lock', 'datalake-part', 'sub/b'];

@@ -113,7 +113,7 @@ Examples:
               if (noClobber && (await findObject(runtime.ctx, item.ref))) return skip();
               // The write itself is conditional too: a writer that gets there between the look and the write keeps its object.
               const putOptions = { ...options, contentType: item.contentType, ifNoneMatch: noClobber };
-              const upload = item.source === '-' ? uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : uploadFile(runtime.ctx, item.source, item.ref, putOptions);
+              const upload = item.source === '-' ? uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : uploadFile(runtime.ctx, item.source, item.ref, putOptions, { stat: item.listed });
               const uploaded = await upload.catch((error: unknown) => {
                 if (noClobber && errorCodeOf(error) === 'PreconditionFailed') return undefined;
                 throw error;

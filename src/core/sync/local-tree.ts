@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { constants, lstat, open, opendir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathOfOpen } from '../listed-file.js';
 import { isTemporaryDownloadName } from '../temporary-names.js';
 
 /** A regular file of a local tree, named by its path relative to the root with `/` separators. */
@@ -11,6 +12,10 @@ export interface LocalFile {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  /** The device it is on, as the walk saw it (with `ino`, what an upload proves it reads). */
+  dev?: number;
+  /** A symbolic link followed on purpose (`--follow-symlinks`) to the file it names. */
+  followedLink?: true;
   /** A symbolic link not followed, listed (with `listSkippedLinks`) so that a sync can pair it with the destination; never read. */
   skippedLink?: true;
 }
@@ -36,10 +41,17 @@ export interface LocalWalkOptions {
  * The files under `root` in S3 key order (UTF-8 bytes of the relative path). Directories sort as
  * `name/`, so `a-b` comes before `a/x` exactly as S3 lists `a-b` before `a/x`. Only one directory's
  * entries are held at a time per level: memory follows the depth and width of the tree, not its size.
+ *
+ * Each folder is opened once, below the root without following a link, and everything in it (its
+ * entries, their inodes, its subfolders) is reached through that open folder, not by its path again:
+ * a folder swapped for a link by another process while the walk goes on is never entered, and every
+ * file listed is named with the inode it has in the tree (an upload reads it only if it still is that
+ * file, listed-file.ts). Where the system cannot name an open folder (not Linux), paths are used and
+ * only their last component is kept from following a link.
  */
 export async function* walkLocalTree(root: string, options: LocalWalkOptions): AsyncGenerator<LocalFile> {
   const ancestors = new Set<string>([await realpath(root)]);
-  yield* walkDirectory(root, '', options, ancestors);
+  yield* walkDirectory(root, '', options, ancestors, root, true);
 }
 
 /** How many files of one directory are stat'ed at once. */
@@ -52,12 +64,22 @@ interface DirectoryEntry {
   viaSymlink: boolean;
 }
 
-async function* walkDirectory(root: string, relative: string, options: LocalWalkOptions, ancestors: Set<string>): AsyncGenerator<LocalFile> {
+/** `reach`: the path that opens this folder (through its open parent); `follow`: whether it may be a link (the root, or a link followed on purpose). */
+async function* walkDirectory(root: string, relative: string, options: LocalWalkOptions, ancestors: Set<string>, reach: string, follow: boolean): AsyncGenerator<LocalFile> {
   const directoryPath = relative ? join(root, relative) : root;
+  let folder: FileHandle | undefined;
   let entries: DirectoryEntry[];
+  let here: string;
   try {
-    entries = await readDirectory(directoryPath, relative, options);
+    folder = await open(reach, constants.O_RDONLY | constants.O_DIRECTORY | (follow ? 0 : constants.O_NOFOLLOW)).catch(async (error: NodeJS.ErrnoException) => {
+      // Linux says ENOTDIR, not ELOOP, for a link opened as a folder without following it.
+      if (error.code === 'ENOTDIR' && !follow && (await lstat(reach).catch(() => undefined))?.isSymbolicLink()) error.code = 'ELOOP';
+      throw error;
+    });
+    here = pathOfOpen(folder, directoryPath);
+    entries = await readDirectory(here, relative, options);
   } catch (error) {
+    await folder?.close();
     // The root itself is the caller's to check; below it, one folder that cannot be read (or that
     // vanished meanwhile) does not stop the walk of the rest.
     if (!relative || !options.onUnreadable) throw error;
@@ -65,48 +87,54 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
     return;
   }
 
-  for (let index = 0; index < entries.length; ) {
-    const entry = entries[index]!;
-    if (entry.kind === 'link') {
-      index += 1;
-      const name = relative ? `${relative}/${entry.name}` : entry.name;
-      yield { name, path: join(root, name), size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, skippedLink: true };
-      continue;
-    }
-    if (entry.kind !== 'file') {
-      index += 1;
-      if (entry.kind !== 'directory') continue;
-      const name = relative ? `${relative}/${entry.name}` : entry.name;
-      if (entry.viaSymlink) {
-        const real = await realpath(join(root, name));
-        if (ancestors.has(real)) continue; // a loop back up the tree
-        ancestors.add(real);
-        yield* walkDirectory(root, name, options, ancestors);
-        ancestors.delete(real);
-      } else {
-        yield* walkDirectory(root, name, options, ancestors);
+  try {
+    for (let index = 0; index < entries.length; ) {
+      const entry = entries[index]!;
+      if (entry.kind === 'link') {
+        index += 1;
+        const name = relative ? `${relative}/${entry.name}` : entry.name;
+        yield { name, path: join(root, name), size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, skippedLink: true };
+        continue;
       }
-      continue;
-    }
-    // A run of files is stat'ed a window at a time, concurrently: one awaited lstat after another
-    // costs ten times the CPU (each is a round trip through the thread pool).
-    const batch: DirectoryEntry[] = [];
-    while (index < entries.length && entries[index]!.kind === 'file' && batch.length < STAT_WINDOW) batch.push(entries[index++]!);
-    const files = await Promise.all(
-      batch.map(async (file) => {
-        const name = relative ? `${relative}/${file.name}` : file.name;
-        const path = join(root, name);
-        try {
-          const info = file.viaSymlink ? await stat(path) : await lstat(path);
-          return { name, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
-        } catch (error) {
-          if (!options.onUnreadable) throw error;
-          if (!isVanished(error)) options.onUnreadable(name, error as NodeJS.ErrnoException);
-          return undefined;
+      if (entry.kind !== 'file') {
+        index += 1;
+        if (entry.kind !== 'directory') continue;
+        const name = relative ? `${relative}/${entry.name}` : entry.name;
+        if (entry.viaSymlink) {
+          const real = await realpath(join(here, entry.name)).catch(() => undefined);
+          if (real === undefined || ancestors.has(real)) continue; // gone, or a loop back up the tree
+          ancestors.add(real);
+          yield* walkDirectory(root, name, options, ancestors, join(here, entry.name), true);
+          ancestors.delete(real);
+        } else {
+          yield* walkDirectory(root, name, options, ancestors, join(here, entry.name), false);
         }
-      }),
-    );
-    for (const file of files) if (file) yield file;
+        continue;
+      }
+      // A run of files is stat'ed a window at a time, concurrently: one awaited lstat after another
+      // costs ten times the CPU (each is a round trip through the thread pool).
+      const batch: DirectoryEntry[] = [];
+      while (index < entries.length && entries[index]!.kind === 'file' && batch.length < STAT_WINDOW) batch.push(entries[index++]!);
+      const files = await Promise.all(
+        batch.map(async (file) => {
+          const name = relative ? `${relative}/${file.name}` : file.name;
+          try {
+            const info = file.viaSymlink ? await stat(join(here, file.name)) : await lstat(join(here, file.name));
+            // Swapped for something else since the folder was listed: not a file of the tree any more.
+            if (!info.isFile()) return undefined;
+            const listed: LocalFile = { name, path: join(root, name), size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, dev: info.dev };
+            return file.viaSymlink ? { ...listed, followedLink: true as const } : listed;
+          } catch (error) {
+            if (!options.onUnreadable) throw error;
+            if (!isVanished(error)) options.onUnreadable(name, error as NodeJS.ErrnoException);
+            return undefined;
+          }
+        }),
+      );
+      for (const file of files) if (file) yield file;
+    }
+  } finally {
+    await folder.close();
   }
 }
 
@@ -180,6 +208,8 @@ function utf8SequenceLength(bytes: Buffer, index: number): number {
 export function whyUnreadable(name: string, error: NodeJS.ErrnoException): string {
   const what = name.endsWith('/') ? 'folder' : 'file';
   if (error.code === 'EILSEQ') return `this ${what}'s name is not valid UTF-8, and S3 keys must be: rename it to send it`;
+  // A folder opened without following links that is one: swapped for a link during the run.
+  if (error.code === 'ELOOP') return `this ${what} became a symbolic link during the walk: not followed`;
   const why = error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code ?? error.message;
   return `cannot read this ${what}: ${why}`;
 }
