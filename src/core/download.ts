@@ -95,13 +95,16 @@ export async function downloadToFile(
     sizeHint?: number;
     /** Runs just before the verified file is renamed into place (a destination's folders checked once more). */
     beforePlacing?: () => Promise<void>;
+    /** Creates the temporary file through a path this hands `create`: the destination's folder proven first (DestinationGuard.within). */
+    creatingBeside?: CreatingBeside;
   } = {},
 ): Promise<DownloadedObject> {
   const id = ctx.events.newTransferId();
   let announced = false;
   const beforePlacing = options.beforePlacing ?? (async () => undefined);
+  const creatingBeside: CreatingBeside = options.creatingBeside ?? ((path, create) => create(path));
   if (options.sizeHint !== undefined && options.sizeHint <= IN_MEMORY_DOWNLOAD_MAX) {
-    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, beforePlacing);
+    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, beforePlacing, creatingBeside);
     if (downloaded) return downloaded;
     // Not what the listing promised: HEAD it and take the general path.
     announced = true;
@@ -123,7 +126,7 @@ export async function downloadToFile(
     try {
       const progress = new RangeProgress(`${temporary}.json`, forgetTemporary);
       const resuming = claim.fixed && head ? await progress.load(head, ctx.partSize) : false;
-      const { file, resumed } = await openTemporaryFile(temporary, resuming);
+      const { file, resumed } = await creatingBeside(temporary, (reachable) => openTemporaryFile(reachable, resuming));
       if (resuming && !resumed) await progress.reset();
       let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
       try {
@@ -181,6 +184,9 @@ export async function downloadToFile(
   }
 }
 
+/** Runs `create` with a path to `path` that a folder swapped for a link cannot redirect (or `path` itself). */
+type CreatingBeside = <T>(path: string, create: (reachable: string) => Promise<T>) => Promise<T>;
+
 /** Leftovers of gone runs that could not be removed (a folder planted at such a name): one line each. */
 function warnOfLeftovers(ctx: TransferContext, ref: ObjectRef, stuck: string[]): void {
   for (const message of stuck) ctx.events.emit('warning', { message, ref });
@@ -222,6 +228,7 @@ async function downloadInMemory(
   id: number,
   size: number,
   beforePlacing: () => Promise<void>,
+  creatingBeside: CreatingBeside,
 ): Promise<DownloadedObject | undefined> {
   ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
   try {
@@ -257,12 +264,14 @@ async function downloadInMemory(
       const temporary = privateTemporaryPath(target);
       const forgetTemporary = removeOnExit(temporary);
       try {
-        await writeNewFile(temporary, content).catch(async (error: NodeJS.ErrnoException) => {
-          // Our pid's name already there: left by a process that had this pid before.
-          if (error.code !== 'EEXIST') throw error;
-          await rm(temporary, { force: true });
-          await writeNewFile(temporary, content);
-        });
+        await creatingBeside(temporary, (reachable) =>
+          writeNewFile(reachable, content).catch(async (error: NodeJS.ErrnoException) => {
+            // Our pid's name already there: left by a process that had this pid before.
+            if (error.code !== 'EEXIST') throw error;
+            await rm(reachable, { force: true });
+            await writeNewFile(reachable, content);
+          }),
+        );
         await beforePlacing();
         await rename(temporary, target);
       } catch (error) {

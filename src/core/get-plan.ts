@@ -1,5 +1,6 @@
-import { lstat, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { constants, lstat, open, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { pathOfOpen } from './listed-file.js';
 import { parseObjectAddress, type ObjectRef } from './address.js';
 import { failure, usageError } from './errors.js';
 import { isTemporaryDownloadName } from './temporary-names.js';
@@ -73,6 +74,7 @@ export function requireKeyForGet(source: string, bucket: string | undefined): Ob
 export class DestinationGuard {
   private readonly checked = new Set<string>();
   private readonly root: string;
+  private realRoot: Promise<string> | undefined;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -94,6 +96,29 @@ export class DestinationGuard {
         throw failure(`${current} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; nothing is written through it`, { hint: 'remove it or choose another destination' });
       }
       this.checked.add(current);
+    }
+  }
+
+  /**
+   * Runs `use` with a path to `path`'s name inside its folder as that folder is at this moment, once it
+   * is proven to be the real folder under the root: a folder swapped for a link since `check` leads
+   * elsewhere, and nothing is created there, not even for a moment. On Linux the folder is opened and
+   * `use` reaches the name through it (/proc/self/fd), so a swap after the proof leads nowhere either;
+   * elsewhere the path is used as it is, after the proof.
+   */
+  async within<T>(path: string, use: (reachable: string) => Promise<T>): Promise<T> {
+    const folder = dirname(resolve(path));
+    const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      this.realRoot ??= realpath(this.root);
+      const expected = join(await this.realRoot, relative(this.root, folder));
+      const reachable = pathOfOpen(handle, folder);
+      if ((await realpath(reachable)) !== expected) {
+        throw failure(`${folder} is reached through a symbolic link now; nothing is written through it`, { hint: 'something changed the destination during the run; run it again once it is settled' });
+      }
+      return await use(reachable === folder ? path : join(reachable, basename(path)));
+    } finally {
+      await handle.close();
     }
   }
 }

@@ -3,7 +3,7 @@
  * can write there): nothing is renamed into place or deleted through it. Each run is stopped at a
  * known request by the fault proxy's `hold`, the folder is swapped, and the run let go.
  */
-import { mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -50,6 +50,32 @@ describe('a destination folder swapped for a link mid-run', () => {
     proxy.release('get');
     expect(await run.done).toBe(1);
     expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it.each(['get -r', 'sync'])('%s: no temporary file is created in the folder the link points to, not even for a moment', async (command) => {
+    const label = command.replace(/\W+/g, '-');
+    const destination = join(work.path, `${label}-temporary`);
+    const outside = join(work.path, `${label}-temporary-outside`);
+    mkdirSync(join(destination, 'sub'), { recursive: true });
+    mkdirSync(outside);
+    // Every name made in the outside folder, in the order the kernel saw them.
+    const made: string[] = [];
+    const watcher = watch(outside, (_event, name) => made.push(String(name)));
+    try {
+      proxy.setRules([{ method: 'GET', match: /t\/sub\/a02\.txt/, fault: { kind: 'hold', gate: label } }]);
+      const args = command === 'sync' ? ['sync', `s3://${bucket}/t/`, destination] : ['get', '-r', `s3://${bucket}/t/`, destination];
+      const run = startCli([...args, '--concurrency', '1'], proxied);
+      await waitFor(() => proxy.held(label) > 0, 'the download of a02 to be held');
+      swapForLink(join(destination, 'sub'), outside);
+      proxy.release(label);
+      expect(await run.done).toBe(1);
+      // A name of our own made after the run: once it is seen, every earlier one has been.
+      writeFileSync(join(outside, 'end-of-run'), '');
+      await waitFor(() => made.includes('end-of-run'), 'the watcher to see the end of the run');
+      expect(made.filter((name) => name !== 'end-of-run')).toEqual([]);
+    } finally {
+      watcher.close();
+    }
   });
 
   it('sync --delete: a local file is never deleted through the link', async () => {

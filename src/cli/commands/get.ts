@@ -110,7 +110,7 @@ Examples:
                 return;
               }
               await guard.check(path);
-              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, beforePlacing: () => guard.check(path, { fresh: true }) });
+              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, beforePlacing: () => guard.check(path, { fresh: true }), creatingBeside: (temporary, create) => guard.within(temporary, create) });
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
             });
           },
