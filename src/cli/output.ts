@@ -29,9 +29,10 @@ export class Output {
     this.display = display;
   }
 
-  /** A human line on stdout; silent with --json or --quiet. */
+  /** A human line on stdout (names in it shown with their control characters escaped); silent with --json or --quiet. */
   line(text: string): void {
     if (this.mode.json || this.mode.quiet) return;
+    text = escapeControls(text);
     // On the bar's terminal, the line is drawn above the bar instead of under it.
     if (this.display?.visible && process.stdout.isTTY) this.display.log(`${text}\n`);
     else this.write(`${text}\n`);
@@ -107,7 +108,7 @@ export class Output {
 
   /** A human line about the result on stderr, so that stdout holds only the result itself; silent with --json or --quiet. */
   note(text: string): void {
-    if (!this.mode.json && !this.mode.quiet) this.stderr(`${text}\n`);
+    if (!this.mode.json && !this.mode.quiet) this.stderr(`${escapeControls(text)}\n`);
   }
 
   warn(text: string): void {
@@ -149,6 +150,19 @@ export function errorLine(error: DatalakeError): string {
   return `datalake: error: ${oneLine(error.message)}${error.hint ? ` (${oneLine(error.hint)})` : ''}`;
 }
 
+/** A message as one line: its line breaks (a message's own, or a name's) as spaces, other control characters escaped. */
 export function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  return escapeControls(text.replace(/\s*\n\s*/g, ' ').trim());
+}
+
+const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * Control characters (C0, DEL and C1) as escapes — `\r`, `\t`, `\n`, else `\xNN` — the way a walk shows
+ * a name's invalid bytes: a key or file name printed raw could move the cursor back over the line
+ * (`a\rb`), restyle or clear the terminal (an escape sequence). Every human line and message goes
+ * through here; JSON output escapes them itself.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => NAMED_CONTROLS[control] ?? `\\x${control.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -368,3 +368,42 @@ describe('verify of a prefix with nothing under it', () => {
     expect(wholeJson(result.stdout)).toMatchObject({ ok: false, checked: 0 });
   });
 });
+
+describe('control characters in names never reach the terminal raw', () => {
+  // A key or file name with a carriage return could overwrite the line it is printed on, an escape
+  // sequence restyle the terminal: printed, they are escaped (`\r`, `\t`, `\x1b`), in lines and failures alike.
+  const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+  // (An escape character cannot be in a key MinIO lists: XML 1.0 cannot carry it, and MinIO sends U+FFFD.)
+  it('ls names a key with a carriage return and a tab escaped', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'ctl/over\rwrite\tme.txt', Body: 'x' }));
+    const result = await runCli(['ls', `s3://${bucket}/ctl/`]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toMatch(raw);
+    expect(result.stdout).toContain('over\\rwrite\\tme.txt');
+  });
+
+  it('get -r: the failure line names the key escaped', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'ctl/over\rwrite\tme.txt', Body: 'x' }));
+    const destination = join(work.path, 'control-get');
+    // A folder where the download would go: that one object fails, named.
+    mkdirSync(join(destination, 'over\rwrite\tme.txt'), { recursive: true });
+    writeFileSync(join(destination, 'over\rwrite\tme.txt', 'keep'), 'a folder of the user');
+    const result = await runCli(['get', '-r', `s3://${bucket}/ctl/`, destination]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^datalake: failed: /m);
+    expect(result.stderr).not.toMatch(raw);
+    expect(result.stderr).toContain('over\\rwrite\\tme.txt');
+  });
+
+  it('sync up: the failure line names a file with an escape sequence in its name escaped', async () => {
+    const source = join(work.path, 'control-sync');
+    mkdirSync(source, { recursive: true });
+    writeFileSync(join(source, 'clear\u001b[2Jscreen.txt'), 'a name a key may not carry');
+    const result = await runCli(['sync', source, `s3://${bucket}/ctl-sync/`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^datalake: failed: /m);
+    expect(result.stderr).not.toMatch(raw);
+    expect(result.stderr).toContain('clear\\x1b[2Jscreen.txt');
+  });
+});
