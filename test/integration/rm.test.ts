@@ -179,7 +179,8 @@ describe('rm on a versioned bucket', () => {
     expect(document.deleted.map((d) => d.key)).toEqual(['l/free.csv']);
     expect(document.failed).toHaveLength(1);
     expect(document.failed[0]!.key).toBe('l/held.csv');
-    expect(document.failed[0]!.error).toMatch(/AccessDenied|InvalidRequest|WORM|retention/i);
+    // MinIO names the refusal in the answer; moto leaves the key out of it, which is a failure too.
+    expect(document.failed[0]!.error).toMatch(/AccessDenied|InvalidRequest|WORM|retention|did not report this key deleted/i);
     expect(result.stderr).toContain(`datalake: failed: s3://${locked}/l/held.csv`);
     expect((await versionsOf(locked, 'l/')).map((v) => v.key)).toEqual(['l/held.csv']);
   });

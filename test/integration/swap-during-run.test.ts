@@ -103,10 +103,10 @@ describe('a destination folder swapped for a link mid-run', () => {
 
 /**
  * A source tree whose folder `b/` is swapped for a link to a folder outside the tree, holding other
- * files of the same names and one more, while every upload from `a/` is held. `put -r` walks the whole
- * tree first: the files of `b/` were listed before the swap and are read after it. `sync` takes from
- * its walk only as many files as its window of transfers holds, fewer than `a/` has: its walk enters
- * `b/` only after the swap. Either way nothing of the outside folder may reach the bucket.
+ * files of the same names and one more, while every upload from `a/` is held. Both commands read their
+ * plan ahead of the transfers: the files of `b/` were listed before the swap and are read after it,
+ * through the link unless the upload proves each is the file listed. Nothing of the outside folder
+ * may reach the bucket. (A walk that meets the swapped folder itself: test/unit/local-tree.test.ts.)
  */
 function sourceTree(label: string): { source: string; outside: string } {
   const source = join(work.path, `${label}-source`);

@@ -212,7 +212,7 @@ describe('a lost answer is settled by looking at the object', () => {
     expect(md5(got.bytes!)).toBe(md5(big));
   });
 
-  it('the Complete request body damaged on the way, twice (the server answers InvalidRequest, then MalformedXML): sent again, exit 0', async () => {
+  it('the Complete request body damaged on the way, twice (refused each time: MinIO says InvalidRequest, then MalformedXML): sent again, exit 0', async () => {
     // The request body begins `<CompleteMultipartUpload xmlns="…"><Part><PartNumber>1</PartNumber>`:
     // its first byte, then the `/` of the first `</PartNumber>`, each flipped once.
     const closingTag = '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><PartNumber>1<'.length;
@@ -227,7 +227,9 @@ describe('a lost answer is settled by looking at the object', () => {
     expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ crc32: crc32Base64(big) });
     expect(proxy.log.filter((entry) => entry.method === 'POST' && entry.url.includes('uploadId='))).toHaveLength(3);
     const log = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; code: string });
-    expect(log.filter((entry) => entry.msg === 'retrying').map((entry) => entry.code)).toEqual(['InvalidRequest', 'MalformedXML']);
+    const retried = log.filter((entry) => entry.msg === 'retrying').map((entry) => entry.code);
+    expect(retried).toHaveLength(2);
+    if (inject('s3').isMinio) expect(retried).toEqual(['InvalidRequest', 'MalformedXML']);
   });
 });
 

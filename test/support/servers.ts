@@ -61,11 +61,23 @@ export const AWS_CAPABILITIES: Capabilities = {
 };
 
 /**
- * The files about how datalake talks to an S3 server. The others test the CLI alone (bad input, output,
- * terminal, package install), the benchmark, or MinIO's own answers (upload-safety asserts the error
- * codes MinIO gives a damaged Complete body).
+ * The files about how datalake talks to an S3 server, run on every server. The others test the CLI
+ * alone (bad input, output, terminal, package install), the benchmark, or a guarantee some server
+ * lacks an operation for (below).
  */
 const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees', 'no-clobber-race', 'table-append', 'table-faults'];
+
+/**
+ * Files of guarantees that hold whatever the server, run where the server implements what they touch.
+ * Not on moto (either version): cp-mv, stat-cat and uneven-parts (no part sizes: a multipart object
+ * cannot be copied part for part nor its ETag recomputed), upload-safety (a settled stdin upload fails
+ * there; see the report of issue 14). Not on SeaweedFS: rm (its versioned deletes fail two tests).
+ * Not on moto 5.2.1: damaged-answers and listing-scope (four tests fail there, not yet looked into).
+ * garbage-server talks to a fake server of its own, so it runs once, with MinIO.
+ */
+const GUARANTEES_ON_MOTO = ['rm', 'damaged-answers', 'listing-scope', 'swap-during-run'];
+const GUARANTEES_ON_MOTO_521 = ['rm', 'swap-during-run'];
+const GUARANTEES_ON_SEAWEEDFS = ['upload-safety', 'cp-mv', 'stat-cat', 'damaged-answers', 'listing-scope', 'swap-during-run', 'uneven-parts'];
 
 /**
  * moto checks no signatures, enforces no POST policy, dates every multipart upload 2010-11-10, answers a
@@ -88,14 +100,14 @@ export const SERVERS: ServerEntry[] = [
     capabilities: { ...AWS_CAPABILITIES, publicAccessBlock: false, lifecycleTransitions: false, lifecycleAbortIncompleteUploads: false },
     files: 'all',
   },
-  { name: 'moto', description: "moto's S3 server at the pinned version", capabilities: MOTO, files: PORTABLE_FILES },
-  { name: 'moto-5.2.1', description: "moto's S3 server at 5.2.1", capabilities: MOTO, files: PORTABLE_FILES },
+  { name: 'moto', description: "moto's S3 server at the pinned version", capabilities: MOTO, files: [...PORTABLE_FILES, ...GUARANTEES_ON_MOTO] },
+  { name: 'moto-5.2.1', description: "moto's S3 server at 5.2.1", capabilities: MOTO, files: [...PORTABLE_FILES, ...GUARANTEES_ON_MOTO_521] },
   {
     name: 'seaweedfs',
     description: 'SeaweedFS `weed server -s3` built from source',
     // SeaweedFS answers NotImplemented to lifecycle transitions (it has no storage classes to move to).
     capabilities: { ...AWS_CAPABILITIES, lifecycleTransitions: false },
-    files: PORTABLE_FILES,
+    files: [...PORTABLE_FILES, ...GUARANTEES_ON_SEAWEEDFS],
   },
 ];
 
