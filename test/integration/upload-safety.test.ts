@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   DeleteBucketCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
@@ -212,7 +213,7 @@ describe('a lost answer is settled by looking at the object', () => {
     expect(md5(got.bytes!)).toBe(md5(big));
   });
 
-  it('the Complete request body damaged on the way, twice (refused each time: MinIO says InvalidRequest, then MalformedXML): sent again, exit 0', async () => {
+  it('the Complete request body damaged on the way, twice: sent again until it is whole, exit 0, the object exactly the file', async () => {
     // The request body begins `<CompleteMultipartUpload xmlns="…"><Part><PartNumber>1</PartNumber>`:
     // its first byte, then the `/` of the first `</PartNumber>`, each flipped once.
     const closingTag = '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><PartNumber>1<'.length;
@@ -222,14 +223,18 @@ describe('a lost answer is settled by looking at the object', () => {
     ]);
     const logFile = join(work.path, 'malformed.log');
     const result = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/malformed/big.bin`, '--json', '--log-level', 'warn', '--log-file', logFile], { env: proxied });
-    expect(proxy.faults('flip-request-byte')).toBe(2);
-    expect(result.code).toBe(0);
+    expect(proxy.faults('flip-request-byte')).toBeGreaterThanOrEqual(1);
+    expect(result.code, result.stderr).toBe(0);
     expect(lastJson<PutJson>(result).objects[0]).toMatchObject({ crc32: crc32Base64(big) });
-    expect(proxy.log.filter((entry) => entry.method === 'POST' && entry.url.includes('uploadId='))).toHaveLength(3);
-    const log = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; code: string });
-    const retried = log.filter((entry) => entry.msg === 'retrying').map((entry) => entry.code);
-    expect(retried).toHaveLength(2);
-    if (inject('s3').isMinio) expect(retried).toEqual(['InvalidRequest', 'MalformedXML']);
+    const stored = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'malformed/big.bin' }));
+    expect(md5(Buffer.from(await stored.Body!.transformToByteArray()))).toBe(md5(big));
+    // MinIO refuses each damaged body, with these codes, and each is sent again.
+    if (inject('s3').isMinio) {
+      expect(proxy.faults('flip-request-byte')).toBe(2);
+      expect(proxy.log.filter((entry) => entry.method === 'POST' && entry.url.includes('uploadId='))).toHaveLength(3);
+      const log = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; code: string });
+      expect(log.filter((entry) => entry.msg === 'retrying').map((entry) => entry.code)).toEqual(['InvalidRequest', 'MalformedXML']);
+    }
   });
 });
 
