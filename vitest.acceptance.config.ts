@@ -8,6 +8,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/acceptance/**/*.test.ts'],
+    // Issue 15's tests all pass now and live in the regular suite: the folder may be empty.
+    passWithNoTests: true,
     reporters: ['default', './test/support/closing-line-reporter.ts'],
     testTimeout: 180_000,
     hookTimeout: 600_000,

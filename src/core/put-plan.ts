@@ -174,9 +174,13 @@ const STORAGE_CLASSES = new Set([
   'GLACIER_IR', 'OUTPOSTS', 'SNOW', 'EXPRESS_ONEZONE',
 ]);
 
-/** Checks `--meta`, `--tag`, `--storage-class` and `--sse` into PutOptions. */
+/**
+ * Checks `--meta`, `--tag`, `--storage-class` and `--sse` into PutOptions, and `--content-type` for
+ * what a header can carry. Every request that sends user metadata (put, sync, cp, mv) takes it from here.
+ */
 export function resolvePutOptions(args: {
   meta?: string[];
+  contentType?: string;
   tag?: string[];
   storageClass?: string;
   sse?: string;
@@ -187,7 +191,9 @@ export function resolvePutOptions(args: {
   for (const name of Object.keys(metadata)) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) throw usageError(`invalid --meta name '${name}'`, 'use letters, digits, - and _');
     if (name.toLowerCase() === MD5_METADATA_KEY) throw usageError(`--meta ${name} is reserved: datalake stores the content MD5 there`);
+    checkHeaderText(metadata[name]!, `--meta ${name}`, 'S3 metadata');
   }
+  if (args.contentType !== undefined) checkHeaderText(args.contentType, '--content-type', 'a content-type');
   const tags = parsePairs(args.tag ?? [], '--tag');
   if (Object.keys(tags).length > 10) throw usageError('at most 10 tags per object');
   const storageClass = args.storageClass?.toUpperCase();
@@ -210,6 +216,16 @@ function md5MetadataSetting(value: string | undefined): boolean {
   if (text === '' || text === '0' || text === 'false' || text === 'no') return false;
   if (text === '1' || text === 'true' || text === 'yes') return true;
   throw usageError(`invalid DATALAKE_MD5_METADATA '${value}'`, 'use 1 or 0 (true or false)');
+}
+
+/**
+ * User metadata and the content type travel as HTTP headers, which carry printable ASCII: anything else
+ * was signed as one text and sent as another (a misleading "credentials rejected"), or refused by Node
+ * as a raw TypeError. Refused before any request, as boto3 refuses non-ASCII metadata.
+ */
+function checkHeaderText(value: string, flag: string, what: string): void {
+  if (/^[\x20-\x7e]*$/.test(value)) return;
+  throw usageError(`invalid ${flag} value '${value}': ${what} can only contain printable ASCII characters`, 'encode the value first, e.g. percent- or base64-encoded');
 }
 
 function parsePairs(pairs: string[], flag: string): Record<string, string> {
