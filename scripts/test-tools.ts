@@ -3,12 +3,15 @@ import { installMinio } from './lib/minio.js';
 import { installPythonTools } from './lib/python-tools.js';
 import { installSeaweedfs } from './lib/seaweedfs.js';
 import { installDebianPackages } from './lib/debian-packages.js';
+import { installNode24 } from './lib/node24.js';
 
 try {
   installMinio();
   installSeaweedfs();
   installPythonTools();
   await installDebianPackages();
+  // The suite's second leg runs on Node.js 24 (scripts/test-node24.ts).
+  installNode24();
   // The presigned-URL tests fetch URLs as a user would, with curl.
   const { spawnSync } = await import('node:child_process');
   if (spawnSync('curl', ['--version']).status !== 0) throw new Error('curl is needed by the presign tests: apt-get install curl');

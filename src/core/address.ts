@@ -61,6 +61,12 @@ export function validateBucketName(bucket: string): void {
       '3 to 63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit',
     );
   }
+  // S3 Express One Zone directory buckets (`name--usw2-az1--x-s3`) sign with session credentials from
+  // CreateSession, which datalake's own request path does not obtain: refused before any request
+  // rather than failing every one of them. The suffix is reserved: no general purpose bucket has it.
+  if (bucket.endsWith('--x-s3')) {
+    throw usageError(`'${bucket}' is an S3 Express One Zone directory bucket, which datalake does not support`, 'use a general purpose bucket, or the AWS CLI for directory buckets');
+  }
 }
 
 /** Refuses keys that are empty, too long, or have empty, `.` or `..` segments. */

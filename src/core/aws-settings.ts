@@ -5,7 +5,15 @@
  * It is bundled on its own (scripts/bundle.ts), so it imports nothing of datalake's: a class shared
  * with the main bundle would be two classes, and `instanceof` would tell them apart.
  */
-import { getProfileName, loadConfig, loadSharedConfigFiles, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS } from '@smithy/core/config';
+import {
+  getProfileName,
+  loadConfig,
+  loadSharedConfigFiles,
+  NODE_REGION_CONFIG_FILE_OPTIONS,
+  NODE_REGION_CONFIG_OPTIONS,
+  NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS,
+  NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS,
+} from '@smithy/core/config';
 import { resolveEndpointConfig } from '@smithy/core/endpoints';
 
 /** What the environment (endpoint only) and the shared config files say, by the SDK's own rules. */
@@ -17,6 +25,14 @@ export interface SharedConfig {
   endpointSource: string;
   /** The profile's `s3 = addressing_style`, unchecked. */
   addressingStyle: string | undefined;
+  /** `AWS_USE_FIPS_ENDPOINT`, else the profile's `use_fips_endpoint`, as the SDK reads them. */
+  useFipsEndpoint: boolean;
+  /** `AWS_USE_DUALSTACK_ENDPOINT`, else the profile's `use_dualstack_endpoint` (the SDK's rule) or its `s3 = use_dualstack_endpoint` (the CLI's). */
+  useDualstackEndpoint: boolean;
+  /** The profile's `s3 = use_accelerate_endpoint` (read by the AWS CLI; the JavaScript SDK has no loader for it), unchecked. */
+  useAccelerateEndpoint: string | undefined;
+  /** The profile's `s3 = use_dualstack_endpoint`, unchecked. */
+  s3UseDualstackEndpoint: string | undefined;
   /** The profile read: `AWS_PROFILE`, else `default`. */
   profile: string;
   /** `AWS_CA_BUNDLE`, else the profile's `ca_bundle`: a PEM file of the certificates to trust, and where it was named. */
@@ -34,14 +50,30 @@ export async function fromSharedConfig(env: NodeJS.ProcessEnv): Promise<SharedCo
   // The SDK's configured-endpoint resolution for the service `S3`, exactly as an S3Client runs it.
   const configured = resolveEndpointConfig({ serviceId: 'S3' } as never) as unknown as { serviceConfiguredEndpoint(): Promise<string | undefined> };
   const endpoint = await configured.serviceConfiguredEndpoint();
-  // The SDK for JavaScript does not read `s3 = addressing_style` (the AWS CLI does): taken from the
-  // parsed profile as the SDK's loader flattens its sub-section.
+  // The SDK for JavaScript does not read the profile's `s3` sub-section (addressing_style,
+  // use_accelerate_endpoint, use_dualstack_endpoint; the AWS CLI does): taken from the parsed profile,
+  // where the SDK's loader flattens it to `s3.name`.
   const profile = getProfileName({});
   const { configFile } = await loadSharedConfigFiles();
-  const addressingStyle = configFile[profile]?.['s3.addressing_style'];
+  const profileSettings = configFile[profile] ?? {};
   // Neither is read by the SDK for JavaScript (the AWS CLI and boto3 read both).
-  const caBundlePath = env.AWS_CA_BUNDLE || configFile[profile]?.ca_bundle;
+  const caBundlePath = env.AWS_CA_BUNDLE || profileSettings.ca_bundle;
   const caBundle = caBundlePath ? { path: caBundlePath, source: env.AWS_CA_BUNDLE ? 'AWS_CA_BUNDLE' : `profile '${profile}'` } : undefined;
+  // FIPS and dual-stack by the SDK's own loaders (environment, then profile); a value other than
+  // true/false throws the SDK's message, which the caller turns into a usage error.
+  const useFipsEndpoint = await loadConfig<boolean>(NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS)();
+  const useDualstackEndpoint = await loadConfig<boolean>(NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS)();
   const endpointSource = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : `profile '${profile}'`;
-  return { region: region || undefined, endpoint: endpoint || undefined, endpointSource, addressingStyle, profile, caBundle };
+  return {
+    region: region || undefined,
+    endpoint: endpoint || undefined,
+    endpointSource,
+    addressingStyle: profileSettings['s3.addressing_style'],
+    useFipsEndpoint,
+    useDualstackEndpoint,
+    useAccelerateEndpoint: profileSettings['s3.use_accelerate_endpoint'],
+    s3UseDualstackEndpoint: profileSettings['s3.use_dualstack_endpoint'],
+    profile,
+    caBundle,
+  };
 }

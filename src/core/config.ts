@@ -27,6 +27,12 @@ export interface Settings {
    * `s3 = addressing_style = path|virtual`; without one (or `auto`), path style for a custom endpoint.
    */
   forcePathStyle: boolean;
+  /** FIPS endpoints: `AWS_USE_FIPS_ENDPOINT`, else the profile's `use_fips_endpoint`. */
+  useFipsEndpoint: boolean;
+  /** Dual-stack (IPv6) endpoints: `AWS_USE_DUALSTACK_ENDPOINT`, else the profile's `use_dualstack_endpoint` or `s3 = use_dualstack_endpoint`. */
+  useDualstackEndpoint: boolean;
+  /** S3 Transfer Acceleration: the profile's `s3 = use_accelerate_endpoint`, as the AWS CLI reads it. */
+  useAccelerateEndpoint: boolean;
   profile: string | undefined;
   layout: string;
   /** Requests in flight at once, across all files. */
@@ -113,7 +119,13 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
   }
   // Loaded here, not at start-up: `--version` and `--help` never read the config files.
   const { fromSharedConfig } = await import('./aws-settings.js');
-  const fromProfile = await fromSharedConfig(env);
+  let fromProfile: Awaited<ReturnType<typeof fromSharedConfig>>;
+  try {
+    fromProfile = await fromSharedConfig(env);
+  } catch (error) {
+    // The SDK's loaders throw plain errors for a value they cannot read (`AWS_USE_FIPS_ENDPOINT=yes`).
+    throw usageError(`invalid AWS configuration: ${(error as Error).message}`);
+  }
 
   const region = pick(flags.region, 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? fromProfile.region ?? DEFAULT_REGION;
   if (!/^[a-z0-9-]+$/.test(region)) throw usageError(`invalid region '${region}'`);
@@ -129,7 +141,51 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
 
   const ca = fromProfile.caBundle === undefined ? undefined : readCaBundle(fromProfile.caBundle);
 
-  return { bucket, region, endpoint, forcePathStyle, profile: pick(flags.profile, 'AWS_PROFILE'), layout, concurrency, partSize, retries, timeoutMs, ca };
+  const inProfile = ` in profile '${fromProfile.profile}'`;
+  const useFipsEndpoint = fromProfile.useFipsEndpoint;
+  const useDualstackEndpoint = fromProfile.useDualstackEndpoint || profileBoolean(fromProfile.s3UseDualstackEndpoint, `s3 use_dualstack_endpoint${inProfile}`);
+  const useAccelerateEndpoint = profileBoolean(fromProfile.useAccelerateEndpoint, `s3 use_accelerate_endpoint${inProfile}`);
+  refuseUnreachableCombinations({ endpoint, forcePathStyle, useFipsEndpoint, useDualstackEndpoint, useAccelerateEndpoint });
+
+  return {
+    bucket,
+    region,
+    endpoint,
+    forcePathStyle,
+    useFipsEndpoint,
+    useDualstackEndpoint,
+    useAccelerateEndpoint,
+    profile: pick(flags.profile, 'AWS_PROFILE'),
+    layout,
+    concurrency,
+    partSize,
+    retries,
+    timeoutMs,
+    ca,
+  };
+}
+
+function profileBoolean(value: string | undefined, name: string): boolean {
+  if (value === undefined || value.toLowerCase() === 'false') return false;
+  if (value.toLowerCase() === 'true') return true;
+  throw usageError(`invalid ${name} '${value}'`, 'use true or false');
+}
+
+/**
+ * Settings the S3 endpoint rules reject for every bucket (the SDK would fail each request with the
+ * same message): refused here once, before any request, naming what to change.
+ */
+function refuseUnreachableCombinations(settings: { endpoint: string | undefined; forcePathStyle: boolean; useFipsEndpoint: boolean; useDualstackEndpoint: boolean; useAccelerateEndpoint: boolean }): void {
+  const special = [
+    settings.useFipsEndpoint && 'FIPS (AWS_USE_FIPS_ENDPOINT, use_fips_endpoint)',
+    settings.useDualstackEndpoint && 'dual-stack (AWS_USE_DUALSTACK_ENDPOINT, use_dualstack_endpoint)',
+    settings.useAccelerateEndpoint && 'S3 Transfer Acceleration (s3 use_accelerate_endpoint)',
+  ].filter((name): name is string => typeof name === 'string');
+  if (settings.endpoint !== undefined && special.length > 0) {
+    throw usageError(`a custom endpoint (${settings.endpoint}) cannot be combined with ${special.join(' or ')}`, 'AWS chooses those endpoints itself: set one or the other');
+  }
+  if (settings.useAccelerateEndpoint && settings.useFipsEndpoint) throw usageError('S3 Transfer Acceleration cannot be combined with FIPS endpoints', 'turn one of them off');
+  if (settings.useAccelerateEndpoint && settings.forcePathStyle) throw usageError('S3 Transfer Acceleration cannot be combined with path-style addressing', "set the profile's s3 addressing_style to virtual or auto");
 }
 
 /** The CA bundle's certificates; a file that cannot be read is bad configuration, found before any request. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectRef } from './address.js';
+import { usageError } from './errors.js';
 import type { LazyS3Client } from './s3.js';
 import { commonJsExports } from './sdk.js';
 import type { ListPage } from './s3-answers.js';
@@ -69,6 +70,19 @@ interface BucketEndpoint {
   /** The URL's path without its trailing slash: keys are appended to it. */
   basePath: string;
   signingRegion: string;
+  /** The service in the signature's scope, as the endpoint rules name it: `s3`. */
+  signingName: string;
+}
+
+/** The settings of config.ts that decide where a bucket's requests go. */
+export interface EndpointSettings {
+  region: string;
+  endpoint: string | undefined;
+  forcePathStyle?: boolean;
+  useFipsEndpoint?: boolean;
+  useDualstackEndpoint?: boolean;
+  useAccelerateEndpoint?: boolean;
+  profile?: string | undefined;
 }
 
 export class DirectRequests {
@@ -80,7 +94,7 @@ export class DirectRequests {
   constructor(
     private readonly client: LazyS3Client,
     private readonly transport: Transport,
-    private readonly settings: { region: string; endpoint: string | undefined; forcePathStyle?: boolean; profile?: string | undefined },
+    private readonly settings: EndpointSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.fromEnvironment = environmentCredentials(settings.profile, env);
@@ -208,12 +222,19 @@ export class DirectRequests {
     return { endpoint, path: sentQuery ? `${path}?${sentQuery}` : path, signed };
   }
 
+  /** Where a request for the object goes and how it is signed: its URL, signing region and service. */
+  async target(ref: ObjectRef): Promise<{ url: string; signingRegion: string; signingName: string }> {
+    const endpoint = await this.endpointFor(ref.bucket);
+    const path = ref.key === '' ? endpoint.basePath || '/' : `${endpoint.basePath}/${encodeKey(ref.key)}`;
+    return { url: `${endpoint.url.origin}${path}`, signingRegion: endpoint.signingRegion, signingName: endpoint.signingName };
+  }
+
   /** The bucket's URL and signing region, once per bucket. */
   private async endpointFor(bucket: string): Promise<BucketEndpoint> {
     let endpoint = this.endpoints.get(bucket);
     if (!endpoint) {
       const { url, signingRegion } = this.settings.endpoint && this.pathStyle() ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
-      endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion };
+      endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion, signingName: 's3' };
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
@@ -224,25 +245,34 @@ export class DirectRequests {
     return this.settings.forcePathStyle ?? this.settings.endpoint !== undefined;
   }
 
-  /** By the SDK's own endpoint rules (virtual-hosted or path style, the bucket's signing region). */
+  /**
+   * By the SDK's own endpoint rules, with the settings the SDK client has (virtual-hosted or path
+   * style, FIPS, dual-stack, acceleration; the bucket's signing region). A bucket the rules sign
+   * otherwise than SigV4 for `s3` (an S3 Express directory bucket's session auth) is refused here
+   * rather than sent with a signature it would refuse; address.ts refuses those names before this.
+   */
   private async sdkEndpoint(bucket: string): Promise<{ url: URL; signingRegion: string }> {
     const client = await this.client.resolve();
-    // FIPS and dual-stack as the client resolved them (AWS_USE_FIPS_ENDPOINT, the profile's
-    // use_fips_endpoint…), so both paths send a bucket's requests to the same host.
-    const [useFips, useDualStack] = await Promise.all([client.config.useFipsEndpoint(), client.config.useDualstackEndpoint()]);
-    const resolved = client.config.endpointProvider({
-      Bucket: bucket,
-      Region: this.settings.region,
-      UseFIPS: useFips,
-      UseDualStack: useDualStack,
-      ForcePathStyle: this.pathStyle(),
-      Accelerate: false,
-      UseArnRegion: false,
-      DisableMultiRegionAccessPoints: false,
-      ...(this.settings.endpoint ? { Endpoint: this.settings.endpoint } : {}),
-    });
-    const schemes = (resolved.properties?.authSchemes ?? []) as Array<{ name?: string; signingRegion?: string }>;
-    const sigv4 = schemes.find((scheme) => scheme.name === 'sigv4');
+    let resolved: ReturnType<typeof client.config.endpointProvider>;
+    try {
+      resolved = client.config.endpointProvider({
+        Bucket: bucket,
+        Region: this.settings.region,
+        UseFIPS: this.settings.useFipsEndpoint ?? false,
+        UseDualStack: this.settings.useDualstackEndpoint ?? false,
+        ForcePathStyle: this.pathStyle(),
+        Accelerate: this.settings.useAccelerateEndpoint ?? false,
+        UseArnRegion: false,
+        DisableMultiRegionAccessPoints: false,
+        ...(this.settings.endpoint ? { Endpoint: this.settings.endpoint } : {}),
+      });
+    } catch (error) {
+      // The rules' own words (e.g. "Path-style addressing cannot be used with S3 Accelerate" for a dotted name).
+      throw usageError(`bucket '${bucket}' cannot be reached with these settings: ${(error as Error).message}`);
+    }
+    const schemes = (resolved.properties?.authSchemes ?? []) as Array<{ name?: string; signingName?: string; signingRegion?: string }>;
+    const sigv4 = schemes.find((scheme) => scheme.name === 'sigv4' && (scheme.signingName ?? 's3') === 's3');
+    if (schemes.length > 0 && !sigv4) throw usageError(`bucket '${bucket}' needs ${schemes.map((scheme) => scheme.name).join(' or ')} signing, which datalake does not support`);
     return { url: new URL(resolved.url.href), signingRegion: sigv4?.signingRegion ?? this.settings.region };
   }
 

@@ -56,10 +56,11 @@ export class LazyS3Client {
 }
 
 /**
- * The S3 client, configured once from the one resolution of config.ts (region, endpoint and
- * addressing style, as the direct path gets them): the SDK's default credential chain (env,
- * profiles, SSO, IMDS), the run's transport (proxy, CA bundle, connections, time limits, clock), and
- * the SDK's own retries and CRC32 checksums off (retries and MD5 checksums are ours, done once).
+ * The S3 client, configured once from the one resolution of config.ts (region, endpoint, addressing
+ * style, FIPS, dual-stack and acceleration, as the direct path gets them): the SDK's default
+ * credential chain (env, profiles, SSO, IMDS), the run's transport (proxy, CA bundle, connections,
+ * time limits, clock), and the SDK's own retries and CRC32 checksums off (retries and MD5 checksums
+ * are ours, done once).
  */
 async function createS3Client(settings: Settings, transport: Transport): Promise<S3Client> {
   const [{ S3Client }, { TransportHttpHandler }] = await Promise.all([sdk(), import('./sdk-http-handler.js')]);
@@ -67,6 +68,9 @@ async function createS3Client(settings: Settings, transport: Transport): Promise
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.forcePathStyle,
+    useFipsEndpoint: settings.useFipsEndpoint,
+    useDualstackEndpoint: settings.useDualstackEndpoint,
+    useAccelerateEndpoint: settings.useAccelerateEndpoint,
     ...(settings.profile ? { profile: settings.profile } : {}),
     maxAttempts: 1,
     requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -136,6 +136,24 @@ describe('messages name what actually failed', () => {
   });
 });
 
+describe('settings no request could succeed with: exit 2, one line, before any request', () => {
+  it('an S3 Express One Zone directory bucket, in any command', async () => {
+    for (const args of [['ls', 's3://lake--usw2-az1--x-s3/'], ['put', small, 's3://lake--usw2-az1--x-s3/k.txt'], ['presign', 's3://lake--usw2-az1--x-s3/k.txt']]) {
+      const result = await run(args, userEnv());
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expectOneLine(result.stderr);
+      expect(result.stderr).toContain('S3 Express One Zone directory bucket');
+    }
+  });
+
+  it('a custom endpoint with AWS_USE_FIPS_ENDPOINT=true', async () => {
+    const result = await run(['ls', `s3://${bucket}/`], userEnv({ AWS_USE_FIPS_ENDPOINT: 'true' }));
+    expect(result.code).toBe(2);
+    expectOneLine(result.stderr);
+    expect(result.stderr).toMatch(/custom endpoint .* cannot be combined with FIPS/);
+  });
+});
+
 /** libfaketime, preloaded with its clock read from `specFile` on every call; monotonic time left real. */
 function fakeClockEnv(specFile: string): Record<string, string> {
   const listed = spawnSync('dpkg', ['-L', 'libfaketime'], { encoding: 'utf8' }).stdout ?? '';
@@ -171,12 +189,14 @@ describe('temporary credentials from a profile', () => {
       const running = run(['sync', local, `s3://${bucket}/${prefix}/`, '--delete', '--concurrency', '1'], profileEnv('refresh', endpoint, credentials.command, fakeClockEnv(clock)));
       await waitFor(() => proxy.held('expiry') === 1, 'the fifth upload held');
       expect(credentials.calls()).toHaveLength(1);
-      writeFileSync(clock, '+2m\n');
+      // Replaced whole (rename), so the CLI never reads a half-written clock.
+      writeFileSync(`${clock}.next`, '+2m\n');
+      renameSync(`${clock}.next`, clock);
       proxy.release('expiry');
       const result = await running;
       expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
       const calls = credentials.calls();
-      expect(calls).toHaveLength(2);
+      expect({ calls, requests: proxy.log.map((entry) => `${entry.method} ${entry.url} ${entry.fault ?? ''}`) }).toMatchObject({ calls: [{}, {}] });
       // The second call came once the first credentials were inside the SDK's five-minute refresh window.
       expect(Date.parse(calls[0]!.expiration) - Date.parse(calls[1]!.at)).toBeLessThan(5 * 60_000);
       expect(proxy.log.filter((entry) => entry.method === 'PUT')).toHaveLength(8);
