@@ -64,7 +64,9 @@ export async function openRuntime(
   // optimized only once it has run eight times longer than V8's default budget (see the README).
   // Set here, once the modules are loaded, not at start: a changed flag makes V8 refuse Node's cached
   // code for every built-in module compiled after it, ~3.5 ms of a `--version`.
-  v8.setFlagsFromString('--interrupt-budget=1048576');
+  // V8 12 and later (Node 22, 24) tier up by invocation counts and have no such flag: an unknown flag
+  // is not an exception but a line V8 prints on stderr, so it is set only where V8 has it.
+  if (Number(process.versions.v8.split('.')[0]) < 12) v8.setFlagsFromString('--interrupt-budget=1048576');
   const events = new TransferEvents();
   const logger = await createLogger({ level: options.logLevel, file: options.logFile });
   if (logger) logTransferEvents(events, logger);
