@@ -74,7 +74,7 @@ interface BucketEndpoint {
   signingName: string;
 }
 
-/** The settings of config.ts that decide where a bucket's requests go. */
+/** The settings of config.ts that decide where a bucket's requests go (and, by the profile, whose credentials sign them). */
 export interface EndpointSettings {
   region: string;
   endpoint: string | undefined;
