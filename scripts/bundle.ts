@@ -3,6 +3,7 @@
  * command loads only what it uses (the AWS SDK, pino and the progress bar are chunks of their own).
  */
 import { build, type Plugin } from 'esbuild';
+import { undiciPausedParserPatch } from './undici-h1-patch.js';
 
 /**
  * commander requires `node:child_process` as it loads, for subcommands that are separate executables
@@ -59,5 +60,5 @@ await build({
   logLevel: 'warning',
   // Bundled CommonJS (commander, the SDK) calls require: give the ES modules one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  plugins: [commanderSpawnsOnDemand, awsSettingsApart],
+  plugins: [commanderSpawnsOnDemand, awsSettingsApart, undiciPausedParserPatch],
 });
