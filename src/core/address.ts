@@ -23,8 +23,14 @@ export function formatS3Url(ref: ObjectRef): string {
 export function parseObjectAddress(
   text: string,
   defaultBucket: string | undefined,
-  options: { allowPrefix?: boolean } = {},
+  options: { allowPrefix?: boolean; localPathHint?: string } = {},
 ): ObjectRef {
+  // An empty argument is most often an unset shell variable: it never means "the whole bucket"
+  // (only an explicit s3://bucket/ does), so a delete or a move of everything cannot start by mistake.
+  if (text.trim() === '') throw usageError('empty address: name an object or prefix', 'write s3://bucket/key, or s3://bucket/ for the whole bucket');
+  if (!isS3Url(text) && /^(\.{0,2}\/|~)/.test(text)) {
+    throw usageError(`'${text}' is a local path, not an S3 address`, options.localPathHint ?? 'write s3://bucket/key');
+  }
   let bucket: string | undefined;
   let key: string;
   if (isS3Url(text)) {
@@ -41,6 +47,13 @@ export function parseObjectAddress(
   if (options.allowPrefix) validatePrefix(key);
   else validateKey(key);
   return { bucket, key };
+}
+
+/** The root of the configured bucket: what a command given no address at all (ls, uploads ls) looks at. */
+export function configuredBucketRoot(defaultBucket: string | undefined): ObjectRef {
+  if (!defaultBucket) throw missingBucketError();
+  validateBucketName(defaultBucket);
+  return { bucket: defaultBucket, key: '' };
 }
 
 export function missingBucketError() {

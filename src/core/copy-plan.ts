@@ -29,7 +29,7 @@ export interface CopyPlan {
 /** Checks the source, the destination and the layout flags before any request; bad input is a usage error. */
 export function planCopy(request: CopyRequest, command: 'cp' | 'mv'): CopyPlan {
   const { zone, dataset, date } = request;
-  const parsedSource = parseObjectAddress(request.source, request.bucket, { allowPrefix: request.recursive });
+  const parsedSource = parseObjectAddress(request.source, request.bucket, { allowPrefix: request.recursive, localPathHint: 'upload a local file with `datalake put`' });
   const source = request.recursive && parsedSource.key !== '' && !parsedSource.key.endsWith('/') ? { ...parsedSource, key: `${parsedSource.key}/` } : parsedSource;
   let destination: CopyDestination;
   if (zone !== undefined || dataset !== undefined || date !== undefined) {

@@ -1,6 +1,6 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from './address.js';
-import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag, multipartEtagPartCount, normalizeEtag } from './checksums.js';
+import { MD5_METADATA_KEY, contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, multipartEtag, multipartEtagPartCount, newMd5, normalizeEtag } from './checksums.js';
 import { limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, describeError, failure } from './errors.js';
 import { findObject } from './objects.js';
@@ -30,15 +30,15 @@ export interface CopyOptions {
   singleCopyLimit?: number;
 }
 
-/** What proved the copy holds the source's bytes. */
+/** What proved the copy holds the source's bytes: always something computed from the copy's own bytes. */
 export type CopyProof =
   /** The copy's ETag equals the one the source's ETag implies: its MD5, or its multipart ETag copied part for part. */
   | 'etag'
-  /** The whole-content MD5 stored at upload (md5chksum) is the source's, and the sizes are equal. */
-  | 'metadata-md5'
-  /** A full-object checksum (CRC32…) the server keeps is the source's, and the sizes are equal. */
+  /** The full-object checksum (CRC32…) the server gives for the copy is the source's, and the sizes are equal. */
   | 'checksum'
-  /** Only the sizes could be compared (encrypted objects with no stored MD5 or checksum). */
+  /** The copy was read back and hashed: its CRC32, MD5 or multipart ETag is the source's. */
+  | 'read-back'
+  /** Only the sizes could be compared: the source carries no MD5 ETag, stored MD5 or checksum to hash against. */
   | 'size-only';
 
 export interface CopiedObject {
@@ -75,8 +75,9 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   if (sourceHead.SSECustomerAlgorithm) throw failure(`${formatS3Url(source)} is encrypted with a customer key (SSE-C): it cannot be copied without it`);
   const partCount = from.etag ? multipartEtagPartCount(from.etag) : undefined;
   const limit = Math.min(options.singleCopyLimit ?? MAX_SINGLE_COPY, MAX_SINGLE_COPY);
+  const wholeCopy = from.size <= limit && (partCount === undefined || (await onlyChecksumProvesParts(ctx, from, destination, options)));
   const copied = await (async () =>
-    partCount === undefined && from.size <= limit
+    wholeCopy
       ? copyWhole(ctx, from, sourceHead, destination, options)
       : copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess').catch((error: unknown) => {
           // Parts of unequal sizes between an equal first and last: copy again in the layout asked part by part.
@@ -91,7 +92,7 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
   let verifiedBy: CopyProof;
   try {
-    verifiedBy = proveCopy(from, written, copied.expectedEtag);
+    verifiedBy = proveCopy(from, written, copied.expectedEtag) ?? (await readBack(ctx, from, written, copied.partSizes));
   } catch (error) {
     await removeCopy(ctx, destination, copied.versionId, written.etag);
     throw error;
@@ -118,6 +119,8 @@ interface CopyResult {
   versionId: string | null;
   parts: number;
   expectedEtag: string | undefined;
+  /** The part sizes it was copied in (the source's layout), for a read-back against a multipart ETag. */
+  partSizes?: number[];
 }
 
 function copySourceOf(from: HeadDetails): string {
@@ -240,18 +243,28 @@ async function copyInParts(
           );
           const etag = normalizeEtag(output.CopyPartResult?.ETag);
           if (!etag) throw failure(`the server returned no ETag for part ${range.partNumber} of ${formatS3Url(to)}`);
-          return { PartNumber: range.partNumber, ETag: etag };
+          return { PartNumber: range.partNumber, ETag: etag, encryption: output.ServerSideEncryption as string | undefined };
         }),
       ),
     );
-    const expectedEtag = expectedPartEtag(from, parts.map((part) => part.ETag), layout === 'guess' && partCount !== undefined);
+    // The destination's encryption (a flag, or the bucket's default that only the answers tell) decides
+    // whether the parts' ETags are MD5s at all: under SSE-KMS they are not, and the copy is proven after.
+    const destinationEncryptions = [created.ServerSideEncryption as string | undefined, placementFields(from, options).ServerSideEncryption as string | undefined, ...parts.map((part) => part.encryption)];
+    const partEtagsAreMd5 = destinationEncryptions.every((sse) => etagReflectsContent({ serverSideEncryption: sse }));
+    const check = () => expectedPartEtag(from, parts.map((part) => part.ETag), layout === 'guess' && partCount !== undefined);
+    const expectedEtag = partEtagsAreMd5 ? await check().catch(async (error: unknown) => {
+      // Some servers (MinIO) do not say a bucket's default SSE-KMS in these answers: where the parts do
+      // not add up, the bucket's default encryption tells whether their ETags were MD5s at all.
+      if (await bucketDefaultIsKms(ctx, to.bucket)) return undefined;
+      throw error;
+    }) : undefined;
     const completed = await retrying(ctx, `CompleteMultipartUpload ${to.key}`, () =>
       ctx.client.send(
         new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${part.ETag}"` })) } }),
         { abortSignal: ctx.signal },
       ),
     );
-    return { versionId: completed.VersionId && completed.VersionId !== 'null' ? completed.VersionId : null, parts: parts.length, expectedEtag };
+    return { versionId: completed.VersionId && completed.VersionId !== 'null' ? completed.VersionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {
     await retrying(ctx, `AbortMultipartUpload ${to.key}`, () => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })), undefined).catch(
       (abortError: unknown) =>
@@ -266,7 +279,7 @@ async function copyInParts(
  * multipart ETag (part MD5s in its own layout), or for a single-part source copied as one part, that
  * part's ETag must be the source's MD5. Undefined when the ETags are not MD5s (SSE-KMS, SSE-C).
  */
-function expectedPartEtag(from: HeadDetails, partEtags: string[], layoutGuessed: boolean): string | undefined {
+async function expectedPartEtag(from: HeadDetails, partEtags: string[], layoutGuessed: boolean): Promise<string | undefined> {
   if (!from.etag || !etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) || !partEtags.every(isPlainMd5Etag)) return undefined;
   const combined = multipartEtag(partEtags.map((etag) => Buffer.from(etag, 'hex')));
   if (isPlainMd5Etag(from.etag)) {
@@ -278,14 +291,35 @@ function expectedPartEtag(from: HeadDetails, partEtags: string[], layoutGuessed:
   return combined;
 }
 
+/**
+ * A multipart source whose copy's ETag cannot prove it (SSE-KMS on either side) but that carries a
+ * full-object checksum: one CopyObject keeps that checksum, where part copies (UploadPartCopy, which
+ * some servers will not add checksums to) would leave the copy with no proof at all.
+ */
+async function onlyChecksumProvesParts(ctx: TransferContext, from: HeadDetails, to: ObjectRef, options: CopyOptions): Promise<boolean> {
+  if (from.checksums.type !== 'FULL_OBJECT') return false;
+  if (!etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined })) return true;
+  const asked = placementFields(from, options).ServerSideEncryption as string | undefined;
+  return !etagReflectsContent({ serverSideEncryption: asked }) || (asked === undefined && (await bucketDefaultIsKms(ctx, to.bucket)));
+}
+
+/** Whether the bucket encrypts with SSE-KMS by default; false when that cannot be read (not allowed, none set). */
+async function bucketDefaultIsKms(ctx: TransferContext, bucket: string): Promise<boolean> {
+  const { GetBucketEncryptionCommand } = await sdk();
+  const answer = await retrying(ctx, `GetBucketEncryption ${bucket}`, () => ctx.client.send(new GetBucketEncryptionCommand({ Bucket: bucket }), { abortSignal: ctx.signal })).catch(() => undefined);
+  return (answer?.ServerSideEncryptionConfiguration?.Rules ?? []).some((rule) => rule.ApplyServerSideEncryptionByDefault?.SSEAlgorithm?.startsWith('aws:kms'));
+}
+
 /** The parts copied in a layout guessed from the first and last part do not give the source's ETag. */
 class LayoutGuessedWrong extends Error {}
 
 /**
- * Proves the copy read back from the server holds the source's bytes, by the strongest evidence both
- * carry: the ETag, else the stored whole-content MD5, else a full-object checksum; the sizes always.
+ * Proves the copy from what the server says of it, where that is computed from the copy's own bytes:
+ * the ETag where both ETags are MD5s, else a full-object checksum; the sizes always. Undefined when
+ * neither applies (SSE-KMS without a checksum): the copy must then be read back. A stored MD5
+ * (md5chksum) is never a proof here: it is metadata copied from the source, not a hash of the copy.
  */
-export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): CopyProof {
+export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): 'etag' | 'checksum' | undefined {
   const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}`;
   if (copy.size !== from.size) throw new ContentMismatch(`${where} did not verify: ${copy.size} bytes, the source has ${from.size}`);
   const etagsCount =
@@ -296,16 +330,66 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
     if (copy.etag !== expectedEtag) throw new ContentMismatch(`${where} did not verify: ETag ${copy.etag ?? 'none'}, expected ${expectedEtag}`);
     return 'etag';
   }
-  if (from.md5 && copy.md5) {
-    if (copy.md5 !== from.md5) throw new ContentMismatch(`${where} did not verify: stored MD5 ${copy.md5}, the source's is ${from.md5}`);
-    return 'metadata-md5';
-  }
   const shared = sharedFullObjectChecksum(from.checksums, copy.checksums);
   if (shared) {
     if (shared.copy !== shared.source) throw new ContentMismatch(`${where} did not verify: ${shared.name} ${shared.copy}, the source's is ${shared.source}`);
     return 'checksum';
   }
-  return 'size-only';
+  return undefined;
+}
+
+/**
+ * Reads the copy (that very version) back and hashes it against the source's own proof: its
+ * full-object CRC32, its stored MD5, or its MD5 or multipart ETag. A source that offers none leaves
+ * the sizes only ('size-only', which mv refuses to act on).
+ */
+async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyProof> {
+  const crc32 = from.checksums.type === 'FULL_OBJECT' ? from.checksums.crc32 : undefined;
+  const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
+  if (proof.kind === 'none' || (proof.kind === 'multipart-etag' && partSizes === undefined)) return 'size-only';
+  const { GetObjectCommand } = await sdk();
+  const hashes = await limitedRequest(ctx, `GET ${copy.key} (read back)`, async () => {
+    const output = await ctx.client.send(
+      new GetObjectCommand({ Bucket: copy.bucket, Key: copy.key, ...(copy.versionId ? { VersionId: copy.versionId } : {}), ...(copy.etag ? { IfMatch: `"${copy.etag}"` } : {}) }),
+      { abortSignal: ctx.signal },
+    );
+    return hashCopy(output.Body as AsyncIterable<Uint8Array>, partSizes ?? [copy.size]);
+  });
+  const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}, read back,`;
+  const found =
+    proof.kind === 'crc32' ? { name: 'CRC32', got: crc32ToBase64(hashes.crc32), want: proof.crc32 }
+    : proof.kind === 'md5' ? { name: proof.source === 'metadata' ? 'MD5 (the source stores as md5chksum)' : 'MD5', got: hashes.md5, want: proof.md5 }
+    : { name: 'multipart ETag', got: multipartEtag(hashes.partMd5s), want: proof.etag };
+  if (found.got !== found.want) throw new ContentMismatch(`${where} did not verify: its ${found.name} is ${found.got}, the source's is ${found.want}`);
+  return 'read-back';
+}
+
+/** CRC32, MD5 and the MD5 of each part (in the given sizes) of a stream, in one pass. */
+async function hashCopy(body: AsyncIterable<Uint8Array>, partSizes: readonly number[]): Promise<{ crc32: number; md5: string; partMd5s: Buffer[] }> {
+  let crc32 = 0;
+  const whole = newMd5();
+  const partMd5s: Buffer[] = [];
+  let part = newMd5();
+  let partIndex = 0;
+  let leftInPart = partSizes[0] ?? 0;
+  for await (const chunk of body) {
+    crc32 = crc32Of(chunk, crc32);
+    whole.update(chunk);
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(leftInPart, chunk.length - offset);
+      part.update(chunk.subarray(offset, offset + take));
+      offset += take;
+      leftInPart -= take;
+      if (leftInPart === 0 && partIndex < partSizes.length) {
+        partMd5s.push(part.digest());
+        part = newMd5();
+        partIndex += 1;
+        leftInPart = partSizes[partIndex] ?? Number.POSITIVE_INFINITY;
+      }
+    }
+  }
+  return { crc32, md5: whole.digest('hex'), partMd5s };
 }
 
 function sharedFullObjectChecksum(source: StoredChecksums, copy: StoredChecksums): { name: string; source: string; copy: string } | undefined {
@@ -350,7 +434,7 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
   const copied = outcome.object;
   if (copied.verifiedBy === 'size-only') {
     throw failure(`the copy ${formatS3Url(destination)} could be checked by its size only; ${formatS3Url(source)} is kept`, {
-      hint: 'neither object has an MD5 ETag, a stored MD5 or a full-object checksum; delete the source yourself once satisfied',
+      hint: 'the source has no MD5 ETag, stored MD5 or full-object checksum to hash the copy against; delete it yourself once satisfied',
     });
   }
   // The source must still be what was copied: a writer that replaced it meanwhile keeps it.

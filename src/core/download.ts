@@ -295,7 +295,12 @@ const madeDirectories = new Set<string>();
 
 async function ensureDirectory(path: string): Promise<void> {
   if (madeDirectories.has(path)) return;
-  await mkdir(path, { recursive: true });
+  await mkdir(path, { recursive: true }).catch((error: unknown) => {
+    // A file where a folder of the path must be: said as such, not as mkdir's raw EEXIST/ENOTDIR.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw failure(`cannot write under ${path}: a part of that path is a file, not a directory`);
+    throw error;
+  });
   madeDirectories.add(path);
 }
 

@@ -258,6 +258,8 @@ interface SentPart {
   md5: Buffer;
   crc32: number;
   size: number;
+  /** False when the part's answer names SSE-KMS (a bucket default the CreateMultipartUpload answer may not say). */
+  etagIsMd5?: boolean;
 }
 
 /** A part's hashes from a read ahead of the upload (a resume proving the parts already sent). */
@@ -588,11 +590,12 @@ async function sendPart(
   const { md5, crc32 } = known ?? (await backgroundHasher.bytesHashes(body));
   const response = await ctx.direct.uploadPart(ref, uploadId, partNumber, body, md5.toString('base64'), signal, { [CRC32_HEADER]: crc32ToBase64(crc32) });
   const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
-  if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && etag !== md5.toString('hex')) {
+  const etagIsMd5 = etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') });
+  if (etagIsMd5 && etag !== md5.toString('hex')) {
     throw new TransientError(`part ${partNumber} of ${formatS3Url(ref)}: ETag ${etag} is not the MD5 of what was sent`);
   }
   checkAnsweredCrc32(ref, `UploadPart ${partNumber} of`, response.headers, crc32ToBase64(crc32));
-  return { partNumber, etag, md5, crc32, size: body.length };
+  return { partNumber, etag, md5, crc32, size: body.length, etagIsMd5 };
 }
 
 /**
@@ -619,7 +622,9 @@ async function completeMultipartUpload(
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
   const etag = multipartEtag(ordered.map((part) => part.md5));
   const crc32 = crc32ToBase64(combineCrc32s(ordered));
-  const expected: ExpectedObject = { size: proof.size, etags: proof.checkEtag ? [etag] : [], md5: proof.md5, crc32 };
+  // Under SSE-KMS (asked, or the bucket's default) the ETag is no MD5: the full-object CRC32 proves it.
+  const checkEtag = proof.checkEtag && ordered.every((part) => part.etagIsMd5 !== false);
+  const expected: ExpectedObject = { size: proof.size, etags: checkEtag ? [etag] : [], md5: proof.md5, crc32 };
   const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, crc32: crc32ToBase64(part.crc32) }));
   const wholeChecksum = { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' };
   const operation = 'CompleteMultipartUpload';
@@ -636,7 +641,7 @@ async function completeMultipartUpload(
     return { ...settled, crc32 };
   }
   let answer = writeAnswerOf(completed.headers, completed.etag);
-  if (proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag !== etag) {
+  if (checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag !== etag) {
     const settled = await settleMismatch(ctx, ref, operation, answer, expected);
     if (!settled.proven) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${settled.reason}`, 'run the upload again');
     answer = settled.answer;

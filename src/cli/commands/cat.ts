@@ -26,7 +26,7 @@ Examples:
       const globals = command.optsWithGlobals();
       if (globals.json) throw usageError('cat writes the object itself to standard output: there is no room for --json', 'use `datalake stat --json` for what the object carries');
       const { settings, out } = await resolveGlobals(globals);
-      const ref = parseObjectAddress(source, settings.bucket);
+      const ref = parseObjectAddress(source, settings.bucket, { localPathHint: 'cat reads S3 objects: write s3://bucket/key' });
       const engine = import('../../core/download.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { downloadToStream } = await engine;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress } from '../../core/address.js';
+import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/address.js';
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -29,7 +29,7 @@ Examples:
         await listBuckets(globals);
         return;
       }
-      const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
+      const where = prefixText === undefined ? configuredBucketRoot(settings.bucket) : parseObjectAddress(prefixText, settings.bucket, { allowPrefix: true });
       const engine = import('../../core/list.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listObjects } = await engine;

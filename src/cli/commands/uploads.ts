@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress } from '../../core/address.js';
+import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/address.js';
 import { parseDuration } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -26,7 +26,7 @@ Examples:
     .action(async (prefixText: string | undefined, _flags: unknown, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
-      const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
+      const where = prefixText === undefined ? configuredBucketRoot(settings.bucket) : parseObjectAddress(prefixText, settings.bucket, { allowPrefix: true });
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listIncompleteUploads } = await import('../../core/uploads.js');
       const found = [];
@@ -52,7 +52,7 @@ Examples:
     .action(async (prefixText: string | undefined, flags: { olderThan?: string; dryRun?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
-      const where = parseObjectAddress(prefixText ?? '', settings.bucket, { allowPrefix: true });
+      const where = prefixText === undefined ? configuredBucketRoot(settings.bucket) : parseObjectAddress(prefixText, settings.bucket, { allowPrefix: true });
       const olderThanSeconds = flags.olderThan === undefined ? 0 : parseDuration(flags.olderThan, '--older-than');
       const cutoff = Date.now() - olderThanSeconds * 1000;
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
