@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { isDatalakeError, type DatalakeError } from '../core/errors.js';
-import { explainError } from '../core/s3-errors.js';
+import { explainError, jsonErrorCode } from '../core/s3-errors.js';
 import { applyDotenv, readDotenv } from '../core/dotenv.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config.js';
 import { MiB } from '../core/units.js';
 import { DEFAULT_LAYOUT } from '../core/layout.js';
 import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
-import { errorCodeOf } from '../core/retry.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
@@ -116,9 +115,7 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
 
 /** The S3 or system code behind an error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted). */
 function errorCode(error: DatalakeError): string {
-  const cause = error.cause;
-  const code = cause === undefined || isDatalakeError(cause) ? undefined : errorCodeOf(cause);
-  return code ?? error.kind;
+  return jsonErrorCode(error);
 }
 
 function printErrorDocument(error: JsonError): void {

@@ -67,7 +67,7 @@ export class Output {
   json(document: unknown): void {
     if (!this.mode.json) return;
     this.documentStarted = true;
-    process.stdout.write(`${JSON.stringify(document)}\n`);
+    process.stdout.write(`${JSON.stringify(withFailureError(document))}\n`);
   }
 
   /** With `--json`, a document streamed piece by piece: `close` ends it when the run fails midway. */
@@ -165,4 +165,18 @@ const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r':
  */
 export function escapeControls(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => NAMED_CONTROLS[control] ?? `\\x${control.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * A document that lists failed items is a failure (exit 1): it carries an `error` too, as every failing
+ * `--json` run does, naming how many failed and the first one's code and reason.
+ */
+function withFailureError(document: unknown): unknown {
+  if (typeof document !== 'object' || document === null || 'error' in document) return document;
+  const failed = (document as { failed?: unknown }).failed;
+  if (!Array.isArray(failed) || failed.length === 0) return document;
+  const first = failed[0] as { key?: string; path?: string; error?: unknown; code?: string };
+  const reason = typeof first.error === 'string' ? first.error : typeof first.error === 'object' && first.error !== null ? String((first.error as { message?: unknown }).message ?? '') : '';
+  const message = `${failed.length} failed${failed.length > 1 ? ', the first' : ''}: ${first.key ?? first.path ?? '?'}: ${reason}`;
+  return { ...document, error: { code: first.code ?? 'failed', message } };
 }

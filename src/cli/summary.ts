@@ -4,6 +4,8 @@ export interface FailedItem {
   key?: string;
   path?: string;
   error: string;
+  /** The error's code, as a fatal error's `--json` document gives it (jsonErrorCode). */
+  code?: string;
 }
 
 /**

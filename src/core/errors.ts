@@ -14,12 +14,15 @@ export class DatalakeError extends Error {
   readonly kind: ErrorKind;
   /** Extra words on what to do next, appended to the one-line message. */
   readonly hint: string | undefined;
+  /** The code `--json` reports (NoSuchBucket, NoSuchKey…), when the cause's own does not say it (see s3-errors.ts). */
+  readonly jsonCode: string | undefined;
 
-  constructor(kind: ErrorKind, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(kind: ErrorKind, message: string, options: { hint?: string; cause?: unknown; code?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DatalakeError';
     this.kind = kind;
     this.hint = options.hint;
+    this.jsonCode = options.code;
   }
 }
 
@@ -35,7 +38,7 @@ export function usageError(message: string, hint?: string): DatalakeError {
   return new DatalakeError('usage', message, hint === undefined ? {} : { hint });
 }
 
-export function failure(message: string, options: { hint?: string; cause?: unknown } = {}): DatalakeError {
+export function failure(message: string, options: { hint?: string; cause?: unknown; code?: string } = {}): DatalakeError {
   return new DatalakeError('failed', message, options);
 }
 

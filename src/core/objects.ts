@@ -98,15 +98,15 @@ export async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef
   try {
     await retrying(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: ref.bucket }), { abortSignal: ctx.signal }));
   } catch (error) {
-    if (isNotFound(error)) return failure(`no such bucket '${ref.bucket}'`, { hint: 'check the name, or create it with `datalake init`' });
+    if (isNotFound(error)) return failure(`no such bucket '${ref.bucket}'`, { hint: 'check the name, or create it with `datalake init`', code: 'NoSuchBucket' });
   }
-  if (versionId !== undefined) return failure(`no version '${versionId}' of ${formatS3Url(ref)}`, { hint: 'list its versions with `aws s3api list-object-versions`' });
+  if (versionId !== undefined) return failure(`no version '${versionId}' of ${formatS3Url(ref)}`, { hint: 'list its versions with `aws s3api list-object-versions`', code: 'NoSuchVersion' });
   return noSuchObject(ref);
 }
 
 /** The failure a missing object is reported with, whatever request found it missing. */
 export function noSuchObject(ref: ObjectRef): Error {
-  return failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`' });
+  return failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`', code: 'NoSuchKey' });
 }
 
 /** For `.catch` on a request for one object: not found becomes `noSuchObject`, anything else goes on. */

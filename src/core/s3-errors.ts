@@ -51,7 +51,14 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
     default:
       break;
   }
-  if (status === 403) return failure(`access denied${bucket} (HTTP 403)`, { hint: 'check the credentials and the bucket policy', cause: error });
+  // A HEAD's 403 has no body to tell a wrong secret from a policy's refusal: both are said.
+  if (status === 403) {
+    return failure(`the server refused the request${bucket} (HTTP 403, no reason given): the credentials were rejected or are not allowed this`, {
+      hint: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, and the bucket policy',
+      cause: error,
+      code: 'AccessDenied',
+    });
+  }
   if (status === 404 && bucket) return failure(`not found${bucket} (HTTP 404)`, { cause: error });
   return failure(describeError(error), { cause: error });
 }
@@ -68,4 +75,17 @@ export function isFatalForRun(error: unknown): boolean {
       'EndpointUnanswered', 'PlainHttpEndpoint', 'UntrustedCertificate',
     ].includes(code)
   );
+}
+
+/**
+ * The one code `--json` reports for an error, wherever it is printed (a fatal error's document, a
+ * failed item): the code the error was given, else the server's or the system's, else its kind.
+ */
+export function jsonErrorCode(error: DatalakeError): string {
+  const own = error.jsonCode ?? (error as { code?: unknown }).code;
+  if (typeof own === 'string') return own;
+  const cause = error.cause;
+  const code = cause === undefined || cause instanceof DatalakeError ? undefined : errorCodeOf(cause);
+  if (cause instanceof DatalakeError) return jsonErrorCode(cause);
+  return code ?? error.kind;
 }

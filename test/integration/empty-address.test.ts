@@ -98,3 +98,13 @@ describe('messages that name the real mistake', () => {
     oneLine(result.stderr);
   });
 });
+
+describe('cat --help', () => {
+  it('its pipeline example checks cat\'s exit status (pipefail)', async () => {
+    const result = await runCli(['cat', '--help'], { env: s3Env() });
+    const lines = result.stdout.split('\n');
+    const example = lines.findIndex((line) => line.includes('&& echo verified'));
+    expect(example).toBeGreaterThan(0);
+    expect(lines.slice(0, example).join('\n')).toMatch(/set -o pipefail/);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { describeError } from '../../core/errors.js';
-import { explainError, isFatalForRun } from '../../core/s3-errors.js';
+import { explainError, isFatalForRun, jsonErrorCode } from '../../core/s3-errors.js';
 import type { Runtime } from '../runtime.js';
 import type { FailedItem } from '../summary.js';
 
@@ -34,7 +34,7 @@ export async function attempt<T>(
     if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
     const explained = explainError(error, { bucket, endpoint: runtime.settings.endpoint });
     if (isFatalForRun(error)) throw explained;
-    failed.push({ ...where, error: describeError(explained) });
+    failed.push({ ...where, error: describeError(explained), code: jsonErrorCode(explained) });
     runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
     return undefined;
   }
