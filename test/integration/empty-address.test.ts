@@ -108,3 +108,26 @@ describe('cat --help', () => {
     expect(lines.slice(0, example).join('\n')).toMatch(/set -o pipefail/);
   });
 });
+
+describe("rules that leave out every object are not an error; an empty prefix is", () => {
+  const cases: Array<[string, () => string[]]> = [
+    ['get -r', () => ['get', '-r', `s3://${bucket}/keep/`, join(work.path, 'down')]],
+    ['cp -r', () => ['cp', '-r', `s3://${bucket}/keep/`, `s3://${other}/all/`]],
+    ['mv -r', () => ['mv', '-r', `s3://${bucket}/keep/`, `s3://${other}/all/`]],
+    ['verify -r', () => ['verify', '-r', `s3://${bucket}/keep/`]],
+    ['rm -r', () => ['rm', '-r', `s3://${bucket}/keep/`]],
+  ];
+  it.each(cases)("%s --exclude '*': exit 0, saying the rules matched nothing", async (_label, args) => {
+    const result = await runCli([...args(), '--exclude', '*'], { env: s3Env() });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/rules left out every object under/);
+    expect(await listKeys(client, bucket)).toEqual(KEYS);
+  });
+
+  it('verify -r of a prefix with no objects stays exit 1', async () => {
+    const result = await runCli(['verify', '-r', `s3://${bucket}/nothing-here/`], { env: s3Env() });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/no objects under this prefix/);
+  });
+});

@@ -4,11 +4,11 @@ import type { CopiedObject, CopyOptions } from '../../core/copy.js';
 import { destinationFor, planCopy, sameObject, type CopyPlan } from '../../core/copy-plan.js';
 import { usageError } from '../../core/errors.js';
 import { resolvePutOptions } from '../../core/put-plan.js';
-import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
+import type { FilterRule } from '../../core/sync/filters.js';
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
-import { addFilterOptions, attempt, collect, exitForFailures, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, collect, countingNameFilter, exitForFailures, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
 
 export interface CopyFlags extends LayoutAndStorageFlags {
   recursive?: boolean;
@@ -82,7 +82,8 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
   const recursive = flags.recursive === true;
   if (rules.length > 0 && !recursive) throw usageError('--exclude and --include go with --recursive');
   const plan = planCopy({ source: sourceText, destination: destinationText, recursive, zone: flags.zone, dataset: flags.dataset, date: flags.date, bucket: settings.bucket, layout: settings.layout }, mode);
-  const includeName = buildNameFilter(rules);
+  const filter = countingNameFilter(rules);
+  const includeName = filter.include;
   const options = copyOptions(flags);
   const replaces = options.metadata !== undefined || options.tags !== undefined || options.contentType !== undefined || options.storageClass !== undefined || options.sse !== undefined;
   if (!recursive) {
@@ -146,9 +147,10 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
     runtime.close();
   }
   if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
-  if (seen === 0) {
-    out.failed(formatS3Url(plan.source), rules.length > 0 ? 'no objects under this prefix match the --exclude/--include rules' : 'no objects under this prefix');
-    failed.push({ key: plan.source.key, error: 'no objects under this prefix' });
+  if (filter.matchedNothing(seen)) out.line(`${RULES_MATCHED_NOTHING} ${formatS3Url(plan.source)}: nothing to ${mode === 'mv' ? 'move' : 'copy'}`);
+  else if (seen === 0) {
+    out.failed(formatS3Url(plan.source), 'no objects under this prefix');
+    failed.push({ key: plan.source.key, error: 'no objects under this prefix', code: 'NoObjects' });
   }
   if (recursive || objects.length + skipped.length + failed.length > 1) {
     out.line(`${objects.length} ${verb}, ${skipped.length} skipped, ${failed.length} failed, ${formatBytes(objects.reduce((sum, object) => sum + object.size, 0))}`);

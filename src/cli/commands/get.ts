@@ -5,8 +5,8 @@ import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveG
 import { formatBytes } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { addFilterOptions, attempt, exitForFailures } from './shared.js';
-import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter, exitForFailures } from './shared.js';
+import type { FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
 import { TransferSummary } from '../summary.js';
 
@@ -82,7 +82,8 @@ Examples:
       const { events } = runtime.ctx;
       let seen = 0;
       const guard = new DestinationGuard(root);
-      const includeName = buildNameFilter(rules);
+      const filter = countingNameFilter(rules);
+      const includeName = filter.include;
       try {
         const listed = (async function* () {
           for await (const entry of listObjects(runtime.ctx, prefix, { recursive: true })) {
@@ -120,10 +121,11 @@ Examples:
         runtime.close();
       }
       if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
-      if (seen === 0) {
-        const why = rules.length > 0 ? 'no objects under this prefix match the --exclude/--include rules' : 'no objects under this prefix';
+      if (filter.matchedNothing(seen)) out.line(`${RULES_MATCHED_NOTHING} ${formatS3Url(prefix)}: nothing to download`);
+      else if (seen === 0) {
+        const why = 'no objects under this prefix';
         out.failed(formatS3Url(prefix), why);
-        failed.push({ key: prefix.key, error: why });
+        failed.push({ key: prefix.key, error: why, code: 'NoObjects' });
       }
       out.json(summary.toJson());
       exitForFailures(failed);

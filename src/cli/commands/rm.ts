@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress } from '../../core/address.js';
 import { usageError } from '../../core/errors.js';
 import type { Removed, RemovalFailure } from '../../core/remove.js';
-import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
+import type { FilterRule } from '../../core/sync/filters.js';
 import { parseCount } from '../../core/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { addFilterOptions, exitForFailures } from './shared.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter, exitForFailures } from './shared.js';
 
 interface RmFlags {
   recursive?: boolean;
@@ -56,7 +56,8 @@ a pattern without / matches the base name.`,
     // A dry run deletes nothing: it needs no confirmation.
     if (flags.allVersions && !flags.yes && !flags.dryRun) throw usageError('--all-versions deletes every version for good: confirm with --yes', 'or leave it out to make delete markers');
     if (flags.yes && !flags.allVersions) throw usageError('--yes confirms --all-versions, and nothing else');
-    const includeName = buildNameFilter(rules);
+    const filter = countingNameFilter(rules);
+    const includeName = filter.include;
     const maxDelete = flags.maxDelete === undefined ? undefined : parseCount(flags.maxDelete, '--max-delete', 0);
     const dryRun = flags.dryRun === true;
 
@@ -84,6 +85,7 @@ a pattern without / matches the base name.`,
       runtime.close();
     }
     if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
+    if (filter.matchedNothing(deleted.length + failed.length)) out.line(`${RULES_MATCHED_NOTHING} ${formatS3Url(target)}: nothing to delete`);
     if (recursive || failed.length > 0) out.line(`${deleted.length} ${dryRun ? 'to delete (dry run, nothing deleted)' : 'deleted'}, ${failed.length} failed`);
     out.json(document());
     exitForFailures(failed);

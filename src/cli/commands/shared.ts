@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { FilterRule } from '../../core/sync/filters.js';
+import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { describeError } from '../../core/errors.js';
 import { explainError, isFatalForRun, jsonErrorCode } from '../../core/s3-errors.js';
 import type { Runtime } from '../runtime.js';
@@ -91,3 +91,25 @@ export function addStorageOptions(command: Command): Command {
     .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
     .option('--md5-metadata', "also store the whole-content MD5 (md5chksum, rclone's) on multipart uploads: the file is read twice (env DATALAKE_MD5_METADATA=1)");
 }
+
+/**
+ * The --exclude/--include filter of a prefix command, counting the names it was asked about: rules
+ * that leave out every object listed are not an error (exit 0, with a line saying so), where a
+ * prefix with no objects at all is (a misspelt prefix must not pass as done).
+ */
+export function countingNameFilter(rules: readonly FilterRule[]): { include: (name: string) => boolean; readonly considered: number; matchedNothing(kept: number): boolean } {
+  const keep = buildNameFilter(rules);
+  let considered = 0;
+  return {
+    include(name: string) {
+      considered += 1;
+      return keep(name);
+    },
+    get considered() {
+      return considered;
+    },
+    matchedNothing: (kept: number) => rules.length > 0 && considered > 0 && kept === 0,
+  };
+}
+
+export const RULES_MATCHED_NOTHING = 'the --exclude/--include rules left out every object under';

@@ -5,8 +5,8 @@ import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/addr
 import { usageError } from '../../core/errors.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { addFilterOptions } from './shared.js';
-import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
+import type { FilterRule } from '../../core/sync/filters.js';
 
 export function registerVerify(program: Command): void {
   const rules: FilterRule[] = [];
@@ -35,7 +35,8 @@ Examples:
       const parsed = parseObjectAddress(source, settings.bucket, { allowPrefix: true });
       const isPrefix = flags.recursive === true || parsed.key === '' || parsed.key.endsWith('/');
       if (rules.length > 0 && !isPrefix) throw usageError('--exclude and --include go with a prefix (--recursive)');
-      const includeName = buildNameFilter(rules);
+      const filter = countingNameFilter(rules);
+      const includeName = filter.include;
       const localInfo = flags.local === undefined ? undefined : await stat(flags.local).catch(() => undefined);
       if (flags.local !== undefined && !localInfo && !isPrefix) throw usageError(`no such file '${flags.local}'`);
       if (isPrefix && localInfo && !localInfo.isDirectory()) throw usageError(`'${flags.local}' is not a directory; a prefix is verified against a directory`);
@@ -96,7 +97,10 @@ Examples:
       }
       if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
       // A prefix with nothing under it proves nothing: a misspelt prefix must not pass as intact.
-      const empty = isPrefix && checked === 0 && missing.length === 0 && extra.length === 0;
+      const nothingChecked = isPrefix && checked === 0 && missing.length === 0 && extra.length === 0;
+      const excludedAll = nothingChecked && filter.matchedNothing(0);
+      const empty = nothingChecked && !excludedAll;
+      if (excludedAll) out.line(`${RULES_MATCHED_NOTHING} ${source}: nothing to verify`);
       if (empty) out.failed(source, 'no objects under this prefix: nothing was verified');
       const ok = !empty && mismatched.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${missing.length} missing, ${extra.length} extra`);
