@@ -70,7 +70,7 @@ describe('rm: one object', () => {
     const missing = await runCli(['rm', `s3://${bucket}/two/nope.csv`, '--json']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`no such object s3://${bucket}/two/nope.csv`);
-    expect(lastJson(missing)).toMatchObject({ deleted: [], failed: [], error: { code: 'failed' } });
+    expect(lastJson(missing)).toMatchObject({ deleted: [], failed: [], error: { code: 'NoSuchKey' } });
     const prefix = await runCli(['rm', `s3://${bucket}/two/`]);
     expect(prefix.code).toBe(2);
     expect(prefix.stderr.trim().split('\n')).toHaveLength(1);

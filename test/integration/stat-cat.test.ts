@@ -119,7 +119,7 @@ describe('stat', () => {
     const missing = await runCli(['stat', `s3://${bucket}/s/nope.csv`, '--json']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`no such object s3://${bucket}/s/nope.csv`);
-    expect(lastJson(missing)).toMatchObject({ error: { code: 'failed' } });
+    expect(lastJson(missing)).toMatchObject({ error: { code: 'NoSuchKey' } });
     const prefix = await runCli(['stat', `s3://${bucket}/s/`]);
     expect(prefix.code).toBe(2);
   });

@@ -20,7 +20,7 @@ export function registerCat(program: Command): void {
 Examples:
   datalake cat s3://lake/analytics/daily/report.csv | head
   datalake cat raw/reddit/year=2024/month=01/day=15/events.jsonl | jq .id
-  set -o pipefail   # else a pipeline's status is the last command's, not cat's
+  set -o pipefail   # then a failing cat fails the pipeline
   datalake cat s3://lake/raw/dump.sql.gz | gunzip | psql mydb && echo verified`,
     )
     .action(async (source: string, _flags: unknown, command: Command) => {
