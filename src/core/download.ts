@@ -341,6 +341,11 @@ class RangeProgress {
     return this.state?.done ?? [];
   }
 
+  /** Forgets recorded ranges other than `indexes` (those whose bytes were found changed). */
+  keepOnly(indexes: ReadonlySet<number>): void {
+    if (this.state) this.state.done = this.state.done.filter((range) => indexes.has(range.index));
+  }
+
   hasRanges(): boolean {
     return (this.state?.done.length ?? 0) > 0;
   }
@@ -513,13 +518,19 @@ async function fetchSegmentsIntoFile(
   // Where each segment turned out to lie (parts must follow one another from the first byte to the
   // last), and the CRC32 of its bytes.
   const landed: LandedRange[] = [];
+  // A recorded range is reused only if its bytes are still in the file: each is read back and
+  // CRC32'd (a few GiB/s), and one whose CRC32 differs from its record (the file changed, emptied or
+  // cut short since) is fetched again. A record without a CRC32 is proven by the end check alone.
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;
+    const onDisk = await crc32OfFile(path, range);
+    if (range.crc32 !== undefined && range.crc32 !== onDisk) continue;
     resumed.add(range.index);
-    landed[range.index] = { ...range, crc32: range.crc32 ?? (await crc32OfFile(path, range)) };
+    landed[range.index] = { ...range, crc32: onDisk };
     hashing?.written(range.start, range.end);
     ctx.events.emit('transfer:progress', { id, bytes: range.end - range.start });
   }
+  progress?.keepOnly(resumed);
   const abort = childAbort(ctx.signal);
   const describe = (segment: Segment) => (segment.kind === 'part' ? `part ${segment.partNumber}` : `bytes ${segment.start}-${segment.end - 1}`);
 
@@ -551,6 +562,8 @@ async function fetchSegmentsIntoFile(
                     landed[index] = range;
                     hashing?.written(fetched.start, fetched.end);
                     flusher.written(fetched.end - fetched.start);
+                    // On disk before its record: a power loss never leaves a record of bytes not written.
+                    if (progress) await file.datasync();
                     await progress?.record(range);
                   } catch (error) {
                     if (received > 0) ctx.events.emit('transfer:progress', { id, bytes: -received });

@@ -1,0 +1,81 @@
+/**
+ * Where the proofs of issue 16 could be fooled: a resumed download trusting saved CRC32s over bytes
+ * changed on disk, proofs that disagree with each other, a crafted CRC32 collision in sync and
+ * verify, composite CRC32s, and what the output says about an object nothing proves.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+
+const MiB = 1024 ** 2;
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
+const work = tempDirectory('proofs');
+let client: S3Client;
+let bucket: string;
+let proxy: FaultProxy;
+let env: NodeJS.ProcessEnv;
+let proxied: NodeJS.ProcessEnv;
+let big: Buffer;
+
+const cli = (args: string[], through: NodeJS.ProcessEnv = env) => runCli([...args, '--json'], { env: through });
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'proofs');
+  proxy = new FaultProxy(inject('s3').endpoint!);
+  const endpoint = await proxy.start();
+  env = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB' });
+  proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB', DATALAKE_RETRIES: '3' });
+  big = writeRandomFile(join(work.path, 'big.bin'), 17 * MiB + 5);
+  expect((await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/big.bin`])).code).toBe(0);
+});
+afterAll(async () => {
+  await proxy.stop();
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+/** Recorded ranges of an interrupted download, from its record beside the temporary file. */
+function recorded(record: string): Array<{ start: number; end: number }> {
+  try {
+    return (JSON.parse(readFileSync(record, 'utf8')) as { done: Array<{ start: number; end: number }> }).done;
+  } catch {
+    return [];
+  }
+}
+
+describe('a resumed download reads back what it had received', () => {
+  for (const damage of ['one byte changed', 'the file emptied'] as const) {
+    it(`kill -9 after two ranges, then ${damage} in the temporary file: the re-run refetches, the file is whole`, async () => {
+      const directory = join(work.path, `resume-${damage.replace(/ /g, '-')}`);
+      mkdirSync(directory);
+      const target = join(directory, 'big.bin');
+      const temporary = join(directory, '.big.bin.datalake-part');
+      proxy.setRules([{ method: 'GET', match: /\/big\.bin/, skip: 2, fault: { kind: 'hold', gate: damage } }]);
+      const run = startCli(['get', `s3://${bucket}/big.bin`, target, '--concurrency', '1'], proxied);
+      await waitFor(() => proxy.held(damage) >= 1 && recorded(`${temporary}.json`).length >= 2, 'two ranges recorded, the third held');
+      run.child.kill('SIGKILL');
+      expect(await run.done).toBe(null);
+      proxy.setRules([]);
+      const [first] = recorded(`${temporary}.json`);
+      if (damage === 'one byte changed') {
+        const file = openSync(temporary, 'r+');
+        const at = first!.start + 1000;
+        writeSync(file, Buffer.from([big[at]! ^ 0xff]), 0, 1, at);
+        closeSync(file);
+      } else {
+        truncateSync(temporary, 0);
+      }
+      const again = await cli(['get', `s3://${bucket}/big.bin`, target]);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(0);
+      expect(md5(readFileSync(target))).toBe(md5(big));
+      expect(existsSync(temporary)).toBe(false);
+    });
+  }
+});
