@@ -48,16 +48,28 @@ export function holdsExpected(head: ObjectHead, expected: ExpectedObject): boole
 }
 
 /**
- * After a completion the server answered without the CRC32 it stored, or with another one: a fresh
- * look says which. The CRC32 sent, or none at all (a server that keeps no checksums; the ETag proof
- * stands alone), is fine. Another one is confirmed: the object just written is removed, and the
- * returned words say so for the error; undefined when all is well.
+ * After an answer without the CRC32 the server stored, or with another one: a fresh look says which.
+ * The CRC32 sent, or none at all (a server that keeps no checksums; the ETag proof stands alone), is
+ * fine. Another one, where the object's ETag still proves the content sent (`provingEtags`: the
+ * server computed it from the bytes it holds), is a disagreement between the server's own answers:
+ * nothing is removed, and the words say so. Another one with nothing to confirm the content is
+ * confirmed wrong: the object just written is removed. Returns words for the error; undefined when
+ * all is well.
  */
-export async function confirmStoredCrc32(ctx: TransferContext, ref: ObjectRef, answer: WriteAnswer, sent: string): Promise<string | undefined> {
+export async function confirmStoredCrc32(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  answer: WriteAnswer,
+  sent: string,
+  provingEtags: readonly string[] = [],
+): Promise<string | undefined> {
   // An unversioned bucket's answer may name the version `null` (moto), which some servers will not take back.
   const look = await lookAgain(ctx, ref, answer.versionId === 'null' ? undefined : answer.versionId);
   if (!look || look.head.crc32 === undefined || look.head.crc32 === sent) return undefined;
   if (look.head.etag !== answer.etag) return undefined; // another writer's object since: not ours to judge
+  if (look.head.etag !== undefined && provingEtags.includes(look.head.etag)) {
+    return `the server's answers disagree: its ETag ${look.head.etag} matches what was sent, its CRC32 ${look.head.crc32} does not (${sent} was sent); the object was kept`;
+  }
   return `the server stored CRC32 ${look.head.crc32}, not the ${sent} of what was sent; ${await removeVersion(ctx, ref, look.versionId)}`;
 }
 

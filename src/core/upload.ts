@@ -190,12 +190,18 @@ async function putBuffer(ctx: TransferContext, body: Buffer, ref: ObjectRef, opt
     return { bucket: ref.bucket, key: ref.key, size: body.length, etag: settled.etag, crc32, md5: md5Hex, parts: 1, ...versionOf(settled) };
   }
   let answer = writeAnswerOf(response.headers);
-  if (etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') }) && answer.etag !== md5Hex) {
+  const etagProves = etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') });
+  if (etagProves && answer.etag !== md5Hex) {
     const settled = await settleMismatch(ctx, ref, 'PUT', answer, { size: body.length, etags: [md5Hex], md5: md5Hex, crc32 });
     if (!settled.proven) throw new TransientError(`${formatS3Url(ref)} did not verify: ${settled.reason}`);
     answer = settled.answer;
   }
-  checkAnsweredCrc32(ref, 'PUT', response.headers, crc32);
+  const answered = headerText(response.headers, CRC32_HEADER);
+  if (answered && answered !== crc32) {
+    // The answer names another CRC32: a fresh look says what the server really stored.
+    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32, etagProves ? [md5Hex] : []);
+    if (wrong) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${wrong}`, 'run the upload again');
+  }
   return { bucket: ref.bucket, key: ref.key, size: body.length, etag: answer.etag, crc32, md5: md5Hex, parts: 1, ...versionOf(answer) };
 }
 
@@ -648,7 +654,8 @@ async function completeMultipartUpload(
   } else if (headerText(completed.headers, CRC32_HEADER) !== crc32) {
     // S3 puts the stored CRC32 in the answer's body, MinIO in a header: where it is not the one
     // sent (or not said), a HEAD with the checksum mode on tells.
-    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32);
+    const etagProven = proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag === etag;
+    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32, etagProven ? [etag] : []);
     if (wrong) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${wrong}`, 'run the upload again');
   }
   return { ...answer, crc32 };

@@ -79,3 +79,40 @@ describe('a resumed download reads back what it had received', () => {
     });
   }
 });
+
+describe('proofs that disagree with each other remove nothing', () => {
+  it('multipart: Complete and HEAD both say CRC32 AAAAAA== while the ETag matches: exit 1, one line, the object kept', async () => {
+    const key = 'disagree/multi.bin';
+    proxy.setRules([
+      { method: 'POST', match: /disagree\/multi\.bin\?uploadId=/, fault: { kind: 'set-response-header', name: 'x-amz-checksum-crc32', value: 'AAAAAA==' } },
+      { method: 'HEAD', match: /disagree\/multi\.bin/, fault: { kind: 'set-response-header', name: 'x-amz-checksum-crc32', value: 'AAAAAA==' } },
+    ]);
+    const put = await runCli(['put', join(work.path, 'big.bin'), `s3://${bucket}/${key}`], { env: proxied });
+    proxy.setRules([]);
+    expect(put.code).toBe(1);
+    expect(put.stderr.trim().split('\n')).toHaveLength(1);
+    expect(put.stderr).toMatch(/disagree/);
+    expect(put.stderr).toMatch(/kept/);
+    const get = await cli(['get', `s3://${bucket}/${key}`, join(work.path, 'disagree-multi.bin')]);
+    expect(get.code).toBe(0);
+    expect(md5(readFileSync(join(work.path, 'disagree-multi.bin')))).toBe(md5(big));
+  });
+
+  it('single PUT: a false CRC32 in the answer alone is settled by a fresh look (the upload stands); in the answer and on HEAD, the object is kept and exit 1', async () => {
+    const small = writeRandomFile(join(work.path, 'small.bin'), 100_000);
+    const answerOnly = { method: 'PUT', match: /disagree\/small/, fault: { kind: 'set-response-header', name: 'x-amz-checksum-crc32', value: 'AAAAAA==' } } as const;
+    proxy.setRules([answerOnly]);
+    const stands = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/disagree/small.bin`], { env: proxied });
+    expect(stands.code).toBe(0);
+    expect(stands.stderr).not.toMatch(/the server stored CRC32/);
+    proxy.setRules([answerOnly, { ...answerOnly, method: 'HEAD' }]);
+    const kept = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/disagree/small2.bin`], { env: proxied });
+    proxy.setRules([]);
+    expect(kept.code).toBe(1);
+    expect(kept.stderr.trim().split('\n')).toHaveLength(1);
+    expect(kept.stderr).toMatch(/disagree/);
+    const get = await cli(['get', `s3://${bucket}/disagree/small2.bin`, join(work.path, 'disagree-small.bin')]);
+    expect(get.code).toBe(0);
+    expect(md5(readFileSync(join(work.path, 'disagree-small.bin')))).toBe(md5(small));
+  });
+});
