@@ -55,9 +55,12 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
     return remote.crc32 === fileCrc32 ? undefined : { key: ref.key, path, reason: `content differs: object CRC32 ${remote.crc32}, file CRC32 ${fileCrc32}` };
   }
   const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };
-  const check = await compareContent(ctx, local, remote, undefined);
+  const check = await compareContent(ctx, local, remote, undefined, { everyProof: true });
   if (check.unproven) return { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` };
-  const hash = head.crc32 !== undefined ? `object CRC32 ${head.crc32}, file CRC32 ${check.crc32}` : `file MD5 ${check.md5}`;
+  const hash =
+    head.crc32 === undefined ? `file MD5 ${check.md5}`
+    : head.crc32 === check.crc32 ? `the CRC32s agree (${head.crc32}), the MD5 proof does not: a crafted CRC32 collision`
+    : `object CRC32 ${head.crc32}, file CRC32 ${check.crc32}`;
   return check.same ? undefined : { key: ref.key, path, reason: `content differs from the local file ${path} (${hash})` };
 }
 

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -114,5 +115,51 @@ describe('proofs that disagree with each other remove nothing', () => {
     const get = await cli(['get', `s3://${bucket}/disagree/small2.bin`, join(work.path, 'disagree-small.bin')]);
     expect(get.code).toBe(0);
     expect(md5(readFileSync(join(work.path, 'disagree-small.bin')))).toBe(md5(small));
+  });
+});
+
+/**
+ * `data` with 5 bytes from `at` changed so that its CRC32 stays the same: the CRC is affine, so the
+ * change's own CRC contribution is solved to zero over GF(2) (byte `at` flipped, the 4 after chosen).
+ */
+function crc32Collision(data: Buffer, at: number): Buffer {
+  const tail = data.length - at;
+  const effect = (delta: Buffer) => (zlibCrc32(delta) ^ zlibCrc32(Buffer.alloc(tail))) >>> 0;
+  const withBit = (bit: number) => {
+    const delta = Buffer.alloc(tail);
+    delta[1 + (bit >> 3)] = 1 << (bit & 7);
+    return effect(delta);
+  };
+  const first = Buffer.alloc(tail);
+  first[0] = 0xa5;
+  // Gaussian elimination: find bits b with XOR of withBit(b) equal to effect(first).
+  const rows = Array.from({ length: 32 }, (_, bit) => ({ value: withBit(bit), combo: 1n << BigInt(bit) }));
+  let target = effect(first);
+  let chosen = 0n;
+  const basis: Array<{ value: number; combo: bigint }> = [];
+  for (const row of rows) {
+    let { value, combo } = row;
+    for (const b of basis) if ((value ^ b.value) >>> 0 < value) ((value = (value ^ b.value) >>> 0), (combo ^= b.combo));
+    if (value) basis.push({ value, combo }), basis.sort((x, y) => y.value - x.value);
+  }
+  for (const b of basis) if ((target ^ b.value) >>> 0 < target) ((target = (target ^ b.value) >>> 0), (chosen ^= b.combo));
+  expect(target).toBe(0);
+  const changed = Buffer.from(data);
+  changed[at] = changed[at]! ^ 0xa5;
+  for (let bit = 0; bit < 32; bit++) if ((chosen >> BigInt(bit)) & 1n) changed[at + 1 + (bit >> 3)] = changed[at + 1 + (bit >> 3)]! ^ (1 << (bit & 7));
+  return changed;
+}
+
+describe('a crafted CRC32 collision', () => {
+  it('verify --local of a multipart object against a file with 5 bytes changed and the same CRC32: content differs', async () => {
+    const edited = crc32Collision(big, 7 * MiB);
+    expect(zlibCrc32(edited)).toBe(zlibCrc32(big));
+    expect(md5(edited)).not.toBe(md5(big));
+    writeFileSync(join(work.path, 'collision.bin'), edited);
+    const result = await cli(['verify', `s3://${bucket}/big.bin`, '--local', join(work.path, 'collision.bin')]);
+    expect(result.code).toBe(1);
+    expect(lastJson<{ mismatched: Array<{ reason: string }> }>(result).mismatched[0]!.reason).toMatch(/content differs/);
+    const same = await cli(['verify', `s3://${bucket}/big.bin`, '--local', join(work.path, 'big.bin')]);
+    expect(same.code).toBe(0);
   });
 });

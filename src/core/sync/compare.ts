@@ -31,14 +31,23 @@ export interface ContentCheck {
  * "Same bytes?" for a local file and an object of the same size, as cheaply as the object allows:
  *   cache says this ETag was proven before       → same, no I/O
  *   the ETag is a plain MD5 (and not SSE-KMS/C)   → compare with the local MD5, whatever else it says
- *   the object keeps a full-object CRC32          → one HEAD, compare with the local CRC32 (cheap)
+ *   the object keeps a full-object CRC32          → one HEAD, compare with the local CRC32 (cheap); where
+ *                                                   it is equal, also its stored MD5 when the local MD5
+ *                                                   is cached, and with `everyProof` (verify) its stored
+ *                                                   MD5 or multipart ETag whatever the cost
  *   the object stores its MD5 in metadata          → compare with the local MD5
  *   a multipart ETag and neither                   → recompute it locally with each part's real size
  *   an opaque ETag (SSE-KMS/SSE-C) and neither     → not provably the same: transfer
  * The local hashes come from the hash cache when the file is unchanged since it was last hashed, and
  * each is computed only when the object offers that proof.
  */
-export async function compareContent(ctx: TransferContext, local: LocalFile, remote: RemoteFile, cached: CachedHash | undefined): Promise<ContentCheck> {
+export async function compareContent(
+  ctx: TransferContext,
+  local: LocalFile,
+  remote: RemoteFile,
+  cached: CachedHash | undefined,
+  options: { everyProof?: boolean } = {},
+): Promise<ContentCheck> {
   const etag = remote.etag ?? '';
   const knownEtags = cached?.etags ?? [];
   const known = { md5: cached?.md5, crc32: cached?.crc32 };
@@ -55,8 +64,19 @@ export async function compareContent(ctx: TransferContext, local: LocalFile, rem
   // A plain-MD5 ETag that reflects the content decides (it is the server's own hash of the bytes);
   // a stored MD5 that contradicts it proves nothing.
   if (isPlainMd5Etag(etag) && etagReflectsContent(head)) return proven(false);
-  if (head.crc32 !== undefined) return proven(head.crc32 === (await localCrc32()));
   const stored = md5FromMetadata(head.metadata);
+  if (head.crc32 !== undefined) {
+    if (head.crc32 !== (await localCrc32())) return proven(false);
+    // An equal CRC32 rules out any accidental change, not a crafted collision. The MD5 proof the
+    // object also carries is checked where it costs no read (the local MD5 cached) or where asked.
+    if (stored && (known.md5 !== undefined || options.everyProof)) return proven(stored === (await localMd5()));
+    const partCount = multipartEtagPartCount(etag);
+    if (options.everyProof && partCount !== undefined && etagReflectsContent(head)) {
+      const same = await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount });
+      if (same !== undefined) return proven(same);
+    }
+    return proven(true);
+  }
   if (stored) return proven(stored === (await localMd5()));
   if (!etagReflectsContent(head)) return proven(false);
   const partCount = multipartEtagPartCount(etag);
