@@ -15,6 +15,13 @@ export interface Mismatch {
   reason: string;
 }
 
+/** What checking one object found: the proof used, and a mismatch, or a reason nothing could prove it. */
+export interface Verified {
+  proof: string;
+  mismatch?: Mismatch;
+  unverifiable?: Mismatch;
+}
+
 /** A sink that counts and forgets: verifying without a local copy downloads into nothing. */
 function discard(): Writable {
   return new Writable({
@@ -28,13 +35,15 @@ function discard(): Writable {
  * With no local side: download the object (into nothing) and check it against its full-object
  * CRC32, the MD5 stored at upload, its plain ETag, or its multipart ETag. Returns a mismatch, or undefined when intact.
  */
-export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promise<Mismatch | undefined> {
+export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promise<Verified> {
   try {
     const result = await downloadToStream(ctx, ref, discard(), { discarded: true });
-    if (result.verifiedBy === 'unverifiable') return { key: ref.key, reason: 'nothing to check against: no full-object CRC32, no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag' };
-    return undefined;
+    if (result.verifiedBy === 'unverifiable') {
+      return { proof: 'unverifiable', unverifiable: { key: ref.key, reason: 'nothing to check against: no full-object CRC32, no stored MD5 and an opaque (SSE-KMS/SSE-C) ETag; size checked only' } };
+    }
+    return { proof: result.verifiedBy };
   } catch (error) {
-    if (error instanceof ContentMismatch) return { key: ref.key, reason: error.message };
+    if (error instanceof ContentMismatch) return { proof: 'failed', mismatch: { key: ref.key, reason: error.message } };
     throw error;
   }
 }
@@ -44,23 +53,24 @@ export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promis
  * object's full-object CRC32, stored MD5, plain ETag, or multipart ETag recomputed with each part's
  * real size). An object that offers none of these is downloaded and both sides CRC32'd.
  */
-export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Mismatch | undefined> {
+export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Verified> {
   const info = await stat(path);
   const head = await headObject(ctx, ref);
-  if (head.size !== info.size) return { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` };
+  if (head.size !== info.size) return { proof: 'size', mismatch: { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` } };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
   if (contentProofOf(head).kind === 'none') {
     const [remote, localCrc32] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), crc32OfFile(path)]);
     const fileCrc32 = crc32ToBase64(localCrc32);
-    return remote.crc32 === fileCrc32 ? undefined : { key: ref.key, path, reason: `content differs: object CRC32 ${remote.crc32}, file CRC32 ${fileCrc32}` };
+    const proof = 'downloaded-crc32';
+    return remote.crc32 === fileCrc32 ? { proof } : { proof, mismatch: { key: ref.key, path, reason: `content differs: object CRC32 ${remote.crc32}, file CRC32 ${fileCrc32}` } };
   }
   const remote: RemoteFile = { name: ref.key, ref, size: head.size, etag: head.etag, lastModified: head.lastModified };
   const check = await compareContent(ctx, local, remote, undefined, { everyProof: true });
-  if (check.unproven) return { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` };
+  if (check.unproven) return { proof: 'unverifiable', unverifiable: { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` } };
   const hash =
     head.crc32 === undefined ? `file MD5 ${check.md5}`
     : head.crc32 === check.crc32 ? `the CRC32s agree (${head.crc32}), the MD5 proof does not: a crafted CRC32 collision`
     : `object CRC32 ${head.crc32}, file CRC32 ${check.crc32}`;
-  return check.same ? undefined : { key: ref.key, path, reason: `content differs from the local file ${path} (${hash})` };
+  return check.same ? { proof: check.by } : { proof: check.by, mismatch: { key: ref.key, path, reason: `content differs from the local file ${path} (${hash})` } };
 }
 

@@ -163,3 +163,31 @@ describe('a crafted CRC32 collision', () => {
     expect(same.code).toBe(0);
   });
 });
+
+describe('what the output says about the proof', () => {
+  // As an SSE-KMS object another tool uploaded: no CRC32, no stored MD5, an ETag that is no MD5.
+  const opaque = [{ match: /big\.bin/, fault: { kind: 'set-response-headers', headers: { 'x-amz-checksum-crc32': '', 'x-amz-server-side-encryption': 'aws:kms' } } }] as const;
+
+  it('get of an unverifiable object says unverifiable in its line, not a CRC32 it was checked by', async () => {
+    proxy.setRules([...opaque]);
+    const get = await runCli(['get', `s3://${bucket}/big.bin`, join(work.path, 'opaque.bin')], { env: proxied });
+    proxy.setRules([]);
+    expect(get.code).toBe(0);
+    const line = get.stdout.split('\n').find((text) => text.startsWith('downloaded'));
+    expect(line).toMatch(/unverifiable/);
+    expect(line).not.toMatch(/crc32 /);
+  });
+
+  it('verify counts unverifiable objects apart from mismatched ones, and --json names the proof of each', async () => {
+    proxy.setRules([...opaque]);
+    const opaqueRun = await cli(['verify', `s3://${bucket}/big.bin`], proxied);
+    proxy.setRules([]);
+    expect(opaqueRun.code).toBe(1);
+    expect(lastJson(opaqueRun)).toMatchObject({ ok: false, mismatched: [], unverifiable: [{ key: 'big.bin' }], objects: [{ key: 'big.bin', proof: 'unverifiable' }] });
+    const plain = await cli(['verify', `s3://${bucket}/big.bin`]);
+    expect(plain.code).toBe(0);
+    expect(lastJson(plain)).toMatchObject({ ok: true, objects: [{ key: 'big.bin', proof: 'crc32' }] });
+    const local = await cli(['verify', `s3://${bucket}/big.bin`, '--local', join(work.path, 'big.bin')]);
+    expect(lastJson(local)).toMatchObject({ ok: true, objects: [{ key: 'big.bin', proof: expect.stringMatching(/^crc32/) }] });
+  });
+});

@@ -34,6 +34,8 @@ export type Fault =
   | { kind: 'shorten-response'; keepFraction: number }
   /** The answer forwarded with one header set to another value (a server that says something else). */
   | { kind: 'set-response-header'; name: string; value: string }
+  /** The answer forwarded with several headers set (names lower case), as one rule. */
+  | { kind: 'set-response-headers'; headers: Record<string, string> }
   /** The answer's status and headers (without Content-Length), its body, then spaces without end, for as long as the client reads. */
   | { kind: 'endless-response' };
 
@@ -189,7 +191,10 @@ export class FaultProxy {
           response.on('error', () => res.socket?.destroy());
           return;
         }
-        const headers = fault?.kind === 'set-response-header' ? { ...response.headers, [fault.name.toLowerCase()]: fault.value } : response.headers;
+        const headers =
+          fault?.kind === 'set-response-header' ? { ...response.headers, [fault.name.toLowerCase()]: fault.value }
+          : fault?.kind === 'set-response-headers' ? { ...response.headers, ...fault.headers }
+          : response.headers;
         res.writeHead(response.statusCode ?? 502, headers);
         let sent = 0;
         response.on('data', (chunk: Buffer) => {

@@ -56,7 +56,10 @@ Examples:
               return;
             }
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
-            if (target.kind === 'file') out.line(`downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  crc32 ${downloaded.crc32}${downloaded.md5 ? `  md5 ${downloaded.md5}` : ''}`);
+            if (target.kind === 'file') out.line(
+                `downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  ` +
+                  (downloaded.verifiedBy === 'unverifiable' ? 'unverifiable (size checked only)' : `crc32 ${downloaded.crc32}${downloaded.md5 ? `  md5 ${downloaded.md5}` : ''}  verified by ${downloaded.verifiedBy}`),
+              );
             if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no CRC32 or MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
           });
         } finally {

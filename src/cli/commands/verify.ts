@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/address.js';
 import { usageError } from '../../core/errors.js';
+import type { Verified } from '../../core/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
@@ -44,15 +45,21 @@ Examples:
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const [{ verifyAgainstFile, verifyRemote }, { forEachWindowed }] = await Promise.all([import('../../core/verify.js'), import('../../core/limiter.js')]);
       const mismatched: Array<{ key: string; path?: string; reason: string }> = [];
+      const unverifiable: Array<{ key: string; path?: string; reason: string }> = [];
+      const objects: Array<{ key: string; proof: string }> = [];
       const missing: string[] = [];
       const extra: string[] = [];
       let checked = 0;
-      const report = (mismatch: { key: string; path?: string; reason: string } | undefined, ref: ObjectRef) => {
+      const report = (outcome: Verified, ref: ObjectRef) => {
         checked += 1;
-        if (mismatch) {
-          mismatched.push(mismatch);
-          out.failed(formatS3Url(ref), mismatch.reason);
-        } else out.line(`ok ${formatS3Url(ref)}`);
+        objects.push({ key: ref.key, proof: outcome.proof });
+        if (outcome.mismatch) {
+          mismatched.push(outcome.mismatch);
+          out.failed(formatS3Url(ref), outcome.mismatch.reason);
+        } else if (outcome.unverifiable) {
+          unverifiable.push(outcome.unverifiable);
+          out.failed(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`);
+        } else out.line(`ok ${formatS3Url(ref)}  (${outcome.proof})`);
       };
       try {
         if (!isPrefix) {
@@ -102,9 +109,9 @@ Examples:
       const empty = nothingChecked && !excludedAll;
       if (excludedAll) out.line(`${RULES_MATCHED_NOTHING} ${source}: nothing to verify`);
       if (empty) out.failed(source, 'no objects under this prefix: nothing was verified');
-      const ok = !empty && mismatched.length === 0 && missing.length === 0 && extra.length === 0;
-      out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${missing.length} missing, ${extra.length} extra`);
-      out.json({ ok, checked, mismatched, missing, extra });
+      const ok = !empty && mismatched.length === 0 && unverifiable.length === 0 && missing.length === 0 && extra.length === 0;
+      out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${unverifiable.length} unverifiable, ${missing.length} missing, ${extra.length} extra`);
+      out.json({ ok, checked, mismatched, unverifiable, missing, extra, objects });
       if (!ok) process.exitCode = 1;
     });
 }

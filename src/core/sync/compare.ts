@@ -25,6 +25,8 @@ export interface ContentCheck {
   etags: string[];
   /** Not the same as far as anyone can tell: the server would not say how the object was cut. */
   unproven?: boolean;
+  /** The proof that decided (`crc32`, `etag`, `metadata-md5`, `multipart-etag`, `crc32+…`, `hash-cache`, `none`). */
+  by: string;
 }
 
 /**
@@ -51,38 +53,38 @@ export async function compareContent(
   const etag = remote.etag ?? '';
   const knownEtags = cached?.etags ?? [];
   const known = { md5: cached?.md5, crc32: cached?.crc32 };
-  if (cached && etag && knownEtags.includes(etag)) return { same: true, ...known, etags: knownEtags };
+  if (cached && etag && knownEtags.includes(etag)) return { same: true, ...known, etags: knownEtags, by: 'hash-cache' };
 
   const localMd5 = async () => (known.md5 ??= (await md5OfFile(local.path)).toString('hex'));
   const localCrc32 = async () => (known.crc32 ??= crc32ToBase64(await crc32OfFile(local.path)));
-  const proven = (same: boolean): ContentCheck => ({ same, ...known, etags: same && etag ? [...new Set([...knownEtags, etag])].slice(-4) : knownEtags });
+  const proven = (same: boolean, by: string): ContentCheck => ({ same, by, ...known, etags: same && etag ? [...new Set([...knownEtags, etag])].slice(-4) : knownEtags });
 
-  if (isPlainMd5Etag(etag) && etag === (await localMd5())) return proven(true);
+  if (isPlainMd5Etag(etag) && etag === (await localMd5())) return proven(true, 'etag');
 
   // HEADs are requests like any other: inside the limiter, with the transfers.
   const head = await ctx.limiter.run(() => headObject(ctx, remote.ref));
   // A plain-MD5 ETag that reflects the content decides (it is the server's own hash of the bytes);
   // a stored MD5 that contradicts it proves nothing.
-  if (isPlainMd5Etag(etag) && etagReflectsContent(head)) return proven(false);
+  if (isPlainMd5Etag(etag) && etagReflectsContent(head)) return proven(false, 'etag');
   const stored = md5FromMetadata(head.metadata);
   if (head.crc32 !== undefined) {
-    if (head.crc32 !== (await localCrc32())) return proven(false);
+    if (head.crc32 !== (await localCrc32())) return proven(false, 'crc32');
     // An equal CRC32 rules out any accidental change, not a crafted collision. The MD5 proof the
     // object also carries is checked where it costs no read (the local MD5 cached) or where asked.
-    if (stored && (known.md5 !== undefined || options.everyProof)) return proven(stored === (await localMd5()));
+    if (stored && (known.md5 !== undefined || options.everyProof)) return proven(stored === (await localMd5()), 'crc32+metadata-md5');
     const partCount = multipartEtagPartCount(etag);
     if (options.everyProof && partCount !== undefined && etagReflectsContent(head)) {
       const same = await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount });
-      if (same !== undefined) return proven(same);
+      if (same !== undefined) return proven(same, 'crc32+multipart-etag');
     }
-    return proven(true);
+    return proven(true, 'crc32');
   }
-  if (stored) return proven(stored === (await localMd5()));
-  if (!etagReflectsContent(head)) return proven(false);
+  if (stored) return proven(stored === (await localMd5()), 'metadata-md5');
+  if (!etagReflectsContent(head)) return proven(false, 'none');
   const partCount = multipartEtagPartCount(etag);
-  if (partCount === undefined || remote.size !== local.size) return proven(false);
+  if (partCount === undefined || remote.size !== local.size) return proven(false, 'none');
   const same = await sameAsMultipartObject(ctx, local, { ref: remote.ref, size: remote.size, etag, partCount });
-  return same === undefined ? { ...proven(false), unproven: true } : proven(same);
+  return same === undefined ? { ...proven(false, 'none'), unproven: true } : proven(same, 'multipart-etag');
 }
 
 /**
