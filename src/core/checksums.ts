@@ -168,6 +168,25 @@ export function crc32OfFile(path: string, range?: { start: number; end: number }
 /** Files are hashed 4 MiB at a time. */
 const HASH_CHUNK = 4 * 1024 * 1024;
 
+/**
+ * A composite CRC32 as S3 shows it: the CRC32 of the parts' CRC32s (each 4 bytes, big-endian,
+ * in part order), base64, then `-` and the part count.
+ */
+export function compositeCrc32(partCrc32s: readonly number[]): string {
+  const joined = Buffer.alloc(partCrc32s.length * 4);
+  partCrc32s.forEach((crc, index) => joined.writeUInt32BE(crc >>> 0, index * 4));
+  return `${crc32ToBase64(crc32Of(joined))}-${partCrc32s.length}`;
+}
+
+/** `<base64 CRC32>-N` → its parts; undefined for anything else. */
+export function compositeCrc32Parts(value: string | undefined): { crc32: string; partCount: number } | undefined {
+  const dash = value?.lastIndexOf('-') ?? -1;
+  if (value === undefined || dash < 0) return undefined;
+  const partCount = Number(value.slice(dash + 1));
+  if (!Number.isInteger(partCount) || partCount < 1 || crc32FromBase64(value.slice(0, dash)) === undefined) return undefined;
+  return { crc32: value, partCount };
+}
+
 /** `"abc…"` → `abc…`, lower case; undefined stays undefined. */
 export function normalizeEtag(etag: string | undefined): string | undefined {
   if (etag === undefined) return undefined;
@@ -222,12 +241,16 @@ export type ContentProof =
   | { kind: 'crc32'; crc32: string }
   | { kind: 'md5'; md5: string; source: 'metadata' | 'etag' }
   | { kind: 'multipart-etag'; etag: string; partCount: number }
+  /** A COMPOSITE CRC32 (`…-N`): the CRC32 of the parts' CRC32s, recomputed from the parts fetched by number. */
+  | { kind: 'composite-crc32'; crc32: string; partCount: number }
   | { kind: 'none'; reason: string };
 
 export interface ObjectFingerprint {
   etag: string | undefined;
   /** The object's full-object CRC32 (base64), when the server keeps one; never a composite one. */
   crc32?: string | undefined;
+  /** A composite CRC32 (`<base64>-N`), when that is what the server keeps. */
+  compositeCrc32?: string | undefined;
   metadata: Record<string, string> | undefined;
   serverSideEncryption?: string | undefined;
   customerKey?: boolean;
@@ -235,10 +258,12 @@ export interface ObjectFingerprint {
 
 /**
  * Picks the cheapest strong proof an object offers: its full-object CRC32 (hashed as the bytes land,
- * in pieces, combined), then a stored MD5, a plain-MD5 ETag, and the multipart ETag.
+ * in pieces, combined), its composite CRC32 (the parts' CRC32s, fetched part by part), then a stored MD5, a plain-MD5 ETag, and the multipart ETag.
  */
 export function contentProofOf(object: ObjectFingerprint): ContentProof {
   if (object.crc32 !== undefined && crc32FromBase64(object.crc32) !== undefined) return { kind: 'crc32', crc32: object.crc32 };
+  const composite = compositeCrc32Parts(object.compositeCrc32);
+  if (composite) return { kind: 'composite-crc32', ...composite };
   const stored = md5FromMetadata(object.metadata);
   if (stored) return { kind: 'md5', md5: stored, source: 'metadata' };
   const etag = normalizeEtag(object.etag);

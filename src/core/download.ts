@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { formatS3Url, type ObjectRef } from './address.js';
 import { headerText } from './direct-requests.js';
-import { combineCrc32s, contentProofOf, crc32Of, crc32OfFile, crc32ToBase64, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
+import { combineCrc32s, compositeCrc32, contentProofOf, crc32Of, crc32OfFile, crc32ToBase64, md5Of, multipartEtag, newMd5, type ContentProof } from './checksums.js';
 
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from './context.js';
 import { ContentMismatch, DatalakeError, describeError, failure } from './errors.js';
@@ -33,7 +33,7 @@ export interface DownloadedObject {
    * What the bytes were checked against: the object's full-object CRC32, its stored MD5, its ETag
    * (plain or multipart), or nothing the object offers.
    */
-  verifiedBy: 'crc32' | 'metadata-md5' | 'etag' | 'multipart-etag' | 'unverifiable';
+  verifiedBy: 'crc32' | 'crc32-composite' | 'metadata-md5' | 'etag' | 'multipart-etag' | 'unverifiable';
 }
 
 /**
@@ -68,8 +68,8 @@ function rangeSegments(size: number, chunk: number): Segment[] {
  * tells their sizes (GetObjectAttributes, HEAD partNumber=N), so the multipart ETag is still
  * recomputed, part by part. Where it tells nothing, plain ranges, and the ETag cannot be checked.
  */
-async function rangesAlongParts(ctx: TransferContext, head: ObjectHead, proof: Extract<ContentProof, { kind: 'multipart-etag' }>): Promise<{ segments: Segment[]; proof: ContentProof }> {
-  const sizes = await partSizesOf(ctx, { ref: head.ref, size: head.size, etag: proof.etag, partCount: proof.partCount });
+async function rangesAlongParts(ctx: TransferContext, head: ObjectHead, proof: PartProof): Promise<{ segments: Segment[]; proof: ContentProof }> {
+  const sizes = await partSizesOf(ctx, { ref: head.ref, size: head.size, etag: head.etag ?? '', partCount: proof.partCount });
   if (!sizes) {
     return { segments: rangeSegments(head.size, ctx.partSize), proof: { kind: 'none', reason: 'the server ignores partNumber and does not tell the part sizes' } };
   }
@@ -80,6 +80,13 @@ async function rangesAlongParts(ctx: TransferContext, head: ObjectHead, proof: E
     start += size;
   }
   return { segments, proof };
+}
+
+/** The proofs recomputed part by part: the multipart ETag (part MD5s), the composite CRC32 (part CRC32s). */
+type PartProof = Extract<ContentProof, { kind: 'multipart-etag' | 'composite-crc32' }>;
+
+function isPartProof(proof: ContentProof): proof is PartProof {
+  return proof.kind === 'multipart-etag' || proof.kind === 'composite-crc32';
 }
 
 /**
@@ -241,7 +248,7 @@ async function downloadInMemory(
         const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch(missingAsFailure(ref));
         const head = headFromHeaders(ref, response.headers);
         const proof = contentProofOf(head);
-        if (head.size > IN_MEMORY_DOWNLOAD_MAX || proof.kind === 'multipart-etag') return undefined;
+        if (head.size > IN_MEMORY_DOWNLOAD_MAX || isPartProof(proof)) return undefined;
         if (response.body.length !== head.size) throw bodyEndedEarly(ref, response.body.length, head.size);
         ctx.events.emit('transfer:progress', { id, bytes: head.size });
         return { head, proof, content: response.body };
@@ -399,6 +406,8 @@ interface ReceivedHashes {
   crc32: number;
   md5: string | undefined;
   partMd5s: Buffer[];
+  /** Each segment's CRC32, in order: the parts' when a composite CRC32 is to be recomputed. */
+  partCrc32s?: number[];
 }
 
 function hashFields(received: ReceivedHashes): { crc32: string; md5?: string } {
@@ -484,7 +493,7 @@ async function fetchIntoFile(
   progress?: RangeProgress,
 ): Promise<Omit<DownloadedObject, 'path'>> {
   const proof = contentProofOf(head);
-  if (proof.kind !== 'multipart-etag') return fetchSegmentsIntoFile(ctx, head, proof, rangeSegments(head.size, ctx.partSize), file, path, id, progress);
+  if (!isPartProof(proof)) return fetchSegmentsIntoFile(ctx, head, proof, rangeSegments(head.size, ctx.partSize), file, path, id, progress);
   try {
     return await fetchSegmentsIntoFile(ctx, head, proof, partSegments(proof.partCount), file, path, id, progress);
   } catch (error) {
@@ -512,7 +521,7 @@ async function fetchSegmentsIntoFile(
   // CRC32s combined at the end. Where the proof is an MD5, it runs on the hashing thread, reading the
   // file back in order as ranges land, while this thread keeps the sockets moving; per-range MD5s
   // only when a multipart ETag must be recomputed.
-  const hashing = proof.kind === 'crc32' ? undefined : backgroundHasher.track(path, proof.kind === 'multipart-etag');
+  const hashing = proof.kind === 'crc32' || proof.kind === 'composite-crc32' ? undefined : backgroundHasher.track(path, proof.kind === 'multipart-etag');
   const flusher = new EarlyFlusher(file);
   const resumed = new Set<number>();
   // Where each segment turned out to lie (parts must follow one another from the first byte to the
@@ -589,6 +598,7 @@ async function fetchSegmentsIntoFile(
     crc32: combineCrc32s(landed.map((range) => ({ crc32: range.crc32!, size: range.end - range.start }))),
     md5: md5s?.md5,
     partMd5s: md5s?.rangeMd5s ?? [],
+    partCrc32s: landed.map((range) => range.crc32!),
   };
   const verifiedBy = checkProof(head, proof, received);
   return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy };
@@ -682,6 +692,11 @@ function checkProof(
     const crc32 = crc32ToBase64(received.crc32);
     if (crc32 !== proof.crc32) throw mismatch(`received CRC32 ${crc32}, expected ${proof.crc32} (the object's full-object CRC32)`);
     return 'crc32';
+  }
+  if (proof.kind === 'composite-crc32') {
+    const computed = compositeCrc32(received.partCrc32s ?? []);
+    if (computed !== proof.crc32) throw mismatch(`received parts give composite CRC32 ${computed}, expected ${proof.crc32}`);
+    return 'crc32-composite';
   }
   if (proof.kind === 'md5') {
     if (received.md5 !== proof.md5) throw mismatch(`received MD5 ${received.md5 ?? '(none)'}, expected ${proof.md5}`);
@@ -796,16 +811,16 @@ export async function downloadToStream(
     const head = await headObject(ctx, ref);
     ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: '-', size: head.size });
     let proof = contentProofOf(head);
-    let segments: Segment[] = proof.kind === 'multipart-etag' ? partSegments(proof.partCount) : head.size === 0 ? [] : [{ kind: 'range', start: 0, end: head.size }];
+    let segments: Segment[] = isPartProof(proof) ? partSegments(proof.partCount) : head.size === 0 ? [] : [{ kind: 'range', start: 0, end: head.size }];
     let streamed: ReceivedHashes;
     let position = 0;
     try {
-      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes), proof.kind !== 'crc32');
+      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes), proof.kind !== 'crc32' && proof.kind !== 'composite-crc32');
     } catch (error) {
-      if (!(error instanceof PartNumberIgnored) || proof.kind !== 'multipart-etag') throw error;
+      if (!(error instanceof PartNumberIgnored) || !isPartProof(proof)) throw error;
       if (position > 0) throw failure(`${formatS3Url(ref)}: the server stopped answering part by part after ${position} bytes had been written to standard output`);
       ({ segments, proof } = await rangesAlongParts(ctx, head, proof));
-      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined, true);
+      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined, proof.kind === 'multipart-etag');
     }
     // Standard output cannot be taken back: the bytes are already there, and the failure says so.
     const verifiedBy = checkProof(
@@ -837,12 +852,14 @@ async function streamSegments(
 ): Promise<ReceivedHashes> {
   const whole = withMd5 ? newMd5() : undefined;
   const partMd5s: Buffer[] = [];
+  const partCrc32s: number[] = [];
   let crc32 = 0;
   let position = 0;
   for (const planned of segments) {
     // A part must begin where the one before it ended.
     const segment: Segment = planned.kind === 'part' ? { ...planned, at: position } : planned;
     const partHash = withMd5 ? newMd5() : undefined;
+    let partCrc32 = 0;
     let delivered = 0;
     await ctx.limiter.run(() =>
       retrying(ctx, `GET ${head.ref.key}`, async () => {
@@ -856,6 +873,7 @@ async function streamSegments(
           ctx.signal ?? new AbortController().signal,
           async (_offset, chunk) => {
             crc32 = crc32Of(chunk, crc32);
+            partCrc32 = crc32Of(chunk, partCrc32);
             whole?.update(chunk);
             partHash?.update(chunk);
             delivered += chunk.length;
@@ -869,6 +887,7 @@ async function streamSegments(
     );
     position += delivered;
     if (partHash) partMd5s.push(partHash.digest());
+    partCrc32s.push(partCrc32);
   }
-  return { crc32, md5: whole?.digest('hex'), partMd5s };
+  return { crc32, md5: whole?.digest('hex'), partMd5s, partCrc32s };
 }

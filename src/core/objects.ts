@@ -3,7 +3,7 @@ import { formatS3Url, type ObjectRef } from './address.js';
 import { failure } from './errors.js';
 import { httpStatusOf, errorCodeOf } from './retry.js';
 import { retrying, type TransferContext } from './context.js';
-import { crc32FromBase64, normalizeEtag } from './checksums.js';
+import { compositeCrc32Parts, crc32FromBase64, normalizeEtag } from './checksums.js';
 import { headerText, metadataFromHeaders, type HeaderBag } from './direct-requests.js';
 import { sdk } from './sdk.js';
 
@@ -14,6 +14,8 @@ export interface ObjectHead {
   etag: string | undefined;
   /** The full-object CRC32 (base64) the server keeps for it, if any; a composite one is not kept here. */
   crc32: string | undefined;
+  /** A composite CRC32 (`<base64>-N`, the CRC32 of the part CRC32s), if that is what it keeps. */
+  compositeCrc32?: string | undefined;
   lastModified: Date | undefined;
   metadata: Record<string, string>;
   contentType: string | undefined;
@@ -35,7 +37,7 @@ type ObjectHeaders = Pick<
 
 /**
  * A CRC32 that covers the whole object: FULL_OBJECT, or a plain value from a server that names no
- * type. A COMPOSITE one (a CRC of part CRCs, `…-N`) proves nothing a download can recompute cheaply.
+ * type. A COMPOSITE one (a CRC of part CRCs, `…-N`) is kept apart: it proves the parts fetched by number.
  */
 function fullObjectCrc32(value: string | undefined, type: string | undefined): string | undefined {
   if (value === undefined || (type !== undefined && type !== 'FULL_OBJECT')) return undefined;
@@ -48,6 +50,7 @@ export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHea
     size: output.ContentLength ?? 0,
     etag: normalizeEtag(output.ETag),
     crc32: fullObjectCrc32(output.ChecksumCRC32, output.ChecksumType),
+    compositeCrc32: compositeCrc32Parts(output.ChecksumCRC32) && output.ChecksumType !== 'FULL_OBJECT' ? output.ChecksumCRC32 : undefined,
     lastModified: output.LastModified,
     metadata: output.Metadata ?? {},
     contentType: output.ContentType,

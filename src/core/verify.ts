@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from './address.js';
-import { contentProofOf, crc32OfFile, crc32ToBase64 } from './checksums.js';
+import { contentProofOf, crc32OfFile, crc32ToBase64, etagReflectsContent, md5FromMetadata } from './checksums.js';
 import type { TransferContext } from './context.js';
 import { downloadToStream } from './download.js';
 import { ContentMismatch } from './errors.js';
@@ -58,7 +58,10 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   const head = await headObject(ctx, ref);
   if (head.size !== info.size) return { proof: 'size', mismatch: { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` } };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
-  if (contentProofOf(head).kind === 'none') {
+  const proofKind = contentProofOf(head).kind;
+  // Nothing to compare the file with without reading the object (a composite CRC32 alone needs the
+  // parts): the object is downloaded, proven on its own, and both sides' CRC32s compared.
+  if (proofKind === 'none' || (proofKind === 'composite-crc32' && !etagReflectsContent(head) && !md5FromMetadata(head.metadata))) {
     const [remote, localCrc32] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), crc32OfFile(path)]);
     const fileCrc32 = crc32ToBase64(localCrc32);
     const proof = 'downloaded-crc32';

@@ -191,3 +191,38 @@ describe('what the output says about the proof', () => {
     expect(lastJson(local)).toMatchObject({ ok: true, objects: [{ key: 'big.bin', proof: expect.stringMatching(/^crc32/) }] });
   });
 });
+
+describe('composite CRC32s (aws-cli and boto3 multipart default)', () => {
+  it('an SSE-KMS-like multipart object with a composite CRC32 downloads verified by crc32-composite; a damaged byte fails it', async () => {
+    const { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    const key = 'composite/obj.bin';
+    const parts = [big.subarray(0, 5 * MiB), big.subarray(5 * MiB, 10 * MiB), big.subarray(10 * MiB, 12 * MiB + 7)];
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32' }));
+    const done = [];
+    for (const [index, body] of parts.entries()) {
+      const part = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: index + 1, Body: body, ChecksumAlgorithm: 'CRC32' }));
+      done.push({ PartNumber: index + 1, ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32 });
+    }
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }));
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    // The CRC32 of the part CRC32s (each 4 bytes, big-endian), then -N: recomputed here independently.
+    const partCrcs = Buffer.concat(parts.map((body) => { const b = Buffer.alloc(4); b.writeUInt32BE(zlibCrc32(body)); return b; }));
+    const expected = Buffer.alloc(4);
+    expected.writeUInt32BE(zlibCrc32(partCrcs));
+    expect(head.ChecksumCRC32).toBe(`${expected.toString('base64')}-3`);
+    const kms = { match: /composite\/obj\.bin/, fault: { kind: 'set-response-header', name: 'x-amz-server-side-encryption', value: 'aws:kms' } } as const;
+    proxy.setRules([kms]);
+    const get = await cli(['get', `s3://${bucket}/${key}`, join(work.path, 'composite', 'obj.bin')], proxied);
+    expect(get.stderr).toBe('');
+    expect(lastJson<{ objects: Array<{ verifiedBy: string }> }>(get).objects[0]!.verifiedBy).toBe('crc32-composite');
+    expect(md5(readFileSync(join(work.path, 'composite', 'obj.bin')))).toBe(md5(Buffer.concat(parts)));
+    const streamed = await cli(['verify', `s3://${bucket}/${key}`], proxied);
+    expect(lastJson(streamed)).toMatchObject({ ok: true, objects: [{ proof: 'crc32-composite' }] });
+    proxy.setRules([{ ...kms, fault: { kind: 'flip-response-byte', offset: 1000 } }]);
+    const damaged = await cli(['get', `s3://${bucket}/${key}`, join(work.path, 'composite', 'bad.bin')], proxied);
+    proxy.setRules([]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stderr).toMatch(/composite CRC32/);
+    expect(existsSync(join(work.path, 'composite', 'bad.bin'))).toBe(false);
+  });
+});

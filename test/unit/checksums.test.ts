@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { combineCrc32s, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/checksums.js';
+import { combineCrc32s, compositeCrc32, compositeCrc32Parts, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/checksums.js';
 import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/parts.js';
+import * as zlib from 'node:zlib';
 
 const MiB = 1024 ** 2;
 
@@ -156,5 +157,20 @@ describe('CRC32, as S3 keeps it (vectors from zlib and the CRC catalogue)', () =
   it('a full-object CRC32 is the first proof, before a stored MD5', () => {
     expect(contentProofOf({ etag: '"abc-2"', metadata: { md5chksum: 'XrY7u+Ae7tCTyyK7j1rNww==' }, crc32: 'y/Q5Jg==' })).toEqual({ kind: 'crc32', crc32: 'y/Q5Jg==' });
     expect(contentProofOf({ etag: '"5eb63bbbe01eeed093cb22bb8f5acdc3"', metadata: {}, crc32: undefined })).toMatchObject({ kind: 'md5', source: 'etag' });
+  });
+});
+
+describe('composite CRC32', () => {
+  it('is the CRC32 of the part CRC32s (4 bytes each, big-endian), base64, then -N; parsed back only in that form', () => {
+    const parts = [Buffer.from('first part'), Buffer.from('second'), Buffer.from('3')];
+    const joined = Buffer.concat(parts.map((part) => { const b = Buffer.alloc(4); b.writeUInt32BE(zlib.crc32(part)); return b; }));
+    const whole = Buffer.alloc(4);
+    whole.writeUInt32BE(zlib.crc32(joined));
+    const value = compositeCrc32(parts.map((part) => zlib.crc32(part)));
+    expect(value).toBe(`${whole.toString('base64')}-3`);
+    expect(compositeCrc32Parts(value)).toEqual({ crc32: value, partCount: 3 });
+    expect(compositeCrc32Parts(whole.toString('base64'))).toBeUndefined();
+    expect(compositeCrc32Parts('nope-2')).toBeUndefined();
+    expect(contentProofOf({ etag: 'abc-3', compositeCrc32: value, metadata: {}, serverSideEncryption: 'aws:kms' })).toEqual({ kind: 'composite-crc32', crc32: value, partCount: 3 });
   });
 });
