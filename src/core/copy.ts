@@ -346,7 +346,8 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
 async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyProof> {
   const crc32 = from.checksums.type === 'FULL_OBJECT' ? from.checksums.crc32 : undefined;
   const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
-  if (proof.kind === 'none' || (proof.kind === 'multipart-etag' && partSizes === undefined)) return 'size-only';
+  // A composite CRC32 is not offered here (no compositeCrc32 passed): read-back hashes whole parts by MD5.
+  if (proof.kind === 'none' || proof.kind === 'composite-crc32' || (proof.kind === 'multipart-etag' && partSizes === undefined)) return 'size-only';
   const { GetObjectCommand } = await sdk();
   const hashes = await limitedRequest(ctx, `GET ${copy.key} (read back)`, async () => {
     const output = await ctx.client.send(
