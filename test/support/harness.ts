@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/datalake', import.meta.url));
@@ -88,7 +88,22 @@ export async function emptyAndDeleteBucket(client: S3Client, bucket: string): Pr
       await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
     }
   }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  try {
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'BucketNotEmpty') throw error;
+    // What a listing of current keys does not show: versions, delete markers, incomplete uploads.
+    await removeVersionsAndUploads(client, bucket);
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  }
+}
+
+async function removeVersionsAndUploads(client: S3Client, bucket: string): Promise<void> {
+  const versions = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+  const all = [...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])].map((item) => ({ Key: item.Key ?? '', VersionId: item.VersionId }));
+  if (all.length > 0) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: all } }));
+  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const upload of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
 }
 
 export function tempDirectory(label: string): { path: string; remove(): void } {
