@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SchemaTree } from 'hyparquet';
 import { commitBody } from '../../src/core/delta/commit.js';
-import { jsonWithBigInts } from '../../src/core/delta/parquet-footer.js';
+import { formatBound, jsonWithBigInts } from '../../src/core/delta/parquet-footer.js';
 import { hiveEscape, partitionFolder, partitionValueProblem, relativeUri } from '../../src/core/delta/partitions.js';
 import { lowestProtocolFor, unsupportedFeature, type TableMetadata } from '../../src/core/delta/protocol.js';
-import { deltaSchemaOf, schemaDifferences, type DeltaStruct } from '../../src/core/delta/schema.js';
+import { deltaSchemaOf, mergeNullability, schemaDifferences, type DeltaStruct } from '../../src/core/delta/schema.js';
+import { parseCommit } from '../../src/core/delta/log.js';
 
 /** A schema tree as hyparquet's parquetSchema gives it. */
 function node(element: SchemaTree['element'], children: SchemaTree[] = [], path: string[] = [element.name]): SchemaTree {
@@ -113,5 +114,58 @@ describe('commits', () => {
       .map((line) => JSON.parse(line) as Record<string, Record<string, unknown>>);
     expect(lines.map((line) => Object.keys(line)[0])).toEqual(['commitInfo', 'protocol', 'metaData', 'add', 'add']);
     expect(lines[0]!.commitInfo).toMatchObject({ operation: 'WRITE', isBlindAppend: true, txnId: 'txn-1', operationMetrics: { numFiles: '2', numOutputRows: '6', numOutputBytes: '20' } });
+  });
+});
+
+describe('review of issue 19: values a reader would refuse are refused first', () => {
+  it('partition values must fit the column type: integer ranges, calendar dates, timestamp fields, decimal digits, strict numbers', () => {
+    expect(partitionValueProblem('127', 'byte')).toBeUndefined();
+    expect(partitionValueProblem('128', 'byte')).toMatch(/byte/);
+    expect(partitionValueProblem('-32769', 'short')).toMatch(/short/);
+    expect(partitionValueProblem('99999999999', 'integer')).toMatch(/integer/);
+    expect(partitionValueProblem('-2147483648', 'integer')).toBeUndefined();
+    expect(partitionValueProblem('9223372036854775807', 'long')).toBeUndefined();
+    expect(partitionValueProblem('9223372036854775808', 'long')).toMatch(/long/);
+    for (const bad of ['2024-02-30', '2023-02-29', '2024-04-31', '2024-13-01', '2024-00-10']) expect(partitionValueProblem(bad, 'date'), bad).toMatch(/date/);
+    expect(partitionValueProblem('2024-02-29', 'date')).toBeUndefined();
+    expect(partitionValueProblem('2024-01-15 23:59:59.123456', 'timestamp')).toBeUndefined();
+    for (const bad of ['2024-01-15 24:00:00', '2024-01-15 10:60:00', '2024-01-15 10:00:61', '2024-02-30 10:00:00']) expect(partitionValueProblem(bad, 'timestamp_ntz'), bad).toMatch(/timestamp/);
+    expect(partitionValueProblem('123.45', 'decimal(5,2)')).toBeUndefined();
+    expect(partitionValueProblem('1234.5', 'decimal(5,2)')).toMatch(/decimal\(5,2\)/);
+    expect(partitionValueProblem('1.234', 'decimal(5,2)')).toMatch(/decimal\(5,2\)/);
+    for (const bad of ['0x10', '1e', ' 1', '', 'Infinity', '0b1']) expect(partitionValueProblem(bad, 'double'), bad).toBeDefined();
+    expect(partitionValueProblem('-1.5e3', 'float')).toBeUndefined();
+    expect(partitionValueProblem('True', 'boolean')).toMatch(/boolean/);
+  });
+
+  it('float16 and INT32 TIME have no Delta type: refused, the column named', () => {
+    const half = node({ name: 'root' }, [node({ name: 'h', type: 'FIXED_LEN_BYTE_ARRAY', type_length: 2, logical_type: { type: 'FLOAT16' } } as SchemaTree['element'], [], ['h'])]);
+    expect(() => deltaSchemaOf(half)).toThrow(/column h: .*float16/i);
+    const time = node({ name: 'root' }, [node({ name: 't', type: 'INT32', logical_type: { type: 'TIME', isAdjustedToUTC: false, unit: 'MILLIS' } }, [], ['t'])]);
+    expect(() => deltaSchemaOf(time)).toThrow(/column t: TIME/);
+    const legacy = node({ name: 'root' }, [node({ name: 't', type: 'INT32', converted_type: 'TIME_MILLIS' }, [], ['t'])]);
+    expect(() => deltaSchemaOf(legacy)).toThrow(/column t: TIME/);
+  });
+
+  it('files that differ only in nullability merge to nullable, in either order; other differences do not merge', () => {
+    const required: DeltaStruct = { type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] };
+    const nullable: DeltaStruct = { type: 'struct', fields: [{ name: 'id', type: 'long', nullable: true, metadata: {} }] };
+    expect(mergeNullability(required, nullable)).toEqual(nullable);
+    expect(mergeNullability(nullable, required)).toEqual(nullable);
+    expect(mergeNullability(required, { type: 'struct', fields: [{ name: 'id', type: 'integer', nullable: true, metadata: {} }] })).toBeUndefined();
+  });
+
+  it('a commit line that is not a JSON object is a damaged log, the version file named', () => {
+    const ref = { bucket: 'b', key: 't/_delta_log/00000000000000000003.json' };
+    for (const line of ['null', '7', '"x"', '[1]']) {
+      expect(() => parseCommit(Buffer.from(`{"commitInfo":{}}\n${line}\n`), ref), line).toThrow(/s3:\/\/b\/t\/_delta_log\/00000000000000000003\.json .*not an object/);
+    }
+  });
+
+  it('dates in stats outside years 0–9999 are left out rather than written in extended form', () => {
+    expect(formatBound(2_932_897, 'date', 'max')).toBeUndefined();
+    expect(formatBound(-719_529, 'date', 'min')).toBeUndefined();
+    expect(formatBound(0, 'date', 'min')).toBe('1970-01-01');
+    expect(formatBound(253_402_300_800_000_000n, 'timestamp', 'max')).toBeUndefined();
   });
 });

@@ -63,11 +63,16 @@ export function parseCommit(body: Buffer, ref: ObjectRef): Action[] {
   const actions: Action[] = [];
   for (const line of body.toString('utf8').split('\n')) {
     if (line.trim() === '') continue;
+    let action: unknown;
     try {
-      actions.push(JSON.parse(line) as Action);
+      action = JSON.parse(line);
     } catch {
-      throw failure(`${formatS3Url(ref)} is not a Delta commit: a line is not JSON`);
+      throw failure(`${formatS3Url(ref)} is not a Delta commit: a line is not JSON; the table's log is damaged`);
     }
+    if (typeof action !== 'object' || action === null || Array.isArray(action)) {
+      throw failure(`${formatS3Url(ref)} is not a Delta commit: a line is not an object (${line.slice(0, 20)}); the table's log is damaged`);
+    }
+    actions.push(action as Action);
   }
   return actions;
 }

@@ -136,7 +136,7 @@ function compare(a: unknown, b: unknown): number {
 }
 
 /** A bound as the Delta protocol writes it in `stats`, or undefined where none can be given. */
-function formatBound(value: unknown, type: string, which: 'min' | 'max'): StatValue | undefined {
+export function formatBound(value: unknown, type: string, which: 'min' | 'max'): StatValue | undefined {
   if (value === undefined) return undefined;
   switch (type) {
     case 'byte':
@@ -155,16 +155,22 @@ function formatBound(value: unknown, type: string, which: 'min' | 'max'): StatVa
       return which === 'min' ? characters.slice(0, STRING_BOUND_LENGTH).join('') : undefined;
     }
     case 'date':
-      return typeof value === 'number' ? new Date(value * 86_400_000).toISOString().slice(0, 10) : undefined;
+      return typeof value === 'number' ? inFourDigitYears(new Date(value * 86_400_000))?.slice(0, 10) : undefined;
     case 'timestamp': {
       if (!(value instanceof Micros)) return undefined;
       const millis = which === 'min' ? floorDiv(value.value, 1000n) : -floorDiv(-value.value, 1000n);
-      return new Date(Number(millis)).toISOString();
+      return inFourDigitYears(new Date(Number(millis)));
     }
     default:
       // boolean, binary, decimal, timestamp_ntz: no bound is written.
       return undefined;
   }
+}
+
+/** ISO 8601 for years 0–9999; beyond them (`+010000-01-01`) readers cannot parse it, so no bound is written. */
+function inFourDigitYears(date: Date): string | undefined {
+  const year = date.getUTCFullYear();
+  return Number.isNaN(year) || year < 0 || year > 9999 ? undefined : date.toISOString();
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {

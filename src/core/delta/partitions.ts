@@ -24,31 +24,64 @@ export function relativeUri(relative: string): string {
     .join('/');
 }
 
+/** The range of each Delta integer type. */
+const INTEGER_RANGES: Record<string, [bigint, bigint]> = {
+  byte: [-(2n ** 7n), 2n ** 7n - 1n],
+  short: [-(2n ** 15n), 2n ** 15n - 1n],
+  integer: [-(2n ** 31n), 2n ** 31n - 1n],
+  long: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
+/** A decimal number as Delta readers parse one: no hex, no spaces, no Infinity. */
+const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /**
  * Why a partition value cannot be one of a column of this type, or undefined when it can. Values are
- * kept as text in the log; a reader parses them by the column's type.
+ * kept as text in the log and a reader parses them by the column's type; a value it cannot parse
+ * makes the whole table unreadable, so the rules are the readers' (ranges, calendar dates, digits).
  */
 export function partitionValueProblem(value: string, type: string): string | undefined {
   if (value === '') return 'an empty value (null partitions are not supported)';
+  const range = INTEGER_RANGES[type];
+  if (range) {
+    if (!/^-?\d+$/.test(value)) return `the column is ${type}: give an integer`;
+    const number = BigInt(value);
+    return number >= range[0] && number <= range[1] ? undefined : `the column is ${type}: give an integer from ${range[0]} to ${range[1]}`;
+  }
   switch (type) {
     case 'string':
       return undefined;
-    case 'byte':
-    case 'short':
-    case 'integer':
-    case 'long':
-      return /^-?\d+$/.test(value) ? undefined : `the column is ${type}: give an integer`;
     case 'float':
     case 'double':
-      return Number.isFinite(Number(value)) ? undefined : `the column is ${type}: give a number`;
+      return DECIMAL_NUMBER.test(value) && Number.isFinite(Number(value)) ? undefined : `the column is ${type}: give a decimal number`;
     case 'boolean':
       return value === 'true' || value === 'false' ? undefined : 'the column is boolean: give true or false';
     case 'date':
-      return /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value)) ? undefined : 'the column is a date: give YYYY-MM-DD';
+      return isCalendarDate(value) ? undefined : 'the column is a date: give YYYY-MM-DD, a day that exists';
     case 'timestamp':
-    case 'timestamp_ntz':
-      return /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(value) ? undefined : `the column is ${type}: give YYYY-MM-DD HH:MM:SS[.ffffff]`;
-    default:
-      return type.startsWith('decimal(') ? (/^-?\d+(\.\d+)?$/.test(value) ? undefined : `the column is ${type}: give a decimal number`) : `a partition column of type ${type} is not supported`;
+    case 'timestamp_ntz': {
+      const match = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/.exec(value);
+      const valid = match !== null && isCalendarDate(match[1]!) && Number(match[2]) <= 23 && Number(match[3]) <= 59 && Number(match[4]) <= 59;
+      return valid ? undefined : `the column is ${type}: give YYYY-MM-DD HH:MM:SS[.ffffff], a time that exists`;
+    }
+    default: {
+      const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(type);
+      if (!decimal) return `a partition column of type ${type} is not supported`;
+      const [precision, scale] = [Number(decimal[1]), Number(decimal[2])];
+      const digits = /^[+-]?(\d+)(?:\.(\d+))?$/.exec(value);
+      const whole = digits?.[1]!.replace(/^0+(?=\d)/, '') ?? '';
+      const fits = digits !== null && (whole === '0' ? 0 : whole.length) <= precision - scale && (digits[2]?.length ?? 0) <= scale;
+      return fits ? undefined : `the column is ${type}: give a number with at most ${precision - scale} digits before the point and ${scale} after`;
+    }
   }
+}
+
+/** `YYYY-MM-DD` naming a day that exists (2024-02-29 does, 2023-02-29 and 2024-04-31 do not). */
+function isCalendarDate(text: string): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  return month >= 1 && month <= 12 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }

@@ -69,6 +69,7 @@ function typeOf(node: SchemaTree): DeltaType {
       return 'boolean';
     case 'INT32': {
       if (logical?.type === 'DATE' || converted === 'DATE') return 'date';
+      if (logical?.type === 'TIME' || converted === 'TIME_MILLIS') throw new UnsupportedParquetType(`${where}: TIME has no Delta type`);
       if ((logical?.type === 'INTEGER' && !logical.isSigned) || converted?.startsWith('UINT_')) {
         throw new UnsupportedParquetType(`${where}: unsigned integers have no Delta type`);
       }
@@ -98,6 +99,7 @@ function typeOf(node: SchemaTree): DeltaType {
       if (converted === 'UTF8' || converted === 'ENUM' || converted === 'JSON') return 'string';
       return 'binary';
     case 'FIXED_LEN_BYTE_ARRAY':
+      if ((logical?.type as string | undefined) === 'FLOAT16') throw new UnsupportedParquetType(`${where}: float16 has no Delta type (write float)`);
       return 'binary';
     default:
       throw new UnsupportedParquetType(`${where}: Parquet type ${String(element.type)} is not supported`);
@@ -130,6 +132,39 @@ export function describeType(type: DeltaType): string {
   if (type.type === 'struct') return `struct<${type.fields.map((field) => `${field.name}:${describeType(field.type)}`).join(',')}>`;
   if (type.type === 'array') return `array<${describeType(type.elementType)}>`;
   return `map<${describeType(type.keyType)},${describeType(type.valueType)}>`;
+}
+
+/**
+ * One schema for files that differ only in which columns may be null (at any depth): a column
+ * nullable in either is nullable in the result. Undefined when they differ in anything else.
+ */
+export function mergeNullability(a: DeltaStruct, b: DeltaStruct): DeltaStruct | undefined {
+  const merged = mergeTypes(a, b);
+  return merged === undefined ? undefined : (merged as DeltaStruct);
+}
+
+function mergeTypes(a: DeltaType, b: DeltaType): DeltaType | undefined {
+  if (typeof a === 'string' || typeof b === 'string') return a === b ? a : undefined;
+  if (a.type === 'struct' && b.type === 'struct') {
+    if (a.fields.length !== b.fields.length) return undefined;
+    const fields: DeltaField[] = [];
+    for (const [index, field] of a.fields.entries()) {
+      const other = b.fields[index]!;
+      const type = other.name === field.name ? mergeTypes(field.type, other.type) : undefined;
+      if (type === undefined) return undefined;
+      fields.push({ ...field, type, nullable: field.nullable || other.nullable });
+    }
+    return { type: 'struct', fields };
+  }
+  if (a.type === 'array' && b.type === 'array') {
+    const elementType = mergeTypes(a.elementType, b.elementType);
+    return elementType === undefined ? undefined : { type: 'array', elementType, containsNull: a.containsNull || b.containsNull };
+  }
+  if (a.type === 'map' && b.type === 'map') {
+    const [keyType, valueType] = [mergeTypes(a.keyType, b.keyType), mergeTypes(a.valueType, b.valueType)];
+    return keyType === undefined || valueType === undefined ? undefined : { type: 'map', keyType, valueType, valueContainsNull: a.valueContainsNull || b.valueContainsNull };
+  }
+  return undefined;
 }
 
 /** A type without field metadata, for comparing two schemas by shape. */
