@@ -65,7 +65,7 @@ export const AWS_CAPABILITIES: Capabilities = {
  * alone (bad input, output, terminal, package install), the benchmark, or a guarantee some server
  * lacks an operation for (below).
  */
-const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees', 'no-clobber-race', 'table-append', 'table-faults'];
+const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync', 'faults', 'crash-security', 'local-state', 'sync-guarantees', 'no-clobber-race', 'table-append', 'table-faults', 'table-edges'];
 
 /**
  * Files of guarantees that hold whatever the server, run where the server implements what they touch.

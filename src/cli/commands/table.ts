@@ -7,6 +7,12 @@ import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { collect } from './shared.js';
 
+/** Why a file is not added, for its line. */
+const NOT_ADDED = {
+  'in-table': 'already in the table',
+  'removed-before': 'not added again (the table had it; a later version removed it)',
+} as const;
+
 interface LayoutFlags {
   zone?: string;
   dataset?: string;
@@ -59,7 +65,7 @@ Exit codes:
       const { root, files } = resolveTable(positionals, flags, settings);
       const partition = (flags.partition ?? []).map(parsePartition);
       const runtime = await openRuntime(globals, interruption, { settings, out });
-      const { planAppend, runAppend } = await import('../../core/delta/append.js');
+      const { isAdded, planAppend, runAppend } = await import('../../core/delta/append.js');
       const tableUrl = formatS3Url(root);
       // A run that fails still names, with --json, what it uploaded: unreferenced files the next run reuses.
       const uploaded: string[] = [];
@@ -69,19 +75,22 @@ Exit codes:
         const plan = await planAppend(runtime.ctx, { root, files, partition });
         const planned = plan.files.map((file) => ({ path: file.source, key: file.ref.key, size: file.size, numRecords: file.facts.numRecords }));
         if (flags.dryRun) {
-          for (const file of plan.files) out.line(`(dry run) ${file.state === 'in-table' ? 'already in the table' : 'would append'} ${file.source} → ${formatS3Url(file.ref)}`);
-          out.line(`(dry run) ${plan.state ? `table at version ${plan.state.version}` : 'no table yet: this append would create it'}`);
-          out.json({ table: tableUrl, dryRun: true, version: plan.state?.version ?? null, files: plan.files.map((file, index) => ({ ...planned[index], action: file.state === 'in-table' ? 'in-table' : 'append' })) });
+          for (const file of plan.files) out.line(`(dry run) ${file.state === 'new' ? 'would append' : NOT_ADDED[file.state]} ${file.source} → ${formatS3Url(file.ref)}`);
+          const adds = plan.files.some((file) => file.state === 'new');
+          const next = adds ? (plan.state ? plan.state.version + 1 : 0) : null;
+          out.line(`(dry run) ${plan.state ? `table at version ${plan.state.version}` : 'no table yet: this append would create it'}${next === null ? '; nothing to commit' : `; this append would write version ${next}`}`);
+          // `version` is the version this append would write (if no other writer commits first); `tableVersion` the table's now.
+          out.json({ table: tableUrl, dryRun: true, version: next, tableVersion: plan.state?.version ?? null, files: plan.files.map((file, index) => ({ ...planned[index], action: file.state === 'new' ? 'append' : file.state })) });
           return;
         }
         const { files: placed, committed } = await runAppend(runtime.ctx, plan, `datalake/${program.version() ?? ''}`);
         for (const file of placed) {
-          const what = file.action === 'in-table' ? 'already in the table' : file.action === 'reused' ? 'reused (uploaded by an earlier run)' : 'uploaded';
+          const what = file.action === 'uploaded' ? 'uploaded' : file.action === 'reused' ? 'reused (uploaded by an earlier run)' : NOT_ADDED[file.action];
           out.line(`${what}: ${file.source} → ${formatS3Url(file.ref)}  ${formatBytes(file.size)}  ${file.facts.numRecords} rows`);
         }
-        const added = placed.filter((file) => file.action !== 'in-table' && !committed.alreadyCommitted.includes(file.path));
+        const added = placed.filter((file) => isAdded(file.action) && !committed.alreadyCommitted.includes(file.path));
         const rows = added.reduce((sum, file) => sum + file.facts.numRecords, 0);
-        if (committed.version === undefined) out.line(`nothing to commit: every file is already in ${tableUrl}`);
+        if (committed.version === undefined) out.line(`nothing to commit: every file is in ${tableUrl} or was and has been removed since`);
         else out.line(`${committed.created ? 'created' : 'committed'} version ${committed.version} of ${tableUrl}: ${added.length} files, ${rows} rows`);
         out.json({
           table: tableUrl,
@@ -164,6 +173,8 @@ function resolveRoot(tableText: string | undefined, flags: LayoutFlags, settings
     if (!settings.bucket) throw usageError('no bucket', 'set --bucket or DATALAKE_BUCKET, or name the table as s3://bucket/prefix/');
     const at = settings.layout.indexOf('{dataset}');
     if (at === -1) throw usageError(`the layout '${settings.layout}' has no {dataset}, so --zone/--dataset name no table`, 'name the table as s3://bucket/prefix/');
+    const dated = /\{(yyyy|mm|dd)\}/.exec(settings.layout.slice(0, at));
+    if (dated) throw usageError(`the layout '${settings.layout}' has {${dated[1]}} before {dataset}, so the table would move every day: dates belong in partitions (--partition day=…)`, 'name the table as s3://bucket/prefix/');
     // The table is the layout up to its dataset: dates become partitions, not folders above the table.
     const key = renderLayoutKey(settings.layout.slice(0, at + '{dataset}'.length), { zone: parseZone(flags.zone), dataset: flags.dataset, date: todayUtc(), name: '' });
     return { bucket: settings.bucket, key: `${key}/` };
@@ -183,6 +194,6 @@ function parsePartition(text: string): { column: string; value: string } {
   const equals = text.indexOf('=');
   if (equals <= 0) throw usageError(`invalid --partition '${text}'`, 'use --partition column=value');
   const column = text.slice(0, equals);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(column)) throw usageError(`invalid partition column '${column}'`, 'use letters, digits and _');
+  // Which names are allowed depends on the table (any it has; Delta's rules for a new one): append.ts decides.
   return { column, value: text.slice(equals + 1) };
 }

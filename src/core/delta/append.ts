@@ -7,10 +7,10 @@ import { describeError, failure, usageError } from '../errors.js';
 import { findObject } from '../objects.js';
 import { uploadFile } from '../upload.js';
 import { commitAppend, type AddAction, type Committed } from './commit.js';
-import { readTableState, type TableState } from './log.js';
+import { LOG_FOLDER, hasAnyKey, readTableState, type TableState } from './log.js';
 import { jsonWithBigInts, readParquetFacts, type ParquetFacts } from './parquet-footer.js';
 import { lowestProtocolFor, refuseUnwritable, type Protocol, type TableMetadata } from './protocol.js';
-import { schemaDifferences, type DeltaStruct } from './schema.js';
+import { mergeNullability, schemaDifferences, type DeltaStruct } from './schema.js';
 import { partitionFolder, partitionValueProblem, relativeUri } from './partitions.js';
 
 /**
@@ -28,7 +28,8 @@ export interface AppendRequest {
   partition: Array<{ column: string; value: string }>;
 }
 
-export type FileState = 'new' | 'in-table';
+/** `removed-before`: the table referenced this file once and a later version removed it (a DELETE, an OPTIMIZE). */
+export type FileState = 'new' | 'in-table' | 'removed-before';
 
 export interface PlannedFile {
   source: string;
@@ -43,6 +44,8 @@ export interface PlannedFile {
 
 export interface AppendPlan {
   root: ObjectRef;
+  /** The files' schema (nullable where any file's column is). */
+  schema: DeltaStruct;
   state: TableState | undefined;
   creation: { protocol: Protocol; metadata: TableMetadata } | undefined;
   partitionValues: Record<string, string>;
@@ -53,16 +56,23 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
   const { root } = request;
   if (request.files.length === 0) throw usageError('no Parquet file to append');
   const columns = request.partition.map((entry) => entry.column);
-  const repeated = columns.find((column, index) => columns.indexOf(column) !== index);
-  if (repeated !== undefined) throw usageError(`--partition ${repeated} is given twice`);
-  const local = await Promise.all(request.files.map((path) => readLocal(path)));
-  const schema = local[0]!.facts.schema;
-  for (const file of local.slice(1)) {
-    const differences = schemaDifferences(file.facts.schema, schema);
-    if (differences.length > 0) throw usageError(`${file.source} and ${local[0]!.source} have different schemas: ${differences.join('; ')}`);
+  const repeated = columns.find((column, index) => columns.findIndex((other) => sameName(other, column)) !== index);
+  if (repeated !== undefined) {
+    const first = columns.find((column) => sameName(column, repeated))!;
+    throw usageError(first === repeated ? `--partition ${repeated} is given twice` : `--partition ${first} and --partition ${repeated}: Delta column names ignore case, so they name one column`);
   }
-  const inFile = request.partition.find((entry) => schema.fields.some((field) => field.name === entry.column));
-  if (inFile) throw usageError(`--partition ${inFile.column}: the files hold a column ${inFile.column}`, "a partition column's value comes from the folder, not from the file; leave it out of the files");
+  const local = await Promise.all(request.files.map((path) => readLocal(path)));
+  const schema = mergedSchema(local);
+  const clash = schema.fields.find((field, index) => schema.fields.findIndex((other) => sameName(other.name, field.name)) !== index);
+  if (clash) {
+    const first = schema.fields.find((field) => sameName(field.name, clash.name))!;
+    throw usageError(`the files hold columns ${first.name} and ${clash.name}: Delta column names ignore case, so a table cannot hold both`);
+  }
+  const inFile = request.partition.find((entry) => schema.fields.some((field) => sameName(field.name, entry.column)));
+  if (inFile) {
+    const held = schema.fields.find((field) => sameName(field.name, inFile.column))!.name;
+    throw usageError(`--partition ${inFile.column}: the files hold a column ${held}${held === inFile.column ? '' : ' (Delta column names ignore case)'}`, "a partition column's value comes from the folder, not from the file; leave it out of the files");
+  }
 
   const { state, otherKeys } = await readTableState(ctx, root);
   const table = formatS3Url(root);
@@ -71,9 +81,14 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
   if (state) {
     refuseUnwritable(state.protocol, state.metadata, table);
     partitionColumns = state.metadata.partitionColumns;
-    checkAgainstTable(state, schema, request, table, local[0]!.source);
+    checkAgainstTable(state, schema, request, table, local.length === 1 ? local[0]!.source : 'the files');
   } else {
     partitionColumns = columns;
+    await refuseTableInsideTable(ctx, root);
+    for (const name of [...schema.fields.map((field) => field.name), ...columns]) {
+      const forbidden = [...name].find((character) => DELTA_FORBIDDEN_IN_NAMES.includes(character));
+      if (forbidden !== undefined) throw usageError(`column name '${name}' holds ${JSON.stringify(forbidden)}, which Delta does not allow in a column name (without column mapping)`);
+    }
     for (const entry of request.partition) {
       const problem = partitionValueProblem(entry.value, 'string');
       if (problem) throw usageError(`--partition ${entry.column}=${entry.value}: ${problem}`);
@@ -87,7 +102,7 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
     const relative = `${folder}${fileNameFor(file.source, file.md5)}`;
     const ref = { bucket: root.bucket, key: `${root.key}${relative}` };
     validateKey(ref.key);
-    return { ...file, ref, path: relativeUri(relative), state: state?.files.has(relative) ? 'in-table' : 'new' };
+    return { ...file, ref, path: relativeUri(relative), state: state?.files.has(relative) ? 'in-table' : state?.committedBefore.has(relative) ? 'removed-before' : 'new' };
   });
   const byKey = new Map<string, string>();
   for (const file of files) {
@@ -99,12 +114,61 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
     // An empty prefix becomes a table; one holding other things is not taken over. Data files that
     // appends upload before their commit (a failed run's, or a concurrent first append's) are no
     // obstacle: they are named by content, as this append names its own.
-    const foreign = otherKeys.filter((key) => !UPLOADED_BY_APPEND.test(key));
+    const foreign = otherKeys.filter((entry) => !isAppendLeftover(entry, root.key)).map((entry) => entry.key);
     if (foreign.length > 0) {
       throw usageError(`${table} is not a Delta table (no _delta_log/) and holds other objects, such as ${formatS3Url({ bucket: root.bucket, key: foreign[0]! })}`, 'append to an empty prefix, or to a table');
     }
   }
-  return { root, state, creation, partitionValues, files };
+  return { root, schema, state, creation, partitionValues, files };
+}
+
+/** Delta column names are case-insensitive: `id` and `ID` name one column. */
+function sameName(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** Characters Delta does not allow in column names of tables without column mapping. */
+const DELTA_FORBIDDEN_IN_NAMES = ' ,;{}()\n\t=';
+
+/**
+ * One schema for all the files: they must agree, except that a column may be required in some and
+ * nullable in others (the result is nullable; each file still fits it). Refused in either order alike.
+ */
+function mergedSchema(local: Array<{ source: string; facts: ParquetFacts }>): DeltaStruct {
+  let schema = local[0]!.facts.schema;
+  for (const file of local.slice(1)) {
+    const merged = mergeNullability(schema, file.facts.schema);
+    if (merged === undefined) {
+      const differences = schemaDifferences(file.facts.schema, schema).filter((phrase) => !phrase.includes('may be null'));
+      throw usageError(`${file.source} and ${local[0]!.source} have different schemas: ${(differences.length > 0 ? differences : ['the order of their columns']).join('; ')}`);
+    }
+    schema = merged;
+  }
+  return schema;
+}
+
+/**
+ * A new table must not be made inside another one (in one of its partition folders, say): its data
+ * would be the outer table's stray files. Each parent prefix up the key is asked for a `_delta_log/`.
+ */
+async function refuseTableInsideTable(ctx: TransferContext, root: ObjectRef): Promise<void> {
+  const segments = root.key.split('/').filter((segment) => segment !== '');
+  const parents = segments.map((_, index) => (index === 0 ? '' : `${segments.slice(0, index).join('/')}/`));
+  const found = await Promise.all(parents.map((parent) => hasAnyKey(ctx, { bucket: root.bucket, key: `${parent}${LOG_FOLDER}` })));
+  const outer = parents.find((_, index) => found[index]);
+  if (outer !== undefined) {
+    throw usageError(`${formatS3Url(root)} is inside the Delta table ${formatS3Url({ bucket: root.bucket, key: outer })} (it has ${LOG_FOLDER}): a table is not made inside another`, 'append to that table, or choose a prefix outside it');
+  }
+}
+
+/**
+ * An earlier (failed or concurrent) append's data file: under Hive partition folders only, named
+ * `<name>-<md5>.parquet`, holding that content (its ETag is that MD5; a multipart one cannot say).
+ */
+function isAppendLeftover(entry: { key: string; etag: string | undefined }, rootKey: string): boolean {
+  const match = APPEND_LEFTOVER.exec(entry.key.slice(rootKey.length));
+  if (!match || !entry.key.startsWith(rootKey)) return false;
+  return entry.etag === match[1] || (entry.etag?.includes('-') ?? false);
 }
 
 async function readLocal(source: string): Promise<Omit<PlannedFile, 'ref' | 'path' | 'state'>> {
@@ -116,8 +180,8 @@ async function readLocal(source: string): Promise<Omit<PlannedFile, 'ref' | 'pat
   return { source, size: info.size, md5: (await md5OfFile(source)).toString('hex'), facts };
 }
 
-/** A data file's key as fileNameFor makes it. */
-const UPLOADED_BY_APPEND = /-[0-9a-f]{32}\.parquet$/;
+/** A data file's key relative to the table, as an append makes it: partition folders, then fileNameFor's name. */
+const APPEND_LEFTOVER = /^(?:[^/=]+=[^/]*\/)*[A-Za-z0-9._-]+-([0-9a-f]{32})\.parquet$/;
 
 /** `events.parquet` with MD5 `ab12…` → `events-ab12….parquet`: one key per content, readable by its origin. */
 function fileNameFor(source: string, md5: string): string {
@@ -160,9 +224,12 @@ function newTable(schema: DeltaStruct, partitionColumns: string[]): NonNullable<
   };
 }
 
+/** What became of a file: uploaded now, found from an earlier run, or not added (the table has or had it). */
+export type FileAction = 'uploaded' | 'reused' | 'in-table' | 'removed-before';
+
 export interface AppendOutcome {
   /** Per file: uploaded now, found from an earlier run (`reused`), or already in the table. */
-  files: Array<PlannedFile & { action: 'uploaded' | 'reused' | 'in-table' }>;
+  files: Array<PlannedFile & { action: FileAction }>;
   committed: Committed;
 }
 
@@ -174,7 +241,7 @@ export interface AppendOutcome {
 export async function runAppend(ctx: TransferContext, plan: AppendPlan, engineInfo: string): Promise<AppendOutcome> {
   const results = await Promise.allSettled(plan.files.map((file) => placeFile(ctx, file)));
   const placed = results.flatMap((result, index) => (result.status === 'fulfilled' ? [{ ...plan.files[index]!, action: result.value }] : []));
-  const inPlace = placed.filter((file) => file.action !== 'in-table').map((file) => formatS3Url(file.ref));
+  const inPlace = placed.filter((file) => isAdded(file.action)).map((file) => formatS3Url(file.ref));
   const failures = results.flatMap((result, index) => (result.status === 'rejected' ? [`${plan.files[index]!.source}: ${describeError(result.reason)}`] : []));
   const unreferenced = inPlace.length > 0 ? `; uploaded but not in the table: ${inPlace.join(', ')}` : '';
   if (failures.length > 0) {
@@ -183,14 +250,14 @@ export async function runAppend(ctx: TransferContext, plan: AppendPlan, engineIn
   }
   const modificationTime = Date.now();
   const adds: AddAction[] = placed
-    .filter((file) => file.action !== 'in-table')
+    .filter((file) => isAdded(file.action))
     .map((file) => ({ path: file.path, partitionValues: plan.partitionValues, size: file.size, modificationTime, dataChange: true, stats: jsonWithBigInts(file.facts.stats) }));
   // Another writer created the table meanwhile: this append goes into it only if it fits it as planned.
   const checkTable = (state: TableState) => {
     const columns = Object.entries(plan.partitionValues).map(([column, value]) => ({ column, value }));
     try {
       refuseUnwritable(state.protocol, state.metadata, formatS3Url(plan.root));
-      checkAgainstTable(state, plan.files[0]!.facts.schema, { root: plan.root, files: [], partition: columns }, formatS3Url(plan.root), plan.files[0]!.source);
+      checkAgainstTable(state, plan.schema, { root: plan.root, files: [], partition: columns }, formatS3Url(plan.root), plan.files[0]!.source);
     } catch (error) {
       throw failure(`another writer created the table meanwhile, and this append conflicts with it: ${describeError(error)}; nothing was committed`);
     }
@@ -205,8 +272,12 @@ export async function runAppend(ctx: TransferContext, plan: AppendPlan, engineIn
 }
 
 /** One file in place at its key: found there with the same content (an earlier run's), else uploaded. */
-async function placeFile(ctx: TransferContext, file: PlannedFile): Promise<'uploaded' | 'reused' | 'in-table'> {
-  if (file.state === 'in-table') return 'in-table';
+export function isAdded(action: FileAction): boolean {
+  return action === 'uploaded' || action === 'reused';
+}
+
+async function placeFile(ctx: TransferContext, file: PlannedFile): Promise<FileAction> {
+  if (file.state !== 'new') return file.state;
   const found = await ctx.limiter.run(() => findObject(ctx, file.ref));
   if (found && found.size === file.size && (md5FromMetadata(found.metadata) === file.md5 || found.etag === file.md5)) return 'reused';
   // The MD5 (already known: the file's name carries it) is kept in metadata on a multipart upload

@@ -71,7 +71,7 @@ export async function commitAppend(
     async () => {
       const version = base === undefined ? 0 : base.version + 1;
       const adds = request.adds.filter((add) => {
-        const present = base?.files.has(decodePath(add.path)) === true;
+        const present = base?.committedBefore.has(decodePath(add.path)) === true;
         if (present && !alreadyCommitted.includes(add.path)) alreadyCommitted.push(add.path);
         return !present;
       });
@@ -122,6 +122,7 @@ async function isOurs(ctx: TransferContext, ref: ObjectRef, body: Buffer, error:
 /** Reads the versions from `from` on that another writer committed; throws on one this append conflicts with. */
 async function catchUp(ctx: TransferContext, root: ObjectRef, base: TableState | undefined, from: number, checkTable: (state: TableState) => void): Promise<TableState> {
   const files = new Map(base?.files ?? []);
+  const committedBefore = new Set(base?.committedBefore ?? []);
   let protocol = base?.protocol;
   let metadata = base?.metadata;
   let version = from;
@@ -133,13 +134,13 @@ async function catchUp(ctx: TransferContext, root: ObjectRef, base: TableState |
         { hint: 'run the command again to append to the table as it is now' },
       );
     }
-    for (const action of actions) applyFileAction(action, files);
+    for (const action of actions) applyFileAction(action, files, committedBefore);
     protocol = actions.find((action) => action.protocol)?.protocol ?? protocol;
     metadata = actions.find((action) => action.metaData)?.metaData ?? metadata;
     version += 1;
   }
   if (!protocol || !metadata) throw failure(`${formatS3Url(root)}: version ${from} was taken but holds no table; nothing was committed`);
-  const state: TableState = { version: version - 1, protocol, metadata, files };
+  const state: TableState = { version: version - 1, protocol, metadata, files, committedBefore };
   // This append meant to create the table and another writer did: it must be one this append fits.
   if (base === undefined) checkTable(state);
   return state;

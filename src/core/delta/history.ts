@@ -1,4 +1,4 @@
-import { formatS3Url, parseObjectAddress, type ObjectRef } from '../address.js';
+import { formatS3Url, type ObjectRef } from '../address.js';
 import type { TransferContext } from '../context.js';
 import { failure } from '../errors.js';
 import { forEachWindowed } from '../limiter.js';
@@ -67,13 +67,19 @@ export async function checkTable(ctx: TransferContext, root: ObjectRef, concurre
   if (!state) throw notATable(root);
   const problems: CheckedTable['problems'] = [];
   await forEachWindowed(state.files, concurrency, async ([path, size]) => {
-    const ref = path.includes('://') ? parseObjectAddress(path, undefined) : { bucket: root.bucket, key: `${root.key}${path}` };
+    const ref = absoluteRef(path) ?? { bucket: root.bucket, key: `${root.key}${path}` };
     const found = await findObject(ctx, ref);
     if (!found) problems.push({ path, key: formatS3Url(ref), problem: 'missing' });
     else if (size !== undefined && found.size !== size) problems.push({ path, key: formatS3Url(ref), problem: `${found.size} bytes, the log says ${size}` });
   }, ctx.stopping);
   problems.sort((a, b) => (a.path < b.path ? -1 : 1));
   return { version: state.version, checked: state.files.size, problems };
+}
+
+/** An absolute path in the log (`s3://`, `s3a://`, `s3n://`; URI-decoded already) as its bucket and key. */
+function absoluteRef(path: string): ObjectRef | undefined {
+  const match = /^s3[an]?:\/\/([^/]+)\/(.*)$/i.exec(path);
+  return match ? { bucket: match[1]!, key: match[2]! } : undefined;
 }
 
 function notATable(root: ObjectRef): Error {

@@ -18,6 +18,11 @@ export interface TableState {
   metadata: TableMetadata;
   /** Every file the latest version references, by its path as the log writes it (URI-decoded), with the size the log gives it. */
   files: Map<string, number | undefined>;
+  /**
+   * Every file the replayed log names in an add or a remove: those referenced now, and those a later
+   * version removed (a DELETE or OPTIMIZE rewrote them) while their tombstone is still in the log.
+   */
+  committedBefore: Set<string>;
 }
 
 /** One action of a commit: a line of its JSON, or a row of a checkpoint (its null columns dropped). */
@@ -79,6 +84,8 @@ export function parseCommit(body: Buffer, ref: ObjectRef): Action[] {
 
 export interface LogListing {
   commits: Set<number>;
+  /** Versions with a V2 checkpoint (`N.checkpoint.<uuid>.json|parquet`), which datalake cannot read. */
+  v2Checkpoints: Set<number>;
   /** Checkpoint version → the keys of its parts, when every part is there. */
   checkpoints: Map<number, string[]>;
 }
@@ -87,17 +94,17 @@ export interface LogListing {
  * The table's state, or undefined when the prefix holds no log (not a table yet). `otherKeys` says
  * what else lies under a prefix without a log, so a caller can refuse to make a table there.
  */
-export async function readTableState(ctx: TransferContext, root: ObjectRef): Promise<{ state: TableState | undefined; otherKeys: string[] }> {
+export async function readTableState(ctx: TransferContext, root: ObjectRef): Promise<{ state: TableState | undefined; otherKeys: OtherObject[] }> {
   let listing = await listLog(ctx, root);
-  if (listing.commits.size === 0 && listing.checkpoints.size === 0) {
+  if (listing.commits.size === 0 && listing.checkpoints.size === 0 && listing.v2Checkpoints.size === 0) {
     const otherKeys = await someKeysUnder(ctx, root);
     // A first commit written by another writer between the two listings: the table exists now.
     const logKey = `${root.key}${LOG_FOLDER}`;
-    const appeared = otherKeys.some((key) => key.startsWith(logKey) && COMMIT_NAME.test(key.slice(logKey.length)));
+    const appeared = otherKeys.some(({ key }) => key.startsWith(logKey) && COMMIT_NAME.test(key.slice(logKey.length)));
     if (appeared) listing = await listLog(ctx, root);
-    if (listing.commits.size === 0 && listing.checkpoints.size === 0) return { state: undefined, otherKeys };
+    if (listing.commits.size === 0 && listing.checkpoints.size === 0 && listing.v2Checkpoints.size === 0) return { state: undefined, otherKeys };
   }
-  const latest = Math.max(...listing.commits, ...listing.checkpoints.keys());
+  const latest = Math.max(...listing.commits, ...listing.checkpoints.keys(), ...listing.v2Checkpoints);
   const checkpoint = await chooseCheckpoint(ctx, root, listing);
   const replay = new Replay();
   if (checkpoint !== undefined) {
@@ -105,7 +112,13 @@ export async function readTableState(ctx: TransferContext, root: ObjectRef): Pro
   }
   for (let version = (checkpoint ?? -1) + 1; version <= latest; version += 1) {
     const actions = listing.commits.has(version) ? await readCommit(ctx, root, version) : undefined;
-    if (!actions) throw failure(`${formatS3Url(root)}: the log has no commit ${version} though later versions exist; the table's log is damaged`);
+    if (!actions) {
+      const v2 = [...listing.v2Checkpoints].filter((at) => at >= version);
+      if (v2.length > 0) {
+        throw failure(`${formatS3Url(root)}: the table's state starts at a V2 checkpoint (version ${Math.min(...v2)}): the table uses the reader feature v2Checkpoint, which datalake does not implement`, { hint: 'append to it with Spark or delta-rs' });
+      }
+      throw failure(`${formatS3Url(root)}: the log has no commit ${version} though later versions exist; the table's log is damaged`);
+    }
     replay.apply(actions);
   }
   return { state: replay.state(latest, root), otherKeys: [] };
@@ -116,25 +129,32 @@ export class Replay {
   private protocol: Protocol | undefined;
   private metadata: TableMetadata | undefined;
   private readonly files = new Map<string, number | undefined>();
+  private readonly committedBefore = new Set<string>();
 
   apply(actions: Action[]): void {
     for (const action of actions) {
       if (action.protocol) this.protocol = action.protocol;
       if (action.metaData) this.metadata = action.metaData;
-      applyFileAction(action, this.files);
+      applyFileAction(action, this.files, this.committedBefore);
     }
   }
 
   state(version: number, root: ObjectRef): TableState {
     if (!this.protocol || !this.metadata) throw failure(`${formatS3Url(root)}: the log has no ${this.protocol ? 'metaData' : 'protocol'} action; the table's log is damaged`);
-    return { version, protocol: this.protocol, metadata: this.metadata, files: this.files };
+    return { version, protocol: this.protocol, metadata: this.metadata, files: this.files, committedBefore: this.committedBefore };
   }
 }
 
-/** An add or remove action applied to the set of files a version references. */
-export function applyFileAction(action: Action, files: Map<string, number | undefined>): void {
-  if (action.add) files.set(decodePath(action.add.path), action.add.size === undefined ? undefined : Number(action.add.size));
-  if (action.remove) files.delete(decodePath(action.remove.path));
+/** An add or remove action applied to the set of files a version references (and to those ever named). */
+export function applyFileAction(action: Action, files: Map<string, number | undefined>, committedBefore: Set<string>): void {
+  if (action.add) {
+    files.set(decodePath(action.add.path), action.add.size === undefined ? undefined : Number(action.add.size));
+    committedBefore.add(decodePath(action.add.path));
+  }
+  if (action.remove) {
+    files.delete(decodePath(action.remove.path));
+    committedBefore.add(decodePath(action.remove.path));
+  }
 }
 
 /** A path as the log writes it (a relative URI) as the key it names under the table. */
@@ -147,21 +167,34 @@ export function decodePath(path: string): string {
 }
 
 const COMMIT_NAME = /^(\d{20})\.json$/;
+const V2_CHECKPOINT_NAME = /^(\d{20})\.checkpoint\.[0-9a-fA-F-]{36}\.(?:json|parquet)$/;
 const CHECKPOINT_NAME = /^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet$/;
 
-/** Up to 100 keys under a prefix that has no log: what a table made there would take over. */
-async function someKeysUnder(ctx: TransferContext, root: ObjectRef): Promise<string[]> {
-  const keys: string[] = [];
+export interface OtherObject {
+  key: string;
+  etag: string | undefined;
+}
+
+/** Up to 100 objects under a prefix that has no log: what a table made there would take over. */
+async function someKeysUnder(ctx: TransferContext, root: ObjectRef): Promise<OtherObject[]> {
+  const keys: OtherObject[] = [];
   for await (const entry of listObjects(ctx, root, { recursive: true })) {
-    if (entry.kind === 'object') keys.push(entry.object.key);
+    if (entry.kind === 'object') keys.push({ key: entry.object.key, etag: entry.object.etag });
     if (keys.length >= 100) break;
   }
   return keys;
 }
 
+/** Whether anything lies under a prefix (the listing stops at its first key). */
+export async function hasAnyKey(ctx: TransferContext, prefix: ObjectRef): Promise<boolean> {
+  for await (const entry of listObjects(ctx, prefix, { recursive: true })) if (entry.kind === 'object') return true;
+  return false;
+}
+
 /** The log's commits and whole checkpoints, from one listing of `_delta_log/` (never of the data files). */
 export async function listLog(ctx: TransferContext, root: ObjectRef): Promise<LogListing> {
   const commits = new Set<number>();
+  const v2Checkpoints = new Set<number>();
   const parts = new Map<number, { total: number; keys: string[] }>();
   const log = { bucket: root.bucket, key: `${root.key}${LOG_FOLDER}` };
   for await (const entry of listObjects(ctx, log, { recursive: true })) {
@@ -169,6 +202,8 @@ export async function listLog(ctx: TransferContext, root: ObjectRef): Promise<Lo
     const file = entry.object.key.slice(log.key.length);
     const commit = COMMIT_NAME.exec(file);
     if (commit) commits.add(Number(commit[1]));
+    const v2 = V2_CHECKPOINT_NAME.exec(file);
+    if (v2) v2Checkpoints.add(Number(v2[1]));
     const checkpoint = CHECKPOINT_NAME.exec(file);
     if (checkpoint) {
       const version = Number(checkpoint[1]);
@@ -180,7 +215,7 @@ export async function listLog(ctx: TransferContext, root: ObjectRef): Promise<Lo
   }
   const checkpoints = new Map<number, string[]>();
   for (const [version, { total, keys }] of parts) if (keys.length === total) checkpoints.set(version, keys.sort());
-  return { commits, checkpoints };
+  return { commits, v2Checkpoints, checkpoints };
 }
 
 /** `_last_checkpoint`'s version when its checkpoint is whole, else the newest whole one listed. */
