@@ -56,23 +56,9 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
   const { root } = request;
   if (request.files.length === 0) throw usageError('no Parquet file to append');
   const columns = request.partition.map((entry) => entry.column);
-  const repeated = columns.find((column, index) => columns.findIndex((other) => sameName(other, column)) !== index);
-  if (repeated !== undefined) {
-    const first = columns.find((column) => sameName(column, repeated))!;
-    throw usageError(first === repeated ? `--partition ${repeated} is given twice` : `--partition ${first} and --partition ${repeated}: Delta column names ignore case, so they name one column`);
-  }
   const local = await Promise.all(request.files.map((path) => readLocal(path)));
   const schema = mergedSchema(local);
-  const clash = schema.fields.find((field, index) => schema.fields.findIndex((other) => sameName(other.name, field.name)) !== index);
-  if (clash) {
-    const first = schema.fields.find((field) => sameName(field.name, clash.name))!;
-    throw usageError(`the files hold columns ${first.name} and ${clash.name}: Delta column names ignore case, so a table cannot hold both`);
-  }
-  const inFile = request.partition.find((entry) => schema.fields.some((field) => sameName(field.name, entry.column)));
-  if (inFile) {
-    const held = schema.fields.find((field) => sameName(field.name, inFile.column))!.name;
-    throw usageError(`--partition ${inFile.column}: the files hold a column ${held}${held === inFile.column ? '' : ' (Delta column names ignore case)'}`, "a partition column's value comes from the folder, not from the file; leave it out of the files");
-  }
+  refuseCaseClashes(columns, schema);
 
   const { state, otherKeys } = await readTableState(ctx, root);
   const table = formatS3Url(root);
@@ -120,6 +106,25 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
     }
   }
   return { root, schema, state, creation, partitionValues, files };
+}
+
+/** Partition columns and the files' columns must be distinct names ignoring case, as Delta compares them. */
+function refuseCaseClashes(columns: string[], schema: DeltaStruct): void {
+  const repeated = columns.find((column, index) => columns.findIndex((other) => sameName(other, column)) !== index);
+  if (repeated !== undefined) {
+    const first = columns.find((column) => sameName(column, repeated))!;
+    throw usageError(first === repeated ? `--partition ${repeated} is given twice` : `--partition ${first} and --partition ${repeated}: Delta column names ignore case, so they name one column`);
+  }
+  const clash = schema.fields.find((field, index) => schema.fields.findIndex((other) => sameName(other.name, field.name)) !== index);
+  if (clash) {
+    const first = schema.fields.find((field) => sameName(field.name, clash.name))!;
+    throw usageError(`the files hold columns ${first.name} and ${clash.name}: Delta column names ignore case, so a table cannot hold both`);
+  }
+  const inFile = columns.find((column) => schema.fields.some((field) => sameName(field.name, column)));
+  if (inFile !== undefined) {
+    const held = schema.fields.find((field) => sameName(field.name, inFile))!.name;
+    throw usageError(`--partition ${inFile}: the files hold a column ${held}${held === inFile ? '' : ' (Delta column names ignore case)'}`, "a partition column's value comes from the folder, not from the file; leave it out of the files");
+  }
 }
 
 /** Delta column names are case-insensitive: `id` and `ID` name one column. */
