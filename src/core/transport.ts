@@ -13,8 +13,9 @@ import { commonJsExports } from './sdk.js';
  *
  * Time limits:
  * - an endpoint that has not answered once in this run gets FIRST_ANSWER_TIMEOUT_MS (or the
- *   `--timeout`, if shorter) to connect and answer; past that the run ends with one line naming it
- *   (EndpointUnanswered), never retried;
+ *   `--timeout`, if shorter) of silence; past that the run ends with one line naming it
+ *   (EndpointUnanswered), never retried. Silence is idle time: every piece of the body sent restarts
+ *   the clock, so a slow upload is not mistaken for an endpoint that never answers;
  * - after that, a request that sends or receives nothing for STALL_TIMEOUT_MS fails as a transient
  *   error, retried by the one retry policy (retry.ts);
  * - no request, its answer's body included, lasts longer than the run's `--timeout`.
@@ -118,15 +119,19 @@ export class Transport {
     // A --timeout shorter than these ends the request first (the Deadline), and says so.
     const waitMs = answeredBefore ? (this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS) : firstAnswerMs;
     const deadline = new Deadline(this.options.timeoutMs, request.origin, request.signal);
+    // The no-answer limit counts idle time, not time since the request went out: it restarts with
+    // every piece of the body handed to the socket, so a slow uplink is never mistaken for an
+    // endpoint that does not answer. undici's own headersTimeout would count from dispatch.
+    deadline.watchIdle(waitMs, answeredBefore);
     const send = () =>
       dispatcher.request({
         origin: request.origin,
         path: request.path,
         method: request.method,
-        headers: request.headers,
-        body: request.body ?? null,
+        headers: withLength(request.headers, request.body),
+        body: bodyReportingProgress(request.body, () => deadline.touch()),
         signal: deadline.signal,
-        headersTimeout: waitMs,
+        headersTimeout: 0,
         bodyTimeout: waitMs,
       });
     let answer: Dispatcher.ResponseData;
@@ -136,6 +141,7 @@ export class Transport {
       deadline.clear();
       throw this.explain(error, request.origin, answeredBefore, deadline, firstAnswerMs);
     }
+    deadline.stopWatchingIdle();
     this.answered.add(request.origin);
     const body = answer.body as unknown as Readable;
     body.once('close', () => deadline.clear());
@@ -227,6 +233,9 @@ export class Transport {
     }
     const code = (error as { code?: unknown } | null)?.code;
     const message = error instanceof Error ? error.message : String(error);
+    if (code === 'RequestStalled' && !answeredBefore) {
+      return new EndpointError('EndpointUnanswered', `no answer from ${origin} within ${firstAnswerMs / 1000} s`, { hint: 'check the endpoint, and the proxy if one is set', cause: error });
+    }
     if (origin.startsWith('https:') && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(message))) {
       return new EndpointError('PlainHttpEndpoint', `the endpoint speaks plain http: use ${origin.replace(/^https:/, 'http:')}`, { cause: error });
     }
@@ -243,6 +252,41 @@ export class Transport {
     }
     return error;
   }
+}
+
+/** Pieces a body in memory is handed to the socket in: each one handed over is progress. */
+const BODY_PIECE_BYTES = 256 * 1024;
+
+/**
+ * The body as undici should send it, calling `progress` each time undici takes the next piece — which
+ * it does once the previous one has left for the socket — and once the whole body is handed over.
+ */
+function bodyReportingProgress(body: TransportRequest['body'], progress: () => void): Dispatcher.RequestOptions['body'] {
+  if (body === undefined || typeof body === 'string') return body ?? null;
+  if (body instanceof Uint8Array) {
+    if (body.length <= BODY_PIECE_BYTES) return body;
+    return (function* pieces() {
+      for (let at = 0; at < body.length; at += BODY_PIECE_BYTES) {
+        progress();
+        yield body.subarray(at, at + BODY_PIECE_BYTES);
+      }
+      progress();
+    })() as unknown as Readable;
+  }
+  return (async function* pieces() {
+    for await (const chunk of body) {
+      progress();
+      yield chunk as Buffer;
+    }
+    progress();
+  })() as unknown as Readable;
+}
+
+/** A body in memory sent in pieces still goes with its length, as undici sends a whole one (not chunked). */
+function withLength(headers: Record<string, string>, body: TransportRequest['body']): Record<string, string> {
+  if (!(body instanceof Uint8Array) || body.length <= BODY_PIECE_BYTES) return headers;
+  for (const name in headers) if (name.toLowerCase() === 'content-length') return headers;
+  return { ...headers, 'content-length': String(body.length) };
 }
 
 function lostKeptAliveConnection(error: unknown): boolean {
@@ -267,12 +311,13 @@ class Deadline {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private readonly unlink: () => void;
+  private idleTimer: NodeJS.Timeout | undefined;
   expired = false;
   readonly signal: AbortSignal;
 
   constructor(
     readonly limitMs: number,
-    origin: string,
+    private readonly origin: string,
     parent: AbortSignal | undefined,
   ) {
     this.signal = this.controller.signal;
@@ -287,8 +332,31 @@ class Deadline {
     this.unlink = () => parent?.removeEventListener('abort', onAbort);
   }
 
+  /**
+   * Fails the request with a RequestStalled naming the endpoint once nothing has moved for `idleMs`:
+   * restarted by `touch` (a piece of the body sent), stopped when the answer's headers arrive (undici's
+   * bodyTimeout watches its body).
+   */
+  watchIdle(idleMs: number, answeredBefore: boolean): void {
+    this.idleTimer = setTimeout(() => {
+      const what = answeredBefore ? `${this.origin} sent and received nothing for ${idleMs / 1000} s` : `no answer from ${this.origin} within ${idleMs / 1000} s`;
+      this.controller.abort(Object.assign(new Error(what), { code: 'RequestStalled' }));
+    }, idleMs);
+    this.idleTimer.unref();
+  }
+
+  touch(): void {
+    this.idleTimer?.refresh();
+  }
+
+  stopWatchingIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
   clear(): void {
     clearTimeout(this.timer);
+    this.stopWatchingIdle();
     this.unlink();
   }
 }

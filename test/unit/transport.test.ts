@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -264,13 +265,73 @@ describe('Transport', () => {
     expect(classifyError(unanswered)).toBe('permanent');
     expect((await readAll(await request(target, 'GET', '/big/3'))).length).toBe(3);
     const stalled = await request(target, 'GET', '/hang').catch((error: unknown) => error);
-    expect(stalled).toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
+    expect(stalled).toMatchObject({ code: 'RequestStalled', message: `${origin.origin} sent and received nothing for 0.2 s` });
     expect(classifyError(stalled)).toBe('transient');
     const controller = new AbortController();
     const pending = request(target, 'GET', '/hang', undefined, controller.signal);
     const reason = new Error('stop');
     setImmediate(() => controller.abort(reason));
     await expect(pending).rejects.toBe(reason);
+    target.close();
+  });
+
+  it('the no-answer limits count idle time: a body still being sent is not a stall', async () => {
+    // A slow uplink: the endpoint takes in 1 MiB every 50 ms, so a 40 MiB body takes about two
+    // seconds to send — longer than either limit — but nothing is ever idle for as long as one.
+    const sockets: net.Socket[] = [];
+    const slow = net.createServer((socket) => {
+      sockets.push(socket);
+      let got = 0;
+      let head = '';
+      let length = -1;
+      let taken = 0;
+      socket.on('data', (chunk: Buffer) => {
+        if (length < 0) {
+          head += chunk.toString('latin1');
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          length = Number(/content-length: (\d+)/i.exec(head)![1]);
+          got = head.length - end - 4;
+        } else got += chunk.length;
+        taken += chunk.length;
+        if (got >= length) socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        else if (taken >= 1024 * 1024) socket.pause();
+      });
+      const tick = setInterval(() => {
+        taken = 0;
+        socket.resume();
+      }, 50);
+      socket.on('close', () => clearInterval(tick));
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowOrigin = new URL(`http://127.0.0.1:${(slow.address() as AddressInfo).port}`);
+    const target = pool({ firstAnswerTimeoutMs: 1000, stallTimeoutMs: 1000 });
+    const body = Buffer.alloc(40 * 1024 * 1024, 1);
+    expect((await readAll(await target.request(at(slowOrigin, 'PUT', '/first', body)))).toString()).toBe('ok');
+    expect((await readAll(await target.request(at(slowOrigin, 'PUT', '/later', body)))).toString()).toBe('ok');
+    target.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => slow.close(resolve));
+  });
+
+  it('the no-answer limits count idle time: an endpoint that never reads the body is a stall, named', async () => {
+    const deafSockets: net.Socket[] = [];
+    const deaf = net.createServer((socket) => void deafSockets.push(socket.pause()));
+    await new Promise<void>((resolve) => deaf.listen(0, '127.0.0.1', resolve));
+    const deafOrigin = new URL(`http://127.0.0.1:${(deaf.address() as AddressInfo).port}`);
+    const fresh = pool({ firstAnswerTimeoutMs: 250, stallTimeoutMs: 250 });
+    await expect(fresh.request(at(deafOrigin, 'PUT', '/big', Buffer.alloc(64 * 1024 * 1024)))).rejects.toMatchObject({ code: 'EndpointUnanswered', message: `no answer from ${deafOrigin.origin} within 0.25 s` });
+    fresh.close();
+    for (const socket of deafSockets) socket.destroy();
+    await new Promise((resolve) => deaf.close(resolve));
+    // Once it has answered, a body that stops moving half way is a transient stall naming the endpoint.
+    const target = pool({ firstAnswerTimeoutMs: 250, stallTimeoutMs: 250 });
+    await warm(target);
+    const stuck = new Readable({ read() {} });
+    stuck.push(Buffer.alloc(1024));
+    const stalled = await target.request({ ...at(origin, 'PUT', '/echo/stuck'), headers: { 'content-length': '4096' }, body: stuck }).catch((error: unknown) => error);
+    expect(stalled).toMatchObject({ message: expect.stringContaining(origin.origin) });
+    expect(classifyError(stalled)).toBe('transient');
     target.close();
   });
 
