@@ -92,7 +92,7 @@ const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
 /** The endpoint cannot be used at all (never answers, speaks plain http, shows a certificate not trusted): ends the run. */
 export class EndpointError extends DatalakeError {
   constructor(
-    readonly code: 'EndpointUnanswered' | 'PlainHttpEndpoint' | 'UntrustedCertificate',
+    readonly code: 'EndpointUnanswered' | 'ProxyUnanswered' | 'PlainHttpEndpoint' | 'UntrustedCertificate',
     message: string,
     options: { hint?: string; cause?: unknown } = {},
   ) {
@@ -201,8 +201,9 @@ export class Transport {
   }
 
   private async load(): Promise<Dispatcher> {
-    const { EnvHttpProxyAgent } = await import('undici').then(commonJsExports<typeof import('undici')>);
+    const { EnvHttpProxyAgent, Pool } = await import('undici').then(commonJsExports<typeof import('undici')>);
     const tls = { ca: this.options.ca, timeout: CONNECT_TIMEOUT_MS };
+    const proxyAnswerMs = Math.min(this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS, this.options.timeoutMs);
     this.dispatcher = new EnvHttpProxyAgent({
       connections: this.options.connections,
       keepAliveTimeout: 10_000,
@@ -211,6 +212,10 @@ export class Transport {
       requestTls: tls,
       // Plain-http requests go to an HTTP proxy as absolute URLs (`GET http://…`), as curl sends them.
       proxyTunnel: false,
+      // The proxy's answer to CONNECT: a request waiting for its tunnel is deaf to its abort signal, so
+      // the proxy's connection gets the limits itself (otherwise undici's default, 300 s).
+      proxyTls: { timeout: CONNECT_TIMEOUT_MS },
+      clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, headersTimeout: proxyAnswerMs }),
     } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
     return this.dispatcher;
   }
@@ -233,6 +238,11 @@ export class Transport {
     }
     const code = (error as { code?: unknown } | null)?.code;
     const message = error instanceof Error ? error.message : String(error);
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+      // Requests themselves run without undici's headersTimeout: only the proxy's CONNECT has one.
+      const proxyMs = Math.min(this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS, this.options.timeoutMs);
+      return new EndpointError('ProxyUnanswered', `no answer from the proxy ${proxyFor(origin)} within ${proxyMs / 1000} s`, { hint: 'check HTTPS_PROXY and HTTP_PROXY', cause: error });
+    }
     if (code === 'RequestStalled' && !answeredBefore) {
       return new EndpointError('EndpointUnanswered', `no answer from ${origin} within ${firstAnswerMs / 1000} s`, { hint: 'check the endpoint, and the proxy if one is set', cause: error });
     }
@@ -287,6 +297,20 @@ function withLength(headers: Record<string, string>, body: TransportRequest['bod
   if (!(body instanceof Uint8Array) || body.length <= BODY_PIECE_BYTES) return headers;
   for (const name in headers) if (name.toLowerCase() === 'content-length') return headers;
   return { ...headers, 'content-length': String(body.length) };
+}
+
+/** The proxy undici sends requests to `origin` through (as EnvHttpProxyAgent picks it), without its password. */
+export function proxyFor(origin: string): string {
+  const env = process.env;
+  const http = env.http_proxy ?? env.HTTP_PROXY;
+  const proxy = origin.startsWith('https:') ? (env.https_proxy ?? env.HTTPS_PROXY ?? http) : http;
+  if (!proxy) return 'configured';
+  try {
+    const url = new URL(proxy);
+    return url.origin;
+  } catch {
+    return proxy;
+  }
 }
 
 function lostKeptAliveConnection(error: unknown): boolean {

@@ -335,6 +335,27 @@ describe('Transport', () => {
     target.close();
   });
 
+  it('a proxy that accepts and never answers CONNECT: the request ends within the first-answer limit, naming the proxy', async () => {
+    const silentSockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => void silentSockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const proxy = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const saved = process.env.HTTPS_PROXY;
+    process.env.HTTPS_PROXY = proxy;
+    try {
+      const target = pool({ firstAnswerTimeoutMs: 300, timeoutMs: 60_000 });
+      const failed = await target.request(at(new URL('https://127.0.0.1:9'), 'GET', '/k')).catch((error: unknown) => error);
+      expect(failed).toMatchObject({ code: 'ProxyUnanswered', message: `no answer from the proxy ${proxy} within 0.3 s` });
+      expect(classifyError(failed)).toBe('permanent');
+      target.close();
+    } finally {
+      if (saved === undefined) delete process.env.HTTPS_PROXY;
+      else process.env.HTTPS_PROXY = saved;
+      for (const socket of silentSockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('no request lasts longer than its time limit (--timeout), its body included', async () => {
     const target = pool({ timeoutMs: 300, stallTimeoutMs: 60_000 });
     // Before the endpoint has answered once, a --timeout shorter than the first-answer limit is that limit.
