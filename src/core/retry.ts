@@ -78,7 +78,7 @@ export function classifyError(error: unknown, alsoTransient?: ReadonlySet<string
   if (error instanceof DatalakeError) return 'permanent';
   if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return 'permanent';
   // An answer whose Date showed the clock off, now corrected: signed again it passes (as the SDK retries it).
-  if ((error as { $metadata?: { clockSkewCorrected?: unknown } } | null)?.$metadata?.clockSkewCorrected === true) return 'transient';
+  if (clockSkewCorrected(error)) return 'transient';
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);
   // 501: the endpoint does not implement this at all; asking again will not change that.
@@ -99,6 +99,11 @@ export function classifyError(error: unknown, alsoTransient?: ReadonlySet<string
   return 'permanent';
 }
 
+/** The answer's Date showed this machine's clock off, and the run's clock was corrected by it. */
+export function clockSkewCorrected(error: unknown): boolean {
+  return (error as { $metadata?: { clockSkewCorrected?: unknown } } | null)?.$metadata?.clockSkewCorrected === true;
+}
+
 /** Exponential backoff with full jitter: a random wait in [0, min(cap, base·2^(attempt−1))). */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
@@ -111,12 +116,21 @@ export async function withRetries<T>(
   policy: RetryPolicy,
   hooks: RetryHooks = {},
 ): Promise<T> {
+  // A request refused because this machine's clock is off, once the answer's Date has corrected the
+  // run's clock, is signed again at once — as the AWS SDK does — whatever --retries says: the
+  // correction is not a policy retry. Once per operation.
+  let clockCorrected = false;
   for (let attempt = 1; ; attempt += 1) {
     throwIfAborted(hooks.signal);
     try {
       return await attemptOnce(attempt);
     } catch (error) {
       if (hooks.signal?.aborted) throw hooks.signal.reason ?? error;
+      if (!clockCorrected && clockSkewCorrected(error)) {
+        clockCorrected = true;
+        attempt -= 1;
+        continue;
+      }
       const errorClass = classifyError(error, hooks.alsoTransient);
       if (errorClass === 'throttled') hooks.onThrottle?.();
       if (errorClass === 'permanent' || attempt > policy.retries) throw error;

@@ -1,5 +1,5 @@
 import { DatalakeError, describeError, failure } from './errors.js';
-import { errorCodeOf, httpStatusOf } from './retry.js';
+import { clockSkewCorrected, errorCodeOf, httpStatusOf } from './retry.js';
 
 /**
  * Turns what the SDK or the network threw into one line a user can act on. Secrets never appear:
@@ -13,6 +13,11 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
   const named = typeof (error as { BucketName?: unknown })?.BucketName === 'string' ? (error as { BucketName: string }).BucketName : context.bucket;
   const bucket = named ? ` '${named}'` : '';
   const where = context.endpoint ?? 'the S3 endpoint';
+  // S3 refuses a signature dated more than 15 minutes from its clock; a HEAD's 403 carries no code, but
+  // its Date showed the clock off (and the one correction did not help).
+  if (code === 'RequestTimeTooSkewed' || (status === 403 && clockSkewCorrected(error))) {
+    return failure('the clock of this machine is off by more than 15 minutes (RequestTimeTooSkewed)', { hint: "set this machine's clock (NTP)", cause: error });
+  }
   switch (code) {
     case 'NoSuchBucket':
       return failure(`no such bucket${bucket}`, { hint: 'create it with `datalake init`', cause: error });

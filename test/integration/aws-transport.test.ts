@@ -277,6 +277,19 @@ describe('a clock an hour off (libfaketime; MinIO keeps the real time)', () => {
   });
 });
 
+describe('a clock an hour off with --retries 0', () => {
+  it('the correction from the server\'s Date is not a policy retry: put, get and ls still succeed', async () => {
+    const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint, DATALAKE_RETRIES: undefined });
+    const key = `${unique('skew0')}/small.txt`;
+    const put = await run(['--retries', '0', 'put', join(work.path, 'small.txt'), `s3://${plainBucket}/${key}`], env, { faketime: '-1h' });
+    const get = await run(['--retries', '0', 'get', `s3://${plainBucket}/${key}`, join(work.path, `${unique('back')}.txt`)], env, { faketime: '-1h' });
+    const ls = await run(['--retries', '0', 'ls', `s3://${plainBucket}/${key.split('/')[0]}/`], env, { faketime: '+1h' });
+    expect([put, get, ls].map((result) => ({ code: result.code, error: result.code === 0 ? '' : result.stderr.trim() }))).toEqual([
+      { code: 0, error: '' }, { code: 0, error: '' }, { code: 0, error: '' },
+    ]);
+  });
+});
+
 describe('time limits', () => {
   it(`an endpoint that accepts connections and never answers: every command ends within ${NO_ANSWER_LIMIT_MS / 1000} s, exit 1, one line naming the endpoint`, async () => {
     const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: silent.endpoint });

@@ -115,3 +115,25 @@ describe('withRetries', () => {
     expect(throttles).toBe(3);
   });
 });
+
+describe('a clock off', () => {
+  it('says so when S3 still finds the clock off (RequestTimeTooSkewed), not "access denied"', async () => {
+    const { explainError } = await import('../../src/core/s3-errors.js');
+    const skewed = s3Error('RequestTimeTooSkewed', 403);
+    expect(explainError(skewed).message).toBe('the clock of this machine is off by more than 15 minutes (RequestTimeTooSkewed)');
+    // A HEAD's 403 has no code: the corrected clock names the cause.
+    const head = Object.assign(new Error('403'), { $metadata: { httpStatusCode: 403, clockSkewCorrected: true } });
+    expect(explainError(head).message).toMatch(/^the clock of this machine is off by/);
+  });
+
+  it('signs again once with the corrected clock even with --retries 0', async () => {
+    let attempts = 0;
+    const skewed = Object.assign(s3Error('RequestTimeTooSkewed', 403), { $metadata: { httpStatusCode: 403, clockSkewCorrected: true } });
+    const result = await withRetries('op', async () => {
+      attempts += 1;
+      if (attempts === 1) throw skewed;
+      return 'ok';
+    }, { ...DEFAULT_RETRY_POLICY, retries: 0 });
+    expect({ result, attempts }).toEqual({ result: 'ok', attempts: 2 });
+  });
+});
