@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { usageError } from './errors.js';
 import { DEFAULT_LAYOUT, validateLayout } from './layout.js';
 import { readFileSync } from 'node:fs';
@@ -109,10 +110,11 @@ export async function resolveSettings(flags: SettingFlags): Promise<Settings> {
 
   const timeoutText = pick(flags.timeout, 'DATALAKE_TIMEOUT') ?? DEFAULT_TIMEOUT;
   // A longer limit than a Node timer holds (about 24.8 days) is no limit in practice: it is that.
-  const timeoutMs = Math.min(parseDuration(timeoutText, 'timeout') * 1000, MAX_TIMER_MS);
+  const timeoutMs = Math.min(parseDuration(timeoutText, origin('timeout', flags.timeout, 'DATALAKE_TIMEOUT')) * 1000, MAX_TIMER_MS);
   if (timeoutMs <= 0) throw usageError(`invalid timeout '${timeoutText}': must be above zero`);
 
   if (flags.endpoint !== undefined) validateEndpoint(flags.endpoint);
+  validateProxies(env);
   if (flags.profile !== undefined) {
     if (flags.profile === '') throw usageError('invalid --profile: empty');
     env.AWS_PROFILE = flags.profile;
@@ -188,12 +190,44 @@ function refuseUnreachableCombinations(settings: { endpoint: string | undefined;
   if (settings.useAccelerateEndpoint && settings.forcePathStyle) throw usageError('S3 Transfer Acceleration cannot be combined with path-style addressing', "set the profile's s3 addressing_style to virtual or auto");
 }
 
-/** The CA bundle's certificates; a file that cannot be read is bad configuration, found before any request. */
+/**
+ * The CA bundle's certificates; a file that cannot be read, or holds no PEM certificate, or one that
+ * does not parse (junk, empty, truncated, DER), is bad configuration, found before any request.
+ */
 function readCaBundle(bundle: { path: string; source: string }): string {
+  let text: string;
   try {
-    return readFileSync(bundle.path, 'utf8');
+    text = readFileSync(bundle.path, 'utf8');
   } catch (error) {
     throw usageError(`cannot read the CA bundle '${bundle.path}' (from ${bundle.source}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'point it at a PEM file of certificates');
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const refuse = (what: string) => usageError(`the CA bundle '${bundle.path}' (from ${bundle.source}) ${what}`, 'point it at a PEM file of certificates (-----BEGIN CERTIFICATE-----)');
+  if (blocks.length === 0) throw refuse('holds no PEM certificate');
+  for (const [index, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw refuse(`has a certificate that does not parse (number ${index + 1})`);
+    }
+  }
+  return text;
+}
+
+/** The proxy variables undici reads: a value it cannot use is refused, naming the variable, before any request. */
+function validateProxies(env: NodeJS.ProcessEnv): void {
+  for (const name of ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY']) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      throw usageError(`malformed proxy URL in ${name}`, 'use http://[user:password@]host:port');
+    }
   }
 }
 

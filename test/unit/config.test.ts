@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ const READ_VARIABLES = [
   'DATALAKE_BUCKET', 'DATALAKE_LAYOUT', 'DATALAKE_CONCURRENCY', 'DATALAKE_PART_SIZE', 'DATALAKE_RETRIES',
   'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE',
   'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'DATALAKE_TIMEOUT', 'AWS_CA_BUNDLE',
+  'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy',
 ];
 const files = mkdtempSync(join(tmpdir(), 'datalake-config-'));
 const emptyFile = join(files, 'empty');
@@ -178,9 +180,12 @@ describe('time limit and CA bundle', () => {
   });
 
   it("reads the CA bundle from AWS_CA_BUNDLE, else the profile's ca_bundle; one that cannot be read is refused, naming where it was set", async () => {
+    const key = join(files, 'ca.key');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-subj', '/CN=test CA', '-days', '1'], { encoding: 'utf8' });
+    expect(made.status).toBe(0);
     const pem = (name: string) => {
       const path = join(files, name);
-      writeFileSync(path, `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`);
+      writeFileSync(path, `# ${name}\n${made.stdout}`);
       return path;
     };
     const [fromEnvironment, fromProfile] = [pem('env.pem'), pem('profile.pem')];
@@ -202,5 +207,31 @@ describe('.env parsing', () => {
   it('names the malformed line', () => {
     expect(() => parseDotenv('A=1\nthis is not a setting\n')).toThrow(/\.env line 2: expected KEY=value/);
     expect(() => parseDotenv('A="open')).toThrow(/line 1: unterminated quote/);
+  });
+});
+
+describe('settings refused before any request, naming where they came from', () => {
+  it.each(['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'])('a malformed %s', async (name) => {
+    await expect(resolveWith({}, { [name]: 'not a url' })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining(name) });
+    await expect(resolveWith({}, { [name]: 'ftp://proxy:21' })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining(name) });
+  });
+
+  it('a proxy URL is accepted, with or without credentials', async () => {
+    await expect(resolveWith({}, { HTTPS_PROXY: 'http://user:pw@proxy:3128', HTTP_PROXY: 'http://proxy.corp:8080' })).resolves.toBeTruthy();
+  });
+
+  it('DATALAKE_TIMEOUT=abc names the variable', async () => {
+    await expect(resolveWith({}, { DATALAKE_TIMEOUT: 'abc' })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('DATALAKE_TIMEOUT') });
+  });
+
+  it.each([
+    ['junk', 'not a certificate\n'],
+    ['empty', ''],
+    ['truncated', '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n'],
+    ['DER', '\u0030\u0082\u0001\u00b3\u0030\u0082'],
+  ])('a CA bundle that is not PEM certificates (%s) names the file', async (_kind, text) => {
+    const path = join(files, `ca-${_kind}.pem`);
+    writeFileSync(path, text, 'latin1');
+    await expect(resolveWith({}, { AWS_CA_BUNDLE: path })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining(path) });
   });
 });
