@@ -77,7 +77,7 @@ export function isFatalForRun(error: unknown): boolean {
       'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError',
       'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'PermanentRedirect', 'AuthorizationHeaderMalformed', 'AllAccessDisabled',
       // The transport's EndpointError: the endpoint (or the proxy) never answers, speaks plain http, or shows an untrusted certificate.
-      'EndpointUnanswered', 'ProxyUnanswered', 'PlainHttpEndpoint', 'UntrustedCertificate',
+      'EndpointUnanswered', 'ProxyUnanswered', 'ProxyRefused', 'ProxyUnreachable', 'PlainHttpEndpoint', 'UntrustedCertificate',
     ].includes(code)
   );
 }

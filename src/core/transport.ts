@@ -92,7 +92,7 @@ const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
 /** The endpoint cannot be used at all (never answers, speaks plain http, shows a certificate not trusted): ends the run. */
 export class EndpointError extends DatalakeError {
   constructor(
-    readonly code: 'EndpointUnanswered' | 'ProxyUnanswered' | 'PlainHttpEndpoint' | 'UntrustedCertificate',
+    readonly code: 'EndpointUnanswered' | 'ProxyUnanswered' | 'ProxyRefused' | 'ProxyUnreachable' | 'PlainHttpEndpoint' | 'UntrustedCertificate',
     message: string,
     options: { hint?: string; cause?: unknown } = {},
   ) {
@@ -238,6 +238,19 @@ export class Transport {
     }
     const code = (error as { code?: unknown } | null)?.code;
     const message = error instanceof Error ? error.message : String(error);
+    const proxy = proxyUrlFor(origin);
+    const tunnelRefused = /^Proxy response \((\d+)\) !== 200/.exec(message);
+    if (proxy && tunnelRefused) {
+      const variable = origin.startsWith('https:') ? 'HTTPS_PROXY' : 'HTTP_PROXY';
+      const status = Number(tunnelRefused[1]);
+      const why = status === 401 || status === 403 || status === 407 ? `: check the proxy credentials in ${variable}` : '';
+      return new EndpointError('ProxyRefused', `the proxy ${proxy.origin} refused the request (HTTP ${status}${why})`, { cause: error });
+    }
+    const failedAt = error as { port?: unknown; hostname?: unknown } | null;
+    const proxyPort = proxy ? Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80)) : undefined;
+    if (proxy && ((code === 'ECONNREFUSED' && failedAt?.port === proxyPort) || ((code === 'ENOTFOUND' || code === 'EAI_AGAIN') && failedAt?.hostname === proxy.hostname))) {
+      return new EndpointError('ProxyUnreachable', `cannot connect to the proxy ${proxy.origin}: ${code}`, { hint: 'check HTTPS_PROXY and HTTP_PROXY', cause: error });
+    }
     if (code === 'UND_ERR_HEADERS_TIMEOUT') {
       // Requests themselves run without undici's headersTimeout: only the proxy's CONNECT has one.
       const proxyMs = Math.min(this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS, this.options.timeoutMs);
@@ -299,18 +312,21 @@ function withLength(headers: Record<string, string>, body: TransportRequest['bod
   return { ...headers, 'content-length': String(body.length) };
 }
 
-/** The proxy undici sends requests to `origin` through (as EnvHttpProxyAgent picks it), without its password. */
-export function proxyFor(origin: string): string {
+/** The proxy undici sends requests to `origin` through, as EnvHttpProxyAgent picks it (NO_PROXY aside). */
+function proxyUrlFor(origin: string): URL | undefined {
   const env = process.env;
   const http = env.http_proxy ?? env.HTTP_PROXY;
   const proxy = origin.startsWith('https:') ? (env.https_proxy ?? env.HTTPS_PROXY ?? http) : http;
-  if (!proxy) return 'configured';
   try {
-    const url = new URL(proxy);
-    return url.origin;
+    return proxy ? new URL(proxy) : undefined;
   } catch {
-    return proxy;
+    return undefined;
   }
+}
+
+/** That proxy's origin, which never carries its password. */
+function proxyFor(origin: string): string {
+  return proxyUrlFor(origin)?.origin ?? 'in HTTPS_PROXY/HTTP_PROXY';
 }
 
 function lostKeptAliveConnection(error: unknown): boolean {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyError } from '../../src/core/retry.js';
+import { isFatalForRun } from '../../src/core/s3-errors.js';
 import { Transport, type TransportOptions, type TransportRequest, type TransportResponse } from '../../src/core/transport.js';
 
 /**
@@ -353,6 +354,31 @@ describe('Transport', () => {
       else process.env.HTTPS_PROXY = saved;
       for (const socket of silentSockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('a proxy that refuses (407) or is down: one error naming the proxy, without its password, that ends the run', async () => {
+    const refusing = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n')));
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const port = (refusing.address() as AddressInfo).port;
+    const saved = process.env.HTTPS_PROXY;
+    try {
+      process.env.HTTPS_PROXY = `http://user:secret@127.0.0.1:${port}`;
+      const target = pool();
+      const refused = await target.request(at(new URL('https://127.0.0.1:9'), 'GET', '/k')).catch((error: unknown) => error);
+      target.close();
+      expect(refused).toMatchObject({ code: 'ProxyRefused', message: `the proxy http://127.0.0.1:${port} refused the request (HTTP 407: check the proxy credentials in HTTPS_PROXY)` });
+      expect(isFatalForRun(refused)).toBe(true);
+      await new Promise((resolve) => refusing.close(resolve));
+      // Now nothing listens there.
+      const down = pool();
+      const unreachable = await down.request(at(new URL('https://127.0.0.1:9'), 'GET', '/k')).catch((error: unknown) => error);
+      down.close();
+      expect(unreachable).toMatchObject({ code: 'ProxyUnreachable', message: `cannot connect to the proxy http://127.0.0.1:${port}: ECONNREFUSED` });
+      expect(isFatalForRun(unreachable)).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.HTTPS_PROXY;
+      else process.env.HTTPS_PROXY = saved;
     }
   });
 
