@@ -263,10 +263,7 @@ export class Transport {
       return new EndpointError('PlainHttpEndpoint', `the endpoint speaks plain http: use ${origin.replace(/^https:/, 'http:')}`, { cause: error });
     }
     if (typeof code === 'string' && CERTIFICATE_CODES.has(code)) {
-      return new EndpointError('UntrustedCertificate', `the certificate of ${origin} is not trusted: ${message}`, {
-        hint: "set AWS_CA_BUNDLE, or the profile's ca_bundle, to the certificate of the authority that signed it",
-        cause: error,
-      });
+      return new EndpointError('UntrustedCertificate', `the certificate of ${origin} is not trusted: ${message}`, { hint: certificateHint(code), cause: error });
     }
     if (!answeredBefore && (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')) {
       const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'could not connect to' : 'no answer from';
@@ -310,6 +307,14 @@ function withLength(headers: Record<string, string>, body: TransportRequest['bod
   if (!(body instanceof Uint8Array) || body.length <= BODY_PIECE_BYTES) return headers;
   for (const name in headers) if (name.toLowerCase() === 'content-length') return headers;
   return { ...headers, 'content-length': String(body.length) };
+}
+
+/** What to do about a certificate refused for this reason: only an unknown authority is a matter of the CA bundle. */
+function certificateHint(code: string): string {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'the certificate does not name this host: use the host name it was issued for in the endpoint';
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return "the certificate is outside its validity dates: renew it on the server, or check this machine's clock";
+  if (code === 'CERT_REVOKED') return 'the certificate was revoked: the server needs a new one';
+  return "set AWS_CA_BUNDLE, or the profile's ca_bundle, to the certificate of the authority that signed it";
 }
 
 /** The proxy undici sends requests to `origin` through, as EnvHttpProxyAgent picks it (NO_PROXY aside). */

@@ -494,6 +494,11 @@ describe('Transport over TLS', () => {
       expect(refused).toMatchObject({ code: 'UntrustedCertificate', message: expect.stringMatching(new RegExp(`^the certificate of ${secureOrigin.origin} is not trusted: .*self-signed`)) });
       expect(classifyError(refused)).toBe('permanent');
       untrusted.close();
+      // A trusted certificate for another name: the hint is about the name, not AWS_CA_BUNDLE.
+      const otherName = pool({ ca: cert.toString() });
+      const mismatch = await otherName.request(at(new URL(`https://127.0.0.1:${secureOrigin.port}`), 'GET', '/k')).catch((error: unknown) => error);
+      otherName.close();
+      expect(mismatch).toMatchObject({ code: 'UntrustedCertificate', hint: expect.stringContaining('does not name this host') });
       // https:// to the plain node:http server of this file.
       const plainAsTls = new URL(`https://127.0.0.1:${origin.port}`);
       await expect(pool().request(at(plainAsTls, 'GET', '/big/1'))).rejects.toMatchObject({
