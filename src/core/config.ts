@@ -239,7 +239,11 @@ export function validateEndpoint(text: string, source?: string): string {
   } catch {
     throw usageError(`malformed endpoint URL '${text}'${where}`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.username || url.password) {
+  if (url.username || url.password) {
+    // The message never repeats the password.
+    throw usageError(`malformed endpoint URL '${url.protocol}//***@${url.host}'${where}: credentials do not go in it`, 'give the keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile, and the endpoint as http(s)://host[:port]');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
     throw usageError(`malformed endpoint URL '${text}'${where}`, 'use http(s)://host[:port], e.g. http://127.0.0.1:9000');
   }
   return url.origin + (url.pathname === '/' ? '' : url.pathname);

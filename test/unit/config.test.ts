@@ -235,3 +235,12 @@ describe('settings refused before any request, naming where they came from', () 
     await expect(resolveWith({}, { AWS_CA_BUNDLE: path })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining(path) });
   });
 });
+
+describe('an endpoint with credentials in its URL', () => {
+  it('is refused without echoing the password', async () => {
+    const refused = await resolveWith({ endpoint: 'http://u:s3cr3t@host:9000' }, {}).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ kind: 'usage' });
+    expect(String((refused as Error).message)).not.toContain('s3cr3t');
+    expect(String((refused as Error).message)).toContain('host:9000');
+  });
+});
