@@ -101,9 +101,14 @@ export class EndpointError extends DatalakeError {
   }
 }
 
+interface Dispatchers {
+  http: Dispatcher;
+  https: Dispatcher;
+}
+
 export class Transport {
-  private loading: Promise<Dispatcher> | undefined;
-  private dispatcher: Dispatcher | undefined;
+  private loading: Promise<Dispatchers> | undefined;
+  private dispatchers: Dispatchers | undefined;
   /** Origins that have answered in this run: only they get the stall limit instead of the first-answer one. */
   private readonly answered = new Set<string>();
   /** Server time minus this machine's, once a server's `Date` showed the two more than five minutes apart. */
@@ -113,7 +118,8 @@ export class Transport {
 
   /** The answer's headers as soon as they arrive, its body as a stream. */
   async request(request: TransportRequest): Promise<TransportResponse> {
-    const dispatcher = await (this.loading ??= this.load());
+    const dispatchers = await (this.loading ??= this.load());
+    const dispatcher = request.origin.startsWith('https:') ? dispatchers.https : dispatchers.http;
     const answeredBefore = this.answered.has(request.origin);
     const firstAnswerMs = this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
     // A --timeout shorter than these ends the request first (the Deadline), and says so.
@@ -197,14 +203,19 @@ export class Transport {
 
   /** Closes the connections; requests still in flight fail. */
   close(): void {
-    void this.dispatcher?.destroy().catch(() => undefined);
+    for (const dispatcher of [this.dispatchers?.http, this.dispatchers?.https]) void dispatcher?.destroy().catch(() => undefined);
   }
 
-  private async load(): Promise<Dispatcher> {
+  /**
+   * One agent per scheme: `HTTPS_PROXY` carries https requests and `HTTP_PROXY` plain-http ones, each
+   * alone, as curl and the AWS CLI read them (undici alone would send https through `HTTP_PROXY` when
+   * `HTTPS_PROXY` is unset).
+   */
+  private async load(): Promise<Dispatchers> {
     const { EnvHttpProxyAgent, Pool } = await import('undici').then(commonJsExports<typeof import('undici')>);
     const tls = { ca: this.options.ca, timeout: CONNECT_TIMEOUT_MS };
     const proxyAnswerMs = Math.min(this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS, this.options.timeoutMs);
-    this.dispatcher = new EnvHttpProxyAgent({
+    const options = {
       connections: this.options.connections,
       keepAliveTimeout: 10_000,
       // Direct connections take `connect`, those tunnelled through a proxy `requestTls`.
@@ -216,8 +227,10 @@ export class Transport {
       // the proxy's connection gets the limits itself (otherwise undici's default, 300 s).
       proxyTls: { timeout: CONNECT_TIMEOUT_MS },
       clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, headersTimeout: proxyAnswerMs }),
-    } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
-    return this.dispatcher;
+    } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
+    // An empty proxy is none: it stops undici from falling back to the other scheme's variable.
+    this.dispatchers = { http: new EnvHttpProxyAgent({ ...options, httpsProxy: '' }), https: new EnvHttpProxyAgent({ ...options, httpProxy: '' }) };
+    return this.dispatchers;
   }
 
   /** Corrects the run's clock from an answer's `Date` as the AWS SDK does; true if it moved. */
@@ -320,8 +333,7 @@ function certificateHint(code: string): string {
 /** The proxy undici sends requests to `origin` through, as EnvHttpProxyAgent picks it (NO_PROXY aside). */
 function proxyUrlFor(origin: string): URL | undefined {
   const env = process.env;
-  const http = env.http_proxy ?? env.HTTP_PROXY;
-  const proxy = origin.startsWith('https:') ? (env.https_proxy ?? env.HTTPS_PROXY ?? http) : http;
+  const proxy = origin.startsWith('https:') ? (env.https_proxy ?? env.HTTPS_PROXY) : (env.http_proxy ?? env.HTTP_PROXY);
   try {
     return proxy ? new URL(proxy) : undefined;
   } catch {

@@ -382,6 +382,24 @@ describe('Transport', () => {
     }
   });
 
+  it('HTTP_PROXY alone does not carry https requests (as curl and the AWS CLI)', async () => {
+    const saved = { http: process.env.HTTP_PROXY, https: process.env.HTTPS_PROXY };
+    try {
+      delete process.env.HTTPS_PROXY;
+      process.env.HTTP_PROXY = 'http://127.0.0.1:9';
+      const target = pool();
+      // Sent direct, https:// to the plain server of this file says so; through the (absent) proxy it could not connect.
+      await expect(target.request(at(new URL(`https://127.0.0.1:${origin.port}`), 'GET', '/big/1'))).rejects.toMatchObject({ code: 'PlainHttpEndpoint' });
+      await expect(target.request(at(origin, 'GET', '/big/1'))).rejects.toMatchObject({ code: 'ProxyUnreachable' });
+      target.close();
+    } finally {
+      for (const [name, value] of [['HTTP_PROXY', saved.http], ['HTTPS_PROXY', saved.https]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('no request lasts longer than its time limit (--timeout), its body included', async () => {
     const target = pool({ timeoutMs: 300, stallTimeoutMs: 60_000 });
     // Before the endpoint has answered once, a --timeout shorter than the first-answer limit is that limit.
