@@ -15,6 +15,9 @@ import {
 import { retrying, type TransferContext } from './context.js';
 import { failure, usageError } from './errors.js';
 import { ZONES, type Zone } from './layout.js';
+import { DEFAULT_LIFECYCLE, type ZoneLifecycle } from './lifecycle-defaults.js';
+
+export { DEFAULT_LIFECYCLE, type ZoneLifecycle };
 import { errorCodeOf, httpStatusOf } from './retry.js';
 
 export type SettingState = 'created' | 'updated' | 'unchanged' | 'unsupported';
@@ -24,26 +27,6 @@ export interface SettingReport {
   state: SettingState;
   detail?: string;
 }
-
-export interface ZoneLifecycle {
-  zone: Zone;
-  /** Move objects to cheaper storage classes after so many days. */
-  transitions: Array<{ days: number; storageClass: string }>;
-  /** Delete objects after so many days; none by default. */
-  expirationDays?: number | undefined;
-  /** Abort multipart uploads left incomplete after so many days (they cost money while they sit). */
-  abortIncompleteUploadsDays: number;
-}
-
-/**
- * The default lifecycle, per zone: raw data is written once and rarely read again, so it cools
- * quickly; processed data cools later; analytics stays hot. Incomplete uploads go after 7 days.
- */
-export const DEFAULT_LIFECYCLE: ZoneLifecycle[] = [
-  { zone: 'raw', transitions: [{ days: 30, storageClass: 'STANDARD_IA' }, { days: 90, storageClass: 'GLACIER' }], abortIncompleteUploadsDays: 7 },
-  { zone: 'processed', transitions: [{ days: 90, storageClass: 'STANDARD_IA' }], abortIncompleteUploadsDays: 7 },
-  { zone: 'analytics', transitions: [], abortIncompleteUploadsDays: 7 },
-];
 
 export interface BucketSetup {
   bucket: string;

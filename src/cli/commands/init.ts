@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { missingBucketError, validateBucketName } from '../../core/address.js';
 import { usageError } from '../../core/errors.js';
+import { DEFAULT_LIFECYCLE, describeLifecycle } from '../../core/lifecycle-defaults.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -12,8 +13,7 @@ export function registerInit(program: Command): void {
     .description(
       'Create the bucket if missing (with the region\'s LocationConstraint), then make sure of: default encryption ' +
         '(SSE-S3, or SSE-KMS with --kms-key-id), versioning, public access blocked, and lifecycle rules per zone ' +
-        '(raw → STANDARD_IA at 30 days → GLACIER at 90; processed → STANDARD_IA at 90; incomplete multipart uploads ' +
-        'aborted after 7 days in every zone). Each setting is reported as created, updated, unchanged or unsupported. ' +
+        `(${describeLifecycle(DEFAULT_LIFECYCLE)}). Each setting is reported as created, updated, unchanged or unsupported. ` +
         'Lifecycle rules that datalake did not create are kept.',
     )
     .argument('[bucket]', 'the bucket (default: --bucket / DATALAKE_BUCKET)')
