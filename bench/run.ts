@@ -1,7 +1,10 @@
 /**
- * `npm run bench [-- --smoke] [-- --rounds N]`: datalake against aws-cli, s5cmd and rclone on one
- * MinIO, in one run. Every scenario runs every tool in turn (A B C A B C …) for N rounds, each run
- * timed by /usr/bin/time (wall clock and peak RSS), with preparation and clean-up outside the timing.
+ * `npm run bench [-- --smoke] [-- --rounds N] [-- --base REV] [-- --only TEXT]`: datalake against
+ * aws-cli, s5cmd and rclone on one MinIO, in one run. Every scenario runs every tool in turn
+ * (A B C A B C …) for N rounds, each run timed by /usr/bin/time (wall clock, client CPU and peak RSS),
+ * with preparation and clean-up outside the timing. `--base REV` adds datalake built from an earlier
+ * commit as one more tool (`base`), so a change is measured against what it replaced in the same run;
+ * `--only TEXT` keeps the scenarios whose name contains TEXT.
  * warp measures the server's own PUT/GET ceiling at the same sizes and concurrency. Writes
  * bench/results.json and bench/results.md (medians, and each peer's time as a ratio to datalake's).
  */
@@ -20,6 +23,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const smoke = process.argv.includes('--smoke');
 const roundsArg = process.argv.indexOf('--rounds');
 const rounds = smoke ? 1 : roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
+const optionValue = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const baseRevision = optionValue('--base');
+const onlyScenarios = optionValue('--only');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -28,9 +34,11 @@ const sizes = smoke
   : { small16: 5000, small4: 20_000, large: 2 * GiB, ls: 1000, mixedFiles: 300, coldStarts: 5, warpSeconds: 15 };
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-type Tool = 'datalake' | 's5cmd' | 'aws' | 'rclone';
+type Tool = 'datalake' | 'base' | 's5cmd' | 'aws' | 'rclone';
 interface Run {
   seconds: number;
+  /** Client CPU, user + system, of the process and its children. */
+  cpuSeconds: number;
   rssMiB: number;
 }
 interface Scenario {
@@ -89,17 +97,30 @@ function generate(): void {
   makeFiles(paths.mixed, sizes.mixedFiles, (i) => (i % 100 === 0 ? 24 * MiB : i % 10 === 0 ? 1 * MiB : 1 + ((i * 7919) % (64 * KiB))));
 }
 
+/**
+ * What each tool checks of the bytes it moves, with the settings the benchmark runs it with (from
+ * each tool's documentation and its requests as MinIO logs them), so a faster tool that checks less
+ * is read as such.
+ */
+const VERIFIED: Record<Tool, { upload: string; download: string }> = {
+  datalake: { upload: 'CRC32 of every part and of the whole object (S3 checks both, datalake compares), Content-MD5 of every part, the multipart ETag', download: 'the object\'s full-object CRC32, every byte (else its MD5 or multipart ETag)' },
+  base: { upload: 'MD5 of the whole file (stored as md5chksum, read in a pass before the parts), Content-MD5 of every part, the multipart ETag', download: 'md5chksum or the ETag, every byte' },
+  s5cmd: { upload: 'nothing of its own (the SDK\'s default checksum, where the SDK sends one)', download: 'nothing' },
+  aws: { upload: 'the SDK\'s default checksum (CRC32 on botocore ≥ 1.36, Content-MD5 before)', download: 'the object\'s stored checksum when the SDK validates it (botocore ≥ 1.36), else nothing' },
+  rclone: { upload: 'Content-MD5 of single PUTs and parts; the whole-file MD5 stored as md5chksum', download: 'MD5 against the ETag or md5chksum' },
+};
+
 // ---- timing ---------------------------------------------------------------------------------------
 function timed(command: string[], env: NodeJS.ProcessEnv): Run {
   const timing = join(scratch, 'time.txt');
   // Wall time from our own clock (millisecond resolution: /usr/bin/time rounds to 10 ms, which
   // flattens a cold start to nothing); peak RSS from /usr/bin/time.
   const started = performance.now();
-  const result = spawnSync('/usr/bin/time', ['-f', '%M', '-o', timing, ...command], { env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+  const result = spawnSync('/usr/bin/time', ['-f', '%M %U %S', '-o', timing, ...command], { env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
   const seconds = Math.round(performance.now() - started) / 1000;
   if (result.status !== 0) throw new Error(`${command.join(' ')} exited ${result.status}: ${result.stderr.toString().slice(-500)}`);
-  const rssKiB = Number(readFileSync(timing, 'utf8').trim().split('\n').pop());
-  return { seconds, rssMiB: Math.round(rssKiB / 1024) };
+  const [rssKiB, user, system] = readFileSync(timing, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { seconds, cpuSeconds: Math.round((user! + system!) * 100) / 100, rssMiB: Math.round(rssKiB! / 1024) };
 }
 
 const median = (values: number[]) => {
@@ -134,9 +155,31 @@ const env: NodeJS.ProcessEnv = {
 // Plain http on loopback: a CA bundle set for the machine only trips rclone up.
 delete env.AWS_CA_BUNDLE;
 const datalake = [process.execPath, join(root, 'bin', 'datalake')];
+const baseBuild = baseRevision ? buildBase(baseRevision) : undefined;
+const datalakeOf = (tool: Tool) => (tool === 'base' ? [process.execPath, join(baseBuild!, 'bin', 'datalake')] : datalake);
+/** Each build keeps its own hash cache and state: an older build's files are not read by a newer one. */
+const envOf = (tool: Tool): NodeJS.ProcessEnv => (tool === 'base' ? { ...env, DATALAKE_CACHE_DIR: join(scratch, 'cache-base'), DATALAKE_STATE_DIR: join(scratch, 'state-base') } : env);
 const s3 = (key: string) => `s3://${bucket}/${key}`;
-const tools: Tool[] = (['datalake', 's5cmd', 'aws', 'rclone'] as const).filter((tool) => tool === 'datalake' || peers[tool] !== undefined);
-const prefixOf: Record<Tool, string> = { datalake: 'dl', s5cmd: 's5', aws: 'aws', rclone: 'rc' };
+const tools: Tool[] = (['datalake', 'base', 's5cmd', 'aws', 'rclone'] as const).filter((tool) => (tool === 'datalake' ? true : tool === 'base' ? baseBuild !== undefined : peers[tool] !== undefined));
+const prefixOf: Record<Tool, string> = { datalake: 'dl', base: 'base', s5cmd: 's5', aws: 'aws', rclone: 'rc' };
+
+/** datalake as it was at REV: a detached worktree under bench/tmp, installed and built once. */
+function buildBase(revision: string): string {
+  const commit = spawnSync('git', ['-C', root, 'rev-parse', '--short', revision], { encoding: 'utf8' }).stdout.trim();
+  if (!commit) throw new Error(`--base ${revision}: no such commit`);
+  const directory = join(scratch, `base-${commit}`);
+  if (!existsSync(join(directory, 'dist'))) {
+    log(`building datalake at ${commit} for --base…`);
+    rmSync(directory, { recursive: true, force: true });
+    spawnSync('git', ['-C', root, 'worktree', 'prune']);
+    const steps: string[][] = [['git', '-C', root, 'worktree', 'add', '--detach', directory, commit], ['npm', 'ci', '--no-audit', '--no-fund'], ['npm', 'run', 'build']];
+    for (const [program, ...args] of steps) {
+      const result = spawnSync(program!, args, { cwd: existsSync(directory) ? directory : root, stdio: ['ignore', 'ignore', 'inherit'] });
+      if (result.status !== 0) throw new Error(`--base ${revision}: ${program} ${args.join(' ')} failed`);
+    }
+  }
+  return directory;
+}
 
 async function deletePrefix(prefix: string): Promise<void> {
   for (;;) {
@@ -149,8 +192,10 @@ async function deletePrefix(prefix: string): Promise<void> {
 
 function cp(tool: Tool, from: string, to: string, recursive: boolean): string[] {
   const remote = (path: string) => path.replace(/^s3:\/\//, 'bench:');
+  const datalake = datalakeOf(tool);
   switch (tool) {
     case 'datalake':
+    case 'base':
       return recursive
         ? from.startsWith('s3://')
           ? [...datalake, 'get', '-r', from, to, '--quiet', '--no-progress']
@@ -170,7 +215,7 @@ function cp(tool: Tool, from: string, to: string, recursive: boolean): string[] 
 const out = (tool: Tool) => join(scratch, `out-${tool}`);
 const cleanOut = (tool: Tool) => rmSync(out(tool), { recursive: true, force: true });
 
-const scenarios: Scenario[] = [
+const allScenarios: Scenario[] = [
   {
     name: `upload ${sizes.small16.toLocaleString('en')} × 16 KiB`,
     unit: 'files',
@@ -219,7 +264,8 @@ const scenarios: Scenario[] = [
       const target = s3(`${prefixOf[tool]}/resync/`);
       switch (tool) {
         case 'datalake':
-          return [...datalake, 'sync', paths.small4, target, '--quiet', '--no-progress'];
+        case 'base':
+          return [...datalakeOf(tool), 'sync', paths.small4, target, '--quiet', '--no-progress'];
         case 's5cmd':
           return [peers.s5cmd!, '--endpoint-url', minio.endpoint, 'sync', '--size-only', `${paths.small4}/`, target];
         case 'aws':
@@ -236,7 +282,8 @@ const scenarios: Scenario[] = [
     command: (tool) => {
       switch (tool) {
         case 'datalake':
-          return [...datalake, 'ls', s3('seed/ls/')];
+        case 'base':
+          return [...datalakeOf(tool), 'ls', s3('seed/ls/')];
         case 's5cmd':
           return [peers.s5cmd!, '--endpoint-url', minio.endpoint, 'ls', s3('seed/ls/*')];
         case 'aws':
@@ -251,9 +298,10 @@ const scenarios: Scenario[] = [
     unit: 'runs',
     amount: 1,
     repeat: sizes.coldStarts,
-    command: (tool) => (tool === 'datalake' ? [...datalake, '--version'] : tool === 's5cmd' ? [peers.s5cmd!, 'version'] : [peers[tool]!, '--version']),
+    command: (tool) => (tool === 'datalake' || tool === 'base' ? [...datalakeOf(tool), '--version'] : tool === 's5cmd' ? [peers.s5cmd!, 'version'] : [peers[tool]!, '--version']),
   },
 ];
+const scenarios = allScenarios.filter((scenario) => onlyScenarios === undefined || scenario.name.includes(onlyScenarios));
 
 const results: Record<string, Record<string, Run[]>> = {};
 // Whatever happens below, the server started here stops with the run.
@@ -266,8 +314,8 @@ try {
   for (let i = 0; i < sizes.ls; i += 50) {
     await Promise.all(Array.from({ length: Math.min(50, sizes.ls - i) }, (_, j) => client.send(new PutObjectCommand({ Bucket: bucket, Key: `seed/ls/k${String(i + j).padStart(6, '0')}`, Body: 'x' }))));
   }
-  const resync = scenarios.find((scenario) => scenario.name.startsWith('no-op'))!;
-  for (const tool of tools) timed(resync.command(tool, out(tool))!, env);
+  const resync = scenarios.find((scenario) => scenario.name.startsWith('no-op'));
+  if (resync) for (const tool of tools) timed(resync.command(tool, out(tool))!, envOf(tool));
 
   for (let round = 1; round <= rounds; round += 1) {
     // Who goes first rotates each round, so no tool always follows the same neighbour's load.
@@ -280,10 +328,10 @@ try {
           await scenario.before?.(tool, out(tool));
           // Start every run with nothing of the previous one still being written back to disk.
           spawnSync('sync');
-          const run = timed(command, env);
+          const run = timed(command, envOf(tool));
           await scenario.after?.(tool, out(tool));
           ((results[scenario.name] ??= {})[tool] ??= []).push(run);
-          log(`round ${round}  ${scenario.name.padEnd(34)} ${tool.padEnd(8)} ${run.seconds.toFixed(2)} s  ${run.rssMiB} MiB`);
+          log(`round ${round}  ${scenario.name.padEnd(34)} ${tool.padEnd(8)} ${run.seconds.toFixed(2)} s  cpu ${run.cpuSeconds.toFixed(2)} s  ${run.rssMiB} MiB`);
         }
       }
     }
@@ -321,6 +369,7 @@ const summary = {
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memoryGiB: Math.round(totalmem() / GiB), kernel: release(), node: process.version },
   versions: {
     datalake: version([...datalake, '--version']),
+    ...(baseBuild ? { base: `${version([...datalakeOf('base'), '--version'])} at ${baseRevision}` } : {}),
     minio: MINIO_VERSION,
     ...(peers.s5cmd ? { s5cmd: version([peers.s5cmd, 'version']) } : {}),
     ...(peers.aws ? { aws: version([peers.aws, '--version']) } : {}),
@@ -343,6 +392,7 @@ const summary = {
                 {
                   runs,
                   medianSeconds: seconds,
+                  medianCpuSeconds: median(runs.map((run) => run.cpuSeconds)),
                   throughput: scenario.unit === 'bytes' ? Math.round((scenario.amount / MiB / seconds) * 10) / 10 : scenario.unit === 'files' ? Math.round(scenario.amount / seconds) : undefined,
                   peakRssMiB: Math.max(...runs.map((run) => run.rssMiB)),
                   /** How many times longer than datalake the tool took (above 1: datalake is faster). */
@@ -367,17 +417,19 @@ const lines = [
   `|---|${tools.map(() => '---').join('|')}|`,
 ];
 for (const scenario of scenarios) {
-  const data = summary.scenarios[scenario.name]!.tools as Record<string, { medianSeconds: number; throughput?: number; peakRssMiB: number; timeRatioToDatalake: number }>;
+  const data = summary.scenarios[scenario.name]!.tools as Record<string, { medianSeconds: number; medianCpuSeconds: number; throughput?: number; peakRssMiB: number; timeRatioToDatalake: number }>;
   const cell = (tool: string) => {
     const entry = data[tool];
     if (!entry) return '–';
     const rate = scenario.unit === 'bytes' ? `${entry.throughput} MiB/s` : scenario.unit === 'files' ? `${entry.throughput} files/s` : `${Math.round(entry.medianSeconds * 1000)} ms`;
     const ratio = tool === 'datalake' ? '' : ` · ×${entry.timeRatioToDatalake}`;
-    return `${scenario.unit === 'runs' ? rate : `${entry.medianSeconds.toFixed(2)} s (${rate})`}, ${entry.peakRssMiB} MiB${ratio}`;
+    return `${scenario.unit === 'runs' ? rate : `${entry.medianSeconds.toFixed(2)} s (${rate}), cpu ${entry.medianCpuSeconds.toFixed(2)} s`}, ${entry.peakRssMiB} MiB${ratio}`;
   };
   lines.push(`| ${scenario.name} | ${tools.map(cell).join(' | ')} |`);
 }
-lines.push('', 'Each cell: median wall time (throughput), peak RSS, and ×R = that tool\'s time ÷ datalake\'s (above 1: datalake is faster).');
+lines.push('', 'Each cell: median wall time (throughput), client CPU (user + system), peak RSS, and ×R = that tool\'s time ÷ datalake\'s (above 1: datalake is faster).');
+lines.push('', '| what each tool proved | upload | download |', '|---|---|---|');
+for (const tool of tools) lines.push(`| ${tool === 'base' ? `datalake at ${baseRevision}` : tool} | ${VERIFIED[tool].upload} | ${VERIFIED[tool].download} |`);
 if (Object.keys(warp).length > 0) {
   lines.push('', `warp (the server's ceiling, concurrency 8): ${Object.entries(warp).map(([name, value]) => `${name} ${value.mibPerSecond.toFixed(0)} MiB/s (${value.objectsPerSecond.toFixed(0)} obj/s)`).join('; ')}.`);
 }

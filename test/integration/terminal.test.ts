@@ -14,7 +14,11 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { BIN, createTestBucket, emptyAndDeleteBucket, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const work = tempDirectory('terminal');
-const socket = `datalake-test-${randomBytes(4).toString('hex')}`;
+// One tmux server per terminal, each on a socket of its own: a server told to exit finishes exiting on
+// its own time, and a new session started on the same socket could reach the dying one ("server
+// exited unexpectedly").
+const newSocketName = () => `datalake-test-${randomBytes(4).toString('hex')}`;
+let socket = newSocketName();
 let client: S3Client;
 let bucket: string;
 let proxy: FaultProxy;
@@ -42,6 +46,7 @@ function openTerminal(): void {
   const rc = join(work.path, 'rc.sh');
   writeFileSync(rc, `${exports}\nPS1='PROMPT$ '\n`);
   spawnSync('tmux', ['-L', socket, 'kill-server']);
+  socket = newSocketName();
   tmux('new-session', '-d', '-s', 'main', '-x', '120', '-y', '30', `bash --noprofile --rcfile ${rc} -i`);
 }
 
@@ -55,7 +60,6 @@ beforeAll(async () => {
   bucket = await createTestBucket(client, 'terminal');
   proxy = new FaultProxy(inject('s3').endpoint ?? '');
   proxyEndpoint = await proxy.start();
-  spawnSync('tmux', ['-L', socket, 'kill-server']);
 });
 afterAll(async () => {
   spawnSync('tmux', ['-L', socket, 'kill-server']);
