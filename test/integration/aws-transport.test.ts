@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_ACCESS_KEY, DEV_SECRET_KEY, startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
-import { LIST_PAGE_LIMIT } from '../../src/core/direct-requests.js';
+import { LIST_PAGE_LIMIT } from '../../src/core/s3/requests.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { tempDirectory } from '../support/harness.js';
 import {

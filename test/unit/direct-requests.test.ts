@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { DirectRequests, canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, pathStyleEndpoint } from '../../src/core/direct-requests.js';
-import { parseListPage, s3Error } from '../../src/core/s3-answers.js';
-import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/retry.js';
-import { Transport } from '../../src/core/transport.js';
+import { DirectRequests, canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, pathStyleEndpoint } from '../../src/core/s3/requests.js';
+import { parseListPage, s3Error } from '../../src/core/s3/answers.js';
+import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/s3/retry.js';
+import { Transport } from '../../src/core/s3/transport.js';
 
 describe('encodeKey', () => {
   it('keeps unreserved characters and slashes, escapes the rest as SigV4 wants', () => {

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { DirectRequests, LIST_PAGE_LIMIT } from '../../src/core/direct-requests.js';
-import { Transport } from '../../src/core/transport.js';
-import { parseListPage, s3Error } from '../../src/core/s3-answers.js';
-import { classifyError, errorCodeOf } from '../../src/core/retry.js';
+import { DirectRequests, LIST_PAGE_LIMIT } from '../../src/core/s3/requests.js';
+import { Transport } from '../../src/core/s3/transport.js';
+import { parseListPage, s3Error } from '../../src/core/s3/answers.js';
+import { classifyError, errorCodeOf } from '../../src/core/s3/retry.js';
 
 /** A ListObjectsV2 page as MinIO writes it: `'` and `"` as numeric references, the rest by name. */
 function listPage(options: { keys?: string[]; prefixes?: string[]; keyCount?: number | null; isTruncated?: string | null; token?: string | null; root?: string } = {}): string {
