@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
 import type { Settings } from '../config/config.js';
-import { DirectRequests } from './requests.js';
+import { S3Requests } from './requests.js';
 import { refuseAnswersNotFromS3 } from './answer-check.js';
 import { sdk } from './sdk.js';
 import { Transport } from './transport.js';
@@ -9,13 +9,13 @@ import { Transport } from './transport.js';
 /** The SDK client for every request but the hot ones, and the direct path for those: both on one transport. */
 export interface S3Connection {
   client: LazyS3Client;
-  direct: DirectRequests;
+  direct: S3Requests;
 }
 
 export function connectS3(settings: Settings): S3Connection {
   const transport = new Transport({ connections: settings.concurrency, ca: settings.ca, timeoutMs: settings.timeoutMs });
   const client = new LazyS3Client(() => createS3Client(settings, transport), transport);
-  return { client, direct: new DirectRequests(client, transport, settings) };
+  return { client, direct: new S3Requests(client, transport, settings) };
 }
 
 /**

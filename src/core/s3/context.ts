@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { LazyS3Client } from './connection.js';
 import type { TransferEvents } from '../events.js';
-import type { DirectRequests } from './requests.js';
+import type { S3Requests } from './requests.js';
 import type { RequestLimiter } from './limiter.js';
 import type { BufferPool } from '../transfer/buffer-pool.js';
 import type { UploadJournal } from '../transfer/upload-journal.js';
@@ -11,7 +11,7 @@ import { withRetries, type RetryPolicy } from './retry.js';
 export interface TransferContext {
   client: LazyS3Client;
   /** The requests of a transfer (PUT, GET, HEAD, multipart, listing) without the SDK's per-request cost. */
-  direct: DirectRequests;
+  direct: S3Requests;
   limiter: RequestLimiter;
   retryPolicy: RetryPolicy;
   events: TransferEvents;

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
-import type { LazyS3Client } from './connection.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { commonJsExports } from './sdk.js';
 import type { ListPage } from './answers.js';
 import type { Method, ResponseHeaders, Transport, WholeResponse } from './transport.js';
@@ -25,7 +25,7 @@ export type { WholeResponse } from './transport.js';
  * addressed by path. Errors are shaped like the SDK's (name and Code from the XML body, the status in
  * $metadata, `clockSkewCorrected` when the answer's Date corrected the run's clock) so that the one
  * retry policy and the one error explainer treat both paths the same. Their XML answers are read
- * strictly (s3-answers.ts): a damaged one is retried, never half-read.
+ * strictly (answers.ts): a damaged one is retried, never half-read.
  */
 
 /** Response headers, lower-case names. */
@@ -41,7 +41,7 @@ export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
 export const LIST_PAGE_LIMIT = 1000 * (1024 * 6 + 1024) + 8 * 1024 * 6;
 
 /**
- * s3-answers.ts and its XML parser, loaded with the first XML answer (a list page, a multipart
+ * answers.ts and its XML parser, loaded with the first XML answer (a list page, a multipart
  * upload's, an error): a run of small PUTs and GETs never loads them.
  */
 let answersModule: Promise<typeof import('./answers.js')> | undefined;
@@ -53,7 +53,7 @@ const answers = () => (answersModule ??= import('./answers.js'));
  */
 const CHECKSUM_MODE: Readonly<Record<string, string>> = { 'x-amz-checksum-mode': 'ENABLED' };
 
-export interface DirectResponse {
+export interface S3Response {
   status: number;
   headers: ResponseHeaders;
   body: Readable;
@@ -85,14 +85,22 @@ export interface EndpointSettings {
   profile?: string | undefined;
 }
 
-export class DirectRequests {
+/**
+ * Where the SDK's endpoint rules and credential chain come from: the run's SDK client, loaded on first
+ * use (connection.ts's LazyS3Client). Named here, not imported, so connection.ts alone depends on this file.
+ */
+export interface SdkClientSource {
+  resolve(): Promise<S3Client>;
+}
+
+export class S3Requests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
   private signerLoading: Promise<SignatureV4> | undefined;
   /** Read once, as the SDK's chain reads them once (each read of process.env is a call into C++). */
   private readonly fromEnvironment: Credentials | undefined;
 
   constructor(
-    private readonly client: LazyS3Client,
+    private readonly client: SdkClientSource,
     private readonly transport: Transport,
     private readonly settings: EndpointSettings,
     env: NodeJS.ProcessEnv = process.env,
@@ -157,7 +165,7 @@ export class DirectRequests {
    * A GET of the object, of one range of it, or of one of its parts; `ifMatch` (an ETag) makes a
    * changed object fail with PreconditionFailed. The caller reads (or destroys) the body.
    */
-  async getObject(ref: ObjectRef, signal?: AbortSignal, options: { range?: string; partNumber?: number; ifMatch?: string } = {}): Promise<DirectResponse> {
+  async getObject(ref: ObjectRef, signal?: AbortSignal, options: { range?: string; partNumber?: number; ifMatch?: string } = {}): Promise<S3Response> {
     const headers: Record<string, string> = { ...CHECKSUM_MODE };
     if (options.range) headers.range = options.range;
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
@@ -240,7 +248,7 @@ export class DirectRequests {
     return endpoint;
   }
 
-  /** As the SDK client is configured (s3.ts): path style as settled by config.ts, by default for a custom endpoint. */
+  /** As the SDK client is configured (connection.ts): path style as settled by config.ts, by default for a custom endpoint. */
   private pathStyle(): boolean {
     return this.settings.forcePathStyle ?? this.settings.endpoint !== undefined;
   }

@@ -9,7 +9,7 @@ import { GiB } from '../config/units.js';
 import { sdk } from '../s3/sdk.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { detailsFromHead, findWithChecksums, headWithChecksums, objectTags, partSizes, type HeadDetails, type StoredChecksums } from './stat.js';
-import type { ServerSideEncryption } from './upload.js';
+import type { ServerSideEncryption } from './put-options.js';
 
 /** The largest object one CopyObject request may copy (S3's limit); above it, and for multipart sources, parts are copied. */
 export const MAX_SINGLE_COPY = 5 * GiB;

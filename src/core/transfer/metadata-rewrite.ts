@@ -12,8 +12,7 @@ import { limitedRequest, retrying, type TransferContext } from '../s3/context.js
 import { failure } from '../errors.js';
 import { GiB } from '../config/units.js';
 import { choosePartSize, splitIntoParts } from './parts.js';
-import type { PutOptions } from './upload.js';
-import { storageFields } from './upload.js';
+import { storageFields, type PutOptions } from './put-options.js';
 import { settleLostAnswer, settleMismatch, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
 const MAX_COPY_OBJECT_SIZE = 5 * GiB;

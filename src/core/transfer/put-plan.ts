@@ -4,7 +4,7 @@ import mime from 'mime';
 import { isS3Url, joinKey, missingBucketError, parseObjectAddress, validateKey, type ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
-import type { PutOptions, ServerSideEncryption } from './upload.js';
+import type { PutOptions, ServerSideEncryption } from './put-options.js';
 import { MD5_METADATA_KEY } from '../integrity/checksums.js';
 import { walkLocalTree, whyUnreadable, type LocalFile } from '../sync/local-tree.js';
 
