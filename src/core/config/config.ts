@@ -71,7 +71,7 @@ export const DEFAULT_REGION = 'us-east-1';
  * else `default`, read from `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/`). Those
  * loaders read `process.env` (hence no other environment is taken here), so `--profile` is set there
  * as `AWS_PROFILE` for the whole run: the SDK's credential chain then takes the same profile. The
- * result feeds both the SDK client and the direct path (s3.ts), so the two can never go to different
+ * result feeds both the SDK client and the direct path (s3/connection.ts), so the two can never go to different
  * places.
  */
 export async function resolveSettings(flags: SettingFlags): Promise<Settings> {

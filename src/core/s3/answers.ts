@@ -4,7 +4,7 @@ import { TransientError } from './retry.js';
 /**
  * The XML answers of the direct requests, read strictly with fast-xml-parser: a ListObjectsV2 page,
  * CreateMultipartUpload's upload id, CompleteMultipartUpload's ETag, and S3's error documents
- * (direct-requests.ts loads this module, and the parser, with the first of them). An answer that is
+ * (requests.ts loads this module, and the parser, with the first of them). An answer that is
  * not a well-formed document, or that contradicts itself (a KeyCount that is not the number of
  * entries, a truncated page without a way on), is a DamagedAnswer: transient, so the one retry policy
  * asks again, and after the retries the run fails with one line. Never fewer keys: `sync --delete`

@@ -4,7 +4,7 @@ import { DatalakeError } from '../errors.js';
 import { commonJsExports } from './sdk.js';
 
 /**
- * Every request datalake sends — the direct path's (direct-requests.ts) and the SDK client's (through
+ * Every request datalake sends — the direct path's (requests.ts) and the SDK client's (through
  * sdk-http-handler.ts) — goes out here, on undici (Node's own HTTP client): one `EnvHttpProxyAgent`
  * per run, so `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` are honoured as curl and the AWS CLI honour
  * them, with the run's CA bundle, keep-alive connections (as many per origin as the run's

@@ -104,7 +104,7 @@ export async function objectTags(ctx: TransferContext, ref: ObjectRef, versionId
 }
 
 /**
- * The size of each part of a multipart object, in order (src/core/part-layout.ts finds them). `guess`
+ * The size of each part of a multipart object, in order (integrity/part-layout.ts finds them). `guess`
  * takes the even cut part 1 suggests, as every common uploader makes it, when its sizes add up — a
  * copy's ETag check catches a guess that was wrong; `exact` asks the server for every part.
  */
