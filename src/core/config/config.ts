@@ -1,3 +1,8 @@
+/**
+ * config/: what a run is told: settings from flags, the environment, .env and the AWS profile
+ * (config.ts, the one resolution), units, the lake's layout, S3 addresses, where local state lives.
+ * Imports nothing of core but errors.ts; every other folder may import it.
+ */
 import { X509Certificate } from 'node:crypto';
 import { usageError } from '../errors.js';
 import { DEFAULT_LAYOUT, validateLayout } from './layout.js';

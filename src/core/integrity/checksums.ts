@@ -1,3 +1,9 @@
+/**
+ * integrity/: how content is proven. CRC32 and MD5 (this file), hashing off the main thread
+ * (hash-worker.ts, background-hasher.ts), a multipart object's part sizes (part-layout.ts) and the
+ * proof of what an upload wrote (upload-proof.ts). Imports config/, errors.ts and s3/ (the last two
+ * files ask the server; hashing takes its slots from s3/limiter.ts).
+ */
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import * as zlib from 'node:zlib';

@@ -1,3 +1,8 @@
+/**
+ * lake/: what makes a bucket a lake: its setup (this file: versioning, encryption, public access,
+ * the zones' lifecycle) and Delta tables (delta/: log, commit, append, history). Imports transfer/,
+ * s3/, integrity/, config/, errors.ts.
+ */
 import {
   CreateBucketCommand,
   GetBucketEncryptionCommand,

@@ -1,3 +1,9 @@
+/**
+ * sync/: a local tree and a prefix made the same (this file): the local walk in S3's order, the march
+ * of two sorted listings, the content compare and its hash cache, filters and shards, the run's lock,
+ * Delta-aware ordering; and `verify`, the same compare without transfers. Imports transfer/, s3/,
+ * integrity/, config/, errors.ts.
+ */
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sdk } from '../s3/sdk.js';

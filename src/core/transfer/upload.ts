@@ -1,3 +1,10 @@
+/**
+ * transfer/: moving one object, or a planned list of them, between a file (or stream) and S3:
+ * upload (this file), download, copy, remove, stat; their plans (put-plan, get-plan, copy-plan), part
+ * sizes (parts.ts), the multipart journal, temporary download names, exclusive files and locks,
+ * buffers. Imports s3/, integrity/, config/, errors.ts, events.ts; of sync/ only put-plan.ts's walk
+ * (sync/local-tree.ts).
+ */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
