@@ -5,7 +5,7 @@
  * buffers. Imports s3/, integrity/, config/, errors.ts, events.ts; of sync/ only put-plan.ts's walk
  * (sync/local-tree.ts).
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
@@ -32,7 +32,7 @@ import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import { headerText } from '../s3/requests.js';
-import { openListedFile, type ListedFile, type ListedIdentity } from './listed-file.js';
+import { openListedFile, openWithoutAtime, type ListedFile, type ListedIdentity } from './listed-file.js';
 import { storageHeaders, type PutOptions } from './put-options.js';
 import { confirmStoredCrc32, findExpected, removeWritten, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
@@ -64,14 +64,14 @@ export async function uploadFile(
   let listed: ListedFile | undefined;
   try {
     // A file a walk listed is read only if it still is that file, and then through its descriptor.
-    listed = known.stat?.ino ? await openListedFile(path, known.stat) : undefined;
+    listed = known.stat?.ino ? openListedFile(path, known.stat) : undefined;
     const readPath = listed?.readPath ?? path;
     const before = known.stat ?? (await stat(path));
     ctx.events.emit('transfer:start', { id, direction: 'upload', ref, path, size: before.size });
     let uploaded: UploadedObject;
     if (before.size <= ctx.partSize) {
       // One read, one PUT: what was hashed is exactly what was sent, so no check for later changes.
-      uploaded = await putSmallFile(ctx, readPath, ref, options, id);
+      uploaded = await putSmallFile(ctx, listed ?? { path: readPath }, ref, options, id);
     } else {
       uploaded = await putMultipartFile(ctx, { path, readPath }, before, ref, options, id, known.md5);
       // Parts are read at different times: a file that changed meanwhile could mix two versions.
@@ -94,7 +94,7 @@ export async function uploadFile(
     ctx.events.emit('transfer:failed', { id, ref, path, error });
     throw error;
   } finally {
-    await listed?.close();
+    listed?.close();
   }
 }
 
@@ -110,48 +110,34 @@ export function uploadBytes(ctx: TransferContext, body: Buffer, ref: ObjectRef, 
 /** Small files are read in one synchronous call: cheaper than four thread-pool round trips each. */
 const SYNC_READ_LIMIT = 256 * 1024;
 
-async function putSmallFile(ctx: TransferContext, path: string, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
+async function putSmallFile(ctx: TransferContext, source: ListedFile | { path: string }, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
   return limitedRequest(ctx, `PUT ${ref.key}`, async () => {
-    const body = await readWholeFile(path);
+    const body = await readWholeFile(source);
     const uploaded = await putBuffer(ctx, body, ref, options);
     ctx.events.emit('transfer:progress', { id, bytes: body.length });
     return uploaded;
   });
 }
 
-/**
- * Opened without updating the access time where the system allows it (Linux, the file's owner): for
- * a file written since its last read, relatime would otherwise dirty its inode, one journal write per
- * file of a fresh backfill. Anyone else's file opens the ordinary way.
- */
-function openForReading(path: string): number {
-  if (!constants.O_NOATIME) return openSync(path, 'r');
+/** The whole file, from the descriptor the walk's check opened or by its path. */
+async function readWholeFile(source: ListedFile | { path: string }): Promise<Buffer> {
+  const fd = 'fd' in source ? source.fd : openWithoutAtime(source.path);
   try {
-    return openSync(path, constants.O_RDONLY | constants.O_NOATIME);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
-    return openSync(path, 'r');
-  }
-}
-
-async function readWholeFile(path: string): Promise<Buffer> {
-  const handle = openForReading(path);
-  try {
-    const size = fstatSync(handle).size;
+    const size = fstatSync(fd).size;
     if (size <= SYNC_READ_LIMIT) {
       const buffer = Buffer.allocUnsafe(size);
       let offset = 0;
       while (offset < size) {
-        const read = readSync(handle, buffer, offset, size - offset, offset);
+        const read = readSync(fd, buffer, offset, size - offset, offset);
         if (read === 0) break;
         offset += read;
       }
       return offset === size ? buffer : buffer.subarray(0, offset);
     }
   } finally {
-    closeSync(handle);
+    if (!('fd' in source)) closeSync(fd);
   }
-  return readFile(path);
+  return readFile('fd' in source ? source.readPath : source.path);
 }
 
 /**
