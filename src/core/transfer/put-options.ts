@@ -1,9 +1,11 @@
 /**
- * How an object is stored, everything but its bytes (`PutOptions`), and the fields and headers that
- * say it on a PUT or a CreateMultipartUpload: shared by upload.ts and metadata-rewrite.ts, which
- * therefore need not import each other.
+ * What a put takes and gives back: how an object is stored, everything but its bytes (`PutOptions`);
+ * the fields and headers that say it on a PUT or a CreateMultipartUpload, and the checksum and
+ * condition headers of a write; what an upload reports (`UploadedObject`). Shared by every upload
+ * path (single-put, multipart-upload, multipart-file, upload-stream, metadata-rewrite).
  */
 import { MD5_METADATA_KEY, md5ToMetadata } from '../integrity/checksums.js';
+import type { WriteAnswer } from '../integrity/upload-proof.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 
@@ -53,4 +55,33 @@ export function storageHeaders(options: PutOptions, md5Hex: string | undefined):
   if (fields.ServerSideEncryption) headers['x-amz-server-side-encryption'] = fields.ServerSideEncryption;
   if (fields.SSEKMSKeyId) headers['x-amz-server-side-encryption-aws-kms-key-id'] = fields.SSEKMSKeyId;
   return headers;
+}
+
+export interface UploadedObject {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  /** The full-object CRC32, base64, as S3 shows it. */
+  crc32: string;
+  /** Hex MD5 of the whole content, where it was computed (single PUTs, --md5-metadata). */
+  md5?: string;
+  parts: number;
+  /** Parts found already on the server from an interrupted run and not sent again. */
+  partsReused?: number;
+  /** The version written, in a versioned bucket. */
+  versionId?: string;
+}
+
+/** Where S3 takes and returns a full-object CRC32 (base64). */
+export const CRC32_HEADER = 'x-amz-checksum-crc32';
+
+/** CreateMultipartUpload's request for a full-object CRC32, checked per part and at completion. */
+export const FULL_OBJECT_CRC32: Readonly<Record<string, string>> = { 'x-amz-checksum-algorithm': 'CRC32', 'x-amz-checksum-type': 'FULL_OBJECT' };
+
+/** The condition of a write that must not replace an object (`--no-clobber`). */
+export const IF_NONE_MATCH = { 'if-none-match': '*' };
+
+export function versionOf(answer: WriteAnswer): { versionId?: string } {
+  return answer.versionId === undefined ? {} : { versionId: answer.versionId };
 }

@@ -1,0 +1,209 @@
+/**
+ * The one multipart upload: start it (asking for a full-object CRC32), send parts (each with its
+ * Content-MD5 and CRC32, its answer checked), complete it and prove what was completed (the
+ * multipart ETag and the full-object CRC32, upload-proof.ts for what the answers leave open), or
+ * abort it. Files (multipart-file.ts), standard input (upload-stream.ts) and the metadata rewrite
+ * of a stream (metadata-rewrite.ts) all go through it.
+ */
+import pLimit from 'p-limit';
+import { formatS3Url, type ObjectRef } from '../config/address.js';
+import { combineCrc32s, crc32ToBase64, etagReflectsContent, multipartEtag, normalizeEtag } from '../integrity/checksums.js';
+import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
+import { ContentMismatch } from '../errors.js';
+import type { PartRange } from './parts.js';
+import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
+import { TransientError, errorCodeOf } from '../s3/retry.js';
+import { backgroundHasher } from '../integrity/background-hasher.js';
+import { headerText } from '../s3/requests.js';
+import { storageHeaders, type PutOptions, CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH } from './put-options.js';
+import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
+
+/**
+ * The CRC32 an answer says the server stored must be the one sent; a server that keeps none says
+ * nothing, and the MD5/ETag proof stands alone. A different one is a damaged answer or a server
+ * that stored other bytes: either way the request is worth sending again.
+ */
+export function checkAnsweredCrc32(ref: ObjectRef, operation: string, headers: Parameters<typeof headerText>[0], sent: string): void {
+  const answered = headerText(headers, CRC32_HEADER);
+  if (answered && answered !== sent) {
+    throw new TransientError(`${operation} ${formatS3Url(ref)}: the server stored CRC32 ${answered}, not the ${sent} of what was sent`);
+  }
+}
+
+export interface SentPart {
+  partNumber: number;
+  etag: string;
+  md5: Buffer;
+  crc32: number;
+  size: number;
+  /** False when the part's answer names SSE-KMS (a bucket default the CreateMultipartUpload answer may not say). */
+  etagIsMd5?: boolean;
+}
+
+/** A part's hashes from a read ahead of the upload (a resume proving the parts already sent). */
+export interface PartHashes {
+  md5: Buffer;
+  crc32: number;
+}
+
+export interface StartedUpload {
+  uploadId: string;
+  etagReflectsContent: boolean;
+}
+
+export async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, options: PutOptions, wholeMd5: string | undefined): Promise<StartedUpload> {
+  let attempts = 0;
+  const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
+    attempts = attempt;
+    return ctx.direct.createMultipartUpload(ref, { ...storageHeaders(options, wholeMd5), ...FULL_OBJECT_CRC32 }, ctx.signal);
+  });
+  if (attempts > 1) {
+    // An answer lost or damaged after the server acted leaves an upload whose id never reached us:
+    // which one is not knowable without risking another writer's, so it is said, not guessed.
+    ctx.events.emit('warning', {
+      message: `${formatS3Url(ref)}: CreateMultipartUpload was sent ${attempts} times; up to ${attempts - 1} incomplete upload${attempts > 2 ? 's' : ''} of this key may remain on the server (\`datalake uploads ls ${formatS3Url(ref)}\` shows them, \`datalake uploads abort\` removes them)`,
+      ref,
+    });
+  }
+  return { uploadId: created.uploadId, etagReflectsContent: etagReflectsContent({ serverSideEncryption: headerText(created.headers, 'x-amz-server-side-encryption') }) };
+}
+
+/**
+ * Sends every part with its own Content-MD5 and CRC32, each read into its own buffer inside its limiter slot,
+ * so memory is bounded by concurrency × part size. The first part that fails for good cancels the rest.
+ */
+export async function sendParts(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploadId: string,
+  parts: readonly PartRange[],
+  fill: (part: PartRange, buffer: Buffer) => Promise<void>,
+  transferId: number,
+  knownHashes: (part: PartRange) => PartHashes | undefined = () => undefined,
+  onPartDone: (part: SentPart) => unknown = () => undefined,
+): Promise<SentPart[]> {
+  const abort = childAbort(ctx.signal);
+  const partSize = Math.max(...parts.map((part) => part.end - part.start));
+  // At most `concurrency` parts of this file wait in the shared limiter at once, so the small files
+  // of a sync are interleaved with a large file's parts instead of queuing behind all of them.
+  const fileWindow = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
+  return settleAll(
+    ctx,
+      parts.map((part) =>
+        fileWindow(async () => {
+          // The part's memory is taken before its request slot: a part waiting for memory never holds
+          // a slot that a small file could use.
+          const pooled = await ctx.buffers.acquire(partSize);
+          try {
+            return await limitedRequest(
+              ctx,
+              `UploadPart ${part.partNumber} of ${ref.key}`,
+              async () => {
+                const buffer = pooled.subarray(0, part.end - part.start);
+                await fill(part, buffer);
+                const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownHashes(part));
+                ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
+                await onPartDone(sent);
+                return sent;
+              },
+              abort.signal,
+            );
+          } finally {
+            ctx.buffers.release(pooled);
+          }
+        }).catch((error: unknown) => {
+          abort.abort(error);
+          throw error;
+        }),
+      ),
+  );
+}
+
+export async function sendPart(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploadId: string,
+  partNumber: number,
+  body: Buffer,
+  signal: AbortSignal,
+  known?: PartHashes,
+): Promise<SentPart> {
+  // Hashed from the bytes about to be sent (on the hashing thread), unless a read ahead (a resume)
+  // already did: a file that changed since is refused by the server (BadDigest, XAmzContentChecksumMismatch).
+  const { md5, crc32 } = known ?? (await backgroundHasher.bytesHashes(body));
+  const response = await ctx.direct.uploadPart(ref, uploadId, partNumber, body, md5.toString('base64'), signal, { [CRC32_HEADER]: crc32ToBase64(crc32) });
+  const etag = normalizeEtag(headerText(response.headers, 'etag')) ?? '';
+  const etagIsMd5 = etagReflectsContent({ serverSideEncryption: headerText(response.headers, 'x-amz-server-side-encryption') });
+  if (etagIsMd5 && etag !== md5.toString('hex')) {
+    throw new TransientError(`part ${partNumber} of ${formatS3Url(ref)}: ETag ${etag} is not the MD5 of what was sent`);
+  }
+  checkAnsweredCrc32(ref, `UploadPart ${partNumber} of`, response.headers, crc32ToBase64(crc32));
+  return { partNumber, etag, md5, crc32, size: body.length, etagIsMd5 };
+}
+
+/**
+ * The codes a CompleteMultipartUpload is answered with when its body arrived damaged (a server that
+ * does not check its Content-MD5): not XML, a part number or ETag changed, no part left. Its body
+ * lists only parts the server acknowledged, and is built again for each attempt, so these are worth
+ * another one.
+ */
+const DAMAGED_COMPLETE_BODY = new Set(['MalformedXML', 'InvalidPart', 'InvalidPartOrder', 'InvalidRequest']);
+
+/**
+ * Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`, and the
+ * full-object CRC32 (the parts' CRC32s combined, sent for the server to check) the one the server
+ * stored. A lost answer (every retry then finds the upload gone) and an answer with another ETag are
+ * both settled by a fresh look at the object (upload-proof.ts), never by removing it unseen.
+ */
+export async function completeMultipartUpload(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploadId: string,
+  sent: SentPart[],
+  proof: { checkEtag: boolean; size: number; md5?: string | undefined; ifNoneMatch?: boolean | undefined },
+): Promise<WriteAnswer & { crc32: string }> {
+  const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
+  const etag = multipartEtag(ordered.map((part) => part.md5));
+  const crc32 = crc32ToBase64(combineCrc32s(ordered));
+  // Under SSE-KMS (asked, or the bucket's default) the ETag is no MD5: the full-object CRC32 proves it.
+  const checkEtag = proof.checkEtag && ordered.every((part) => part.etagIsMd5 !== false);
+  const expected: ExpectedObject = { size: proof.size, etags: checkEtag ? [etag] : [], md5: proof.md5, crc32 };
+  const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, crc32: crc32ToBase64(part.crc32) }));
+  const wholeChecksum = { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' };
+  const operation = 'CompleteMultipartUpload';
+  let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
+  try {
+    const condition = proof.ifNoneMatch ? IF_NONE_MATCH : {};
+    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, listed, ctx.signal, { ...wholeChecksum, ...condition }), ctx.signal, DAMAGED_COMPLETE_BODY);
+  } catch (error) {
+    // A retry after a lost answer finds the upload gone (NoSuchUpload), or, under If-None-Match, the key taken by it.
+    const doneCode = errorCodeOf(error) === 'PreconditionFailed' ? 'PreconditionFailed' : 'NoSuchUpload';
+    const settled = await settleLostAnswer(ctx, ref, operation, expected, error, doneCode);
+    // Every answer lost: if the upload is somehow still there, it holds parts that cost money.
+    if (errorCodeOf(error) !== 'NoSuchUpload') await abortQuietly(ctx, ref, uploadId);
+    return { ...settled, crc32 };
+  }
+  let answer = writeAnswerOf(completed.headers, completed.etag);
+  if (checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag !== etag) {
+    const settled = await settleMismatch(ctx, ref, operation, answer, expected);
+    if (!settled.proven) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${settled.reason}`, 'run the upload again');
+    answer = settled.answer;
+  } else if (headerText(completed.headers, CRC32_HEADER) !== crc32) {
+    // S3 puts the stored CRC32 in the answer's body, MinIO in a header: where it is not the one
+    // sent (or not said), a HEAD with the checksum mode on tells.
+    const etagProven = proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag === etag;
+    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32, etagProven ? [etag] : []);
+    if (wrong) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${wrong}`, 'run the upload again');
+  }
+  return { ...answer, crc32 };
+}
+
+/** Aborts an upload; one already gone (completed or aborted) is what was wanted. */
+export async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<void> {
+  try {
+    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, () => ctx.direct.abortMultipartUpload(ref, uploadId), undefined);
+  } catch (error) {
+    if (errorCodeOf(error) === 'NoSuchUpload') return;
+    ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });
+  }
+}
