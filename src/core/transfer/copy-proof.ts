@@ -1,0 +1,110 @@
+/**
+ * What proves a copy holds the source's bytes: its ETag or full-object checksum as the server gives
+ * them, else the copy read back and hashed against the source's own proof.
+ */
+import { formatS3Url } from '../config/address.js';
+import { contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, multipartEtag, newMd5 } from '../integrity/checksums.js';
+import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { ContentMismatch } from '../errors.js';
+import { sdk } from '../s3/sdk.js';
+import type { HeadDetails, StoredChecksums } from './stat.js';
+
+/** What proved the copy holds the source's bytes: always something computed from the copy's own bytes. */
+export type CopyProof =
+  /** The copy's ETag equals the one the source's ETag implies: its MD5, or its multipart ETag copied part for part. */
+  | 'etag'
+  /** The full-object checksum (CRC32…) the server gives for the copy is the source's, and the sizes are equal. */
+  | 'checksum'
+  /** The copy was read back and hashed: its CRC32, MD5 or multipart ETag is the source's. */
+  | 'read-back'
+  /** Only the sizes could be compared: the source carries no MD5 ETag, stored MD5 or checksum to hash against. */
+  | 'size-only';
+
+/**
+ * Proves the copy from what the server says of it, where that is computed from the copy's own bytes:
+ * the ETag where both ETags are MD5s, else a full-object checksum; the sizes always. Undefined when
+ * neither applies (SSE-KMS without a checksum): the copy must then be read back. A stored MD5
+ * (md5chksum) is never a proof here: it is metadata copied from the source, not a hash of the copy.
+ */
+export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): 'etag' | 'checksum' | undefined {
+  const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}`;
+  if (copy.size !== from.size) throw new ContentMismatch(`${where} did not verify: ${copy.size} bytes, the source has ${from.size}`);
+  const etagsCount =
+    expectedEtag !== undefined &&
+    etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) &&
+    etagReflectsContent({ serverSideEncryption: copy.serverSideEncryption ?? undefined });
+  if (etagsCount) {
+    if (copy.etag !== expectedEtag) throw new ContentMismatch(`${where} did not verify: ETag ${copy.etag ?? 'none'}, expected ${expectedEtag}`);
+    return 'etag';
+  }
+  const shared = sharedFullObjectChecksum(from.checksums, copy.checksums);
+  if (shared) {
+    if (shared.copy !== shared.source) throw new ContentMismatch(`${where} did not verify: ${shared.name} ${shared.copy}, the source's is ${shared.source}`);
+    return 'checksum';
+  }
+  return undefined;
+}
+
+/**
+ * Reads the copy (that very version) back and hashes it against the source's own proof: its
+ * full-object CRC32, its stored MD5, or its MD5 or multipart ETag. A source that offers none leaves
+ * the sizes only ('size-only', which mv refuses to act on).
+ */
+export async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyProof> {
+  const crc32 = from.checksums.type === 'FULL_OBJECT' ? from.checksums.crc32 : undefined;
+  const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
+  // A composite CRC32 is not offered here (no compositeCrc32 passed): read-back hashes whole parts by MD5.
+  if (proof.kind === 'none' || proof.kind === 'composite-crc32' || (proof.kind === 'multipart-etag' && partSizes === undefined)) return 'size-only';
+  const { GetObjectCommand } = await sdk();
+  const hashes = await limitedRequest(ctx, `GET ${copy.key} (read back)`, async () => {
+    const output = await ctx.client.send(
+      new GetObjectCommand({ Bucket: copy.bucket, Key: copy.key, ...(copy.versionId ? { VersionId: copy.versionId } : {}), ...(copy.etag ? { IfMatch: `"${copy.etag}"` } : {}) }),
+      { abortSignal: ctx.signal },
+    );
+    return hashCopy(output.Body as AsyncIterable<Uint8Array>, partSizes ?? [copy.size]);
+  });
+  const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}, read back,`;
+  const found =
+    proof.kind === 'crc32' ? { name: 'CRC32', got: crc32ToBase64(hashes.crc32), want: proof.crc32 }
+    : proof.kind === 'md5' ? { name: proof.source === 'metadata' ? 'MD5 (the source stores as md5chksum)' : 'MD5', got: hashes.md5, want: proof.md5 }
+    : { name: 'multipart ETag', got: multipartEtag(hashes.partMd5s), want: proof.etag };
+  if (found.got !== found.want) throw new ContentMismatch(`${where} did not verify: its ${found.name} is ${found.got}, the source's is ${found.want}`);
+  return 'read-back';
+}
+
+/** CRC32, MD5 and the MD5 of each part (in the given sizes) of a stream, in one pass. */
+async function hashCopy(body: AsyncIterable<Uint8Array>, partSizes: readonly number[]): Promise<{ crc32: number; md5: string; partMd5s: Buffer[] }> {
+  let crc32 = 0;
+  const whole = newMd5();
+  const partMd5s: Buffer[] = [];
+  let part = newMd5();
+  let partIndex = 0;
+  let leftInPart = partSizes[0] ?? 0;
+  for await (const chunk of body) {
+    crc32 = crc32Of(chunk, crc32);
+    whole.update(chunk);
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(leftInPart, chunk.length - offset);
+      part.update(chunk.subarray(offset, offset + take));
+      offset += take;
+      leftInPart -= take;
+      if (leftInPart === 0 && partIndex < partSizes.length) {
+        partMd5s.push(part.digest());
+        part = newMd5();
+        partIndex += 1;
+        leftInPart = partSizes[partIndex] ?? Number.POSITIVE_INFINITY;
+      }
+    }
+  }
+  return { crc32, md5: whole.digest('hex'), partMd5s };
+}
+
+function sharedFullObjectChecksum(source: StoredChecksums, copy: StoredChecksums): { name: string; source: string; copy: string } | undefined {
+  if (source.type !== 'FULL_OBJECT' || copy.type !== 'FULL_OBJECT') return undefined;
+  for (const name of ['crc64nvme', 'crc32c', 'crc32', 'sha256', 'sha1'] as const) {
+    const [a, b] = [source[name], copy[name]];
+    if (a !== undefined && b !== undefined) return { name, source: a, copy: b };
+  }
+  return undefined;
+}

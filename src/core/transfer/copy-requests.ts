@@ -1,0 +1,232 @@
+/**
+ * The requests that make a server-side copy: one CopyObject for a single-part object up to 5 GiB,
+ * else UploadPartCopy part for part in the source's own layout (its part ETags checked to give the
+ * source's multipart ETag before completing); how the copy is stored (the flags', else the source's).
+ */
+import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { formatS3Url, type ObjectRef } from '../config/address.js';
+import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag } from '../integrity/checksums.js';
+import { limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
+import { ContentMismatch, describeError, failure } from '../errors.js';
+import { GiB } from '../config/units.js';
+import { sdk } from '../s3/sdk.js';
+import { objectTags, partSizes, type HeadDetails } from './stat.js';
+import type { ServerSideEncryption } from './put-options.js';
+
+/** The largest object one CopyObject request may copy (S3's limit); above it, and for multipart sources, parts are copied. */
+export const MAX_SINGLE_COPY = 5 * GiB;
+
+/** How the copy is stored. Each field left undefined keeps the source's. */
+export interface CopyOptions {
+  /** Replaces the user metadata (the stored content MD5, md5chksum, is kept: the bytes are the same). */
+  metadata?: Record<string, string> | undefined;
+  /** Replaces the tags. */
+  tags?: Record<string, string> | undefined;
+  contentType?: string | undefined;
+  storageClass?: string | undefined;
+  sse?: ServerSideEncryption | undefined;
+  sseKmsKeyId?: string | undefined;
+  /** Skip when the destination exists. */
+  noClobber?: boolean;
+  /** Largest single-part source sent as one CopyObject; S3's limit by default, lowered by tests. */
+  singleCopyLimit?: number;
+}
+
+/** What a copy request left: the version written, how many requests copied it, the ETag it must have. */
+export interface CopyResult {
+  versionId: string | null;
+  parts: number;
+  expectedEtag: string | undefined;
+  /** The part sizes it was copied in (the source's layout), for a read-back against a multipart ETag. */
+  partSizes?: number[];
+}
+
+function copySourceOf(from: HeadDetails): string {
+  const path = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;
+  return from.versionId ? `${path}?versionId=${encodeURIComponent(from.versionId)}` : path;
+}
+
+/** The headers a REPLACE (or a new multipart upload) must carry to keep what the source had. */
+function storedHeaders(from: HeadDetails, head: HeadObjectCommandOutput, options: CopyOptions) {
+  const metadata = { ...(options.metadata ?? from.metadata) };
+  const md5 = from.metadata[MD5_METADATA_KEY];
+  if (md5 !== undefined) metadata[MD5_METADATA_KEY] = md5;
+  return {
+    Metadata: metadata,
+    ...((options.contentType ?? from.contentType) ? { ContentType: options.contentType ?? from.contentType ?? undefined } : {}),
+    ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
+    ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),
+    ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
+    ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
+  };
+}
+
+/** Storage class and encryption: the flag's, else the source's, so a copy is never silently downgraded. */
+function placementFields(from: HeadDetails, options: CopyOptions) {
+  const storageClass = options.storageClass ?? (from.storageClass !== 'STANDARD' ? from.storageClass : undefined);
+  const sse = options.sse ?? from.serverSideEncryption ?? undefined;
+  const kmsKey = options.sse !== undefined ? options.sseKmsKeyId : sse === 'aws:kms' ? (from.sseKmsKeyId ?? undefined) : undefined;
+  return {
+    ...(storageClass ? { StorageClass: storageClass as never } : {}),
+    ...(sse ? { ServerSideEncryption: sse as never } : {}),
+    ...(kmsKey ? { SSEKMSKeyId: kmsKey } : {}),
+  };
+}
+
+function taggingOf(tags: Record<string, string>): string {
+  return new URLSearchParams(tags).toString();
+}
+
+export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
+  const { CopyObjectCommand } = await sdk();
+  const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined;
+  const output = await limitedRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
+    ctx.client.send(
+      new CopyObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        CopySource: copySourceOf(from),
+        ...(from.etag ? { CopySourceIfMatch: `"${from.etag}"` } : {}),
+        MetadataDirective: replaceMetadata ? 'REPLACE' : 'COPY',
+        ...(replaceMetadata ? storedHeaders(from, head, options) : {}),
+        TaggingDirective: options.tags !== undefined ? 'REPLACE' : 'COPY',
+        ...(options.tags !== undefined ? { Tagging: taggingOf(options.tags) } : {}),
+        ...placementFields(from, options),
+      }),
+      { abortSignal: ctx.signal },
+    ),
+  );
+  return { versionId: output.VersionId && output.VersionId !== 'null' ? output.VersionId : null, parts: 1, expectedEtag: from.etag };
+}
+
+/**
+ * UploadPartCopy, part for part in the source's own layout: each copied part's ETag is the MD5 of
+ * that range of the source, so the MD5 of the part ETags must give the source's multipart ETag back
+ * before the upload is completed. A single-part source (only above a lowered limit) is copied as one
+ * part, whose ETag must be the source's MD5.
+ */
+export async function copyInParts(
+  ctx: TransferContext,
+  from: HeadDetails,
+  head: HeadObjectCommandOutput,
+  partCount: number | undefined,
+  to: ObjectRef,
+  options: CopyOptions,
+  layout: 'guess' | 'exact',
+): Promise<CopyResult> {
+  if (partCount === undefined && from.size > MAX_SINGLE_COPY) throw failure(`${formatS3Url(from)}: a single-part object over 5 GiB cannot exist; the server's ETag ${from.etag ?? ''} is not understood`);
+  const sizes =
+    partCount === undefined
+      ? [from.size]
+      : await partSizes(ctx, { ref: from, size: from.size, etag: from.etag ?? '', partCount, versionId: from.versionId ?? undefined }, { exact: layout === 'exact' });
+  const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined));
+  if (tags === null) ctx.events.emit('warning', { message: `${formatS3Url(from)}: the server gives no tags to copy; the copy has none`, ref: to });
+  const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand } = await sdk();
+  const created = await retrying(ctx, `CreateMultipartUpload ${to.key}`, () =>
+    ctx.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        ...storedHeaders(from, head, options),
+        ...(tags && Object.keys(tags).length > 0 ? { Tagging: taggingOf(tags) } : {}),
+        ...placementFields(from, options),
+      }),
+      { abortSignal: ctx.signal },
+    ),
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw failure(`the server returned no upload id for ${formatS3Url(to)}`);
+  try {
+    let start = 0;
+    const ranges = sizes.map((size, index) => {
+      const range = { partNumber: index + 1, start, end: start + size };
+      start += size;
+      return range;
+    });
+    const parts = await settleAll(
+      ctx,
+      ranges.map((range) =>
+        limitedRequest(ctx, `UploadPartCopy ${range.partNumber} of ${to.key}`, async () => {
+          const output = await ctx.client.send(
+            new UploadPartCopyCommand({
+              Bucket: to.bucket,
+              Key: to.key,
+              UploadId: uploadId,
+              PartNumber: range.partNumber,
+              CopySource: copySourceOf(from),
+              ...(from.etag ? { CopySourceIfMatch: `"${from.etag}"` } : {}),
+              CopySourceRange: `bytes=${range.start}-${range.end - 1}`,
+            }),
+            { abortSignal: ctx.signal },
+          );
+          const etag = normalizeEtag(output.CopyPartResult?.ETag);
+          if (!etag) throw failure(`the server returned no ETag for part ${range.partNumber} of ${formatS3Url(to)}`);
+          return { PartNumber: range.partNumber, ETag: etag, encryption: output.ServerSideEncryption as string | undefined };
+        }),
+      ),
+    );
+    // The destination's encryption (a flag, or the bucket's default that only the answers tell) decides
+    // whether the parts' ETags are MD5s at all: under SSE-KMS they are not, and the copy is proven after.
+    const destinationEncryptions = [created.ServerSideEncryption as string | undefined, placementFields(from, options).ServerSideEncryption as string | undefined, ...parts.map((part) => part.encryption)];
+    const partEtagsAreMd5 = destinationEncryptions.every((sse) => etagReflectsContent({ serverSideEncryption: sse }));
+    const check = () => expectedPartEtag(from, parts.map((part) => part.ETag), layout === 'guess' && partCount !== undefined);
+    const expectedEtag = partEtagsAreMd5 ? await check().catch(async (error: unknown) => {
+      // Some servers (MinIO) do not say a bucket's default SSE-KMS in these answers: where the parts do
+      // not add up, the bucket's default encryption tells whether their ETags were MD5s at all.
+      if (await bucketDefaultIsKms(ctx, to.bucket)) return undefined;
+      throw error;
+    }) : undefined;
+    const completed = await retrying(ctx, `CompleteMultipartUpload ${to.key}`, () =>
+      ctx.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${part.ETag}"` })) } }),
+        { abortSignal: ctx.signal },
+      ),
+    );
+    return { versionId: completed.VersionId && completed.VersionId !== 'null' ? completed.VersionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
+  } catch (error) {
+    await retrying(ctx, `AbortMultipartUpload ${to.key}`, () => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })), undefined).catch(
+      (abortError: unknown) =>
+        ctx.events.emit('warning', { message: `could not abort the multipart copy to ${formatS3Url(to)}: ${describeError(abortError)}; see \`datalake uploads ls\``, ref: to }),
+    );
+    throw error;
+  }
+}
+
+/**
+ * The ETag the completed copy must have, checked against the parts before completing: the source's
+ * multipart ETag (part MD5s in its own layout), or for a single-part source copied as one part, that
+ * part's ETag must be the source's MD5. Undefined when the ETags are not MD5s (SSE-KMS, SSE-C).
+ */
+async function expectedPartEtag(from: HeadDetails, partEtags: string[], layoutGuessed: boolean): Promise<string | undefined> {
+  if (!from.etag || !etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) || !partEtags.every(isPlainMd5Etag)) return undefined;
+  const combined = multipartEtag(partEtags.map((etag) => Buffer.from(etag, 'hex')));
+  if (isPlainMd5Etag(from.etag)) {
+    if (partEtags.length !== 1 || partEtags[0] !== from.etag) throw new ContentMismatch(`the copy of ${formatS3Url(from)} did not verify: its part ETag ${partEtags.join(',')} is not the source's MD5 ${from.etag}`);
+    return combined;
+  }
+  if (combined !== from.etag && layoutGuessed) throw new LayoutGuessedWrong();
+  if (combined !== from.etag) throw new ContentMismatch(`the copy of ${formatS3Url(from)} did not verify: its parts give ETag ${combined}, the source's is ${from.etag}`);
+  return combined;
+}
+
+/**
+ * A multipart source whose copy's ETag cannot prove it (SSE-KMS on either side) but that carries a
+ * full-object checksum: one CopyObject keeps that checksum, where part copies (UploadPartCopy, which
+ * some servers will not add checksums to) would leave the copy with no proof at all.
+ */
+export async function onlyChecksumProvesParts(ctx: TransferContext, from: HeadDetails, to: ObjectRef, options: CopyOptions): Promise<boolean> {
+  if (from.checksums.type !== 'FULL_OBJECT') return false;
+  if (!etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined })) return true;
+  const asked = placementFields(from, options).ServerSideEncryption as string | undefined;
+  return !etagReflectsContent({ serverSideEncryption: asked }) || (asked === undefined && (await bucketDefaultIsKms(ctx, to.bucket)));
+}
+
+/** Whether the bucket encrypts with SSE-KMS by default; false when that cannot be read (not allowed, none set). */
+export async function bucketDefaultIsKms(ctx: TransferContext, bucket: string): Promise<boolean> {
+  const { GetBucketEncryptionCommand } = await sdk();
+  const answer = await retrying(ctx, `GetBucketEncryption ${bucket}`, () => ctx.client.send(new GetBucketEncryptionCommand({ Bucket: bucket }), { abortSignal: ctx.signal })).catch(() => undefined);
+  return (answer?.ServerSideEncryptionConfiguration?.Rules ?? []).some((rule) => rule.ApplyServerSideEncryptionByDefault?.SSEAlgorithm?.startsWith('aws:kms'));
+}
+
+/** The parts copied in a layout guessed from the first and last part do not give the source's ETag. */
+export class LayoutGuessedWrong extends Error {}
