@@ -3,7 +3,8 @@
  * received, compared with the proof the object offers (its full-object or composite CRC32, stored
  * MD5, or plain or multipart ETag). One place for every download path (memory, whole, ranges, stream).
  */
-import { formatS3Url } from '../config/address.js';
+import { formatS3Url, type ObjectRef } from '../config/address.js';
+import type { TransferContext } from '../s3/context.js';
 import { compositeCrc32, crc32ToBase64, multipartEtag, type ContentProof } from '../integrity/checksums.js';
 import { ContentMismatch } from '../errors.js';
 import type { ObjectHead } from '../s3/objects.js';
@@ -77,4 +78,21 @@ export function checkProof(
     return 'multipart-etag';
   }
   return 'unverifiable';
+}
+
+/**
+ * Bytes damaged on the way: `fetch` runs once more before the mismatch stands, never a third time;
+ * `beforeAgain` takes back what the failed attempt counted and wrote. The one place a download is
+ * fetched again because it did not verify (transient errors are s3/retry.ts's).
+ */
+export async function fetchAgainOnMismatch<T>(ctx: TransferContext, ref: ObjectRef, fetch: () => Promise<T>, beforeAgain: () => unknown): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fetch();
+    } catch (error) {
+      if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
+      ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
+      await beforeAgain();
+    }
+  }
 }

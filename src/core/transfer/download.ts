@@ -16,7 +16,7 @@ import { headFromHeaders, headObject, missingAsFailure } from '../s3/objects.js'
 import { errorCodeOf } from '../s3/retry.js';
 import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
 import { createNewFile, openOwnFile, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
-import { checkProof, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
+import { checkProof, fetchAgainOnMismatch, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { bodyEndedEarly } from './download-segments.js';
 import { fetchIntoFile } from './download-ranges.js';
 import { fetchWholeIntoFile } from './download-whole.js';
@@ -73,20 +73,16 @@ export async function downloadToFile(
       if (resuming && !resumed) await progress.reset();
       let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
       try {
-        let downloaded: Omit<DownloadedObject, 'path'>;
-        for (let attempt = 1; ; attempt += 1) {
-          try {
-            downloaded = head ? await fetchIntoFile(ctx, head, file, temporary, id, progress) : await fetchWholeIntoFile(ctx, ref, file, temporary, id);
-            break;
-          } catch (error) {
-            // Bytes damaged on the way: one fresh download before giving up.
-            if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
-            ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
+        const downloaded = await fetchAgainOnMismatch(
+          ctx,
+          ref,
+          () => (head ? fetchIntoFile(ctx, head, file, temporary, id, progress) : fetchWholeIntoFile(ctx, ref, file, temporary, id)),
+          async () => {
             ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
             await progress.reset();
             await file.truncate(0);
-          }
-        }
+          },
+        );
         // Large files are flushed to disk before the rename. Small ones are not: an fsync each costs
         // seconds per thousand files, and the rename already keeps a crashed process from leaving a
         // partial file at the target (none of aws, s5cmd or rclone fsync at all).
@@ -177,56 +173,56 @@ async function downloadInMemory(
   try {
     await ensureDirectory(dirname(target));
     warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
-    for (let attempt = 1; ; attempt += 1) {
-      const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
-        // Read whole, without a stream: a body over the limit (the object grew since it was listed)
-        // is cut there and read to its end, and the general path takes over.
-        const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch(missingAsFailure(ref));
-        const head = headFromHeaders(ref, response.headers);
-        const proof = contentProofOf(head);
-        if (head.size > IN_MEMORY_DOWNLOAD_MAX || isPartProof(proof)) return undefined;
-        if (response.body.length !== head.size) throw bodyEndedEarly(ref, response.body.length, head.size);
-        ctx.events.emit('transfer:progress', { id, bytes: head.size });
-        return { head, proof, content: response.body };
-      });
-      if (!fetched) return undefined;
-      const { head, proof, content } = fetched;
-      const received: ReceivedHashes = { crc32: crc32Of(content), md5: proof.kind === 'md5' ? md5Of(content).toString('hex') : undefined, partMd5s: [] };
-      let verifiedBy: DownloadedObject['verifiedBy'];
-      try {
-        verifiedBy = checkProof(head, proof, received);
-      } catch (error) {
-        // Bytes damaged on the way: one fresh download before giving up.
-        if (!(error instanceof ContentMismatch) || attempt >= 2) throw error;
-        ctx.events.emit('warning', { message: `${error.message}; downloading it once more`, ref });
-        ctx.events.emit('transfer:progress', { id, bytes: -head.size });
-        continue;
-      }
-      // Written on the thread pool, not here: creating a file can cost the kernel a millisecond (ext4
-      // steps over inodes freed moments ago, as after a cleanup), time the next requests go on in.
-      const temporary = privateTemporaryPath(target);
-      const forgetTemporary = removeOnExit(temporary);
-      try {
-        await creatingBeside(temporary, (reachable) =>
-          writeNewFile(reachable, content).catch(async (error: NodeJS.ErrnoException) => {
-            // Our pid's name already there: left by a process that had this pid before.
-            if (error.code !== 'EEXIST') throw error;
-            await rm(reachable, { force: true });
-            await writeNewFile(reachable, content);
-          }),
-        );
-        await beforePlacing();
-        await rename(temporary, target);
-      } catch (error) {
-        await rm(temporary, { force: true });
-        throw error;
-      } finally {
-        forgetTemporary();
-      }
-      const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy, path: target };
-      ctx.events.emit('transfer:done', { id, ref, path: target, size: head.size, result });
-      return result;
+    let counted = 0;
+    const proven = await fetchAgainOnMismatch(
+      ctx,
+      ref,
+      async () => {
+        const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
+          // Read whole, without a stream: a body over the limit (the object grew since it was listed)
+          // is cut there and read to its end, and the general path takes over.
+          const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch(missingAsFailure(ref));
+          const head = headFromHeaders(ref, response.headers);
+          const proof = contentProofOf(head);
+          if (head.size > IN_MEMORY_DOWNLOAD_MAX || isPartProof(proof)) return undefined;
+          if (response.body.length !== head.size) throw bodyEndedEarly(ref, response.body.length, head.size);
+          ctx.events.emit('transfer:progress', { id, bytes: head.size });
+          counted = head.size;
+          return { head, proof, content: response.body };
+        });
+        if (!fetched) return undefined;
+        const { head, proof, content } = fetched;
+        const received: ReceivedHashes = { crc32: crc32Of(content), md5: proof.kind === 'md5' ? md5Of(content).toString('hex') : undefined, partMd5s: [] };
+        return { head, content, received, verifiedBy: checkProof(head, proof, received) };
+      },
+      () => ctx.events.emit('transfer:progress', { id, bytes: -counted }),
+    );
+    if (!proven) return undefined;
+    const { head, content, received, verifiedBy } = proven;
+    // Written on the thread pool, not here: creating a file can cost the kernel a millisecond (ext4
+    // steps over inodes freed moments ago, as after a cleanup), time the next requests go on in.
+    const temporary = privateTemporaryPath(target);
+    const forgetTemporary = removeOnExit(temporary);
+    try {
+      await creatingBeside(temporary, (reachable) =>
+        writeNewFile(reachable, content).catch(async (error: NodeJS.ErrnoException) => {
+          // Our pid's name already there: left by a process that had this pid before.
+          if (error.code !== 'EEXIST') throw error;
+          await rm(reachable, { force: true });
+          await writeNewFile(reachable, content);
+        }),
+      );
+      await beforePlacing();
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    } finally {
+      forgetTemporary();
     }
+    const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy, path: target };
+    ctx.events.emit('transfer:done', { id, ref, path: target, size: head.size, result });
+    return result;
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
