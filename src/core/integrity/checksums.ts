@@ -1,8 +1,9 @@
 /**
- * integrity/: how content is proven. CRC32 and MD5 (this file), hashing off the main thread
- * (hash-worker.ts, background-hasher.ts), a multipart object's part sizes (part-layout.ts) and the
- * proof of what an upload wrote (upload-proof.ts). Imports config/, errors.ts and s3/ (the last two
- * files ask the server; hashing takes its slots from s3/limiter.ts).
+ * integrity/: how content is proven. This file: CRC32 and MD5, files read for hashing, and the
+ * hashes of each part of a file or stream (PartHasher, the one place part MD5s are computed).
+ * Hashing off the main thread (hash-worker.ts, background-hasher.ts), a multipart object's part
+ * sizes (part-layout.ts) and the proof of what an upload wrote (upload-proof.ts). Imports config/,
+ * errors.ts and s3/ (the last two files ask the server; hashing takes its slots from s3/limiter.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -40,9 +41,15 @@ async function hashFile(path: string, range?: { start: number; end: number }): P
 /**
  * Hands the file (or the range [start, end) of it) to `consume` in large chunks, read into two
  * buffers in turn, the next read under way while this one is consumed: no buffer allocated per
- * chunk, and the thread hashes while the thread pool reads.
+ * chunk, and the thread hashes while the thread pool reads. `buffers` (two of HASH_CHUNK bytes) are
+ * read into instead of new ones, by a caller that keeps them for its next file.
  */
-async function readFileChunks(path: string, range: { start: number; end: number } | undefined, consume: (chunk: Buffer) => void): Promise<void> {
+export async function readFileChunks(
+  path: string,
+  range: { start: number; end: number } | undefined,
+  consume: (chunk: Buffer) => void,
+  buffers?: readonly [Buffer, Buffer],
+): Promise<void> {
   const file = await open(path, 'r');
   try {
     const start = range?.start ?? 0;
@@ -50,16 +57,17 @@ async function readFileChunks(path: string, range: { start: number; end: number 
     const length = end - start;
     if (length <= 0) return;
     const chunk = Math.min(HASH_CHUNK, length);
-    const buffers = length > chunk ? [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)] : [Buffer.allocUnsafe(chunk)];
+    const single = length <= chunk;
+    const pair = buffers ?? (single ? [Buffer.allocUnsafe(chunk)] : [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)]);
     let position = start;
     let turn = 0;
-    let reading: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = file.read(buffers[0]!, 0, chunk, position);
+    let reading: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = file.read(pair[0]!, 0, chunk, position);
     while (reading) {
       const { bytesRead, buffer } = await reading;
       if (bytesRead === 0) break; // the file is shorter than the range: what is there is consumed
       position += bytesRead;
-      const next = () => (position < end ? file.read(buffers[turn]!, 0, Math.min(chunk, end - position), position) : undefined);
-      if (buffers.length === 1) {
+      const next = () => (position < end ? file.read(pair[turn]!, 0, Math.min(chunk, end - position), position) : undefined);
+      if (single) {
         // One buffer (a short range read short): consumed before it is read into again.
         consume(buffer.subarray(0, bytesRead));
         reading = next();
@@ -172,7 +180,7 @@ export function crc32OfFile(path: string, range?: { start: number; end: number }
 }
 
 /** Files are hashed 4 MiB at a time. */
-const HASH_CHUNK = 4 * 1024 * 1024;
+export const HASH_CHUNK = 4 * 1024 * 1024;
 
 /**
  * A composite CRC32 as S3 shows it: the CRC32 of the parts' CRC32s (each 4 bytes, big-endian,
@@ -281,16 +289,93 @@ export function contentProofOf(object: ObjectFingerprint): ContentProof {
   return { kind: 'none', reason: etag ? `ETag ${etag} is not an MD5 and no MD5 was stored at upload` : 'no ETag' };
 }
 
+/** One part's hashes: its MD5, and its CRC32 where asked for. */
+export interface PartHashes {
+  md5: Buffer;
+  crc32: number;
+}
+
+/**
+ * The MD5 (and, when asked, the CRC32) of each part of content laid out in parts of the given sizes,
+ * in order, from chunks handed in as they are read: the one place part hashes are computed from a
+ * file (a multipart ETag recomputed, a resumed upload's parts proven) or a stream (a copy read
+ * back). Chunks are cut at the part bounds; bytes beyond the last part are not hashed.
+ */
+export class PartHasher {
+  private readonly done: PartHashes[] = [];
+  private part = newMd5();
+  private crc32 = 0;
+  private index = 0;
+  private left: number;
+  /** Bytes hashed into parts so far. */
+  bytes = 0;
+
+  constructor(
+    private readonly sizes: readonly number[],
+    private readonly withCrc32 = true,
+  ) {
+    this.left = sizes[0] ?? 0;
+    this.closeEmptyParts();
+  }
+
+  update(chunk: Uint8Array): void {
+    let offset = 0;
+    while (offset < chunk.length && this.index < this.sizes.length) {
+      const take = Math.min(this.left, chunk.length - offset);
+      const piece = chunk.subarray(offset, offset + take);
+      this.part.update(piece);
+      if (this.withCrc32) this.crc32 = crc32Of(piece, this.crc32);
+      offset += take;
+      this.left -= take;
+      this.bytes += take;
+      this.closeEmptyParts();
+    }
+  }
+
+  /** The parts every byte of which was handed in, in order. */
+  completed(): PartHashes[] {
+    return this.done;
+  }
+
+  /** Every part: those the content did not reach in full are hashes of what reached them (nothing, for some). */
+  all(): PartHashes[] {
+    const parts = [...this.done];
+    for (let index = this.index; index < this.sizes.length; index += 1) {
+      const partial = index === this.index;
+      parts.push({ md5: partial ? this.part.digest() : md5Of(new Uint8Array(0)), crc32: partial ? this.crc32 : 0 });
+    }
+    return parts;
+  }
+
+  /** Closes the part just filled, and any of size 0 after it. */
+  private closeEmptyParts(): void {
+    while (this.left === 0 && this.index < this.sizes.length) {
+      this.done.push({ md5: this.part.digest(), crc32: this.crc32 });
+      this.part = newMd5();
+      this.crc32 = 0;
+      this.index += 1;
+      this.left = this.sizes[this.index] ?? 0;
+    }
+  }
+}
+
+/** Sizes of `partSize` over `size` bytes, the last the rest. */
+export function evenPartSizes(size: number, partSize: number): number[] {
+  const sizes: number[] = [];
+  for (let start = 0; start < size; start += partSize) sizes.push(Math.min(partSize, size - start));
+  return sizes;
+}
+
 /**
  * The multipart ETag a file would have if uploaded in parts of these sizes, in order: how another
  * tool's object is compared with a local file. The sizes are the object's own (see part-layout.ts).
+ * The file is read once (one of the files hashed at once); a part past its end is the MD5 of what is there.
  */
-export async function multipartEtagOfFile(path: string, partSizes: readonly number[]): Promise<string> {
-  const partMd5s: Buffer[] = [];
-  let start = 0;
-  for (const size of partSizes) {
-    partMd5s.push(await md5OfFile(path, { start, end: start + size }));
-    start += size;
-  }
-  return multipartEtag(partMd5s);
+export function multipartEtagOfFile(path: string, partSizes: readonly number[]): Promise<string> {
+  return fileHashing.run(async () => {
+    const hasher = new PartHasher(partSizes, false);
+    const total = partSizes.reduce((sum, size) => sum + size, 0);
+    await readFileChunks(path, { start: 0, end: total }, (chunk) => hasher.update(chunk));
+    return multipartEtag(hasher.all().map((part) => part.md5));
+  });
 }

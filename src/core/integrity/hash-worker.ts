@@ -11,9 +11,8 @@
  *    the main thread keeps the other parts' sockets moving.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { crc32Of } from './checksums.js';
+import { HASH_CHUNK, PartHasher, crc32Of, evenPartSizes, readFileChunks } from './checksums.js';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 
 type Request =
@@ -58,52 +57,22 @@ function advance(tracker: Tracker): void {
  * Read buffers of `parts` requests, two per request, kept for the next: the requests at once are
  * bounded by the caller (the process's files hashed at once), so this holds no more than that many.
  */
-const freeBufferPairs: Buffer[][] = [];
+const freeBufferPairs: Array<[Buffer, Buffer]> = [];
 
 /**
- * The MD5 (hex) and CRC32 of each part, the file read once: 4 MiB chunks into two buffers of its own in turn, the next
- * read under way while this one is hashed (the tracker's buffer is left alone: both may run at once).
+ * The MD5 (hex) and CRC32 of each part, the file read once (checksums.ts's reader and part hasher)
+ * into two buffers of its own (the tracker's buffer is left alone: both may run at once). A file
+ * shorter than `size` is an error: its parts cannot be the ones on the server.
  */
 async function partHashes(path: string, size: number, partSize: number): Promise<{ md5s: string[]; crc32s: number[] }> {
-  const buffers = freeBufferPairs.pop() ?? [Buffer.allocUnsafeSlow(buffer.length), Buffer.allocUnsafeSlow(buffer.length)];
-  const file = await open(path, 'r').catch((error: unknown) => {
-    freeBufferPairs.push(buffers);
-    throw error;
-  });
+  const buffers = freeBufferPairs.pop() ?? [Buffer.allocUnsafeSlow(HASH_CHUNK), Buffer.allocUnsafeSlow(HASH_CHUNK)];
   try {
-    const parts: string[] = [];
-    const crc32s: number[] = [];
-    let crc = 0;
-    let turn = 0;
-    let position = 0;
-    let partEnd = Math.min(partSize, size);
-    let part = createHash('md5');
-    // Reads never cross a part boundary, so each chunk belongs to one part.
-    const readNext = () => file.read(buffers[turn]!, 0, Math.min(buffers[turn]!.length, partEnd - position), position);
-    let reading = size > 0 ? readNext() : undefined;
-    while (reading) {
-      const { bytesRead, buffer: filled } = await reading;
-      if (bytesRead === 0) throw new Error(`short read at ${position}`);
-      position += bytesRead;
-      const partDone = position === partEnd;
-      const previousPart = part;
-      if (partDone) {
-        partEnd = Math.min(partEnd + partSize, size);
-        part = createHash('md5');
-      }
-      turn = 1 - turn;
-      reading = position < size ? readNext() : undefined;
-      previousPart.update(filled.subarray(0, bytesRead));
-      crc = crc32Of(filled.subarray(0, bytesRead), crc);
-      if (partDone) {
-        parts.push(previousPart.digest('hex'));
-        crc32s.push(crc);
-        crc = 0;
-      }
-    }
-    return { md5s: parts, crc32s };
+    const hasher = new PartHasher(evenPartSizes(size, partSize));
+    await readFileChunks(path, { start: 0, end: size }, (chunk) => hasher.update(chunk), buffers);
+    if (hasher.bytes !== size) throw new Error(`short read at ${hasher.bytes}`);
+    const parts = hasher.completed();
+    return { md5s: parts.map((part) => part.md5.toString('hex')), crc32s: parts.map((part) => part.crc32) };
   } finally {
-    await file.close();
     freeBufferPairs.push(buffers);
   }
 }

@@ -3,7 +3,7 @@
  * them, else the copy read back and hashed against the source's own proof.
  */
 import { formatS3Url } from '../config/address.js';
-import { contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, multipartEtag, newMd5 } from '../integrity/checksums.js';
+import { contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, multipartEtag, newMd5, PartHasher } from '../integrity/checksums.js';
 import { limitedRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { sdk } from '../s3/sdk.js';
@@ -72,32 +72,17 @@ export async function readBack(ctx: TransferContext, from: HeadDetails, copy: He
   return 'read-back';
 }
 
-/** CRC32, MD5 and the MD5 of each part (in the given sizes) of a stream, in one pass. */
+/** CRC32, MD5 and the MD5 of each part (in the given sizes, by checksums.ts's PartHasher) of a stream, in one pass. */
 async function hashCopy(body: AsyncIterable<Uint8Array>, partSizes: readonly number[]): Promise<{ crc32: number; md5: string; partMd5s: Buffer[] }> {
   let crc32 = 0;
   const whole = newMd5();
-  const partMd5s: Buffer[] = [];
-  let part = newMd5();
-  let partIndex = 0;
-  let leftInPart = partSizes[0] ?? 0;
+  const parts = new PartHasher(partSizes, false);
   for await (const chunk of body) {
     crc32 = crc32Of(chunk, crc32);
     whole.update(chunk);
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(leftInPart, chunk.length - offset);
-      part.update(chunk.subarray(offset, offset + take));
-      offset += take;
-      leftInPart -= take;
-      if (leftInPart === 0 && partIndex < partSizes.length) {
-        partMd5s.push(part.digest());
-        part = newMd5();
-        partIndex += 1;
-        leftInPart = partSizes[partIndex] ?? Number.POSITIVE_INFINITY;
-      }
-    }
+    parts.update(chunk);
   }
-  return { crc32, md5: whole.digest('hex'), partMd5s };
+  return { crc32, md5: whole.digest('hex'), partMd5s: parts.completed().map((part) => part.md5) };
 }
 
 function sharedFullObjectChecksum(source: StoredChecksums, copy: StoredChecksums): { name: string; source: string; copy: string } | undefined {

@@ -6,7 +6,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { combineCrc32s, crc32ToBase64, md5OfFile } from '../integrity/checksums.js';
+import { combineCrc32s, crc32ToBase64, md5OfFile, type PartHashes } from '../integrity/checksums.js';
 import type { TransferContext } from '../s3/context.js';
 import { ContentMismatch, DatalakeError, failure } from '../errors.js';
 import { explainError } from '../s3/explain-error.js';
@@ -15,7 +15,7 @@ import { errorCodeOf } from '../s3/retry.js';
 import type { JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import { type PutOptions, versionOf, type UploadedObject } from './put-options.js';
-import { abortQuietly, completeMultipartUpload, createMultipartUpload, sendParts, type PartHashes } from './multipart-upload.js';
+import { abortQuietly, completeMultipartUpload, createMultipartUpload, sendParts } from './multipart-upload.js';
 import { findPendingUpload, resumeUpload, type FileIdentity } from './upload-resume.js';
 
 export async function putMultipartFile(

@@ -7,7 +7,7 @@
  */
 import pLimit from 'p-limit';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { combineCrc32s, crc32ToBase64, etagReflectsContent, multipartEtag, normalizeEtag } from '../integrity/checksums.js';
+import { combineCrc32s, crc32ToBase64, etagReflectsContent, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import type { PartRange } from './parts.js';
@@ -38,12 +38,6 @@ export interface SentPart {
   size: number;
   /** False when the part's answer names SSE-KMS (a bucket default the CreateMultipartUpload answer may not say). */
   etagIsMd5?: boolean;
-}
-
-/** A part's hashes from a read ahead of the upload (a resume proving the parts already sent). */
-export interface PartHashes {
-  md5: Buffer;
-  crc32: number;
 }
 
 export interface StartedUpload {

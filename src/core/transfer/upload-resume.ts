@@ -5,13 +5,13 @@
  */
 import { sdk } from '../s3/sdk.js';
 import type { ObjectRef } from '../config/address.js';
-import { combineCrc32s, crc32ToBase64, multipartEtag, normalizeEtag } from '../integrity/checksums.js';
+import { combineCrc32s, crc32ToBase64, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
 import { retrying, type TransferContext } from '../s3/context.js';
 import { splitIntoParts } from './parts.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
 import { findExpected, type WriteAnswer } from '../integrity/upload-proof.js';
-import { abortQuietly, type PartHashes, type SentPart, type StartedUpload } from './multipart-upload.js';
+import { abortQuietly, type SentPart, type StartedUpload } from './multipart-upload.js';
 
 /** What identifies a file across runs: if any of these changed, parts already sent are not trusted. */
 export interface FileIdentity {
