@@ -1,18 +1,18 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  type CopyObjectCommandOutput,
-  CreateMultipartUploadCommand,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
+/**
+ * Adding the whole-content MD5 to a stream's metadata once its last byte was sent (`put -
+ * --md5-metadata`): the object is copied onto itself with its metadata replaced. Up to 5 GiB one
+ * CopyObject; above, the parts already uploaded are copied in their own layout through the one
+ * multipart upload (multipart-upload.ts: copyParts, then the same completion and proof as an upload).
+ */
+import type { CopyObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { etagReflectsContent, isPlainMd5Etag, normalizeEtag } from '../integrity/checksums.js';
-import { limitedRequest, retrying, type TransferContext } from '../s3/context.js';
+import { retrying, type TransferContext } from '../s3/context.js';
+import { sdk } from '../s3/sdk.js';
 import { failure } from '../errors.js';
 import { GiB } from '../config/units.js';
-import { choosePartSize, splitIntoParts } from './parts.js';
 import { storageFields, type PutOptions } from './put-options.js';
+import { abortQuietly, completeMultipartUpload, copyParts, createMultipartUpload, type SentPart } from './multipart-upload.js';
 import { settleLostAnswer, settleMismatch, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
 const MAX_COPY_OBJECT_SIZE = 5 * GiB;
@@ -24,78 +24,64 @@ const MAX_COPY_OBJECT_SIZE = 5 * GiB;
  * a lost answer (the retry then finds the ETag changed) or one with an unexpected ETag is settled by a
  * fresh look, and only the copy just made is ever removed. Returns the new ETag and version.
  */
-export async function rewriteMetadata(ctx: TransferContext, ref: ObjectRef, size: number, options: PutOptions, md5Hex: string, etag: string): Promise<WriteAnswer> {
+export async function rewriteMetadata(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  uploaded: { size: number; etag: string; parts: readonly SentPart[] },
+  options: PutOptions,
+  md5Hex: string,
+): Promise<WriteAnswer> {
+  const { size, etag } = uploaded;
+  if (size > MAX_COPY_OBJECT_SIZE) return copyInParts(ctx, ref, uploaded, options, md5Hex);
   const copySource = `${ref.bucket}/${ref.key.split('/').map(encodeURIComponent).join('/')}`;
   const { Tagging: _tagging, ...fields } = storageFields(options, md5Hex);
-  if (size <= MAX_COPY_OBJECT_SIZE) {
-    // A copy keeps the ETag or makes it the MD5 of the whole content, depending on the server.
-    const expected: ExpectedObject = { size, etags: [etag, md5Hex], md5: md5Hex };
-    const operation = 'CopyObject';
-    let output: CopyObjectCommandOutput;
-    try {
-      output = await retrying(ctx, `${operation} ${ref.key}`, () =>
-        ctx.client.send(
-          new CopyObjectCommand({
-            Bucket: ref.bucket,
-            Key: ref.key,
-            CopySource: copySource,
-            CopySourceIfMatch: `"${etag}"`,
-            MetadataDirective: 'REPLACE',
-            TaggingDirective: 'COPY',
-            ...fields,
-          }),
-          { abortSignal: ctx.signal },
-        ),
-      );
-    } catch (error) {
-      return settleLostAnswer(ctx, ref, operation, expected, error, 'PreconditionFailed');
-    }
-    const answer: WriteAnswer = { etag: normalizeEtag(output.CopyObjectResult?.ETag) ?? etag, versionId: output.VersionId };
-    const checkable = etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption });
-    if (checkable && !expected.etags.includes(answer.etag)) {
-      // Only a plain MD5 other than the content's proves the copy wrong; another form may be the server's own.
-      const settled = await settleMismatch(ctx, ref, operation, answer, expected, isPlainMd5Etag(answer.etag));
-      if (!settled.proven) throw failure(`${formatS3Url(ref)} did not verify after adding its MD5: ${settled.reason}`);
-      return settled.answer;
-    }
-    return answer;
-  }
-
-  // Over 5 GiB a single CopyObject is refused: copy in parts, server side.
-  const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, () =>
-    ctx.client.send(new CreateMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, ...storageFields(options, md5Hex) }), { abortSignal: ctx.signal }),
-  );
-  const uploadId = created.UploadId;
-  if (!uploadId) throw failure(`the server returned no upload id for ${formatS3Url(ref)}`);
+  // A copy keeps the ETag or makes it the MD5 of the whole content, depending on the server.
+  const expected: ExpectedObject = { size, etags: [etag, md5Hex], md5: md5Hex };
+  const operation = 'CopyObject';
+  const { CopyObjectCommand } = await sdk();
+  let output: CopyObjectCommandOutput;
   try {
-    const ranges = splitIntoParts(size, choosePartSize(size, 1 * GiB));
-    const parts = await Promise.all(
-      ranges.map((range) =>
-        limitedRequest(ctx, `UploadPartCopy ${range.partNumber} of ${ref.key}`, async () => {
-          const output = await ctx.client.send(
-            new UploadPartCopyCommand({
-              Bucket: ref.bucket,
-              Key: ref.key,
-              UploadId: uploadId,
-              PartNumber: range.partNumber,
-              CopySource: copySource,
-              CopySourceIfMatch: `"${etag}"`,
-              CopySourceRange: `bytes=${range.start}-${range.end - 1}`,
-            }),
-            { abortSignal: ctx.signal },
-          );
-          return { PartNumber: range.partNumber, ETag: output.CopyPartResult?.ETag };
+    output = await retrying(ctx, `${operation} ${ref.key}`, () =>
+      ctx.client.send(
+        new CopyObjectCommand({
+          Bucket: ref.bucket,
+          Key: ref.key,
+          CopySource: copySource,
+          CopySourceIfMatch: `"${etag}"`,
+          MetadataDirective: 'REPLACE',
+          TaggingDirective: 'COPY',
+          ...fields,
         }),
+        { abortSignal: ctx.signal },
       ),
     );
-    const output = await retrying(ctx, `CompleteMultipartUpload ${ref.key}`, () =>
-      ctx.client.send(new CompleteMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
-        abortSignal: ctx.signal,
-      }),
-    );
-    return { etag: normalizeEtag(output.ETag) ?? etag, versionId: output.VersionId };
   } catch (error) {
-    await ctx.client.send(new AbortMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId })).catch(() => undefined);
+    return settleLostAnswer(ctx, ref, operation, expected, error, 'PreconditionFailed');
+  }
+  const answer: WriteAnswer = { etag: normalizeEtag(output.CopyObjectResult?.ETag) ?? etag, versionId: output.VersionId };
+  const checkable = etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption });
+  if (checkable && !expected.etags.includes(answer.etag)) {
+    // Only a plain MD5 other than the content's proves the copy wrong; another form may be the server's own.
+    const settled = await settleMismatch(ctx, ref, operation, answer, expected, isPlainMd5Etag(answer.etag));
+    if (!settled.proven) throw failure(`${formatS3Url(ref)} did not verify after adding its MD5: ${settled.reason}`);
+    return settled.answer;
+  }
+  return answer;
+}
+
+/**
+ * Over 5 GiB a single CopyObject is refused: a new multipart upload of the key with the new metadata,
+ * its parts copied from the object in the layout it was uploaded in, completed and proven as the
+ * upload was (the same multipart ETag, the same full-object CRC32, and now the MD5 in its metadata).
+ */
+async function copyInParts(ctx: TransferContext, ref: ObjectRef, uploaded: { size: number; etag: string; parts: readonly SentPart[] }, options: PutOptions, md5Hex: string): Promise<WriteAnswer> {
+  const upload = await createMultipartUpload(ctx, ref, options, md5Hex);
+  try {
+    const parts = await copyParts(ctx, ref, upload.uploadId, uploaded.parts, uploaded.etag);
+    const { crc32: _crc32, ...answer } = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size: uploaded.size, md5: md5Hex });
+    return answer;
+  } catch (error) {
+    await abortQuietly(ctx, ref, upload.uploadId);
     throw error;
   }
 }

@@ -15,6 +15,7 @@ import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
 import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import { headerText } from '../s3/requests.js';
+import { sdk } from '../s3/sdk.js';
 import { storageHeaders, type PutOptions, CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH } from './put-options.js';
 import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
@@ -133,6 +134,65 @@ export async function sendPart(
   }
   checkAnsweredCrc32(ref, `UploadPart ${partNumber} of`, response.headers, crc32ToBase64(crc32));
   return { partNumber, etag, md5, crc32, size: body.length, etagIsMd5 };
+}
+
+/**
+ * The parts of an object already uploaded, copied server side (UploadPartCopy) onto a new upload of
+ * the same key in the same layout: each copied part's ETag must be the MD5 the part was sent with,
+ * and its CRC32 (where the answer gives one) the CRC32 sent, so the completion is proven exactly as
+ * the upload's was. Every part is copied from the version with `etag` (If-Match): a writer that
+ * replaced it meanwhile fails the copy. The first part that fails for good cancels the rest.
+ */
+export async function copyParts(ctx: TransferContext, ref: ObjectRef, uploadId: string, parts: readonly SentPart[], etag: string): Promise<SentPart[]> {
+  const { UploadPartCopyCommand } = await sdk();
+  const abort = childAbort(ctx.signal);
+  const copySource = `${ref.bucket}/${ref.key.split('/').map(encodeURIComponent).join('/')}`;
+  let start = 0;
+  const ranges = [...parts]
+    .sort((a, b) => a.partNumber - b.partNumber)
+    .map((part) => {
+      const range = { part, start, end: start + part.size };
+      start += part.size;
+      return range;
+    });
+  return settleAll(
+    ctx,
+    ranges.map(({ part, start, end }) =>
+      limitedRequest(
+        ctx,
+        `UploadPartCopy ${part.partNumber} of ${ref.key}`,
+        async () => {
+          const output = await ctx.client.send(
+            new UploadPartCopyCommand({
+              Bucket: ref.bucket,
+              Key: ref.key,
+              UploadId: uploadId,
+              PartNumber: part.partNumber,
+              CopySource: copySource,
+              CopySourceIfMatch: `"${etag}"`,
+              CopySourceRange: `bytes=${start}-${end - 1}`,
+            }),
+            { abortSignal: abort.signal },
+          );
+          const copiedEtag = normalizeEtag(output.CopyPartResult?.ETag) ?? '';
+          const etagIsMd5 = etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption });
+          if (etagIsMd5 && copiedEtag !== part.md5.toString('hex')) {
+            throw new TransientError(`part ${part.partNumber} of ${formatS3Url(ref)}, copied: ETag ${copiedEtag} is not the MD5 of the part`);
+          }
+          const crc32 = crc32ToBase64(part.crc32);
+          const answered = output.CopyPartResult?.ChecksumCRC32;
+          if (answered && answered !== crc32) {
+            throw new TransientError(`UploadPartCopy ${part.partNumber} of ${formatS3Url(ref)}: the server stored CRC32 ${answered}, not the ${crc32} of the part`);
+          }
+          return { ...part, etag: copiedEtag, etagIsMd5 };
+        },
+        abort.signal,
+      ).catch((error: unknown) => {
+        abort.abort(error);
+        throw error;
+      }),
+    ),
+  );
 }
 
 /**

@@ -9,9 +9,10 @@ import { newMd5 } from '../integrity/checksums.js';
 import { childAbort, limitedRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { usageError } from '../errors.js';
 import { MAX_PARTS } from './parts.js';
-import { type PutOptions, versionOf, type UploadedObject } from './put-options.js';
+import { versionOf, type PutOptions, type UploadedObject } from './put-options.js';
 import { putBuffer } from './single-put.js';
 import { abortQuietly, completeMultipartUpload, createMultipartUpload, sendPart, type SentPart } from './multipart-upload.js';
+import { rewriteMetadata } from './metadata-rewrite.js';
 
 /**
  * Upload a stream of unknown length (standard input): read into part-sized buffers with at most
@@ -84,8 +85,7 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
     const completed = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size, ifNoneMatch: options.ifNoneMatch });
     if (!wholeMd5) return { bucket: ref.bucket, key: ref.key, size, etag: completed.etag, crc32: completed.crc32, parts: parts.length, ...versionOf(completed) };
     const md5 = wholeMd5.digest('hex');
-    const { rewriteMetadata } = await import('./metadata-rewrite.js');
-    const rewritten = await rewriteMetadata(ctx, ref, size, options, md5, completed.etag);
+    const rewritten = await rewriteMetadata(ctx, ref, { size, etag: completed.etag, parts }, options, md5);
     return { bucket: ref.bucket, key: ref.key, size, etag: rewritten.etag, crc32: completed.crc32, md5, parts: parts.length, ...versionOf(rewritten) };
   } catch (error) {
     await Promise.allSettled(inFlight);
