@@ -1,9 +1,13 @@
 /**
- * transfer/: moving one object, or a planned list of them, between a file (or stream) and S3:
- * upload (this file), download, copy, remove, stat; their plans (put-plan, get-plan, copy-plan), part
- * sizes (parts.ts), the multipart journal, temporary download names, exclusive files and locks,
- * buffers. Imports s3/, integrity/, config/, errors.ts, events.ts; of sync/ only put-plan.ts's walk
- * (sync/local-tree.ts).
+ * transfer/: moving one object, or a planned list of them, between a file (or stream) and S3.
+ * Upload: this file (uploadFile, uploadBytes), single-put.ts, multipart-file.ts, upload-resume.ts,
+ * upload-stream.ts, metadata-rewrite.ts, all multipart through multipart-upload.ts. Download:
+ * download.ts (the temporary file and placing), download-whole.ts, download-ranges.ts,
+ * download-segments.ts, download-writes.ts, range-progress.ts, download-stream.ts, download-proof.ts.
+ * Copy (copy.ts, copy-requests.ts, copy-proof.ts), remove, stat; their plans (put-plan, get-plan,
+ * copy-plan), part sizes (parts.ts), the multipart journal, temporary download names, exclusive
+ * files and locks, buffers. Imports s3/, integrity/, config/, errors.ts, events.ts; of sync/ only
+ * put-plan.ts's walk (sync/local-tree.ts).
  */
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from '../config/address.js';
