@@ -84,33 +84,33 @@ export async function sendParts(
   const fileWindow = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
   return settleAll(
     ctx,
-      parts.map((part) =>
-        fileWindow(async () => {
-          // The part's memory is taken before its request slot: a part waiting for memory never holds
-          // a slot that a small file could use.
-          const pooled = await ctx.buffers.acquire(partSize);
-          try {
-            return await limitedRequest(
-              ctx,
-              `UploadPart ${part.partNumber} of ${ref.key}`,
-              async () => {
-                const buffer = pooled.subarray(0, part.end - part.start);
-                await fill(part, buffer);
-                const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownHashes(part));
-                ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
-                await onPartDone(sent);
-                return sent;
-              },
-              abort.signal,
-            );
-          } finally {
-            ctx.buffers.release(pooled);
-          }
-        }).catch((error: unknown) => {
-          abort.abort(error);
-          throw error;
-        }),
-      ),
+    parts.map((part) =>
+      fileWindow(async () => {
+        // The part's memory is taken before its request slot: a part waiting for memory never holds
+        // a slot that a small file could use.
+        const pooled = await ctx.buffers.acquire(partSize);
+        try {
+          return await limitedRequest(
+            ctx,
+            `UploadPart ${part.partNumber} of ${ref.key}`,
+            async () => {
+              const buffer = pooled.subarray(0, part.end - part.start);
+              await fill(part, buffer);
+              const sent = await sendPart(ctx, ref, uploadId, part.partNumber, buffer, abort.signal, knownHashes(part));
+              ctx.events.emit('transfer:progress', { id: transferId, bytes: buffer.length });
+              await onPartDone(sent);
+              return sent;
+            },
+            abort.signal,
+          );
+        } finally {
+          ctx.buffers.release(pooled);
+        }
+      }).catch((error: unknown) => {
+        abort.abort(error);
+        throw error;
+      }),
+    ),
   );
 }
 
