@@ -72,13 +72,15 @@ export async function rewriteMetadata(
 /**
  * Over 5 GiB a single CopyObject is refused: a new multipart upload of the key with the new metadata,
  * its parts copied from the object in the layout it was uploaded in, completed and proven as the
- * upload was (the same multipart ETag, the same full-object CRC32, and now the MD5 in its metadata).
+ * upload was (the same multipart ETag, each part's ETag the MD5 it was sent with, and now the MD5 in
+ * its metadata; no full-object CRC32, which UploadPartCopy cannot carry).
  */
 async function copyInParts(ctx: TransferContext, ref: ObjectRef, uploaded: { size: number; etag: string; parts: readonly SentPart[] }, options: PutOptions, md5Hex: string): Promise<WriteAnswer> {
-  const upload = await createMultipartUpload(ctx, ref, options, md5Hex);
+  // Without a full-object CRC32: UploadPartCopy cannot carry one, and a server that asks for it refuses the parts.
+  const upload = await createMultipartUpload(ctx, ref, options, md5Hex, { fullObjectCrc32: false });
   try {
     const parts = await copyParts(ctx, ref, upload.uploadId, uploaded.parts, uploaded.etag);
-    const { crc32: _crc32, ...answer } = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size: uploaded.size, md5: md5Hex });
+    const { crc32: _crc32, ...answer } = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size: uploaded.size, md5: md5Hex, fullObjectCrc32: false });
     return answer;
   } catch (error) {
     await abortQuietly(ctx, ref, upload.uploadId);

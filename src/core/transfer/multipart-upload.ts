@@ -46,11 +46,21 @@ export interface StartedUpload {
   etagReflectsContent: boolean;
 }
 
-export async function createMultipartUpload(ctx: TransferContext, ref: ObjectRef, options: PutOptions, wholeMd5: string | undefined): Promise<StartedUpload> {
+/**
+ * Starts an upload, asking for a full-object CRC32 unless `fullObjectCrc32` is false (parts copied by
+ * UploadPartCopy, which carries no checksum: some servers, MinIO, then refuse the part).
+ */
+export async function createMultipartUpload(
+  ctx: TransferContext,
+  ref: ObjectRef,
+  options: PutOptions,
+  wholeMd5: string | undefined,
+  { fullObjectCrc32 = true }: { fullObjectCrc32?: boolean } = {},
+): Promise<StartedUpload> {
   let attempts = 0;
   const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
     attempts = attempt;
-    return ctx.direct.createMultipartUpload(ref, { ...storageHeaders(options, wholeMd5), ...FULL_OBJECT_CRC32 }, ctx.signal);
+    return ctx.direct.createMultipartUpload(ref, { ...storageHeaders(options, wholeMd5), ...(fullObjectCrc32 ? FULL_OBJECT_CRC32 : {}) }, ctx.signal);
   });
   if (attempts > 1) {
     // An answer lost or damaged after the server acted leaves an upload whose id never reached us:
@@ -214,16 +224,18 @@ export async function completeMultipartUpload(
   ref: ObjectRef,
   uploadId: string,
   sent: SentPart[],
-  proof: { checkEtag: boolean; size: number; md5?: string | undefined; ifNoneMatch?: boolean | undefined },
+  /** `fullObjectCrc32`: false for an upload started without one (its CRC32 is then neither sent nor checked). */
+  proof: { checkEtag: boolean; size: number; md5?: string | undefined; ifNoneMatch?: boolean | undefined; fullObjectCrc32?: boolean },
 ): Promise<WriteAnswer & { crc32: string }> {
+  const withCrc32 = proof.fullObjectCrc32 !== false;
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
   const etag = multipartEtag(ordered.map((part) => part.md5));
   const crc32 = crc32ToBase64(combineCrc32s(ordered));
   // Under SSE-KMS (asked, or the bucket's default) the ETag is no MD5: the full-object CRC32 proves it.
   const checkEtag = proof.checkEtag && ordered.every((part) => part.etagIsMd5 !== false);
   const expected: ExpectedObject = { size: proof.size, etags: checkEtag ? [etag] : [], md5: proof.md5, crc32 };
-  const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, crc32: crc32ToBase64(part.crc32) }));
-  const wholeChecksum = { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' };
+  const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, ...(withCrc32 ? { crc32: crc32ToBase64(part.crc32) } : {}) }));
+  const wholeChecksum: Record<string, string> = withCrc32 ? { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' } : {};
   const operation = 'CompleteMultipartUpload';
   let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
   try {
@@ -242,7 +254,7 @@ export async function completeMultipartUpload(
     const settled = await settleMismatch(ctx, ref, operation, answer, expected);
     if (!settled.proven) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${settled.reason}`, 'run the upload again');
     answer = settled.answer;
-  } else if (headerText(completed.headers, CRC32_HEADER) !== crc32) {
+  } else if (withCrc32 && headerText(completed.headers, CRC32_HEADER) !== crc32) {
     // S3 puts the stored CRC32 in the answer's body, MinIO in a header: where it is not the one
     // sent (or not said), a HEAD with the checksum mode on tells.
     const etagProven = proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag === etag;
