@@ -1,14 +1,17 @@
 /**
- * integrity/: how content is proven. This file: CRC32 and MD5, files read for hashing, and the
- * hashes of each part of a file or stream (PartHasher, the one place part MD5s are computed).
- * Hashing off the main thread (hash-worker.ts, background-hasher.ts), a multipart object's part
- * sizes (part-layout.ts) and the proof of what an upload wrote (upload-proof.ts). Imports config/,
- * errors.ts and s3/ (the last two files ask the server; hashing takes its slots from s3/limiter.ts).
+ * integrity/: how content is proven. This file: MD5, ETag arithmetic, the proof an object offers,
+ * files read for hashing, and the hashes of each part of a file or stream (PartHasher, the one place
+ * part MD5s are computed); CRC32 arithmetic is crc32.ts, re-exported here. Hashing off the main
+ * thread (hash-worker.ts, background-hasher.ts), a multipart object's part sizes (part-layout.ts) and
+ * the proof of what an upload wrote (upload-proof.ts). Imports config/, errors.ts and s3/ (the last
+ * two files ask the server; hashing takes its slots from s3/limiter.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import * as zlib from 'node:zlib';
 import { fileHashing } from '../s3/limiter.js';
+import { compositeCrc32Parts, crc32FromBase64, crc32Of } from './crc32.js';
+
+export { combineCrc32s, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64 } from './crc32.js';
 
 /**
  * The one place that knows how content is proven: S3's full-object CRC32 and its combination from
@@ -82,88 +85,6 @@ export async function readFileChunks(
   }
 }
 
-/**
- * CRC32 (the ISO-HDLC polynomial S3 names CRC32) of `data`, continuing from `previous`. Node's own
- * (zlib's, about 3 GiB/s here) where the runtime has it (Node 20.15 and later), else a table.
- */
-export const crc32Of: (data: Uint8Array, previous?: number) => number =
-  (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32 ?? crc32ByTable;
-
-const CRC32_POLYNOMIAL = 0xedb88320;
-let crcTable: Uint32Array | undefined;
-
-/** The same CRC32, a byte at a time from a table: for a runtime without zlib's. */
-export function crc32ByTable(data: Uint8Array, previous = 0): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n += 1) {
-      let c = n;
-      for (let k = 0; k < 8; k += 1) c = c & 1 ? (c >>> 1) ^ CRC32_POLYNOMIAL : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = ~previous >>> 0;
-  for (let index = 0; index < data.length; index += 1) crc = crcTable[(crc ^ data[index]!) & 0xff]! ^ (crc >>> 8);
-  return ~crc >>> 0;
-}
-
-/** a·b modulo the CRC polynomial, both as bit-reflected polynomials (zlib's multmodp). */
-function multiplyModP(a: number, b: number): number {
-  let product = 0;
-  for (let bit = 0x80000000; bit !== 0; bit >>>= 1) {
-    if (a & bit) {
-      product ^= b;
-      if ((a & (bit - 1)) === 0) break;
-    }
-    b = b & 1 ? (b >>> 1) ^ CRC32_POLYNOMIAL : b >>> 1;
-  }
-  return product >>> 0;
-}
-
-/** x^(2^k) modulo the polynomial, k = 0…31. */
-const X_POWERS_OF_TWO: number[] = (() => {
-  const powers = [0x40000000]; // x^1
-  for (let k = 1; k < 32; k += 1) powers.push(multiplyModP(powers[k - 1]!, powers[k - 1]!));
-  return powers;
-})();
-
-/** x^(8·bytes) modulo the polynomial: what appending `bytes` zero bytes multiplies a CRC by. */
-function shiftForBytes(bytes: number): number {
-  let power = 0x80000000; // x^0
-  let k = 3; // 8 bits a byte
-  for (let rest = bytes; rest > 0; rest = Math.floor(rest / 2), k += 1) {
-    if (rest % 2 === 1) power = multiplyModP(X_POWERS_OF_TWO[k % 32]!, power);
-  }
-  return power;
-}
-
-/**
- * The CRC32 of A followed by B from the CRC32s of A and B and B's length (zlib's crc32_combine), so
- * pieces hashed apart, in any order, give the whole object's CRC32. Lengths beyond 4 GiB are exact.
- */
-export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
-  return (multiplyModP(shiftForBytes(lengthB), crcA) ^ crcB) >>> 0;
-}
-
-/** The CRC32 of pieces laid end to end, in order. */
-export function combineCrc32s(pieces: ReadonlyArray<{ crc32: number; size: number }>): number {
-  let crc = 0;
-  for (const piece of pieces) crc = crc32Combine(crc, piece.crc32, piece.size);
-  return crc;
-}
-
-/** A CRC32 as S3 shows it: base64 of its four bytes, big-endian. */
-export function crc32ToBase64(crc: number): string {
-  const bytes = Buffer.allocUnsafe(4);
-  bytes.writeUInt32BE(crc >>> 0);
-  return bytes.toString('base64');
-}
-
-/** S3's base64 CRC32 as a number; undefined for anything else (a composite `…-N`, a damaged value). */
-export function crc32FromBase64(value: string): number | undefined {
-  if (!/^[A-Za-z0-9+/]{6}==$/.test(value)) return undefined;
-  return Buffer.from(value, 'base64').readUInt32BE(0);
-}
 
 /**
  * CRC32 of a file, or of the byte range [start, end) of it, read as md5OfFile reads (one of the files
@@ -182,24 +103,6 @@ export function crc32OfFile(path: string, range?: { start: number; end: number }
 /** Files are hashed 4 MiB at a time. */
 export const HASH_CHUNK = 4 * 1024 * 1024;
 
-/**
- * A composite CRC32 as S3 shows it: the CRC32 of the parts' CRC32s (each 4 bytes, big-endian,
- * in part order), base64, then `-` and the part count.
- */
-export function compositeCrc32(partCrc32s: readonly number[]): string {
-  const joined = Buffer.alloc(partCrc32s.length * 4);
-  partCrc32s.forEach((crc, index) => joined.writeUInt32BE(crc >>> 0, index * 4));
-  return `${crc32ToBase64(crc32Of(joined))}-${partCrc32s.length}`;
-}
-
-/** `<base64 CRC32>-N` → its parts; undefined for anything else. */
-export function compositeCrc32Parts(value: string | undefined): { crc32: string; partCount: number } | undefined {
-  const dash = value?.lastIndexOf('-') ?? -1;
-  if (value === undefined || dash < 0) return undefined;
-  const partCount = Number(value.slice(dash + 1));
-  if (!Number.isInteger(partCount) || partCount < 1 || crc32FromBase64(value.slice(0, dash)) === undefined) return undefined;
-  return { crc32: value, partCount };
-}
 
 /** `"abc…"` → `abc…`, lower case; undefined stays undefined. */
 export function normalizeEtag(etag: string | undefined): string | undefined {
