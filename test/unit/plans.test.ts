@@ -123,6 +123,21 @@ describe('walks of a local tree', () => {
   });
 });
 
+describe("put -r's order", () => {
+  it("is S3's (UTF-8 bytes), the order sync walks, where UTF-16 code units would put 😀 (U+1F600) before ｆ (U+FF46)", async () => {
+    const root = join(work.path, 'utf8-order');
+    mkdirSync(join(root, 'd'), { recursive: true });
+    for (const name of ['😀.csv', 'ｆ.csv', 'd/😀', 'd/ｆ', 'z.csv']) writeFileSync(join(root, name), 'x');
+    const items = await planPut({ sources: [root], destination: { kind: 'address', text: 's3://lake/in/' }, recursive: true, bucket: undefined, layout: '', contentType: undefined });
+    const keys = items.map((item) => item.ref.key);
+    expect(keys).toEqual(['in/d/ｆ', 'in/d/😀', 'in/z.csv', 'in/ｆ.csv', 'in/😀.csv']);
+    expect([...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))).toEqual(keys);
+    const fromSync: string[] = [];
+    for await (const file of walkLocalTree(root, { followSymlinks: false })) fromSync.push(`in/${file.name}`);
+    expect(keys).toEqual(fromSync);
+  });
+});
+
 describe('temporary files of downloads', () => {
   it('the fixed name goes to one download at a time; another gets a name of its own, then the lock is free again', async () => {
     const root = join(work.path, 'claims');
