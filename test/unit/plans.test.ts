@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localPathFor } from '../../src/core/transfer/get-plan.js';
 import mime from 'mime';
 import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/transfer/put-plan.js';
-import { walkLocalTree } from '../../src/core/sync/local-tree.js';
+import { walkLocalTree } from '../../src/core/transfer/local-tree.js';
 import { tryLock } from '../../src/core/transfer/lock-file.js';
 import { claimTemporaryDownloadPath, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/transfer/temporary-names.js';
 import { tempDirectory } from '../support/harness.js';

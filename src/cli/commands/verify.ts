@@ -69,7 +69,7 @@ Examples:
           const prefix = { bucket: parsed.bucket, key: parsed.key === '' || parsed.key.endsWith('/') ? parsed.key : `${parsed.key}/` };
           const [{ listObjects }, { walkLocalTree }, { march }] = await Promise.all([
             import('../../core/s3/list.js'),
-            import('../../core/sync/local-tree.js'),
+            import('../../core/transfer/local-tree.js'),
             import('../../core/sync/march.js'),
           ]);
           const remote = (async function* () {

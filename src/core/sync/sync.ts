@@ -1,8 +1,8 @@
 /**
- * sync/: a local tree and a prefix made the same (this file): the local walk in S3's order, the march
- * of two sorted listings, the content compare and its hash cache, filters and shards, the run's lock,
- * Delta-aware ordering; and `verify`, the same compare without transfers. Imports transfer/, s3/,
- * integrity/, config/, errors.ts.
+ * sync/: a local tree and a prefix made the same (this file): the march of two sorted listings (the
+ * local one walked in S3's order by transfer/local-tree.ts, the walk put -r makes too), the content
+ * compare and its hash cache, filters and shards, the run's lock, Delta-aware ordering; and `verify`,
+ * the same compare without transfers. Imports transfer/, s3/, integrity/, config/, errors.ts.
  */
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { compareContent, type Reason, type RemoteFile } from './compare.js';
 import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from './delta.js';
 import { ownerShard, type Shard } from './filters.js';
 import { HashCache, type CachedHash } from './hash-cache.js';
-import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
+import { walkLocalTree, whyUnreadable, type LocalFile } from '../transfer/local-tree.js';
 import { march, type MarchStep } from './march.js';
 
 export type SyncDirection = 'upload' | 'download';
