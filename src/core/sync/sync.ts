@@ -17,7 +17,7 @@ import { listObjects } from '../s3/list.js';
 import { readAhead } from '../transfer/read-ahead.js';
 import { findObject } from '../s3/objects.js';
 import { guessContentType } from '../transfer/put-plan.js';
-import { explainError, isFatalForRun } from '../s3/explain-error.js';
+import { failureToRecord } from '../transfer/item-failure.js';
 import { isTemporaryDownloadName } from '../transfer/temporary-names.js';
 import { uploadFile } from '../transfer/upload.js';
 import type { PutOptions } from '../transfer/put-options.js';
@@ -282,9 +282,7 @@ async function handleStep(
     onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
     return transferred.entry;
   } catch (error) {
-    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
-    if (isFatalForRun(error)) throw explainError(error, { bucket: plan.remote.bucket });
-    const message = describeError(explainError(error, { bucket: plan.remote.bucket }));
+    const message = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket: plan.remote.bucket }));
     report.failed += 1;
     report.errors.push({ name: step.name, error: message });
     onAction({ ...base, action: plan.direction === 'upload' ? 'upload' : 'download', reason: step.destination ? 'content differs' : 'new', status: 'failed', error: message });
