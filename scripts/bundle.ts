@@ -26,7 +26,7 @@ const commanderSpawnsOnDemand: Plugin = {
 };
 
 /**
- * src/core/aws-settings.ts (the SDK's shared-config loaders, read by every command that resolves its
+ * src/core/config/aws-settings.ts (the SDK's shared-config loaders, read by every command that resolves its
  * settings) is a bundle of its own, without splitting: about 5 ms to load. Split with the rest, its
  * pieces of `@smithy/core` land in a chunk shared with the SDK client, ~190 KB and ~16 ms of CPU that
  * `ls` or `get` would load without ever creating the client. The copy an SDK command loads twice is small.
@@ -40,7 +40,7 @@ const awsSettingsApart: Plugin = {
 };
 
 const awsSettingsBuild = (outdir: string): BuildOptions => ({
-  entryPoints: ['src/core/aws-settings.ts'],
+  entryPoints: ['src/core/config/aws-settings.ts'],
   bundle: true,
   format: 'esm',
   platform: 'node',
@@ -51,7 +51,7 @@ const awsSettingsBuild = (outdir: string): BuildOptions => ({
 });
 
 const cliBuild = (outdir: string): BuildOptions => ({
-  entryPoints: ['src/cli/main.ts', 'src/cli/interrupt.ts', 'src/core/hash-worker.ts'],
+  entryPoints: ['src/cli/main.ts', 'src/cli/interrupt.ts', 'src/core/integrity/hash-worker.ts'],
   bundle: true,
   splitting: true,
   format: 'esm',

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDotenv } from '../src/core/dotenv.js';
+import { parseDotenv } from '../src/core/config/dotenv.js';
 import { isAnswering, startMinio, type RunningMinio } from './lib/minio.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DEV_ACCESS_KEY, DEV_SECRET_KEY, installMinio, isAnswering, startMinio } from './lib/minio.js';
-import { parseDotenv } from '../src/core/dotenv.js';
+import { parseDotenv } from '../src/core/config/dotenv.js';
 
 const STATE_DIRECTORY = '.minio';
 const STATE_FILE = join(STATE_DIRECTORY, 'state.json');

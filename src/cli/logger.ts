@@ -3,7 +3,7 @@ import type { TransferEvents } from '../core/events.js';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describeError, usageError } from '../core/errors.js';
-import { errorCodeOf, httpStatusOf } from '../core/retry.js';
+import { errorCodeOf, httpStatusOf } from '../core/s3/retry.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { isDatalakeError, type DatalakeError } from '../core/errors.js';
-import { explainError, jsonErrorCode } from '../core/s3-errors.js';
-import { applyDotenv, readDotenv } from '../core/dotenv.js';
-import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config.js';
-import { MiB } from '../core/units.js';
-import { DEFAULT_LAYOUT } from '../core/layout.js';
+import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
+import { applyDotenv, readDotenv } from '../core/config/dotenv.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config/config.js';
+import { MiB } from '../core/config/units.js';
+import { DEFAULT_LAYOUT } from '../core/config/layout.js';
 import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { TransferEvents } from '../core/events.js';
-import { formatBytes } from '../core/units.js';
+import { formatBytes } from '../core/config/units.js';
 
 /** A run shorter than this shows no bar at all: a bar that flashes for a small file only hides output. */
 export const PROGRESS_DELAY_MS = 1_000;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PART_BUFFERS_IN_FLIGHT, resolveSettings, type SettingFlags, type Settings } from '../core/config.js';
-import type { TransferContext } from '../core/context.js';
+import { PART_BUFFERS_IN_FLIGHT, resolveSettings, type SettingFlags, type Settings } from '../core/config/config.js';
+import type { TransferContext } from '../core/s3/context.js';
 import { usageError } from '../core/errors.js';
 import { LOG_LEVELS, createLogger, logTransferEvents } from './logger.js';
 import { Output } from './output.js';
@@ -50,13 +50,13 @@ export async function openRuntime(
 ): Promise<Runtime> {
   const { settings, out } = resolved ?? (await resolveGlobals(options));
   const [{ connectS3 }, { RequestLimiter }, { TransferEvents }, { DEFAULT_RETRY_POLICY }, { BufferPool }, { UploadJournal }, { stateDirectory }, v8] = await Promise.all([
-    import('../core/s3.js'),
-    import('../core/limiter.js'),
+    import('../core/s3/connection.js'),
+    import('../core/s3/limiter.js'),
     import('../core/events.js'),
-    import('../core/retry.js'),
-    import('../core/buffer-pool.js'),
-    import('../core/upload-journal.js'),
-    import('../core/state-paths.js'),
+    import('../core/s3/retry.js'),
+    import('../core/transfer/buffer-pool.js'),
+    import('../core/transfer/upload-journal.js'),
+    import('../core/config/state-paths.js'),
     import('node:v8'),
   ]);
   // A run is seconds long, not hours: V8 would spend a quarter of its CPU compiling code with its

@@ -14,7 +14,7 @@ export class DatalakeError extends Error {
   readonly kind: ErrorKind;
   /** Extra words on what to do next, appended to the one-line message. */
   readonly hint: string | undefined;
-  /** The code `--json` reports (NoSuchBucket, NoSuchKey…), when the cause's own does not say it (see s3-errors.ts). */
+  /** The code `--json` reports (NoSuchBucket, NoSuchKey…), when the cause's own does not say it (see s3/explain-error.ts). */
   readonly jsonCode: string | undefined;
 
   constructor(kind: ErrorKind, message: string, options: { hint?: string; cause?: unknown; code?: string } = {}) {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { RetryNotice } from './retry.js';
-import type { ObjectRef } from './address.js';
+import type { RetryNotice } from './s3/retry.js';
+import type { ObjectRef } from './config/address.js';
 
 /** One object moved and proven: what `--json` reports for it. */
 export interface TransferResult {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
-import { LIST_PAGE_LIMIT } from '../../src/core/direct-requests.js';
+import { LIST_PAGE_LIMIT } from '../../src/core/s3/requests.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { tempDirectory } from '../support/harness.js';
 import { makeCertificates, startSilentListener, startTinyproxy, type RunningProxy, type SilentListener, type TestCertificates } from '../support/testbed.js';

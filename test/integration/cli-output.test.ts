@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileNameFor } from '../../src/core/state-paths.js';
+import { fileNameFor } from '../../src/core/config/state-paths.js';
 import { acquireSyncLock } from '../../src/core/sync/lock.js';
 import { createTestBucket, curl, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 
@@ -123,7 +123,7 @@ describe('--json prints one whole document on every failure', () => {
 
 describe('help', () => {
   it('states the defaults the code uses, and every command shows the global options', async () => {
-    const { DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } = await import('../../src/core/config.js');
+    const { DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } = await import('../../src/core/config/config.js');
     const top = await runCli(['--help']);
     // A description wrapped onto the next lines, read as one.
     top.stdout = top.stdout.replace(/\n {20,}/g, ' ');
@@ -139,8 +139,8 @@ describe('help', () => {
 
   it('.env.example states the same defaults', async () => {
     const { readFileSync } = await import('node:fs');
-    const { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_TIMEOUT } = await import('../../src/core/config.js');
-    const { DEFAULT_LAYOUT } = await import('../../src/core/layout.js');
+    const { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_TIMEOUT } = await import('../../src/core/config/config.js');
+    const { DEFAULT_LAYOUT } = await import('../../src/core/config/layout.js');
     const example = readFileSync(resolve(import.meta.dirname, '../../.env.example'), 'utf8');
     expect(example).toMatch(new RegExp(`^# DATALAKE_CONCURRENCY=${DEFAULT_CONCURRENCY}$`, 'm'));
     expect(example).toMatch(new RegExp(`^# DATALAKE_PART_SIZE=${DEFAULT_PART_SIZE / 1024 / 1024}MiB$`, 'm'));
@@ -149,7 +149,7 @@ describe('help', () => {
   });
 
   it('presign states the defaults it uses, from the same constants', async () => {
-    const { DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE } = await import('../../src/core/presign-request.js');
+    const { DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE } = await import('../../src/core/s3/presign-request.js');
     const help = (await runCli(['presign', '--help'])).stdout.replace(/\n {20,}/g, ' ');
     expect(help).toMatch(new RegExp(`--expires <duration>[^\\n]*\\(default: "${DEFAULT_PRESIGN_EXPIRES}"\\)`));
     expect(help).toMatch(new RegExp(`--max-size <size>[^\\n]*\\(default: "${DEFAULT_PRESIGN_MAX_SIZE}"\\)`));

@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { copyObject } from '../../src/core/copy.js';
+import { copyObject } from '../../src/core/transfer/copy.js';
 import { openRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';

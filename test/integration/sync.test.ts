@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { fileNameFor } from '../../src/core/state-paths.js';
+import { fileNameFor } from '../../src/core/config/state-paths.js';
 import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 import { runPython } from '../support/python.js';
 

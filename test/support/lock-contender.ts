@@ -3,7 +3,7 @@
  * `{ path }` message with whether `tryLock` took that lock, and keeps every lock it took until it
  * is told to exit (a holder that stays alive, so no other contender may judge it stale).
  */
-import { tryLock } from '../../src/core/lock-file.js';
+import { tryLock } from '../../src/core/transfer/lock-file.js';
 
 process.on('message', (message: { path?: string; exit?: boolean }) => {
   if (message.exit) process.exit(0);

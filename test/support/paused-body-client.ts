@@ -10,7 +10,7 @@
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Transport } from '../../src/core/transport.js';
+import { Transport } from '../../src/core/s3/transport.js';
 
 const declared = Number(process.argv[2]);
 const sent = Number(process.argv[3]);

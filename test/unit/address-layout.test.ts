@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { joinKey, parseObjectAddress, validateBucketName, validateKey } from '../../src/core/address.js';
-import { parseLayoutDate, parseZone, renderLayoutKey, renderLayoutPrefix, todayUtc, validateLayout, DEFAULT_LAYOUT } from '../../src/core/layout.js';
+import { joinKey, parseObjectAddress, validateBucketName, validateKey } from '../../src/core/config/address.js';
+import { parseLayoutDate, parseZone, renderLayoutKey, renderLayoutPrefix, todayUtc, validateLayout, DEFAULT_LAYOUT } from '../../src/core/config/layout.js';
 
 describe('object addresses', () => {
   it('reads s3://bucket/key and bare keys in the configured bucket', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { combineCrc32s, compositeCrc32, compositeCrc32Parts, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/checksums.js';
-import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/parts.js';
+import { combineCrc32s, compositeCrc32, compositeCrc32Parts, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
+import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/transfer/parts.js';
 import * as zlib from 'node:zlib';
 
 const MiB = 1024 ** 2;
@@ -87,7 +87,7 @@ describe('md5OfFile', () => {
     const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { md5OfFile } = await import('../../src/core/checksums.js');
+    const { md5OfFile } = await import('../../src/core/integrity/checksums.js');
     const directory = mkdtempSync(join(tmpdir(), 'datalake-md5-'));
     try {
       const content = Buffer.alloc(9 * MiB + 3);

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { resolveSettings, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, type SettingFlags } from '../../src/core/config.js';
-import { applyDotenv, parseDotenv } from '../../src/core/dotenv.js';
+import { resolveSettings, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, type SettingFlags } from '../../src/core/config/config.js';
+import { applyDotenv, parseDotenv } from '../../src/core/config/dotenv.js';
 
 /** Every variable resolveSettings or the SDK's loaders read: each test starts with none of this machine's. */
 const READ_VARIABLES = [

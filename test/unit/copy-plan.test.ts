@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { destinationFor, planCopy } from '../../src/core/copy-plan.js';
-import { proveCopy } from '../../src/core/copy.js';
-import { DEFAULT_LAYOUT, parseLayoutKey } from '../../src/core/layout.js';
-import type { HeadDetails } from '../../src/core/stat.js';
+import { destinationFor, planCopy } from '../../src/core/transfer/copy-plan.js';
+import { proveCopy } from '../../src/core/transfer/copy.js';
+import { DEFAULT_LAYOUT, parseLayoutKey } from '../../src/core/config/layout.js';
+import type { HeadDetails } from '../../src/core/transfer/stat.js';
 
 const plan = (args: Partial<Parameters<typeof planCopy>[0]>, command: 'cp' | 'mv' = 'cp') =>
   planCopy({ source: 's3://lake/raw/x/', destination: undefined, recursive: true, bucket: undefined, layout: DEFAULT_LAYOUT, ...args }, command);

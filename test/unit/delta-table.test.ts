@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SchemaTree } from 'hyparquet';
-import { commitBody } from '../../src/core/delta/commit.js';
-import { formatBound, jsonWithBigInts } from '../../src/core/delta/parquet-footer.js';
-import { hiveEscape, partitionFolder, partitionValueProblem, relativeUri } from '../../src/core/delta/partitions.js';
-import { lowestProtocolFor, unsupportedFeature, type TableMetadata } from '../../src/core/delta/protocol.js';
-import { deltaSchemaOf, mergeNullability, schemaDifferences, type DeltaStruct } from '../../src/core/delta/schema.js';
-import { parseCommit } from '../../src/core/delta/log.js';
+import { commitBody } from '../../src/core/lake/delta/commit.js';
+import { formatBound, jsonWithBigInts } from '../../src/core/lake/delta/parquet-footer.js';
+import { hiveEscape, partitionFolder, partitionValueProblem, relativeUri } from '../../src/core/lake/delta/partitions.js';
+import { lowestProtocolFor, unsupportedFeature, type TableMetadata } from '../../src/core/lake/delta/protocol.js';
+import { deltaSchemaOf, mergeNullability, schemaDifferences, type DeltaStruct } from '../../src/core/lake/delta/schema.js';
+import { parseCommit } from '../../src/core/lake/delta/log.js';
 
 /** A schema tree as hyparquet's parquetSchema gives it. */
 function node(element: SchemaTree['element'], children: SchemaTree[] = [], path: string[] = [element.name]): SchemaTree {

@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { DirectRequests, canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, pathStyleEndpoint } from '../../src/core/direct-requests.js';
-import { parseListPage, s3Error } from '../../src/core/s3-answers.js';
-import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/retry.js';
-import { Transport } from '../../src/core/transport.js';
+import { S3Requests, canonicalQuery, encodeKey, environmentCredentials, metadataFromHeaders, pathStyleEndpoint } from '../../src/core/s3/requests.js';
+import { parseListPage, s3Error } from '../../src/core/s3/answers.js';
+import { classifyError, errorCodeOf, httpStatusOf } from '../../src/core/s3/retry.js';
+import { Transport } from '../../src/core/s3/transport.js';
 
 describe('encodeKey', () => {
   it('keeps unreserved characters and slashes, escapes the rest as SigV4 wants', () => {
@@ -89,7 +89,7 @@ describe('the SDK-free start: credentials from the environment, a custom endpoin
   });
 });
 
-describe('DirectRequests signing', () => {
+describe('S3Requests signing', () => {
   it('signs a PUT exactly as the SDK signer does, header values with irregular spacing included', async () => {
     const captured: Captured[] = [];
     const server = http.createServer((request, response) => {
@@ -116,7 +116,7 @@ describe('DirectRequests signing', () => {
   });
 });
 
-describe('DirectRequests ranged GET and HEAD', () => {
+describe('S3Requests ranged GET and HEAD', () => {
   it('sends Range, If-Match and partNumber as asked, signed as the SDK signs them, and reads a 404 HEAD as NotFound', async () => {
     const captured: Captured[] = [];
     const server = http.createServer((request, response) => {
@@ -154,7 +154,7 @@ describe('DirectRequests ranged GET and HEAD', () => {
   });
 });
 
-describe('DirectRequests multipart upload', () => {
+describe('S3Requests multipart upload', () => {
   it('creates (?uploads, signed as uploads=), completes with the parts as XML, reads a 200 carrying an error as a server error, aborts', async () => {
     const captured: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
     let completeAnswer = '<CompleteMultipartUploadResult><ETag>&quot;abc-2&quot;</ETag></CompleteMultipartUploadResult>';
@@ -204,7 +204,7 @@ describe('DirectRequests multipart upload', () => {
   });
 });
 
-describe('DirectRequests on a clock an hour off', () => {
+describe('S3Requests on a clock an hour off', () => {
   it("learns the offset from the server's Date as the SDK does: the refusal is marked for one more attempt, which is signed with the server's time", async () => {
     const serverAhead = 3600_000;
     const dates: string[] = [];
@@ -244,8 +244,8 @@ describe('DirectRequests on a clock an hour off', () => {
 const TEST_CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 
 /** Direct requests to a local server, with keys from the environment. */
-function directTo(endpoint: string, region: string, transport = new Transport({ connections: 4, timeoutMs: 30_000 })): DirectRequests {
-  return new DirectRequests({} as never, transport, { region, endpoint }, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
+function directTo(endpoint: string, region: string, transport = new Transport({ connections: 4, timeoutMs: 30_000 })): S3Requests {
+  return new S3Requests({} as never, transport, { region, endpoint }, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
 }
 
 /** What a local server saw of a request. */

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { validateBucketName } from '../../src/core/address.js';
-import { resolveSettings } from '../../src/core/config.js';
-import { connectS3 } from '../../src/core/s3.js';
+import { validateBucketName } from '../../src/core/config/address.js';
+import { resolveSettings } from '../../src/core/config/config.js';
+import { connectS3 } from '../../src/core/s3/connection.js';
 
 const READ_VARIABLES = [
   'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE',

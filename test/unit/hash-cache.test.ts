@@ -1,11 +1,11 @@
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { UploadJournal } from '../../src/core/upload-journal.js';
+import { UploadJournal } from '../../src/core/transfer/upload-journal.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { HashCache, type CachedHash } from '../../src/core/sync/hash-cache.js';
-import { processTag } from '../../src/core/lock-file.js';
+import { processTag } from '../../src/core/transfer/lock-file.js';
 import type { LocalFile } from '../../src/core/sync/local-tree.js';
 
 const directories: string[] = [];

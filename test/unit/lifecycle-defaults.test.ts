@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIFECYCLE, describeLifecycle } from '../../src/core/lifecycle-defaults.js';
+import { DEFAULT_LIFECYCLE, describeLifecycle } from '../../src/core/lake/lifecycle-defaults.js';
 
 describe('the lifecycle init applies, in words for --help', () => {
   it('names every transition of every zone and the abort age, from the defaults themselves', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestLimiter, forEachWindowed } from '../../src/core/limiter.js';
+import { RequestLimiter, forEachWindowed } from '../../src/core/s3/limiter.js';
 
 describe('RequestLimiter', () => {
   it('never runs more tasks at once than its concurrency', async () => {
@@ -121,8 +121,8 @@ describe('hashing', () => {
     const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { md5OfFile } = await import('../../src/core/checksums.js');
-    const { HASHES_AT_ONCE, fileHashing } = await import('../../src/core/limiter.js');
+    const { md5OfFile } = await import('../../src/core/integrity/checksums.js');
+    const { HASHES_AT_ONCE, fileHashing } = await import('../../src/core/s3/limiter.js');
     const directory = mkdtempSync(join(tmpdir(), 'datalake-hash-bound-'));
     try {
       const contents = Array.from({ length: HASHES_AT_ONCE * 4 }, (_, i) => Buffer.alloc(5 * 1024 * 1024, i));

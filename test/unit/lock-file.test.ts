@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tryLock } from '../../src/core/lock-file.js';
+import { tryLock } from '../../src/core/transfer/lock-file.js';
 
 const CONTENDER = fileURLToPath(new URL('../support/lock-contender.ts', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'datalake-locks-'));

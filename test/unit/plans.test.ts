@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localPathFor } from '../../src/core/get-plan.js';
+import { localPathFor } from '../../src/core/transfer/get-plan.js';
 import mime from 'mime';
-import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/put-plan.js';
+import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/transfer/put-plan.js';
 import { walkLocalTree } from '../../src/core/sync/local-tree.js';
-import { tryLock } from '../../src/core/lock-file.js';
-import { claimTemporaryDownloadPath, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/temporary-names.js';
+import { tryLock } from '../../src/core/transfer/lock-file.js';
+import { claimTemporaryDownloadPath, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/transfer/temporary-names.js';
 import { tempDirectory } from '../support/harness.js';
 
 const work = tempDirectory('plans');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readAhead } from '../../src/core/read-ahead.js';
+import { readAhead } from '../../src/core/transfer/read-ahead.js';
 
 async function* numbers(count: number, failAt?: number): AsyncGenerator<number> {
   for (let n = 1; n <= count; n += 1) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, classifyError, withRetries, TransientError, DEFAULT_RETRY_POLICY } from '../../src/core/retry.js';
+import { backoffDelay, classifyError, withRetries, TransientError, DEFAULT_RETRY_POLICY } from '../../src/core/s3/retry.js';
 import { usageError } from '../../src/core/errors.js';
 
 function s3Error(name: string, status: number) {
@@ -118,7 +118,7 @@ describe('withRetries', () => {
 
 describe('a clock off', () => {
   it('says so when S3 still finds the clock off (RequestTimeTooSkewed), not "access denied"', async () => {
-    const { explainError } = await import('../../src/core/s3-errors.js');
+    const { explainError } = await import('../../src/core/s3/explain-error.js');
     const skewed = s3Error('RequestTimeTooSkewed', 403);
     expect(explainError(skewed).message).toBe('the clock of this machine is off by more than 15 minutes (RequestTimeTooSkewed)');
     // A HEAD's 403 has no code: the corrected clock names the cause.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { notAnS3Document } from '../../src/core/s3-answer-check.js';
+import { notAnS3Document } from '../../src/core/s3/answer-check.js';
 
 describe('an answer body that is not from S3', () => {
   it.each([

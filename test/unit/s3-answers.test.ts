@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { DirectRequests, LIST_PAGE_LIMIT } from '../../src/core/direct-requests.js';
-import { Transport } from '../../src/core/transport.js';
-import { parseListPage, s3Error } from '../../src/core/s3-answers.js';
-import { classifyError, errorCodeOf } from '../../src/core/retry.js';
+import { S3Requests, LIST_PAGE_LIMIT } from '../../src/core/s3/requests.js';
+import { Transport } from '../../src/core/s3/transport.js';
+import { parseListPage, s3Error } from '../../src/core/s3/answers.js';
+import { classifyError, errorCodeOf } from '../../src/core/s3/retry.js';
 
 /** A ListObjectsV2 page as MinIO writes it: `'` and `"` as numeric references, the rest by name. */
 function listPage(options: { keys?: string[]; prefixes?: string[]; keyCount?: number | null; isTruncated?: string | null; token?: string | null; root?: string } = {}): string {
@@ -134,7 +134,7 @@ describe('the limit on a text answer', () => {
       response.end(answer);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const direct = new DirectRequests({} as never, new Transport({ connections: 2, timeoutMs: 30_000 }), { region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
+    const direct = new S3Requests({} as never, new Transport({ connections: 2, timeoutMs: 30_000 }), { region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
     try {
       expect(Buffer.byteLength(answer)).toBeGreaterThan(4 * 1024 * 1024);
       const page = await direct.listObjectsV2('lake', { prefix: 'raw/' });
@@ -181,7 +181,7 @@ describe('multipart upload answers', () => {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const direct = new DirectRequests({} as never, new Transport({ connections: 2, timeoutMs: 30_000 }), { region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
+    const direct = new S3Requests({} as never, new Transport({ connections: 2, timeoutMs: 30_000 }), { region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
     const ref = { bucket: 'lake', key: 'big.bin' };
     const parts = [{ partNumber: 1, etag: 'e1' }];
     const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error);

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyError } from '../../src/core/retry.js';
-import { isFatalForRun } from '../../src/core/s3-errors.js';
-import { Transport, type TransportOptions, type TransportRequest, type TransportResponse } from '../../src/core/transport.js';
+import { classifyError } from '../../src/core/s3/retry.js';
+import { isFatalForRun } from '../../src/core/s3/explain-error.js';
+import { Transport, type TransportOptions, type TransportRequest, type TransportResponse } from '../../src/core/s3/transport.js';
 
 /**
  * The transport every request goes out on (undici): what it guarantees beyond undici's own tests —

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, parseCount, parseDuration, parseSize } from '../../src/core/units.js';
+import { formatBytes, parseCount, parseDuration, parseSize } from '../../src/core/config/units.js';
 
 describe('parseSize', () => {
   it.each([

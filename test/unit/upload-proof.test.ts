@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { holdsExpected, writeAnswerOf } from '../../src/core/upload-proof.js';
-import type { ObjectHead } from '../../src/core/objects.js';
+import { holdsExpected, writeAnswerOf } from '../../src/core/integrity/upload-proof.js';
+import type { ObjectHead } from '../../src/core/s3/objects.js';
 
 const md5 = '0123456789abcdef0123456789abcdef';
 const head = (fields: Partial<ObjectHead>): ObjectHead => ({

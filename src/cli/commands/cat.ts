@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress } from '../../core/address.js';
+import { formatS3Url, parseObjectAddress } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -28,7 +28,7 @@ Examples:
       if (globals.json) throw usageError('cat writes the object itself to standard output: there is no room for --json', 'use `datalake stat --json` for what the object carries');
       const { settings, out } = await resolveGlobals(globals);
       const ref = parseObjectAddress(source, settings.bucket, { localPathHint: 'cat reads S3 objects: write s3://bucket/key' });
-      const engine = import('../../core/download.js');
+      const engine = import('../../core/transfer/download.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { downloadToStream } = await engine;
       try {

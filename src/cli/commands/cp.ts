@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { formatS3Url, type ObjectRef } from '../../core/address.js';
-import type { CopiedObject, CopyOptions } from '../../core/copy.js';
-import { destinationFor, planCopy, sameObject, type CopyPlan } from '../../core/copy-plan.js';
+import { formatS3Url, type ObjectRef } from '../../core/config/address.js';
+import type { CopiedObject, CopyOptions } from '../../core/transfer/copy.js';
+import { destinationFor, planCopy, sameObject, type CopyPlan } from '../../core/transfer/copy-plan.js';
 import { usageError } from '../../core/errors.js';
-import { resolvePutOptions } from '../../core/put-plan.js';
+import { resolvePutOptions } from '../../core/transfer/put-plan.js';
 import type { FilterRule } from '../../core/sync/filters.js';
-import { formatBytes } from '../../core/units.js';
+import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
 import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, collect, countingNameFilter, exitForFailures, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
@@ -93,7 +93,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
     }
   }
 
-  const engine = Promise.all([import('../../core/copy.js'), import('../../core/list.js'), import('../../core/limiter.js')]);
+  const engine = Promise.all([import('../../core/transfer/copy.js'), import('../../core/s3/list.js'), import('../../core/s3/limiter.js')]);
   const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
   const [{ copyObject, moveObject }, { listObjects }, { forEachWindowed }] = await engine;
   const objects: Array<CopiedObject & { sourceDeleted?: boolean }> = [];
@@ -178,7 +178,7 @@ async function* listedSources(
   runtime: Runtime,
   plan: CopyPlan,
   includeName: (name: string) => boolean,
-  listObjects: typeof import('../../core/list.js').listObjects,
+  listObjects: typeof import('../../core/s3/list.js').listObjects,
 ): AsyncGenerator<ObjectRef> {
   for await (const entry of listObjects(runtime.ctx, plan.source, { recursive: true })) {
     if (entry.kind !== 'object' || entry.object.key.endsWith('/')) continue;

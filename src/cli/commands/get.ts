@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { formatS3Url } from '../../core/address.js';
+import { formatS3Url } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/get-plan.js';
-import { formatBytes } from '../../core/units.js';
+import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
+import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter, exitForFailures } from './shared.js';
@@ -42,7 +42,7 @@ Examples:
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
-        const engine = import('../../core/download.js');
+        const engine = import('../../core/transfer/download.js');
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
@@ -76,7 +76,7 @@ Examples:
       const root = destination ?? '.';
       if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
       // The engine's modules load while the runtime's do: one wave of imports, not two.
-      const engine = Promise.all([import('../../core/download.js'), import('../../core/list.js'), import('../../core/limiter.js'), import('../../core/read-ahead.js')]);
+      const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/s3/list.js'), import('../../core/s3/limiter.js'), import('../../core/transfer/read-ahead.js')]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;

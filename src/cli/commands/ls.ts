@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/address.js';
-import { formatBytes } from '../../core/units.js';
+import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/config/address.js';
+import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -30,7 +30,7 @@ Examples:
         return;
       }
       const where = prefixText === undefined ? configuredBucketRoot(settings.bucket) : parseObjectAddress(prefixText, settings.bucket, { allowPrefix: true });
-      const engine = import('../../core/list.js');
+      const engine = import('../../core/s3/list.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listObjects } = await engine;
       const json = out.mode.json;
@@ -75,7 +75,7 @@ Examples:
 async function listBuckets(globals: Record<string, unknown>): Promise<void> {
   const { settings, out } = await resolveGlobals(globals);
   const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-  const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('../../core/sdk.js').then(({ sdk }) => sdk()), import('../../core/context.js')]);
+  const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('../../core/s3/sdk.js').then(({ sdk }) => sdk()), import('../../core/s3/context.js')]);
   try {
     const output = await retrying(runtime.ctx, 'ListBuckets', () => runtime.ctx.client.send(new ListBucketsCommand({})));
     const buckets = (output.Buckets ?? []).map((bucket) => ({ name: bucket.Name ?? '', creationDate: bucket.CreationDate?.toISOString() ?? null }));

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { parseObjectAddress } from '../../core/address.js';
+import { parseObjectAddress } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { parseDuration, parseSize } from '../../core/units.js';
-import { checkExpiry, curlCommand, DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE, type PresignedRequest } from '../../core/presign-request.js';
+import { parseDuration, parseSize } from '../../core/config/units.js';
+import { checkExpiry, curlCommand, DEFAULT_PRESIGN_EXPIRES, DEFAULT_PRESIGN_MAX_SIZE, type PresignedRequest } from '../../core/s3/presign-request.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -69,7 +69,7 @@ Examples:
       }
 
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-      const { presignGet, presignPut, presignPost } = await import('../../core/presign.js');
+      const { presignGet, presignPut, presignPost } = await import('../../core/s3/presign.js');
       let request: PresignedRequest;
       try {
         if (method === 'GET') request = await presignGet(runtime.ctx, { bucket, key }, expiresIn, flags.check);

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
-import { formatS3Url } from '../../core/address.js';
-import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/put-plan.js';
-import { formatBytes } from '../../core/units.js';
+import { formatS3Url } from '../../core/config/address.js';
+import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/transfer/put-plan.js';
+import { formatBytes } from '../../core/config/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
 import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, exitForFailures, type FailedItem } from './shared.js';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { usageError } from '../../core/errors.js';
 import { TransferSummary } from '../summary.js';
-import { errorCodeOf } from '../../core/retry.js';
+import { errorCodeOf } from '../../core/s3/retry.js';
 
 interface PutFlags {
   key?: string;
@@ -81,7 +81,7 @@ Examples:
       );
 
       // The engine's modules load while the runtime's do: one wave of imports, not two.
-      const engine = Promise.all([import('../../core/upload.js'), import('../../core/limiter.js'), import('../../core/objects.js')]);
+      const engine = Promise.all([import('../../core/transfer/upload.js'), import('../../core/s3/limiter.js'), import('../../core/s3/objects.js')]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const [{ uploadFile, uploadStream }, { forEachWindowed }, { findObject }] = await engine;
       const summary = new TransferSummary(runtime.ctx.events);

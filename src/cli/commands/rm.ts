@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress } from '../../core/address.js';
+import { formatS3Url, parseObjectAddress } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import type { Removed, RemovalFailure } from '../../core/remove.js';
+import type { Removed, RemovalFailure } from '../../core/transfer/remove.js';
 import type { FilterRule } from '../../core/sync/filters.js';
-import { parseCount } from '../../core/units.js';
+import { parseCount } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter, exitForFailures } from './shared.js';
@@ -61,7 +61,7 @@ a pattern without / matches the base name.`,
     const maxDelete = flags.maxDelete === undefined ? undefined : parseCount(flags.maxDelete, '--max-delete', 0);
     const dryRun = flags.dryRun === true;
 
-    const engine = import('../../core/remove.js');
+    const engine = import('../../core/transfer/remove.js');
     const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
     const { removeObjects } = await engine;
     const deleted: Array<Removed> = [];

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { describeError } from '../../core/errors.js';
-import { explainError, isFatalForRun, jsonErrorCode } from '../../core/s3-errors.js';
+import { explainError, isFatalForRun, jsonErrorCode } from '../../core/s3/explain-error.js';
 import type { Runtime } from '../runtime.js';
 import type { FailedItem } from '../summary.js';
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress } from '../../core/address.js';
-import type { ObjectDetails } from '../../core/stat.js';
-import { formatBytes } from '../../core/units.js';
+import { formatS3Url, parseObjectAddress } from '../../core/config/address.js';
+import type { ObjectDetails } from '../../core/transfer/stat.js';
+import { formatBytes } from '../../core/config/units.js';
 import { usageError } from '../../core/errors.js';
-import { httpStatusOf } from '../../core/retry.js';
+import { httpStatusOf } from '../../core/s3/retry.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -30,7 +30,7 @@ Examples:
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
       const ref = parseObjectAddress(source, settings.bucket);
-      const engine = import('../../core/stat.js');
+      const engine = import('../../core/transfer/stat.js');
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { statObject } = await engine;
       let details: ObjectDetails;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/address.js';
+import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { parseZone, renderLayoutKey, todayUtc, validateDataset } from '../../core/layout.js';
-import { formatBytes } from '../../core/units.js';
+import { parseZone, renderLayoutKey, todayUtc, validateDataset } from '../../core/config/layout.js';
+import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { collect } from './shared.js';
@@ -65,7 +65,7 @@ Exit codes:
       const { root, files } = resolveTable(positionals, flags, settings);
       const partition = (flags.partition ?? []).map(parsePartition);
       const runtime = await openRuntime(globals, interruption, { settings, out });
-      const { isAdded, planAppend, runAppend } = await import('../../core/delta/append.js');
+      const { isAdded, planAppend, runAppend } = await import('../../core/lake/delta/append.js');
       const tableUrl = formatS3Url(root);
       // A run that fails still names, with --json, what it uploaded: unreferenced files the next run reuses.
       const uploaded: string[] = [];
@@ -115,7 +115,7 @@ Exit codes:
     const { settings, out } = await resolveGlobals(globals);
     const root = resolveRoot(tableText, flags, settings);
     const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-    const { tableHistory } = await import('../../core/delta/history.js');
+    const { tableHistory } = await import('../../core/lake/delta/history.js');
     try {
       const versions = await tableHistory(runtime.ctx, root, settings.concurrency);
       if (versions[0] && versions[0].version > 0) out.line(`versions before ${versions[0].version} are only in a checkpoint (their commits were cleaned up)`);
@@ -140,7 +140,7 @@ Exit codes:
     const { settings, out } = await resolveGlobals(globals);
     const root = resolveRoot(tableText, flags, settings);
     const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-    const { checkTable } = await import('../../core/delta/history.js');
+    const { checkTable } = await import('../../core/lake/delta/history.js');
     try {
       const checked = await checkTable(runtime.ctx, root, settings.concurrency);
       for (const problem of checked.problems) out.failed(problem.key, problem.problem);

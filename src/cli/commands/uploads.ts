@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/address.js';
-import { parseDuration } from '../../core/units.js';
+import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/config/address.js';
+import { parseDuration } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -28,7 +28,7 @@ Examples:
       const { settings, out } = await resolveGlobals(globals);
       const where = prefixText === undefined ? configuredBucketRoot(settings.bucket) : parseObjectAddress(prefixText, settings.bucket, { allowPrefix: true });
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-      const { listIncompleteUploads } = await import('../../core/uploads.js');
+      const { listIncompleteUploads } = await import('../../core/s3/uploads.js');
       const found = [];
       try {
         for await (const upload of listIncompleteUploads(runtime.ctx, where)) {
@@ -56,7 +56,7 @@ Examples:
       const olderThanSeconds = flags.olderThan === undefined ? 0 : parseDuration(flags.olderThan, '--older-than');
       const cutoff = Date.now() - olderThanSeconds * 1000;
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-      const { listIncompleteUploads, abortUpload } = await import('../../core/uploads.js');
+      const { listIncompleteUploads, abortUpload } = await import('../../core/s3/uploads.js');
       const aborted = [];
       let kept = 0;
       try {

@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/address.js';
+import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import type { Verified } from '../../core/verify.js';
+import type { Verified } from '../../core/sync/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
@@ -43,7 +43,7 @@ Examples:
       if (isPrefix && localInfo && !localInfo.isDirectory()) throw usageError(`'${flags.local}' is not a directory; a prefix is verified against a directory`);
 
       const runtime = await openRuntime(globals, interruption, { settings, out });
-      const [{ verifyAgainstFile, verifyRemote }, { forEachWindowed }] = await Promise.all([import('../../core/verify.js'), import('../../core/limiter.js')]);
+      const [{ verifyAgainstFile, verifyRemote }, { forEachWindowed }] = await Promise.all([import('../../core/sync/verify.js'), import('../../core/s3/limiter.js')]);
       const mismatched: Array<{ key: string; path?: string; reason: string }> = [];
       const unverifiable: Array<{ key: string; path?: string; reason: string }> = [];
       const objects: Array<{ key: string; proof: string }> = [];
@@ -68,7 +68,7 @@ Examples:
         } else {
           const prefix = { bucket: parsed.bucket, key: parsed.key === '' || parsed.key.endsWith('/') ? parsed.key : `${parsed.key}/` };
           const [{ listObjects }, { walkLocalTree }, { march }] = await Promise.all([
-            import('../../core/list.js'),
+            import('../../core/s3/list.js'),
             import('../../core/sync/local-tree.js'),
             import('../../core/sync/march.js'),
           ]);

@@ -1,8 +1,8 @@
-import type { ObjectRef } from '../address.js';
-import { crc32OfFile, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../checksums.js';
-import type { TransferContext } from '../context.js';
-import { headObject } from '../objects.js';
-import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../part-layout.js';
+import type { ObjectRef } from '../config/address.js';
+import { crc32OfFile, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../integrity/checksums.js';
+import type { TransferContext } from '../s3/context.js';
+import { headObject } from '../s3/objects.js';
+import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../integrity/part-layout.js';
 import type { CachedHash } from './hash-cache.js';
 import type { LocalFile } from './local-tree.js';
 

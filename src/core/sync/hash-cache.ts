@@ -1,10 +1,10 @@
 import type { WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
-import { createNewFile } from '../exclusive-files.js';
-import { isGoneHolder, processTag } from '../lock-file.js';
+import { createNewFile } from '../transfer/exclusive-files.js';
+import { isGoneHolder, processTag } from '../transfer/lock-file.js';
 import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { compareKeys } from '../list.js';
+import { compareKeys } from '../s3/list.js';
 import type { LocalFile } from './local-tree.js';
 
 /** What is known of one local file's content, valid while its size, times and inode are unchanged. */

@@ -1,7 +1,7 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { failure } from '../errors.js';
-import { tryLock } from '../lock-file.js';
+import { tryLock } from '../transfer/lock-file.js';
 
 /**
  * One sync of a given source and destination at a time. A lock left by a process that is gone

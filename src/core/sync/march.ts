@@ -1,4 +1,4 @@
-import { compareKeys } from '../list.js';
+import { compareKeys } from '../s3/list.js';
 
 /** One name seen while walking two sorted listings together. */
 export interface MarchStep<S, D> {

@@ -1,19 +1,26 @@
+/**
+ * sync/: a local tree and a prefix made the same (this file): the local walk in S3's order, the march
+ * of two sorted listings, the content compare and its hash cache, filters and shards, the run's lock,
+ * Delta-aware ordering; and `verify`, the same compare without transfers. Imports transfer/, s3/,
+ * integrity/, config/, errors.ts.
+ */
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sdk } from '../sdk.js';
-import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../address.js';
-import { retrying, type TransferContext } from '../context.js';
-import { downloadToFile } from '../download.js';
+import { sdk } from '../s3/sdk.js';
+import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../config/address.js';
+import { retrying, type TransferContext } from '../s3/context.js';
+import { downloadToFile } from '../transfer/download.js';
 import { describeError } from '../errors.js';
-import { DestinationGuard, localPathFor } from '../get-plan.js';
-import { forEachWindowed } from '../limiter.js';
-import { listObjects } from '../list.js';
-import { readAhead } from '../read-ahead.js';
-import { findObject } from '../objects.js';
-import { guessContentType } from '../put-plan.js';
-import { explainError, isFatalForRun } from '../s3-errors.js';
-import { isTemporaryDownloadName } from '../temporary-names.js';
-import { uploadFile, type PutOptions } from '../upload.js';
+import { DestinationGuard, localPathFor } from '../transfer/get-plan.js';
+import { forEachWindowed } from '../s3/limiter.js';
+import { listObjects } from '../s3/list.js';
+import { readAhead } from '../transfer/read-ahead.js';
+import { findObject } from '../s3/objects.js';
+import { guessContentType } from '../transfer/put-plan.js';
+import { explainError, isFatalForRun } from '../s3/explain-error.js';
+import { isTemporaryDownloadName } from '../transfer/temporary-names.js';
+import { uploadFile } from '../transfer/upload.js';
+import type { PutOptions } from '../transfer/put-options.js';
 import { compareContent, type Reason, type RemoteFile } from './compare.js';
 import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from './delta.js';
 import { ownerShard, type Shard } from './filters.js';

@@ -1,0 +1,218 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { TransientError } from './retry.js';
+
+/**
+ * The XML answers of the direct requests, read strictly with fast-xml-parser: a ListObjectsV2 page,
+ * CreateMultipartUpload's upload id, CompleteMultipartUpload's ETag, and S3's error documents
+ * (requests.ts loads this module, and the parser, with the first of them). An answer that is
+ * not a well-formed document, or that contradicts itself (a KeyCount that is not the number of
+ * entries, a truncated page without a way on), is a DamagedAnswer: transient, so the one retry policy
+ * asks again, and after the retries the run fails with one line. Never fewer keys: `sync --delete`
+ * deletes what the listing does not name.
+ *
+ * The root element's name is not checked (moto 5.2.1 answers a Complete with
+ * `CompleteMultipartUploadResponse`, S3 with `...Result`); a root named `Error` is the error it names,
+ * whatever the status (S3 can answer 200 and put an error in the body).
+ */
+
+/** An answer that arrived damaged or contradicts itself: worth asking again, never read as fewer keys. */
+export class DamagedAnswer extends TransientError {
+  override readonly name = 'DamagedAnswer';
+}
+
+/** One page of a ListObjectsV2 answer, as the SDK would give it. */
+export interface ListPage {
+  contents: Array<{ key: string; size: number; lastModified: Date | undefined; etag: string | undefined; storageClass: string | undefined }>;
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  nextContinuationToken: string | undefined;
+}
+
+/** An answer's body as text; one the connection stopped keeping at `limit` is damaged, never read in part. */
+export function answerText(response: { body: Buffer; bodyLength: number }, source: string, limit: number): string {
+  if (response.bodyLength > response.body.length) throw new DamagedAnswer(`damaged answer to ${source}: over the limit of ${limit} bytes`);
+  return response.body.toString('utf8');
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** XML's five named references and numeric ones; anything else is not XML (a damaged `&amp;`, say). */
+function unescapeXml(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);/g, (whole, entity: string) => {
+    const named = XML_ENTITIES[entity];
+    if (named !== undefined) return named;
+    const code = entity.startsWith('#x') ? Number.parseInt(entity.slice(2), 16) : entity.startsWith('#') ? Number(entity.slice(1)) : Number.NaN;
+    if (!(code > 0 && code <= 0x10ffff)) throw new DamagedAnswer(`damaged answer: unknown reference ${whole}`);
+    return String.fromCodePoint(code);
+  });
+}
+
+/**
+ * One parser for every answer, built once. Values are kept as the text they are (no numbers guessed,
+ * no trimming: a key may end in a space), attributes and the declaration dropped, `Contents` and
+ * `CommonPrefixes` always lists. Entities are decoded by `unescapeXml` (no DOCTYPE entity is ever
+ * expanded).
+ */
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  parseTagValue: false,
+  trimValues: false,
+  isArray: (name: string) => name === 'Contents' || name === 'CommonPrefixes',
+  entityDecoder: { decode: unescapeXml, reset: () => undefined, setExternalEntities: () => undefined, addInputEntities: () => undefined, setXmlVersion: () => undefined },
+});
+
+type Element = Record<string, unknown>;
+
+/**
+ * The document's root element: its name and children. Not well-formed → DamagedAnswer. The parser
+ * alone accepts a mismatched or missing closing tag, so the validator runs first (fast-xml-parser 5
+ * marks XMLValidator deprecated in favour of its separate fast-xml-validator package; the one it
+ * still ships spares a second dependency).
+ */
+function readDocument(xml: string, source: string): { root: string; element: Element } {
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw new DamagedAnswer(`damaged answer to ${source}: not well-formed (${valid.err.msg.replace(/\s+/g, ' ')} at line ${valid.err.line})`);
+  let document: Element;
+  try {
+    document = parser.parse(xml) as Element;
+  } catch (error) {
+    if (error instanceof DamagedAnswer) throw new DamagedAnswer(`${error.message.replace(/^damaged answer/, `damaged answer to ${source}`)}`);
+    throw new DamagedAnswer(`damaged answer to ${source}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const roots = Object.keys(document).filter((name) => !name.startsWith('#'));
+  if (roots.length !== 1) throw new DamagedAnswer(`damaged answer to ${source}: ${roots.length === 0 ? 'no document' : 'more than one root element'}`);
+  const root = roots[0]!;
+  const element = document[root];
+  return { root, element: typeof element === 'object' && element !== null ? (element as Element) : {} };
+}
+
+/**
+ * The text of child `name`, if present. A value of only whitespace with a line break reads as empty,
+ * as the SDK reads it. An element where text was expected, or a repeated one, is damage.
+ */
+function textOf(element: Element, name: string, source: string): string | undefined {
+  const value = element[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new DamagedAnswer(`damaged answer to ${source}: <${name}> is not one piece of text`);
+  return value.trim() === '' && value.includes('\n') ? '' : value;
+}
+
+/** The whole document read, or the error an `<Error>` root names (as a server error when it came in a 2xx). */
+function readAnswer(xml: string, source: string): Element {
+  const { root, element } = readDocument(xml, source);
+  if (root === 'Error') throw errorFrom(500, element, {});
+  return element;
+}
+
+/**
+ * A ListObjectsV2 page, checked against itself: KeyCount (when sent) equals the keys and prefixes
+ * read; IsTruncated is exactly `true` or `false`; a truncated page names a next token that is not the
+ * one just sent, and holds something; a page that is not truncated names none.
+ */
+export function parseListPage(xml: string, sent: { continuationToken?: string | undefined; source?: string } = {}): ListPage {
+  const source = sent.source ?? 'ListObjectsV2';
+  const page = readAnswer(xml, source);
+  const damaged = (what: string) => new DamagedAnswer(`damaged answer to ${source}: ${what}`);
+  const entries = (page.Contents ?? []) as unknown[];
+  const contents = entries.map((entry) => {
+    const item = (typeof entry === 'object' && entry !== null ? entry : {}) as Element;
+    const key = textOf(item, 'Key', source);
+    if (!key) throw damaged('an entry without a Key');
+    const sizeText = textOf(item, 'Size', source) ?? '';
+    if (!/^\d+$/.test(sizeText)) throw damaged(`Size ${JSON.stringify(sizeText)} of ${JSON.stringify(key)} is not a whole number`);
+    const lastModifiedText = textOf(item, 'LastModified', source);
+    const lastModified = lastModifiedText ? new Date(lastModifiedText) : undefined;
+    if (lastModified && Number.isNaN(lastModified.getTime())) throw damaged(`LastModified ${JSON.stringify(lastModifiedText)} of ${JSON.stringify(key)} is not a date`);
+    return {
+      key,
+      size: Number(sizeText),
+      lastModified,
+      etag: textOf(item, 'ETag', source),
+      storageClass: textOf(item, 'StorageClass', source),
+    };
+  });
+  const commonPrefixes = ((page.CommonPrefixes ?? []) as unknown[]).map((entry) => {
+    const prefix = textOf((typeof entry === 'object' && entry !== null ? entry : {}) as Element, 'Prefix', source);
+    if (!prefix) throw damaged('a CommonPrefixes entry without a Prefix');
+    return prefix;
+  });
+
+  const parsed = contents.length + commonPrefixes.length;
+  const keyCount = textOf(page, 'KeyCount', source);
+  if (keyCount !== undefined && (!/^\d+$/.test(keyCount) || Number(keyCount) !== parsed)) throw damaged(`KeyCount ${keyCount} but ${parsed} keys and prefixes`);
+  const truncatedText = textOf(page, 'IsTruncated', source);
+  if (truncatedText !== 'true' && truncatedText !== 'false') throw damaged(`IsTruncated ${truncatedText === undefined ? 'missing' : JSON.stringify(truncatedText)}, not true or false`);
+  const isTruncated = truncatedText === 'true';
+  const nextContinuationToken = textOf(page, 'NextContinuationToken', source) || undefined;
+  if (isTruncated) {
+    if (nextContinuationToken === undefined) throw damaged('truncated, but no NextContinuationToken');
+    if (nextContinuationToken === sent.continuationToken) throw damaged('the NextContinuationToken repeats the one sent');
+    if (parsed === 0) throw damaged('truncated, but the page is empty');
+  } else if (nextContinuationToken !== undefined) throw damaged('not truncated, yet a NextContinuationToken');
+  return { contents, commonPrefixes, isTruncated, nextContinuationToken };
+}
+
+/** CreateMultipartUpload's answer: its upload id. */
+export function readUploadId(xml: string, source = 'CreateMultipartUpload'): string {
+  const uploadId = textOf(readAnswer(xml, source), 'UploadId', source);
+  if (!uploadId) throw new DamagedAnswer(`damaged answer to ${source}: no UploadId`);
+  return uploadId;
+}
+
+/** CompleteMultipartUpload's answer (a 200 may carry an `<Error>`): the object's ETag, if it says one. */
+export function readCompletedEtag(xml: string, source = 'CompleteMultipartUpload'): string | undefined {
+  return textOf(readAnswer(xml, source), 'ETag', source);
+}
+
+/** Response headers as node:http and undici give them, lower-case names. */
+type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * An S3 error answer as the SDK would throw it: name and Code from the XML body, the status in
+ * $metadata. A body that is not an error document (a proxy's HTML page, a body cut short) leaves the
+ * error named by its status.
+ */
+export function s3Error(status: number, body: string, headers: HeaderBag): Error {
+  let element: Element = {};
+  if (body.includes('<Error')) {
+    try {
+      const document = readDocument(body, 'an error');
+      if (document.root === 'Error') element = document.element;
+    } catch {
+      // Not a well-formed error document: named by its status below.
+    }
+  }
+  return errorFrom(status, element, headers);
+}
+
+function errorFrom(status: number, element: Element, headers: HeaderBag): Error {
+  const field = (name: string) => {
+    const value = element[name];
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+  const requestId = headers['x-amz-request-id'];
+  const code = field('Code') ?? defaultCodeFor(status);
+  const message = field('Message') ?? `HTTP ${status}`;
+  return Object.assign(new Error(message), {
+    name: code,
+    Code: code,
+    // S3 names the bucket in NoSuchBucket and some others: messages name the bucket the server meant.
+    ...(field('BucketName') ? { BucketName: field('BucketName') } : {}),
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status, requestId: Array.isArray(requestId) ? requestId[0] : requestId },
+  });
+}
+
+/** The code of an answer without a body to say it (a HEAD's), as the SDK names it. */
+function defaultCodeFor(status: number): string {
+  // S3 answers 301 when the bucket is addressed in the wrong region.
+  if (status === 301) return 'PermanentRedirect';
+  if (status === 404) return 'NotFound';
+  if (status === 403) return 'Forbidden';
+  if (status === 304) return 'NotModified';
+  if (status === 412) return 'PreconditionFailed';
+  return status >= 500 ? 'InternalError' : 'UnknownError';
+}

@@ -1,0 +1,106 @@
+import { formatS3Url, isS3Url, joinKey, parseObjectAddress, validateKey, type ObjectRef } from '../config/address.js';
+import { usageError } from '../errors.js';
+import { parseLayoutDate, parseLayoutKey, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
+
+/** Where `cp`/`mv` put the copy: a key or prefix named, or the lake layout (a zone promotion). */
+export type CopyDestination =
+  | { kind: 'address'; ref: ObjectRef; isPrefix: boolean }
+  | { kind: 'layout'; bucket: string; template: string; zone: Zone; dataset: string; date: LayoutDate | undefined };
+
+export interface CopyRequest {
+  source: string;
+  destination: string | undefined;
+  recursive: boolean;
+  zone?: string | undefined;
+  dataset?: string | undefined;
+  date?: string | undefined;
+  /** The configured bucket, for bare keys and the layout. */
+  bucket: string | undefined;
+  layout: string;
+}
+
+export interface CopyPlan {
+  /** The object, or with `recursive` the prefix (empty or ending in `/`). */
+  source: ObjectRef;
+  recursive: boolean;
+  destination: CopyDestination;
+}
+
+/** Checks the source, the destination and the layout flags before any request; bad input is a usage error. */
+export function planCopy(request: CopyRequest, command: 'cp' | 'mv'): CopyPlan {
+  const { zone, dataset, date } = request;
+  const parsedSource = parseObjectAddress(request.source, request.bucket, { allowPrefix: request.recursive, localPathHint: 'upload a local file with `datalake put`' });
+  const source = request.recursive && parsedSource.key !== '' && !parsedSource.key.endsWith('/') ? { ...parsedSource, key: `${parsedSource.key}/` } : parsedSource;
+  let destination: CopyDestination;
+  if (zone !== undefined || dataset !== undefined || date !== undefined) {
+    if (request.destination !== undefined) throw usageError('--zone makes the destination; give only the source', `e.g. datalake ${command} s3://lake/raw/x/ --recursive --zone processed --dataset x`);
+    if (zone === undefined || dataset === undefined) throw usageError('the layout needs both --zone and --dataset');
+    validateDataset(dataset);
+    destination = {
+      kind: 'layout',
+      bucket: request.bucket ?? source.bucket,
+      template: request.layout,
+      zone: parseZone(zone),
+      dataset,
+      date: date === undefined ? undefined : parseLayoutDate(date),
+    };
+  } else {
+    if (request.destination === undefined) throw usageError(`${command} needs a destination`, 's3://bucket/key, s3://bucket/prefix/, or --zone ZONE --dataset NAME');
+    if (!isS3Url(request.destination) && /^(\.{0,2}\/|~)/.test(request.destination)) {
+      throw usageError(`'${request.destination}' is a local path: ${command} copies between S3 locations`, command === 'cp' ? 'download with `datalake get`' : undefined);
+    }
+    const isPrefix = request.recursive || request.destination.endsWith('/') || /^s3:\/\/[^/]+$/.test(request.destination);
+    const ref = parseObjectAddress(request.destination, request.bucket, { allowPrefix: isPrefix });
+    destination = { kind: 'address', ref: isPrefix && ref.key !== '' && !ref.key.endsWith('/') ? { ...ref, key: `${ref.key}/` } : ref, isPrefix };
+  }
+  if (request.recursive) refuseOverlap(source, destination, command);
+  return { source, recursive: request.recursive, destination };
+}
+
+/**
+ * A recursive copy into its own prefix (or out of a prefix into one that holds it) would list its own
+ * copies and copy them again: refused before any request.
+ */
+function refuseOverlap(source: ObjectRef, destination: CopyDestination, command: string): void {
+  const target = destination.kind === 'address' ? destination.ref : { bucket: destination.bucket, key: layoutRoot(destination) };
+  if (target.bucket !== source.bucket) return;
+  if (target.key.startsWith(source.key) || source.key.startsWith(target.key)) {
+    throw usageError(`${command} --recursive from ${formatS3Url(source)} to ${formatS3Url(target)}: one prefix contains the other`, 'copy into a prefix outside the source');
+  }
+}
+
+/** The fixed start of every key the layout makes for one zone and dataset: the template up to its first other placeholder. */
+function layoutRoot(destination: Extract<CopyDestination, { kind: 'layout' }>): string {
+  const head = destination.template.split(/\{(?:yyyy|mm|dd|name)\}/)[0] ?? '';
+  return head.replace(/\{zone\}/g, destination.zone).replace(/\{dataset\}/g, destination.dataset);
+}
+
+/**
+ * The destination of one source object. Under the layout, a key that already follows it keeps its
+ * partition date and name (raw/x/year=2024/…/f.csv → processed/x/year=2024/…/f.csv); any other key is
+ * named by its path under the source prefix (or its base name), dated --date or today.
+ */
+export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
+  const { destination } = plan;
+  const relative = plan.recursive ? sourceKey.slice(plan.source.key.length) : sourceKey.slice(sourceKey.lastIndexOf('/') + 1);
+  let ref: ObjectRef;
+  if (destination.kind === 'address') {
+    ref = destination.isPrefix ? { bucket: destination.ref.bucket, key: joinKey(destination.ref.key, relative) } : destination.ref;
+  } else {
+    const parsed = parseLayoutKey(destination.template, sourceKey);
+    const partitioned = parsed && parsed.date.yyyy !== '' && parsed.date.mm !== '' && parsed.date.dd !== '' ? parsed.date : undefined;
+    const key = renderLayoutKey(destination.template, {
+      zone: destination.zone,
+      dataset: destination.dataset,
+      date: destination.date ?? partitioned ?? todayUtc(),
+      name: parsed?.name ?? relative,
+    });
+    ref = { bucket: destination.bucket, key };
+  }
+  validateKey(ref.key);
+  return ref;
+}
+
+export function sameObject(a: ObjectRef, b: ObjectRef): boolean {
+  return a.bucket === b.bucket && a.key === b.key;
+}

@@ -1,0 +1,197 @@
+import type { DeleteObjectsCommandOutput, ObjectIdentifier } from '@aws-sdk/client-s3';
+import { formatS3Url, type ObjectRef } from '../config/address.js';
+import { limitedRequest, retrying, type TransferContext } from '../s3/context.js';
+import { describeError, failure } from '../errors.js';
+import { listObjects } from '../s3/list.js';
+import { forEachWindowed } from '../s3/limiter.js';
+import { findObject, missingObjectOrBucket } from '../s3/objects.js';
+import { explainError, isFatalForRun } from '../s3/explain-error.js';
+import { sdk } from '../s3/sdk.js';
+
+/** S3 takes at most this many keys in one DeleteObjects request. */
+export const DELETE_BATCH = 1000;
+/** DeleteObjects requests in flight at once: each already carries up to 1,000 deletions. */
+const BATCHES_IN_FLIGHT = 4;
+
+export interface RemovalPlan {
+  /** One object, or with `recursive` a prefix (empty or ending in `/`). */
+  target: ObjectRef;
+  recursive: boolean;
+  /** `--exclude/--include`, applied to names relative to the prefix. */
+  includeName: (name: string) => boolean;
+  /** Every version and delete marker instead of a new delete marker on a versioned bucket. */
+  allVersions: boolean;
+  dryRun: boolean;
+  /** Refuse, before deleting anything, when more than this would go. */
+  maxDelete: number | undefined;
+}
+
+/** One thing to delete: an object's current version, or (with --all-versions) one exact version or marker. */
+export interface RemovalTarget {
+  key: string;
+  versionId?: string | undefined;
+  /** The version being removed is itself a delete marker. */
+  isDeleteMarker?: boolean;
+}
+
+export interface Removed extends RemovalTarget {
+  /** The delete made a delete marker (a versioned bucket, without --all-versions): the data is still there. */
+  deleteMarkerCreated?: boolean;
+}
+
+export interface RemovalFailure extends RemovalTarget {
+  error: string;
+}
+
+export interface RemovalListener {
+  removed(entry: Removed): void;
+  failed(entry: RemovalFailure): void;
+}
+
+/**
+ * Deletes what a plan names: listed first, counted against `--max-delete` before the first delete,
+ * then sent in DeleteObjects batches of up to 1,000 keys. Every key the server answers with an error,
+ * or leaves out of its answer, is reported failed; nothing is assumed deleted that was not said to be.
+ * A dry run lists and reports, and sends no delete.
+ */
+export async function removeObjects(ctx: TransferContext, plan: RemovalPlan, listener: RemovalListener): Promise<void> {
+  if (plan.maxDelete !== undefined) {
+    let count = 0;
+    for await (const _target of removalTargets(ctx, plan)) {
+      if (ctx.stopping?.aborted) throw ctx.stopping.reason;
+      count += 1;
+      if (count > plan.maxDelete) {
+        throw failure(`refusing to delete more than --max-delete ${plan.maxDelete} under ${formatS3Url(plan.target)}; nothing was deleted`, {
+          hint: 'raise --max-delete, or narrow the prefix or the --exclude/--include rules',
+        });
+      }
+    }
+  }
+  let sent = 0;
+  await forEachWindowed(
+    batches(removalTargets(ctx, plan), DELETE_BATCH),
+    BATCHES_IN_FLIGHT,
+    async (batch) => {
+      // Objects that appeared between the count and now never take the total past --max-delete.
+      if (plan.maxDelete !== undefined) {
+        const room = Math.max(plan.maxDelete - sent, 0);
+        for (const refused of batch.slice(room)) listener.failed({ ...refused, error: `not deleted: more than --max-delete ${plan.maxDelete}` });
+        batch = batch.slice(0, room);
+      }
+      sent += batch.length;
+      if (batch.length === 0) return;
+      if (plan.dryRun) {
+        for (const target of batch) listener.removed(target);
+        return;
+      }
+      await deleteBatch(ctx, plan.target.bucket, batch, listener);
+    },
+    ctx.stopping,
+  );
+}
+
+/** What the plan would delete, in listing order. A single object that does not exist is an error. */
+export async function* removalTargets(ctx: TransferContext, plan: RemovalPlan): AsyncGenerator<RemovalTarget> {
+  const { target } = plan;
+  if (!plan.recursive) {
+    if (plan.allVersions) {
+      let found = false;
+      for await (const version of listVersions(ctx, target)) {
+        if (version.key !== target.key) continue;
+        found = true;
+        yield version;
+      }
+      if (!found) throw await missingObjectOrBucket(ctx, target);
+      return;
+    }
+    if (!(await findObject(ctx, target))) throw await missingObjectOrBucket(ctx, target);
+    yield { key: target.key };
+    return;
+  }
+  if (plan.allVersions) {
+    for await (const version of listVersions(ctx, target)) {
+      if (plan.includeName(version.key.slice(target.key.length))) yield version;
+    }
+    return;
+  }
+  for await (const entry of listObjects(ctx, target, { recursive: true })) {
+    if (entry.kind === 'object' && plan.includeName(entry.object.key.slice(target.key.length))) yield { key: entry.object.key };
+  }
+}
+
+/** Every version and delete marker under a prefix (ListObjectVersions, all pages). */
+async function* listVersions(ctx: TransferContext, where: ObjectRef): AsyncGenerator<RemovalTarget> {
+  const { ListObjectVersionsCommand } = await sdk();
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  for (;;) {
+    const [key, version] = [keyMarker, versionIdMarker];
+    const page = await retrying(ctx, `ListObjectVersions ${where.key}`, () =>
+      ctx.client.send(
+        new ListObjectVersionsCommand({
+          Bucket: where.bucket,
+          ...(where.key ? { Prefix: where.key } : {}),
+          ...(key ? { KeyMarker: key } : {}),
+          ...(version ? { VersionIdMarker: version } : {}),
+        }),
+        { abortSignal: ctx.signal },
+      ),
+    );
+    const entries: RemovalTarget[] = [
+      ...(page.Versions ?? []).map((item) => ({ key: item.Key ?? '', versionId: item.VersionId })),
+      ...(page.DeleteMarkers ?? []).map((item) => ({ key: item.Key ?? '', versionId: item.VersionId, isDeleteMarker: true })),
+    ];
+    if (entries.some((entry) => entry.key === '')) throw failure(`the server listed a version without a key under ${formatS3Url(where)}`);
+    entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* entries;
+    if (!page.IsTruncated) return;
+    keyMarker = page.NextKeyMarker;
+    versionIdMarker = page.NextVersionIdMarker;
+    if (!keyMarker && !versionIdMarker) throw failure(`the version listing of ${formatS3Url(where)} was cut short: truncated with no marker to go on from`);
+  }
+}
+
+/**
+ * One DeleteObjects request. Its answer is read strictly: each key is reported deleted only if the
+ * answer says so, and failed with the server's code otherwise. A request that fails as a whole fails
+ * every key in it, unless the failure would meet every other batch too (credentials, no bucket).
+ */
+async function deleteBatch(ctx: TransferContext, bucket: string, batch: RemovalTarget[], listener: RemovalListener): Promise<void> {
+  const { DeleteObjectsCommand } = await sdk();
+  const objects: ObjectIdentifier[] = batch.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}) }));
+  let answer: DeleteObjectsCommandOutput;
+  try {
+    answer = await limitedRequest(ctx, `DeleteObjects (${batch.length} keys)`, () =>
+      ctx.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), { abortSignal: ctx.signal }),
+    );
+  } catch (error) {
+    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
+    if (isFatalForRun(error)) throw explainError(error, { bucket });
+    const reason = describeError(explainError(error, { bucket }));
+    for (const target of batch) listener.failed({ ...target, error: reason });
+    return;
+  }
+  const identity = (key: string | undefined, versionId: string | undefined) => `${key ?? ''}\u0000${versionId ?? ''}`;
+  const deleted = new Map((answer.Deleted ?? []).map((item) => [identity(item.Key, item.VersionId), item]));
+  const errors = new Map((answer.Errors ?? []).map((item) => [identity(item.Key, item.VersionId), item]));
+  for (const target of batch) {
+    const id = identity(target.key, target.versionId);
+    const error = errors.get(id);
+    const done = deleted.get(id);
+    if (error) listener.failed({ ...target, error: `${error.Code ?? 'error'}: ${error.Message ?? 'the server refused to delete it'}` });
+    else if (done) listener.removed({ ...target, ...(done.DeleteMarker && !target.versionId ? { deleteMarkerCreated: true } : {}) });
+    else listener.failed({ ...target, error: 'the server did not report this key deleted' });
+  }
+}
+
+async function* batches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of items) {
+    batch.push(item);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
