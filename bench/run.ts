@@ -107,9 +107,9 @@ function generate(): void {
 const VERIFIED: Record<Tool, { upload: string; download: string }> = {
   datalake: { upload: 'CRC32 of every part and of the whole object (S3 checks both, datalake compares), Content-MD5 of every part, the multipart ETag', download: 'the object\'s full-object CRC32, every byte (else its MD5 or multipart ETag)' },
   base: { upload: 'MD5 of the whole file (stored as md5chksum, read in a pass before the parts), Content-MD5 of every part, the multipart ETag', download: 'md5chksum or the ETag, every byte' },
-  s5cmd: { upload: 'nothing of its own (the SDK\'s default checksum, where the SDK sends one)', download: 'nothing' },
-  aws: { upload: 'the SDK\'s default checksum (CRC32 on botocore ≥ 1.36, Content-MD5 before)', download: 'the object\'s stored checksum when the SDK validates it (botocore ≥ 1.36), else nothing' },
-  rclone: { upload: 'Content-MD5 of single PUTs and parts; the whole-file MD5 stored as md5chksum', download: 'MD5 against the ETag or md5chksum' },
+  s5cmd: { upload: 'no checksum of its own', download: 'nothing' },
+  aws: { upload: 'the SigV4 hash of each request\'s body (signed payloads over plain http); nothing stored', download: 'nothing (the CLI checks stored checksums only from 2.23 on; Debian\'s is older)' },
+  rclone: { upload: 'Content-MD5 of single PUTs and of each part; the whole-file MD5 stored as md5chksum', download: 'MD5 against the ETag or md5chksum' },
 };
 
 // ---- timing ---------------------------------------------------------------------------------------
