@@ -11,10 +11,6 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function globalsOf(command: Command) {
-  return command.optsWithGlobals();
-}
-
 export type { FailedItem } from '../summary.js';
 
 /**
@@ -37,11 +33,6 @@ export async function attempt<T>(
     runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
     return undefined;
   }
-}
-
-/** Exit 1 when anything failed; the failures were already named one per line. */
-export function exitForFailures(failed: FailedItem[]): void {
-  if (failed.length > 0) process.exitCode = 1;
 }
 
 /**
