@@ -5,9 +5,9 @@
  * download.ts (the temporary file and placing), download-whole.ts, download-ranges.ts,
  * download-segments.ts, download-writes.ts, range-progress.ts, download-stream.ts, download-proof.ts.
  * Copy (copy.ts, copy-requests.ts, copy-proof.ts), remove, stat; their plans (put-plan, get-plan,
- * copy-plan), part sizes (parts.ts), the multipart journal, temporary download names, exclusive
- * files and locks, buffers. Imports s3/, integrity/, config/, errors.ts, events.ts; of sync/ only
- * put-plan.ts's walk (sync/local-tree.ts).
+ * copy-plan), the one walk of a local tree (local-tree.ts), part sizes (parts.ts), the multipart
+ * journal, temporary download names, exclusive files and locks, buffers, whether one item's failure
+ * ends a run (item-failure.ts). Imports s3/, integrity/, config/, errors.ts, events.ts.
  */
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from '../config/address.js';
