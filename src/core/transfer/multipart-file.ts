@@ -14,7 +14,7 @@ import { choosePartSize, splitIntoParts, type PartRange } from './parts.js';
 import { errorCodeOf } from '../s3/retry.js';
 import type { JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
-import { type PutOptions, versionOf, type UploadedObject } from './put-options.js';
+import { versionOf, type PutOptions, type UploadedObject } from './put-options.js';
 import { abortQuietly, completeMultipartUpload, createMultipartUpload, sendParts } from './multipart-upload.js';
 import { findPendingUpload, resumeUpload, type FileIdentity } from './upload-resume.js';
 

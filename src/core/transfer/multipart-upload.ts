@@ -16,7 +16,7 @@ import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import { headerText } from '../s3/requests.js';
 import { sdk } from '../s3/sdk.js';
-import { storageHeaders, type PutOptions, CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH } from './put-options.js';
+import { CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH, storageHeaders, type PutOptions } from './put-options.js';
 import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
 /**

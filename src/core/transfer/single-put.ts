@@ -11,7 +11,7 @@ import { ContentMismatch } from '../errors.js';
 import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { headerText } from '../s3/requests.js';
 import { openWithoutAtime, type ListedFile } from './listed-file.js';
-import { storageHeaders, type PutOptions, CRC32_HEADER, IF_NONE_MATCH, versionOf, type UploadedObject } from './put-options.js';
+import { CRC32_HEADER, IF_NONE_MATCH, storageHeaders, versionOf, type PutOptions, type UploadedObject } from './put-options.js';
 import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf } from '../integrity/upload-proof.js';
 
 /** Small files are read in one synchronous call: cheaper than four thread-pool round trips each. */
