@@ -1,6 +1,5 @@
 import type { Dispatcher } from 'undici';
 import { CONNECT_TIMEOUT_MS } from './deadlines.js';
-import { commonJsExports } from './sdk.js';
 
 /** The run's undici dispatchers, one per scheme. */
 export interface Dispatchers {
@@ -23,7 +22,12 @@ export interface AgentSettings {
  * (a URL parsed and NO_PROXY read from the environment for each request).
  */
 export async function loadDispatchers(settings: AgentSettings, env: NodeJS.ProcessEnv = process.env): Promise<Dispatchers> {
-  const { Agent, EnvHttpProxyAgent, Pool } = await import('undici').then(commonJsExports<typeof import('undici')>);
+  // Each from its own module: undici's index would load fetch, WebSocket and the rest with them
+  // (undici-modules.d.ts). The proxy agent only when a proxy is set.
+  const [{ default: Agent }, { default: Pool }] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/dispatcher/pool.js')]);
+  const httpProxy = env.http_proxy ?? env.HTTP_PROXY;
+  const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY;
+  const EnvHttpProxyAgent = httpProxy || httpsProxy ? (await import('undici/lib/dispatcher/env-http-proxy-agent.js')).default : undefined;
   const tls = { ca: settings.ca, timeout: CONNECT_TIMEOUT_MS };
   const options = {
     connections: settings.connections,
@@ -37,15 +41,13 @@ export async function loadDispatchers(settings: AgentSettings, env: NodeJS.Proce
     // the proxy's connection gets the limits itself (otherwise undici's default, 300 s).
     proxyTls: { timeout: CONNECT_TIMEOUT_MS },
     clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, headersTimeout: settings.proxyAnswerMs }),
-  } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
-  // Exactly the variables EnvHttpProxyAgent reads, in its order; an empty one is none.
+  } as ConstructorParameters<typeof import('undici').EnvHttpProxyAgent>[0];
   const direct = () => new Agent(options as ConstructorParameters<typeof Agent>[0]);
-  const httpProxy = env.http_proxy ?? env.HTTP_PROXY;
-  const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY;
-  // An empty proxy is none: it stops undici from falling back to the other scheme's variable.
+  // The variables read above are exactly those EnvHttpProxyAgent reads, in its order; an empty one
+  // is none. An empty proxy given to it stops undici from falling back to the other scheme's variable.
   return {
-    http: httpProxy ? new EnvHttpProxyAgent({ ...options, httpsProxy: '' }) : direct(),
-    https: httpsProxy ? new EnvHttpProxyAgent({ ...options, httpProxy: '' }) : direct(),
+    http: httpProxy && EnvHttpProxyAgent ? new EnvHttpProxyAgent({ ...options, httpsProxy: '' }) : direct(),
+    https: httpsProxy && EnvHttpProxyAgent ? new EnvHttpProxyAgent({ ...options, httpProxy: '' }) : direct(),
   };
 }
 
