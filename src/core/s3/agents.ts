@@ -24,7 +24,15 @@ export interface AgentSettings {
 export async function loadDispatchers(settings: AgentSettings, env: NodeJS.ProcessEnv = process.env): Promise<Dispatchers> {
   // Each from its own module: undici's index would load fetch, WebSocket and the rest with them
   // (undici-modules.d.ts). The proxy agent only when a proxy is set.
-  const [{ default: Agent }, { default: Pool }] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/dispatcher/pool.js')]);
+  const [{ default: Agent }, { default: Pool }, { default: Dispatcher }, { default: api }] = await Promise.all([
+    import('undici/lib/dispatcher/agent.js'),
+    import('undici/lib/dispatcher/pool.js'),
+    import('undici/lib/dispatcher/dispatcher.js'),
+    import('undici/lib/api/index.js'),
+  ]);
+  // What undici's index does as it loads: `request()`, `connect()` (a proxy's CONNECT) and the rest
+  // become methods of every dispatcher.
+  Object.assign(Dispatcher.prototype, api);
   const httpProxy = env.http_proxy ?? env.HTTP_PROXY;
   const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY;
   const EnvHttpProxyAgent = httpProxy || httpsProxy ? (await import('undici/lib/dispatcher/env-http-proxy-agent.js')).default : undefined;
