@@ -8,6 +8,11 @@
 export class Deadlines {
   private readonly active = new Set<Deadline>();
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * The requests in flight under each caller's signal: one listener per signal aborts them all,
+   * rather than a listener added and removed for every request (EventTarget's are costly).
+   */
+  private readonly followers = new WeakMap<AbortSignal, Set<Deadline>>();
 
   constructor(private readonly tickMs: number) {}
 
@@ -26,6 +31,29 @@ export class Deadlines {
 
   unwatch(deadline: Deadline): void {
     this.active.delete(deadline);
+  }
+
+  /** `deadline` is aborted with `parent`'s reason when it aborts (it has not yet). */
+  follow(parent: AbortSignal, deadline: Deadline): void {
+    let following = this.followers.get(parent);
+    if (following === undefined) {
+      const all = new Set<Deadline>();
+      following = all;
+      this.followers.set(parent, all);
+      parent.addEventListener(
+        'abort',
+        () => {
+          for (const each of all) each.abort(parent.reason);
+          all.clear();
+        },
+        { once: true },
+      );
+    }
+    following.add(deadline);
+  }
+
+  unfollow(parent: AbortSignal, deadline: Deadline): void {
+    this.followers.get(parent)?.delete(deadline);
   }
 
   private tick(): void {
@@ -57,7 +85,6 @@ export class Deadline {
   private idleEndsAt = Infinity;
   private answeredBefore = false;
   private readonly parent: AbortSignal | undefined;
-  private readonly onParentAbort: (() => void) | undefined;
 
   constructor(
     private readonly deadlines: Deadlines,
@@ -72,8 +99,7 @@ export class Deadline {
         this.abort(parent.reason);
       } else {
         this.parent = parent;
-        this.onParentAbort = () => this.abort(parent.reason);
-        parent.addEventListener('abort', this.onParentAbort, { once: true });
+        deadlines.follow(parent, this);
       }
     }
   }
@@ -132,7 +158,7 @@ export class Deadline {
   clear(): void {
     this.deadlines.unwatch(this);
     this.idleEndsAt = Infinity;
-    if (this.onParentAbort) this.parent?.removeEventListener('abort', this.onParentAbort);
+    if (this.parent) this.deadlines.unfollow(this.parent, this);
   }
 }
 
