@@ -3,11 +3,10 @@ import { SERVERS } from './test/support/servers.js';
 
 // One project for the unit tests, and one per S3 server (test/support/servers.ts): each server's
 // project starts that server in its global setup and runs the integration files listed for it.
-// `npx vitest run --project seaweedfs` runs the suite against one server only.
+// `npx vitest run --project seaweedfs` runs the suite against one server only; `--project unit`
+// (`npm run test:unit`) starts no server and needs no build.
 export default defineConfig({
   test: {
-    // Issue 15's acceptance tests (test/acceptance/), not passing yet, are in no project here:
-    // `npm run test:acceptance` runs them (vitest.acceptance.config.ts).
     reporters: ['default', './test/support/closing-line-reporter.ts'],
     testTimeout: 180_000,
     hookTimeout: 600_000,

@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --smoke] [-- --rounds N] [-- --base REV] [-- --only TEXT]`: datalake against
+ * `npm run bench [-- --smoke] [-- --rounds N] [-- --base REV] [-- --only REGEX] [-- --tools LIST]`: datalake against
  * aws-cli, s5cmd and rclone on one MinIO, in one run. Every scenario runs every tool in turn
  * (A B C A B C …) for N rounds, each run timed by /usr/bin/time (wall clock, client CPU and peak RSS),
  * with preparation and clean-up outside the timing. `--base REV` adds datalake built from an earlier
  * commit as one more tool (`base`), so a change is measured against what it replaced in the same run;
- * `--only TEXT` keeps the scenarios whose name contains TEXT.
+ * `--only REGEX` keeps the scenarios whose name matches it (`--only 'upload 5|MiB file'`); `--tools
+ * datalake,base,s5cmd` keeps those tools.
  * warp measures the server's own PUT/GET ceiling at the same sizes and concurrency. Writes
  * bench/results.json and bench/results.md (medians, and each peer's time as a ratio to datalake's).
  */
@@ -26,6 +27,7 @@ const rounds = smoke ? 1 : roundsArg > 0 ? Number(process.argv[roundsArg + 1]) :
 const optionValue = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const baseRevision = optionValue('--base');
 const onlyScenarios = optionValue('--only');
+const onlyTools = optionValue('--tools')?.split(',');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -105,9 +107,9 @@ function generate(): void {
 const VERIFIED: Record<Tool, { upload: string; download: string }> = {
   datalake: { upload: 'CRC32 of every part and of the whole object (S3 checks both, datalake compares), Content-MD5 of every part, the multipart ETag', download: 'the object\'s full-object CRC32, every byte (else its MD5 or multipart ETag)' },
   base: { upload: 'MD5 of the whole file (stored as md5chksum, read in a pass before the parts), Content-MD5 of every part, the multipart ETag', download: 'md5chksum or the ETag, every byte' },
-  s5cmd: { upload: 'nothing of its own (the SDK\'s default checksum, where the SDK sends one)', download: 'nothing' },
-  aws: { upload: 'the SDK\'s default checksum (CRC32 on botocore ≥ 1.36, Content-MD5 before)', download: 'the object\'s stored checksum when the SDK validates it (botocore ≥ 1.36), else nothing' },
-  rclone: { upload: 'Content-MD5 of single PUTs and parts; the whole-file MD5 stored as md5chksum', download: 'MD5 against the ETag or md5chksum' },
+  s5cmd: { upload: 'no checksum of its own', download: 'nothing' },
+  aws: { upload: 'the SigV4 hash of each request\'s body (signed payloads over plain http); nothing stored', download: 'nothing (the CLI checks stored checksums only from 2.23 on; Debian\'s is older)' },
+  rclone: { upload: 'Content-MD5 of single PUTs and of each part; the whole-file MD5 stored as md5chksum', download: 'MD5 against the ETag or md5chksum' },
 };
 
 // ---- timing ---------------------------------------------------------------------------------------
@@ -160,7 +162,9 @@ const datalakeOf = (tool: Tool) => (tool === 'base' ? [process.execPath, join(ba
 /** Each build keeps its own hash cache and state: an older build's files are not read by a newer one. */
 const envOf = (tool: Tool): NodeJS.ProcessEnv => (tool === 'base' ? { ...env, DATALAKE_CACHE_DIR: join(scratch, 'cache-base'), DATALAKE_STATE_DIR: join(scratch, 'state-base') } : env);
 const s3 = (key: string) => `s3://${bucket}/${key}`;
-const tools: Tool[] = (['datalake', 'base', 's5cmd', 'aws', 'rclone'] as const).filter((tool) => (tool === 'datalake' ? true : tool === 'base' ? baseBuild !== undefined : peers[tool] !== undefined));
+const tools: Tool[] = (['datalake', 'base', 's5cmd', 'aws', 'rclone'] as const)
+  .filter((tool) => (tool === 'datalake' ? true : tool === 'base' ? baseBuild !== undefined : peers[tool] !== undefined))
+  .filter((tool) => tool === 'datalake' || onlyTools === undefined || onlyTools.includes(tool));
 const prefixOf: Record<Tool, string> = { datalake: 'dl', base: 'base', s5cmd: 's5', aws: 'aws', rclone: 'rc' };
 
 /** datalake as it was at REV: a detached worktree under bench/tmp, installed and built once. */
@@ -301,7 +305,7 @@ const allScenarios: Scenario[] = [
     command: (tool) => (tool === 'datalake' || tool === 'base' ? [...datalakeOf(tool), '--version'] : tool === 's5cmd' ? [peers.s5cmd!, 'version'] : [peers[tool]!, '--version']),
   },
 ];
-const scenarios = allScenarios.filter((scenario) => onlyScenarios === undefined || scenario.name.includes(onlyScenarios));
+const scenarios = allScenarios.filter((scenario) => onlyScenarios === undefined || new RegExp(onlyScenarios).test(scenario.name));
 
 const results: Record<string, Record<string, Run[]>> = {};
 // Whatever happens below, the server started here stops with the run.

@@ -2,7 +2,9 @@
  * The bundled build: `dist/bundle/`, one ES module per entry point and shared chunks, so that a
  * command loads only what it uses (the AWS SDK, pino and the progress bar are chunks of their own).
  */
-import { build, type Plugin } from 'esbuild';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { undiciPausedParserPatch } from './undici-h1-patch.js';
 
 /**
@@ -37,18 +39,18 @@ const awsSettingsApart: Plugin = {
   },
 };
 
-await build({
+const awsSettingsBuild = (outdir: string): BuildOptions => ({
   entryPoints: ['src/core/config/aws-settings.ts'],
   bundle: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  outfile: `dist/bundle/${AWS_SETTINGS}`,
+  outfile: join(outdir, AWS_SETTINGS),
   logLevel: 'warning',
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 });
 
-await build({
+const cliBuild = (outdir: string): BuildOptions => ({
   entryPoints: ['src/cli/main.ts', 'src/cli/interrupt.ts', 'src/core/integrity/hash-worker.ts'],
   bundle: true,
   splitting: true,
@@ -56,9 +58,17 @@ await build({
   platform: 'node',
   target: 'node20',
   entryNames: '[name]',
-  outdir: 'dist/bundle',
+  outdir,
   logLevel: 'warning',
   // Bundled CommonJS (commander, the SDK) calls require: give the ES modules one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   plugins: [commanderSpawnsOnDemand, awsSettingsApart, undiciPausedParserPatch],
 });
+
+/** Builds the bundle into `outdir`: `dist/bundle` for the package, a directory of its own for test/unit/startup.test.ts. */
+export async function bundle(outdir: string): Promise<void> {
+  await build(awsSettingsBuild(outdir));
+  await build(cliBuild(outdir));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) await bundle('dist/bundle');

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { DatalakeError } from '../core/errors.js';
+import { exitCodeForSignal } from './exit-codes.js';
 
 /** How long in-flight requests may take to finish after the first signal. */
 export const GRACE_PERIOD_MS = 10_000;
@@ -12,7 +13,8 @@ export const GRACE_PERIOD_MS = 10_000;
 class Interruption {
   private readonly soft = new AbortController();
   private readonly hard = new AbortController();
-  private received: NodeJS.Signals | undefined;
+  /** The first signal received, if any. */
+  received: NodeJS.Signals | undefined;
   private readonly noticeHooks: Array<() => boolean> = [];
 
   constructor() {
@@ -58,7 +60,7 @@ class Interruption {
   }
 
   exitCode(): number {
-    return this.received === 'SIGTERM' ? 143 : 130;
+    return exitCodeForSignal(this.received);
   }
 }
 

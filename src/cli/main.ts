@@ -22,9 +22,9 @@ import { registerStat } from './commands/stat.js';
 import { registerCat } from './commands/cat.js';
 import { registerTable } from './commands/table.js';
 import { interruption } from './interrupt.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, ItemsFailed, exitCodeForKind } from './exit-codes.js';
 import { currentSettings } from './runtime.js';
 
-const EXIT_USAGE = 2;
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -95,6 +95,8 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
  */
 export function reportError(error: unknown, options: { debug: boolean; json: boolean }): number {
   const { debug } = options;
+  // Its items were named one by one and its summary is out: nothing more to print.
+  if (error instanceof ItemsFailed) return EXIT_FAILED;
   if (error instanceof CommanderError) {
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return error.exitCode === 0 ? 0 : EXIT_USAGE;
     if (options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
@@ -108,9 +110,7 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   process.stderr.write(`${errorLine(explained)}\n`);
   if (options.json) printErrorDocument({ code: errorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
-  if (explained.kind === 'usage') return EXIT_USAGE;
-  if (explained.kind === 'interrupted') return interruption.exitCode();
-  return 1;
+  return exitCodeForKind(explained.kind, interruption.received);
 }
 
 /** The S3 or system code behind an error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted). */
@@ -135,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT_USAGE;
     }
     await program.parseAsync(argv);
-    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+    return EXIT_OK;
   } catch (error) {
     return reportError(error, { debug, json });
   }

@@ -7,14 +7,13 @@
  * This file starts its own MinIO in region eu-west-1: a request signed for the default us-east-1 is
  * refused there, as AWS refuses it, so a region that is not read from the profile shows.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_ACCESS_KEY, DEV_SECRET_KEY, startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
+import { startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
+import { allSucceeded, awsUser, sdkEndpoint } from '../support/aws-user.js';
 import { tempDirectory } from '../support/harness.js';
-import { closedPortEndpoint, runCliWith, startSilentListener, writeAwsConfig, type SilentListener } from '../support/testbed.js';
+import { closedPortEndpoint, startSilentListener, type SilentListener } from '../support/testbed.js';
 
 const REGION = 'eu-west-1';
 
@@ -22,11 +21,10 @@ const work = tempDirectory('aws-settings');
 let plain: RunningMinio;
 let silent: SilentListener;
 let plainBucket: string;
-const emptyConfig = join(work.path, 'empty-config');
+const { createBucket, exists, userEnv, run, configFile, profileKeys, profileEnv, unique, roundTrip } = awsUser(work.path, { region: REGION });
 
 beforeAll(async () => {
   [plain, silent] = await Promise.all([startMinio({ region: REGION }), startSilentListener()]);
-  writeFileSync(emptyConfig, '');
   plainBucket = await createBucket(plain.endpoint);
   writeFileSync(join(work.path, 'small.txt'), 'hello lake\n');
 });
@@ -35,88 +33,6 @@ afterAll(async () => {
   await Promise.all([plain?.stop(), silent?.stop()]);
   work.remove();
 });
-
-function sdkClient(endpoint: string): S3Client {
-  return new S3Client({ region: REGION, endpoint, forcePathStyle: true, credentials: { accessKeyId: DEV_ACCESS_KEY, secretAccessKey: DEV_SECRET_KEY } });
-}
-
-async function createBucket(endpoint: string): Promise<string> {
-  const bucket = `lake-${randomBytes(4).toString('hex')}`;
-  const client = sdkClient(endpoint);
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  return bucket;
-}
-
-async function exists(endpoint: string, bucket: string, key: string): Promise<boolean> {
-  const client = sdkClient(endpoint);
-  try {
-    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw error;
-  } finally {
-    client.destroy();
-  }
-}
-
-/**
- * A user's environment with nothing of this machine's AWS setup: the dev keys, no region, no endpoint,
- * an empty shared config. `extra` adds to it; an undefined value removes a variable.
- */
-function userEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: work.path,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_ACCESS_KEY_ID: DEV_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: DEV_SECRET_KEY,
-    AWS_CONFIG_FILE: emptyConfig,
-    AWS_SHARED_CREDENTIALS_FILE: emptyConfig,
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const [key, value] of Object.entries(extra)) {
-    if (value === undefined) delete env[key];
-    else env[key] = value;
-  }
-  return env;
-}
-
-/** A run that hangs is stopped after two minutes, so a failing test fails instead of hanging the suite. */
-const run = (args: string[], env: NodeJS.ProcessEnv) => runCliWith(args, { env, cwd: work.path, killAfterMs: 120_000 });
-
-const configFile = (name: string, file: Parameters<typeof writeAwsConfig>[1]) => writeAwsConfig(join(work.path, `${name}.config`), file);
-/** The keys in the profile, as a user with AWS_PROFILE has them (the SDK takes the profile over keys in the environment). */
-const profileKeys = { aws_access_key_id: DEV_ACCESS_KEY, aws_secret_access_key: DEV_SECRET_KEY };
-/** A user who picks the profile `prod` of this config file and has nothing else set. */
-const profileEnv = (config: string, extra: Record<string, string | undefined> = {}) =>
-  userEnv({ AWS_CONFIG_FILE: config, AWS_PROFILE: 'prod', AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, ...extra });
-const unique = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
-
-/** put, get, ls and presign (with its existence check) of one object: the commands every setup must carry. */
-async function roundTrip(endpoint: string, bucket: string, env: NodeJS.ProcessEnv, extraArgs: string[] = []) {
-  const key = `${unique('rt')}/small.txt`;
-  const results = {
-    put: await run(['put', join(work.path, 'small.txt'), `s3://${bucket}/${key}`, ...extraArgs], env),
-    get: await run(['get', `s3://${bucket}/${key}`, join(work.path, `${unique('back')}.txt`), ...extraArgs], env),
-    ls: await run(['ls', `s3://${bucket}/${key.split('/')[0]}/`, ...extraArgs], env),
-    presign: await run(['presign', `s3://${bucket}/${key}`, ...extraArgs], env),
-  };
-  // presign prints its expiry on stderr: a failure's message is what matters, shown when the code is wrong.
-  const outcome = Object.fromEntries(Object.entries(results).map(([command, result]) => [command, { code: result.code, error: result.code === 0 ? '' : result.stderr.trim() }]));
-  return { outcome, key, stored: await exists(endpoint, bucket, key) };
-}
-
-const allSucceeded = { put: { code: 0, error: '' }, get: { code: 0, error: '' }, ls: { code: 0, error: '' }, presign: { code: 0, error: '' } };
-
-/** The URL the SDK's own endpoint resolver builds for these settings. */
-async function sdkEndpoint(parameters: { Bucket: string; Region: string }): Promise<string> {
-  const client = new S3Client({ region: parameters.Region });
-  const resolved = client.config.endpointProvider({ ...parameters, Accelerate: false, UseFIPS: false, UseDualStack: false });
-  client.destroy();
-  return resolved.url.href;
-}
 
 describe('settings come from the shared config as the AWS CLI reads them', () => {
   it("a profile's region is used when no AWS_REGION is set", async () => {
@@ -130,7 +46,7 @@ describe('settings come from the shared config as the AWS CLI reads them', () =>
   it("--profile picks the profile as AWS_PROFILE does: its region and its keys", async () => {
     const config = configFile('flag', { profiles: { default: { region: 'us-east-1' }, prod: { ...profileKeys, region: REGION } } });
     const env = userEnv({ AWS_CONFIG_FILE: config, AWS_ENDPOINT_URL: plain.endpoint, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
-    const result = await roundTrip(plain.endpoint, plainBucket, env, ['--profile', 'prod']);
+    const result = await roundTrip(plain.endpoint, plainBucket, env, { args: ['--profile', 'prod'] });
     expect(result.outcome).toEqual(allSucceeded);
   });
 

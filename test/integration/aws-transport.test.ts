@@ -9,26 +9,16 @@
  * virtual-hosted domain s3.localhost), Debian's tinyproxy with its own log, libfaketime, a listener
  * that accepts and never answers, and the fault proxy.
  */
-import { randomBytes } from 'node:crypto';
-import { Agent } from 'node:https';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_ACCESS_KEY, DEV_SECRET_KEY, startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
+import { startMinio, type RunningMinio } from '../../scripts/lib/minio.js';
 import { LIST_PAGE_LIMIT } from '../../src/core/s3/requests.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { tempDirectory } from '../support/harness.js';
-import {
-  makeCertificates,
-  runCliWith,
-  startSilentListener,
-  startTinyproxy,
-  writeAwsConfig,
-  type RunningProxy,
-  type SilentListener,
-  type TestCertificates,
-} from '../support/testbed.js';
+import { makeCertificates, startSilentListener, startTinyproxy, type RunningProxy, type SilentListener, type TestCertificates } from '../support/testbed.js';
+import { allSucceeded, awsUser, sdkEndpoint } from '../support/aws-user.js';
 
 const REGION = 'eu-west-1';
 const DOMAIN = 's3.localhost';
@@ -43,7 +33,7 @@ let proxy: RunningProxy;
 let silent: SilentListener;
 let plainBucket: string;
 let secureBucket: string;
-const emptyConfig = join(work.path, 'empty-config');
+const { sdkClient, createBucket, exists, userEnv, run, configFile, profileKeys, profileEnv, unique, roundTrip } = awsUser(work.path, { region: REGION, caPem: () => certificates.caPem });
 
 beforeAll(async () => {
   certificates = makeCertificates(join(work.path, 'tls'));
@@ -53,7 +43,6 @@ beforeAll(async () => {
     startTinyproxy(join(work.path, 'proxy')),
     startSilentListener(),
   ]);
-  writeFileSync(emptyConfig, '');
   plainBucket = await createBucket(plain.endpoint);
   secureBucket = await createBucket(secure.endpoint);
   writeFileSync(join(work.path, 'small.txt'), 'hello lake\n');
@@ -66,95 +55,7 @@ afterAll(async () => {
   work.remove();
 });
 
-function sdkClient(endpoint: string): S3Client {
-  return new S3Client({
-    region: REGION,
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: DEV_ACCESS_KEY, secretAccessKey: DEV_SECRET_KEY },
-    requestHandler: { httpsAgent: new Agent({ ca: certificates.caPem }) },
-  });
-}
-
-async function createBucket(endpoint: string): Promise<string> {
-  const bucket = `lake-${randomBytes(4).toString('hex')}`;
-  const client = sdkClient(endpoint);
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  return bucket;
-}
-
-async function exists(endpoint: string, bucket: string, key: string): Promise<boolean> {
-  const client = sdkClient(endpoint);
-  try {
-    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw error;
-  } finally {
-    client.destroy();
-  }
-}
-
-/**
- * A user's environment with nothing of this machine's AWS setup: the dev keys, no region, no endpoint,
- * no proxy, an empty shared config. `extra` adds to it; an undefined value removes a variable.
- */
-function userEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: work.path,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_ACCESS_KEY_ID: DEV_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: DEV_SECRET_KEY,
-    AWS_CONFIG_FILE: emptyConfig,
-    AWS_SHARED_CREDENTIALS_FILE: emptyConfig,
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const [key, value] of Object.entries(extra)) {
-    if (value === undefined) delete env[key];
-    else env[key] = value;
-  }
-  return env;
-}
-
-/** A run that hangs is stopped after two minutes, so a failing test fails instead of hanging the suite. */
-const run = (args: string[], env: NodeJS.ProcessEnv, options: { faketime?: string; killAfterMs?: number } = {}) =>
-  runCliWith(args, { env, cwd: work.path, killAfterMs: 120_000, ...options });
-
-const configFile = (name: string, file: Parameters<typeof writeAwsConfig>[1]) => writeAwsConfig(join(work.path, `${name}.config`), file);
-/** The keys in the profile, as a user with AWS_PROFILE has them. */
-const profileKeys = { aws_access_key_id: DEV_ACCESS_KEY, aws_secret_access_key: DEV_SECRET_KEY };
-/** A user who picks the profile `prod` of this config file and has nothing else set. */
-const profileEnv = (config: string, extra: Record<string, string | undefined> = {}) =>
-  userEnv({ AWS_CONFIG_FILE: config, AWS_PROFILE: 'prod', AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, ...extra });
 const hostOf = (endpoint: string) => new URL(endpoint).host;
-const unique = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
-
-/** put, get, ls and presign (with its existence check) of one object: the commands every setup must carry. */
-async function roundTrip(endpoint: string, bucket: string, env: NodeJS.ProcessEnv, options: { faketime?: string } = {}) {
-  const key = `${unique('rt')}/small.txt`;
-  const results = {
-    put: await run(['put', join(work.path, 'small.txt'), `s3://${bucket}/${key}`], env, options),
-    get: await run(['get', `s3://${bucket}/${key}`, join(work.path, `${unique('back')}.txt`)], env, options),
-    ls: await run(['ls', `s3://${bucket}/${key.split('/')[0]}/`], env, options),
-    presign: await run(['presign', `s3://${bucket}/${key}`], env, options),
-  };
-  // presign prints its expiry on stderr: a failure's message is what matters, shown when the code is wrong.
-  const outcome = Object.fromEntries(Object.entries(results).map(([command, result]) => [command, { code: result.code, error: result.code === 0 ? '' : result.stderr.trim() }]));
-  return { outcome, key, stored: await exists(endpoint, bucket, key), presignedUrl: results.presign.stdout.trim() };
-}
-
-const allSucceeded = { put: { code: 0, error: '' }, get: { code: 0, error: '' }, ls: { code: 0, error: '' }, presign: { code: 0, error: '' } };
-
-/** The URL the SDK's own endpoint resolver builds for these settings. */
-async function sdkEndpoint(parameters: { Bucket: string; Region: string; UseFIPS?: boolean; UseDualStack?: boolean }): Promise<string> {
-  const client = new S3Client({ region: parameters.Region });
-  const resolved = client.config.endpointProvider({ ...parameters, Accelerate: false, UseFIPS: parameters.UseFIPS ?? false, UseDualStack: parameters.UseDualStack ?? false });
-  client.destroy();
-  return resolved.url.href;
-}
 
 describe('FIPS and dual-stack: every request goes where the SDK would send it', () => {
   it.each([

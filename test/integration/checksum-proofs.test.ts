@@ -8,9 +8,10 @@ import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, openS
 import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { lastJson, runCli, s3Env, startCli, tempDirectory, waitFor, writeRandomFile } from '../support/harness.js';
+import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -25,19 +26,15 @@ let big: Buffer;
 const cli = (args: string[], through: NodeJS.ProcessEnv = env) => runCli([...args, '--json'], { env: through });
 
 beforeAll(async () => {
-  client = testClient();
-  bucket = await createTestBucket(client, 'proofs');
-  proxy = new FaultProxy(inject('s3').endpoint!);
-  const endpoint = await proxy.start();
+  let endpoint: string;
+  ({ client, bucket, proxy, endpoint } = await openProxiedBucket('proofs'));
   env = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB' });
   proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB', DATALAKE_RETRIES: '3' });
   big = writeRandomFile(join(work.path, 'big.bin'), 17 * MiB + 5);
   expect((await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/big.bin`])).code).toBe(0);
 });
 afterAll(async () => {
-  await proxy.stop();
-  await emptyAndDeleteBucket(client, bucket);
-  client.destroy();
+  await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
 

@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, lastJson, runCli, s3Env, tempDirectory, writeRandomFile } from '../support/harness.js';
+import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython } from '../support/python.js';
 
 const MiB = 1024 ** 2;
@@ -30,19 +31,15 @@ type Objects = { objects: Array<{ crc32: string; md5?: string; etag: string; ver
 const cli = (args: string[], through: NodeJS.ProcessEnv = env) => runCli([...args, '--json'], { env: through });
 
 beforeAll(async () => {
-  client = testClient();
-  bucket = await createTestBucket(client, 'crc32');
-  proxy = new FaultProxy(inject('s3').endpoint!);
-  const endpoint = await proxy.start();
+  let endpoint: string;
+  ({ client, bucket, proxy, endpoint } = await openProxiedBucket('crc32'));
   env = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB' });
   proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB', DATALAKE_RETRIES: '3' });
   big = writeRandomFile(join(work.path, 'big.bin'), 17 * MiB + 5);
   small = writeRandomFile(join(work.path, 'small.bin'), 200_000);
 });
 afterAll(async () => {
-  await proxy.stop();
-  await emptyAndDeleteBucket(client, bucket);
-  client.destroy();
+  await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
 

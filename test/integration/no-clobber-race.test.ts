@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { runCli, s3Env, tempDirectory, waitFor, writeRandomFile } from '../support/harness.js';
+import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 
 const work = tempDirectory('no-clobber-race');
 const { conditionalWrites } = inject('s3').capabilities;
@@ -19,15 +20,12 @@ let proxy: FaultProxy;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  client = testClient();
-  bucket = await createTestBucket(client, 'noclobber');
-  proxy = new FaultProxy(inject('s3').endpoint ?? '');
-  env = s3Env({ AWS_ENDPOINT_URL: await proxy.start() });
+  let endpoint: string;
+  ({ client, bucket, proxy, endpoint } = await openProxiedBucket('noclobber'));
+  env = s3Env({ AWS_ENDPOINT_URL: endpoint });
 });
 afterAll(async () => {
-  await proxy.stop();
-  await emptyAndDeleteBucket(client, bucket);
-  client.destroy();
+  await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
 

@@ -6,9 +6,10 @@
 import { mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, listKeys, s3Env, startCli, tempDirectory, testClient, waitFor } from '../support/harness.js';
+import { listKeys, s3Env, startCli, tempDirectory, waitFor } from '../support/harness.js';
+import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 
 const work = tempDirectory('swap');
 let client: S3Client;
@@ -17,16 +18,13 @@ let proxy: FaultProxy;
 let proxied: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  client = testClient();
-  bucket = await createTestBucket(client, 'swap');
-  proxy = new FaultProxy(inject('s3').endpoint!);
-  proxied = s3Env({ AWS_ENDPOINT_URL: await proxy.start(), DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_CACHE_DIR: join(work.path, 'cache') });
+  let endpoint: string;
+  ({ client, bucket, proxy, endpoint } = await openProxiedBucket('swap'));
+  proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_CACHE_DIR: join(work.path, 'cache') });
   for (const name of ['a01', 'a02', 'a03', 'a04']) await client.send(new PutObjectCommand({ Bucket: bucket, Key: `t/sub/${name}.txt`, Body: `object ${name}` }));
 });
 afterAll(async () => {
-  await proxy.stop();
-  await emptyAndDeleteBucket(client, bucket);
-  client.destroy();
+  await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { BIN, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, type CliResult } from '../support/harness.js';
+import { BIN, lastJson, listKeys, runCli, s3Env, tempDirectory, type CliResult } from '../support/harness.js';
+import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython } from '../support/python.js';
 
 interface SyncJson {
@@ -23,19 +24,16 @@ let proxy: FaultProxy;
 let proxied: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  client = testClient();
-  bucket = await createTestBucket(client, 'guarantees');
-  proxy = new FaultProxy(inject('s3').endpoint!);
+  let endpoint: string;
+  ({ client, bucket, proxy, endpoint } = await openProxiedBucket('guarantees'));
   proxied = s3Env({
-    AWS_ENDPOINT_URL: await proxy.start(),
+    AWS_ENDPOINT_URL: endpoint,
     DATALAKE_STATE_DIR: join(work.path, 'state'),
     DATALAKE_CACHE_DIR: join(work.path, 'cache'),
   });
 });
 afterAll(async () => {
-  await proxy.stop();
-  await emptyAndDeleteBucket(client, bucket);
-  client.destroy();
+  await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
 

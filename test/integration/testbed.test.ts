@@ -2,8 +2,7 @@
  * The test bed of issue 15's acceptance tests (test/support/testbed.ts) holds what it claims, checked
  * with tools other than datalake: curl through tinyproxy to a TLS MinIO trusting the suite's CA, a
  * virtual-hosted bucket name resolving to loopback, libfaketime reaching Node, a credential_process
- * that hands out expiring keys. Runs with `npm test`, so the bed and
- * its install step stay working while the acceptance tests still fail.
+ * that hands out expiring keys, so that a failure of the bed is not read as a failure of datalake.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';

@@ -73,11 +73,10 @@ const PORTABLE_FILES = ['init', 'ls', 'put-get', 'presign-verify-uploads', 'sync
  * cannot be copied part for part nor its ETag recomputed), upload-safety (a settled stdin upload fails
  * there, not yet looked into). Not on SeaweedFS: rm (its versioned deletes fail two tests) and
  * upload-safety (it answers a damaged Complete body with a 404, which datalake does not ask again).
- * Not on moto 5.2.1: damaged-answers and listing-scope (four tests fail there, not yet looked into).
  * garbage-server talks to a fake server of its own, so it runs once, with MinIO.
  */
 const GUARANTEES_ON_MOTO = ['rm', 'damaged-answers', 'listing-scope', 'swap-during-run'];
-const GUARANTEES_ON_MOTO_521 = ['rm', 'swap-during-run'];
+const GUARANTEES_ON_MOTO_521 = ['rm', 'swap-during-run', 'damaged-answers', 'listing-scope'];
 const GUARANTEES_ON_SEAWEEDFS = ['cp-mv', 'stat-cat', 'damaged-answers', 'listing-scope', 'swap-during-run', 'uneven-parts'];
 
 /**

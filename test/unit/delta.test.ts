@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from '../../src/core/sync/delta.js';
-import { escapeInvalidUtf8 } from '../../src/core/sync/local-tree.js';
+import { escapeInvalidUtf8 } from '../../src/core/transfer/local-tree.js';
 
 describe('Delta tables in a sync', () => {
   it('name the table a log entry belongs to', () => {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { HashCache, type CachedHash } from '../../src/core/sync/hash-cache.js';
 import { processTag } from '../../src/core/transfer/lock-file.js';
-import type { LocalFile } from '../../src/core/sync/local-tree.js';
+import type { LocalFile } from '../../src/core/transfer/local-tree.js';
 
 const directories: string[] = [];
 afterEach(() => {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { walkLocalTree } from '../../src/core/sync/local-tree.js';
+import { walkLocalTree } from '../../src/core/transfer/local-tree.js';
 
 const work = mkdtempSync(join(tmpdir(), 'datalake-local-tree-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

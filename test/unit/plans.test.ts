@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localPathFor } from '../../src/core/transfer/get-plan.js';
 import mime from 'mime';
 import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/transfer/put-plan.js';
-import { walkLocalTree } from '../../src/core/sync/local-tree.js';
+import { walkLocalTree } from '../../src/core/transfer/local-tree.js';
 import { tryLock } from '../../src/core/transfer/lock-file.js';
 import { claimTemporaryDownloadPath, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/transfer/temporary-names.js';
 import { tempDirectory } from '../support/harness.js';
@@ -120,6 +120,21 @@ describe('walks of a local tree', () => {
     const expected = ['.hidden', 'a.csv', 'a.csv.datalake-part.lock', 'datalake-part', 'sub/b'];
     expect(fromPut).toEqual(expected);
     expect(fromSync).toEqual(expected);
+  });
+});
+
+describe("put -r's order", () => {
+  it("is S3's (UTF-8 bytes), the order sync walks, where UTF-16 code units would put 😀 (U+1F600) before ｆ (U+FF46)", async () => {
+    const root = join(work.path, 'utf8-order');
+    mkdirSync(join(root, 'd'), { recursive: true });
+    for (const name of ['😀.csv', 'ｆ.csv', 'd/😀', 'd/ｆ', 'z.csv']) writeFileSync(join(root, name), 'x');
+    const items = await planPut({ sources: [root], destination: { kind: 'address', text: 's3://lake/in/' }, recursive: true, bucket: undefined, layout: '', contentType: undefined });
+    const keys = items.map((item) => item.ref.key);
+    expect(keys).toEqual(['in/d/ｆ', 'in/d/😀', 'in/z.csv', 'in/ｆ.csv', 'in/😀.csv']);
+    expect([...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))).toEqual(keys);
+    const fromSync: string[] = [];
+    for await (const file of walkLocalTree(root, { followSymlinks: false })) fromSync.push(`in/${file.name}`);
+    expect(keys).toEqual(fromSync);
   });
 });
 

@@ -8,7 +8,8 @@ import type { FilterRule } from '../../core/sync/filters.js';
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
-import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, collect, countingNameFilter, exitForFailures, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, collect, countingNameFilter, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
+import { failIfAny } from '../exit-codes.js';
 
 export interface CopyFlags extends LayoutAndStorageFlags {
   recursive?: boolean;
@@ -156,7 +157,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
     out.line(`${objects.length} ${verb}, ${skipped.length} skipped, ${failed.length} failed, ${formatBytes(objects.reduce((sum, object) => sum + object.size, 0))}`);
   }
   out.json({ objects, skipped, failed });
-  exitForFailures(failed);
+  failIfAny(failed.length);
 }
 
 async function oneSourcePerDestination(sources: AsyncIterable<ObjectRef>, plan: CopyPlan, mode: 'cp' | 'mv'): Promise<ObjectRef[]> {

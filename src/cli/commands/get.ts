@@ -5,7 +5,8 @@ import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveG
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter, exitForFailures } from './shared.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter } from './shared.js';
+import { failIfAny } from '../exit-codes.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
 import { TransferSummary } from '../summary.js';
@@ -67,7 +68,7 @@ Examples:
         }
         if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
         if (target.kind === 'file') out.json(summary.toJson());
-        exitForFailures(failed);
+        failIfAny(failed.length);
         return;
       }
 
@@ -131,6 +132,6 @@ Examples:
         failed.push({ key: prefix.key, error: why, code: 'NoObjects' });
       }
       out.json(summary.toJson());
-      exitForFailures(failed);
+      failIfAny(failed.length);
     });
 }

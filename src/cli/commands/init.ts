@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { missingBucketError, validateBucketName } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { DEFAULT_LIFECYCLE, describeLifecycle } from '../../core/lake/lifecycle-defaults.js';
+import { DEFAULT_LIFECYCLE, describeLifecycle, parseLifecycleOverride } from '../../core/lake/lifecycle-defaults.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
@@ -38,7 +38,7 @@ Lifecycle file (every field optional; zones left out keep the defaults):
       const bucket = bucketArgument?.replace(/^s3:\/\//, '').replace(/\/$/, '') ?? settings.bucket;
       if (!bucket) throw missingBucketError();
       validateBucketName(bucket);
-      const { DEFAULT_LIFECYCLE, parseLifecycleOverride, setUpBucket } = await import('../../core/lake/bucket-setup.js');
+      const { setUpBucket } = await import('../../core/lake/bucket-setup.js');
       let lifecycle = DEFAULT_LIFECYCLE;
       if (flags.lifecycle) {
         let text: string;

@@ -4,7 +4,8 @@ import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/tr
 import { formatBytes } from '../../core/config/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
-import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, exitForFailures, type FailedItem } from './shared.js';
+import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, type FailedItem } from './shared.js';
+import { failIfAny } from '../exit-codes.js';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { usageError } from '../../core/errors.js';
 import { TransferSummary } from '../summary.js';
@@ -132,6 +133,6 @@ Examples:
         out.line(`${summary.objects.length} uploaded, ${failed.length} failed, ${formatBytes(summary.bytes)} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
       }
       out.json(summary.toJson());
-      exitForFailures(failed);
+      failIfAny(failed.length);
     });
 }

@@ -6,7 +6,8 @@ import type { FilterRule } from '../../core/sync/filters.js';
 import { parseCount } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter, exitForFailures } from './shared.js';
+import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
+import { failIfAny } from '../exit-codes.js';
 
 interface RmFlags {
   recursive?: boolean;
@@ -88,7 +89,7 @@ a pattern without / matches the base name.`,
     if (filter.matchedNothing(deleted.length + failed.length)) out.line(`${RULES_MATCHED_NOTHING} ${formatS3Url(target)}: nothing to delete`);
     if (recursive || failed.length > 0) out.line(`${deleted.length} ${dryRun ? 'to delete (dry run, nothing deleted)' : 'deleted'}, ${failed.length} failed`);
     out.json(document());
-    exitForFailures(failed);
+    failIfAny(failed.length);
   });
 }
 

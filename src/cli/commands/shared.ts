@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { describeError } from '../../core/errors.js';
-import { explainError, isFatalForRun, jsonErrorCode } from '../../core/s3/explain-error.js';
+import { jsonErrorCode } from '../../core/s3/explain-error.js';
+import { failureToRecord } from '../../core/transfer/item-failure.js';
 import type { Runtime } from '../runtime.js';
 import type { FailedItem } from '../summary.js';
 
@@ -10,16 +11,12 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function globalsOf(command: Command) {
-  return command.optsWithGlobals();
-}
-
 export type { FailedItem } from '../summary.js';
 
 /**
  * Runs one item of a many-object command. A failure is recorded and the run goes on, except a
  * failure every other item would meet too (bad credentials, no bucket, no endpoint): that one ends
- * the run at once, as one line.
+ * the run at once, as one line (core/transfer/item-failure.ts decides, for sync too).
  */
 export async function attempt<T>(
   runtime: Runtime,
@@ -31,18 +28,11 @@ export async function attempt<T>(
   try {
     return await work();
   } catch (error) {
-    if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
-    const explained = explainError(error, { bucket, endpoint: runtime.settings.endpoint });
-    if (isFatalForRun(error)) throw explained;
+    const explained = failureToRecord(error, { stopping: runtime.ctx.stopping, bucket, endpoint: runtime.settings.endpoint });
     failed.push({ ...where, error: describeError(explained), code: jsonErrorCode(explained) });
     runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
     return undefined;
   }
-}
-
-/** Exit 1 when anything failed; the failures were already named one per line. */
-export function exitForFailures(failed: FailedItem[]): void {
-  if (failed.length > 0) process.exitCode = 1;
 }
 
 /**

@@ -11,6 +11,7 @@ import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/config/s
 import { formatBytes, parseCount } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
+import { failIfAny } from '../exit-codes.js';
 import { addLayoutOptions, addStorageOptions, collect, type LayoutAndStorageFlags } from './shared.js';
 
 interface SyncFlags extends LayoutAndStorageFlags {
@@ -133,6 +134,7 @@ matching rule decides.`,
     let manifest: WriteStream | undefined;
     let releaseLock: (() => Promise<void>) | undefined;
     const started = Date.now();
+    let failedCount = 0;
     try {
       manifest = flags.manifest ? await openManifest(flags.manifest) : undefined;
       if (!plan.dryRun) {
@@ -164,7 +166,7 @@ matching rule decides.`,
       // An interrupted run's document carries the interrupt as its `error` (printed where errors are mapped).
       if (runtime.ctx.stopping?.aborted) out.reportPartial(() => ({ ...report }));
       else out.json(report);
-      if (report.failed > 0) process.exitCode = 1;
+      failedCount = report.failed;
     } finally {
       runtime.close();
       await new Promise<void>((done) => (manifest ? manifest.end(() => done()) : done()));
@@ -173,6 +175,7 @@ matching rule decides.`,
     if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
     const manifestError = manifest?.errored;
     if (manifestError) throw failure(`could not write the manifest ${flags.manifest}: ${describeError(manifestError)}`);
+    failIfAny(failedCount);
   });
 }
 

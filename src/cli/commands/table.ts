@@ -6,6 +6,7 @@ import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { collect } from './shared.js';
+import { failIfAny } from '../exit-codes.js';
 
 /** Why a file is not added, for its line. */
 const NOT_ADDED = {
@@ -146,7 +147,7 @@ Exit codes:
       for (const problem of checked.problems) out.failed(problem.key, problem.problem);
       out.line(`version ${checked.version} of ${formatS3Url(root)}: ${checked.checked} files checked, ${checked.problems.length} missing or of another size`);
       out.json({ table: formatS3Url(root), version: checked.version, ok: checked.problems.length === 0, checked: checked.checked, problems: checked.problems });
-      if (checked.problems.length > 0) process.exitCode = 1;
+      failIfAny(checked.problems.length);
     } finally {
       runtime.close();
     }

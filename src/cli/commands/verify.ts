@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
+import { failIfAny } from '../exit-codes.js';
 import type { Verified } from '../../core/sync/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -69,7 +70,7 @@ Examples:
           const prefix = { bucket: parsed.bucket, key: parsed.key === '' || parsed.key.endsWith('/') ? parsed.key : `${parsed.key}/` };
           const [{ listObjects }, { walkLocalTree }, { march }] = await Promise.all([
             import('../../core/s3/list.js'),
-            import('../../core/sync/local-tree.js'),
+            import('../../core/transfer/local-tree.js'),
             import('../../core/sync/march.js'),
           ]);
           const remote = (async function* () {
@@ -112,7 +113,7 @@ Examples:
       const ok = !empty && mismatched.length === 0 && unverifiable.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${unverifiable.length} unverifiable, ${missing.length} missing, ${extra.length} extra`);
       out.json({ ok, checked, mismatched, unverifiable, missing, extra, objects });
-      if (!ok) process.exitCode = 1;
+      failIfAny(ok ? 0 : 1);
     });
 }
 

@@ -1,4 +1,6 @@
-import type { Zone } from '../config/layout.js';
+/** The lifecycle `init` asks of each zone: the defaults, a --lifecycle file's overrides of them, and the lifecycle in words. */
+import { usageError } from '../errors.js';
+import { ZONES, type Zone } from '../config/layout.js';
 
 /** What `init` makes sure of in one zone's lifecycle rule. */
 export interface ZoneLifecycle {
@@ -39,4 +41,42 @@ export function describeLifecycle(lifecycle: readonly ZoneLifecycle[]): string {
       ? `incomplete multipart uploads aborted after ${abortDays[0]} days in every zone`
       : `incomplete multipart uploads aborted after ${lifecycle.map((zone) => `${zone.abortIncompleteUploadsDays} days in ${zone.zone}`).join(', ')}`;
   return [...zones, abort].join('; ');
+}
+
+/** Reads a lifecycle override file: `{"raw": {"transitions": [{"days": 30, "storageClass": "STANDARD_IA"}], …}, …}`. */
+export function parseLifecycleOverride(text: string, source: string): ZoneLifecycle[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw usageError(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw usageError(`${source}: expected an object keyed by zone`);
+  const overrides = parsed as Record<string, unknown>;
+  for (const key of Object.keys(overrides)) if (!(ZONES as readonly string[]).includes(key)) throw usageError(`${source}: unknown zone '${key}'`, `use ${ZONES.join(', ')}`);
+  return DEFAULT_LIFECYCLE.map((defaults) => {
+    const override = overrides[defaults.zone] as Partial<{ transitions: unknown; expirationDays: unknown; abortIncompleteUploadsDays: unknown }> | undefined;
+    if (override === undefined) return defaults;
+    const days = (value: unknown, what: string) => {
+      if (!Number.isInteger(value) || (value as number) < 1) throw usageError(`${source}: ${defaults.zone}.${what} must be a whole number of days ≥ 1`);
+      return value as number;
+    };
+    const transitions =
+      override.transitions === undefined
+        ? defaults.transitions
+        : Array.isArray(override.transitions)
+          ? override.transitions.map((t: { days?: unknown; storageClass?: unknown }, i) => {
+              if (typeof t?.storageClass !== 'string') throw usageError(`${source}: ${defaults.zone}.transitions[${i}].storageClass must be a string`);
+              return { days: days(t.days, `transitions[${i}].days`), storageClass: t.storageClass.toUpperCase() };
+            })
+          : (() => {
+              throw usageError(`${source}: ${defaults.zone}.transitions must be a list`);
+            })();
+    return {
+      zone: defaults.zone,
+      transitions,
+      expirationDays: override.expirationDays === undefined || override.expirationDays === null ? undefined : days(override.expirationDays, 'expirationDays'),
+      abortIncompleteUploadsDays: override.abortIncompleteUploadsDays === undefined ? defaults.abortIncompleteUploadsDays : days(override.abortIncompleteUploadsDays, 'abortIncompleteUploadsDays'),
+    };
+  });
 }

@@ -4,7 +4,7 @@ import type { TransferContext } from '../s3/context.js';
 import { headObject } from '../s3/objects.js';
 import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../integrity/part-layout.js';
 import type { CachedHash } from './hash-cache.js';
-import type { LocalFile } from './local-tree.js';
+import type { LocalFile } from '../transfer/local-tree.js';
 
 /** An object as a listing shows it, named relative to the synced prefix. */
 export interface RemoteFile {

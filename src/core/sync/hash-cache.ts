@@ -5,7 +5,7 @@ import { isGoneHolder, processTag } from '../transfer/lock-file.js';
 import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { compareKeys } from '../s3/list.js';
-import type { LocalFile } from './local-tree.js';
+import type { LocalFile } from '../transfer/local-tree.js';
 
 /** What is known of one local file's content, valid while its size, times and inode are unchanged. */
 export interface CachedHash {

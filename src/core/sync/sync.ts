@@ -1,80 +1,32 @@
 /**
- * sync/: a local tree and a prefix made the same (this file): the local walk in S3's order, the march
- * of two sorted listings, the content compare and its hash cache, filters and shards, the run's lock,
- * Delta-aware ordering; and `verify`, the same compare without transfers. Imports transfer/, s3/,
- * integrity/, config/, errors.ts.
+ * sync/: a local tree and a prefix made the same. This file runs it: the two listings (the local one
+ * walked in S3's order by transfer/local-tree.ts, the walk put -r makes too; the remote one from
+ * remote-listing.ts) paired by march.ts, each name decided and transferred by step.ts (content
+ * compare in compare.ts, hash cache, filters and shards, Delta-aware ordering in delta.ts), then
+ * deletions.ts; what a run is asked and tells is plan.ts. Also here: the run's lock, and `verify`,
+ * the same compare without transfers. Imports transfer/, s3/, integrity/, config/, errors.ts.
  */
-import { mkdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sdk } from '../s3/sdk.js';
-import { formatS3Url, joinKey, validateKey, type ObjectRef } from '../config/address.js';
-import { retrying, type TransferContext } from '../s3/context.js';
-import { downloadToFile } from '../transfer/download.js';
-import { describeError } from '../errors.js';
-import { DestinationGuard, localPathFor } from '../transfer/get-plan.js';
+import { formatS3Url, joinKey } from '../config/address.js';
+import type { TransferContext } from '../s3/context.js';
 import { forEachWindowed } from '../s3/limiter.js';
-import { listObjects } from '../s3/list.js';
+import { DestinationGuard } from '../transfer/get-plan.js';
+import { walkLocalTree, whyUnreadable, type LocalFile } from '../transfer/local-tree.js';
 import { readAhead } from '../transfer/read-ahead.js';
-import { findObject } from '../s3/objects.js';
-import { guessContentType } from '../transfer/put-plan.js';
-import { explainError, isFatalForRun } from '../s3/explain-error.js';
-import { isTemporaryDownloadName } from '../transfer/temporary-names.js';
-import { uploadFile } from '../transfer/upload.js';
-import type { PutOptions } from '../transfer/put-options.js';
-import { compareContent, type Reason, type RemoteFile } from './compare.js';
 import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from './delta.js';
-import { ownerShard, type Shard } from './filters.js';
+import { deleteExtraneous } from './deletions.js';
+import { ownerShard } from './filters.js';
 import { HashCache, type CachedHash } from './hash-cache.js';
-import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
-import { march, type MarchStep } from './march.js';
-
-export type SyncDirection = 'upload' | 'download';
-
-export interface SyncPlan {
-  direction: SyncDirection;
-  localRoot: string;
-  /** The remote prefix: empty or ending in `/`. */
-  remote: ObjectRef;
-  deleteExtraneous: boolean;
-  maxDelete: number | undefined;
-  dryRun: boolean;
-  sizeOnly: boolean;
-  followSymlinks: boolean;
-  includeName: (name: string) => boolean;
-  shard: Shard | undefined;
-  putOptions: Omit<PutOptions, 'contentType'> & { contentType?: string | undefined };
-  hashCachePath: string;
-}
-
-/** One line of the plan: what was (or, with --dry-run, would be) done to one name, and why. */
-export interface SyncAction {
-  action: 'upload' | 'download' | 'skip' | 'delete';
-  name: string;
-  reason: Reason;
-  key: string;
-  path: string;
-  size: number;
-  status: 'done' | 'planned' | 'failed';
-  error?: string;
-}
-
-export interface SyncReport {
-  transferred: number;
-  skipped: number;
-  deleted: number;
-  failed: number;
-  bytes: number;
-  dryRun: boolean;
-  symlinksSkipped: number;
-  errors: Array<{ name: string; error: string }>;
-}
-
-type Step = MarchStep<LocalFile | RemoteFile, LocalFile | RemoteFile>;
+import { march } from './march.js';
+import { localSide, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
+import { listRemoteFiles, withoutTemporaryNames } from './remote-listing.js';
+import { handleStep } from './step.js';
 
 /**
  * Local directory ⇄ prefix. One pass over two sorted listings; each name is decided (transfer, skip)
  * by content, transferred inside the shared limiter, and reported. `_delta_log` entries wait until
- * every other transfer is over, then go one by one in commit order — those of a table with a file
+ * every other transfer is over, then go one by one in commit order — those of a table
  * with a file not transferred (failed, unreadable, a link not followed, left out by --exclude) stay
  * behind. A local folder that cannot be read is reported, and the walk goes on. Deletions come last,
  * and only when nothing failed. Names of datalake's temporary download files are left out on both
@@ -203,16 +155,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
       await handleStep(ctx, plan, step, cached, report, onAction, extraneous, guard, deltaLogGate.holdBack(step.name));
     }
 
-    if (plan.deleteExtraneous && extraneous.length > 0) {
-      if (report.failed > 0) {
-        report.errors.push({ name: '(deletions)', error: `${extraneous.length} deletions skipped because ${report.failed} transfers failed` });
-      } else if (plan.maxDelete !== undefined && extraneous.length > plan.maxDelete) {
-        report.failed += 1;
-        report.errors.push({ name: '(deletions)', error: `refusing to delete ${extraneous.length} files: more than --max-delete ${plan.maxDelete}` });
-      } else {
-        await deleteExtraneous(ctx, plan, extraneous, report, onAction);
-      }
-    }
+    await deleteExtraneous(ctx, plan, extraneous, report, onAction);
     committed = true;
   } catch (error) {
     // Interrupted: what completed is the report; the new hash cache is not kept.
@@ -223,201 +166,6 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   return report;
 }
 
-async function handleStep(
-  ctx: TransferContext,
-  plan: SyncPlan,
-  step: Step,
-  cached: CachedHash | undefined,
-  report: SyncReport,
-  onAction: (action: SyncAction) => void,
-  extraneous: Step[],
-  guard: DestinationGuard,
-  /** Set for a log entry that must not move in this run: why. */
-  holdBack?: string,
-): Promise<CachedHash | undefined> {
-  const local = localSide(plan, step);
-  const remote = remoteSide(plan, step);
-  const key = remote?.ref.key ?? joinKey(plan.remote.key, step.name);
-  const path = local?.path ?? safeLocalPath(plan, step.name);
-  const size = (step.source as LocalFile | RemoteFile | undefined)?.size ?? 0;
-  const base = { name: step.name, key, path: path ?? '', size };
-
-  if (!step.source) {
-    if (plan.deleteExtraneous) extraneous.push(step);
-    return cached;
-  }
-  try {
-    let reason: Reason;
-    let entry = cached;
-    if (!step.destination) reason = 'new';
-    else if (step.source.size !== step.destination.size) reason = 'size differs';
-    else if (plan.sizeOnly) reason = 'same size';
-    else {
-      const check = await compareContent(ctx, local!, remote!, cached);
-      entry = local ? { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: check.md5, crc32: check.crc32, etags: check.etags } : undefined;
-      reason = check.same ? 'same content' : 'content differs';
-    }
-    if (reason === 'same content' || reason === 'same size') {
-      ctx.events.emit('plan:drop', { files: 1, bytes: size });
-      report.skipped += 1;
-      onAction({ ...base, action: 'skip', reason, status: 'done' });
-      return entry;
-    }
-    const action = plan.direction === 'upload' ? 'upload' : 'download';
-    if (holdBack !== undefined) {
-      report.failed += 1;
-      report.errors.push({ name: step.name, error: holdBack });
-      onAction({ ...base, action, reason, status: 'failed', error: holdBack });
-      return entry;
-    }
-    if (plan.dryRun) {
-      report.transferred += 1;
-      report.bytes += size;
-      onAction({ ...base, action, reason, status: 'planned' });
-      return entry;
-    }
-    const transferred = plan.direction === 'upload' ? await uploadOne(ctx, plan, step.source as LocalFile, key, entry) : await downloadOne(ctx, plan, step.source as RemoteFile, guard);
-    report.transferred += 1;
-    report.bytes += size;
-    onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
-    return transferred.entry;
-  } catch (error) {
-    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
-    if (isFatalForRun(error)) throw explainError(error, { bucket: plan.remote.bucket });
-    const message = describeError(explainError(error, { bucket: plan.remote.bucket }));
-    report.failed += 1;
-    report.errors.push({ name: step.name, error: message });
-    onAction({ ...base, action: plan.direction === 'upload' ? 'upload' : 'download', reason: step.destination ? 'content differs' : 'new', status: 'failed', error: message });
-    return cached;
-  }
-}
-
-async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile, key: string, known: CachedHash | undefined) {
-  validateKey(key);
-  const ref = { bucket: plan.remote.bucket, key };
-  const uploaded = await uploadFile(ctx, local.path, ref, { ...plan.putOptions, contentType: plan.putOptions.contentType ?? guessContentType(local.path) }, { md5: known?.md5, stat: local });
-  const entry: CachedHash = { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: uploaded.md5, crc32: uploaded.crc32, etags: [uploaded.etag] };
-  return { path: local.path, entry };
-}
-
-async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile, guard: DestinationGuard) {
-  const path = localPathFor(plan.localRoot, plan.remote.key, remote.ref.key);
-  await guard.check(path);
-  const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size, beforePlacing: () => guard.check(path, { fresh: true }), creatingBeside: (temporary, create) => guard.within(temporary, create) });
-  const info = await stat(path);
-  const entry: CachedHash = {
-    name: remote.name,
-    size: info.size,
-    mtimeMs: info.mtimeMs,
-    ctimeMs: info.ctimeMs,
-    ino: info.ino,
-    md5: downloaded.md5,
-    crc32: downloaded.crc32,
-    etags: downloaded.etag ? [downloaded.etag] : [],
-  };
-  return { path, entry };
-}
-
-async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous: Step[], report: SyncReport, onAction: (action: SyncAction) => void): Promise<void> {
-  // Data files before Delta log entries, the reverse of how they were written.
-  const ordered = [...extraneous].sort((a, b) => Number(deltaTableRootOf(a.name) !== undefined) - Number(deltaTableRootOf(b.name) !== undefined));
-  if (plan.direction === 'download') {
-    // A local file is deleted only once a HEAD of its key confirms there is no such object: one
-    // flipped letter in a listing (a name that stays under the prefix, or that a filter then hides)
-    // would otherwise read as "only on the destination".
-    const guard = new DestinationGuard(plan.localRoot);
-    const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => ctx.limiter.run(async () => !(await findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) })))));
-    for (const [index, step] of ordered.entries()) {
-      const local = step.destination as LocalFile;
-      const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
-      if (!confirmed[index]) {
-        const error = 'the listing did not name it, yet the object exists (a damaged listing?): not deleted';
-        report.failed += 1;
-        report.errors.push({ name: step.name, error });
-        onAction({ ...action, status: 'failed', error });
-        continue;
-      }
-      if (!plan.dryRun) {
-        // The folders between the root and the file, looked at once more: never an unlink through a link.
-        const refused = await guard.check(local.path, { fresh: true }).then(
-          () => undefined,
-          (error: unknown) => describeError(error),
-        );
-        if (refused) {
-          report.failed += 1;
-          report.errors.push({ name: step.name, error: refused });
-          onAction({ ...action, status: 'failed', error: refused });
-          continue;
-        }
-        await unlink(local.path);
-      }
-      report.deleted += 1;
-      onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
-    }
-    return;
-  }
-  for (let i = 0; i < ordered.length; i += 1000) {
-    const batch = ordered.slice(i, i + 1000).map((step) => step.destination as RemoteFile);
-    if (!plan.dryRun) {
-      const output = await retrying(ctx, `DeleteObjects (${batch.length})`, async () =>
-        ctx.client.send(new (await sdk()).DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
-          abortSignal: ctx.signal,
-        }),
-      );
-      const refused = new Map((output.Errors ?? []).map((error) => [error.Key ?? '', `${error.Code ?? 'error'}: ${error.Message ?? ''}`]));
-      for (const remote of batch) {
-        const error = refused.get(remote.ref.key);
-        if (error) {
-          report.failed += 1;
-          report.errors.push({ name: remote.name, error });
-        } else report.deleted += 1;
-        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: error ? 'failed' : 'done', ...(error ? { error } : {}) });
-      }
-    } else {
-      for (const remote of batch) {
-        report.deleted += 1;
-        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: 'planned' });
-      }
-    }
-  }
-}
-
-function localSide(plan: SyncPlan, step: Step): LocalFile | undefined {
-  return (plan.direction === 'upload' ? step.source : step.destination) as LocalFile | undefined;
-}
-
-function remoteSide(plan: SyncPlan, step: Step): RemoteFile | undefined {
-  return (plan.direction === 'upload' ? step.destination : step.source) as RemoteFile | undefined;
-}
-
-function safeLocalPath(plan: SyncPlan, name: string): string | undefined {
-  try {
-    return localPathFor(plan.localRoot, '', name);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The objects under a prefix as a sorted listing of relative names; "folder" markers are left out. */
-async function* listRemoteFiles(ctx: TransferContext, prefix: ObjectRef): AsyncGenerator<RemoteFile> {
-  for await (const entry of listObjects(ctx, prefix, { recursive: true })) {
-    if (entry.kind !== 'object' || entry.object.key.endsWith('/')) continue;
-    const name = entry.object.key.slice(prefix.key.length);
-    if (name === '') continue;
-    yield { name, ref: { bucket: prefix.bucket, key: entry.object.key }, size: entry.object.size, etag: entry.object.etag, lastModified: entry.object.lastModified };
-  }
-}
-
-/** Keys with a segment named as a download in progress (`.x.datalake-part`) left out, each such name told once: `.x.datalake-part` or `.d.datalake-part/`. */
-async function* withoutTemporaryNames(entries: AsyncIterable<RemoteFile>, onTemporaryName: (name: string) => void): AsyncGenerator<RemoteFile> {
-  for await (const entry of entries) {
-    const segments = entry.name.split('/');
-    const index = segments.findIndex((segment) => isTemporaryDownloadName(segment));
-    if (index === -1) yield entry;
-    else onTemporaryName(segments.slice(0, index + 1).join('/') + (index < segments.length - 1 ? '/' : ''));
-  }
-}
-
 async function* emptyListing<T>(): AsyncGenerator<T> {
   // nothing on this side yet
 }
@@ -426,4 +174,3 @@ export function describeSyncTarget(plan: Pick<SyncPlan, 'direction' | 'localRoot
   const remote = formatS3Url(plan.remote);
   return plan.direction === 'upload' ? `${plan.localRoot} → ${remote}` : `${remote} → ${plan.localRoot}`;
 }
-

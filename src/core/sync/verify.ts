@@ -7,7 +7,7 @@ import { downloadToStream } from '../transfer/download.js';
 import { ContentMismatch } from '../errors.js';
 import { headObject } from '../s3/objects.js';
 import { compareContent, type RemoteFile } from './compare.js';
-import type { LocalFile } from './local-tree.js';
+import type { LocalFile } from '../transfer/local-tree.js';
 
 export interface Mismatch {
   key: string;

@@ -6,7 +6,7 @@ import { usageError } from '../errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
 import type { PutOptions, ServerSideEncryption } from './put-options.js';
 import { MD5_METADATA_KEY } from '../integrity/checksums.js';
-import { walkLocalTree, whyUnreadable, type LocalFile } from '../sync/local-tree.js';
+import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
 
 /** Where `put` sends files: a named key, a prefix, or the lake layout. */
 export type PutDestination =
@@ -94,7 +94,7 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
     if (info.isDirectory()) {
       if (!recursive) throw usageError(`'${source}' is a directory`, 'add --recursive to upload the tree, or use `datalake sync`');
       const unreadable = onUnreadable && ((relative: string, error: NodeJS.ErrnoException) => onUnreadable(join(source, relative), whyUnreadable(relative, error)));
-      for await (const file of walkLocalTree(source, { followSymlinks: false, ...(unreadable ? { onUnreadable: unreadable } : {}) })) {
+      for await (const file of walkFiles(source, unreadable)) {
         if (request.includeName && !request.includeName(file.name)) continue;
         files.push({ path: join(source, file.name), name: file.name, size: file.size, listed: file });
       }
@@ -161,9 +161,10 @@ export function guessContentType(path: string): string {
 const contentTypes = new Map<string, string>();
 
 /**
- * The regular files under a directory, in S3 key order, named by relative paths with `/` separators:
- * the walk `sync` makes. Symbolic links are not followed; another download's partial files are left out.
- * A folder or file below the root that cannot be read goes to `onUnreadable` and the walk goes on.
+ * The files `put -r` sends from a directory: the one walk of a local tree (local-tree.ts, which sync
+ * makes too), in S3 key order (UTF-8 bytes), named by relative paths with `/` separators. Symbolic
+ * links are not followed; another download's partial files are left out. A folder or file below the
+ * root that cannot be read goes to `onUnreadable` and the walk goes on.
  */
 export function walkFiles(root: string, onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void): AsyncGenerator<LocalFile> {
   return walkLocalTree(root, { followSymlinks: false, ...(onUnreadable ? { onUnreadable } : {}) });

@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { constants, lstat, open, opendir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathOfOpen } from '../transfer/listed-file.js';
-import { isTemporaryDownloadName } from '../transfer/temporary-names.js';
+import { pathOfOpen } from './listed-file.js';
+import { isTemporaryDownloadName } from './temporary-names.js';
 
 /** A regular file of a local tree, named by its path relative to the root with `/` separators. */
 export interface LocalFile {

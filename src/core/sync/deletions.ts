@@ -1,0 +1,96 @@
+/**
+ * A sync's deletions (--delete): the names only on the destination, after every transfer, data files
+ * before Delta log entries; a local file only once a HEAD confirms its object is gone, remote objects
+ * a thousand to a DeleteObjects request.
+ */
+import { unlink } from 'node:fs/promises';
+import { joinKey } from '../config/address.js';
+import { describeError } from '../errors.js';
+import { retrying, type TransferContext } from '../s3/context.js';
+import { findObject } from '../s3/objects.js';
+import { sdk } from '../s3/sdk.js';
+import { DestinationGuard } from '../transfer/get-plan.js';
+import type { LocalFile } from '../transfer/local-tree.js';
+import type { RemoteFile } from './compare.js';
+import { deltaTableRootOf } from './delta.js';
+import type { Step, SyncAction, SyncPlan, SyncReport } from './plan.js';
+
+/**
+ * The names only on the destination, deleted last (with --delete): none when a transfer failed, and
+ * none beyond --max-delete; each one reported.
+ */
+export async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous: Step[], report: SyncReport, onAction: (action: SyncAction) => void): Promise<void> {
+  if (!plan.deleteExtraneous || extraneous.length === 0) return;
+  if (report.failed > 0) {
+    report.errors.push({ name: '(deletions)', error: `${extraneous.length} deletions skipped because ${report.failed} transfers failed` });
+  } else if (plan.maxDelete !== undefined && extraneous.length > plan.maxDelete) {
+    report.failed += 1;
+    report.errors.push({ name: '(deletions)', error: `refusing to delete ${extraneous.length} files: more than --max-delete ${plan.maxDelete}` });
+  } else {
+    await deleteNames(ctx, plan, extraneous, report, onAction);
+  }
+}
+
+async function deleteNames(ctx: TransferContext, plan: SyncPlan, extraneous: Step[], report: SyncReport, onAction: (action: SyncAction) => void): Promise<void> {
+  // Data files before Delta log entries, the reverse of how they were written.
+  const ordered = [...extraneous].sort((a, b) => Number(deltaTableRootOf(a.name) !== undefined) - Number(deltaTableRootOf(b.name) !== undefined));
+  if (plan.direction === 'download') {
+    // A local file is deleted only once a HEAD of its key confirms there is no such object: one
+    // flipped letter in a listing (a name that stays under the prefix, or that a filter then hides)
+    // would otherwise read as "only on the destination".
+    const guard = new DestinationGuard(plan.localRoot);
+    const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => ctx.limiter.run(async () => !(await findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) })))));
+    for (const [index, step] of ordered.entries()) {
+      const local = step.destination as LocalFile;
+      const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
+      if (!confirmed[index]) {
+        const error = 'the listing did not name it, yet the object exists (a damaged listing?): not deleted';
+        report.failed += 1;
+        report.errors.push({ name: step.name, error });
+        onAction({ ...action, status: 'failed', error });
+        continue;
+      }
+      if (!plan.dryRun) {
+        // The folders between the root and the file, looked at once more: never an unlink through a link.
+        const refused = await guard.check(local.path, { fresh: true }).then(
+          () => undefined,
+          (error: unknown) => describeError(error),
+        );
+        if (refused) {
+          report.failed += 1;
+          report.errors.push({ name: step.name, error: refused });
+          onAction({ ...action, status: 'failed', error: refused });
+          continue;
+        }
+        await unlink(local.path);
+      }
+      report.deleted += 1;
+      onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
+    }
+    return;
+  }
+  for (let i = 0; i < ordered.length; i += 1000) {
+    const batch = ordered.slice(i, i + 1000).map((step) => step.destination as RemoteFile);
+    if (!plan.dryRun) {
+      const output = await retrying(ctx, `DeleteObjects (${batch.length})`, async () =>
+        ctx.client.send(new (await sdk()).DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
+          abortSignal: ctx.signal,
+        }),
+      );
+      const refused = new Map((output.Errors ?? []).map((error) => [error.Key ?? '', `${error.Code ?? 'error'}: ${error.Message ?? ''}`]));
+      for (const remote of batch) {
+        const error = refused.get(remote.ref.key);
+        if (error) {
+          report.failed += 1;
+          report.errors.push({ name: remote.name, error });
+        } else report.deleted += 1;
+        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: error ? 'failed' : 'done', ...(error ? { error } : {}) });
+      }
+    } else {
+      for (const remote of batch) {
+        report.deleted += 1;
+        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: 'planned' });
+      }
+    }
+  }
+}

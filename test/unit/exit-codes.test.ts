@@ -1,0 +1,57 @@
+/**
+ * Exit codes are decided in one place (src/cli/exit-codes.ts) from what a command threw; a command
+ * whose items failed one by one ends with exit 1 and prints nothing more (its summary is out).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CommanderError } from 'commander';
+import { reportError } from '../../src/cli/main.js';
+import { EXIT_FAILED, EXIT_USAGE, ItemsFailed, exitCodeForKind, exitCodeForSignal, failIfAny } from '../../src/cli/exit-codes.js';
+import { DatalakeError, failure, usageError } from '../../src/core/errors.js';
+
+afterEach(() => vi.restoreAllMocks());
+
+function reported(error: unknown, json = false): { code: number; stderr: string; stdout: string } {
+  let stderr = '';
+  let stdout = '';
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const code = reportError(error, { debug: false, json });
+  vi.restoreAllMocks();
+  return { code, stderr, stdout };
+}
+
+describe('exit codes', () => {
+  it('map each kind of error: usage 2, failed 1, interrupted 130 or 143 by the signal', () => {
+    expect(exitCodeForKind('usage', undefined)).toBe(2);
+    expect(exitCodeForKind('failed', undefined)).toBe(1);
+    expect(exitCodeForKind('interrupted', 'SIGINT')).toBe(130);
+    expect(exitCodeForKind('interrupted', 'SIGTERM')).toBe(143);
+    expect(exitCodeForSignal(undefined)).toBe(130);
+  });
+
+  it('failIfAny ends the command only when something failed', () => {
+    expect(() => failIfAny(0)).not.toThrow();
+    expect(() => failIfAny(3)).toThrow(ItemsFailed);
+  });
+
+  it('a run whose items failed ends with 1 and prints nothing more, with or without --json', () => {
+    for (const json of [false, true]) {
+      const { code, stderr, stdout } = reported(new ItemsFailed(2), json);
+      expect(code).toBe(EXIT_FAILED);
+      expect(stderr).toBe('');
+      expect(stdout).toBe('');
+    }
+  });
+
+  it('any other error is one line on stderr, and its code', () => {
+    const usage = reported(usageError('no such directory', 'check the path'));
+    expect(usage.code).toBe(EXIT_USAGE);
+    expect(usage.stderr.trim().split('\n')).toHaveLength(1);
+    expect(usage.stderr).toContain('no such directory');
+    const failed = reported(failure('the object did not verify'));
+    expect(failed.code).toBe(EXIT_FAILED);
+    expect(failed.stderr).toContain('the object did not verify');
+    expect(reported(new DatalakeError('interrupted', 'interrupted by SIGINT')).code).toBe(130);
+    expect(reported(new CommanderError(1, 'commander.unknownOption', "error: unknown option '--nope'")).code).toBe(EXIT_USAGE);
+  });
+});
