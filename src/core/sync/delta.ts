@@ -14,10 +14,6 @@ export function deltaTableRootOf(name: string): string | undefined {
   return segments.slice(0, index).join('/');
 }
 
-export function isDeltaLogEntry(name: string): boolean {
-  return deltaTableRootOf(name) !== undefined;
-}
-
 /**
  * Sort key inside one table's log: version, then commit JSON before the checkpoint of that version,
  * then anything else; `_last_checkpoint` after everything.
