@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DEV_ACCESS_KEY, DEV_SECRET_KEY, MINIO_VERSION, startMinio } from '../scripts/lib/minio.js';
-import { findPeers, installPeers, type Peers } from './lib/peers.js';
+import { findPeers, installPeers, type Peers } from '../scripts/lib/peers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const smoke = process.argv.includes('--smoke');
@@ -132,7 +132,7 @@ const median = (values: number[]) => {
 };
 
 // ---- main -----------------------------------------------------------------------------------------
-const peers: Peers = smoke ? findPeers() : installPeers(log);
+const peers: Peers = smoke ? findPeers() : await installPeers(log);
 mkdirSync(scratch, { recursive: true });
 generate();
 const minio = await startMinio({ logFile: join(scratch, 'minio.log') });

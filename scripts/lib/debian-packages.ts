@@ -8,12 +8,12 @@
 import { spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 
-interface Requirement {
+export interface DebianRequirement {
   package: string;
   present(): boolean | Promise<boolean>;
 }
 
-const hasCommand = (name: string) => () => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+export const hasCommand = (name: string) => () => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 
 async function resolvesLocalhostNames(): Promise<boolean> {
   try {
@@ -24,7 +24,7 @@ async function resolvesLocalhostNames(): Promise<boolean> {
   }
 }
 
-export const TEST_BED_PACKAGES: Requirement[] = [
+export const TEST_BED_PACKAGES: DebianRequirement[] = [
   { package: 'tinyproxy', present: hasCommand('tinyproxy') },
   { package: 'faketime', present: hasCommand('faketime') },
   // The progress bar is read off a real terminal (test/integration/terminal.test.ts).
@@ -33,10 +33,18 @@ export const TEST_BED_PACKAGES: Requirement[] = [
 ];
 
 export async function installDebianPackages(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<void> {
+  await installMissingDebianPackages(TEST_BED_PACKAGES, 'the test bed', log);
+}
+
+/**
+ * Installs with apt-get those of `requirements` that are not present (as root), and checks they then
+ * are; throws, naming what is missing and the command to run, when it cannot. `who` names the need.
+ */
+export async function installMissingDebianPackages(requirements: DebianRequirement[], who: string, log: (line: string) => void): Promise<void> {
   const missing: string[] = [];
-  for (const requirement of TEST_BED_PACKAGES) if (!(await requirement.present())) missing.push(requirement.package);
+  for (const requirement of requirements) if (!(await requirement.present())) missing.push(requirement.package);
   if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`the test bed needs ${missing.join(', ')}: sudo apt-get install -y ${missing.join(' ')}`);
+  if (process.getuid?.() !== 0) throw new Error(`${who} needs ${missing.join(', ')}: sudo apt-get install -y ${missing.join(' ')}`);
   log(`installing ${missing.join(', ')} with apt-get…`);
   const apt = (args: string[]) =>
     spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
@@ -49,6 +57,6 @@ export async function installDebianPackages(log: (line: string) => void = (line)
   }
   if (result.error || result.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`})`);
   const still: string[] = [];
-  for (const requirement of TEST_BED_PACKAGES) if (!(await requirement.present())) still.push(requirement.package);
+  for (const requirement of requirements) if (!(await requirement.present())) still.push(requirement.package);
   if (still.length > 0) throw new Error(`installed ${missing.join(', ')}, yet ${still.join(', ')} still does not work`);
 }

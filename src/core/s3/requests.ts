@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { commonJsExports } from './sdk.js';
 import type { ListPage } from './answers.js';
+import { bucketEndpoint, canonicalQuery, encodeKey, pathStyleEndpoint, type BucketEndpoint } from './addressing.js';
+import { RequestSigner, type Credentials } from './request-signer.js';
 import type { Method, ResponseHeaders, Transport, WholeResponse } from './transport.js';
 
 export type { ListPage } from './answers.js';
 export type { WholeResponse } from './transport.js';
+export { canonicalQuery, encodeKey, pathStyleEndpoint } from './addressing.js';
 
 /**
  * The requests of a transfer, signed with the AWS SDK's own SigV4 signer (`@smithy/signature-v4`) and
@@ -59,21 +60,6 @@ export interface S3Response {
   body: Readable;
 }
 
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string | undefined;
-}
-
-interface BucketEndpoint {
-  url: URL;
-  /** The URL's path without its trailing slash: keys are appended to it. */
-  basePath: string;
-  signingRegion: string;
-  /** The service in the signature's scope, as the endpoint rules name it: `s3`. */
-  signingName: string;
-}
-
 /** The settings of config.ts that decide where a bucket's requests go (and, by the profile, whose credentials sign them). */
 export interface EndpointSettings {
   region: string;
@@ -95,9 +81,7 @@ export interface SdkClientSource {
 
 export class S3Requests {
   private readonly endpoints = new Map<string, BucketEndpoint>();
-  private signerLoading: Promise<SignatureV4> | undefined;
-  /** Read once, as the SDK's chain reads them once (each read of process.env is a call into C++). */
-  private readonly fromEnvironment: Credentials | undefined;
+  private readonly signer: RequestSigner;
 
   constructor(
     private readonly client: SdkClientSource,
@@ -105,7 +89,11 @@ export class S3Requests {
     private readonly settings: EndpointSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.fromEnvironment = environmentCredentials(settings.profile, env);
+    // Keys from the environment when no profile is named: the first link of the SDK's default chain,
+    // which takes exactly these in that case. Read once, as the SDK's chain reads them once (each read
+    // of process.env is a call into C++).
+    const fromEnvironment = environmentCredentials(settings.profile, env);
+    this.signer = new RequestSigner(settings.region, fromEnvironment ? () => Promise.resolve(fromEnvironment) : () => this.chainCredentials());
   }
 
   /** A whole-object PUT; resolves once the answer is read. */
@@ -171,7 +159,7 @@ export class S3Requests {
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
     const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
     const { endpoint, path, signed } = await this.prepare('GET', ref, headers, query);
-    const response = await this.transport.request({ method: 'GET', origin: endpoint.url.origin, path, headers: signed, signal });
+    const response = await this.transport.request({ method: 'GET', origin: endpoint.origin, path, headers: signed, signal });
     if (response.status >= 200 && response.status < 300) return response;
     const body = await readText(response.body);
     throw markSkew((await answers()).s3Error(response.status, body, response.headers), response.clockSkewCorrected);
@@ -210,7 +198,7 @@ export class S3Requests {
     options: { query?: Record<string, string> | undefined; body?: Buffer; signal?: AbortSignal | undefined; limit?: number },
   ): Promise<WholeResponse> {
     const { endpoint, path, signed } = await this.prepare(method, ref, headers, options.query);
-    const request = { method, origin: endpoint.url.origin, path, headers: signed, body: options.body, signal: options.signal };
+    const request = { method, origin: endpoint.origin, path, headers: signed, body: options.body, signal: options.signal };
     const response = await this.transport.requestWhole(request, options.limit ?? LIST_PAGE_LIMIT);
     if (response.status < 200 || response.status >= 300) {
       throw markSkew((await answers()).s3Error(response.status, response.body.toString('utf8'), response.headers), response.clockSkewCorrected);
@@ -220,7 +208,7 @@ export class S3Requests {
 
   /** The request's endpoint, its path with the query, and its signed headers. */
   private async prepare(method: Method, ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
-    const endpoint = await this.endpointFor(ref.bucket);
+    const endpoint = this.endpoints.get(ref.bucket) ?? (await this.endpointFor(ref.bucket));
     const base = endpoint.basePath;
     const path = ref.key === '' ? base || '/' : `${base}/${encodeKey(ref.key)}`;
     const queryString = query ? canonicalQuery(query) : '';
@@ -234,7 +222,7 @@ export class S3Requests {
   async target(ref: ObjectRef): Promise<{ url: string; signingRegion: string; signingName: string }> {
     const endpoint = await this.endpointFor(ref.bucket);
     const path = ref.key === '' ? endpoint.basePath || '/' : `${endpoint.basePath}/${encodeKey(ref.key)}`;
-    return { url: `${endpoint.url.origin}${path}`, signingRegion: endpoint.signingRegion, signingName: endpoint.signingName };
+    return { url: `${endpoint.origin}${path}`, signingRegion: endpoint.signingRegion, signingName: endpoint.signingName };
   }
 
   /** The bucket's URL and signing region, once per bucket. */
@@ -242,7 +230,7 @@ export class S3Requests {
     let endpoint = this.endpoints.get(bucket);
     if (!endpoint) {
       const { url, signingRegion } = this.settings.endpoint && this.pathStyle() ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
-      endpoint = { url, basePath: url.pathname.replace(/\/$/, ''), signingRegion, signingName: 's3' };
+      endpoint = bucketEndpoint(url, signingRegion);
       this.endpoints.set(bucket, endpoint);
     }
     return endpoint;
@@ -294,36 +282,16 @@ export class S3Requests {
    * SigV4 in the Authorization header, by the SDK's own signer, dated by the run's clock (corrected
    * from the servers' answers). The body is proven by Content-MD5, so the payload is unsigned.
    */
-  private async sign(method: Method, endpoint: BucketEndpoint, path: string, query: Record<string, string> | undefined, headers: Record<string, string>): Promise<Record<string, string>> {
-    const signer = await (this.signerLoading ??= this.createSigner());
+  private sign(method: Method, endpoint: BucketEndpoint, path: string, query: Record<string, string> | undefined, headers: Record<string, string>): Promise<Record<string, string>> {
     const request = {
       method,
-      protocol: endpoint.url.protocol,
-      hostname: endpoint.url.hostname,
+      protocol: endpoint.protocol,
+      hostname: endpoint.hostname,
       path,
       query: query ?? {},
-      headers: { ...lowerCaseNames(headers), host: endpoint.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      headers: { ...lowerCaseNames(headers), host: endpoint.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
     };
-    const signed = await signer.sign(request, { signingDate: new Date(Date.now() + this.transport.clockOffsetMs), signingRegion: endpoint.signingRegion });
-    return signed.headers;
-  }
-
-  private async createSigner(): Promise<SignatureV4> {
-    const [{ SignatureV4 }, { Sha256 }] = await Promise.all([
-      import('@smithy/signature-v4').then(commonJsExports<typeof import('@smithy/signature-v4')>),
-      import('@smithy/core/checksum').then(commonJsExports<typeof import('@smithy/core/checksum')>),
-    ]);
-    // Keys from the environment when no profile is named: the first link of the SDK's default chain,
-    // which takes exactly these in that case.
-    const fromEnvironment = this.fromEnvironment;
-    return new SignatureV4({
-      credentials: fromEnvironment ? () => Promise.resolve(fromEnvironment) : () => this.chainCredentials(),
-      region: this.settings.region,
-      service: 's3',
-      sha256: Sha256,
-      uriEscapePath: false,
-      applyChecksum: false,
-    });
+    return this.signer.sign(request, new Date(Date.now() + this.transport.clockOffsetMs), endpoint.signingRegion);
   }
 }
 
@@ -347,32 +315,6 @@ export function environmentCredentials(profile: string | undefined, env: NodeJS.
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
   if (profile || env.AWS_PROFILE || !accessKeyId || !secretAccessKey) return undefined;
   return { accessKeyId, secretAccessKey, sessionToken: sessionToken || undefined };
-}
-
-/**
- * A custom endpoint addressed by path, as the SDK's rules address it with forcePathStyle:
- * `{scheme}://{authority}{path, ending in /}{bucket}`, signed for the configured region.
- */
-export function pathStyleEndpoint(endpoint: string, bucket: string, region: string): { url: URL; signingRegion: string } {
-  const url = new URL(endpoint);
-  const base = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
-  return { url: new URL(`${url.protocol}//${url.host}${base}${encodeKey(bucket)}`), signingRegion: region };
-}
-
-/** A SigV4 canonical query string: names sorted, names and values escaped like key bytes, '/' too. */
-export function canonicalQuery(query: Record<string, string>): string {
-  const encode = (text: string) => encodeKey(text).replace(/\//g, '%2F');
-  return Object.keys(query)
-    .sort()
-    .map((name) => `${encode(name)}=${encode(query[name]!)}`)
-    .join('&');
-}
-
-/** A key as S3 expects it in a SigV4 path: each byte outside RFC 3986's unreserved set escaped, '/' kept. */
-export function encodeKey(key: string): string {
-  return encodeURIComponent(key)
-    .replace(/%2F/g, '/')
-    .replace(/[!'()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** User metadata from response headers, keyed as the SDK keys it (lower case, without x-amz-meta-). */

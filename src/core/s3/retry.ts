@@ -53,7 +53,7 @@ const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException',
 /** Network failures, Node's and undici's (transport.ts): a connection lost or stalled, a body cut short. */
 const TRANSIENT_NETWORK_CODES = new Set([
   'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'ECONNREFUSED_TRANSIENT', 'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_CLOSED', 'RequestStalled',
 ]);
 

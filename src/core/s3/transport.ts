@@ -1,7 +1,13 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { DatalakeError } from '../errors.js';
-import { commonJsExports } from './sdk.js';
+import { loadDispatchers, type Dispatchers } from './agents.js';
+import { Deadline, Deadlines, FIRST_ANSWER_TIMEOUT_MS, STALL_TIMEOUT_MS } from './deadlines.js';
+import { explainFailure, lostKeptAliveConnection } from './transport-errors.js';
+import { flattenHeaders, WholeAnswer, type CollectedAnswer, type ResponseHeaders } from './whole-answer.js';
+
+export { CONNECT_TIMEOUT_MS, FIRST_ANSWER_TIMEOUT_MS, STALL_TIMEOUT_MS } from './deadlines.js';
+export { EndpointError } from './transport-errors.js';
+export type { ResponseHeaders } from './whole-answer.js';
 
 /**
  * Every request datalake sends — the direct path's (requests.ts) and the SDK client's (through
@@ -20,11 +26,12 @@ import { commonJsExports } from './sdk.js';
  *   error, retried by the one retry policy (retry.ts);
  * - no request, its answer's body included, lasts longer than the run's `--timeout`.
  *
+ * The limits are watched by one coarse timer (deadlines.ts); agents.ts sets up undici's agents and
+ * proxies, transport-errors.ts says what a failure means, whole-answer.ts reads a short answer.
+ *
  * It also keeps the run's clock offset, learnt from the servers' `Date` headers as the AWS SDK learns
  * it, so that a machine whose clock is off still signs requests S3 accepts.
  */
-
-export type ResponseHeaders = Record<string, string>;
 
 export type Method = 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST';
 
@@ -72,38 +79,15 @@ export interface TransportOptions {
   stallTimeoutMs?: number;
 }
 
-export const CONNECT_TIMEOUT_MS = 10_000;
-/** An endpoint that accepted no connection or gave no answer within this is reported at once. */
-export const FIRST_ANSWER_TIMEOUT_MS = 20_000;
-/** A request that sends or receives nothing for this long is stalled: retried. */
-export const STALL_TIMEOUT_MS = 60_000;
 /** A clock this far from the server's is corrected (S3 refuses signatures more than 15 minutes off). */
 const CLOCK_SKEW_MS = 5 * 60_000;
 
-/** Errors whose code means the certificate the endpoint showed is not trusted. */
-const CERTIFICATE_CODES = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REVOKED',
-  'ERR_TLS_CERT_ALTNAME_INVALID', 'INVALID_CA',
-]);
-/** A connection lost before any byte of the answer: on a connection kept alive, the server had closed it. */
-const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
-
-/** The endpoint cannot be used at all (never answers, speaks plain http, shows a certificate not trusted): ends the run. */
-export class EndpointError extends DatalakeError {
-  constructor(
-    readonly code: 'EndpointUnanswered' | 'ProxyUnanswered' | 'ProxyRefused' | 'ProxyUnreachable' | 'PlainHttpEndpoint' | 'UntrustedCertificate',
-    message: string,
-    options: { hint?: string; cause?: unknown } = {},
-  ) {
-    super('failed', message, options);
-    this.name = 'EndpointError';
-  }
-}
-
-interface Dispatchers {
-  http: Dispatcher;
-  https: Dispatcher;
+/** One request on its way: its dispatcher, its limits, and whether its endpoint had answered before. */
+interface Sending {
+  dispatcher: Dispatcher;
+  deadline: Deadline;
+  answeredBefore: boolean;
+  waitMs: number;
 }
 
 export class Transport {
@@ -111,24 +95,23 @@ export class Transport {
   private dispatchers: Dispatchers | undefined;
   /** Origins that have answered in this run: only they get the stall limit instead of the first-answer one. */
   private readonly answered = new Set<string>();
+  private readonly deadlines: Deadlines;
+  private readonly firstAnswerMs: number;
+  private readonly stallMs: number;
   /** Server time minus this machine's, once a server's `Date` showed the two more than five minutes apart. */
   clockOffsetMs = 0;
 
-  constructor(private readonly options: TransportOptions) {}
+  constructor(private readonly options: TransportOptions) {
+    this.firstAnswerMs = options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
+    this.stallMs = options.stallTimeoutMs ?? STALL_TIMEOUT_MS;
+    this.deadlines = new Deadlines(Deadlines.tickFor(options.timeoutMs, this.firstAnswerMs, this.stallMs));
+  }
 
   /** The answer's headers as soon as they arrive, its body as a stream. */
   async request(request: TransportRequest): Promise<TransportResponse> {
-    const dispatchers = await (this.loading ??= this.load());
-    const dispatcher = request.origin.startsWith('https:') ? dispatchers.https : dispatchers.http;
-    const answeredBefore = this.answered.has(request.origin);
-    const firstAnswerMs = this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
-    // A --timeout shorter than these ends the request first (the Deadline), and says so.
-    const waitMs = answeredBefore ? (this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS) : firstAnswerMs;
-    const deadline = new Deadline(this.options.timeoutMs, request.origin, request.signal);
-    // The no-answer limit counts idle time, not time since the request went out: it restarts with
-    // every piece of the body handed to the socket, so a slow uplink is never mistaken for an
-    // endpoint that does not answer. undici's own headersTimeout would count from dispatch.
-    deadline.watchIdle(waitMs, answeredBefore);
+    const sending = await this.start(request);
+    const { dispatcher, deadline, waitMs } = sending;
+    const signal = deadline.signal();
     const send = () =>
       dispatcher.request({
         origin: request.origin,
@@ -136,7 +119,7 @@ export class Transport {
         method: request.method,
         headers: withLength(request.headers, request.body),
         body: bodyReportingProgress(request.body, () => deadline.touch()),
-        signal: deadline.signal,
+        signal,
         headersTimeout: 0,
         bodyTimeout: waitMs,
       });
@@ -144,16 +127,85 @@ export class Transport {
     try {
       answer = await this.sendOverLostConnections(send, request, deadline);
     } catch (error) {
-      deadline.clear();
-      throw this.explain(error, request.origin, answeredBefore, deadline, firstAnswerMs);
+      throw this.failed(error, request, sending);
     }
-    deadline.stopWatchingIdle();
-    this.answered.add(request.origin);
+    const headers = flattenHeaders(answer.headers);
+    const clockSkewCorrected = this.answeredWith(request.origin, deadline, headers);
     const body = answer.body as unknown as Readable;
     body.once('close', () => deadline.clear());
     body.once('end', () => deadline.clear());
-    const headers = flattenHeaders(answer.headers);
-    return { status: answer.statusCode, headers, body, clockSkewCorrected: this.learnClock(headers) };
+    return { status: answer.statusCode, headers, body, clockSkewCorrected };
+  }
+
+  /**
+   * The whole answer. Reading stops once the body passes `limit` bytes: the rest is never received.
+   * Read by undici's dispatcher with a small handler (whole-answer.ts), never as a stream.
+   */
+  async requestWhole(request: TransportRequest, limit: number): Promise<WholeResponse> {
+    const sending = await this.start(request);
+    const { dispatcher, deadline, waitMs } = sending;
+    let clockSkewCorrected = false;
+    let bodyDone!: Promise<CollectedAnswer>;
+    const send = () =>
+      new Promise<void>((headersArrived, failedBeforeHeaders) => {
+        bodyDone = new Promise<CollectedAnswer>((resolve, reject) => {
+          const onAnswer = (answer: WholeAnswer) => {
+            clockSkewCorrected = this.answeredWith(request.origin, deadline, answer.headers);
+            headersArrived();
+          };
+          const onError = (error: unknown, afterHeaders: boolean) => {
+            if (afterHeaders) reject(error);
+            else failedBeforeHeaders(error);
+          };
+          const handler = new WholeAnswer(limit, deadline, onAnswer, resolve, onError);
+          const options = { origin: request.origin, path: request.path, method: request.method, headers: withLength(request.headers, request.body), headersTimeout: 0, bodyTimeout: waitMs };
+          dispatcher.dispatch({ ...options, body: bodyReportingProgress(request.body, () => deadline.touch()) } as Dispatcher.DispatchOptions, handler);
+        });
+        // Settled through the promise above; one that fails before the headers fails `send` instead.
+        bodyDone.catch(() => undefined);
+      });
+    try {
+      await this.sendOverLostConnections(send, request, deadline);
+    } catch (error) {
+      throw this.failed(error, request, sending);
+    }
+    let answer: CollectedAnswer;
+    try {
+      answer = await bodyDone;
+    } catch (error) {
+      deadline.clear();
+      throw error;
+    }
+    return { ...answer, clockSkewCorrected };
+  }
+
+  /** The dispatcher and limits of a request about to go out. */
+  private async start(request: TransportRequest): Promise<Sending> {
+    const dispatchers = this.dispatchers ?? (await (this.loading ??= this.load()));
+    const dispatcher = request.origin.startsWith('https:') ? dispatchers.https : dispatchers.http;
+    const answeredBefore = this.answered.has(request.origin);
+    // A --timeout shorter than these ends the request first (the Deadline), and says so.
+    const waitMs = answeredBefore ? this.stallMs : this.firstAnswerMs;
+    const deadline = new Deadline(this.deadlines, this.options.timeoutMs, request.origin, request.signal);
+    // The no-answer limit counts idle time, not time since the request went out: it restarts with
+    // every piece of the body handed to the socket, so a slow uplink is never mistaken for an
+    // endpoint that does not answer. undici's own headersTimeout would count from dispatch.
+    deadline.watchIdle(waitMs, answeredBefore);
+    return { dispatcher, deadline, answeredBefore, waitMs };
+  }
+
+  /** The answer's headers are in: the endpoint has answered, and its Date may correct the clock. */
+  private answeredWith(origin: string, deadline: Deadline, headers: ResponseHeaders): boolean {
+    deadline.stopWatchingIdle();
+    this.answered.add(origin);
+    return this.learnClock(headers);
+  }
+
+  private failed(error: unknown, request: TransportRequest, sending: Sending): unknown {
+    const { deadline, answeredBefore } = sending;
+    deadline.clear();
+    const proxyAnswerMs = Math.min(this.firstAnswerMs, this.options.timeoutMs);
+    return explainFailure(error, { origin: request.origin, answeredBefore, expired: deadline.expired, limitMs: deadline.limitMs, firstAnswerMs: this.firstAnswerMs, proxyAnswerMs });
   }
 
   /**
@@ -163,42 +215,15 @@ export class Transport {
    * A connection that had read nothing before (a new one) was not kept alive: its loss is the retry
    * policy's. A streamed body cannot be sent twice.
    */
-  private async sendOverLostConnections(send: () => Promise<Dispatcher.ResponseData>, request: TransportRequest, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+  private async sendOverLostConnections<T>(send: () => Promise<T>, request: TransportRequest, deadline: Deadline): Promise<T> {
     for (let resends = 0; ; resends += 1) {
       try {
         return await send();
       } catch (error) {
         const streamed = typeof (request.body as Readable | undefined)?.pipe === 'function';
-        if (!lostKeptAliveConnection(error) || streamed || deadline.signal.aborted || resends >= this.options.connections) throw error;
+        if (!lostKeptAliveConnection(error) || streamed || deadline.aborted || resends >= this.options.connections) throw error;
       }
     }
-  }
-
-  /** The whole answer. Reading stops once the body passes `limit` bytes: the rest is never received. */
-  async requestWhole(request: TransportRequest, limit: number): Promise<WholeResponse> {
-    const response = await this.request(request);
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let received = 0;
-    await new Promise<void>((resolve, reject) => {
-      const body = response.body;
-      body.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (kept < limit) {
-          const piece = chunk.length <= limit - kept ? chunk : chunk.subarray(0, limit - kept);
-          chunks.push(piece);
-          kept += piece.length;
-        }
-        if (received > limit) {
-          body.destroy();
-          resolve();
-        }
-      });
-      body.once('end', resolve);
-      body.once('error', (error) => (received > limit ? resolve() : reject(error)));
-    });
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    return { status: response.status, headers: response.headers, body, bodyLength: received, clockSkewCorrected: response.clockSkewCorrected };
   }
 
   /** Closes the connections; requests still in flight fail. */
@@ -206,30 +231,9 @@ export class Transport {
     for (const dispatcher of [this.dispatchers?.http, this.dispatchers?.https]) void dispatcher?.destroy().catch(() => undefined);
   }
 
-  /**
-   * One agent per scheme: `HTTPS_PROXY` carries https requests and `HTTP_PROXY` plain-http ones, each
-   * alone, as curl and the AWS CLI read them (undici alone would send https through `HTTP_PROXY` when
-   * `HTTPS_PROXY` is unset).
-   */
   private async load(): Promise<Dispatchers> {
-    const { EnvHttpProxyAgent, Pool } = await import('undici').then(commonJsExports<typeof import('undici')>);
-    const tls = { ca: this.options.ca, timeout: CONNECT_TIMEOUT_MS };
-    const proxyAnswerMs = Math.min(this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS, this.options.timeoutMs);
-    const options = {
-      connections: this.options.connections,
-      keepAliveTimeout: 10_000,
-      // Direct connections take `connect`, those tunnelled through a proxy `requestTls`.
-      connect: tls,
-      requestTls: tls,
-      // Plain-http requests go to an HTTP proxy as absolute URLs (`GET http://…`), as curl sends them.
-      proxyTunnel: false,
-      // The proxy's answer to CONNECT: a request waiting for its tunnel is deaf to its abort signal, so
-      // the proxy's connection gets the limits itself (otherwise undici's default, 300 s).
-      proxyTls: { timeout: CONNECT_TIMEOUT_MS },
-      clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, headersTimeout: proxyAnswerMs }),
-    } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
-    // An empty proxy is none: it stops undici from falling back to the other scheme's variable.
-    this.dispatchers = { http: new EnvHttpProxyAgent({ ...options, httpsProxy: '' }), https: new EnvHttpProxyAgent({ ...options, httpProxy: '' }) };
+    const proxyAnswerMs = Math.min(this.firstAnswerMs, this.options.timeoutMs);
+    this.dispatchers = await loadDispatchers({ connections: this.options.connections, ca: this.options.ca, proxyAnswerMs });
     return this.dispatchers;
   }
 
@@ -242,48 +246,6 @@ export class Transport {
     if (Number.isNaN(serverTime) || Math.abs(Date.now() + this.clockOffsetMs - serverTime) < CLOCK_SKEW_MS) return false;
     this.clockOffsetMs = serverTime - Date.now();
     return true;
-  }
-
-  /** The error a failed request ends with: one that says what is wrong with the endpoint where that is the cause. */
-  private explain(error: unknown, origin: string, answeredBefore: boolean, deadline: Deadline, firstAnswerMs: number): unknown {
-    if (deadline.expired && !answeredBefore) {
-      return new EndpointError('EndpointUnanswered', `no answer from ${origin} within the --timeout of ${deadline.limitMs / 1000} s`, { cause: error });
-    }
-    const code = (error as { code?: unknown } | null)?.code;
-    const message = error instanceof Error ? error.message : String(error);
-    const proxy = proxyUrlFor(origin);
-    const tunnelRefused = /^Proxy response \((\d+)\) !== 200/.exec(message);
-    if (proxy && tunnelRefused) {
-      const variable = origin.startsWith('https:') ? 'HTTPS_PROXY' : 'HTTP_PROXY';
-      const status = Number(tunnelRefused[1]);
-      const why = status === 401 || status === 403 || status === 407 ? `: check the proxy credentials in ${variable}` : '';
-      return new EndpointError('ProxyRefused', `the proxy ${proxy.origin} refused the request (HTTP ${status}${why})`, { cause: error });
-    }
-    const failedAt = error as { port?: unknown; hostname?: unknown } | null;
-    const proxyPort = proxy ? Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80)) : undefined;
-    if (proxy && ((code === 'ECONNREFUSED' && failedAt?.port === proxyPort) || ((code === 'ENOTFOUND' || code === 'EAI_AGAIN') && failedAt?.hostname === proxy.hostname))) {
-      return new EndpointError('ProxyUnreachable', `cannot connect to the proxy ${proxy.origin}: ${code}`, { hint: 'check HTTPS_PROXY and HTTP_PROXY', cause: error });
-    }
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-      // Requests themselves run without undici's headersTimeout: only the proxy's CONNECT has one.
-      const proxyMs = Math.min(this.options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS, this.options.timeoutMs);
-      return new EndpointError('ProxyUnanswered', `no answer from the proxy ${proxyFor(origin)} within ${proxyMs / 1000} s`, { hint: 'check HTTPS_PROXY and HTTP_PROXY', cause: error });
-    }
-    if (code === 'RequestStalled' && !answeredBefore) {
-      return new EndpointError('EndpointUnanswered', `no answer from ${origin} within ${firstAnswerMs / 1000} s`, { hint: 'check the endpoint, and the proxy if one is set', cause: error });
-    }
-    if (origin.startsWith('https:') && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(message))) {
-      return new EndpointError('PlainHttpEndpoint', `the endpoint speaks plain http: use ${origin.replace(/^https:/, 'http:')}`, { cause: error });
-    }
-    if (typeof code === 'string' && CERTIFICATE_CODES.has(code)) {
-      return new EndpointError('UntrustedCertificate', `the certificate of ${origin} is not trusted: ${message}`, { hint: certificateHint(code), cause: error });
-    }
-    if (!answeredBefore && (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')) {
-      const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'could not connect to' : 'no answer from';
-      const within = code === 'UND_ERR_CONNECT_TIMEOUT' ? CONNECT_TIMEOUT_MS : firstAnswerMs;
-      return new EndpointError('EndpointUnanswered', `${what} ${origin} within ${within / 1000} s`, { hint: 'check the endpoint, and the proxy if one is set', cause: error });
-    }
-    return error;
   }
 }
 
@@ -320,100 +282,4 @@ function withLength(headers: Record<string, string>, body: TransportRequest['bod
   if (!(body instanceof Uint8Array) || body.length <= BODY_PIECE_BYTES) return headers;
   for (const name in headers) if (name.toLowerCase() === 'content-length') return headers;
   return { ...headers, 'content-length': String(body.length) };
-}
-
-/** What to do about a certificate refused for this reason: only an unknown authority is a matter of the CA bundle. */
-function certificateHint(code: string): string {
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'the certificate does not name this host: use the host name it was issued for in the endpoint';
-  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return "the certificate is outside its validity dates: renew it on the server, or check this machine's clock";
-  if (code === 'CERT_REVOKED') return 'the certificate was revoked: the server needs a new one';
-  return "set AWS_CA_BUNDLE, or the profile's ca_bundle, to the certificate of the authority that signed it";
-}
-
-/** The proxy undici sends requests to `origin` through, as EnvHttpProxyAgent picks it (NO_PROXY aside). */
-function proxyUrlFor(origin: string): URL | undefined {
-  const env = process.env;
-  const proxy = origin.startsWith('https:') ? (env.https_proxy ?? env.HTTPS_PROXY) : (env.http_proxy ?? env.HTTP_PROXY);
-  try {
-    return proxy ? new URL(proxy) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** That proxy's origin, which never carries its password. */
-function proxyFor(origin: string): string {
-  return proxyUrlFor(origin)?.origin ?? 'in HTTPS_PROXY/HTTP_PROXY';
-}
-
-function lostKeptAliveConnection(error: unknown): boolean {
-  const record = error as { code?: unknown; socket?: { bytesRead?: number } } | null;
-  return typeof record?.code === 'string' && CONNECTION_LOST_CODES.has(record.code) && (record.socket?.bytesRead ?? 0) > 0;
-}
-
-function flattenHeaders(headers: Record<string, string | string[] | undefined>): ResponseHeaders {
-  const flat: ResponseHeaders = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return flat;
-}
-
-/**
- * One request's time limit (`--timeout`), tied to the caller's signal; cleared when its answer is read.
- * Past it the request, or the reading of its body, fails with a transient RequestTimeout naming the limit.
- */
-class Deadline {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private readonly unlink: () => void;
-  private idleTimer: NodeJS.Timeout | undefined;
-  expired = false;
-  readonly signal: AbortSignal;
-
-  constructor(
-    readonly limitMs: number,
-    private readonly origin: string,
-    parent: AbortSignal | undefined,
-  ) {
-    this.signal = this.controller.signal;
-    this.timer = setTimeout(() => {
-      this.expired = true;
-      this.controller.abort(Object.assign(new Error(`no complete answer from ${origin} within the --timeout of ${limitMs / 1000} s`), { code: 'RequestTimeout' }));
-    }, limitMs);
-    this.timer.unref();
-    if (parent?.aborted) this.controller.abort(parent.reason);
-    const onAbort = () => this.controller.abort(parent?.reason);
-    parent?.addEventListener('abort', onAbort, { once: true });
-    this.unlink = () => parent?.removeEventListener('abort', onAbort);
-  }
-
-  /**
-   * Fails the request with a RequestStalled naming the endpoint once nothing has moved for `idleMs`:
-   * restarted by `touch` (a piece of the body sent), stopped when the answer's headers arrive (undici's
-   * bodyTimeout watches its body).
-   */
-  watchIdle(idleMs: number, answeredBefore: boolean): void {
-    this.idleTimer = setTimeout(() => {
-      const what = answeredBefore ? `${this.origin} sent and received nothing for ${idleMs / 1000} s` : `no answer from ${this.origin} within ${idleMs / 1000} s`;
-      this.controller.abort(Object.assign(new Error(what), { code: 'RequestStalled' }));
-    }, idleMs);
-    this.idleTimer.unref();
-  }
-
-  touch(): void {
-    this.idleTimer?.refresh();
-  }
-
-  stopWatchingIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-    this.stopWatchingIdle();
-    this.unlink();
-  }
 }
