@@ -1,4 +1,5 @@
 import { DatalakeError, failure } from '../errors.js';
+import { DEFAULT_RETRIES } from '../config/config.js';
 
 /**
  * The one retry policy: every request `datalake` sends goes through `withRetries`. The SDK's own
@@ -11,7 +12,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, baseDelayMs: 200, maxDelayMs: 20_000 };
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: DEFAULT_RETRIES, baseDelayMs: 200, maxDelayMs: 20_000 };
 
 /**
  * A failure worth another attempt that is not an HTTP or network error: a part whose ETag does not
