@@ -27,6 +27,9 @@ let env: NodeJS.ProcessEnv;
 let source: string;
 let data: Buffer;
 
+/** rclone's flags for 5 MiB parts (its default cutoff is 200 MiB). */
+const RCLONE_IN_PARTS = ['--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M'];
+
 type Objects = { objects: Array<{ key: string; size: number; verifiedBy?: string }> };
 type VerifyJson = { ok: boolean; checked: number; mismatched: Array<{ key: string; reason: string }>; objects: Array<{ key: string; proof: string }> };
 
@@ -38,6 +41,11 @@ beforeAll(async () => {
   env = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'state') });
   source = join(work.path, 'source.bin');
   data = writeRandomFile(source, SIZE);
+  // Each tool's uploads, made once: the tests below only read them (each can run alone).
+  s5cmd(['cp', source, `s3://${bucket}/uploads/s5cmd/single.bin`]);
+  s5cmd(['cp', '--part-size', '5', source, `s3://${bucket}/uploads/s5cmd/multipart.bin`]);
+  rclone(['copyto', source, `peer:${bucket}/uploads/rclone/single.bin`]);
+  rclone(['copyto', ...RCLONE_IN_PARTS, source, `peer:${bucket}/uploads/rclone/multipart.bin`]);
 });
 afterAll(async () => {
   await emptyAndDeleteBucket(client, bucket);
@@ -87,46 +95,44 @@ async function downloadsVerified(key: string, proof: string): Promise<void> {
 
 describe('objects other tools uploaded download verified by the proof they carry', () => {
   it('s5cmd, in one PUT: its plain MD5 ETag proves the download', async () => {
-    s5cmd(['cp', source, `s3://${bucket}/s5cmd/single.bin`]);
-    expect(await stored('s5cmd/single.bin')).toEqual({ size: SIZE, etag: md5(data), md5chksum: undefined, crc32: undefined });
-    await downloadsVerified('s5cmd/single.bin', 'etag');
+    expect(await stored('uploads/s5cmd/single.bin')).toEqual({ size: SIZE, etag: md5(data), md5chksum: undefined, crc32: undefined });
+    await downloadsVerified('uploads/s5cmd/single.bin', 'etag');
   });
 
   it('s5cmd, in 5 MiB parts (--part-size 5): its multipart ETag, recomputed, proves the download', async () => {
-    s5cmd(['cp', '--part-size', '5', source, `s3://${bucket}/s5cmd/multipart.bin`]);
-    expect(await stored('s5cmd/multipart.bin')).toEqual({ size: SIZE, etag: expect.stringMatching(/^[0-9a-f]{32}-4$/), md5chksum: undefined, crc32: undefined });
-    await downloadsVerified('s5cmd/multipart.bin', 'multipart-etag');
+    expect(await stored('uploads/s5cmd/multipart.bin')).toEqual({ size: SIZE, etag: expect.stringMatching(/^[0-9a-f]{32}-4$/), md5chksum: undefined, crc32: undefined });
+    await downloadsVerified('uploads/s5cmd/multipart.bin', 'multipart-etag');
   });
 
   it('rclone, in one PUT: its plain MD5 ETag proves the download', async () => {
-    rclone(['copyto', source, `peer:${bucket}/rclone/single.bin`]);
-    expect(await stored('rclone/single.bin')).toEqual({ size: SIZE, etag: md5(data), md5chksum: undefined, crc32: undefined });
-    await downloadsVerified('rclone/single.bin', 'etag');
+    expect(await stored('uploads/rclone/single.bin')).toEqual({ size: SIZE, etag: md5(data), md5chksum: undefined, crc32: undefined });
+    await downloadsVerified('uploads/rclone/single.bin', 'etag');
   });
 
   it('rclone, in 5 MiB parts: the whole-file MD5 it stores as md5chksum proves the download', async () => {
-    rclone(['copyto', '--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M', source, `peer:${bucket}/rclone/multipart.bin`]);
-    expect(await stored('rclone/multipart.bin')).toEqual({ size: SIZE, etag: expect.stringMatching(/^[0-9a-f]{32}-4$/), md5chksum: md5Base64(data), crc32: undefined });
-    await downloadsVerified('rclone/multipart.bin', 'metadata-md5');
+    expect(await stored('uploads/rclone/multipart.bin')).toEqual({ size: SIZE, etag: expect.stringMatching(/^[0-9a-f]{32}-4$/), md5chksum: md5Base64(data), crc32: undefined });
+    await downloadsVerified('uploads/rclone/multipart.bin', 'metadata-md5');
   });
 
   it('verify passes on all four, each by that same proof', async () => {
-    const result = await cli(['verify', `s3://${bucket}/`]);
+    const result = await cli(['verify', `s3://${bucket}/uploads/`]);
     expect(result.code, result.stderr).toBe(0);
     const report = lastJson<VerifyJson>(result);
     expect(report).toMatchObject({ ok: true, checked: 4, mismatched: [] });
     expect(Object.fromEntries(report.objects.map((object) => [object.key, object.proof]))).toEqual({
-      's5cmd/single.bin': 'etag',
-      's5cmd/multipart.bin': 'multipart-etag',
-      'rclone/single.bin': 'etag',
-      'rclone/multipart.bin': 'metadata-md5',
+      'uploads/s5cmd/single.bin': 'etag',
+      'uploads/s5cmd/multipart.bin': 'multipart-etag',
+      'uploads/rclone/single.bin': 'etag',
+      'uploads/rclone/multipart.bin': 'metadata-md5',
     });
   });
 });
 
 describe('an object whose bytes disagree with the proof it carries', () => {
   it("rclone's multipart object rewritten with other bytes of the same size, its md5chksum kept: get fails, nothing at the target; verify fails", async () => {
-    const key = 'rclone/multipart.bin';
+    // An upload of its own, so that this test runs alone and the others keep theirs intact.
+    const key = 'damaged/rclone-multipart.bin';
+    rclone(['copyto', ...RCLONE_IN_PARTS, source, `peer:${bucket}/${key}`]);
     const before = await stored(key);
     expect(before.md5chksum).toBe(md5Base64(data));
     // Same size, same 5 MiB parts, one byte in the middle changed; uploaded with the SDK, as another tool would.
