@@ -5,7 +5,7 @@ import { describeError, failure } from '../errors.js';
 import { listObjects } from '../s3/list.js';
 import { forEachWindowed } from '../s3/limiter.js';
 import { findObject, missingObjectOrBucket } from '../s3/objects.js';
-import { explainError, isFatalForRun } from '../s3/explain-error.js';
+import { failureToRecord } from './item-failure.js';
 import { sdk } from '../s3/sdk.js';
 
 /** S3 takes at most this many keys in one DeleteObjects request. */
@@ -165,9 +165,7 @@ async function deleteBatch(ctx: TransferContext, bucket: string, batch: RemovalT
       ctx.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), { abortSignal: ctx.signal }),
     );
   } catch (error) {
-    if (ctx.stopping?.aborted) throw ctx.stopping.reason;
-    if (isFatalForRun(error)) throw explainError(error, { bucket });
-    const reason = describeError(explainError(error, { bucket }));
+    const reason = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket }));
     for (const target of batch) listener.failed({ ...target, error: reason });
     return;
   }
