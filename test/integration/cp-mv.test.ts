@@ -224,6 +224,45 @@ describe('cp', () => {
   });
 });
 
+describe('cp -r through the fault proxy', () => {
+  let proxy: FaultProxy;
+  let endpoint: string;
+  beforeAll(async () => {
+    proxy = new FaultProxy(inject('s3').endpoint!);
+    endpoint = await proxy.start();
+  });
+  afterAll(async () => {
+    await proxy.stop();
+  });
+
+  it('an object whose copy is refused is recorded, explained, and the others are copied; exit 1', async () => {
+    await Promise.all(['cpf/a.csv', 'cpf/b.csv', 'cpf/c.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+    proxy.setRules([{ method: 'PUT', match: /\/cpf-dest\/b\.csv/, fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
+    const result = await cli(['cp', `s3://${bucket}/cpf/`, `s3://${bucket}/cpf-dest/`, '-r', '--json'], { AWS_ENDPOINT_URL: endpoint });
+    expect(result.code).toBe(1);
+    expect(proxy.faults('status')).toBe(1);
+    const explained = `access denied '${bucket}' (check the credentials in use and the bucket policy)`;
+    expect(result.stderr).toContain(explained);
+    const document = lastJson(result) as { objects: Copied[]; failed: Array<{ key: string; error: string; code: string }> };
+    expect(document.failed).toEqual([{ key: 'cpf/b.csv', error: explained, code: 'AccessDenied' }]);
+    expect(document.objects.map((object) => object.key).sort()).toEqual(['cpf-dest/a.csv', 'cpf-dest/c.csv']);
+    expect(document).toMatchObject({ error: { code: 'AccessDenied', message: `1 failed: cpf/b.csv: ${explained}` } });
+    expect(await listKeys(client, bucket, 'cpf-dest/')).toEqual(['cpf-dest/a.csv', 'cpf-dest/c.csv']);
+  });
+
+  it('a failure every object would meet (the credentials refused) ends the run at once, explained; exit 1', async () => {
+    await Promise.all(['cpx/a.csv', 'cpx/b.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+    proxy.setRules([{ method: 'PUT', match: /\/cpx-dest\//, fault: { kind: 'status', status: 403, code: 'InvalidAccessKeyId' } }]);
+    const result = await cli(['cp', `s3://${bucket}/cpx/`, `s3://${bucket}/cpx-dest/`, '-r', '--json', '--concurrency', '1'], { AWS_ENDPOINT_URL: endpoint });
+    expect(result.code).toBe(1);
+    expect(proxy.faults('status')).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('the server rejected the credentials (InvalidAccessKeyId)');
+    expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
+    expect(await listKeys(client, bucket, 'cpx-dest/')).toEqual([]);
+  });
+});
+
 describe('mv', () => {
   it('two sources that the layout sends to one key: refused before anything moves (exit 2), both sources kept', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/col/year=2024/month=01/day=15/one.csv', Body: 'one\n' }));
@@ -287,6 +326,19 @@ describe('mv', () => {
       expect(lastJson(result)).toMatchObject({ objects: [], failed: [{ key: 'mvd/a.csv' }] });
       expect(await listKeys(client, bucket, 'mvd/')).toEqual(['mvd/a.csv']);
       expect(md5(await body('mvd-dest/a.csv'))).toBe(md5(small));
+    });
+
+    it('a source delete refused for a reason every source would meet (the credentials) ends the run, explained; both stay; exit 1', async () => {
+      await Promise.all(['mvx/a.csv', 'mvx/b.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+      proxy.setRules([{ method: 'DELETE', match: /\/mvx\//, fault: { kind: 'status', status: 403, code: 'InvalidAccessKeyId' } }]);
+      const result = await cli(['mv', `s3://${bucket}/mvx/`, `s3://${bucket}/mvx-dest/`, '-r', '--json', '--concurrency', '1'], { AWS_ENDPOINT_URL: endpoint });
+      expect(result.code).toBe(1);
+      expect(proxy.faults('status')).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('the server rejected the credentials (InvalidAccessKeyId)');
+      expect(result.stderr).not.toContain('could not be deleted');
+      expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
+      expect(await listKeys(client, bucket, 'mvx/')).toEqual(['mvx/a.csv', 'mvx/b.csv']);
     });
 
     it('a copy that does not prove (its ETag read back is not the source\'s) keeps the source and removes the copy; exit 1', async () => {

@@ -8,12 +8,12 @@ import { multipartEtagPartCount, normalizeEtag } from '../integrity/checksums.js
 import { retrying, type TransferContext } from '../s3/context.js';
 import { describeError, failure } from '../errors.js';
 import { findObject } from '../s3/objects.js';
-import { explainError, isFatalForRun } from '../s3/explain-error.js';
 import { sdk } from '../s3/sdk.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { detailsFromHead, findWithChecksums, headWithChecksums } from './stat.js';
 import { LayoutGuessedWrong, MAX_SINGLE_COPY, copyInParts, copyWhole, onlyChecksumProvesParts, type CopyOptions } from './copy-requests.js';
 import { proveCopy, readBack, type CopyProof } from './copy-proof.js';
+import { failureToRecord } from './item-failure.js';
 
 export { MAX_SINGLE_COPY, type CopyOptions } from './copy-requests.js';
 export { proveCopy, type CopyProof } from './copy-proof.js';
@@ -137,8 +137,9 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
   try {
     await retrying(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
   } catch (error) {
-    if (isFatalForRun(error)) throw error;
-    throw failure(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted: ${describeError(explainError(error, { bucket: source.bucket }))}`, {
+    // A failure every other source would meet too ends the run, explained; any other is this move's.
+    const explained = failureToRecord(error, { stopping: ctx.stopping, bucket: source.bucket });
+    throw failure(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted: ${describeError(explained)}`, {
       hint: 'both are there now; run the move again or delete the source',
       cause: error,
     });
