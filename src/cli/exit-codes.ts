@@ -1,9 +1,15 @@
 /**
  * Every exit code datalake ends with is decided here, from what a command threw (SPEC: 0 done,
- * 1 something failed, 2 bad input or usage, 130/143 stopped by SIGINT/SIGTERM). Commands never set
- * `process.exitCode`: one whose items failed one by one throws `ItemsFailed` once its summary is out.
+ * 1 something failed, 2 bad input or usage, 130/143 stopped by SIGINT/SIGTERM): `exitCodeFor` maps a
+ * thrown value to its code, and `reportError` (what main.ts calls) prints it as one line, or with
+ * `--json` one document, before returning that code. Commands never set `process.exitCode`: one whose
+ * items failed one by one throws `ItemsFailed` once its summary is out.
  */
-import { DatalakeError, type ErrorKind } from '../core/errors.js';
+import { CommanderError } from 'commander';
+import { DatalakeError, isDatalakeError, type ErrorKind } from '../core/errors.js';
+import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
+import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
+import { currentSettings } from './runtime.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -39,4 +45,52 @@ export function exitCodeForKind(kind: ErrorKind, signal: NodeJS.Signals | undefi
     case 'failed':
       return EXIT_FAILED;
   }
+}
+
+/**
+ * The exit code of whatever a command threw: `ItemsFailed` 1; commander's help and version 0 (its
+ * help shown for a mistake 2) and its other refusals (an unknown flag, a missing argument) 2; a
+ * `DatalakeError` by its kind; anything else, a failure the core did not explain, 1.
+ */
+export function exitCodeFor(error: unknown, signal: NodeJS.Signals | undefined): number {
+  if (error instanceof ItemsFailed) return EXIT_FAILED;
+  if (error instanceof CommanderError) return helpOrVersion(error) && error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  return exitCodeForKind(isDatalakeError(error) ? error.kind : 'failed', signal);
+}
+
+/**
+ * Maps anything thrown to one line on stderr and its exit code; with `--json`, stdout still gets one
+ * document, with an `error` beside whatever completed. `signal`: the one that stopped the run, if any.
+ */
+export function reportError(error: unknown, options: { debug: boolean; json: boolean; signal?: NodeJS.Signals | undefined }): number {
+  const { debug } = options;
+  const code = exitCodeFor(error, options.signal);
+  // Its items were named one by one and its summary is out: nothing more to print.
+  if (error instanceof ItemsFailed) return code;
+  if (error instanceof CommanderError) {
+    // commander has printed its own line (or the help); --json adds the document.
+    if (!helpOrVersion(error) && options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
+    return code;
+  }
+  // The endpoint in use once settings are resolved (flag, environment or profile; none under
+  // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS); before that, the environment's.
+  const settings = currentSettings();
+  const endpoint = settings ? settings.endpoint : (process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
+  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint });
+  process.stderr.write(`${errorLine(explained)}\n`);
+  // The S3 or system code behind the error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted).
+  if (options.json) printErrorDocument({ code: jsonErrorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
+  if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
+  return code;
+}
+
+/** commander showed the help or the version: asked for (exit 0), or shown for a mistake (exit 2, its own exit code 1). */
+function helpOrVersion(error: CommanderError): boolean {
+  return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help';
+}
+
+function printErrorDocument(error: JsonError): void {
+  const out = currentOutput();
+  if (out) out.failWithJson(error);
+  else process.stdout.write(`${JSON.stringify({ error })}\n`);
 }

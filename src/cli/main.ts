@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
-import { isDatalakeError, type DatalakeError } from '../core/errors.js';
-import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
+import { Command, Option } from 'commander';
 import { applyDotenv, readDotenv } from '../core/config/dotenv.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config/config.js';
 import { MiB } from '../core/config/units.js';
 import { DEFAULT_LAYOUT } from '../core/config/layout.js';
-import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
+import { oneLine } from './output.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
@@ -22,9 +20,7 @@ import { registerStat } from './commands/stat.js';
 import { registerCat } from './commands/cat.js';
 import { registerTable } from './commands/table.js';
 import { interruption } from './interrupt.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, ItemsFailed, exitCodeForKind } from './exit-codes.js';
-import { currentSettings } from './runtime.js';
-
+import { EXIT_OK, reportError } from './exit-codes.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -89,54 +85,17 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   return program;
 }
 
-/**
- * Maps anything thrown to one line on stderr and an exit code, in one place; with `--json`, stdout
- * still gets one document, with an `error` beside whatever completed.
- */
-export function reportError(error: unknown, options: { debug: boolean; json: boolean }): number {
-  const { debug } = options;
-  // Its items were named one by one and its summary is out: nothing more to print.
-  if (error instanceof ItemsFailed) return EXIT_FAILED;
-  if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return error.exitCode === 0 ? 0 : EXIT_USAGE;
-    if (options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
-    return EXIT_USAGE;
-  }
-  // The endpoint in use once settings are resolved (flag, environment or profile; none under
-  // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS); before that, the environment's.
-  const settings = currentSettings();
-  const endpoint = settings ? settings.endpoint : (process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
-  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint });
-  process.stderr.write(`${errorLine(explained)}\n`);
-  if (options.json) printErrorDocument({ code: errorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
-  if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
-  return exitCodeForKind(explained.kind, interruption.received);
-}
-
-/** The S3 or system code behind an error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted). */
-function errorCode(error: DatalakeError): string {
-  return jsonErrorCode(error);
-}
-
-function printErrorDocument(error: JsonError): void {
-  const out = currentOutput();
-  if (out) out.failWithJson(error);
-  else process.stdout.write(`${JSON.stringify({ error })}\n`);
-}
-
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('debug') && argv.some((arg) => arg.startsWith('--log-level'));
   const json = argv.includes('--json');
   try {
     applyDotenv(process.env, readDotenv(process.cwd()));
     const program = buildProgram();
-    if (argv.length <= 2) {
-      program.outputHelp({ error: true });
-      return EXIT_USAGE;
-    }
+    // No command at all: the help on stderr, as for a mistake (exit 2).
+    if (argv.length <= 2) program.help({ error: true });
     await program.parseAsync(argv);
     return EXIT_OK;
   } catch (error) {
-    return reportError(error, { debug, json });
+    return reportError(error, { debug, json, signal: interruption.received });
   }
 }

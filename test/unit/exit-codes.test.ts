@@ -4,9 +4,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CommanderError } from 'commander';
-import { reportError } from '../../src/cli/main.js';
-import { EXIT_FAILED, EXIT_USAGE, ItemsFailed, exitCodeForKind, exitCodeForSignal, failIfAny } from '../../src/cli/exit-codes.js';
-import { DatalakeError, failure, usageError } from '../../src/core/errors.js';
+import { EXIT_FAILED, EXIT_USAGE, ItemsFailed, exitCodeFor, exitCodeForKind, exitCodeForSignal, failIfAny, reportError } from '../../src/cli/exit-codes.js';
+import { ContentMismatch, DatalakeError, failure, usageError } from '../../src/core/errors.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -27,6 +26,26 @@ describe('exit codes', () => {
     expect(exitCodeForKind('interrupted', 'SIGINT')).toBe(130);
     expect(exitCodeForKind('interrupted', 'SIGTERM')).toBe(143);
     expect(exitCodeForSignal(undefined)).toBe(130);
+  });
+
+  it('map each typed error to its code per the SPEC: 0 ok, 1 failed, 2 usage, 130/143 interrupted', () => {
+    const cases: Array<[string, unknown, NodeJS.Signals | undefined, number]> = [
+      ['items failed one by one', new ItemsFailed(3), undefined, 1],
+      ['a failure', failure('the object did not verify'), undefined, 1],
+      ['a content mismatch', new ContentMismatch('ETag differs'), undefined, 1],
+      ['bad input', usageError('no such file'), undefined, 2],
+      ['interrupted by SIGINT', new DatalakeError('interrupted', 'interrupted by SIGINT'), 'SIGINT', 130],
+      ['interrupted by SIGTERM', new DatalakeError('interrupted', 'interrupted by SIGTERM'), 'SIGTERM', 143],
+      ['an unknown flag', new CommanderError(1, 'commander.unknownOption', "error: unknown option '--nope'"), undefined, 2],
+      ['a missing argument', new CommanderError(1, 'commander.missingArgument', "error: missing required argument 'source'"), undefined, 2],
+      ['--help', new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), undefined, 0],
+      ['--version', new CommanderError(0, 'commander.version', '0.1.0'), undefined, 0],
+      ['the help shown for a mistake', new CommanderError(1, 'commander.help', '(outputHelp)'), undefined, 2],
+      ["an S3 error the core did not explain", Object.assign(new Error('no such bucket'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }), undefined, 1],
+      ['a system error', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), undefined, 1],
+      ['anything else thrown', 'a string', undefined, 1],
+    ];
+    for (const [what, error, signal, code] of cases) expect(exitCodeFor(error, signal), what).toBe(code);
   });
 
   it('failIfAny ends the command only when something failed', () => {
