@@ -59,11 +59,11 @@ export async function openRuntime(
     import('../core/config/state-paths.js'),
     import('node:v8'),
   ]);
-  // A run is seconds long, not hours: V8 would spend a quarter of its CPU compiling code with its
-  // optimizing compiler on other threads, CPU that a 2-core machine shares with the server. Code is
-  // optimized only once it has run eight times longer than V8's default budget (see the README).
-  // Set here, once the modules are loaded, not at start: a changed flag makes V8 refuse Node's cached
-  // code for every built-in module compiled after it, ~3.5 ms of a `--version`.
+  // A run is seconds long, not hours: V8 would spend much of its CPU compiling code with its
+  // optimizing compiler on other threads, CPU that a small machine shares with the server. Code is
+  // optimized only once it has run eight times longer than V8's default budget (the README's
+  // Performance section says what that saves). Set here, once the modules are loaded, not at start:
+  // a changed flag makes V8 refuse Node's cached code for every built-in module compiled after it.
   // V8 12 and later (Node 22, 24) tier up by invocation counts and have no such flag: an unknown flag
   // is not an exception but a line V8 prints on stderr, so it is set only where V8 has it.
   if (Number(process.versions.v8.split('.')[0]) < 12) v8.setFlagsFromString('--interrupt-budget=1048576');

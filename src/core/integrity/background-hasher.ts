@@ -50,7 +50,7 @@ class BackgroundHasher {
 
   /**
    * MD5 and CRC32 of bytes in shared memory (a part buffer), on the hashing thread, so that hashing a
-   * part (about 20 ms for 8 MiB) never stalls the sockets of the others. Ordinary memory is hashed here.
+   * whole part never stalls the sockets of the others. Ordinary memory is hashed here.
    */
   async bytesHashes(bytes: Buffer): Promise<{ md5: Buffer; crc32: number }> {
     if (!(bytes.buffer instanceof SharedArrayBuffer)) return { md5: md5Of(bytes), crc32: crc32Of(bytes) };

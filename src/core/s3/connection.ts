@@ -26,9 +26,8 @@ export function connectS3(settings: Settings): S3Connection {
 }
 
 /**
- * The SDK client, created on first use. Loading the SDK's modules takes about 70 ms, a third of a
- * short command's start-up, and a transfer with env credentials and a custom endpoint never needs
- * it: only deletes, resuming an upload (ListParts), CopyObject, bucket setup, presigning and
+ * The SDK client, created on first use. Loading the SDK's modules is a large share of a short
+ * command's start-up, and a transfer with env credentials and a custom endpoint never needs it: only deletes, resuming an upload (ListParts), CopyObject, bucket setup, presigning and
  * listing buckets do.
  */
 export class LazyS3Client {

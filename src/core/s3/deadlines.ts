@@ -1,7 +1,7 @@
 /**
  * The time limits of the requests in flight (transport.ts), watched by one coarse timer per run
- * rather than one or two timers per request: a run of small files sends thousands of requests, and a
- * timer armed, refreshed and cleared for each was a measurable share of its CPU. The timer ticks every
+ * rather than one or two timers per request: a run of small files sends thousands of requests, and
+ * arming, refreshing and clearing a timer for each would cost CPU on every one. The timer ticks every
  * tenth of the shortest limit (at most once a second, at least every 10 ms) while requests are in
  * flight, and stops at the first tick that finds none: a limit is enforced at most a tick late.
  */

@@ -16,8 +16,9 @@ export { canonicalQuery, encodeKey, pathStyleEndpoint } from './addressing.js';
  * The requests of a transfer, signed with the AWS SDK's own SigV4 signer (`@smithy/signature-v4`) and
  * sent on the run's transport (transport.ts, undici), without the SDK client's middleware stack:
  * whole-object PUT and GET, a multipart upload's create, parts, complete and abort, ranged and part
- * GETs, HEAD, and ListObjectsV2. Through the SDK client a small PUT costs about 0.9 ms of CPU; a
- * sync, an ls, or a get then need not load the client at all.
+ * GETs, HEAD, and ListObjectsV2: the SDK client's middleware stack (endpoint rules, serialisers,
+ * checksums) would cost each small request more CPU than its bytes, and a sync, an ls or a get then
+ * need not load the client at all.
  *
  * The rest (deletes, ListParts, CopyObject, bucket setup, presigning) stays on the SDK client, on the
  * same transport. Credentials and the bucket's address are the SDK's own (its credential chain, its

@@ -1,5 +1,6 @@
 // undici's dispatchers, loaded from their own modules (agents.ts): undici's index also loads fetch,
-// WebSocket, the cache and the mocks, about 150 ms of CPU at every start that datalake never uses.
+// WebSocket, the cache and the mocks, which datalake never uses, at every start (the cost is in the
+// README's Performance section).
 declare module 'undici/lib/dispatcher/agent.js' {
   const Agent: typeof import('undici').Agent;
   export default Agent;

@@ -54,7 +54,7 @@ async function fetchSegmentsIntoFile(
   id: number,
   progress?: RangeProgress,
 ): Promise<Omit<DownloadedObject, 'path'>> {
-  // Each range's CRC32 is computed here as its bytes arrive (zlib's, a few GiB/s), and the ranges'
+  // Each range's CRC32 is computed here as its bytes arrive (zlib's, cheap enough for this thread), and the ranges'
   // CRC32s combined at the end. Where the proof is an MD5, it runs on the hashing thread, reading the
   // file back in order as ranges land, while this thread keeps the sockets moving; per-range MD5s
   // only when a multipart ETag must be recomputed.
@@ -65,7 +65,7 @@ async function fetchSegmentsIntoFile(
   // last), and the CRC32 of its bytes.
   const landed: LandedRange[] = [];
   // A recorded range is reused only if its bytes are still in the file: each is read back and
-  // CRC32'd (a few GiB/s), and one whose CRC32 differs from its record (the file changed, emptied or
+  // CRC32'd (far cheaper than fetching it again), and one whose CRC32 differs from its record (the file changed, emptied or
   // cut short since) is fetched again. A record without a CRC32 is proven by the end check alone.
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;

@@ -83,9 +83,10 @@ export async function downloadToFile(
             await file.truncate(0);
           },
         );
-        // Large files are flushed to disk before the rename. Small ones are not: an fsync each costs
-        // seconds per thousand files, and the rename already keeps a crashed process from leaving a
-        // partial file at the target (none of aws, s5cmd or rclone fsync at all).
+        // Large files are flushed to disk before the rename. Small ones are not: an fsync each would
+        // make the disk, not the network, the pace of a run of small files, and the rename already
+        // keeps a crashed process from leaving a partial file at the target (none of aws, s5cmd or
+        // rclone fsync at all).
         if (downloaded.size > ctx.partSize) await file.datasync();
         await file.close();
         await beforePlacing();
@@ -199,8 +200,8 @@ async function downloadInMemory(
     );
     if (!proven) return undefined;
     const { head, content, received, verifiedBy } = proven;
-    // Written on the thread pool, not here: creating a file can cost the kernel a millisecond (ext4
-    // steps over inodes freed moments ago, as after a cleanup), time the next requests go on in.
+    // Written on the thread pool, not here: creating a file can keep the kernel busy (ext4 steps over
+    // inodes freed moments ago, as after a cleanup), time the next requests go on in.
     const temporary = privateTemporaryPath(target);
     const forgetTemporary = removeOnExit(temporary);
     try {

@@ -112,7 +112,7 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
         continue;
       }
       // A run of files is stat'ed a window at a time, concurrently: one awaited lstat after another
-      // costs ten times the CPU (each is a round trip through the thread pool).
+      // would pay a round trip through the thread pool for each file, one after the other.
       const batch: DirectoryEntry[] = [];
       while (index < entries.length && entries[index]!.kind === 'file' && batch.length < STAT_WINDOW) batch.push(entries[index++]!);
       const files = await Promise.all(
