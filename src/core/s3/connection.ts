@@ -1,8 +1,8 @@
 /**
  * s3/: the S3 client. The transport (undici: proxy, CA, time limits, clock), SigV4 requests of
- * transfers (requests.ts) and the SDK client for the rest (this file), strict reading of answers,
- * errors explained, the retry policy (retry.ts), the request limiter (limiter.ts), listing, HEAD,
- * presigning, incomplete uploads. Imports config/, errors.ts, events.ts and checksums.ts's pure
+ * transfers (requests.ts; each bucket's endpoint from addressing.ts, signed by request-signer.ts) and
+ * the SDK client for the rest (this file), strict reading of answers, errors explained, the retry
+ * policy (retry.ts), the request limiter (limiter.ts), listing, HEAD, presigning, incomplete uploads. Imports config/, errors.ts, events.ts and checksums.ts's pure
  * helpers; context.ts names two types of transfer/ (the buffer pool, the upload journal).
  */
 import type { S3Client } from '@aws-sdk/client-s3';

@@ -9,6 +9,13 @@ export interface Credentials {
   sessionToken?: string | undefined;
 }
 
+/** Keys set in the environment, when no profile is named (by flag or AWS_PROFILE); else undefined. */
+export function environmentCredentials(profile: string | undefined, env: NodeJS.ProcessEnv): Credentials | undefined {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  if (profile || env.AWS_PROFILE || !accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, sessionToken: sessionToken || undefined };
+}
+
 /** What is signed: a request as the SDK's signer takes it (lower-case header names). */
 export interface SignableRequest {
   method: string;

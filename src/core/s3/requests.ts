@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from '../config/address.js';
-import { usageError } from '../errors.js';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { ListPage } from './answers.js';
-import { bucketEndpoint, canonicalQuery, encodeKey, pathStyleEndpoint, type BucketEndpoint } from './addressing.js';
-import { RequestSigner, type Credentials } from './request-signer.js';
+import { BucketEndpoints, canonicalQuery, encodeKey, type BucketEndpoint, type EndpointSettings, type SdkClientSource } from './addressing.js';
+import { RequestSigner, environmentCredentials, type Credentials } from './request-signer.js';
 import type { Method, ResponseHeaders, Transport, WholeResponse } from './transport.js';
 
 export type { ListPage } from './answers.js';
 export type { WholeResponse } from './transport.js';
-export { canonicalQuery, encodeKey, pathStyleEndpoint } from './addressing.js';
 
 /**
  * The requests of a transfer, signed with the AWS SDK's own SigV4 signer (`@smithy/signature-v4`) and
@@ -21,8 +18,8 @@ export { canonicalQuery, encodeKey, pathStyleEndpoint } from './addressing.js';
  * need not load the client at all.
  *
  * The rest (deletes, ListParts, CopyObject, bucket setup, presigning) stays on the SDK client, on the
- * same transport. Credentials and the bucket's address are the SDK's own (its credential chain, its
- * endpoint rules, once per bucket), except in the one case where they are plain: keys in the
+ * same transport. Credentials (request-signer.ts) and the bucket's address (addressing.ts) are the
+ * SDK's own (its credential chain, its endpoint rules, once per bucket), except in the one case where they are plain: keys in the
  * environment and no profile (the SDK's chain takes exactly those first), and a custom endpoint,
  * addressed by path. Errors are shaped like the SDK's (name and Code from the XML body, the status in
  * $metadata, `clockSkewCorrected` when the answer's Date corrected the run's clock) so that the one
@@ -61,35 +58,17 @@ export interface S3Response {
   body: Readable;
 }
 
-/** The settings of config.ts that decide where a bucket's requests go (and, by the profile, whose credentials sign them). */
-export interface EndpointSettings {
-  region: string;
-  endpoint: string | undefined;
-  forcePathStyle?: boolean;
-  useFipsEndpoint?: boolean;
-  useDualstackEndpoint?: boolean;
-  useAccelerateEndpoint?: boolean;
-  profile?: string | undefined;
-}
-
-/**
- * Where the SDK's endpoint rules and credential chain come from: the run's SDK client, loaded on first
- * use (connection.ts's LazyS3Client). Named here, not imported, so connection.ts alone depends on this file.
- */
-export interface SdkClientSource {
-  resolve(): Promise<S3Client>;
-}
-
 export class S3Requests {
-  private readonly endpoints = new Map<string, BucketEndpoint>();
+  private readonly endpoints: BucketEndpoints;
   private readonly signer: RequestSigner;
 
   constructor(
     private readonly client: SdkClientSource,
     private readonly transport: Transport,
-    private readonly settings: EndpointSettings,
+    settings: EndpointSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
+    this.endpoints = new BucketEndpoints(client, settings);
     // Keys from the environment when no profile is named: the first link of the SDK's default chain,
     // which takes exactly these in that case. Read once, as the SDK's chain reads them once (each read
     // of process.env is a call into C++).
@@ -209,7 +188,7 @@ export class S3Requests {
 
   /** The request's endpoint, its path with the query, and its signed headers. */
   private async prepare(method: Method, ref: ObjectRef, headers: Record<string, string>, query?: Record<string, string>) {
-    const endpoint = this.endpoints.get(ref.bucket) ?? (await this.endpointFor(ref.bucket));
+    const endpoint = this.endpoints.known(ref.bucket) ?? (await this.endpoints.of(ref.bucket));
     const base = endpoint.basePath;
     const path = ref.key === '' ? base || '/' : `${base}/${encodeKey(ref.key)}`;
     const queryString = query ? canonicalQuery(query) : '';
@@ -221,56 +200,9 @@ export class S3Requests {
 
   /** Where a request for the object goes and how it is signed: its URL, signing region and service. */
   async target(ref: ObjectRef): Promise<{ url: string; signingRegion: string; signingName: string }> {
-    const endpoint = await this.endpointFor(ref.bucket);
+    const endpoint = await this.endpoints.of(ref.bucket);
     const path = ref.key === '' ? endpoint.basePath || '/' : `${endpoint.basePath}/${encodeKey(ref.key)}`;
     return { url: `${endpoint.origin}${path}`, signingRegion: endpoint.signingRegion, signingName: endpoint.signingName };
-  }
-
-  /** The bucket's URL and signing region, once per bucket. */
-  private async endpointFor(bucket: string): Promise<BucketEndpoint> {
-    let endpoint = this.endpoints.get(bucket);
-    if (!endpoint) {
-      const { url, signingRegion } = this.settings.endpoint && this.pathStyle() ? pathStyleEndpoint(this.settings.endpoint, bucket, this.settings.region) : await this.sdkEndpoint(bucket);
-      endpoint = bucketEndpoint(url, signingRegion);
-      this.endpoints.set(bucket, endpoint);
-    }
-    return endpoint;
-  }
-
-  /** As the SDK client is configured (connection.ts): path style as settled by config.ts, by default for a custom endpoint. */
-  private pathStyle(): boolean {
-    return this.settings.forcePathStyle ?? this.settings.endpoint !== undefined;
-  }
-
-  /**
-   * By the SDK's own endpoint rules, with the settings the SDK client has (virtual-hosted or path
-   * style, FIPS, dual-stack, acceleration; the bucket's signing region). A bucket the rules sign
-   * otherwise than SigV4 for `s3` (an S3 Express directory bucket's session auth) is refused here
-   * rather than sent with a signature it would refuse; address.ts refuses those names before this.
-   */
-  private async sdkEndpoint(bucket: string): Promise<{ url: URL; signingRegion: string }> {
-    const client = await this.client.resolve();
-    let resolved: ReturnType<typeof client.config.endpointProvider>;
-    try {
-      resolved = client.config.endpointProvider({
-        Bucket: bucket,
-        Region: this.settings.region,
-        UseFIPS: this.settings.useFipsEndpoint ?? false,
-        UseDualStack: this.settings.useDualstackEndpoint ?? false,
-        ForcePathStyle: this.pathStyle(),
-        Accelerate: this.settings.useAccelerateEndpoint ?? false,
-        UseArnRegion: false,
-        DisableMultiRegionAccessPoints: false,
-        ...(this.settings.endpoint ? { Endpoint: this.settings.endpoint } : {}),
-      });
-    } catch (error) {
-      // The rules' own words (e.g. "Path-style addressing cannot be used with S3 Accelerate" for a dotted name).
-      throw usageError(`bucket '${bucket}' cannot be reached with these settings: ${(error as Error).message}`);
-    }
-    const schemes = (resolved.properties?.authSchemes ?? []) as Array<{ name?: string; signingName?: string; signingRegion?: string }>;
-    const sigv4 = schemes.find((scheme) => scheme.name === 'sigv4' && (scheme.signingName ?? 's3') === 's3');
-    if (schemes.length > 0 && !sigv4) throw usageError(`bucket '${bucket}' needs ${schemes.map((scheme) => scheme.name).join(' or ')} signing, which datalake does not support`);
-    return { url: new URL(resolved.url.href), signingRegion: sigv4?.signingRegion ?? this.settings.region };
   }
 
   /** The SDK's credential chain (profiles, SSO, IMDS, …), when the keys are not plainly in the environment. */
@@ -309,13 +241,6 @@ function markSkew(error: Error, clockSkewCorrected: boolean): Error {
     record.$metadata = { ...record.$metadata, clockSkewCorrected: true };
   }
   return error;
-}
-
-/** Keys set in the environment, when no profile is named (by flag or AWS_PROFILE); else undefined. */
-export function environmentCredentials(profile: string | undefined, env: NodeJS.ProcessEnv): Credentials | undefined {
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
-  if (profile || env.AWS_PROFILE || !accessKeyId || !secretAccessKey) return undefined;
-  return { accessKeyId, secretAccessKey, sessionToken: sessionToken || undefined };
 }
 
 /** User metadata from response headers, keyed as the SDK keys it (lower case, without x-amz-meta-). */
