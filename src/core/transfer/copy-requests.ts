@@ -1,17 +1,20 @@
 /**
  * The requests that make a server-side copy: one CopyObject for a single-part object up to 5 GiB,
- * else UploadPartCopy part for part in the source's own layout (its part ETags checked to give the
- * source's multipart ETag before completing); how the copy is stored (the flags', else the source's).
+ * else the one multipart upload (multipart-upload.ts) with its parts copied by UploadPartCopy in the
+ * source's own layout (their ETags checked to give the source's multipart ETag before completing);
+ * how the copy is stored (the flags', else the source's).
  */
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag } from '../integrity/checksums.js';
-import { limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
-import { ContentMismatch, describeError, failure } from '../errors.js';
+import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag } from '../integrity/checksums.js';
+import { limitedRequest, retrying, type TransferContext } from '../s3/context.js';
+import { ContentMismatch, failure } from '../errors.js';
 import { GiB } from '../config/units.js';
 import { sdk } from '../s3/sdk.js';
 import { objectTags, partSizes, type HeadDetails } from './stat.js';
 import type { ServerSideEncryption } from './put-options.js';
+import { abortQuietly, completeMultipartUpload, copyParts, createMultipartUpload } from './multipart-upload.js';
+import { partsOfSizes } from './parts.js';
 
 /** The largest object one CopyObject request may copy (S3's limit); above it, and for multipart sources, parts are copied. */
 export const MAX_SINGLE_COPY = 5 * GiB;
@@ -77,6 +80,25 @@ function taggingOf(tags: Record<string, string>): string {
   return new URLSearchParams(tags).toString();
 }
 
+/** The same fields as the headers of a CreateMultipartUpload sent without the SDK. */
+function storedAsHeaders(fields: ReturnType<typeof storedHeaders> & ReturnType<typeof placementFields> & { Tagging?: string }): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fields.Metadata)) headers[`x-amz-meta-${name}`] = value;
+  const named: Array<[string, string | undefined]> = [
+    ['content-type', fields.ContentType],
+    ['cache-control', fields.CacheControl],
+    ['content-disposition', fields.ContentDisposition],
+    ['content-encoding', fields.ContentEncoding],
+    ['content-language', fields.ContentLanguage],
+    ['x-amz-tagging', fields.Tagging],
+    ['x-amz-storage-class', fields.StorageClass as string | undefined],
+    ['x-amz-server-side-encryption', fields.ServerSideEncryption as string | undefined],
+    ['x-amz-server-side-encryption-aws-kms-key-id', fields.SSEKMSKeyId],
+  ];
+  for (const [name, value] of named) if (value) headers[name] = value;
+  return headers;
+}
+
 export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
   const { CopyObjectCommand } = await sdk();
   const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined;
@@ -121,73 +143,30 @@ export async function copyInParts(
       : await partSizes(ctx, { ref: from, size: from.size, etag: from.etag ?? '', partCount, versionId: from.versionId ?? undefined }, { exact: layout === 'exact' });
   const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined));
   if (tags === null) ctx.events.emit('warning', { message: `${formatS3Url(from)}: the server gives no tags to copy; the copy has none`, ref: to });
-  const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand } = await sdk();
-  const created = await retrying(ctx, `CreateMultipartUpload ${to.key}`, () =>
-    ctx.client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: to.bucket,
-        Key: to.key,
-        ...storedHeaders(from, head, options),
-        ...(tags && Object.keys(tags).length > 0 ? { Tagging: taggingOf(tags) } : {}),
-        ...placementFields(from, options),
-      }),
-      { abortSignal: ctx.signal },
-    ),
-  );
-  const uploadId = created.UploadId;
-  if (!uploadId) throw failure(`the server returned no upload id for ${formatS3Url(to)}`);
+  const stored = storedAsHeaders({
+    ...storedHeaders(from, head, options),
+    ...(tags && Object.keys(tags).length > 0 ? { Tagging: taggingOf(tags) } : {}),
+    ...placementFields(from, options),
+  });
+  // Without a full-object CRC32: UploadPartCopy cannot carry one, and a server that asks for it refuses the parts.
+  const upload = await createMultipartUpload(ctx, to, stored, { fullObjectCrc32: false });
   try {
-    let start = 0;
-    const ranges = sizes.map((size, index) => {
-      const range = { partNumber: index + 1, start, end: start + size };
-      start += size;
-      return range;
-    });
-    const parts = await settleAll(
-      ctx,
-      ranges.map((range) =>
-        limitedRequest(ctx, `UploadPartCopy ${range.partNumber} of ${to.key}`, async () => {
-          const output = await ctx.client.send(
-            new UploadPartCopyCommand({
-              Bucket: to.bucket,
-              Key: to.key,
-              UploadId: uploadId,
-              PartNumber: range.partNumber,
-              CopySource: copySourceOf(from),
-              ...(from.etag ? { CopySourceIfMatch: `"${from.etag}"` } : {}),
-              CopySourceRange: `bytes=${range.start}-${range.end - 1}`,
-            }),
-            { abortSignal: ctx.signal },
-          );
-          const etag = normalizeEtag(output.CopyPartResult?.ETag);
-          if (!etag) throw failure(`the server returned no ETag for part ${range.partNumber} of ${formatS3Url(to)}`);
-          return { PartNumber: range.partNumber, ETag: etag, encryption: output.ServerSideEncryption as string | undefined };
-        }),
-      ),
-    );
+    const parts = await copyParts(ctx, to, upload.uploadId, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes));
     // The destination's encryption (a flag, or the bucket's default that only the answers tell) decides
     // whether the parts' ETags are MD5s at all: under SSE-KMS they are not, and the copy is proven after.
-    const destinationEncryptions = [created.ServerSideEncryption as string | undefined, placementFields(from, options).ServerSideEncryption as string | undefined, ...parts.map((part) => part.encryption)];
-    const partEtagsAreMd5 = destinationEncryptions.every((sse) => etagReflectsContent({ serverSideEncryption: sse }));
-    const check = () => expectedPartEtag(from, parts.map((part) => part.ETag), layout === 'guess' && partCount !== undefined);
+    const asked = placementFields(from, options).ServerSideEncryption as string | undefined;
+    const partEtagsAreMd5 = upload.etagReflectsContent && etagReflectsContent({ serverSideEncryption: asked }) && parts.every((part) => part.etagIsMd5 !== false);
+    const check = () => expectedPartEtag(from, parts.map((part) => part.etag), layout === 'guess' && partCount !== undefined);
     const expectedEtag = partEtagsAreMd5 ? await check().catch(async (error: unknown) => {
       // Some servers (MinIO) do not say a bucket's default SSE-KMS in these answers: where the parts do
       // not add up, the bucket's default encryption tells whether their ETags were MD5s at all.
       if (await bucketDefaultIsKms(ctx, to.bucket)) return undefined;
       throw error;
     }) : undefined;
-    const completed = await retrying(ctx, `CompleteMultipartUpload ${to.key}`, () =>
-      ctx.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${part.ETag}"` })) } }),
-        { abortSignal: ctx.signal },
-      ),
-    );
-    return { versionId: completed.VersionId && completed.VersionId !== 'null' ? completed.VersionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
+    const completed = await completeMultipartUpload(ctx, to, upload.uploadId, parts, { checkEtag: expectedEtag !== undefined, size: from.size, fullObjectCrc32: false });
+    return { versionId: completed.versionId && completed.versionId !== 'null' ? completed.versionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {
-    await retrying(ctx, `AbortMultipartUpload ${to.key}`, () => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })), undefined).catch(
-      (abortError: unknown) =>
-        ctx.events.emit('warning', { message: `could not abort the multipart copy to ${formatS3Url(to)}: ${describeError(abortError)}; see \`datalake uploads ls\``, ref: to }),
-    );
+    await abortQuietly(ctx, to, upload.uploadId);
     throw error;
   }
 }

@@ -11,8 +11,9 @@ import { retrying, type TransferContext } from '../s3/context.js';
 import { sdk } from '../s3/sdk.js';
 import { failure } from '../errors.js';
 import { GiB } from '../config/units.js';
-import { storageFields, type PutOptions } from './put-options.js';
+import { storageFields, storageHeaders, type PutOptions } from './put-options.js';
 import { abortQuietly, completeMultipartUpload, copyParts, createMultipartUpload, type SentPart } from './multipart-upload.js';
+import { partsOfSizes } from './parts.js';
 import { settleLostAnswer, settleMismatch, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
 const MAX_COPY_OBJECT_SIZE = 5 * GiB;
@@ -77,9 +78,12 @@ export async function rewriteMetadata(
  */
 async function copyInParts(ctx: TransferContext, ref: ObjectRef, uploaded: { size: number; etag: string; parts: readonly SentPart[] }, options: PutOptions, md5Hex: string): Promise<WriteAnswer> {
   // Without a full-object CRC32: UploadPartCopy cannot carry one, and a server that asks for it refuses the parts.
-  const upload = await createMultipartUpload(ctx, ref, options, md5Hex, { fullObjectCrc32: false });
+  const upload = await createMultipartUpload(ctx, ref, storageHeaders(options, md5Hex), { fullObjectCrc32: false });
   try {
-    const parts = await copyParts(ctx, ref, upload.uploadId, uploaded.parts, uploaded.etag);
+    // Each part from the range it was sent as, checked against what it was sent with.
+    const sent = [...uploaded.parts].sort((a, b) => a.partNumber - b.partNumber);
+    const ranges = partsOfSizes(sent.map((part) => part.size)).map((range, index) => ({ ...range, partNumber: sent[index]!.partNumber, sent: sent[index]! }));
+    const parts = await copyParts(ctx, ref, upload.uploadId, { ref, etag: uploaded.etag }, ranges);
     const { crc32: _crc32, ...answer } = await completeMultipartUpload(ctx, ref, upload.uploadId, parts, { checkEtag: upload.etagReflectsContent, size: uploaded.size, md5: md5Hex, fullObjectCrc32: false });
     return answer;
   } catch (error) {

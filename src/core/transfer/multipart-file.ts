@@ -14,7 +14,7 @@ import { choosePartSize, splitIntoParts, type PartRange } from './parts.js';
 import { errorCodeOf } from '../s3/retry.js';
 import type { JournalEntry } from './upload-journal.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
-import { versionOf, type PutOptions, type UploadedObject } from './put-options.js';
+import { storageHeaders, versionOf, type PutOptions, type UploadedObject } from './put-options.js';
 import { abortQuietly, completeMultipartUpload, createMultipartUpload, sendParts } from './multipart-upload.js';
 import { findPendingUpload, resumeUpload, type FileIdentity } from './upload-resume.js';
 
@@ -55,7 +55,7 @@ export async function putMultipartFile(
     return { bucket: ref.bucket, key: ref.key, size: file.size, etag: answer.etag, crc32, ...md5Field(wholeMd5), parts: parts.length, partsReused: parts.length, ...versionOf(answer) };
   }
   const resumed = resumption?.upload;
-  const upload = resumed ?? (await createMultipartUpload(ctx, ref, options, wholeMd5));
+  const upload = resumed ?? (await createMultipartUpload(ctx, ref, storageHeaders(options, wholeMd5)));
   const reused = resumed?.reused ?? [];
   const entry: JournalEntry = {
     bucket: ref.bucket,

@@ -2,21 +2,23 @@
  * The one multipart upload: start it (asking for a full-object CRC32), send parts (each with its
  * Content-MD5 and CRC32, its answer checked), complete it and prove what was completed (the
  * multipart ETag and the full-object CRC32, upload-proof.ts for what the answers leave open), or
- * abort it. Files (multipart-file.ts), standard input (upload-stream.ts) and the metadata rewrite
- * of a stream (metadata-rewrite.ts) all go through it.
+ * abort it. Parts are sent (sendParts, sendPart) or copied from an object's byte ranges (copyParts,
+ * UploadPartCopy). Files (multipart-file.ts), standard input (upload-stream.ts), the metadata rewrite
+ * of a stream (metadata-rewrite.ts) and a copy in parts (copy-requests.ts) all go through it. One
+ * file of about 300 lines on purpose: the steps of the one implementation, read side by side.
  */
 import pLimit from 'p-limit';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { combineCrc32s, crc32ToBase64, etagReflectsContent, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
+import { combineCrc32s, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
 import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
-import { ContentMismatch } from '../errors.js';
+import { ContentMismatch, failure } from '../errors.js';
 import type { PartRange } from './parts.js';
 import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
 import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import { headerText } from '../s3/requests.js';
 import { sdk } from '../s3/sdk.js';
-import { CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH, storageHeaders, type PutOptions } from './put-options.js';
+import { CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH } from './put-options.js';
 import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
 
 /**
@@ -31,14 +33,23 @@ export function checkAnsweredCrc32(ref: ObjectRef, operation: string, headers: P
   }
 }
 
-export interface SentPart {
+/** A part on the server, as CompleteMultipartUpload lists it and its proof reads it. */
+export interface UploadedPart {
   partNumber: number;
   etag: string;
-  md5: Buffer;
-  crc32: number;
   size: number;
+  /** The part's MD5 where known: what was sent, or a copied part's plain-MD5 ETag. */
+  md5?: Buffer | undefined;
+  /** The part's CRC32 where known (what was sent). */
+  crc32?: number | undefined;
   /** False when the part's answer names SSE-KMS (a bucket default the CreateMultipartUpload answer may not say). */
   etagIsMd5?: boolean;
+}
+
+/** A part sent, or copied from one that was: its MD5 and CRC32 are those of its bytes. */
+export interface SentPart extends UploadedPart {
+  md5: Buffer;
+  crc32: number;
 }
 
 export interface StartedUpload {
@@ -47,20 +58,21 @@ export interface StartedUpload {
 }
 
 /**
- * Starts an upload, asking for a full-object CRC32 unless `fullObjectCrc32` is false (parts copied by
- * UploadPartCopy, which carries no checksum: some servers, MinIO, then refuse the part).
+ * Starts an upload of an object stored as `stored` says (its headers: metadata, type, tags, storage
+ * class, encryption; put-options.ts's storageHeaders for an upload), asking for a full-object CRC32
+ * unless `fullObjectCrc32` is false (parts copied by UploadPartCopy, which carries no checksum: some
+ * servers, MinIO, then refuse the part).
  */
 export async function createMultipartUpload(
   ctx: TransferContext,
   ref: ObjectRef,
-  options: PutOptions,
-  wholeMd5: string | undefined,
+  stored: Record<string, string>,
   { fullObjectCrc32 = true }: { fullObjectCrc32?: boolean } = {},
 ): Promise<StartedUpload> {
   let attempts = 0;
   const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
     attempts = attempt;
-    return ctx.direct.createMultipartUpload(ref, { ...storageHeaders(options, wholeMd5), ...(fullObjectCrc32 ? FULL_OBJECT_CRC32 : {}) }, ctx.signal);
+    return ctx.direct.createMultipartUpload(ref, { ...stored, ...(fullObjectCrc32 ? FULL_OBJECT_CRC32 : {}) }, ctx.signal);
   });
   if (attempts > 1) {
     // An answer lost or damaged after the server acted leaves an upload whose id never reached us:
@@ -146,55 +158,67 @@ export async function sendPart(
   return { partNumber, etag, md5, crc32, size: body.length, etagIsMd5 };
 }
 
+/** The object parts are copied from: the exact version and ETag read, when known (a writer that replaced it fails the copy). */
+export interface CopySource {
+  ref: ObjectRef;
+  versionId?: string | null | undefined;
+  etag?: string | undefined;
+}
+
+/** One part to copy: its number, the byte range of the source it is, and what it was sent with when known. */
+export interface PartToCopy extends PartRange {
+  sent?: SentPart | undefined;
+}
+
 /**
- * The parts of an object already uploaded, copied server side (UploadPartCopy) onto a new upload of
- * the same key in the same layout: each copied part's ETag must be the MD5 the part was sent with,
- * and its CRC32 (where the answer gives one) the CRC32 sent, so the completion is proven exactly as
- * the upload's was. Every part is copied from the version with `etag` (If-Match): a writer that
- * replaced it meanwhile fails the copy. The first part that fails for good cancels the rest.
+ * Copies byte ranges of an object server side (UploadPartCopy) as the parts of an upload, each from
+ * the source's exact version (versionId, If-Match its ETag). A part whose sending is known (`sent`:
+ * an upload's own parts copied onto a new upload of the key) must come back with the ETag of the MD5
+ * it was sent with, and its CRC32 (where the answer gives one) the CRC32 sent, so the completion is
+ * proven exactly as the upload's was; any other part keeps the ETag it is given, for the caller to
+ * check against the source's. The first part that fails for good cancels the rest.
  */
-export async function copyParts(ctx: TransferContext, ref: ObjectRef, uploadId: string, parts: readonly SentPart[], etag: string): Promise<SentPart[]> {
+export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: ReadonlyArray<PartToCopy & { sent: SentPart }>): Promise<SentPart[]>;
+export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: readonly PartToCopy[]): Promise<UploadedPart[]>;
+export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: readonly PartToCopy[]): Promise<UploadedPart[]> {
   const { UploadPartCopyCommand } = await sdk();
   const abort = childAbort(ctx.signal);
-  const copySource = `${ref.bucket}/${ref.key.split('/').map(encodeURIComponent).join('/')}`;
-  let start = 0;
-  const ranges = [...parts]
-    .sort((a, b) => a.partNumber - b.partNumber)
-    .map((part) => {
-      const range = { part, start, end: start + part.size };
-      start += part.size;
-      return range;
-    });
+  const path = `${source.ref.bucket}/${source.ref.key.split('/').map(encodeURIComponent).join('/')}`;
+  const copySource = source.versionId ? `${path}?versionId=${encodeURIComponent(source.versionId)}` : path;
   return settleAll(
     ctx,
-    ranges.map(({ part, start, end }) =>
+    parts.map(({ partNumber, start, end, sent }) =>
       limitedRequest(
         ctx,
-        `UploadPartCopy ${part.partNumber} of ${ref.key}`,
-        async () => {
+        `UploadPartCopy ${partNumber} of ${to.key}`,
+        async (): Promise<UploadedPart> => {
           const output = await ctx.client.send(
             new UploadPartCopyCommand({
-              Bucket: ref.bucket,
-              Key: ref.key,
+              Bucket: to.bucket,
+              Key: to.key,
               UploadId: uploadId,
-              PartNumber: part.partNumber,
+              PartNumber: partNumber,
               CopySource: copySource,
-              CopySourceIfMatch: `"${etag}"`,
+              ...(source.etag ? { CopySourceIfMatch: `"${source.etag}"` } : {}),
               CopySourceRange: `bytes=${start}-${end - 1}`,
             }),
             { abortSignal: abort.signal },
           );
-          const copiedEtag = normalizeEtag(output.CopyPartResult?.ETag) ?? '';
+          const etag = normalizeEtag(output.CopyPartResult?.ETag) ?? '';
           const etagIsMd5 = etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption });
-          if (etagIsMd5 && copiedEtag !== part.md5.toString('hex')) {
-            throw new TransientError(`part ${part.partNumber} of ${formatS3Url(ref)}, copied: ETag ${copiedEtag} is not the MD5 of the part`);
+          if (!sent) {
+            if (!etag) throw failure(`the server returned no ETag for part ${partNumber} of ${formatS3Url(to)}`);
+            return { partNumber, etag, size: end - start, etagIsMd5, md5: etagIsMd5 && isPlainMd5Etag(etag) ? Buffer.from(etag, 'hex') : undefined };
           }
-          const crc32 = crc32ToBase64(part.crc32);
+          if (etagIsMd5 && etag !== sent.md5.toString('hex')) {
+            throw new TransientError(`part ${partNumber} of ${formatS3Url(to)}, copied: ETag ${etag} is not the MD5 of the part`);
+          }
+          const crc32 = crc32ToBase64(sent.crc32);
           const answered = output.CopyPartResult?.ChecksumCRC32;
           if (answered && answered !== crc32) {
-            throw new TransientError(`UploadPartCopy ${part.partNumber} of ${formatS3Url(ref)}: the server stored CRC32 ${answered}, not the ${crc32} of the part`);
+            throw new TransientError(`UploadPartCopy ${partNumber} of ${formatS3Url(to)}: the server stored CRC32 ${answered}, not the ${crc32} of the part`);
           }
-          return { ...part, etag: copiedEtag, etagIsMd5 };
+          return { ...sent, etag, etagIsMd5 };
         },
         abort.signal,
       ).catch((error: unknown) => {
@@ -213,29 +237,39 @@ export async function copyParts(ctx: TransferContext, ref: ObjectRef, uploadId: 
  */
 const DAMAGED_COMPLETE_BODY = new Set(['MalformedXML', 'InvalidPart', 'InvalidPartOrder', 'InvalidRequest']);
 
+/** What a completion is proven by: see completeMultipartUpload. */
+export interface CompletionProof {
+  /** Whether the ETag may be checked at all (the upload's answer named no SSE-KMS). */
+  checkEtag: boolean;
+  size: number;
+  /** The whole-content MD5 the metadata carries, when one was stored. */
+  md5?: string | undefined;
+  ifNoneMatch?: boolean | undefined;
+  /** False for an upload started without one (its CRC32 is then neither sent nor checked). */
+  fullObjectCrc32?: boolean;
+}
+
 /**
  * Completes the upload and proves it: the ETag must be the MD5 of the part MD5s, `-N`, and the
  * full-object CRC32 (the parts' CRC32s combined, sent for the server to check) the one the server
  * stored. A lost answer (every retry then finds the upload gone) and an answer with another ETag are
  * both settled by a fresh look at the object (upload-proof.ts), never by removing it unseen.
  */
-export async function completeMultipartUpload(
-  ctx: TransferContext,
-  ref: ObjectRef,
-  uploadId: string,
-  sent: SentPart[],
-  /** `fullObjectCrc32`: false for an upload started without one (its CRC32 is then neither sent nor checked). */
-  proof: { checkEtag: boolean; size: number; md5?: string | undefined; ifNoneMatch?: boolean | undefined; fullObjectCrc32?: boolean },
-): Promise<WriteAnswer & { crc32: string }> {
+export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: SentPart[], proof: CompletionProof): Promise<WriteAnswer & { crc32: string }>;
+/** Parts not all sent from known bytes (copied from another object): no full-object CRC32 to send or check. */
+export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: UploadedPart[], proof: CompletionProof & { fullObjectCrc32: false }): Promise<WriteAnswer>;
+export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: UploadedPart[], proof: CompletionProof): Promise<WriteAnswer & { crc32?: string }> {
   const withCrc32 = proof.fullObjectCrc32 !== false;
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
-  const etag = multipartEtag(ordered.map((part) => part.md5));
-  const crc32 = crc32ToBase64(combineCrc32s(ordered));
+  const md5s = ordered.map((part) => part.md5);
+  const etag = md5s.every((md5) => md5 !== undefined) ? multipartEtag(md5s as Buffer[]) : undefined;
+  const crc32s = ordered.map((part) => ({ crc32: part.crc32, size: part.size }));
+  const crc32 = crc32s.every((part) => part.crc32 !== undefined) ? crc32ToBase64(combineCrc32s(crc32s as Array<{ crc32: number; size: number }>)) : undefined;
   // Under SSE-KMS (asked, or the bucket's default) the ETag is no MD5: the full-object CRC32 proves it.
-  const checkEtag = proof.checkEtag && ordered.every((part) => part.etagIsMd5 !== false);
-  const expected: ExpectedObject = { size: proof.size, etags: checkEtag ? [etag] : [], md5: proof.md5, crc32 };
-  const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, ...(withCrc32 ? { crc32: crc32ToBase64(part.crc32) } : {}) }));
-  const wholeChecksum: Record<string, string> = withCrc32 ? { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' } : {};
+  const checkEtag = proof.checkEtag && etag !== undefined && ordered.every((part) => part.etagIsMd5 !== false);
+  const expected: ExpectedObject = { size: proof.size, etags: checkEtag && etag ? [etag] : [], md5: proof.md5, crc32 };
+  const listed = ordered.map((part) => ({ partNumber: part.partNumber, etag: part.etag, ...(withCrc32 && part.crc32 !== undefined ? { crc32: crc32ToBase64(part.crc32) } : {}) }));
+  const wholeChecksum: Record<string, string> = withCrc32 && crc32 ? { [CRC32_HEADER]: crc32, 'x-amz-checksum-type': 'FULL_OBJECT' } : {};
   const operation = 'CompleteMultipartUpload';
   let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
   try {
@@ -247,21 +281,21 @@ export async function completeMultipartUpload(
     const settled = await settleLostAnswer(ctx, ref, operation, expected, error, doneCode);
     // Every answer lost: if the upload is somehow still there, it holds parts that cost money.
     if (errorCodeOf(error) !== 'NoSuchUpload') await abortQuietly(ctx, ref, uploadId);
-    return { ...settled, crc32 };
+    return { ...settled, ...(crc32 ? { crc32 } : {}) };
   }
   let answer = writeAnswerOf(completed.headers, completed.etag);
   if (checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag !== etag) {
     const settled = await settleMismatch(ctx, ref, operation, answer, expected);
     if (!settled.proven) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${settled.reason}`, 'run the upload again');
     answer = settled.answer;
-  } else if (withCrc32 && headerText(completed.headers, CRC32_HEADER) !== crc32) {
+  } else if (withCrc32 && crc32 && headerText(completed.headers, CRC32_HEADER) !== crc32) {
     // S3 puts the stored CRC32 in the answer's body, MinIO in a header: where it is not the one
     // sent (or not said), a HEAD with the checksum mode on tells.
     const etagProven = proof.checkEtag && etagReflectsContent({ serverSideEncryption: headerText(completed.headers, 'x-amz-server-side-encryption') }) && answer.etag === etag;
-    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32, etagProven ? [etag] : []);
+    const wrong = await confirmStoredCrc32(ctx, ref, answer, crc32, etagProven && etag ? [etag] : []);
     if (wrong) throw new ContentMismatch(`${formatS3Url(ref)} did not verify: ${wrong}`, 'run the upload again');
   }
-  return { ...answer, crc32 };
+  return { ...answer, ...(crc32 ? { crc32 } : {}) };
 }
 
 /** Aborts an upload; one already gone (completed or aborted) is what was wanted. */

@@ -26,6 +26,16 @@ export function choosePartSize(fileSize: number, requested: number): number {
   return partSize;
 }
 
+/** Consecutive ranges of these sizes from byte 0, numbered from 1 (an object's own part layout). */
+export function partsOfSizes(sizes: readonly number[]): PartRange[] {
+  let start = 0;
+  return sizes.map((size, index) => {
+    const part = { partNumber: index + 1, start, end: start + size };
+    start += size;
+    return part;
+  });
+}
+
 /** Splits [0, size) into consecutive ranges of partSize; the last one may be shorter. */
 export function splitIntoParts(size: number, partSize: number): PartRange[] {
   const parts: PartRange[] = [];

@@ -9,7 +9,7 @@ import { newMd5 } from '../integrity/checksums.js';
 import { childAbort, limitedRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { usageError } from '../errors.js';
 import { MAX_PARTS } from './parts.js';
-import { versionOf, type PutOptions, type UploadedObject } from './put-options.js';
+import { storageHeaders, versionOf, type PutOptions, type UploadedObject } from './put-options.js';
 import { putBuffer } from './single-put.js';
 import { abortQuietly, completeMultipartUpload, createMultipartUpload, sendPart, type SentPart } from './multipart-upload.js';
 import { rewriteMetadata } from './metadata-rewrite.js';
@@ -45,7 +45,7 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
     });
   }
 
-  const upload = await createMultipartUpload(ctx, ref, options, undefined);
+  const upload = await createMultipartUpload(ctx, ref, storageHeaders(options, undefined));
   const abort = childAbort(ctx.signal);
   // The whole-content MD5 is known only at the end: with --md5-metadata it is added by a copy then.
   const wholeMd5 = options.md5Metadata ? newMd5() : undefined;
