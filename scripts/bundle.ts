@@ -9,8 +9,8 @@ import { undiciPausedParserPatch } from './undici-h1-patch.js';
 
 /**
  * commander requires `node:child_process` as it loads, for subcommands that are separate executables
- * (datalake has none): about 4 ms of every start. Its require gets a stand-in that loads the module
- * only if commander ever spawns.
+ * (datalake has none), at every start. Its require gets a stand-in that loads the module only if
+ * commander ever spawns (what that saves: the README's Performance section).
  */
 const commanderSpawnsOnDemand: Plugin = {
   name: 'commander-spawns-on-demand',
@@ -27,9 +27,10 @@ const commanderSpawnsOnDemand: Plugin = {
 
 /**
  * src/core/config/aws-settings.ts (the SDK's shared-config loaders, read by every command that resolves its
- * settings) is a bundle of its own, without splitting: about 5 ms to load. Split with the rest, its
- * pieces of `@smithy/core` land in a chunk shared with the SDK client, ~190 KB and ~16 ms of CPU that
- * `ls` or `get` would load without ever creating the client. The copy an SDK command loads twice is small.
+ * settings) is a bundle of its own, without splitting. Split with the rest, its pieces of
+ * `@smithy/core` land in a chunk shared with the SDK client, which `ls` or `get` would then load
+ * without ever creating the client (the README's Performance section has the numbers). The copy an
+ * SDK command loads twice is small.
  */
 const AWS_SETTINGS = 'aws-settings.js';
 const awsSettingsApart: Plugin = {
