@@ -6,7 +6,7 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag } from '../integrity/checksums.js';
-import { limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
+import { dataRequest, controlRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, describeError, failure } from '../errors.js';
 import { GiB } from '../config/units.js';
 import { sdk } from '../s3/sdk.js';
@@ -80,7 +80,7 @@ function taggingOf(tags: Record<string, string>): string {
 export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
   const { CopyObjectCommand } = await sdk();
   const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined;
-  const output = await limitedRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
+  const output = await dataRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
     ctx.client.send(
       new CopyObjectCommand({
         Bucket: to.bucket,
@@ -122,7 +122,7 @@ export async function copyInParts(
   const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined));
   if (tags === null) ctx.events.emit('warning', { message: `${formatS3Url(from)}: the server gives no tags to copy; the copy has none`, ref: to });
   const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand } = await sdk();
-  const created = await retrying(ctx, `CreateMultipartUpload ${to.key}`, () =>
+  const created = await controlRequest(ctx, `CreateMultipartUpload ${to.key}`, () =>
     ctx.client.send(
       new CreateMultipartUploadCommand({
         Bucket: to.bucket,
@@ -146,7 +146,7 @@ export async function copyInParts(
     const parts = await settleAll(
       ctx,
       ranges.map((range) =>
-        limitedRequest(ctx, `UploadPartCopy ${range.partNumber} of ${to.key}`, async () => {
+        dataRequest(ctx, `UploadPartCopy ${range.partNumber} of ${to.key}`, async () => {
           const output = await ctx.client.send(
             new UploadPartCopyCommand({
               Bucket: to.bucket,
@@ -176,7 +176,7 @@ export async function copyInParts(
       if (await bucketDefaultIsKms(ctx, to.bucket)) return undefined;
       throw error;
     }) : undefined;
-    const completed = await retrying(ctx, `CompleteMultipartUpload ${to.key}`, () =>
+    const completed = await controlRequest(ctx, `CompleteMultipartUpload ${to.key}`, () =>
       ctx.client.send(
         new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"${part.ETag}"` })) } }),
         { abortSignal: ctx.signal },
@@ -184,7 +184,7 @@ export async function copyInParts(
     );
     return { versionId: completed.VersionId && completed.VersionId !== 'null' ? completed.VersionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {
-    await retrying(ctx, `AbortMultipartUpload ${to.key}`, () => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })), undefined).catch(
+    await controlRequest(ctx, `AbortMultipartUpload ${to.key}`, () => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })), undefined).catch(
       (abortError: unknown) =>
         ctx.events.emit('warning', { message: `could not abort the multipart copy to ${formatS3Url(to)}: ${describeError(abortError)}; see \`datalake uploads ls\``, ref: to }),
     );
@@ -224,7 +224,7 @@ export async function onlyChecksumProvesParts(ctx: TransferContext, from: HeadDe
 /** Whether the bucket encrypts with SSE-KMS by default; false when that cannot be read (not allowed, none set). */
 export async function bucketDefaultIsKms(ctx: TransferContext, bucket: string): Promise<boolean> {
   const { GetBucketEncryptionCommand } = await sdk();
-  const answer = await retrying(ctx, `GetBucketEncryption ${bucket}`, () => ctx.client.send(new GetBucketEncryptionCommand({ Bucket: bucket }), { abortSignal: ctx.signal })).catch(() => undefined);
+  const answer = await controlRequest(ctx, `GetBucketEncryption ${bucket}`, () => ctx.client.send(new GetBucketEncryptionCommand({ Bucket: bucket }), { abortSignal: ctx.signal })).catch(() => undefined);
   return (answer?.ServerSideEncryptionConfiguration?.Rules ?? []).some((rule) => rule.ApplyServerSideEncryptionByDefault?.SSEAlgorithm?.startsWith('aws:kms'));
 }
 
