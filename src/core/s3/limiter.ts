@@ -7,7 +7,8 @@ import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
  * the parts of one file in flight (`PartWindow`), files hashed at once (`fileHashing`), items of a
  * run started ahead (`forEachWindowed`). p-limit is imported nowhere else.
  *
- * Requests go in one of two lanes, throttled together (SlowDown or 503 halves both):
+ * Requests go in one of two lanes, throttled together (SlowDown or 503 halves both; a run of
+ * successes in either brings both back up, one slot at a time):
  * - the data lane, `--concurrency` requests: the bytes (PUT, parts, GETs, copies, DeleteObjects
  *   batches) and the one question a bulk command asks of each item (a sync's compare HEAD, a
  *   delete confirmed by HEAD);
@@ -81,7 +82,7 @@ export class RequestLimiter {
     return this.dataLane.limit(async () => {
       if (this.stopping?.aborted) throw this.stopping.reason;
       const result = await task();
-      this.dataLane.succeeded();
+      this.succeeded();
       return result;
     });
   }
@@ -90,7 +91,7 @@ export class RequestLimiter {
   control<T>(task: () => Promise<T>): Promise<T> {
     return this.controlLane.limit(async () => {
       const result = await task();
-      this.controlLane.succeeded();
+      this.succeeded();
       return result;
     });
   }
@@ -99,6 +100,12 @@ export class RequestLimiter {
   throttle(): void {
     this.dataLane.halve();
     this.controlLane.halve();
+  }
+
+  /** The server took a request: each lane climbs back toward its ceiling. */
+  private succeeded(): void {
+    this.dataLane.succeeded();
+    this.controlLane.succeeded();
   }
 
   /**
