@@ -76,6 +76,32 @@ describe('a destination folder swapped for a link mid-run', () => {
     }
   });
 
+  it.each(['get -r', 'sync'])('%s: a folder moved out of the destination mid-run receives nothing more, not even a temporary file', async (command) => {
+    const label = `moved-${command.replace(/\W+/g, '-')}`;
+    const destination = join(work.path, label);
+    const movedTo = join(work.path, `${label}-away`);
+    mkdirSync(join(destination, 'sub'), { recursive: true });
+    proxy.setRules([{ method: 'GET', match: /t\/sub\/a02\.txt/, fault: { kind: 'hold', gate: label } }]);
+    const args = command === 'sync' ? ['sync', `s3://${bucket}/t/`, destination] : ['get', '-r', `s3://${bucket}/t/`, destination];
+    const run = startCli([...args, '--concurrency', '1'], proxied);
+    await waitFor(() => proxy.held(label) > 0, 'the download of a02 to be held');
+    // a01 is in place (its folder was opened for it); then the real folder itself leaves the destination.
+    await waitFor(() => readdirSync(join(destination, 'sub')).join() === 'a01.txt', 'a01 to be in place');
+    renameSync(join(destination, 'sub'), movedTo);
+    const made: string[] = [];
+    const watcher = watch(movedTo, (_event, name) => made.push(String(name)));
+    try {
+      proxy.release(label);
+      expect(await run.done).toBe(1);
+      writeFileSync(join(movedTo, 'end-of-run'), '');
+      await waitFor(() => made.includes('end-of-run'), 'the watcher to see the end of the run');
+      expect(made.filter((name) => name !== 'end-of-run')).toEqual([]);
+      expect(readdirSync(movedTo).sort()).toEqual(['a01.txt', 'end-of-run']);
+    } finally {
+      watcher.close();
+    }
+  });
+
   it('sync --delete: a local file is never deleted through the link', async () => {
     const destination = join(work.path, 'sync');
     const victim = join(work.path, 'victim');

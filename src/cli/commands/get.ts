@@ -122,6 +122,7 @@ Examples:
           runtime.ctx.stopping,
         );
       } finally {
+        await guard.close();
         runtime.close();
       }
       if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;

@@ -75,9 +75,9 @@ Examples:
 async function listBuckets(globals: Record<string, unknown>): Promise<void> {
   const { settings, out } = await resolveGlobals(globals);
   const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-  const [{ ListBucketsCommand }, { retrying }] = await Promise.all([import('../../core/s3/sdk.js').then(({ sdk }) => sdk()), import('../../core/s3/context.js')]);
+  const [{ ListBucketsCommand }, { controlRequest }] = await Promise.all([import('../../core/s3/sdk.js').then(({ sdk }) => sdk()), import('../../core/s3/context.js')]);
   try {
-    const output = await retrying(runtime.ctx, 'ListBuckets', () => runtime.ctx.client.send(new ListBucketsCommand({})));
+    const output = await controlRequest(runtime.ctx, 'ListBuckets', () => runtime.ctx.client.send(new ListBucketsCommand({})));
     const buckets = (output.Buckets ?? []).map((bucket) => ({ name: bucket.Name ?? '', creationDate: bucket.CreationDate?.toISOString() ?? null }));
     for (const bucket of buckets) out.line(`${formatDate(bucket.creationDate ? new Date(bucket.creationDate) : undefined)} s3://${bucket.name}`);
     out.json({ buckets });

@@ -111,7 +111,7 @@ Examples:
                 events.emit('plan:drop', { files: 1, bytes: item.size ?? 0 });
                 out.line(`skipped ${item.source}: ${formatS3Url(item.ref)} exists`);
               };
-              if (noClobber && (await findObject(runtime.ctx, item.ref))) return skip();
+              if (noClobber && (await findObject(runtime.ctx, item.ref, 'data'))) return skip();
               // The write itself is conditional too: a writer that gets there between the look and the write keeps its object.
               const putOptions = { ...options, contentType: item.contentType, ifNoneMatch: noClobber };
               const upload = item.source === '-' ? uploadStream(runtime.ctx, process.stdin, item.ref, putOptions) : uploadFile(runtime.ctx, item.source, item.ref, putOptions, { stat: item.listed });

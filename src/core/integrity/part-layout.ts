@@ -1,10 +1,8 @@
-import pLimit from 'p-limit';
 import type { ObjectRef } from '../config/address.js';
 import { normalizeEtag } from './checksums.js';
-import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
-import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { headerText } from '../s3/requests.js';
-import { classifyError } from '../s3/retry.js';
+import { TransientError, classifyError } from '../s3/retry.js';
 import { sdk } from '../s3/sdk.js';
 
 /**
@@ -15,8 +13,9 @@ import { sdk } from '../s3/sdk.js';
  *
  * The sizes come from GetObjectAttributes (ObjectParts) where the server lists them — AWS does only
  * for uploads made with additional checksums, MinIO for all — else from a HEAD with partNumber=N per
- * part. Every request goes through the limiter; the HEADs of one object keep at most a few in flight.
- * A server that ignores partNumber (it answers with the whole object) tells nothing: undefined.
+ * part. Every request goes through the limiter; the HEADs of one object keep at most a part window
+ * (limiter.ts) in flight. A server that ignores partNumber (it answers with the whole object) tells
+ * nothing: undefined.
  */
 export interface MultipartObject {
   ref: ObjectRef;
@@ -59,7 +58,7 @@ export async function listedPartSizes(ctx: TransferContext, object: MultipartObj
   try {
     const { GetObjectAttributesCommand } = await sdk();
     for (;;) {
-      const output = await limitedRequest(ctx, `GetObjectAttributes ${object.ref.key}`, async () =>
+      const output = await dataRequest(ctx, `GetObjectAttributes ${object.ref.key}`, async () =>
         ctx.client.send(
           new GetObjectAttributesCommand({
             Bucket: object.ref.bucket,
@@ -95,45 +94,78 @@ export async function listedPartSizes(ctx: TransferContext, object: MultipartObj
 }
 
 /**
- * The sizes by HEAD partNumber=N, one request per part. Sizes that do not add up to the object's are
- * an answer damaged on the way as often as a server that will not tell: asked once more.
+ * The sizes by HEAD partNumber=N, one request per part. Each answer's Content-Range (MinIO, SeaweedFS
+ * and AWS send one) must agree with its Content-Length and the object's size: one that does not was
+ * damaged on the way, and is asked again by the one retry policy like any transient error; one still
+ * damaged once the retries are spent, or sizes that do not add up, tell nothing: undefined.
  */
 export async function partSizesByHead(ctx: TransferContext, object: MultipartObject): Promise<number[] | undefined> {
-  return (await partSizesByHeadOnce(ctx, object)) ?? (await partSizesByHeadOnce(ctx, object));
-}
-
-async function partSizesByHeadOnce(ctx: TransferContext, object: MultipartObject): Promise<number[] | undefined> {
-  const window = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
+  const window = ctx.limiter.partWindow();
   const stop = new AbortController();
-  const sizes = await Promise.all(
+  const parts = await Promise.all(
     Array.from({ length: object.partCount }, (_, index) =>
-      window(async () => {
+      window.run(async () => {
         if (stop.signal.aborted) return undefined;
-        const size = await onePartSize(ctx, object, index + 1);
-        if (size === undefined) stop.abort();
-        return size;
+        const part = await onePart(ctx, object, index + 1);
+        if (part === undefined) stop.abort();
+        return part;
       }),
     ),
   );
-  if (sizes.some((size) => size === undefined)) return undefined;
-  return wholeLayout(object, sizes as number[]);
+  if (parts.some((part) => part === undefined)) return undefined;
+  return wholeLayout(object, parts as PartAnswer[]);
 }
 
-/** One part's size by HEAD; undefined when the answer is not about that part of this object. */
+/** An answer about one part whose headers contradict each other: damaged on the way, worth another attempt. */
+class DamagedPartAnswer extends TransientError {
+  override readonly name = 'DamagedPartAnswer';
+}
+
+/** Where one part lies, by its HEAD: its size, and its first byte where the answer says (Content-Range). */
+interface PartAnswer {
+  size: number;
+  start?: number | undefined;
+}
+
+/** One part's size by HEAD; undefined when the answer is not about that part of this object, or stays damaged. */
 async function onePartSize(ctx: TransferContext, object: MultipartObject, partNumber: number): Promise<number | undefined> {
-  const response = await limitedRequest(ctx, `HEAD ${object.ref.key} part ${partNumber}`, () => ctx.direct.headObject(object.ref, ctx.signal, { partNumber, versionId: object.versionId }));
-  const size = Number(headerText(response.headers, 'content-length'));
-  const count = headerText(response.headers, 'x-amz-mp-parts-count');
-  if (normalizeEtag(headerText(response.headers, 'etag')) !== object.etag) return undefined;
-  if (count !== undefined && Number(count) !== object.partCount) return undefined;
-  if (!Number.isSafeInteger(size) || size <= 0) return undefined;
-  // The whole object for one of several parts: the server ignored partNumber.
-  if (object.partCount > 1 && size >= object.size) return undefined;
-  return size;
+  return (await onePart(ctx, object, partNumber))?.size;
 }
 
-/** Sizes that account for every part and every byte, or undefined. */
-function wholeLayout(object: MultipartObject, sizes: number[]): number[] | undefined {
+async function onePart(ctx: TransferContext, object: MultipartObject, partNumber: number): Promise<PartAnswer | undefined> {
+  try {
+    return await dataRequest(ctx, `HEAD ${object.ref.key} part ${partNumber}`, async () => {
+      const response = await ctx.direct.headObject(object.ref, ctx.signal, { partNumber, versionId: object.versionId });
+      const size = Number(headerText(response.headers, 'content-length'));
+      const count = headerText(response.headers, 'x-amz-mp-parts-count');
+      if (normalizeEtag(headerText(response.headers, 'etag')) !== object.etag) return undefined;
+      if (count !== undefined && Number(count) !== object.partCount) return undefined;
+      if (!Number.isSafeInteger(size) || size <= 0) return undefined;
+      // The whole object for one of several parts: the server ignored partNumber.
+      if (object.partCount > 1 && size >= object.size) return undefined;
+      const range = headerText(response.headers, 'content-range');
+      if (range === undefined) return { size };
+      const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range);
+      const start = Number(match?.[1]);
+      if (!match || Number(match[2]) - start + 1 !== size || Number(match[3]) !== object.size) {
+        throw new DamagedPartAnswer(`HEAD ${object.ref.key} part ${partNumber}: Content-Range ${range} does not fit Content-Length ${size} of a ${object.size}-byte object`);
+      }
+      return { size, start };
+    });
+  } catch (error) {
+    if (error instanceof DamagedPartAnswer) return undefined;
+    throw error;
+  }
+}
+
+/** Sizes that account for every part and every byte (each part starting where the one before ended, where an answer says), or undefined. */
+function wholeLayout(object: MultipartObject, parts: ReadonlyArray<number | PartAnswer>): number[] | undefined {
+  const sizes = parts.map((part) => (typeof part === 'number' ? part : part.size));
   if (sizes.length !== object.partCount || sizes.some((size) => !Number.isSafeInteger(size) || size <= 0)) return undefined;
-  return sizes.reduce((sum, size) => sum + size, 0) === object.size ? sizes : undefined;
+  let position = 0;
+  for (const part of parts) {
+    if (typeof part !== 'number' && part.start !== undefined && part.start !== position) return undefined;
+    position += typeof part === 'number' ? part : part.size;
+  }
+  return position === object.size ? sizes : undefined;
 }

@@ -1,6 +1,6 @@
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { md5FromMetadata, normalizeEtag } from './checksums.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
 import { headerText, type HeaderBag } from '../s3/requests.js';
 import { describeError } from '../errors.js';
 import { headFromHeaders, isNotFound, type ObjectHead } from '../s3/objects.js';
@@ -171,7 +171,7 @@ interface FreshLook {
 /** A fresh HEAD of the object, or of one version of it; undefined when it is not there. */
 async function lookAgain(ctx: TransferContext, ref: ObjectRef, versionId: string | undefined): Promise<FreshLook | undefined> {
   try {
-    const response = await retrying(ctx, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal, { versionId }));
+    const response = await controlRequest(ctx, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal, { versionId }));
     return { head: headFromHeaders(ref, response.headers), versionId: headerText(response.headers, 'x-amz-version-id') ?? versionId };
   } catch (error) {
     if (isNotFound(error)) return undefined;
@@ -183,7 +183,7 @@ async function lookAgain(ctx: TransferContext, ref: ObjectRef, versionId: string
 async function removeVersion(ctx: TransferContext, ref: ObjectRef, versionId: string | undefined): Promise<string> {
   try {
     const { DeleteObjectCommand } = await sdk();
-    await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
+    await controlRequest(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
   } catch (error) {
     return `removing it failed (${describeError(error)})`;
   }

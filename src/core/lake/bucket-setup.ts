@@ -15,7 +15,7 @@ import {
   PutBucketVersioningCommand,
   PutPublicAccessBlockCommand,
 } from '@aws-sdk/client-s3';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { errorCodeOf, httpStatusOf } from '../s3/retry.js';
 import { applyLifecycle } from './lifecycle-rules.js';
@@ -49,7 +49,7 @@ export async function setUpBucket(ctx: TransferContext, setup: BucketSetup): Pro
     return reports;
   }
   const { bucket } = setup;
-  const send: Send = <T>(name: string, command: object) => retrying(ctx, name, () => ctx.client.send(command as never, { abortSignal: ctx.signal }) as Promise<T>);
+  const send: Send = <T>(name: string, command: object) => controlRequest(ctx, name, () => ctx.client.send(command as never, { abortSignal: ctx.signal }) as Promise<T>);
 
   reports.push(
     await applySetting(setup, 'encryption', async () => {
@@ -120,7 +120,7 @@ export async function setUpBucket(ctx: TransferContext, setup: BucketSetup): Pro
 /** Create-if-missing, with the LocationConstraint every region but us-east-1 needs. */
 async function ensureBucket(ctx: TransferContext, setup: BucketSetup): Promise<SettingState> {
   try {
-    await retrying(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: setup.bucket }), { abortSignal: ctx.signal }));
+    await controlRequest(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: setup.bucket }), { abortSignal: ctx.signal }));
     return 'unchanged';
   } catch (error) {
     const status = httpStatusOf(error);
@@ -129,7 +129,7 @@ async function ensureBucket(ctx: TransferContext, setup: BucketSetup): Promise<S
   }
   if (setup.dryRun) return 'created';
   try {
-    await retrying(ctx, 'CreateBucket', () =>
+    await controlRequest(ctx, 'CreateBucket', () =>
       ctx.client.send(
         new CreateBucketCommand({
           Bucket: setup.bucket,
@@ -154,7 +154,7 @@ async function ensureBucket(ctx: TransferContext, setup: BucketSetup): Promise<S
  */
 async function forbiddenWhy(ctx: TransferContext, bucket: string, headError: unknown): Promise<unknown> {
   try {
-    await retrying(ctx, 'GetBucketLocation', () => ctx.client.send(new GetBucketLocationCommand({ Bucket: bucket }), { abortSignal: ctx.signal }));
+    await controlRequest(ctx, 'GetBucketLocation', () => ctx.client.send(new GetBucketLocationCommand({ Bucket: bucket }), { abortSignal: ctx.signal }));
   } catch (error) {
     const code = errorCodeOf(error);
     if (code === 'AccessDenied' || code === 'AllAccessDisabled') return ownedElsewhere(bucket);

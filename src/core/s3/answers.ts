@@ -1,8 +1,8 @@
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { MalformedXml, readXml, UnknownReference, type XmlElement } from './xml.js';
 import { TransientError } from './retry.js';
 
 /**
- * The XML answers of the direct requests, read strictly with fast-xml-parser: a ListObjectsV2 page,
+ * The XML answers of the direct requests, read strictly (xml.ts): a ListObjectsV2 page,
  * CreateMultipartUpload's upload id, CompleteMultipartUpload's ETag, and S3's error documents
  * (requests.ts loads this module, and the parser, with the first of them). An answer that is
  * not a well-formed document, or that contradicts itself (a KeyCount that is not the number of
@@ -34,59 +34,20 @@ export function answerText(response: { body: Buffer; bodyLength: number }, sourc
   return response.body.toString('utf8');
 }
 
-const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+type Element = XmlElement;
 
-/** XML's five named references and numeric ones; anything else is not XML (a damaged `&amp;`, say). */
-function unescapeXml(text: string): string {
-  if (!text.includes('&')) return text;
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);/g, (whole, entity: string) => {
-    const named = XML_ENTITIES[entity];
-    if (named !== undefined) return named;
-    const code = entity.startsWith('#x') ? Number.parseInt(entity.slice(2), 16) : entity.startsWith('#') ? Number(entity.slice(1)) : Number.NaN;
-    if (!(code > 0 && code <= 0x10ffff)) throw new DamagedAnswer(`damaged answer: unknown reference ${whole}`);
-    return String.fromCodePoint(code);
-  });
-}
+/** Listing entries that are lists even when there is one. */
+const LISTS = new Set(['Contents', 'CommonPrefixes']);
 
-/**
- * One parser for every answer, built once. Values are kept as the text they are (no numbers guessed,
- * no trimming: a key may end in a space), attributes and the declaration dropped, `Contents` and
- * `CommonPrefixes` always lists. Entities are decoded by `unescapeXml` (no DOCTYPE entity is ever
- * expanded).
- */
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseTagValue: false,
-  trimValues: false,
-  isArray: (name: string) => name === 'Contents' || name === 'CommonPrefixes',
-  entityDecoder: { decode: unescapeXml, reset: () => undefined, setExternalEntities: () => undefined, addInputEntities: () => undefined, setXmlVersion: () => undefined },
-});
-
-type Element = Record<string, unknown>;
-
-/**
- * The document's root element: its name and children. Not well-formed → DamagedAnswer. The parser
- * alone accepts a mismatched or missing closing tag, so the validator runs first (fast-xml-parser 5
- * marks XMLValidator deprecated in favour of its separate fast-xml-validator package; the one it
- * still ships spares a second dependency).
- */
+/** The document's root element: its name and children. Not well-formed → DamagedAnswer. */
 function readDocument(xml: string, source: string): { root: string; element: Element } {
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new DamagedAnswer(`damaged answer to ${source}: not well-formed (${valid.err.msg.replace(/\s+/g, ' ')} at line ${valid.err.line})`);
-  let document: Element;
   try {
-    document = parser.parse(xml) as Element;
+    return readXml(xml, LISTS);
   } catch (error) {
-    if (error instanceof DamagedAnswer) throw new DamagedAnswer(`${error.message.replace(/^damaged answer/, `damaged answer to ${source}`)}`);
-    throw new DamagedAnswer(`damaged answer to ${source}: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof UnknownReference) throw new DamagedAnswer(`damaged answer to ${source}: ${error.message}`);
+    if (error instanceof MalformedXml) throw new DamagedAnswer(`damaged answer to ${source}: not well-formed (${error.message})`);
+    throw error;
   }
-  const roots = Object.keys(document).filter((name) => !name.startsWith('#'));
-  if (roots.length !== 1) throw new DamagedAnswer(`damaged answer to ${source}: ${roots.length === 0 ? 'no document' : 'more than one root element'}`);
-  const root = roots[0]!;
-  const element = document[root];
-  return { root, element: typeof element === 'object' && element !== null ? (element as Element) : {} };
 }
 
 /**

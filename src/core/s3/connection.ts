@@ -12,6 +12,7 @@ import { S3Requests } from './requests.js';
 import { refuseAnswersNotFromS3 } from './answer-check.js';
 import { sdk } from './sdk.js';
 import { Transport } from './transport.js';
+import { controlLaneSize } from './limiter.js';
 
 /** The SDK client for every request but the hot ones, and the direct path for those: both on one transport. */
 export interface S3Connection {
@@ -20,7 +21,10 @@ export interface S3Connection {
 }
 
 export function connectS3(settings: Settings): S3Connection {
-  const transport = new Transport({ connections: settings.concurrency, ca: settings.ca, timeoutMs: settings.timeoutMs });
+  // A connection for every request the limiter lets out at once, in both its lanes: a control request
+  // never waits in undici's queue behind the data requests (where its stall limit would already run).
+  const connections = settings.concurrency + controlLaneSize(settings.concurrency);
+  const transport = new Transport({ connections, ca: settings.ca, timeoutMs: settings.timeoutMs });
   const client = new LazyS3Client(() => createS3Client(settings, transport), transport);
   return { client, direct: new S3Requests(client, transport, settings) };
 }

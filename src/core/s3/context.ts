@@ -27,17 +27,8 @@ export interface TransferContext {
   journal?: UploadJournal | undefined;
 }
 
-/**
- * Runs one request under the retry policy, outside the limiter (for control requests). `alsoTransient`:
- * codes retried for this request only (see RetryHooks).
- */
-export function retrying<T>(
-  ctx: TransferContext,
-  operation: string,
-  attempt: (attemptNumber: number) => Promise<T>,
-  signal = ctx.signal,
-  alsoTransient?: ReadonlySet<string>,
-): Promise<T> {
+/** What a request's retries report to: the run's events, and the limiter (throttling halves it). */
+function retrying<T>(ctx: TransferContext, operation: string, attempt: (attemptNumber: number) => Promise<T>, signal: AbortSignal | undefined, alsoTransient?: ReadonlySet<string>): Promise<T> {
   return withRetries(operation, attempt, ctx.retryPolicy, {
     onRetry: (notice) => ctx.events.emit('retry', notice),
     onThrottle: () => ctx.limiter.throttle(),
@@ -46,9 +37,36 @@ export function retrying<T>(
   });
 }
 
-/** Runs one data request: bounded by the limiter, retried by the policy. */
-export function limitedRequest<T>(ctx: TransferContext, operation: string, attempt: (attemptNumber: number) => Promise<T>, signal = ctx.signal): Promise<T> {
-  return ctx.limiter.run(() => retrying(ctx, operation, attempt, signal));
+/**
+ * Runs one data request — bytes moved, or a bulk command's one question per item — in the limiter's
+ * data lane, retried by the policy (its retries and waits inside the one slot). Never from inside
+ * another data request: see limiter.ts.
+ */
+export function dataRequest<T>(ctx: TransferContext, operation: string, attempt: (attemptNumber: number) => Promise<T>, signal = ctx.signal): Promise<T> {
+  return ctx.limiter.data(() => retrying(ctx, operation, attempt, signal));
+}
+
+/**
+ * Runs one control request — a listing page, a HEAD, Create/Complete/Abort, a proof, bucket setup —
+ * in the limiter's control lane, retried by the policy. It may be made while holding a data slot.
+ * `alsoTransient`: codes retried for this request only (see RetryHooks).
+ */
+export function controlRequest<T>(
+  ctx: TransferContext,
+  operation: string,
+  attempt: (attemptNumber: number) => Promise<T>,
+  signal = ctx.signal,
+  alsoTransient?: ReadonlySet<string>,
+): Promise<T> {
+  return ctx.limiter.control(() => retrying(ctx, operation, attempt, signal, alsoTransient));
+}
+
+/** Which lane a request helper (a HEAD, say) sends in: control unless its caller says data. */
+export type Lane = 'data' | 'control';
+
+/** Runs one request in the lane given. */
+export function laneRequest<T>(ctx: TransferContext, lane: Lane, operation: string, attempt: (attemptNumber: number) => Promise<T>): Promise<T> {
+  return lane === 'data' ? dataRequest(ctx, operation, attempt) : controlRequest(ctx, operation, attempt);
 }
 
 /**

@@ -1,53 +1,146 @@
 import pLimit, { type LimitFunction } from 'p-limit';
+import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
 
 /**
- * The one place that bounds concurrency: every request (a whole small file, one part, one ranged GET)
- * runs inside `run`. On throttling the limit halves; after a run of successes it climbs back.
+ * The one home of concurrency: every request datalake sends waits for its slot here (through
+ * context.ts's `dataRequest` and `controlRequest`), and so does every other bounded piece of work —
+ * the parts of one file in flight (`PartWindow`), files hashed at once (`fileHashing`), items of a
+ * run started ahead (`forEachWindowed`). p-limit is imported nowhere else.
+ *
+ * Requests go in one of two lanes, throttled together (SlowDown or 503 halves both; a run of
+ * successes in either brings both back up, one slot at a time):
+ * - the data lane, `--concurrency` requests: the bytes (PUT, parts, GETs, copies, DeleteObjects
+ *   batches) and the one question a bulk command asks of each item (a sync's compare HEAD, a
+ *   delete confirmed by HEAD);
+ * - the control lane, a quarter of that (at least one): what a transfer or the run asks around the
+ *   bytes — listing pages, a download's HEAD, Create/Complete/Abort of a multipart upload, ListParts,
+ *   the proofs after a write (HEAD, DELETE), bucket setup, tags.
+ * A control request may be made while its caller holds a data slot (a PUT whose answer is settled by
+ * a HEAD), and a control request never waits for a data slot: so the data lane can be full of tasks
+ * each waiting on a control request and every one of those still runs. The rule that keeps this
+ * deadlock-free: nothing in the control lane takes a data slot, and nothing holding a data slot asks
+ * for another. A control request is not refused once the run is stopping (the first interrupt): it
+ * finishes or cleans up what is already in flight (Complete, Abort, a proof); data requests not yet
+ * started are.
  */
-export class RequestLimiter {
-  private readonly limit: LimitFunction;
-  private readonly ceiling: number;
+
+/** Control requests at once for a data concurrency: a quarter, at least one. */
+export function controlLaneSize(concurrency: number): number {
+  return Math.max(1, Math.ceil(concurrency / 4));
+}
+
+/** One lane: its limit halves on throttling and climbs back by one after a run of successes. */
+class Lane {
+  readonly limit: LimitFunction;
   private successesSinceThrottle = 0;
 
-  /** `stopping`: once aborted, queued tasks fail with its reason instead of starting. */
-  constructor(
-    concurrency: number,
-    private readonly stopping?: AbortSignal,
-  ) {
-    this.ceiling = concurrency;
-    this.limit = pLimit(concurrency);
+  constructor(private readonly ceiling: number) {
+    this.limit = pLimit(ceiling);
   }
 
-  get concurrency(): number {
-    return this.limit.concurrency;
-  }
-
-  get pending(): number {
-    return this.limit.pendingCount + this.limit.activeCount;
-  }
-
-  run<T>(task: () => Promise<T>): Promise<T> {
-    return this.limit(async () => {
-      if (this.stopping?.aborted) throw this.stopping.reason;
-      const result = await task();
-      this.recordSuccess();
-      return result;
-    });
-  }
-
-  /** SlowDown or 503 from the server: halve the requests in flight. */
-  throttle(): void {
+  halve(): void {
     this.successesSinceThrottle = 0;
     this.limit.concurrency = Math.max(1, Math.floor(this.limit.concurrency / 2));
   }
 
-  private recordSuccess(): void {
+  succeeded(): void {
     if (this.limit.concurrency >= this.ceiling) return;
     this.successesSinceThrottle += 1;
     if (this.successesSinceThrottle >= this.limit.concurrency * 4) {
       this.successesSinceThrottle = 0;
       this.limit.concurrency += 1;
     }
+  }
+}
+
+export class RequestLimiter {
+  private readonly dataLane: Lane;
+  private readonly controlLane: Lane;
+
+  /** `stopping`: once aborted, data requests still queued fail with its reason instead of starting. */
+  constructor(
+    concurrency: number,
+    private readonly stopping?: AbortSignal,
+    controlConcurrency = controlLaneSize(concurrency),
+  ) {
+    this.dataLane = new Lane(concurrency);
+    this.controlLane = new Lane(controlConcurrency);
+  }
+
+  /** Data requests at once, now (halved by throttling). */
+  get concurrency(): number {
+    return this.dataLane.limit.concurrency;
+  }
+
+  /** Control requests at once, now. */
+  get controlConcurrency(): number {
+    return this.controlLane.limit.concurrency;
+  }
+
+  /** Runs a data request (with its retries) in a data slot. Never call it while holding one. */
+  data<T>(task: () => Promise<T>): Promise<T> {
+    return this.dataLane.limit(async () => {
+      if (this.stopping?.aborted) throw this.stopping.reason;
+      const result = await task();
+      this.succeeded();
+      return result;
+    });
+  }
+
+  /** Runs a control request (with its retries) in a control slot; it may be called from a data slot. */
+  control<T>(task: () => Promise<T>): Promise<T> {
+    return this.controlLane.limit(async () => {
+      const result = await task();
+      this.succeeded();
+      return result;
+    });
+  }
+
+  /** SlowDown or 503 from the server: halve the requests in flight, in both lanes. */
+  throttle(): void {
+    this.dataLane.halve();
+    this.controlLane.halve();
+  }
+
+  /** The server took a request: each lane climbs back toward its ceiling. */
+  private succeeded(): void {
+    this.dataLane.succeeded();
+    this.controlLane.succeeded();
+  }
+
+  /**
+   * A window for the parts of one file (or object) in flight: at most `size` started and unfinished,
+   * so memory holds that many part buffers and the small files of a sync interleave with a large
+   * file's parts instead of queuing behind all of them. By default the data concurrency, at most
+   * PART_BUFFERS_IN_FLIGHT. Each part still takes a data slot for its request, inside the window.
+   */
+  partWindow(size = Math.min(this.concurrency, PART_BUFFERS_IN_FLIGHT)): PartWindow {
+    return new PartWindow(size);
+  }
+}
+
+/** The parts of one transfer in flight, at most `size` at once (RequestLimiter.partWindow). */
+export class PartWindow {
+  private readonly limit: LimitFunction;
+  private readonly waiting: Array<() => void> = [];
+  private readonly settled = () => {
+    for (const wake of this.waiting.splice(0)) wake();
+  };
+
+  constructor(readonly size: number) {
+    this.limit = pLimit(size);
+  }
+
+  /** Runs one part once fewer than `size` are in flight. */
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.limit(task);
+    result.then(this.settled, this.settled);
+    return result;
+  }
+
+  /** Resolves once fewer than `size` parts are started or waiting: a reader holds the next part back until then. */
+  async room(): Promise<void> {
+    while (this.limit.activeCount + this.limit.pendingCount >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 }
 

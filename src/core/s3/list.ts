@@ -1,7 +1,7 @@
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { DamagedAnswer } from './answers.js';
 import { normalizeEtag } from '../integrity/checksums.js';
-import { retrying, type TransferContext } from './context.js';
+import { controlRequest, type TransferContext } from './context.js';
 
 export interface ListedObject {
   key: string;
@@ -29,7 +29,7 @@ export async function* listObjects(ctx: TransferContext, where: ObjectRef, optio
   do {
     const token = continuationToken;
     const after = last;
-    const { page, entries } = await retrying(ctx, `LIST ${where.key}`, async () => {
+    const { page, entries } = await controlRequest(ctx, `LIST ${where.key}`, async () => {
       const page = await ctx.direct.listObjectsV2(where.bucket, { prefix: where.key || undefined, delimiter: options.recursive ? undefined : '/', continuationToken: token }, ctx.signal);
       // Within one page, keys and prefixes are each sorted; merge them so the caller sees one order.
       const objects = page.contents.map((item): ListEntry => ({ kind: 'object', object: { ...item, etag: normalizeEtag(item.etag) } }));

@@ -2,7 +2,7 @@ import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { failure } from '../errors.js';
 import { httpStatusOf, errorCodeOf } from './retry.js';
-import { retrying, type TransferContext } from './context.js';
+import { controlRequest, laneRequest, type Lane, type TransferContext } from './context.js';
 import { compositeCrc32Parts, crc32FromBase64, normalizeEtag } from '../integrity/checksums.js';
 import { headerText, metadataFromHeaders, type HeaderBag } from './requests.js';
 import { sdk } from './sdk.js';
@@ -85,8 +85,8 @@ export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead 
 }
 
 /** HEAD an object; a missing one is a clear failure naming it. */
-export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead> {
-  const found = await findObject(ctx, ref);
+export async function headObject(ctx: TransferContext, ref: ObjectRef, lane: Lane = 'control'): Promise<ObjectHead> {
+  const found = await findObject(ctx, ref, lane);
   if (!found) throw await missingObjectOrBucket(ctx, ref);
   return found;
 }
@@ -99,7 +99,7 @@ export async function headObject(ctx: TransferContext, ref: ObjectRef): Promise<
 export async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef, versionId?: string): Promise<Error> {
   const { HeadBucketCommand } = await sdk();
   try {
-    await retrying(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: ref.bucket }), { abortSignal: ctx.signal }));
+    await controlRequest(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: ref.bucket }), { abortSignal: ctx.signal }));
   } catch (error) {
     if (isNotFound(error)) return failure(`no such bucket '${ref.bucket}'`, { hint: 'check the name, or create it with `datalake init`', code: 'NoSuchBucket' });
   }
@@ -119,10 +119,13 @@ export function missingAsFailure(ref: ObjectRef): (error: unknown) => never {
   };
 }
 
-/** HEAD an object; undefined when it does not exist. */
-export async function findObject(ctx: TransferContext, ref: ObjectRef): Promise<ObjectHead | undefined> {
+/**
+ * HEAD an object; undefined when it does not exist. A control request, unless the caller asks it of
+ * each item of a bulk command (`lane` 'data': see limiter.ts).
+ */
+export async function findObject(ctx: TransferContext, ref: ObjectRef, lane: Lane = 'control'): Promise<ObjectHead | undefined> {
   try {
-    const response = await retrying(ctx, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal));
+    const response = await laneRequest(ctx, lane, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal));
     return headFromHeaders(ref, response.headers);
   } catch (error) {
     if (isNotFound(error)) return undefined;

@@ -68,7 +68,7 @@ export interface WholeResponse {
 }
 
 export interface TransportOptions {
-  /** Connections per origin: the run's concurrency. */
+  /** Connections per origin: as many as the run's requests at once (limiter.ts, both lanes). */
   connections: number;
   /** PEM certificates to trust instead of Node's own (AWS_CA_BUNDLE or the profile's ca_bundle). */
   ca?: string | undefined;
@@ -214,6 +214,12 @@ export class Transport {
    * (a server that closes its idle connections closes them all), so up to one resend per connection.
    * A connection that had read nothing before (a new one) was not kept alive: its loss is the retry
    * policy's. A streamed body cannot be sent twice.
+   *
+   * Why here, below the retry policy (retry.ts), and not a classification in it: the request never
+   * reached the server, so it is not an attempt. Resent at once it costs no backoff wait, no retry
+   * notice and none of `--retries` (with `--retries 0`, a server closing idle connections must not
+   * fail a run), and it stays inside the request's one limiter slot and its deadline; the policy
+   * sees only what the server, or the network after sending began, did to the request.
    */
   private async sendOverLostConnections<T>(send: () => Promise<T>, request: TransportRequest, deadline: Deadline): Promise<T> {
     for (let resends = 0; ; resends += 1) {

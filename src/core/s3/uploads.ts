@@ -1,6 +1,6 @@
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { ObjectRef } from '../config/address.js';
-import { limitedRequest, retrying, type TransferContext } from './context.js';
+import { dataRequest, controlRequest, type TransferContext } from './context.js';
 
 export interface IncompleteUpload {
   key: string;
@@ -18,7 +18,7 @@ export async function* listIncompleteUploads(ctx: TransferContext, where: Object
   let uploadIdMarker: string | undefined;
   for (;;) {
     const [key, id] = [keyMarker, uploadIdMarker];
-    const page = await retrying(ctx, 'ListMultipartUploads', () =>
+    const page = await controlRequest(ctx, 'ListMultipartUploads', () =>
       ctx.client.send(
         new ListMultipartUploadsCommand({ Bucket: where.bucket, ...(key ? { KeyMarker: key } : {}), ...(id ? { UploadIdMarker: id } : {}) }),
         { abortSignal: ctx.signal },
@@ -36,7 +36,7 @@ export async function* listIncompleteUploads(ctx: TransferContext, where: Object
 }
 
 export async function abortUpload(ctx: TransferContext, bucket: string, upload: IncompleteUpload): Promise<void> {
-  await limitedRequest(ctx, `AbortMultipartUpload ${upload.key}`, () =>
+  await dataRequest(ctx, `AbortMultipartUpload ${upload.key}`, () =>
     ctx.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId }), { abortSignal: ctx.signal }),
   );
 }

@@ -61,8 +61,8 @@ export async function compareContent(
 
   if (isPlainMd5Etag(etag) && etag === (await localMd5())) return proven(true, 'etag');
 
-  // HEADs are requests like any other: inside the limiter, with the transfers.
-  const head = await ctx.limiter.run(() => headObject(ctx, remote.ref));
+  // One HEAD per compared file: in the data lane, with the transfers.
+  const head = await headObject(ctx, remote.ref, 'data');
   // A plain-MD5 ETag that reflects the content decides (it is the server's own hash of the bytes);
   // a stored MD5 that contradicts it proves nothing.
   if (isPlainMd5Etag(etag) && etagReflectsContent(head)) return proven(false, 'etag');

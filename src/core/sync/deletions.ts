@@ -6,7 +6,7 @@
 import { unlink } from 'node:fs/promises';
 import { joinKey } from '../config/address.js';
 import { describeError } from '../errors.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { findObject } from '../s3/objects.js';
 import { sdk } from '../s3/sdk.js';
 import { DestinationGuard } from '../transfer/get-plan.js';
@@ -39,7 +39,7 @@ async function deleteNames(ctx: TransferContext, plan: SyncPlan, extraneous: Ste
     // flipped letter in a listing (a name that stays under the prefix, or that a filter then hides)
     // would otherwise read as "only on the destination".
     const guard = new DestinationGuard(plan.localRoot);
-    const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => ctx.limiter.run(async () => !(await findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) })))));
+    const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) }, 'data').then((found) => !found)));
     for (const [index, step] of ordered.entries()) {
       const local = step.destination as LocalFile;
       const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
@@ -72,7 +72,7 @@ async function deleteNames(ctx: TransferContext, plan: SyncPlan, extraneous: Ste
   for (let i = 0; i < ordered.length; i += 1000) {
     const batch = ordered.slice(i, i + 1000).map((step) => step.destination as RemoteFile);
     if (!plan.dryRun) {
-      const output = await retrying(ctx, `DeleteObjects (${batch.length})`, async () =>
+      const output = await dataRequest(ctx, `DeleteObjects (${batch.length})`, async () =>
         ctx.client.send(new (await sdk()).DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
           abortSignal: ctx.signal,
         }),

@@ -161,6 +161,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     // Interrupted: what completed is the report; the new hash cache is not kept.
     if (!ctx.stopping?.aborted) throw error;
   } finally {
+    await guard.close();
     await cache.close(committed);
   }
   return report;

@@ -55,7 +55,7 @@ export async function verifyRemote(ctx: TransferContext, ref: ObjectRef): Promis
  */
 export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, path: string): Promise<Verified> {
   const info = await stat(path);
-  const head = await headObject(ctx, ref);
+  const head = await headObject(ctx, ref, 'data');
   if (head.size !== info.size) return { proof: 'size', mismatch: { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` } };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
   const proofKind = contentProofOf(head).kind;

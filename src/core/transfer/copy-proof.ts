@@ -4,7 +4,7 @@
  */
 import { formatS3Url } from '../config/address.js';
 import { contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, multipartEtag, newMd5, PartHasher } from '../integrity/checksums.js';
-import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { sdk } from '../s3/sdk.js';
 import type { HeadDetails, StoredChecksums } from './stat.js';
@@ -56,7 +56,7 @@ export async function readBack(ctx: TransferContext, from: HeadDetails, copy: He
   // A composite CRC32 is not offered here (no compositeCrc32 passed): read-back hashes whole parts by MD5.
   if (proof.kind === 'none' || proof.kind === 'composite-crc32' || (proof.kind === 'multipart-etag' && partSizes === undefined)) return 'size-only';
   const { GetObjectCommand } = await sdk();
-  const hashes = await limitedRequest(ctx, `GET ${copy.key} (read back)`, async () => {
+  const hashes = await dataRequest(ctx, `GET ${copy.key} (read back)`, async () => {
     const output = await ctx.client.send(
       new GetObjectCommand({ Bucket: copy.bucket, Key: copy.key, ...(copy.versionId ? { VersionId: copy.versionId } : {}), ...(copy.etag ? { IfMatch: `"${copy.etag}"` } : {}) }),
       { abortSignal: ctx.signal },

@@ -7,7 +7,7 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag } from '../integrity/checksums.js';
-import { limitedRequest, retrying, type TransferContext } from '../s3/context.js';
+import { dataRequest, controlRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, failure } from '../errors.js';
 import { GiB } from '../config/units.js';
 import { sdk } from '../s3/sdk.js';
@@ -102,7 +102,7 @@ function storedAsHeaders(fields: ReturnType<typeof storedHeaders> & ReturnType<t
 export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
   const { CopyObjectCommand } = await sdk();
   const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined;
-  const output = await limitedRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
+  const output = await dataRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
     ctx.client.send(
       new CopyObjectCommand({
         Bucket: to.bucket,
@@ -203,7 +203,7 @@ export async function onlyChecksumProvesParts(ctx: TransferContext, from: HeadDe
 /** Whether the bucket encrypts with SSE-KMS by default; false when that cannot be read (not allowed, none set). */
 export async function bucketDefaultIsKms(ctx: TransferContext, bucket: string): Promise<boolean> {
   const { GetBucketEncryptionCommand } = await sdk();
-  const answer = await retrying(ctx, `GetBucketEncryption ${bucket}`, () => ctx.client.send(new GetBucketEncryptionCommand({ Bucket: bucket }), { abortSignal: ctx.signal })).catch(() => undefined);
+  const answer = await controlRequest(ctx, `GetBucketEncryption ${bucket}`, () => ctx.client.send(new GetBucketEncryptionCommand({ Bucket: bucket }), { abortSignal: ctx.signal })).catch(() => undefined);
   return (answer?.ServerSideEncryptionConfiguration?.Rules ?? []).some((rule) => rule.ApplyServerSideEncryptionByDefault?.SSEAlgorithm?.startsWith('aws:kms'));
 }
 

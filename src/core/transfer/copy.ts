@@ -5,7 +5,7 @@
  */
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { multipartEtagPartCount, normalizeEtag } from '../integrity/checksums.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
 import { describeError, failure } from '../errors.js';
 import { findObject } from '../s3/objects.js';
 import { sdk } from '../s3/sdk.js';
@@ -106,7 +106,7 @@ async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: strin
         return;
       }
     }
-    await retrying(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
+    await controlRequest(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
   } catch (error) {
     ctx.events.emit('warning', { message: `could not remove the unproven copy ${formatS3Url(ref)}: ${describeError(error)}`, ref });
   }
@@ -135,7 +135,7 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
   }
   const { DeleteObjectCommand } = await sdk();
   try {
-    await retrying(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
+    await controlRequest(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
   } catch (error) {
     // A failure every other source would meet too ends the run, explained; any other is this move's.
     const explained = failureToRecord(error, { stopping: ctx.stopping, bucket: source.bucket });

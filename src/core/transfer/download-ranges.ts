@@ -4,14 +4,12 @@
  * object in the shared limiter; ranges recorded by range-progress.ts are reused once their bytes are
  * proven still there. Falls back to ranges when the server ignores partNumber.
  */
-import pLimit from 'p-limit';
 import type { FileHandle } from 'node:fs/promises';
 import { formatS3Url } from '../config/address.js';
 import { combineCrc32s, contentProofOf, crc32Of, crc32OfFile, type ContentProof } from '../integrity/checksums.js';
-import { childAbort, limitedRequest, settleAll, type TransferContext } from '../s3/context.js';
+import { childAbort, dataRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import type { ObjectHead } from '../s3/objects.js';
-import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
 import { checkProof, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { PartNumberIgnored, fetchSegment, partSegments, rangeSegments, rangesAlongParts, type Segment } from './download-segments.js';
 import { RangeProgress, type LandedRange } from './range-progress.js';
@@ -80,16 +78,16 @@ async function fetchSegmentsIntoFile(
   const abort = childAbort(ctx.signal);
   const describe = (segment: Segment) => (segment.kind === 'part' ? `part ${segment.partNumber}` : `bytes ${segment.start}-${segment.end - 1}`);
 
-  // As for uploads: a large object keeps at most `concurrency` ranges in the shared queue at once.
-  const objectWindow = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
+  // As for uploads: a few ranges of this object at once (limiter.ts's part window), each in a data slot.
+  const window = ctx.limiter.partWindow();
   try {
     await settleAll(
       ctx,
       segments.map((segment, index) =>
         resumed.has(index)
           ? Promise.resolve()
-          : objectWindow(() =>
-              limitedRequest(
+          : window.run(() =>
+              dataRequest(
                 ctx,
                 `GET ${head.ref.key} ${describe(segment)}`,
                 async () => {

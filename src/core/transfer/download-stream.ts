@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { contentProofOf, crc32Of, newMd5 } from '../integrity/checksums.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { headObject, type ObjectHead } from '../s3/objects.js';
 import { checkProof, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
@@ -78,30 +78,28 @@ async function streamSegments(
     const partHash = withMd5 ? newMd5() : undefined;
     let partCrc32 = 0;
     let delivered = 0;
-    await ctx.limiter.run(() =>
-      retrying(ctx, `GET ${head.ref.key}`, async () => {
-        if (segment.kind === 'part' && delivered > 0) {
-          throw failure(`${formatS3Url(head.ref)}: part ${segment.partNumber} broke off after ${delivered} bytes had been written to standard output`);
-        }
-        await fetchSegment(
-          ctx,
-          head,
-          segment,
-          ctx.signal ?? new AbortController().signal,
-          async (_offset, chunk) => {
-            crc32 = crc32Of(chunk, crc32);
-            partCrc32 = crc32Of(chunk, partCrc32);
-            whole?.update(chunk);
-            partHash?.update(chunk);
-            delivered += chunk.length;
-            onWritten(chunk.length);
-            ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
-            if (!out.write(chunk)) await once(out, 'drain');
-          },
-          delivered,
-        );
-      }),
-    );
+    await dataRequest(ctx, `GET ${head.ref.key}`, async () => {
+      if (segment.kind === 'part' && delivered > 0) {
+        throw failure(`${formatS3Url(head.ref)}: part ${segment.partNumber} broke off after ${delivered} bytes had been written to standard output`);
+      }
+      await fetchSegment(
+        ctx,
+        head,
+        segment,
+        ctx.signal ?? new AbortController().signal,
+        async (_offset, chunk) => {
+          crc32 = crc32Of(chunk, crc32);
+          partCrc32 = crc32Of(chunk, partCrc32);
+          whole?.update(chunk);
+          partHash?.update(chunk);
+          delivered += chunk.length;
+          onWritten(chunk.length);
+          ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
+          if (!out.write(chunk)) await once(out, 'drain');
+        },
+        delivered,
+      );
+    });
     position += delivered;
     if (partHash) partMd5s.push(partHash.digest());
     partCrc32s.push(partCrc32);

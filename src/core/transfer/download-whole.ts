@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from '../config/address.js';
 import { contentProofOf, crc32Of, newMd5 } from '../integrity/checksums.js';
-import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { headFromHeaders, missingAsFailure, type ObjectHead } from '../s3/objects.js';
 import { checkProof, hashFields, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { bodyEndedEarly } from './download-segments.js';
@@ -50,7 +50,7 @@ async function receiveWholeBody(
 
 /** One GET for the whole object, hashed as it streams; falls back to parts for a foreign multipart ETag. */
 export async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, file: FileHandle, path: string, id: number): Promise<Omit<DownloadedObject, 'path'>> {
-  const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async (attempt): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
+  const fetched = await dataRequest(ctx, `GET ${ref.key}`, async (attempt): Promise<{ done: Omit<DownloadedObject, 'path'> } | { partsNeeded: ObjectHead }> => {
     if (attempt > 1) await file.truncate(0);
     const { head, body } = await getObjectStream(ctx, ref);
     const proof = contentProofOf(head);

@@ -10,7 +10,7 @@ import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ObjectRef } from '../config/address.js';
 import { contentProofOf, crc32Of, md5Of } from '../integrity/checksums.js';
-import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, describeError, failure } from '../errors.js';
 import { headFromHeaders, headObject, missingAsFailure } from '../s3/objects.js';
 import { errorCodeOf } from '../s3/retry.js';
@@ -179,7 +179,7 @@ async function downloadInMemory(
       ctx,
       ref,
       async () => {
-        const fetched = await limitedRequest(ctx, `GET ${ref.key}`, async () => {
+        const fetched = await dataRequest(ctx, `GET ${ref.key}`, async () => {
           // Read whole, without a stream: a body over the limit (the object grew since it was listed)
           // is cut there and read to its end, and the general path takes over.
           const response = await ctx.direct.getWholeObject(ref, IN_MEMORY_DOWNLOAD_MAX, ctx.signal).catch(missingAsFailure(ref));

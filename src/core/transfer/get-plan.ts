@@ -1,4 +1,4 @@
-import { constants, lstat, open, realpath, stat } from 'node:fs/promises';
+import { constants, lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathOfOpen } from './listed-file.js';
 import { parseObjectAddress, type ObjectRef } from '../config/address.js';
@@ -69,12 +69,15 @@ export function requireKeyForGet(source: string, bucket: string | undefined): Ob
 /**
  * Keeps downloads under a root from being written through a symbolic link inside it (`dest/logs ->
  * /etc`): every existing folder between the root and the file must be a real folder. Folders already
- * checked are remembered for the run.
+ * checked are remembered for the run. Folders a file is created in are held open while in use (and a
+ * few after), each proven once when opened; `close` lets them go at the end of the run.
  */
 export class DestinationGuard {
   private readonly checked = new Set<string>();
   private readonly root: string;
   private realRoot: Promise<string> | undefined;
+  /** Folders held open, proven to be the real folder under the root when opened; least recently used first. */
+  private readonly held = new Map<string, HeldFolder>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -86,39 +89,147 @@ export class DestinationGuard {
    * moment between this look and that one call).
    */
   async check(target: string, options: { fresh?: boolean } = {}): Promise<void> {
+    await this.lookAt(target, options);
+  }
+
+  /** check's walk; returns what the target's own folder is now, when it was looked at (and exists). */
+  private async lookAt(target: string, options: { fresh?: boolean }): Promise<{ ino: number; dev: number } | undefined> {
     let current = this.root;
+    let last: { ino: number; dev: number } | undefined;
     for (const segment of relative(this.root, dirname(resolve(target))).split(sep).filter(Boolean)) {
       current = join(current, segment);
+      last = undefined;
       if (!options.fresh && this.checked.has(current)) continue;
       const info = await lstat(current).catch(() => undefined);
-      if (!info) return; // not there yet: it will be created as a real folder
+      if (!info) return undefined; // not there yet: it will be created as a real folder
       if (!info.isDirectory()) {
         throw failure(`${current} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; nothing is written through it`, { hint: 'remove it or choose another destination' });
       }
       this.checked.add(current);
+      last = info;
     }
+    return last;
   }
 
   /**
    * Runs `use` with a path to `path`'s name inside its folder as that folder is at this moment, once it
-   * is proven to be the real folder under the root: a folder swapped for a link since `check` leads
-   * elsewhere, and nothing is created there, not even for a moment. On Linux the folder is opened and
-   * `use` reaches the name through it (/proc/self/fd), so a swap after the proof leads nowhere either;
-   * elsewhere the path is used as it is, after the proof.
+   * is proven to be the real folder under the root: a folder swapped for a link leads elsewhere, and
+   * nothing is created there, not even for a moment. On Linux the folder is held open and `use`
+   * reaches the name through it (/proc/self/fd), so a swap after the proof leads nowhere either. The
+   * folder is proven with its real path once when it is opened; for each later file, by looking at
+   * every folder from the root down again (real folders, no link) and finding the one held open at
+   * the end. Elsewhere the folder is proven again for each file and the path is used as it is.
    */
   async within<T>(path: string, use: (reachable: string) => Promise<T>): Promise<T> {
     const folder = dirname(resolve(path));
-    const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      this.realRoot ??= realpath(this.root);
-      const expected = join(await this.realRoot, relative(this.root, folder));
-      const reachable = pathOfOpen(handle, folder);
-      if ((await realpath(reachable)) !== expected) {
-        throw failure(`${folder} is reached through a symbolic link now; nothing is written through it`, { hint: 'something changed the destination during the run; run it again once it is settled' });
+    if (!DESCRIPTOR_PATHS) {
+      // No path through an open folder here: the folder is proven again for each file.
+      const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        await this.prove(folder, handle);
+      } finally {
+        await handle.close();
       }
-      return await use(reachable === folder ? path : join(reachable, basename(path)));
+      return use(path);
+    }
+    let { entry, reused } = await this.hold(folder);
+    if (reused && !(await this.stillHeld(folder, entry))) {
+      // Not the folder held open any more (moved, replaced): let it go and prove what is there now.
+      this.release(folder, entry);
+      if (this.held.get(folder) === entry) {
+        this.held.delete(folder);
+        if (entry.users === 0) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
+      }
+      ({ entry } = await this.hold(folder));
+    }
+    try {
+      return await use(entry.reachable === folder ? path : join(entry.reachable, basename(path)));
     } finally {
-      await handle.close();
+      this.release(folder, entry);
+    }
+  }
+
+  /** Lets every held folder go. The guard can still be used: folders are opened and proven again. */
+  async close(): Promise<void> {
+    const entries = [...this.held.values()];
+    this.held.clear();
+    await Promise.all(entries.map(async (entry) => (await entry.opened.catch(() => undefined))?.close().catch(() => undefined)));
+  }
+
+  /** Whether the path from the root to `folder` is real folders only, ending at the folder held open. */
+  private async stillHeld(folder: string, entry: HeldFolder): Promise<boolean> {
+    const now = folder === this.root ? await stat(folder).catch(() => undefined) : await this.lookAt(join(folder, '-'), { fresh: true });
+    return now !== undefined && now.ino === entry.identity.ino && now.dev === entry.identity.dev;
+  }
+
+  private async hold(folder: string): Promise<{ entry: HeldFolder; reused: boolean }> {
+    let entry = this.held.get(folder);
+    const reused = entry !== undefined;
+    if (entry) {
+      // Most recently used last.
+      this.held.delete(folder);
+    } else {
+      const opened = open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+      const proven = opened.then(async (handle) => ({ reachable: await this.prove(folder, handle), identity: await handle.stat() }));
+      entry = { opened, proven, users: 0, reachable: folder, identity: { ino: -1, dev: -1 } };
+    }
+    this.held.set(folder, entry);
+    entry.users += 1;
+    try {
+      ({ reachable: entry.reachable, identity: entry.identity } = await entry.proven);
+    } catch (error) {
+      this.release(folder, entry);
+      // A folder that failed its proof is not kept: the next file looks again.
+      if (this.held.get(folder) === entry) this.held.delete(folder);
+      void entry.opened.then((handle) => handle.close()).catch(() => undefined);
+      throw error;
+    }
+    this.evictIdle();
+    return { entry, reused };
+  }
+
+  private async prove(folder: string, handle: FileHandle): Promise<string> {
+    this.realRoot ??= realpath(this.root);
+    const expected = join(await this.realRoot, relative(this.root, folder));
+    const reachable = pathOfOpen(handle, folder);
+    if ((await realpath(reachable)) !== expected) {
+      throw failure(`${folder} is reached through a symbolic link now; nothing is written through it`, { hint: 'something changed the destination during the run; run it again once it is settled' });
+    }
+    return reachable;
+  }
+
+  private release(folder: string, entry: HeldFolder): void {
+    entry.users -= 1;
+    if (entry.users === 0 && this.held.get(folder) !== entry) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
+  }
+
+  /** Closes the least recently used folders no file is being created in, past HELD_FOLDERS. */
+  private evictIdle(): void {
+    if (this.held.size <= HELD_FOLDERS) return;
+    for (const [folder, entry] of this.held) {
+      if (this.held.size <= HELD_FOLDERS) break;
+      this.held.delete(folder);
+      if (entry.users === 0) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
     }
   }
 }
+
+/** A folder held open by a DestinationGuard, and how many creations use it now. */
+interface HeldFolder {
+  opened: Promise<FileHandle>;
+  /** Settles once the open folder is proven to be the real folder under the root. */
+  proven: Promise<{ reachable: string; identity: { ino: number; dev: number } }>;
+  /** The path through the open folder, and its inode and device, once proven. */
+  reachable: string;
+  identity: { ino: number; dev: number };
+  users: number;
+}
+
+/**
+ * Folders held open at once: a recursive get or sync goes through the keys in order, so a file's
+ * folder is nearly always one of the last few used.
+ */
+const HELD_FOLDERS = 16;
+
+/** Whether an open folder can be reached by a path (/proc/self/fd/N on Linux). */
+const DESCRIPTOR_PATHS = pathOfOpen({ fd: 0 }, '') !== '';

@@ -45,9 +45,9 @@ const heldHere = new Set<string>();
 
 async function acquire(path: string, depth: number): Promise<LockAttempt> {
   // Another task of this process holds it (two downloads to one target): held, and its exit entry kept.
-  if (heldHere.has(path)) return { acquired: false, holder: { pid: process.pid, host: hostname() } };
+  if (heldHere.has(path)) return { acquired: false, holder: { pid: process.pid, host: thisHost() } };
   const mine = ownerFileName(path);
-  const owner = JSON.stringify({ pid: process.pid, host: hostname(), start: startTimeOf(process.pid), started: new Date().toISOString() });
+  const owner = JSON.stringify({ pid: process.pid, host: thisHost(), start: startTimeOf(process.pid), started: new Date().toISOString() });
   // Registered before the file is made: an exit while it is being written removes it too.
   const forget = removeOnExit(mine);
   await writeNewFile(mine, owner).catch(async (error: NodeJS.ErrnoException) => {
@@ -161,7 +161,7 @@ async function removeFolderAtLock(path: string): Promise<void> {
 }
 
 function isStale(holder: LockHolder, path: string): boolean {
-  if (holder.host !== hostname()) return false;
+  if (holder.host !== thisHost()) return false;
   // Our own pid: an earlier process that had it (a container started again), unless we hold this lock.
   if (holder.pid === process.pid) return !heldHere.has(path);
   if (!isAlive(holder.pid)) return true;
@@ -193,8 +193,22 @@ function ownerFileName(path: string): string {
 
 /** This process in a file name: its pid and a short tag of its host (so a later run can tell whether it is gone). */
 export function processTag(): string {
-  return `${process.pid}-${hostTag(hostname())}`;
+  return `${process.pid}-${ownHostTag()}`;
 }
+
+/** This host's name and its tag, read once per run. */
+function thisHost(): string {
+  host ??= hostname();
+  return host;
+}
+
+function ownHostTag(): string {
+  ownTag ??= hostTag(thisHost());
+  return ownTag;
+}
+
+let host: string | undefined;
+let ownTag: string | undefined;
 
 function hostTag(host: string): string {
   return createHash('sha256').update(host).digest('hex').slice(0, 8);
@@ -202,7 +216,7 @@ function hostTag(host: string): string {
 
 /** Whether the process named by a `processTag()` is certainly gone: on this host, and not running. */
 export function isGoneHolder(pid: number, tag: string): boolean {
-  return tag === hostTag(hostname()) && pid !== process.pid && !isAlive(pid);
+  return tag === ownHostTag() && pid !== process.pid && !isAlive(pid);
 }
 
 function isAlive(pid: number): boolean {

@@ -7,7 +7,7 @@
 import type { CopyObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { etagReflectsContent, isPlainMd5Etag, normalizeEtag } from '../integrity/checksums.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
 import { sdk } from '../s3/sdk.js';
 import { failure } from '../errors.js';
 import { GiB } from '../config/units.js';
@@ -42,7 +42,7 @@ export async function rewriteMetadata(
   const { CopyObjectCommand } = await sdk();
   let output: CopyObjectCommandOutput;
   try {
-    output = await retrying(ctx, `${operation} ${ref.key}`, () =>
+    output = await controlRequest(ctx, `${operation} ${ref.key}`, () =>
       ctx.client.send(
         new CopyObjectCommand({
           Bucket: ref.bucket,

@@ -7,13 +7,11 @@
  * of a stream (metadata-rewrite.ts) and a copy in parts (copy-requests.ts) all go through it. One
  * file of about 300 lines on purpose: the steps of the one implementation, read side by side.
  */
-import pLimit from 'p-limit';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { combineCrc32s, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
-import { childAbort, limitedRequest, retrying, settleAll, type TransferContext } from '../s3/context.js';
+import { childAbort, dataRequest, controlRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, failure } from '../errors.js';
 import type { PartRange } from './parts.js';
-import { PART_BUFFERS_IN_FLIGHT } from '../config/config.js';
 import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import { headerText } from '../s3/requests.js';
@@ -70,7 +68,7 @@ export async function createMultipartUpload(
   { fullObjectCrc32 = true }: { fullObjectCrc32?: boolean } = {},
 ): Promise<StartedUpload> {
   let attempts = 0;
-  const created = await retrying(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
+  const created = await controlRequest(ctx, `CreateMultipartUpload ${ref.key}`, (attempt) => {
     attempts = attempt;
     return ctx.direct.createMultipartUpload(ref, { ...stored, ...(fullObjectCrc32 ? FULL_OBJECT_CRC32 : {}) }, ctx.signal);
   });
@@ -101,18 +99,17 @@ export async function sendParts(
 ): Promise<SentPart[]> {
   const abort = childAbort(ctx.signal);
   const partSize = Math.max(...parts.map((part) => part.end - part.start));
-  // At most `concurrency` parts of this file wait in the shared limiter at once, so the small files
-  // of a sync are interleaved with a large file's parts instead of queuing behind all of them.
-  const fileWindow = pLimit(Math.min(ctx.limiter.concurrency, PART_BUFFERS_IN_FLIGHT));
+  // A few parts of this file at once (limiter.ts's part window), each in a data slot of its own.
+  const window = ctx.limiter.partWindow();
   return settleAll(
     ctx,
     parts.map((part) =>
-      fileWindow(async () => {
+      window.run(async () => {
         // The part's memory is taken before its request slot: a part waiting for memory never holds
         // a slot that a small file could use.
         const pooled = await ctx.buffers.acquire(partSize);
         try {
-          return await limitedRequest(
+          return await dataRequest(
             ctx,
             `UploadPart ${part.partNumber} of ${ref.key}`,
             async () => {
@@ -188,7 +185,7 @@ export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: s
   return settleAll(
     ctx,
     parts.map(({ partNumber, start, end, sent }) =>
-      limitedRequest(
+      dataRequest(
         ctx,
         `UploadPartCopy ${partNumber} of ${to.key}`,
         async (): Promise<UploadedPart> => {
@@ -274,7 +271,7 @@ export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectR
   let completed: Awaited<ReturnType<typeof ctx.direct.completeMultipartUpload>>;
   try {
     const condition = proof.ifNoneMatch ? IF_NONE_MATCH : {};
-    completed = await retrying(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, listed, ctx.signal, { ...wholeChecksum, ...condition }), ctx.signal, DAMAGED_COMPLETE_BODY);
+    completed = await controlRequest(ctx, `${operation} ${ref.key}`, () => ctx.direct.completeMultipartUpload(ref, uploadId, listed, ctx.signal, { ...wholeChecksum, ...condition }), ctx.signal, DAMAGED_COMPLETE_BODY);
   } catch (error) {
     // A retry after a lost answer finds the upload gone (NoSuchUpload), or, under If-None-Match, the key taken by it.
     const doneCode = errorCodeOf(error) === 'PreconditionFailed' ? 'PreconditionFailed' : 'NoSuchUpload';
@@ -301,7 +298,7 @@ export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectR
 /** Aborts an upload; one already gone (completed or aborted) is what was wanted. */
 export async function abortQuietly(ctx: TransferContext, ref: ObjectRef, uploadId: string): Promise<void> {
   try {
-    await retrying(ctx, `AbortMultipartUpload ${ref.key}`, () => ctx.direct.abortMultipartUpload(ref, uploadId), undefined);
+    await controlRequest(ctx, `AbortMultipartUpload ${ref.key}`, () => ctx.direct.abortMultipartUpload(ref, uploadId), undefined);
   } catch (error) {
     if (errorCodeOf(error) === 'NoSuchUpload') return;
     ctx.events.emit('warning', { message: `could not abort the multipart upload of ${formatS3Url(ref)}: ${String(error)}; see \`datalake uploads ls\``, ref });

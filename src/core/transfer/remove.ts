@@ -1,6 +1,6 @@
 import type { DeleteObjectsCommandOutput, ObjectIdentifier } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { limitedRequest, retrying, type TransferContext } from '../s3/context.js';
+import { dataRequest, controlRequest, type TransferContext } from '../s3/context.js';
 import { describeError, failure } from '../errors.js';
 import { listObjects } from '../s3/list.js';
 import { forEachWindowed } from '../s3/limiter.js';
@@ -126,7 +126,7 @@ async function* listVersions(ctx: TransferContext, where: ObjectRef): AsyncGener
   let versionIdMarker: string | undefined;
   for (;;) {
     const [key, version] = [keyMarker, versionIdMarker];
-    const page = await retrying(ctx, `ListObjectVersions ${where.key}`, () =>
+    const page = await controlRequest(ctx, `ListObjectVersions ${where.key}`, () =>
       ctx.client.send(
         new ListObjectVersionsCommand({
           Bucket: where.bucket,
@@ -161,7 +161,7 @@ async function deleteBatch(ctx: TransferContext, bucket: string, batch: RemovalT
   const objects: ObjectIdentifier[] = batch.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}) }));
   let answer: DeleteObjectsCommandOutput;
   try {
-    answer = await limitedRequest(ctx, `DeleteObjects (${batch.length} keys)`, () =>
+    answer = await dataRequest(ctx, `DeleteObjects (${batch.length} keys)`, () =>
       ctx.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), { abortSignal: ctx.signal }),
     );
   } catch (error) {

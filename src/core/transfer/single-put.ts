@@ -6,7 +6,7 @@ import { closeSync, fstatSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { crc32Of, crc32ToBase64, etagReflectsContent, md5Of } from '../integrity/checksums.js';
-import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { headerText } from '../s3/requests.js';
@@ -18,7 +18,7 @@ import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf } f
 const SYNC_READ_LIMIT = 256 * 1024;
 
 export async function putSmallFile(ctx: TransferContext, source: ListedFile | { path: string }, ref: ObjectRef, options: PutOptions, id: number): Promise<UploadedObject> {
-  return limitedRequest(ctx, `PUT ${ref.key}`, async () => {
+  return dataRequest(ctx, `PUT ${ref.key}`, async () => {
     const body = await readWholeFile(source);
     const uploaded = await putBuffer(ctx, body, ref, options);
     ctx.events.emit('transfer:progress', { id, bytes: body.length });

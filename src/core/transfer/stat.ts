@@ -1,7 +1,7 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { md5FromMetadata, multipartEtagPartCount, normalizeEtag } from '../integrity/checksums.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { isNotFound, missingObjectOrBucket } from '../s3/objects.js';
 import { evenPartSizesGuess, partSizesOf, type MultipartObject } from '../integrity/part-layout.js';
@@ -60,7 +60,7 @@ export async function headWithChecksums(ctx: TransferContext, ref: ObjectRef, ve
 export async function findWithChecksums(ctx: TransferContext, ref: ObjectRef, versionId?: string, partNumber?: number): Promise<HeadObjectCommandOutput | undefined> {
   const { HeadObjectCommand } = await sdk();
   try {
-    return await retrying(ctx, `HEAD ${ref.key}${partNumber ? ` part ${partNumber}` : ''}`, () =>
+    return await controlRequest(ctx, `HEAD ${ref.key}${partNumber ? ` part ${partNumber}` : ''}`, () =>
       ctx.client.send(
         new HeadObjectCommand({
           Bucket: ref.bucket,
@@ -93,7 +93,7 @@ export function checksumsOf(head: Pick<HeadObjectCommandOutput, 'ChecksumCRC32' 
 export async function objectTags(ctx: TransferContext, ref: ObjectRef, versionId?: string): Promise<Record<string, string> | null> {
   const { GetObjectTaggingCommand } = await sdk();
   try {
-    const output = await retrying(ctx, `GetObjectTagging ${ref.key}`, () =>
+    const output = await controlRequest(ctx, `GetObjectTagging ${ref.key}`, () =>
       ctx.client.send(new GetObjectTaggingCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) }), { abortSignal: ctx.signal }),
     );
     return Object.fromEntries((output.TagSet ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));

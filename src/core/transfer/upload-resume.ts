@@ -6,7 +6,7 @@
 import { sdk } from '../s3/sdk.js';
 import type { ObjectRef } from '../config/address.js';
 import { combineCrc32s, crc32ToBase64, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
-import { retrying, type TransferContext } from '../s3/context.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
 import { splitIntoParts } from './parts.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
@@ -109,7 +109,7 @@ async function listUploadedParts(ctx: TransferContext, ref: ObjectRef, uploadId:
   let marker: string | undefined;
   do {
     const from = marker;
-    const page = await retrying(ctx, `ListParts ${ref.key}`, async () =>
+    const page = await controlRequest(ctx, `ListParts ${ref.key}`, async () =>
       ctx.client.send(new (await sdk()).ListPartsCommand({ Bucket: ref.bucket, Key: ref.key, UploadId: uploadId, ...(from ? { PartNumberMarker: from } : {}) }), { abortSignal: ctx.signal }),
     );
     for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber ?? 0, etag: normalizeEtag(part.ETag) ?? '', size: part.Size ?? -1, crc32: part.ChecksumCRC32 });

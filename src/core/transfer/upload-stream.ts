@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from '../config/address.js';
 import { newMd5 } from '../integrity/checksums.js';
-import { childAbort, limitedRequest, settleAll, type TransferContext } from '../s3/context.js';
+import { childAbort, dataRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { usageError } from '../errors.js';
 import { MAX_PARTS } from './parts.js';
 import { storageHeaders, versionOf, type PutOptions, type UploadedObject } from './put-options.js';
@@ -38,7 +38,7 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
   const firstChunk = first.done ? Buffer.alloc(0) : first.value;
   const second = first.done ? first : await chunks.next();
   if (second.done) {
-    return limitedRequest(ctx, `PUT ${ref.key}`, async () => {
+    return dataRequest(ctx, `PUT ${ref.key}`, async () => {
       const uploaded = await putBuffer(ctx, firstChunk, ref, options);
       ctx.events.emit('transfer:progress', { id, bytes: firstChunk.length });
       return uploaded;
@@ -49,7 +49,8 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
   const abort = childAbort(ctx.signal);
   // The whole-content MD5 is known only at the end: with --md5-metadata it is added by a copy then.
   const wholeMd5 = options.md5Metadata ? newMd5() : undefined;
-  const inFlight = new Set<Promise<SentPart>>();
+  // Parts read ahead of their sending: at most a window of them (limiter.ts), each in a data slot.
+  const window = ctx.limiter.partWindow();
   const sent: Promise<SentPart>[] = [];
   let size = 0;
   try {
@@ -62,7 +63,8 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
       wholeMd5?.update(body);
       size += body.length;
       const number = partNumber;
-      const promise = limitedRequest(ctx, `UploadPart ${number} of ${ref.key}`, () => sendPart(ctx, ref, upload.uploadId, number, body, abort.signal), abort.signal)
+      const promise = window
+        .run(() => dataRequest(ctx, `UploadPart ${number} of ${ref.key}`, () => sendPart(ctx, ref, upload.uploadId, number, body, abort.signal), abort.signal))
         .then((part) => {
           ctx.events.emit('transfer:progress', { id, bytes: body.length });
           return part;
@@ -70,15 +72,14 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
         .finally(() => {
           if (body.buffer.byteLength === ctx.partSize) ctx.buffers.release(Buffer.from(body.buffer, body.byteOffset, ctx.partSize));
         });
-      promise.catch((error: unknown) => abort.abort(error)).finally(() => inFlight.delete(promise));
-      inFlight.add(promise);
+      promise.catch((error: unknown) => abort.abort(error));
       sent.push(promise);
     };
     dispatch(firstChunk);
     dispatch(second.value);
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
       dispatch(next.value);
-      while (inFlight.size >= ctx.limiter.concurrency) await Promise.race(inFlight).catch(() => undefined);
+      await window.room();
       if (abort.signal.aborted) break;
     }
     const parts = await settleAll(ctx, sent);
@@ -88,7 +89,7 @@ export async function uploadChunks(ctx: TransferContext, chunks: AsyncIterator<B
     const rewritten = await rewriteMetadata(ctx, ref, { size, etag: completed.etag, parts }, options, md5);
     return { bucket: ref.bucket, key: ref.key, size, etag: rewritten.etag, crc32: completed.crc32, md5, parts: parts.length, ...versionOf(rewritten) };
   } catch (error) {
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(sent);
     await abortQuietly(ctx, ref, upload.uploadId);
     throw abort.signal.aborted && ctx.signal?.aborted ? ctx.signal.reason : error;
   }

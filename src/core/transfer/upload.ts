@@ -11,7 +11,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from '../config/address.js';
-import { limitedRequest, type TransferContext } from '../s3/context.js';
+import { dataRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { openListedFile, type ListedFile, type ListedIdentity } from './listed-file.js';
 import type { PutOptions, UploadedObject } from './put-options.js';
@@ -76,5 +76,5 @@ export async function uploadFile(
  * caller reads the object back to tell.
  */
 export function uploadBytes(ctx: TransferContext, body: Buffer, ref: ObjectRef, options: PutOptions = {}): Promise<UploadedObject> {
-  return limitedRequest(ctx, `PUT ${ref.key}`, () => putBuffer(ctx, body, ref, options));
+  return dataRequest(ctx, `PUT ${ref.key}`, () => putBuffer(ctx, body, ref, options));
 }

@@ -283,7 +283,7 @@ export function isAdded(action: FileAction): boolean {
 
 async function placeFile(ctx: TransferContext, file: PlannedFile): Promise<FileAction> {
   if (file.state !== 'new') return file.state;
-  const found = await ctx.limiter.run(() => findObject(ctx, file.ref));
+  const found = await findObject(ctx, file.ref, 'data');
   if (found && found.size === file.size && (md5FromMetadata(found.metadata) === file.md5 || found.etag === file.md5)) return 'reused';
   // The MD5 (already known: the file's name carries it) is kept in metadata on a multipart upload
   // too, so that a re-run finds the file there and reuses it by the check above.

@@ -1,6 +1,6 @@
 import { parquetReadObjects } from 'hyparquet';
 import { formatS3Url, type ObjectRef } from '../../config/address.js';
-import { retrying, type TransferContext } from '../../s3/context.js';
+import { controlRequest, type TransferContext } from '../../s3/context.js';
 import { failure } from '../../errors.js';
 import { listObjects } from '../../s3/list.js';
 import { isNotFound } from '../../s3/objects.js';
@@ -48,7 +48,7 @@ const LOG_OBJECT_LIMIT = 1024 * 1024 * 1024;
 /** An object of the log, whole; undefined when it does not exist. */
 export async function readLogObject(ctx: TransferContext, ref: ObjectRef): Promise<Buffer | undefined> {
   try {
-    const response = await retrying(ctx, `GET ${ref.key}`, () => ctx.direct.getWholeObject(ref, LOG_OBJECT_LIMIT, ctx.signal));
+    const response = await controlRequest(ctx, `GET ${ref.key}`, () => ctx.direct.getWholeObject(ref, LOG_OBJECT_LIMIT, ctx.signal));
     if (response.bodyLength !== response.body.length) throw failure(`${formatS3Url(ref)} is over ${LOG_OBJECT_LIMIT} bytes: too large to read`);
     return response.body;
   } catch (error) {
