@@ -9,12 +9,13 @@
  * concurrency): holding the GET of the first key of a folder keeps the third key from starting until
  * the first is let go, so whatever the third does, it does after the swap.
  */
-import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { s3Env, startCli, tempDirectory, waitFor } from '../support/harness.js';
+import { BIN, s3Env, startCli, tempDirectory, waitFor } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 
 const work = tempDirectory('dest-attack');
@@ -177,3 +178,31 @@ describe('get -r: folders replaced, and many folders held open', () => {
     }
   });
 });
+
+describe('sync --delete: a local-only file gone before its deletion', () => {
+  it('is not a raw ENOENT that ends the run: the other deletions are made', async () => {
+    const destination = join(work.path, 'gone');
+    mkdirSync(join(destination, 'sub'), { recursive: true });
+    proxy.setRules([]);
+    expect(await startCli(['sync', `s3://${bucket}/x/`, destination], proxied).done).toBe(0);
+    for (const name of ['e01.txt', 'e02.txt']) writeFileSync(join(destination, 'sub', name), 'only local: deleted by --delete');
+    // The confirming HEADs are made before any deletion: while e02's is held, e01 goes away.
+    proxy.setRules([{ method: 'HEAD', match: /x\/sub\/e02\.txt/, fault: { kind: 'hold', gate: 'gone' } }]);
+    const run = startCliLogged(['sync', `s3://${bucket}/x/`, destination, '--delete'], proxied);
+    await waitFor(() => proxy.held('gone') > 0, 'the HEAD of e02 to be held');
+    rmSync(join(destination, 'sub', 'e01.txt'));
+    proxy.release('gone');
+    await run.done;
+    expect(run.output()).not.toMatch(/ENOENT/);
+    expect(existsSync(join(destination, 'sub', 'e02.txt'))).toBe(false);
+  });
+});
+
+/** startCli, its output kept (for the report of a run that fails). */
+function startCliLogged(args: string[], env: NodeJS.ProcessEnv): { done: Promise<number | null>; output: () => string } {
+  const chunks: Buffer[] = [];
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return { done: new Promise((resolve) => child.on('close', resolve)), output: () => Buffer.concat(chunks).toString() };
+}
