@@ -5,9 +5,10 @@
  * everything else a download makes by path in that folder: its subfolders (mkdir -p), the lock of a
  * large download's fixed temporary name, and its range record.
  *
- * With `--concurrency 1` a get -r works on two keys at once (forEachWindowed's window is twice the
- * concurrency): holding the GET of the first key of a folder keeps the third key from starting until
- * the first is let go, so whatever the third does, it does after the swap.
+ * With `--concurrency 1` a get -r works on two keys at once and a sync on four (forEachWindowed's
+ * window is twice, or four times, the concurrency): holding the GET of the first of four small keys
+ * of a folder keeps the fifth and later from starting until the first is let go, so whatever they
+ * do, they do after the swap.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, watch, writeFileSync } from 'node:fs';
@@ -30,9 +31,11 @@ beforeAll(async () => {
   ({ client, bucket, proxy, endpoint } = await openProxiedBucket('dest-attack'));
   proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_CACHE_DIR: join(work.path, 'cache') });
   const put = (key: string, body: string | Buffer) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-  // In key order: two small files, a 2 MiB one (past the in-memory path: a fixed temporary name and its lock), a file in a new subfolder.
+  // In key order: four small files, a 2 MiB one (past the in-memory path: a fixed temporary name and its lock), a file in a new subfolder.
   await put('m/sub/a01.txt', 'object a01');
   await put('m/sub/a02.txt', 'object a02');
+  await put('m/sub/a03.txt', 'object a03');
+  await put('m/sub/a04.txt', 'object a04');
   await put('m/sub/big.bin', Buffer.alloc(2 * MiB, 7));
   await put('m/sub/new/f.txt', 'object in a new subfolder');
   // An object of three 5 MiB ranges.
@@ -69,9 +72,10 @@ async function namesMadeIn(folder: string, during: () => Promise<void>): Promise
   return [...new Set(made.filter((name) => name !== 'end-of-run'))];
 }
 
-describe('get -r: what a download makes by path, in a folder swapped for a link mid-run', () => {
+describe('get -r and sync: what a download makes by path, in a folder swapped for a link mid-run', () => {
   /** Runs get -r of m/ with its GET of m/sub/a01.txt held, swaps sub/ for a link to a fresh folder outside, lets it go. */
-  async function swappedRun(label: string): Promise<{ outside: string; made: string[]; code: number | null }> {
+  async function swappedRun(command: string, what: string): Promise<{ outside: string; made: string[]; code: number | null }> {
+    const label = `${what}-${command.replace(/\W+/g, '-')}`;
     const destination = join(work.path, label);
     const outside = join(work.path, `${label}-outside`);
     mkdirSync(join(destination, 'sub'), { recursive: true });
@@ -79,7 +83,8 @@ describe('get -r: what a download makes by path, in a folder swapped for a link 
     let code: number | null = null;
     const made = await namesMadeIn(outside, async () => {
       proxy.setRules([{ method: 'GET', match: /m\/sub\/a01\.txt/, fault: { kind: 'hold', gate: label } }]);
-      const run = startCli(['get', '-r', `s3://${bucket}/m/`, destination, '--concurrency', '1'], proxied);
+      const args = command === 'sync' ? ['sync', `s3://${bucket}/m/`, destination] : ['get', '-r', `s3://${bucket}/m/`, destination];
+      const run = startCli([...args, '--concurrency', '1'], proxied);
       await waitFor(() => proxy.held(label) > 0, 'the GET of a01 to be held');
       swapForLink(join(destination, 'sub'), outside);
       proxy.release(label);
@@ -88,14 +93,14 @@ describe('get -r: what a download makes by path, in a folder swapped for a link 
     return { outside, made, code };
   }
 
-  it('no folder is made in the folder the link points to (a key under a new subfolder: mkdir -p through the link)', async () => {
-    const { outside, made, code } = await swappedRun('mkdir');
+  it.each(['get -r', 'sync'])('%s: no folder is made in the folder the link points to (a key under a new subfolder: mkdir -p through the link)', async (command) => {
+    const { outside, made, code } = await swappedRun(command, 'mkdir');
     expect(code).toBe(1);
     expect({ made, left: readdirSync(outside).filter((name) => name !== 'end-of-run') }).toEqual({ made: [], left: [] });
   });
 
-  it('no lock file of a large download is made there either, not even for a moment', async () => {
-    const { made, code } = await swappedRun('lock');
+  it.each(['get -r', 'sync'])('%s: no lock file of a large download is made there either, not even for a moment', async (command) => {
+    const { made, code } = await swappedRun(command, 'lock');
     expect(code).toBe(1);
     expect(made.filter((name) => name.includes('datalake-part'))).toEqual([]);
   });
