@@ -144,7 +144,7 @@ describe('get -r: folders replaced, and many folders held open', () => {
     expect(readdirSync(join(destination, 'sub')).sort()).toEqual(['a02.txt', 'a03.txt']);
   });
 
-  it('40 folders at --concurrency 8: every file in its folder, and never more than 16 + 8 of the folders open at once', async () => {
+  it('40 folders at --concurrency 8: every file in its folder, and never more than 32 descriptors under the destination at once (16 folders held, 8 in use past them, the files being made)', async () => {
     const destination = join(work.path, 'many');
     proxy.setRules([]);
     const run = startCli(['get', '-r', `s3://${bucket}/many/`, destination, '--concurrency', '8'], proxied);
