@@ -11,8 +11,11 @@
  * - the original page exactly (a change in a field the page does not give, e.g. Owner);
  * - one value changed in place: the mutation lies inside the text of that one Key/Size/ETag/...
  *   and nothing else differs. No well-formedness check can see this (a `b` for an `a` in a key);
- *   counted, not failed, unless the value holds what a well-formed UTF-8 XML document cannot
- *   (invalid UTF-8 read as U+FFFD, a C0 control character): that damage is detectable;
+ *   counted, not failed, unless the value holds what no key can (bytes that are not UTF-8, read as
+ *   U+FFFD; half a surrogate pair): that damage is detectable. A control character is a character a
+ *   key may hold: S3 allows such keys and MinIO lists them in its XML (raw or as `&#1;`, which XML 1.0
+ *   does not allow), so a reader that refused them could never list such a bucket; it is counted as
+ *   a value changed in place;
  * - anything else (fewer or more entries, IsTruncated or the token changed by a mutation outside the
  *   token, two fields changed): a hole.
  */
@@ -196,8 +199,8 @@ function differences(want: ListPage, got: ListPage): Array<{ entry: number; fiel
   return out;
 }
 
-/** A character a well-formed XML 1.0 document cannot hold, or U+FFFD where the page had none (bytes that were not UTF-8). */
-const NOT_XML_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/u;
+/** Half a surrogate pair, which no UTF-8 key can hold (U+FFFD where the page had none is checked apart). */
+const NOT_XML_CHARACTER = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function valueOf(page: ListPage, entry: number, field: Field): string {
   if (field === 'prefix') return page.commonPrefixes[entry]!;
@@ -251,11 +254,12 @@ function runMutations(seed: number, pages: number, perPage: number, options: { k
     for (let m = 0; m < perPage; m++) {
       const mutation = mutate(random, generated.bytes);
       run.cases++;
-      const text = answerText({ body: mutation.bytes, bodyLength: mutation.bytes.length }, 'ListObjectsV2', 1 << 23);
+      // Decoded leniently for the validator comparison below; the reader decodes strictly.
+      const text = mutation.bytes.toString('utf8');
       let outcome: Outcome;
       let got: ListPage | undefined;
       try {
-        got = parseListPage(text);
+        got = parseListPage(answerText({ body: mutation.bytes, bodyLength: mutation.bytes.length }, 'ListObjectsV2', 1 << 23));
       } catch (error) {
         if (!(error instanceof DamagedAnswer) || classifyError(error) !== 'transient') run.nonDamageErrors.push(`${describeCase(generated, mutation)}: ${String(error)}`);
       }
@@ -292,7 +296,7 @@ function runMutations(seed: number, pages: number, perPage: number, options: { k
       // Well-formedness, ours against fast-xml-parser's validator on the same text.
       let ours = true;
       try {
-        readXml(text);
+        readXml(answerText({ body: mutation.bytes, bodyLength: mutation.bytes.length }, 'ListObjectsV2', 1 << 23));
       } catch {
         ours = false;
       }
@@ -344,7 +348,7 @@ describe('parseListPage under random single mutations (seeded)', () => {
     expect(run.holes).toEqual([]);
   });
 
-  it('damage a well-formed UTF-8 XML document cannot hold (bytes that are not UTF-8, a control character) is thrown, never read as a changed key', () => {
+  it('damage no key can hold (bytes that are not UTF-8, half a surrogate pair) is thrown, never read as a changed key', () => {
     const run = runMutations(0xbadf00d, 300, 20, { keyCount: true });
     report('detectable in-value damage', run);
     expect(run.detectable).toEqual([]);
@@ -363,12 +367,12 @@ describe('damage a strict reader can see, and input that costs', () => {
     expect(() => read(bytes)).toThrow(DamagedAnswer);
   });
 
-  it('a raw control character in a key (0x01, not allowed in XML 1.0) is damage', () => {
-    expect(() => read(page('raw/a\u0001b.csv'))).toThrow(DamagedAnswer);
+  it('a control character in a key, raw or as a reference (S3 allows such keys; MinIO lists them so), is read as that key', () => {
+    expect(read(page('raw/a\u0001b.csv')).contents.map((item) => item.key)).toEqual(['raw/a\u0001b.csv']);
+    expect(read(page('raw/a&#1;b.csv')).contents.map((item) => item.key)).toEqual(['raw/a\u0001b.csv']);
   });
 
-  it('a reference to a character XML 1.0 does not allow (&#1;, a lone surrogate) is damage', () => {
-    expect(() => read(page('raw/a&#1;b.csv'))).toThrow(DamagedAnswer);
+  it('a reference to half a surrogate pair (no UTF-8 key holds one) is damage', () => {
     expect(() => read(page('raw/a&#xD800;b.csv'))).toThrow(DamagedAnswer);
   });
 
@@ -376,17 +380,13 @@ describe('damage a strict reader can see, and input that costs', () => {
     expect(read(page(' &#xA;')).contents.map((item) => item.key)).toEqual([' \n']);
   });
 
-  it('a hostile 64 KiB answer (`<?` and a long run of name characters, no `?>`) is rejected in well under a second, as a listing and as an error body', () => {
-    const run = 'a'.repeat(64 * 1024);
-    let started = performance.now();
+  it('a hostile 4 MiB answer (`<?` or `<` and a run of name characters that never ends) is rejected, as a listing and as an error body', () => {
+    // Read in linear time these take milliseconds; an expression that tries every shorter name
+    // length again would take hours here, far past the test's time limit.
+    const run = 'a'.repeat(4 * 1024 * 1024);
     expect(() => read(Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><?${run}`))).toThrow(DamagedAnswer);
-    const listing = performance.now() - started;
-    started = performance.now();
+    expect(() => read(Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><${run} b="c"`))).toThrow(DamagedAnswer);
     readXmlOrNot(`<Error><?${run}`);
-    const error = performance.now() - started;
-    // Linear work on 64 KiB is well under 50 ms even on a loaded machine; the regular expression's
-    // processing-instruction branch backtracks over the name for each shorter length: quadratic.
-    expect({ listing: listing < 250, error: error < 250 }).toEqual({ listing: true, error: true });
   });
 });
 

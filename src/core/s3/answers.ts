@@ -31,8 +31,15 @@ export interface ListPage {
 /** An answer's body as text; one the connection stopped keeping at `limit` is damaged, never read in part. */
 export function answerText(response: { body: Buffer; bodyLength: number }, source: string, limit: number): string {
   if (response.bodyLength > response.body.length) throw new DamagedAnswer(`damaged answer to ${source}: over the limit of ${limit} bytes`);
-  return response.body.toString('utf8');
+  try {
+    return strictUtf8.decode(response.body);
+  } catch {
+    // Bytes that are not UTF-8 (one of a multi-byte character flipped): never read as a key with U+FFFD in it.
+    throw new DamagedAnswer(`damaged answer to ${source}: not UTF-8`);
+  }
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 type Element = XmlElement;
 
@@ -52,13 +59,13 @@ function readDocument(xml: string, source: string): { root: string; element: Ele
 
 /**
  * The text of child `name`, if present. A value of only whitespace with a line break reads as empty,
- * as the SDK reads it. An element where text was expected, or a repeated one, is damage.
+ * as the SDK reads it, unless `exact` (a key or a prefix, which may be made of exactly that). An element where text was expected, or a repeated one, is damage.
  */
-function textOf(element: Element, name: string, source: string): string | undefined {
+function textOf(element: Element, name: string, source: string, { exact = false } = {}): string | undefined {
   const value = element[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new DamagedAnswer(`damaged answer to ${source}: <${name}> is not one piece of text`);
-  return value.trim() === '' && value.includes('\n') ? '' : value;
+  return !exact && value.trim() === '' && value.includes('\n') ? '' : value;
 }
 
 /** The whole document read, or the error an `<Error>` root names (as a server error when it came in a 2xx). */
@@ -80,7 +87,7 @@ export function parseListPage(xml: string, sent: { continuationToken?: string | 
   const entries = (page.Contents ?? []) as unknown[];
   const contents = entries.map((entry) => {
     const item = (typeof entry === 'object' && entry !== null ? entry : {}) as Element;
-    const key = textOf(item, 'Key', source);
+    const key = textOf(item, 'Key', source, { exact: true });
     if (!key) throw damaged('an entry without a Key');
     const sizeText = textOf(item, 'Size', source) ?? '';
     if (!/^\d+$/.test(sizeText)) throw damaged(`Size ${JSON.stringify(sizeText)} of ${JSON.stringify(key)} is not a whole number`);
@@ -96,7 +103,7 @@ export function parseListPage(xml: string, sent: { continuationToken?: string | 
     };
   });
   const commonPrefixes = ((page.CommonPrefixes ?? []) as unknown[]).map((entry) => {
-    const prefix = textOf((typeof entry === 'object' && entry !== null ? entry : {}) as Element, 'Prefix', source);
+    const prefix = textOf((typeof entry === 'object' && entry !== null ? entry : {}) as Element, 'Prefix', source, { exact: true });
     if (!prefix) throw damaged('a CommonPrefixes entry without a Prefix');
     return prefix;
   });

@@ -24,9 +24,13 @@ export class UnknownReference extends MalformedXml {
 /** An element's children by name: text, an element, or a list of them (a repeated child). */
 export type XmlElement = { [name: string]: string | XmlElement | Array<string | XmlElement> };
 
-/** A tag, a comment, a processing instruction or a CDATA section, at the `<` where it starts. */
+/**
+ * A tag, a comment, a processing instruction or a CDATA section, at the `<` where it starts. Every
+ * name is followed by a look-ahead that it ends there: without it, a name with no end in sight (`<?`
+ * and megabytes of letters) is tried again at every shorter length, each try scanning to the end.
+ */
 const MARKUP =
-  /<(?:(\/?)([A-Za-z_:][-\w.:]*)((?:\s+[A-Za-z_:][-\w.:]*\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>|!--([\s\S]*?)-->|\?([A-Za-z_:][-\w.:]*)([\s\S]*?)\?>|!\[CDATA\[([\s\S]*?)\]\]>)/y;
+  /<(?:(\/?)([A-Za-z_:][-\w.:]*)(?![-\w.:])((?:\s+[A-Za-z_:][-\w.:]*(?![-\w.:])\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>|!--([\s\S]*?)-->|\?([A-Za-z_:][-\w.:]*)(?![-\w.:])([\s\S]*?)\?>|!\[CDATA\[([\s\S]*?)\]\]>)/y;
 
 /** A tag name alone (no attributes, not self-closing): the quick path of readXml. */
 const PLAIN_NAME = /^[A-Za-z_:][-\w.:]*$/;
@@ -138,7 +142,8 @@ function resolveReferences(raw: string, at: number): string {
     else {
       const reference = match[1]!;
       const code = reference.startsWith('#x') ? Number.parseInt(reference.slice(2), 16) : Number(reference.slice(1));
-      if (!(code > 0 && code <= 0x10ffff)) throw new UnknownReference(`unknown reference ${match[0]} (no character) at byte ${at + amp}`);
+      // A surrogate on its own is half of a character: no key (UTF-8) can hold it.
+      if (!(code > 0 && code <= 0x10ffff) || (code >= 0xd800 && code <= 0xdfff)) throw new UnknownReference(`unknown reference ${match[0]} (no character) at byte ${at + amp}`);
       result += String.fromCodePoint(code);
     }
     from = REFERENCE.lastIndex;
