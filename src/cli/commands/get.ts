@@ -115,7 +115,7 @@ Examples:
                 return;
               }
               await guard.check(path);
-              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, beforePlacing: () => guard.check(path, { fresh: true }), creatingBeside: (temporary, create) => guard.within(temporary, create) });
+              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, folder: guard });
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
             });
           },

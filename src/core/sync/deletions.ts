@@ -39,33 +39,10 @@ async function deleteNames(ctx: TransferContext, plan: SyncPlan, extraneous: Ste
     // flipped letter in a listing (a name that stays under the prefix, or that a filter then hides)
     // would otherwise read as "only on the destination".
     const guard = new DestinationGuard(plan.localRoot);
-    const confirmed = plan.dryRun ? ordered.map(() => true) : await Promise.all(ordered.map((step) => findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) }, 'data').then((found) => !found)));
-    for (const [index, step] of ordered.entries()) {
-      const local = step.destination as LocalFile;
-      const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
-      if (!confirmed[index]) {
-        const error = 'the listing did not name it, yet the object exists (a damaged listing?): not deleted';
-        report.failed += 1;
-        report.errors.push({ name: step.name, error });
-        onAction({ ...action, status: 'failed', error });
-        continue;
-      }
-      if (!plan.dryRun) {
-        // The folders between the root and the file, looked at once more: never an unlink through a link.
-        const refused = await guard.check(local.path, { fresh: true }).then(
-          () => undefined,
-          (error: unknown) => describeError(error),
-        );
-        if (refused) {
-          report.failed += 1;
-          report.errors.push({ name: step.name, error: refused });
-          onAction({ ...action, status: 'failed', error: refused });
-          continue;
-        }
-        await unlink(local.path);
-      }
-      report.deleted += 1;
-      onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
+    try {
+      await deleteLocalNames(plan, ordered, guard, report, onAction, await confirmedGone(ctx, plan, ordered));
+    } finally {
+      await guard.close();
     }
     return;
   }
@@ -92,5 +69,51 @@ async function deleteNames(ctx: TransferContext, plan: SyncPlan, extraneous: Ste
         onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: 'planned' });
       }
     }
+  }
+}
+
+/**
+ * Whether each name's key is confirmed gone by a HEAD: a local file is deleted only then. One flipped
+ * letter in a listing (a name that stays under the prefix, or that a filter then hides) would
+ * otherwise read as "only on the destination".
+ */
+function confirmedGone(ctx: TransferContext, plan: SyncPlan, ordered: Step[]): Promise<boolean[]> {
+  if (plan.dryRun) return Promise.resolve(ordered.map(() => true));
+  return Promise.all(ordered.map((step) => findObject(ctx, { bucket: plan.remote.bucket, key: joinKey(plan.remote.key, step.name) }, 'data').then((found) => !found)));
+}
+
+/**
+ * Deletes the local files a download's --delete found only on the destination, each through its
+ * folder held open and found again at its path (DestinationGuard.within): never an unlink through a
+ * folder swapped for a link. A file already gone is not a failure.
+ */
+async function deleteLocalNames(plan: SyncPlan, ordered: Step[], guard: DestinationGuard, report: SyncReport, onAction: (action: SyncAction) => void, confirmed: boolean[]): Promise<void> {
+  for (const [index, step] of ordered.entries()) {
+    const local = step.destination as LocalFile;
+    const action: SyncAction = { action: 'delete', name: step.name, reason: 'only on destination', key: joinKey(plan.remote.key, step.name), path: local.path, size: local.size, status: 'planned' };
+    const fail = (error: string) => {
+      report.failed += 1;
+      report.errors.push({ name: step.name, error });
+      onAction({ ...action, status: 'failed', error });
+    };
+    if (!confirmed[index]) {
+      fail('the listing did not name it, yet the object exists (a damaged listing?): not deleted');
+      continue;
+    }
+    if (!plan.dryRun) {
+      const refused = await guard
+        .check(local.path, { fresh: true })
+        .then(() => guard.within(local.path, (reachable) => unlink(reachable)))
+        .then(
+          () => undefined,
+          (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : describeError(error)),
+        );
+      if (refused) {
+        fail(refused);
+        continue;
+      }
+    }
+    report.deleted += 1;
+    onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });
   }
 }

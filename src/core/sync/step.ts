@@ -100,7 +100,7 @@ async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile,
 async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile, guard: DestinationGuard) {
   const path = localPathFor(plan.localRoot, plan.remote.key, remote.ref.key);
   await guard.check(path);
-  const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size, beforePlacing: () => guard.check(path, { fresh: true }), creatingBeside: (temporary, create) => guard.within(temporary, create) });
+  const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size, folder: guard });
   const info = await stat(path);
   const entry: CachedHash = {
     name: remote.name,

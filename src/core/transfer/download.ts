@@ -12,7 +12,7 @@ import type { ObjectRef } from '../config/address.js';
 import { contentProofOf, crc32Of, md5Of } from '../integrity/checksums.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, describeError, failure } from '../errors.js';
-import { headFromHeaders, headObject, missingAsFailure } from '../s3/objects.js';
+import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '../s3/objects.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
 import { createNewFile, openOwnFile, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
@@ -36,96 +36,118 @@ export async function downloadToFile(
   target: string,
   options: {
     sizeHint?: number;
-    /** Runs just before the verified file is renamed into place (a destination's folders checked once more). */
-    beforePlacing?: () => Promise<void>;
-    /** Creates the temporary file through a path this hands `create`: the destination's folder proven first (DestinationGuard.within). */
-    creatingBeside?: CreatingBeside;
+    /**
+     * How the target's folder is made and reached (DestinationGuard.reach for a download under a
+     * destination root: every name beside the target — temporary file, record, lock — made through
+     * the folder held open, and the folder found again at its path before the rename). By default the
+     * folder is made by its path and the names are used as they are.
+     */
+    folder?: TargetFolder;
   } = {},
 ): Promise<DownloadedObject> {
   const id = ctx.events.newTransferId();
   let announced = false;
-  const beforePlacing = options.beforePlacing ?? (async () => undefined);
-  const creatingBeside: CreatingBeside = options.creatingBeside ?? ((path, create) => create(path));
+  const folder = options.folder ?? byPath;
   if (options.sizeHint !== undefined && options.sizeHint <= IN_MEMORY_DOWNLOAD_MAX) {
-    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, beforePlacing, creatingBeside);
+    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, folder);
     if (downloaded) return downloaded;
     // Not what the listing promised: HEAD it and take the general path.
     announced = true;
-    options = { beforePlacing };
+    options = { folder };
   }
   try {
     // A small object (size known from a listing) is fetched in one GET, whose headers tell all HEAD would.
     const small = options.sizeHint !== undefined && options.sizeHint <= ctx.partSize;
     const head = small ? undefined : await headObject(ctx, ref);
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
-    await ensureDirectory(dirname(target));
-    warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
-    // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
-    // download resumed), unless another live run holds it.
-    const claim = await claimTemporaryDownloadPath(target);
-    const temporary = claim.path;
-    // Removed as the process exits, until it holds ranges a later run resumes.
-    const forgetTemporary = removeOnExit(temporary);
-    try {
-      const progress = new RangeProgress(`${temporary}.json`, forgetTemporary);
-      const resuming = claim.fixed && head ? await progress.load(head, ctx.partSize) : false;
-      const { file, resumed } = await creatingBeside(temporary, (reachable) => openTemporaryFile(reachable, resuming));
-      if (resuming && !resumed) await progress.reset();
-      let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
-      try {
-        const downloaded = await fetchAgainOnMismatch(
-          ctx,
-          ref,
-          () => (head ? fetchIntoFile(ctx, head, file, temporary, id, progress) : fetchWholeIntoFile(ctx, ref, file, temporary, id)),
-          async () => {
-            ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
-            await progress.reset();
-            await file.truncate(0);
-          },
-        );
-        // Large files are flushed to disk before the rename. Small ones are not: an fsync each would
-        // make the disk, not the network, the pace of a run of small files, and the rename already
-        // keeps a crashed process from leaving a partial file at the target (none of aws, s5cmd or
-        // rclone fsync at all).
-        if (downloaded.size > ctx.partSize) await file.datasync();
-        await file.close();
-        await beforePlacing();
-        await rename(temporary, target);
-        outcome = 'renamed';
-        // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
-        await progress.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));
-        const result = { ...downloaded, path: target };
-        ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
-        return result;
-      } catch (error) {
-        // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
-        // that failed, a changed object, or a disk that takes no more (the space is given back) leaves nothing.
-        const code = errorCodeOf(error) ?? '';
-        const resumeLater = claim.fixed && progress.hasRanges() && !(error instanceof ContentMismatch) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
-        outcome = resumeLater ? 'keep' : 'discard';
-        throw error;
-      } finally {
-        if (outcome !== 'renamed') {
-          await file.close().catch(() => undefined);
-          if (outcome === 'discard') {
-            // The reason the download failed is what is reported, not what could not be cleared after it.
-            await removeOwnName(temporary).catch(() => undefined);
-            await progress.discard().catch(() => undefined);
-          }
-        }
-      }
-    } finally {
-      forgetTemporary();
-      await claim.release();
-    }
+    return await folder.reach(target, (at, confirmFolder) => downloadBeside(ctx, ref, target, at, confirmFolder, id, head));
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
   }
 }
 
-/** Runs `create` with a path to `path` that a folder swapped for a link cannot redirect (or `path` itself). */
-type CreatingBeside = <T>(path: string, create: (reachable: string) => Promise<T>) => Promise<T>;
+/**
+ * The general path of downloadToFile, with `at` the target reached through its folder: every name
+ * of the download's work beside it (`at`'s folder) and the rename into place go through `at`.
+ */
+async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: string, at: string, confirmFolder: () => Promise<void>, id: number, head: ObjectHead | undefined): Promise<DownloadedObject> {
+  warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
+  // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
+  // download resumed), unless another live run holds it.
+  const claim = await claimTemporaryDownloadPath(at);
+  const temporary = claim.path;
+  // Removed as the process exits, until it holds ranges a later run resumes.
+  const forgetTemporary = removeOnExit(temporary);
+  try {
+    const progress = new RangeProgress(`${temporary}.json`, forgetTemporary);
+    const resuming = claim.fixed && head ? await progress.load(head, ctx.partSize) : false;
+    const { file, resumed } = await openTemporaryFile(temporary, resuming);
+    if (resuming && !resumed) await progress.reset();
+    let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
+    try {
+      const downloaded = await fetchAgainOnMismatch(
+        ctx,
+        ref,
+        () => (head ? fetchIntoFile(ctx, head, file, temporary, id, progress) : fetchWholeIntoFile(ctx, ref, file, temporary, id)),
+        async () => {
+          ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
+          await progress.reset();
+          await file.truncate(0);
+        },
+      );
+      // Large files are flushed to disk before the rename. Small ones are not: an fsync each would
+      // make the disk, not the network, the pace of a run of small files, and the rename already
+      // keeps a crashed process from leaving a partial file at the target (none of aws, s5cmd or
+      // rclone fsync at all).
+      if (downloaded.size > ctx.partSize) await file.datasync();
+      await file.close();
+      await confirmFolder();
+      await rename(temporary, at);
+      outcome = 'renamed';
+      // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
+      await progress.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));
+      const result = { ...downloaded, path: target };
+      ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
+      return result;
+    } catch (error) {
+      // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
+      // that failed, a changed object, or a disk that takes no more (the space is given back) leaves nothing.
+      const code = errorCodeOf(error) ?? '';
+      const resumeLater = claim.fixed && progress.hasRanges() && !(error instanceof ContentMismatch) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
+      outcome = resumeLater ? 'keep' : 'discard';
+      throw error;
+    } finally {
+      if (outcome !== 'renamed') {
+        await file.close().catch(() => undefined);
+        if (outcome === 'discard') {
+          // The reason the download failed is what is reported, not what could not be cleared after it.
+          await removeOwnName(temporary).catch(() => undefined);
+          await progress.discard().catch(() => undefined);
+        }
+      }
+    }
+  } finally {
+    forgetTemporary();
+    await claim.release();
+  }
+}
+
+/**
+ * How a download reaches its target's folder: `reach` makes the folder, then runs `work` with a path
+ * to the target through it and a `confirm` to call just before the rename into place.
+ */
+export interface TargetFolder {
+  reach<T>(target: string, work: (at: string, confirm: () => Promise<void>) => Promise<T>): Promise<T>;
+}
+
+/** The folder made and used by its path (a download to one file the user named). */
+const byPath: TargetFolder = {
+  async reach(target, work) {
+    await ensureDirectory(dirname(target));
+    return work(target, async () => undefined);
+  },
+};
 
 /** Leftovers of gone runs that could not be removed (a folder planted at such a name): one line each. */
 function warnOfLeftovers(ctx: TransferContext, ref: ObjectRef, stuck: string[]): void {
@@ -167,13 +189,10 @@ async function downloadInMemory(
   target: string,
   id: number,
   size: number,
-  beforePlacing: () => Promise<void>,
-  creatingBeside: CreatingBeside,
+  folder: TargetFolder,
 ): Promise<DownloadedObject | undefined> {
   ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
   try {
-    await ensureDirectory(dirname(target));
-    warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
     let counted = 0;
     const proven = await fetchAgainOnMismatch(
       ctx,
@@ -202,25 +221,26 @@ async function downloadInMemory(
     const { head, content, received, verifiedBy } = proven;
     // Written on the thread pool, not here: creating a file can keep the kernel busy (ext4 steps over
     // inodes freed moments ago, as after a cleanup), time the next requests go on in.
-    const temporary = privateTemporaryPath(target);
-    const forgetTemporary = removeOnExit(temporary);
-    try {
-      await creatingBeside(temporary, (reachable) =>
-        writeNewFile(reachable, content).catch(async (error: NodeJS.ErrnoException) => {
+    await folder.reach(target, async (at, confirmFolder) => {
+      warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
+      const temporary = privateTemporaryPath(at);
+      const forgetTemporary = removeOnExit(temporary);
+      try {
+        await writeNewFile(temporary, content).catch(async (error: NodeJS.ErrnoException) => {
           // Our pid's name already there: left by a process that had this pid before.
           if (error.code !== 'EEXIST') throw error;
-          await rm(reachable, { force: true });
-          await writeNewFile(reachable, content);
-        }),
-      );
-      await beforePlacing();
-      await rename(temporary, target);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    } finally {
-      forgetTemporary();
-    }
+          await rm(temporary, { force: true });
+          await writeNewFile(temporary, content);
+        });
+        await confirmFolder();
+        await rename(temporary, at);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      } finally {
+        forgetTemporary();
+      }
+    });
     const result = { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy, path: target };
     ctx.events.emit('transfer:done', { id, ref, path: target, size: head.size, result });
     return result;

@@ -1,4 +1,4 @@
-import { constants, lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { constants, lstat, mkdir, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathOfOpen } from './listed-file.js';
 import { parseObjectAddress, type ObjectRef } from '../config/address.js';
@@ -78,6 +78,8 @@ export class DestinationGuard {
   private realRoot: Promise<string> | undefined;
   /** Folders held open, proven to be the real folder under the root when opened; least recently used first. */
   private readonly held = new Map<string, HeldFolder>();
+  /** Folders made or found real by `reach`. */
+  private readonly made = new Set<string>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -120,7 +122,7 @@ export class DestinationGuard {
    * every folder from the root down again (real folders, no link) and finding the one held open at
    * the end. Elsewhere the folder is proven again for each file and the path is used as it is.
    */
-  async within<T>(path: string, use: (reachable: string) => Promise<T>): Promise<T> {
+  async within<T>(path: string, use: (reachable: string, confirm: () => Promise<void>) => Promise<T>): Promise<T> {
     const folder = dirname(resolve(path));
     if (!DESCRIPTOR_PATHS) {
       // No path through an open folder here: the folder is proven again for each file.
@@ -130,30 +132,97 @@ export class DestinationGuard {
       } finally {
         await handle.close();
       }
-      return use(path);
+      return use(path, () => this.check(path, { fresh: true }));
     }
     let { entry, reused } = await this.hold(folder);
-    if (reused && !(await this.stillHeld(folder, entry))) {
-      // Not the folder held open any more (moved, replaced): let it go and prove what is there now.
-      this.release(folder, entry);
-      if (this.held.get(folder) === entry) {
-        this.held.delete(folder);
-        if (entry.users === 0) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
+    if (reused) {
+      let still: boolean;
+      try {
+        still = await this.stillHeld(folder, entry);
+      } catch (error) {
+        // A link on the way: this folder is let go, its descriptor closed.
+        this.forget(folder, entry);
+        this.release(folder, entry);
+        throw error;
       }
-      ({ entry } = await this.hold(folder));
+      if (!still) {
+        // Not the folder held open any more (moved, replaced): let it go and prove what is there now.
+        this.forget(folder, entry);
+        this.release(folder, entry);
+        ({ entry } = await this.hold(folder));
+      }
     }
+    const held = entry;
+    const confirm = async () => {
+      if (!(await this.stillHeld(folder, held))) {
+        throw failure(`${folder} was moved or replaced during the run; nothing is placed there`, { hint: 'something changed the destination during the run; run it again once it is settled' });
+      }
+    };
     try {
-      return await use(entry.reachable === folder ? path : join(entry.reachable, basename(path)));
+      return await use(held.reachable === folder ? path : join(held.reachable, basename(path)), confirm);
+    } catch (error) {
+      throw namingTheFolder(error, held.reachable, folder);
     } finally {
-      this.release(folder, entry);
+      this.release(folder, held);
     }
   }
 
-  /** Lets every held folder go. The guard can still be used: folders are opened and proven again. */
+  /**
+   * Makes the folders between the root and `target` that are not there yet, each inside the folder
+   * above it as held open and found again at its path (never through a folder swapped for a link),
+   * and runs `work` with a path to `target` through its folder held open, and a `confirm` that fails
+   * unless that folder is still the one at `target`'s path (just before a file is renamed into place).
+   */
+  async reach<T>(target: string, work: (reachable: string, confirm: () => Promise<void>) => Promise<T>): Promise<T> {
+    await this.makeFolders(target);
+    return this.within(target, work);
+  }
+
+  private async makeFolders(target: string): Promise<void> {
+    const folder = dirname(resolve(target));
+    if (this.made.has(folder)) return;
+    if (!this.made.has(this.root)) {
+      // The destination itself is the user's to name: made by its path.
+      await mkdir(this.root, { recursive: true });
+      this.made.add(this.root);
+    }
+    let current = this.root;
+    for (const segment of relative(this.root, folder).split(sep).filter(Boolean)) {
+      const next = join(current, segment);
+      if (!this.made.has(next)) {
+        const info = await lstat(next).catch(() => undefined);
+        if (!info) {
+          await this.within(next, (reachable) =>
+            mkdir(reachable).catch((error: NodeJS.ErrnoException) => {
+              if (error.code !== 'EEXIST') throw error;
+            }),
+          );
+        }
+        const now = info ?? (await lstat(next));
+        if (!now.isDirectory()) {
+          throw failure(`${next} is ${now.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; nothing is written through it`, { hint: 'remove it or choose another destination' });
+        }
+        this.made.add(next);
+      }
+      current = next;
+    }
+  }
+
+  /** Drops `entry` from the folders held (closed once nobody uses it). */
+  private forget(folder: string, entry: HeldFolder): void {
+    if (this.held.get(folder) === entry) this.held.delete(folder);
+  }
+
+  /**
+   * Lets every held folder go: closed now if no file is being made in it, else once the last one is
+   * done. A download still running at an interrupt keeps its folder open to the end, so that what it
+   * made there (reached through that folder) can still be removed as the process exits. The guard
+   * can still be used: folders are opened and proven again.
+   */
   async close(): Promise<void> {
     const entries = [...this.held.values()];
     this.held.clear();
-    await Promise.all(entries.map(async (entry) => (await entry.opened.catch(() => undefined))?.close().catch(() => undefined)));
+    await Promise.all(entries.filter((entry) => entry.users === 0).map(async (entry) => (await entry.opened.catch(() => undefined))?.close().catch(() => undefined)));
   }
 
   /** Whether the path from the root to `folder` is real folders only, ending at the folder held open. */
@@ -212,6 +281,20 @@ export class DestinationGuard {
       if (entry.users === 0) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
     }
   }
+}
+
+/**
+ * A system error about a name reached through an open folder (`/proc/self/fd/N/name`) says the
+ * folder's path instead, as the user knows it.
+ */
+function namingTheFolder(error: unknown, reachable: string, folder: string): unknown {
+  if (reachable === folder || typeof error !== 'object' || error === null) return error;
+  const record = error as { message?: unknown; path?: unknown; dest?: unknown };
+  const real = (text: string) => text.split(`${reachable}/`).join(`${folder}/`);
+  if (typeof record.message === 'string') record.message = real(record.message);
+  if (typeof record.path === 'string') record.path = real(record.path);
+  if (typeof record.dest === 'string') record.dest = real(record.dest);
+  return error;
 }
 
 /** A folder held open by a DestinationGuard, and how many creations use it now. */
