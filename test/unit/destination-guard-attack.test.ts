@@ -10,7 +10,7 @@ import { open, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DestinationGuard } from '../../src/core/transfer/get-plan.js';
+import { DestinationGuard } from '../../src/core/transfer/destination-guard.js';
 
 let base: string;
 let root: string;

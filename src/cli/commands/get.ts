@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { formatS3Url } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { DestinationGuard, isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
+import { DestinationGuard } from '../../core/transfer/destination-guard.js';
+import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';

@@ -9,7 +9,7 @@ import { describeError } from '../errors.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { findObject } from '../s3/objects.js';
 import { sdk } from '../s3/sdk.js';
-import { DestinationGuard } from '../transfer/get-plan.js';
+import { DestinationGuard } from '../transfer/destination-guard.js';
 import type { LocalFile } from '../transfer/local-tree.js';
 import type { RemoteFile } from './compare.js';
 import { deltaTableRootOf } from './delta.js';

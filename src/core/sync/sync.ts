@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { formatS3Url, joinKey } from '../config/address.js';
 import type { TransferContext } from '../s3/context.js';
 import { forEachWindowed } from '../s3/limiter.js';
-import { DestinationGuard } from '../transfer/get-plan.js';
+import { DestinationGuard } from '../transfer/destination-guard.js';
 import { walkLocalTree, whyUnreadable, type LocalFile } from '../transfer/local-tree.js';
 import { readAhead } from '../transfer/read-ahead.js';
 import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from './delta.js';
