@@ -125,6 +125,21 @@ describe('get -r: a large download whose folder is swapped for a link between tw
   });
 });
 
+describe('get -r: a large download whose folder is moved out of the destination between two of its ranges', () => {
+  it('fails, and keeps nothing in the moved folder: no temporary file, record or lock that no re-run would find', async () => {
+    const destination = join(work.path, 'moved-large');
+    const movedTo = join(work.path, 'moved-large-away');
+    mkdirSync(join(destination, 'sub'), { recursive: true });
+    proxy.setRules([{ method: 'GET', match: /r\/sub\/big\.bin/, skip: 1, fault: { kind: 'hold', gate: 'moved-large' } }]);
+    const run = startCli(['get', '-r', `s3://${bucket}/r/`, destination, '--concurrency', '1', '--part-size', '5MiB'], proxied);
+    await waitFor(() => proxy.held('moved-large') > 0, 'the second range to be held');
+    renameSync(join(destination, 'sub'), movedTo);
+    proxy.release('moved-large');
+    expect(await run.done).toBe(1);
+    expect(readdirSync(movedTo)).toEqual([]);
+  });
+});
+
 describe('get -r: folders replaced, and many folders held open', () => {
   it('a folder replaced by another real folder mid-run: the later files go to the new one, the old one receives nothing more', async () => {
     const destination = join(work.path, 'replaced');

@@ -103,10 +103,17 @@ async function deleteLocalNames(plan: SyncPlan, ordered: Step[], guard: Destinat
     if (!plan.dryRun) {
       const refused = await guard
         .check(local.path, { fresh: true })
-        .then(() => guard.within(local.path, (reachable) => unlink(reachable)))
+        .then(() =>
+          guard.within(local.path, (reachable) =>
+            unlink(reachable).catch((error: NodeJS.ErrnoException) => {
+              // The file itself already gone (its folder is there): nothing left to delete.
+              if (error.code !== 'ENOENT') throw error;
+            }),
+          ),
+        )
         .then(
           () => undefined,
-          (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : describeError(error)),
+          (error: unknown) => describeError(error),
         );
       if (refused) {
         fail(refused);

@@ -23,6 +23,8 @@ export class DestinationGuard {
   private readonly held = new Map<string, HeldFolder>();
   /** Folders made or found real by `reach`. */
   private readonly made = new Set<string>();
+  /** close() was called: folders are no longer kept once unused. */
+  private closing = false;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -163,6 +165,7 @@ export class DestinationGuard {
    * can still be used: folders are opened and proven again.
    */
   async close(): Promise<void> {
+    this.closing = true;
     const entries = [...this.held.values()];
     this.held.clear();
     await Promise.all(entries.filter((entry) => entry.users === 0).map(async (entry) => (await entry.opened.catch(() => undefined))?.close().catch(() => undefined)));
@@ -212,7 +215,10 @@ export class DestinationGuard {
 
   private release(folder: string, entry: HeldFolder): void {
     entry.users -= 1;
-    if (entry.users === 0 && this.held.get(folder) !== entry) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
+    if (entry.users > 0) return;
+    // After close(), a folder taken up by a download still under way is let go once it is done.
+    if (this.closing) this.forget(folder, entry);
+    if (this.held.get(folder) !== entry) void entry.opened.then((handle) => handle.close()).catch(() => undefined);
   }
 
   /** Closes the least recently used folders no file is being created in, past HELD_FOLDERS. */

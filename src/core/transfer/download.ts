@@ -72,7 +72,7 @@ export async function downloadToFile(
  * of the download's work beside it (`at`'s folder) and the rename into place go through `at`.
  */
 async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: string, at: string, confirmFolder: () => Promise<void>, id: number, head: ObjectHead | undefined): Promise<DownloadedObject> {
-  warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
+  warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target, at));
   // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
   // download resumed), unless another live run holds it.
   const claim = await claimTemporaryDownloadPath(at);
@@ -85,6 +85,8 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
     const { file, resumed } = await openTemporaryFile(temporary, resuming);
     if (resuming && !resumed) await progress.reset();
     let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
+    // The folder was moved or replaced during the download: what is in it now is not where a re-run looks.
+    let placementRefused = false;
     try {
       const downloaded = await fetchAgainOnMismatch(
         ctx,
@@ -102,7 +104,10 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
       // rclone fsync at all).
       if (downloaded.size > ctx.partSize) await file.datasync();
       await file.close();
-      await confirmFolder();
+      await confirmFolder().catch((error: unknown) => {
+        placementRefused = true;
+        throw error;
+      });
       await rename(temporary, at);
       outcome = 'renamed';
       // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
@@ -114,7 +119,7 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
       // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
       // that failed, a changed object, or a disk that takes no more (the space is given back) leaves nothing.
       const code = errorCodeOf(error) ?? '';
-      const resumeLater = claim.fixed && progress.hasRanges() && !(error instanceof ContentMismatch) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
+      const resumeLater = claim.fixed && !placementRefused && progress.hasRanges() && !(error instanceof ContentMismatch) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
       outcome = resumeLater ? 'keep' : 'discard';
       throw error;
     } finally {
@@ -222,7 +227,7 @@ async function downloadInMemory(
     // Written on the thread pool, not here: creating a file can keep the kernel busy (ext4 steps over
     // inodes freed moments ago, as after a cleanup), time the next requests go on in.
     await folder.reach(target, async (at, confirmFolder) => {
-      warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target));
+      warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target, at));
       const temporary = privateTemporaryPath(at);
       const forgetTemporary = removeOnExit(temporary);
       try {

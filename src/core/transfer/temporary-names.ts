@@ -98,14 +98,17 @@ const leftoverScans = new Map<string, Promise<string[]>>();
  * Returns, to the first download into the folder only, one line for each leftover that could not
  * be removed (a folder planted at such a name), for it to warn of; such a leftover fails nothing.
  */
-export async function removeLeftoversOfGoneRuns(target: string): Promise<string[]> {
+export async function removeLeftoversOfGoneRuns(target: string, at = target): Promise<string[]> {
   const directory = dirname(target);
   const scan = leftoverScans.get(directory);
   if (scan) {
     await scan;
     return [];
   }
-  const started = removeLeftoversIn(directory);
+  // Read and cleared through `at`'s folder (the folder held open, when the download reaches its
+  // target through it), remembered by the folder's path, and told by that path.
+  const reached = dirname(at);
+  const started = removeLeftoversIn(reached).then((stuck) => (reached === directory ? stuck : stuck.map((line) => line.split(`${reached}/`).join(`${directory}/`))));
   leftoverScans.set(directory, started);
   return started;
 }
