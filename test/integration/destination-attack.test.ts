@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { BIN, s3Env, startCli, tempDirectory, waitFor } from '../support/harness.js';
+import { BIN, s3Env, startCli, tempDirectory, waitFor, swapForLink } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 
 const work = tempDirectory('dest-attack');
@@ -50,12 +50,6 @@ afterAll(async () => {
   await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
-
-/** Replaces `folder` by a link to `elsewhere` (the real folder kept aside). */
-function swapForLink(folder: string, elsewhere: string): void {
-  renameSync(folder, `${folder}.real`);
-  symlinkSync(elsewhere, folder);
-}
 
 /** Every name made in `folder` (recursively) while `during` runs, in the order the kernel saw them. */
 async function namesMadeIn(folder: string, during: () => Promise<void>): Promise<string[]> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { listKeys, s3Env, startCli, tempDirectory, waitFor } from '../support/harness.js';
+import { listKeys, s3Env, startCli, tempDirectory, waitFor, swapForLink } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 
 const work = tempDirectory('swap');
@@ -27,12 +27,6 @@ afterAll(async () => {
   await closeProxiedBucket({ client, bucket, proxy });
   work.remove();
 });
-
-/** Replaces `folder` by a link to `elsewhere` (the real folder kept aside). */
-function swapForLink(folder: string, elsewhere: string): void {
-  renameSync(folder, `${folder}.real`);
-  symlinkSync(elsewhere, folder);
-}
 
 describe('a destination folder swapped for a link mid-run', () => {
   it('get -r: nothing is renamed into the folder the link points to', async () => {

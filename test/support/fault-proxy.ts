@@ -292,8 +292,8 @@ function damagedBody(body: Buffer, fault: Extract<Fault, { kind: 'rewrite-respon
   return Buffer.from(text.slice(0, at) + fault.to + text.slice(at + fault.from.length), 'latin1');
 }
 
-/** mulberry32: a small seeded generator, so a rate-based fault run repeats exactly. */
-function seeded(seed: number): () => number {
+/** mulberry32: a small seeded generator, so a rate-based fault run (or any seeded test) repeats exactly. */
+export function seeded(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

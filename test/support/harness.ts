@@ -1,7 +1,7 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,4 +164,10 @@ export function crc32Base64(data: Uint8Array): string {
   const bytes = Buffer.alloc(4);
   bytes.writeUInt32BE(zlibCrc32(data));
   return bytes.toString('base64');
+}
+
+/** Replaces `folder` by a symbolic link to `elsewhere`, the real folder kept aside as `folder.real`. */
+export function swapForLink(folder: string, elsewhere: string): void {
+  renameSync(folder, `${folder}.real`);
+  symlinkSync(elsewhere, folder);
 }

@@ -24,17 +24,8 @@ import { describe, expect, it } from 'vitest';
 import { answerText, DamagedAnswer, parseListPage, type ListPage } from '../../src/core/s3/answers.js';
 import { classifyError } from '../../src/core/s3/retry.js';
 import { readXml } from '../../src/core/s3/xml.js';
+import { seeded as prng } from '../support/fault-proxy.js';
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Style = 'minio' | 'named' | 'minimal';
 
