@@ -9,7 +9,9 @@
  * The credentials' expiry is driven by the clock, not by waiting: the CLI runs under libfaketime with
  * its clock read from a file (FAKETIME_TIMESTAMP_FILE, re-read on every call), and the test moves that
  * clock forward while the fault proxy holds one upload, so the run's later requests see credentials
- * the SDK must refresh. Monotonic time is left real, so no timer of the run fires early.
+ * the SDK must refresh: in the background inside their last five minutes (the SDK's credential chain
+ * goes on with the valid ones meanwhile), at once past their expiry. Monotonic time is left real, so
+ * no timer of the run fires early.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,9 +19,9 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, listKeys, s3Env, tempDirectory, testClient, waitFor } from '../support/harness.js';
-import { closedPortEndpoint, runCliWith, writeAwsConfig, writeCredentialProcess } from '../support/testbed.js';
+import { closedPortEndpoint, runCliWith, writeAwsConfig, writeCredentialProcess, type CredentialProcess } from '../support/testbed.js';
 
 let client: S3Client;
 let bucket: string;
@@ -170,40 +172,62 @@ describe('temporary credentials from a profile', () => {
   }
   const s3 = () => inject('s3');
 
-  it('a sync longer than their lifetime completes on refreshed ones: the process is asked again once, for both paths', async () => {
-    // Six minutes of life: the SDK refreshes credentials within five minutes of their Expiration, so
-    // these serve one minute of the run's clock. The clock then moves two minutes on, mid-sync.
-    const credentials = writeCredentialProcess(join(work.path, 'refresh'), { accessKeyId: s3().accessKeyId, secretAccessKey: s3().secretAccessKey }, 6 * 60);
-    const clock = join(work.path, 'clock');
+  /**
+   * A sync of eight small files at concurrency 1, through the fault proxy, under a faked clock, with
+   * credentials of six minutes' life from a profile's credential_process; its fifth upload held
+   * (gate 'clock') until the test moves the clock `forward`, and `moreRules` on top. A stale object
+   * makes --delete send a DeleteObjects: through the SDK client, the uploads through the direct path.
+   */
+  async function syncAcrossAClockJump(name: string, forward: string, moreRules: FaultRule[], whileRunning: (proxy: FaultProxy, credentials: CredentialProcess) => Promise<void>) {
+    const credentials = writeCredentialProcess(join(work.path, `${name}-credentials`), { accessKeyId: s3().accessKeyId, secretAccessKey: s3().secretAccessKey }, 6 * 60);
+    const clock = join(work.path, `${name}.clock`);
     writeFileSync(clock, '+0\n');
     const proxy = new FaultProxy(s3().endpoint!);
     const endpoint = await proxy.start();
-    const local = join(work.path, 'long-sync');
+    const local = join(work.path, `${name}-files`);
     mkdirSync(local);
     for (let i = 0; i < 8; i += 1) writeFileSync(join(local, `part-${i}.txt`), `part ${i}\n`);
-    const prefix = unique('refreshed');
-    // A stale object for --delete: its DeleteObjects goes through the SDK client, the uploads through the direct path.
+    const prefix = unique(name);
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/stale.txt`, Body: 'old' }));
-    proxy.setRules([{ method: 'PUT', skip: 4, times: 1, fault: { kind: 'hold', gate: 'expiry' } }]);
+    proxy.setRules([{ method: 'PUT', skip: 4, times: 1, fault: { kind: 'hold', gate: 'clock' } }, ...moreRules]);
     try {
-      const running = run(['sync', local, `s3://${bucket}/${prefix}/`, '--delete', '--concurrency', '1'], profileEnv('refresh', endpoint, credentials.command, fakeClockEnv(clock)));
-      await waitFor(() => proxy.held('expiry') === 1, 'the fifth upload held');
+      const running = run(['sync', local, `s3://${bucket}/${prefix}/`, '--delete', '--concurrency', '1'], profileEnv(name, endpoint, credentials.command, fakeClockEnv(clock)));
+      await waitFor(() => proxy.held('clock') === 1, 'the fifth upload held');
       expect(credentials.calls()).toHaveLength(1);
       // Replaced whole (rename), so the CLI never reads a half-written clock.
-      writeFileSync(`${clock}.next`, '+2m\n');
+      writeFileSync(`${clock}.next`, `${forward}\n`);
       renameSync(`${clock}.next`, clock);
-      proxy.release('expiry');
+      proxy.release('clock');
+      await whileRunning(proxy, credentials);
       const result = await running;
       expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
-      const calls = credentials.calls();
-      expect({ calls, requests: proxy.log.map((entry) => `${entry.method} ${entry.url} ${entry.fault ?? ''}`) }).toMatchObject({ calls: [{}, {}] });
-      // The second call came once the first credentials were inside the SDK's five-minute refresh window.
-      expect(Date.parse(calls[0]!.expiration) - Date.parse(calls[1]!.at)).toBeLessThan(5 * 60_000);
       expect(proxy.log.filter((entry) => entry.method === 'PUT')).toHaveLength(8);
       expect((await listKeys(client, bucket, `${prefix}/`)).sort()).toEqual([...Array(8).keys()].map((i) => `${prefix}/part-${i}.txt`));
+      return credentials.calls();
     } finally {
       await proxy.stop();
     }
+  }
+
+  it('a sync longer than their lifetime waits for fresh ones once they expire: the process is asked again once, for both paths', async () => {
+    // Seven minutes on: the first credentials have expired, so the next request's signing waits for new ones.
+    const calls = await syncAcrossAClockJump('expired', '+7m', [], async () => {});
+    expect(calls).toHaveLength(2);
+    expect(Date.parse(calls[1]!.at)).toBeGreaterThan(Date.parse(calls[0]!.expiration));
+  });
+
+  it('credentials inside their last five minutes are refreshed in the background while the run goes on: asked again once', async () => {
+    // Two minutes on: four minutes of life left, inside the SDK's five-minute window, so the next
+    // signing starts a refresh and goes on with the still-valid credentials. The seventh upload waits
+    // (gate 'refreshing') until that refresh has asked the process, so the run cannot end before it.
+    const calls = await syncAcrossAClockJump('window', '+2m', [{ method: 'PUT', skip: 6, times: 1, fault: { kind: 'hold', gate: 'refreshing' } }], async (proxy, credentials) => {
+      await waitFor(() => proxy.held('refreshing') === 1, 'the seventh upload held');
+      await waitFor(() => credentials.calls().length === 2, 'the credential process asked again');
+      proxy.release('refreshing');
+    });
+    expect(calls).toHaveLength(2);
+    expect(Date.parse(calls[1]!.at)).toBeLessThan(Date.parse(calls[0]!.expiration));
+    expect(Date.parse(calls[0]!.expiration) - Date.parse(calls[1]!.at)).toBeLessThan(5 * 60_000);
   });
 
   it('credentials that stay valid are asked for once per run, though both the SDK client and the direct path sign', async () => {
