@@ -216,11 +216,13 @@ describe('temporary credentials from a profile', () => {
     expect(Date.parse(calls[1]!.at)).toBeGreaterThan(Date.parse(calls[0]!.expiration));
   });
 
-  it('credentials inside their last five minutes are refreshed in the background while the run goes on: asked again once', async () => {
-    // Two minutes on: four minutes of life left, inside the SDK's five-minute window, so the next
-    // signing starts a refresh and goes on with the still-valid credentials. The seventh upload waits
-    // (gate 'refreshing') until that refresh has asked the process, so the run cannot end before it.
-    const calls = await syncAcrossAClockJump('window', '+2m', [{ method: 'PUT', skip: 6, times: 1, fault: { kind: 'hold', gate: 'refreshing' } }], async (proxy, credentials) => {
+  it('credentials inside their last five minutes are refreshed before they expire: asked again once', async () => {
+    // Two minutes on: four minutes of life left, inside the SDK's five-minute window, so the sixth
+    // upload's signing starts a refresh (the SDK's chain goes on with the still-valid credentials
+    // meanwhile). The seventh upload waits (gate 'refreshing') until that refresh has asked the
+    // process, so the run cannot end before it. Rules match first to last and the fifth PUT is the
+    // 'clock' rule's, so this rule's sixth match (skip 5) is the seventh PUT.
+    const calls = await syncAcrossAClockJump('window', '+2m', [{ method: 'PUT', skip: 5, times: 1, fault: { kind: 'hold', gate: 'refreshing' } }], async (proxy, credentials) => {
       await waitFor(() => proxy.held('refreshing') === 1, 'the seventh upload held');
       await waitFor(() => credentials.calls().length === 2, 'the credential process asked again');
       proxy.release('refreshing');
