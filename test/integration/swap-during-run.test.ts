@@ -3,7 +3,7 @@
  * can write there): nothing is renamed into place or deleted through it. Each run is stopped at a
  * known request by the fault proxy's `hold`, the folder is swapped, and the run let go.
  */
-import { mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

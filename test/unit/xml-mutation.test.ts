@@ -26,7 +26,6 @@ import { classifyError } from '../../src/core/s3/retry.js';
 import { readXml } from '../../src/core/s3/xml.js';
 import { seeded as prng } from '../support/fault-proxy.js';
 
-
 type Style = 'minio' | 'named' | 'minimal';
 
 /** How servers escape text: MinIO (Go's encoding/xml: numeric for quotes and CR/LF/TAB), named references, and only what XML requires. */
