@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { combineCrc32s, compositeCrc32, compositeCrc32Parts, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
+import { combineCrc32cs, combineCrc32s, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf, compositeCrc32, compositeCrc32Parts, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
 import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/transfer/parts.js';
 import * as zlib from 'node:zlib';
 
 const MiB = 1024 ** 2;
+const bytes = (text: string) => Buffer.from(text, 'latin1');
 
 describe('ETag arithmetic (vectors computed independently with Python hashlib)', () => {
   it('a single-part ETag is the MD5 of the content', () => {
@@ -107,7 +108,6 @@ describe('md5OfFile', () => {
 });
 
 describe('CRC32, as S3 keeps it (vectors from zlib and the CRC catalogue)', () => {
-  const bytes = (text: string) => Buffer.from(text, 'latin1');
 
   it('the check value and S3 base64 form', () => {
     expect(crc32Of(bytes('123456789'))).toBe(0xcbf43926);
@@ -172,5 +172,43 @@ describe('composite CRC32', () => {
     expect(compositeCrc32Parts(whole.toString('base64'))).toBeUndefined();
     expect(compositeCrc32Parts('nope-2')).toBeUndefined();
     expect(contentProofOf({ etag: 'abc-3', compositeCrc32: value, metadata: {}, serverSideEncryption: 'aws:kms' })).toEqual({ kind: 'composite-crc32', crc32: value, partCount: 3 });
+  });
+});
+
+describe('CRC32C (Castagnoli), for objects other tools uploaded with it', () => {
+  it('the check value of "123456789" is 0xE3069283 (the CRC catalogue), also in pieces and continued', () => {
+    expect(crc32cAvailable()).toBe(true);
+    expect(crc32cOf(bytes('123456789'))).toBe(0xe3069283);
+    expect(crc32cOf(bytes('56789'), crc32cOf(bytes('1234')))).toBe(0xe3069283);
+    expect(crc32cOf(new Uint8Array(0))).toBe(0);
+  });
+
+  it('combines pieces (in order, empty ones too, and past 4 GiB) without reading them again', () => {
+    const parts = [bytes('1234'), bytes(''), bytes('567'), bytes('89')];
+    expect(combineCrc32cs(parts.map((part) => ({ crc32c: crc32cOf(part), size: part.length })))).toBe(0xe3069283);
+    const zerosMiB = crc32cOf(Buffer.alloc(MiB));
+    let zeros4GiB = 0;
+    for (let mebibytes = 0; mebibytes < 4096; mebibytes += 1) zeros4GiB = crc32cCombine(zeros4GiB, zerosMiB, MiB);
+    const streamed = (() => {
+      let crc = 0;
+      const block = Buffer.alloc(64 * MiB);
+      for (let blocks = 0; blocks < 64; blocks += 1) crc = crc32cOf(block, crc);
+      return crc;
+    })();
+    expect(zeros4GiB).toBe(streamed);
+    expect(crc32cCombine(crc32cOf(Buffer.alloc(3)), zeros4GiB, 4 * 1024 * MiB)).toBe(crc32cOf(Buffer.alloc(3), streamed));
+  });
+
+  it('composite CRC32C is the CRC32C of the part CRC32Cs, then -N; it ranks after CRC32s and before MD5s', () => {
+    const parts = [bytes('first part'), bytes('second')];
+    const joined = Buffer.alloc(8);
+    joined.writeUInt32BE(crc32cOf(parts[0]!), 0);
+    joined.writeUInt32BE(crc32cOf(parts[1]!), 4);
+    const value = compositeCrc32c(parts.map((part) => crc32cOf(part)));
+    expect(value).toBe(`${crc32ToBase64(crc32cOf(joined))}-2`);
+    const c = crc32ToBase64(crc32cOf(bytes('x')));
+    expect(contentProofOf({ etag: '"5eb63bbbe01eeed093cb22bb8f5acdc3"', metadata: {}, crc32c: c })).toEqual({ kind: 'crc32c', crc32c: c });
+    expect(contentProofOf({ etag: 'abc-2', metadata: {}, compositeCrc32c: value })).toEqual({ kind: 'composite-crc32c', crc32c: value, partCount: 2 });
+    expect(contentProofOf({ etag: 'abc-2', metadata: {}, crc32: 'y/Q5Jg==', crc32c: c })).toEqual({ kind: 'crc32', crc32: 'y/Q5Jg==' });
   });
 });

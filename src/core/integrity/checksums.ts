@@ -1,7 +1,7 @@
 /**
  * integrity/: how content is proven. This file: MD5, ETag arithmetic, the proof an object offers,
  * files read for hashing, and the hashes of each part of a file or stream (PartHasher, the one place
- * part MD5s are computed); CRC32 arithmetic is crc32.ts, re-exported here. Hashing off the main
+ * part MD5s are computed); CRC32 arithmetic is crc32.ts and CRC32C crc32c.ts, re-exported here. Hashing off the main
  * thread (hash-worker.ts, background-hasher.ts), a multipart object's part sizes (part-layout.ts) and
  * the proof of what an upload wrote (upload-proof.ts). Imports config/, errors.ts and s3/ (the last
  * two files ask the server; hashing takes its slots from s3/limiter.ts).
@@ -10,8 +10,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { fileHashing } from '../s3/limiter.js';
 import { compositeCrc32Parts, crc32FromBase64, crc32Of } from './crc32.js';
+import { crc32cAvailable, crc32cOf } from './crc32c.js';
 
 export { combineCrc32s, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64 } from './crc32.js';
+export { combineCrc32cs, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf } from './crc32c.js';
 
 /**
  * The one place that knows how content is proven: S3's full-object CRC32 and its combination from
@@ -100,6 +102,22 @@ export function crc32OfFile(path: string, range?: { start: number; end: number }
   });
 }
 
+/**
+ * The CRC32 of a file (or of a byte range of it) and, when asked, its CRC32C, in one read: a resumed
+ * download's ranges proven still there, a local file compared with an object's CRC32C.
+ */
+export function crcsOfFile(path: string, range: { start: number; end: number } | undefined, withCrc32c: boolean): Promise<{ crc32: number; crc32c?: number }> {
+  return fileHashing.run(async () => {
+    let crc32 = 0;
+    let crc32c = 0;
+    await readFileChunks(path, range, (chunk) => {
+      crc32 = crc32Of(chunk, crc32);
+      if (withCrc32c) crc32c = crc32cOf(chunk, crc32c);
+    });
+    return withCrc32c ? { crc32, crc32c } : { crc32 };
+  });
+}
+
 /** Files are hashed 4 MiB at a time. */
 export const HASH_CHUNK = 4 * 1024 * 1024;
 
@@ -160,7 +178,20 @@ export type ContentProof =
   | { kind: 'multipart-etag'; etag: string; partCount: number }
   /** A COMPOSITE CRC32 (`…-N`): the CRC32 of the parts' CRC32s, recomputed from the parts fetched by number. */
   | { kind: 'composite-crc32'; crc32: string; partCount: number }
+  /** The same two for CRC32C, proven where the native CRC32C loads (crc32c.ts). */
+  | { kind: 'crc32c'; crc32c: string }
+  | { kind: 'composite-crc32c'; crc32c: string; partCount: number }
   | { kind: 'none'; reason: string };
+
+/** Whether the proof is a CRC32 or CRC32C of the bytes (as opposed to an MD5 or ETag). */
+export function isCrcProof(proof: ContentProof): boolean {
+  return proof.kind === 'crc32' || proof.kind === 'composite-crc32' || proof.kind === 'crc32c' || proof.kind === 'composite-crc32c';
+}
+
+/** Whether the proof needs the CRC32C of the bytes received. */
+export function needsCrc32c(proof: ContentProof): boolean {
+  return proof.kind === 'crc32c' || proof.kind === 'composite-crc32c';
+}
 
 export interface ObjectFingerprint {
   etag: string | undefined;
@@ -168,6 +199,9 @@ export interface ObjectFingerprint {
   crc32?: string | undefined;
   /** A composite CRC32 (`<base64>-N`), when that is what the server keeps. */
   compositeCrc32?: string | undefined;
+  /** The same for CRC32C: a full-object one, or a composite one (`<base64>-N`). */
+  crc32c?: string | undefined;
+  compositeCrc32c?: string | undefined;
   metadata: Record<string, string> | undefined;
   serverSideEncryption?: string | undefined;
   customerKey?: boolean;
@@ -175,12 +209,18 @@ export interface ObjectFingerprint {
 
 /**
  * Picks the cheapest strong proof an object offers: its full-object CRC32 (hashed as the bytes land,
- * in pieces, combined), its composite CRC32 (the parts' CRC32s, fetched part by part), then a stored MD5, a plain-MD5 ETag, and the multipart ETag.
+ * in pieces, combined), its composite CRC32 (the parts' CRC32s, fetched part by part), the same two
+ * for CRC32C where the native CRC32C loads, then a stored MD5, a plain-MD5 ETag, and the multipart ETag.
  */
 export function contentProofOf(object: ObjectFingerprint): ContentProof {
   if (object.crc32 !== undefined && crc32FromBase64(object.crc32) !== undefined) return { kind: 'crc32', crc32: object.crc32 };
   const composite = compositeCrc32Parts(object.compositeCrc32);
   if (composite) return { kind: 'composite-crc32', ...composite };
+  if (crc32cAvailable()) {
+    if (object.crc32c !== undefined && crc32FromBase64(object.crc32c) !== undefined) return { kind: 'crc32c', crc32c: object.crc32c };
+    const compositeC = compositeCrc32Parts(object.compositeCrc32c);
+    if (compositeC) return { kind: 'composite-crc32c', crc32c: compositeC.crc32, partCount: compositeC.partCount };
+  }
   const stored = md5FromMetadata(object.metadata);
   if (stored) return { kind: 'md5', md5: stored, source: 'metadata' };
   const etag = normalizeEtag(object.etag);

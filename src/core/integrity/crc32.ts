@@ -30,43 +30,49 @@ export function crc32ByTable(data: Uint8Array, previous = 0): number {
   return ~crc >>> 0;
 }
 
-/** a·b modulo the CRC polynomial, both as bit-reflected polynomials (zlib's multmodp). */
-function multiplyModP(a: number, b: number): number {
+/** a·b modulo a CRC polynomial, both as bit-reflected polynomials (zlib's multmodp). */
+function multiplyModP(a: number, b: number, polynomial: number): number {
   let product = 0;
   for (let bit = 0x80000000; bit !== 0; bit >>>= 1) {
     if (a & bit) {
       product ^= b;
       if ((a & (bit - 1)) === 0) break;
     }
-    b = b & 1 ? (b >>> 1) ^ CRC32_POLYNOMIAL : b >>> 1;
+    b = b & 1 ? (b >>> 1) ^ polynomial : b >>> 1;
   }
   return product >>> 0;
 }
 
-/** x^(2^k) modulo the polynomial, k = 0…31. */
-const X_POWERS_OF_TWO: number[] = (() => {
+/**
+ * x^(2^k) modulo the polynomial, k = 0…63: enough for any length in bits of a JavaScript number
+ * (zlib keeps 32 and wraps around, which holds for CRC32's polynomial but not for CRC32C's).
+ */
+function powersOfTwo(polynomial: number): number[] {
   const powers = [0x40000000]; // x^1
-  for (let k = 1; k < 32; k += 1) powers.push(multiplyModP(powers[k - 1]!, powers[k - 1]!));
+  for (let k = 1; k < 64; k += 1) powers.push(multiplyModP(powers[k - 1]!, powers[k - 1]!, polynomial));
   return powers;
-})();
-
-/** x^(8·bytes) modulo the polynomial: what appending `bytes` zero bytes multiplies a CRC by. */
-function shiftForBytes(bytes: number): number {
-  let power = 0x80000000; // x^0
-  let k = 3; // 8 bits a byte
-  for (let rest = bytes; rest > 0; rest = Math.floor(rest / 2), k += 1) {
-    if (rest % 2 === 1) power = multiplyModP(X_POWERS_OF_TWO[k % 32]!, power);
-  }
-  return power;
 }
 
 /**
- * The CRC32 of A followed by B from the CRC32s of A and B and B's length (zlib's crc32_combine), so
- * pieces hashed apart, in any order, give the whole object's CRC32. Lengths beyond 4 GiB are exact.
+ * The CRC of A followed by B from the CRCs of A and B and B's length (zlib's crc32_combine), for the
+ * reflected polynomial given: pieces hashed apart, in any order, give the whole object's CRC.
+ * Lengths beyond 4 GiB are exact.
  */
-export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
-  return (multiplyModP(shiftForBytes(lengthB), crcA) ^ crcB) >>> 0;
+export function crcCombiner(polynomial: number): (crcA: number, crcB: number, lengthB: number) => number {
+  const powers = powersOfTwo(polynomial);
+  return (crcA, crcB, lengthB) => {
+    // x^(8·lengthB) modulo the polynomial: what appending lengthB zero bytes multiplies a CRC by.
+    let shift = 0x80000000; // x^0
+    let k = 3; // 8 bits a byte
+    for (let rest = lengthB; rest > 0; rest = Math.floor(rest / 2), k += 1) {
+      if (rest % 2 === 1) shift = multiplyModP(powers[k]!, shift, polynomial);
+    }
+    return (multiplyModP(shift, crcA, polynomial) ^ crcB) >>> 0;
+  };
 }
+
+/** The CRC32 of A followed by B from the CRC32s of A and B and B's length. */
+export const crc32Combine = crcCombiner(CRC32_POLYNOMIAL);
 
 /** The CRC32 of pieces laid end to end, in order. */
 export function combineCrc32s(pieces: ReadonlyArray<{ crc32: number; size: number }>): number {

@@ -16,6 +16,9 @@ export interface ObjectHead {
   crc32: string | undefined;
   /** A composite CRC32 (`<base64>-N`, the CRC32 of the part CRC32s), if that is what it keeps. */
   compositeCrc32?: string | undefined;
+  /** The same two for CRC32C, for objects other tools uploaded with it. */
+  crc32c?: string | undefined;
+  compositeCrc32c?: string | undefined;
   lastModified: Date | undefined;
   metadata: Record<string, string>;
   contentType: string | undefined;
@@ -32,11 +35,11 @@ export function isNotFound(error: unknown): boolean {
 /** The headers HEAD and a whole-object GET share. */
 type ObjectHeaders = Pick<
   HeadObjectCommandOutput,
-  'ContentLength' | 'ETag' | 'LastModified' | 'Metadata' | 'ContentType' | 'ServerSideEncryption' | 'SSECustomerAlgorithm' | 'StorageClass' | 'ChecksumCRC32' | 'ChecksumType'
+  'ContentLength' | 'ETag' | 'LastModified' | 'Metadata' | 'ContentType' | 'ServerSideEncryption' | 'SSECustomerAlgorithm' | 'StorageClass' | 'ChecksumCRC32' | 'ChecksumCRC32C' | 'ChecksumType'
 >;
 
 /**
- * A CRC32 that covers the whole object: FULL_OBJECT, or a plain value from a server that names no
+ * A CRC32 (or CRC32C) that covers the whole object: FULL_OBJECT, or a plain value from a server that names no
  * type. A COMPOSITE one (a CRC of part CRCs, `…-N`) is kept apart: it proves the parts fetched by number.
  */
 function fullObjectCrc32(value: string | undefined, type: string | undefined): string | undefined {
@@ -51,6 +54,8 @@ export function headFromOutput(ref: ObjectRef, output: ObjectHeaders): ObjectHea
     etag: normalizeEtag(output.ETag),
     crc32: fullObjectCrc32(output.ChecksumCRC32, output.ChecksumType),
     compositeCrc32: compositeCrc32Parts(output.ChecksumCRC32) && output.ChecksumType !== 'FULL_OBJECT' ? output.ChecksumCRC32 : undefined,
+    crc32c: fullObjectCrc32(output.ChecksumCRC32C, output.ChecksumType),
+    compositeCrc32c: compositeCrc32Parts(output.ChecksumCRC32C) && output.ChecksumType !== 'FULL_OBJECT' ? output.ChecksumCRC32C : undefined,
     lastModified: output.LastModified,
     metadata: output.Metadata ?? {},
     contentType: output.ContentType,
@@ -74,6 +79,7 @@ export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead 
     ContentLength: Number(headerText(headers, 'content-length') ?? 0),
     ETag: headerText(headers, 'etag'),
     ChecksumCRC32: headerText(headers, 'x-amz-checksum-crc32'),
+    ChecksumCRC32C: headerText(headers, 'x-amz-checksum-crc32c'),
     ChecksumType: headerText(headers, 'x-amz-checksum-type') as ObjectHeaders['ChecksumType'],
     LastModified: lastModified ? new Date(lastModified) : undefined,
     Metadata: metadataFromHeaders(headers),

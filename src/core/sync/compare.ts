@@ -1,5 +1,5 @@
 import type { ObjectRef } from '../config/address.js';
-import { crc32OfFile, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../integrity/checksums.js';
+import { crc32cAvailable, crc32OfFile, crc32ToBase64, crcsOfFile, etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../integrity/checksums.js';
 import type { TransferContext } from '../s3/context.js';
 import { headObject } from '../s3/objects.js';
 import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../integrity/part-layout.js';
@@ -78,6 +78,13 @@ export async function compareContent(
       if (same !== undefined) return proven(same, 'crc32+multipart-etag');
     }
     return proven(true, 'crc32');
+  }
+  if (head.crc32c !== undefined && crc32cAvailable()) {
+    // Another tool's full-object CRC32C (the hash cache keeps CRC32s only: the file is read for it).
+    const localCrc32c = crc32ToBase64((await crcsOfFile(local.path, undefined, true)).crc32c!);
+    if (head.crc32c !== localCrc32c) return proven(false, 'crc32c');
+    if (stored && (known.md5 !== undefined || options.everyProof)) return proven(stored === (await localMd5()), 'crc32c+metadata-md5');
+    return proven(true, 'crc32c');
   }
   if (stored) return proven(stored === (await localMd5()), 'metadata-md5');
   if (!etagReflectsContent(head)) return proven(false, 'none');

@@ -59,9 +59,10 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   if (head.size !== info.size) return { proof: 'size', mismatch: { key: ref.key, path, reason: `size differs from the local file ${path}: object ${head.size} bytes, file ${info.size} bytes` } };
   const local: LocalFile = { name: ref.key, path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
   const proofKind = contentProofOf(head).kind;
-  // Nothing to compare the file with without reading the object (a composite CRC32 alone needs the
-  // parts): the object is downloaded, proven on its own, and both sides' CRC32s compared.
-  if (proofKind === 'none' || (proofKind === 'composite-crc32' && !etagReflectsContent(head) && !md5FromMetadata(head.metadata))) {
+  // Nothing to compare the file with without reading the object (a composite CRC32 or CRC32C alone
+  // needs the parts): the object is downloaded, proven on its own, and both sides' CRC32s compared.
+  const composite = proofKind === 'composite-crc32' || proofKind === 'composite-crc32c';
+  if (proofKind === 'none' || (composite && !etagReflectsContent(head) && !md5FromMetadata(head.metadata))) {
     const [remote, localCrc32] = await Promise.all([downloadToStream(ctx, ref, discard(), { discarded: true }), crc32OfFile(path)]);
     const fileCrc32 = crc32ToBase64(localCrc32);
     const proof = 'downloaded-crc32';
@@ -71,7 +72,8 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   const check = await compareContent(ctx, local, remote, undefined, { everyProof: true });
   if (check.unproven) return { proof: 'unverifiable', unverifiable: { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` } };
   const hash =
-    head.crc32 === undefined ? `file MD5 ${check.md5}`
+    check.by === 'crc32c' ? `object CRC32C ${head.crc32c}, the file's differs`
+    : head.crc32 === undefined ? `file MD5 ${check.md5}`
     : head.crc32 === check.crc32 ? `the CRC32s agree (${head.crc32}), the MD5 proof does not: a crafted CRC32 collision`
     : `object CRC32 ${head.crc32}, file CRC32 ${check.crc32}`;
   return check.same ? { proof: check.by } : { proof: check.by, mismatch: { key: ref.key, path, reason: `content differs from the local file ${path} (${hash})` } };

@@ -53,8 +53,9 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
 export async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyProof> {
   const crc32 = from.checksums.type === 'FULL_OBJECT' ? from.checksums.crc32 : undefined;
   const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
-  // A composite CRC32 is not offered here (no compositeCrc32 passed): read-back hashes whole parts by MD5.
-  if (proof.kind === 'none' || proof.kind === 'composite-crc32' || (proof.kind === 'multipart-etag' && partSizes === undefined)) return 'size-only';
+  // Composite CRC32s and CRC32Cs are not offered here (none passed): read-back hashes whole parts by MD5.
+  if (proof.kind === 'none' || proof.kind === 'composite-crc32' || proof.kind === 'crc32c' || proof.kind === 'composite-crc32c') return 'size-only';
+  if (proof.kind === 'multipart-etag' && partSizes === undefined) return 'size-only';
   const { GetObjectCommand } = await sdk();
   const hashes = await dataRequest(ctx, `GET ${copy.key} (read back)`, async () => {
     const output = await ctx.client.send(

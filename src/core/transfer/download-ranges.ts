@@ -6,11 +6,11 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { formatS3Url } from '../config/address.js';
-import { combineCrc32s, contentProofOf, crc32Of, crc32OfFile, type ContentProof } from '../integrity/checksums.js';
+import { combineCrc32cs, combineCrc32s, contentProofOf, crcsOfFile, isCrcProof, needsCrc32c, type ContentProof } from '../integrity/checksums.js';
 import { childAbort, dataRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import type { ObjectHead } from '../s3/objects.js';
-import { checkProof, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
+import { checkProof, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { PartNumberIgnored, fetchSegment, partSegments, rangeSegments, rangesAlongParts, type Segment } from './download-segments.js';
 import { RangeProgress, type LandedRange } from './range-progress.js';
 import { BatchedWriter, EarlyFlusher } from './download-writes.js';
@@ -52,11 +52,12 @@ async function fetchSegmentsIntoFile(
   id: number,
   progress?: RangeProgress,
 ): Promise<Omit<DownloadedObject, 'path'>> {
-  // Each range's CRC32 is computed here as its bytes arrive (zlib's, cheap enough for this thread), and the ranges'
-  // CRC32s combined at the end. Where the proof is an MD5, it runs on the hashing thread, reading the
-  // file back in order as ranges land, while this thread keeps the sockets moving; per-range MD5s
-  // only when a multipart ETag must be recomputed.
-  const hashing = proof.kind === 'crc32' || proof.kind === 'composite-crc32' ? undefined : backgroundHasher.track(path, proof.kind === 'multipart-etag');
+  // Each range's CRC32 (and CRC32C, for a CRC32C proof) is computed here as its bytes arrive (native
+  // code, cheap enough for this thread), and the ranges' CRCs combined at the end. Where the proof is
+  // an MD5, it runs on the hashing thread, reading the file back in order as ranges land, while this
+  // thread keeps the sockets moving; per-range MD5s only when a multipart ETag must be recomputed.
+  const hashing = isCrcProof(proof) ? undefined : backgroundHasher.track(path, proof.kind === 'multipart-etag');
+  const withCrc32c = needsCrc32c(proof);
   const flusher = new EarlyFlusher(file);
   const resumed = new Set<number>();
   // Where each segment turned out to lie (parts must follow one another from the first byte to the
@@ -67,10 +68,10 @@ async function fetchSegmentsIntoFile(
   // cut short since) is fetched again. A record without a CRC32 is proven by the end check alone.
   for (const range of progress?.done() ?? []) {
     if (range.index >= segments.length) continue;
-    const onDisk = await crc32OfFile(path, range);
-    if (range.crc32 !== undefined && range.crc32 !== onDisk) continue;
+    const onDisk = await crcsOfFile(path, range, withCrc32c);
+    if (range.crc32 !== undefined && range.crc32 !== onDisk.crc32) continue;
     resumed.add(range.index);
-    landed[range.index] = { ...range, crc32: onDisk };
+    landed[range.index] = { index: range.index, start: range.start, end: range.end, ...onDisk };
     hashing?.written(range.start, range.end);
     ctx.events.emit('transfer:progress', { id, bytes: range.end - range.start });
   }
@@ -93,17 +94,17 @@ async function fetchSegmentsIntoFile(
                 async () => {
                   const writer = new BatchedWriter(file);
                   let received = 0;
-                  let crc32 = 0;
+                  const crcs = new ReceivedCrcs(withCrc32c);
                   try {
                     const fetched = await fetchSegment(ctx, head, segment, abort.signal, async (offset, chunk) => {
-                      crc32 = crc32Of(chunk, crc32);
+                      crcs.update(chunk);
                       await writer.write(offset, chunk);
                       received += chunk.length;
                       ctx.events.emit('transfer:progress', { id, bytes: chunk.length });
                     });
                     await writer.flush();
-                    const range = { index, ...fetched, crc32 };
-                    landed[index] = range;
+                    const range = { index, ...fetched, crc32: crcs.crc32 };
+                    landed[index] = { ...range, crc32c: crcs.crc32c };
                     hashing?.written(fetched.start, fetched.end);
                     flusher.written(fetched.end - fetched.start);
                     // On disk before its record: a power loss never leaves a record of bytes not written.
@@ -134,6 +135,12 @@ async function fetchSegmentsIntoFile(
     md5: md5s?.md5,
     partMd5s: md5s?.rangeMd5s ?? [],
     partCrc32s: landed.map((range) => range.crc32!),
+    ...(withCrc32c
+      ? {
+          crc32c: combineCrc32cs(landed.map((range) => ({ crc32c: range.crc32c!, size: range.end - range.start }))),
+          partCrc32cs: landed.map((range) => range.crc32c!),
+        }
+      : {}),
   };
   const verifiedBy = checkProof(head, proof, received);
   return { bucket: head.ref.bucket, key: head.ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy };

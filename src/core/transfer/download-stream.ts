@@ -5,11 +5,11 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { contentProofOf, crc32Of, newMd5 } from '../integrity/checksums.js';
+import { contentProofOf, isCrcProof, newMd5, type ContentProof } from '../integrity/checksums.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { headObject, type ObjectHead } from '../s3/objects.js';
-import { checkProof, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
+import { checkProof, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { PartNumberIgnored, fetchSegment, partSegments, rangesAlongParts, type Segment } from './download-segments.js';
 
 /**
@@ -32,12 +32,12 @@ export async function downloadToStream(
     let streamed: ReceivedHashes;
     let position = 0;
     try {
-      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes), proof.kind !== 'crc32' && proof.kind !== 'composite-crc32');
+      streamed = await streamSegments(ctx, head, segments, out, id, (bytes) => (position += bytes), proof);
     } catch (error) {
       if (!(error instanceof PartNumberIgnored) || !isPartProof(proof)) throw error;
       if (position > 0) throw failure(`${formatS3Url(ref)}: the server stopped answering part by part after ${position} bytes had been written to standard output`);
       ({ segments, proof } = await rangesAlongParts(ctx, head, proof));
-      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined, proof.kind === 'multipart-etag');
+      streamed = await streamSegments(ctx, head, segments, out, id, () => undefined, proof);
     }
     // Standard output cannot be taken back: the bytes are already there, and the failure says so.
     const verifiedBy = checkProof(
@@ -57,7 +57,10 @@ export async function downloadToStream(
   }
 }
 
-/** The segments one after another to `out`, CRC32'd as a whole and, when asked, MD5'd each on its own and all together. */
+/**
+ * The segments one after another to `out`, CRC'd as a whole and each on its own (CRC32, and CRC32C
+ * for a CRC32C proof), and MD5'd each on its own and all together where the proof is an MD5 or ETag.
+ */
 async function streamSegments(
   ctx: TransferContext,
   head: ObjectHead,
@@ -65,18 +68,20 @@ async function streamSegments(
   out: Writable,
   id: number,
   onWritten: (bytes: number) => void,
-  withMd5: boolean,
+  proof: ContentProof,
 ): Promise<ReceivedHashes> {
+  const withMd5 = !isCrcProof(proof);
   const whole = withMd5 ? newMd5() : undefined;
   const partMd5s: Buffer[] = [];
   const partCrc32s: number[] = [];
-  let crc32 = 0;
+  const partCrc32cs: number[] = [];
+  const crcs = ReceivedCrcs.for(proof);
   let position = 0;
   for (const planned of segments) {
     // A part must begin where the one before it ended.
     const segment: Segment = planned.kind === 'part' ? { ...planned, at: position } : planned;
     const partHash = withMd5 ? newMd5() : undefined;
-    let partCrc32 = 0;
+    const partCrcs = ReceivedCrcs.for(proof);
     let delivered = 0;
     await dataRequest(ctx, `GET ${head.ref.key}`, async () => {
       if (segment.kind === 'part' && delivered > 0) {
@@ -88,8 +93,8 @@ async function streamSegments(
         segment,
         ctx.signal ?? new AbortController().signal,
         async (_offset, chunk) => {
-          crc32 = crc32Of(chunk, crc32);
-          partCrc32 = crc32Of(chunk, partCrc32);
+          crcs.update(chunk);
+          partCrcs.update(chunk);
           whole?.update(chunk);
           partHash?.update(chunk);
           delivered += chunk.length;
@@ -102,7 +107,8 @@ async function streamSegments(
     });
     position += delivered;
     if (partHash) partMd5s.push(partHash.digest());
-    partCrc32s.push(partCrc32);
+    partCrc32s.push(partCrcs.crc32);
+    if (partCrcs.crc32c !== undefined) partCrc32cs.push(partCrcs.crc32c);
   }
-  return { crc32, md5: whole?.digest('hex'), partMd5s, partCrc32s };
+  return { crc32: crcs.crc32, crc32c: crcs.crc32c, md5: whole?.digest('hex'), partMd5s, partCrc32s, partCrc32cs };
 }

@@ -5,10 +5,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from '../config/address.js';
-import { contentProofOf, crc32Of, newMd5 } from '../integrity/checksums.js';
+import { contentProofOf, newMd5 } from '../integrity/checksums.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { headFromHeaders, missingAsFailure, type ObjectHead } from '../s3/objects.js';
-import { checkProof, hashFields, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
+import { checkProof, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { bodyEndedEarly } from './download-segments.js';
 import { fetchIntoFile } from './download-ranges.js';
 import { writeFully } from './download-writes.js';
@@ -55,17 +55,17 @@ export async function fetchWholeIntoFile(ctx: TransferContext, ref: ObjectRef, f
     const { head, body } = await getObjectStream(ctx, ref);
     const proof = contentProofOf(head);
     const hash = proof.kind === 'md5' ? newMd5() : undefined;
-    let crc32 = 0;
+    const crcs = ReceivedCrcs.for(proof);
     await receiveWholeBody(ctx, head, body, id, async (chunk, offset) => {
       await writeFully(file, chunk, offset);
-      crc32 = crc32Of(chunk, crc32);
+      crcs.update(chunk);
       hash?.update(chunk);
     });
-    if (proof.kind === 'multipart-etag') {
+    if (isPartProof(proof)) {
       ctx.events.emit('transfer:progress', { id, bytes: -head.size });
       return { partsNeeded: head };
     }
-    const received: ReceivedHashes = { crc32, md5: hash?.digest('hex'), partMd5s: [] };
+    const received: ReceivedHashes = { crc32: crcs.crc32, crc32c: crcs.crc32c, md5: hash?.digest('hex'), partMd5s: [] };
     return { done: { bucket: ref.bucket, key: ref.key, size: head.size, etag: head.etag, ...hashFields(received), verifiedBy: checkProof(head, proof, received) } };
   });
   if ('done' in fetched) return fetched.done;

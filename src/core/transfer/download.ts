@@ -9,14 +9,14 @@
 import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ObjectRef } from '../config/address.js';
-import { contentProofOf, crc32Of, md5Of } from '../integrity/checksums.js';
+import { contentProofOf, md5Of } from '../integrity/checksums.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, describeError, failure } from '../errors.js';
 import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '../s3/objects.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
 import { createNewFile, openOwnFile, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
-import { checkProof, fetchAgainOnMismatch, hashFields, isPartProof, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
+import { checkProof, fetchAgainOnMismatch, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { bodyEndedEarly } from './download-segments.js';
 import { fetchIntoFile } from './download-ranges.js';
 import { fetchWholeIntoFile } from './download-whole.js';
@@ -217,7 +217,9 @@ async function downloadInMemory(
         });
         if (!fetched) return undefined;
         const { head, proof, content } = fetched;
-        const received: ReceivedHashes = { crc32: crc32Of(content), md5: proof.kind === 'md5' ? md5Of(content).toString('hex') : undefined, partMd5s: [] };
+        const crcs = ReceivedCrcs.for(proof);
+        crcs.update(content);
+        const received: ReceivedHashes = { crc32: crcs.crc32, crc32c: crcs.crc32c, md5: proof.kind === 'md5' ? md5Of(content).toString('hex') : undefined, partMd5s: [] };
         return { head, content, received, verifiedBy: checkProof(head, proof, received) };
       },
       () => ctx.events.emit('transfer:progress', { id, bytes: -counted }),

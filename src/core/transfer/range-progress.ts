@@ -94,4 +94,6 @@ export interface LandedRange {
   end: number;
   /** Absent in a record an earlier version wrote: the range is then read back to hash it. */
   crc32?: number;
+  /** Its CRC32C, where the object's proof is one (read back from the file on resume, never recorded). */
+  crc32c?: number;
 }
