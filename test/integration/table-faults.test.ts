@@ -1,3 +1,4 @@
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -85,6 +86,19 @@ describe('table append under faults', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(lastJson(again)).toMatchObject({ version: 1, files: [{ action: 'reused' }, { action: 'uploaded' }] });
     expect((await listKeys(client, bucket, 'partial/')).filter((key) => key.endsWith('.parquet'))).toHaveLength(3);
+  });
+
+  it('a failed first append of a file named `.parquet` (its key: -MD5.parquet) leaves a prefix the next run takes as its own', async () => {
+    mkdirSync(file('hidden'), { recursive: true });
+    copyFileSync(file('x.parquet'), file('hidden/.parquet'));
+    proxy.setRules([{ method: 'PUT', match: /dotted\/y-[0-9a-f]{32}\.parquet/, fault: { kind: 'status', status: 500, code: 'InternalError' } }]);
+    const failed = await appendThroughProxy('dotted', ['hidden/.parquet', 'y.parquet'], ['--retries', '0']);
+    proxy.setRules([]);
+    expect(failed.code).toBe(1);
+    expect((await listKeys(client, bucket, 'dotted/')).map((key) => key.replace(/[0-9a-f]{32}/, 'MD5'))).toEqual(['dotted/-MD5.parquet']);
+    const again = await appendThroughProxy('dotted', ['hidden/.parquet', 'y.parquet']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(lastJson(again)).toMatchObject({ version: 0, files: [{ action: 'reused' }, { action: 'uploaded' }] });
   });
 
   it('a commit PUT the server keeps failing: exit 1, nothing committed; the next run commits with the files reused', async () => {

@@ -169,3 +169,30 @@ describe('review of issue 19: values a reader would refuse are refused first', (
     expect(formatBound(253_402_300_800_000_000n, 'timestamp', 'max')).toBeUndefined();
   });
 });
+
+describe('attack on issue 19: values deltalake cannot read back, and stats that are not bounds', () => {
+  it('a timestamp partition value with T between date and time is refused (deltalake fails to open the table)', () => {
+    for (const type of ['timestamp', 'timestamp_ntz']) {
+      expect(partitionValueProblem('2024-01-01T12:30:59.123456', type), type).toMatch(/YYYY-MM-DD HH:MM:SS/);
+      expect(partitionValueProblem('2024-01-01 12:30:59.123456', type), type).toBeUndefined();
+    }
+  });
+
+  it("a decimal partition value needs exactly the column's scale after the point; the message gives the value to write", () => {
+    expect(partitionValueProblem('1.5', 'decimal(5,2)')).toMatch(/exactly 2 digits after the point \(1\.50\)/);
+    expect(partitionValueProblem('-1', 'decimal(5,2)')).toMatch(/\(-1\.00\)/);
+    expect(partitionValueProblem('1.50', 'decimal(5,2)')).toBeUndefined();
+    expect(partitionValueProblem('+1.50', 'decimal(5,2)')).toBeUndefined();
+    expect(partitionValueProblem('7', 'decimal(4,0)')).toBeUndefined();
+    expect(partitionValueProblem('7.0', 'decimal(4,0)')).toMatch(/and 0 after/);
+  });
+
+  it('a float or double minimum of zero (either sign) is left out: JSON cannot say -0.0; a zero maximum stays', () => {
+    for (const type of ['float', 'double']) {
+      expect(formatBound(-0, type, 'min')).toBeUndefined();
+      expect(formatBound(0, type, 'min')).toBeUndefined();
+      expect(formatBound(-1.5, type, 'min')).toBe(-1.5);
+      expect(formatBound(0, type, 'max')).toBe(0);
+    }
+  });
+});

@@ -186,7 +186,7 @@ async function readLocal(source: string): Promise<Omit<PlannedFile, 'ref' | 'pat
 }
 
 /** A data file's key relative to the table, as an append makes it: partition folders, then fileNameFor's name. */
-const APPEND_LEFTOVER = /^(?:[^/=]+=[^/]*\/)*[A-Za-z0-9._-]+-([0-9a-f]{32})\.parquet$/;
+const APPEND_LEFTOVER = /^(?:[^/=]+=[^/]*\/)*[A-Za-z0-9._-]*-([0-9a-f]{32})\.parquet$/;
 
 /** `events.parquet` with MD5 `ab12…` → `events-ab12….parquet`: one key per content, readable by its origin. */
 function fileNameFor(source: string, md5: string): string {

@@ -58,7 +58,7 @@ export interface CheckedTable {
   version: number;
   checked: number;
   /** Files of the latest version that are missing, or whose size is not the log's. */
-  problems: Array<{ path: string; key: string; problem: string }>;
+  problems: Array<{ path: string; bucket: string; key: string; problem: string }>;
 }
 
 /** HEADs every file the latest version references. */
@@ -69,8 +69,8 @@ export async function checkTable(ctx: TransferContext, root: ObjectRef, concurre
   await forEachWindowed(state.files, concurrency, async ([path, size]) => {
     const ref = absoluteRef(path) ?? { bucket: root.bucket, key: `${root.key}${path}` };
     const found = await findObject(ctx, ref);
-    if (!found) problems.push({ path, key: formatS3Url(ref), problem: 'missing' });
-    else if (size !== undefined && found.size !== size) problems.push({ path, key: formatS3Url(ref), problem: `${found.size} bytes, the log says ${size}` });
+    if (!found) problems.push({ path, bucket: ref.bucket, key: ref.key, problem: 'missing' });
+    else if (size !== undefined && found.size !== size) problems.push({ path, bucket: ref.bucket, key: ref.key, problem: `${found.size} bytes, the log says ${size}` });
   }, ctx.stopping);
   problems.sort((a, b) => (a.path < b.path ? -1 : 1));
   return { version: state.version, checked: state.files.size, problems };

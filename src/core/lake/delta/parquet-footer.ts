@@ -146,7 +146,10 @@ export function formatBound(value: unknown, type: string, which: 'min' | 'max'):
       return typeof value === 'bigint' || typeof value === 'number' ? value : undefined;
     case 'float':
     case 'double':
-      return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+      if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
+      // A zero minimum is no bound: JSON writes -0.0 as 0, above a -0.0 the file holds (and a Parquet
+      // minimum of +0.0 may stand for -0.0 values too), so readers would skip rows equal to -0.0.
+      return which === 'min' && value === 0 ? undefined : value;
     case 'string': {
       if (typeof value !== 'string') return undefined;
       const characters = Array.from(value);

@@ -60,7 +60,9 @@ export function partitionValueProblem(value: string, type: string): string | und
       return isCalendarDate(value) ? undefined : 'the column is a date: give YYYY-MM-DD, a day that exists';
     case 'timestamp':
     case 'timestamp_ntz': {
-      const match = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/.exec(value);
+      // A space between date and time, as the protocol writes it: deltalake (delta-kernel) refuses
+      // `T` without a zone, which would make the whole table unreadable.
+      const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/.exec(value);
       const valid = match !== null && isCalendarDate(match[1]!) && Number(match[2]) <= 23 && Number(match[3]) <= 59 && Number(match[4]) <= 59;
       return valid ? undefined : `the column is ${type}: give YYYY-MM-DD HH:MM:SS[.ffffff], a time that exists`;
     }
@@ -71,7 +73,12 @@ export function partitionValueProblem(value: string, type: string): string | und
       const digits = /^[+-]?(\d+)(?:\.(\d+))?$/.exec(value);
       const whole = digits?.[1]!.replace(/^0+(?=\d)/, '') ?? '';
       const fits = digits !== null && (whole === '0' ? 0 : whole.length) <= precision - scale && (digits[2]?.length ?? 0) <= scale;
-      return fits ? undefined : `the column is ${type}: give a number with at most ${precision - scale} digits before the point and ${scale} after`;
+      if (!fits) return `the column is ${type}: give a number with at most ${precision - scale} digits before the point and ${scale} after`;
+      // Exactly `scale` digits after the point: deltalake refuses `1.5` for decimal(5,2), and one
+      // such value makes the whole table unreadable. (Fewer is all that is left: more did not fit.)
+      if ((digits[2]?.length ?? 0) === scale) return undefined;
+      const written = `${value.startsWith('-') ? '-' : ''}${digits[1]}.${(digits[2] ?? '').padEnd(scale, '0')}`;
+      return `the column is ${type}: write exactly ${scale} digits after the point (${written})`;
     }
   }
 }
