@@ -6,7 +6,9 @@
  * items failed one by one throws `ItemsFailed` once its summary is out.
  */
 import { CommanderError } from 'commander';
-import { DatalakeError, isDatalakeError, type ErrorKind } from '../core/errors.js';
+import { sep } from 'node:path';
+import { DatalakeError, failure, isDatalakeError, type ErrorKind } from '../core/errors.js';
+import { cacheDirectory, stateDirectory } from '../core/config/state-paths.js';
 import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
 import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
 import { currentSettings } from './runtime.js';
@@ -76,7 +78,7 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS); before that, the environment's.
   const settings = currentSettings();
   const endpoint = settings ? settings.endpoint : (process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
-  const explained: DatalakeError = isDatalakeError(error) ? error : explainError(error, { endpoint });
+  const explained: DatalakeError = isDatalakeError(error) ? error : (localStateFailure(error) ?? explainError(error, { endpoint }));
   process.stderr.write(`${errorLine(explained)}\n`);
   // The S3 or system code behind the error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted).
   if (options.json) printErrorDocument({ code: jsonErrorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
@@ -93,4 +95,21 @@ function printErrorDocument(error: JsonError): void {
   const out = currentOutput();
   if (out) out.failWithJson(error);
   else process.stdout.write(`${JSON.stringify({ error })}\n`);
+}
+
+/**
+ * A system error on datalake's own state or cache directory (a journal, a lock, the hash cache),
+ * named as that directory with the setting that moves it, not as a bare `EACCES … mkdir`.
+ */
+function localStateFailure(error: unknown): DatalakeError | undefined {
+  const { code, path } = (error ?? {}) as { code?: unknown; path?: unknown };
+  if (typeof code !== 'string' || typeof path !== 'string') return undefined;
+  for (const [what, directory, setting] of [
+    ['state', stateDirectory(), 'DATALAKE_STATE_DIR'],
+    ['cache', cacheDirectory(), 'DATALAKE_CACHE_DIR'],
+  ] as const) {
+    const inside = path === directory || path.startsWith(`${directory}${sep}`) || directory.startsWith(`${path}${sep}`);
+    if (inside) return failure(`cannot write datalake's ${what} directory ${directory}: ${code} at ${path}`, { hint: `set ${setting} to a folder this user can write` });
+  }
+  return undefined;
 }

@@ -44,7 +44,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--no-progress', 'no progress bar (it is only shown on a terminal anyway)')
-    .addOption(new Option('--log-level <level>', 'pino log level; logs go to stderr unless --log-file').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--log-level <level>', 'pino JSON logs at this level, to stderr unless --log-file (default: no logs; info with --log-file)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--log-file <path>', 'append pino JSON log lines to this file (level info unless --log-level)')
     // Wrapped once, by commander, at the terminal's width (80 when stdout is not a terminal), even the
     // descriptions beside long option names (commander leaves those unwrapped below 40 columns).

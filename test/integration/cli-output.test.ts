@@ -189,6 +189,19 @@ describe('put names what it was given', () => {
 });
 
 describe('errors name what is wrong, where', () => {
+  it('a state directory that cannot be written is named as datalake\'s state directory, with the setting to change', async () => {
+    const blocker = join(work.path, 'not-a-folder');
+    writeFileSync(blocker, 'a file where the state directory would go');
+    const tree = join(work.path, 'state-tree');
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(join(tree, 'a.csv'), 'a');
+    const state = join(blocker, '.datalake', 'state');
+    const result = await runCli(['sync', tree, `s3://${bucket}/state-tree/`, '--json'], { env: s3Env({ DATALAKE_STATE_DIR: state }) });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr.trim()).toBe(`datalake: error: cannot write datalake's state directory ${state}: ENOTDIR at ${join(state, 'locks')} (set DATALAKE_STATE_DIR to a folder this user can write)`);
+  });
+
   const missing = () => `no-such-bucket-${bucket}`.slice(0, 63);
 
   it('a missing bucket named in the command is the one the message names, whatever is configured', async () => {
@@ -277,6 +290,9 @@ describe('errors name what is wrong, where', () => {
     const result = await runCli(['verify', `s3://${bucket}/raw/top.csv`, '--local', file]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(new RegExp(`content differs from the local file ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    // Decided by the plain-MD5 ETag (a single PUT): the line gives both sides of that proof, no undefined.
+    expect(result.stderr).toMatch(/\(object ETag [0-9a-f]{32}, file MD5 [0-9a-f]{32}\)/);
+    expect(result.stderr).not.toMatch(/undefined/);
   });
 
   it('verify of a damaged object says the object is damaged, not that bytes went to standard output', async () => {
@@ -322,6 +338,13 @@ describe('--exclude/--include on put -r, get -r and verify -r, with sync rules',
     const get = await runCli(['get', '-r', `s3://${bucket}/filtered/`, down, '--exclude', '*.tmp', '--json']);
     expect(get.code).toBe(0);
     expect((wholeJson(get.stdout) as { objects: Array<{ key: string }> }).objects.map((object) => object.key).sort()).toEqual(['filtered/a.csv', 'filtered/debug/keep.log']);
+    // In text, each file's line names its proof, and a summary line ends the run.
+    const text = await runCli(['get', '-r', `s3://${bucket}/filtered/`, join(work.path, 'filtered-text'), '--exclude', '*.tmp']);
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('downloaded ')).every((line) => / {2}verified by (crc32|etag|metadata-md5)$/.test(line))).toBe(true);
+    expect(lines.filter((line) => line.startsWith('downloaded '))).toHaveLength(2);
+    expect(lines.at(-1)).toMatch(/^2 downloaded, 0 skipped, 0 failed, \d+ B$/);
 
     // The local tree's b.tmp and debug/x.log and the bucket's c.tmp are left out on both sides: all intact.
     const verify = await runCli(['verify', `s3://${bucket}/filtered/`, '--local', tree, ...rules, '--exclude', 'c.tmp', '--json']);

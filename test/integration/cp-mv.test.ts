@@ -271,6 +271,7 @@ describe('mv', () => {
       const result = await cli([command, `s3://${bucket}/raw/col/`, '-r', '--zone', 'processed', '--dataset', 'col', '--date', '2024-02-01']);
       expect(result.code).toBe(2);
       expect(result.stderr.trim()).toMatch(/would both be (moved|copied) to .*processed\/col\/year=2024\/month=02\/day=01\/one\.csv/);
+      expect(result.stderr).toContain('or leave out --date so each keeps its own');
       expect(await listKeys(client, bucket, 'raw/col/')).toEqual(['raw/col/year=2024/month=01/day=15/one.csv', 'raw/col/year=2024/month=01/day=16/one.csv']);
       expect(await listKeys(client, bucket, 'processed/col/')).toEqual([]);
     }

@@ -108,9 +108,14 @@ describe('stat', () => {
       expect(latest).toMatchObject({ versionId: second.VersionId, size: 5 });
       const older = lastJson<Stat>(await runCli(['stat', `s3://${versioned}/a.txt`, '--version-id', first.VersionId!, '--json']));
       expect(older).toMatchObject({ versionId: first.VersionId, size: 3 });
+      // A delete marker's id names no object version: said so, one line, exit 1 (was "UnknownError").
+      const marker = await client.send(new DeleteObjectCommand({ Bucket: versioned, Key: 'a.txt' }));
+      const ofMarker = await runCli(['stat', `s3://${versioned}/a.txt`, '--version-id', marker.VersionId!]);
+      expect(ofMarker.code).toBe(1);
+      expect(ofMarker.stderr.trim()).toBe(`datalake: error: s3://${versioned}/a.txt version ${marker.VersionId} is a delete marker, not a version of the object (list the versions with \`aws s3api list-object-versions\`)`);
     } finally {
       const versions = await client.send(new ListObjectVersionsCommand({ Bucket: versioned }));
-      for (const v of versions.Versions ?? []) await client.send(new DeleteObjectCommand({ Bucket: versioned, Key: v.Key, VersionId: v.VersionId }));
+      for (const v of [...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])]) await client.send(new DeleteObjectCommand({ Bucket: versioned, Key: v.Key, VersionId: v.VersionId }));
       await client.send(new DeleteBucketCommand({ Bucket: versioned }));
     }
   });

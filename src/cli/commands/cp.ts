@@ -167,7 +167,7 @@ async function oneSourcePerDestination(sources: AsyncIterable<ObjectRef>, plan: 
     const target = formatS3Url(destinationFor(plan, source.key));
     const other = claimed.get(target);
     if (other) {
-      throw usageError(`${formatS3Url(other)} and ${formatS3Url(source)} would both be ${mode === 'mv' ? 'moved' : 'copied'} to ${target}; nothing was ${mode === 'mv' ? 'moved' : 'copied'}`, 'narrow the sources with --exclude/--include, or leave out --date so each keeps its own');
+      throw usageError(`${formatS3Url(other)} and ${formatS3Url(source)} would both be ${mode === 'mv' ? 'moved' : 'copied'} to ${target}; nothing was ${mode === 'mv' ? 'moved' : 'copied'}`, plan.destination.kind === 'layout' && plan.destination.date !== undefined ? 'narrow the sources with --exclude/--include, or leave out --date so each keeps its own' : 'narrow the sources with --exclude/--include');
     }
     claimed.set(target, source);
     planned.push(source);

@@ -117,7 +117,8 @@ Examples:
               }
               await guard.check(path);
               const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, folder: guard });
-              out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}`);
+              out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}  ${downloaded.verifiedBy === 'unverifiable' ? 'unverifiable (size checked only)' : `verified by ${downloaded.verifiedBy}`}`);
+              if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no CRC32 or MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
             });
           },
           runtime.ctx.stopping,
@@ -132,6 +133,8 @@ Examples:
         const why = 'no objects under this prefix';
         out.failed(formatS3Url(prefix), why);
         failed.push({ key: prefix.key, error: why, code: 'NoObjects' });
+      } else {
+        out.line(`${summary.objects.length} downloaded, ${summary.skipped.length} skipped, ${failed.length} failed, ${formatBytes(summary.bytes)}`);
       }
       out.json(summary.toJson());
       failIfAny(failed.length);

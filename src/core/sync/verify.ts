@@ -73,7 +73,8 @@ export async function verifyAgainstFile(ctx: TransferContext, ref: ObjectRef, pa
   if (check.unproven) return { proof: 'unverifiable', unverifiable: { key: ref.key, path, reason: `could not be proven the same as the local file ${path}: the server tells no part sizes that add up to the object's` } };
   const hash =
     check.by === 'crc32c' ? `object CRC32C ${head.crc32c}, the file's differs`
-    : head.crc32 === undefined ? `file MD5 ${check.md5}`
+    : check.by === 'etag' ? `object ETag ${head.etag}, file MD5 ${check.md5}`
+    : head.crc32 === undefined || check.crc32 === undefined ? `file MD5 ${check.md5}`
     : head.crc32 === check.crc32 ? `the CRC32s agree (${head.crc32}), the MD5 proof does not: a crafted CRC32 collision`
     : `object CRC32 ${head.crc32}, file CRC32 ${check.crc32}`;
   return check.same ? { proof: check.by } : { proof: check.by, mismatch: { key: ref.key, path, reason: `content differs from the local file ${path} (${hash})` } };

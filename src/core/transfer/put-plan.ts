@@ -45,6 +45,10 @@ export function resolvePutDestination(args: { positionals: string[]; key?: strin
   const { positionals, key, zone, dataset, date } = args;
   if (key !== undefined && zone !== undefined) throw usageError('--key and --zone cannot be used together', 'name the key, or let the layout make it');
   if (zone === undefined && (dataset !== undefined || date !== undefined)) throw usageError('--dataset and --date need --zone');
+  const last = positionals[positionals.length - 1];
+  if ((zone !== undefined || key !== undefined) && positionals.length >= 2 && last !== undefined && isS3Url(last)) {
+    throw usageError(`'${last}' and ${zone !== undefined ? '--zone/--dataset' : '--key'} both name the destination`, 'give one of them');
+  }
   if (zone !== undefined) {
     if (dataset === undefined) throw usageError('--zone needs --dataset');
     validateDataset(dataset);

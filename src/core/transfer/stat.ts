@@ -74,6 +74,10 @@ export async function findWithChecksums(ctx: TransferContext, ref: ObjectRef, ve
     );
   } catch (error) {
     if (isNotFound(error)) return undefined;
+    // HEAD of a delete marker's version id: S3 answers 405 (x-amz-delete-marker), with no error body.
+    if (versionId !== undefined && httpStatusOf(error) === 405) {
+      throw failure(`${formatS3Url(ref)} version ${versionId} is a delete marker, not a version of the object`, { hint: 'list the versions with `aws s3api list-object-versions`' });
+    }
     throw error;
   }
 }
