@@ -196,3 +196,31 @@ describe('attack on issue 19: values deltalake cannot read back, and stats that 
     }
   });
 });
+
+describe('second attack on issue 19: more values deltalake cannot load', () => {
+  it('a negative decimal with a fraction is refused; negative integers and -0.00 are fine', () => {
+    expect(partitionValueProblem('-1.50', 'decimal(5,2)')).toMatch(/negative partition value with a fraction \(-1\.50\)/);
+    expect(partitionValueProblem('-0.01', 'decimal(5,2)')).toMatch(/negative/);
+    expect(partitionValueProblem('-0.00', 'decimal(5,2)')).toBeUndefined();
+    expect(partitionValueProblem('-5', 'decimal(3,0)')).toBeUndefined();
+  });
+
+  it('a date partition value in year 0 is refused; 0001-01-01 is fine', () => {
+    expect(partitionValueProblem('0000-01-01', 'date')).toMatch(/from 0001-01-01/);
+    expect(partitionValueProblem('0001-01-01', 'date')).toBeUndefined();
+  });
+
+  it('a float or double partition value that would be read as infinity or zero is refused', () => {
+    expect(partitionValueProblem('3.4028236e38', 'float')).toMatch(/out of its range \(it would be read as Infinity\)/);
+    expect(partitionValueProblem('1e-50', 'float')).toMatch(/read as 0/);
+    expect(partitionValueProblem('1e-400', 'double')).toMatch(/read as 0/);
+    expect(partitionValueProblem('3.4028234e38', 'float')).toBeUndefined();
+    expect(partitionValueProblem('1e39', 'double')).toBeUndefined();
+    for (const zero of ['0', '-0', '0.0', '.0', '0e5', '-0.0']) expect(partitionValueProblem(zero, 'float'), zero).toBeUndefined();
+  });
+
+  it('date stats before year 1 are left out (a year-0 timestamp bound is fine)', () => {
+    expect(formatBound(-719_528, 'date', 'min')).toBeUndefined(); // 0000-01-01
+    expect(formatBound(-719_162, 'date', 'min')).toBe('0001-01-01');
+  });
+});

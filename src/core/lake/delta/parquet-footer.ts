@@ -158,7 +158,8 @@ export function formatBound(value: unknown, type: string, which: 'min' | 'max'):
       return which === 'min' ? characters.slice(0, STRING_BOUND_LENGTH).join('') : undefined;
     }
     case 'date':
-      return typeof value === 'number' ? inFourDigitYears(new Date(value * 86_400_000))?.slice(0, 10) : undefined;
+      // From year 1: deltalake's Python readers (Python's datetime.date) fail on a year-0 date bound.
+      return typeof value === 'number' ? inFourDigitYears(new Date(value * 86_400_000), 1)?.slice(0, 10) : undefined;
     case 'timestamp': {
       if (!(value instanceof Micros)) return undefined;
       const millis = which === 'min' ? floorDiv(value.value, 1000n) : -floorDiv(-value.value, 1000n);
@@ -170,10 +171,10 @@ export function formatBound(value: unknown, type: string, which: 'min' | 'max'):
   }
 }
 
-/** ISO 8601 for years 0–9999; beyond them (`+010000-01-01`) readers cannot parse it, so no bound is written. */
-function inFourDigitYears(date: Date): string | undefined {
+/** ISO 8601 for years `firstYear`–9999; beyond them (`+010000-01-01`) readers cannot parse it, so no bound is written. */
+function inFourDigitYears(date: Date, firstYear = 0): string | undefined {
   const year = date.getUTCFullYear();
-  return Number.isNaN(year) || year < 0 || year > 9999 ? undefined : date.toISOString();
+  return Number.isNaN(year) || year < firstYear || year > 9999 ? undefined : date.toISOString();
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {

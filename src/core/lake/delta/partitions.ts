@@ -52,12 +52,18 @@ export function partitionValueProblem(value: string, type: string): string | und
     case 'string':
       return undefined;
     case 'float':
-    case 'double':
-      return DECIMAL_NUMBER.test(value) && Number.isFinite(Number(value)) ? undefined : `the column is ${type}: give a decimal number`;
+    case 'double': {
+      if (!DECIMAL_NUMBER.test(value) || !Number.isFinite(Number(value))) return `the column is ${type}: give a decimal number`;
+      // What a reader stores must be the number given: not rounded to infinity or to zero.
+      const stored = type === 'float' ? Math.fround(Number(value)) : Number(value);
+      const zero = /^[+-]?(0*\.?0*)([eE][+-]?\d+)?$/.test(value);
+      return Number.isFinite(stored) && (stored !== 0 || zero) ? undefined : `the column is ${type}: ${value} is out of its range (it would be read as ${stored})`;
+    }
     case 'boolean':
       return value === 'true' || value === 'false' ? undefined : 'the column is boolean: give true or false';
     case 'date':
-      return isCalendarDate(value) ? undefined : 'the column is a date: give YYYY-MM-DD, a day that exists';
+      // From year 1: deltalake's Python readers (Python's datetime.date) cannot load a year-0 date.
+      return isCalendarDate(value) && !value.startsWith('0000-') ? undefined : 'the column is a date: give YYYY-MM-DD, a day that exists, from 0001-01-01';
     case 'timestamp':
     case 'timestamp_ntz': {
       // A space between date and time, as the protocol writes it: deltalake (delta-kernel) refuses
@@ -76,6 +82,8 @@ export function partitionValueProblem(value: string, type: string): string | und
       if (!fits) return `the column is ${type}: give a number with at most ${precision - scale} digits before the point and ${scale} after`;
       // Exactly `scale` digits after the point: deltalake refuses `1.5` for decimal(5,2), and one
       // such value makes the whole table unreadable. (Fewer is all that is left: more did not fit.)
+      // deltalake reads a negative value with a fraction (`-1.50`) as `-1.-50` and then cannot load the table.
+      if (value.startsWith('-') && /[1-9]/.test(digits[2] ?? '')) return `the column is ${type}: deltalake cannot read a negative partition value with a fraction (${value})`;
       if ((digits[2]?.length ?? 0) === scale) return undefined;
       const written = `${value.startsWith('-') ? '-' : ''}${digits[1]}.${(digits[2] ?? '').padEnd(scale, '0')}`;
       return `the column is ${type}: write exactly ${scale} digits after the point (${written})`;
