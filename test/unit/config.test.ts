@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -229,10 +229,36 @@ describe('settings refused before any request, naming where they came from', () 
     ['empty', ''],
     ['truncated', '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n'],
     ['DER', '\u0030\u0082\u0001\u00b3\u0030\u0082'],
+    ['a whole PEM block around a cut certificate', `-----BEGIN CERTIFICATE-----\n${certificateBody().slice(0, 400)}\n-----END CERTIFICATE-----\n`],
+    ['a whole PEM block around base64 junk', '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n'],
   ])('a CA bundle that is not PEM certificates (%s) names the file', async (_kind, text) => {
     const path = join(files, `ca-${_kind}.pem`);
     writeFileSync(path, text, 'latin1');
     await expect(resolveWith({}, { AWS_CA_BUNDLE: path })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining(path) });
+  });
+});
+
+/** The base64 body of a real certificate, made here with openssl. */
+function certificateBody(): string {
+  return readFileSync(certificateFile(), 'utf8').replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+}
+
+let madeCertificate: string | undefined;
+function certificateFile(): string {
+  if (madeCertificate) return madeCertificate;
+  const key = join(files, 'ca-key.pem');
+  madeCertificate = join(files, 'ca-good.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', madeCertificate, '-days', '1', '-subj', '/CN=datalake test CA'], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+  return madeCertificate;
+}
+
+describe('a CA bundle of whole certificates', () => {
+  it('is accepted: one made by openssl, and two of them in one file', async () => {
+    await expect(resolveWith({}, { AWS_CA_BUNDLE: certificateFile() })).resolves.toBeTruthy();
+    const two = join(files, 'ca-two.pem');
+    writeFileSync(two, readFileSync(certificateFile(), 'utf8').repeat(2));
+    await expect(resolveWith({}, { AWS_CA_BUNDLE: two })).resolves.toBeTruthy();
   });
 });
 
