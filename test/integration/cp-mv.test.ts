@@ -95,6 +95,27 @@ describe('cp', () => {
     expect(md5(await body('multi/big.bin'))).toBe(md5(big));
   });
 
+  it('Expires is kept where the copy states the headers itself: with --meta or --content-type, and on a multipart copy', async () => {
+    const expires = new Date('2031-05-06T07:08:09Z');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'expires/one.csv', Body: small, Expires: expires }));
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'expires/big.bin', Expires: expires }));
+    const parts = [];
+    for (const [index, part] of [big.subarray(0, 5 * MiB), big.subarray(5 * MiB, 6 * MiB)].entries()) {
+      const sent = await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'expires/big.bin', UploadId: created.UploadId, PartNumber: index + 1, Body: part }));
+      parts.push({ PartNumber: index + 1, ETag: sent.ETag });
+    }
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'expires/big.bin', UploadId: created.UploadId, MultipartUpload: { Parts: parts } }));
+    for (const args of [
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-meta/one.csv`, '--meta', 'stage=gold'],
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-type/one.csv`, '--content-type', 'text/plain'],
+      ['cp', `s3://${bucket}/expires/big.bin`, `s3://${bucket}/expires-parts/big.bin`],
+    ]) {
+      const result = await cli(args);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    for (const key of ['expires-meta/one.csv', 'expires-type/one.csv', 'expires-parts/big.bin']) expect((await head(key)).Expires, key).toEqual(expires);
+  });
+
   it('a multipart object with parts of unequal sizes is copied in its exact layout, and keeps its ETag', async () => {
     const sizes = [6 * MiB, 5 * MiB, 7 * MiB, 1 * MiB];
     const data = randomBytes(sizes.reduce((sum, size) => sum + size, 0));

@@ -61,6 +61,7 @@ function storedHeaders(from: HeadDetails, head: HeadObjectCommandOutput, options
     ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),
     ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
     ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
+    ...(head.Expires ? { Expires: head.Expires } : {}),
   };
 }
 
@@ -90,6 +91,7 @@ function storedAsHeaders(fields: ReturnType<typeof storedHeaders> & ReturnType<t
     ['content-disposition', fields.ContentDisposition],
     ['content-encoding', fields.ContentEncoding],
     ['content-language', fields.ContentLanguage],
+    ['expires', fields.Expires?.toUTCString()],
     ['x-amz-tagging', fields.Tagging],
     ['x-amz-storage-class', fields.StorageClass as string | undefined],
     ['x-amz-server-side-encryption', fields.ServerSideEncryption as string | undefined],
