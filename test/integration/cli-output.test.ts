@@ -155,6 +155,28 @@ describe('help', () => {
     expect(help).toMatch(new RegExp(`--max-size <size>[^\\n]*\\(default: "${DEFAULT_PRESIGN_MAX_SIZE}"\\)`));
   });
 
+  it('cp, mv, get, cat and verify name the proofs the code takes, in its order, as the README does', async () => {
+    const { readFileSync } = await import('node:fs');
+    // Wrapped lines read as one, Markdown's backticks dropped.
+    const flat = (text: string) => text.replace(/`/g, '').replace(/\s+/g, ' ');
+    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const section = (heading: string) => flat(readme.slice(readme.indexOf(heading), readme.indexOf('\n#', readme.indexOf(heading) + heading.length)));
+    const help = async (command: string) => flat((await runCli([command, '--help'])).stdout);
+    // copy-proof.ts: proveCopy, else readBack.
+    const copyProofs =
+      "its ETag, where both ETags are MD5s, and any full-object checksum both carry must be the source's; else it is read back and hashed against the source's full-object CRC32, stored MD5 or ETag";
+    const multipartCopy = "A multipart copy keeps the source's ETag, and its full-object CRC32 only where the server takes checksums on part copies (MinIO does not)";
+    // checksums.ts: contentProofOf.
+    const downloadProofs =
+      'its full-object CRC32, else its composite CRC32 (part by part), else the same two for CRC32C, else its stored MD5 (md5chksum), else a plain-MD5 ETag, else the multipart ETag recomputed part by part';
+    for (const command of ['cp', 'mv']) expect(await help(command), `${command} --help`).toContain(copyProofs);
+    expect(await help('cp')).toContain(multipartCopy);
+    for (const command of ['get', 'cat', 'verify']) expect(await help(command), `${command} --help`).toContain(downloadProofs);
+    for (const heading of ['### `datalake cp SRC DST`', '## Integrity guarantees']) expect(section(heading), heading).toContain(copyProofs);
+    expect(section('### `datalake cp SRC DST`')).toContain(multipartCopy);
+    for (const heading of ['### `datalake cat OBJECT`', '### `datalake verify SRC [--local PATH]`', '## Integrity guarantees']) expect(section(heading), heading).toContain(downloadProofs);
+  });
+
   it('every help, top-level and per command, fits 80 columns when stdout is not a terminal', async () => {
     const { buildProgram } = await import('../../src/cli/main.js');
     const paths = buildProgram().commands.flatMap((command) => [[command.name()], ...command.commands.map((sub) => [command.name(), sub.name()])]);

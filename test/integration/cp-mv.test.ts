@@ -95,6 +95,55 @@ describe('cp', () => {
     expect(md5(await body('multi/big.bin'))).toBe(md5(big));
   });
 
+  it("a multipart copy keeps the source's full-object CRC32 where the server takes part copies into an upload that asks for one; MinIO does not: there the copy keeps the ETag alone, with no warning", async () => {
+    const { checksummedPartCopies } = inject('s3').capabilities;
+    const stat = async (key: string) => lastJson<{ etag: string; checksums: Record<string, string>; metadata: Record<string, string> }>(await cli(['stat', `s3://${bucket}/${key}`, '--json']));
+    const source = await stat('src/big.bin');
+    expect(source.checksums).toEqual({ crc32: expect.any(String), type: 'FULL_OBJECT' });
+    // One CopyObject keeps the checksums on every server.
+    const single = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/crc/`]);
+    expect(single.code, single.stderr).toBe(0);
+    const singleSource = await stat('src/small.csv');
+    expect(singleSource.checksums.crc32).toBeDefined();
+    expect((await stat('crc/small.csv')).checksums).toEqual(singleSource.checksums);
+    const kept = checksummedPartCopies ? source.checksums : {};
+    const copied = await cli(['cp', `s3://${bucket}/src/big.bin`, `s3://${bucket}/crc/`]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stderr).toBe('');
+    expect(await stat('crc/big.bin')).toMatchObject({ etag: source.etag, checksums: kept });
+    // The README's restamp in place.
+    const restamped = await cli(['cp', `s3://${bucket}/crc/big.bin`, `s3://${bucket}/crc/big.bin`, '--meta', 'owner=ops']);
+    expect(restamped.code, restamped.stderr).toBe(0);
+    expect(restamped.stderr).toBe('');
+    expect(await stat('crc/big.bin')).toMatchObject({ etag: source.etag, checksums: kept, metadata: { owner: 'ops' } });
+    const got = await cli(['get', `s3://${bucket}/crc/big.bin`, join(work.path, 'crc-big.bin'), '--json']);
+    expect(got.code, got.stderr).toBe(0);
+    expect(lastJson(got)).toMatchObject({ objects: [{ verifiedBy: checksummedPartCopies ? 'crc32' : 'multipart-etag' }] });
+    // Where the parts were refused into an upload asking for a CRC32, that upload was aborted.
+    expect(lastJson(await cli(['uploads', 'ls', `s3://${bucket}/crc/`, '--json']))).toMatchObject({ uploads: [] });
+  });
+
+  it('Expires is kept where the copy states the headers itself: with --meta or --content-type, and on a multipart copy', async () => {
+    const expires = new Date('2031-05-06T07:08:09Z');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'expires/one.csv', Body: small, Expires: expires }));
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'expires/big.bin', Expires: expires }));
+    const parts = [];
+    for (const [index, part] of [big.subarray(0, 5 * MiB), big.subarray(5 * MiB, 6 * MiB)].entries()) {
+      const sent = await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'expires/big.bin', UploadId: created.UploadId, PartNumber: index + 1, Body: part }));
+      parts.push({ PartNumber: index + 1, ETag: sent.ETag });
+    }
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'expires/big.bin', UploadId: created.UploadId, MultipartUpload: { Parts: parts } }));
+    for (const args of [
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-meta/one.csv`, '--meta', 'stage=gold'],
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-type/one.csv`, '--content-type', 'text/plain'],
+      ['cp', `s3://${bucket}/expires/big.bin`, `s3://${bucket}/expires-parts/big.bin`],
+    ]) {
+      const result = await cli(args);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    for (const key of ['expires-meta/one.csv', 'expires-type/one.csv', 'expires-parts/big.bin']) expect((await head(key)).Expires, key).toEqual(expires);
+  });
+
   it('a multipart object with parts of unequal sizes is copied in its exact layout, and keeps its ETag', async () => {
     const sizes = [6 * MiB, 5 * MiB, 7 * MiB, 1 * MiB];
     const data = randomBytes(sizes.reduce((sum, size) => sum + size, 0));
@@ -340,6 +389,18 @@ describe('mv', () => {
       expect(result.stderr).not.toContain('could not be deleted');
       expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
       expect(await listKeys(client, bucket, 'mvx/')).toEqual(['mvx/a.csv', 'mvx/b.csv']);
+    });
+
+    it("a copy whose ETag proves but whose stored CRC32 is not the source's does not prove: the source is kept, the copy removed; exit 1", async () => {
+      const put = await cli(['put', join(work.path, 'small.csv'), `s3://${bucket}/mvc/a.csv`]);
+      expect(put.code, put.stderr).toBe(0);
+      proxy.setRules([{ method: 'HEAD', match: /\/mvc-dest\/a\.csv/, fault: { kind: 'set-response-header', name: 'x-amz-checksum-crc32', value: 'AAAAAA==' } }]);
+      const result = await cli(['mv', `s3://${bucket}/mvc/a.csv`, `s3://${bucket}/mvc-dest/a.csv`], { AWS_ENDPOINT_URL: endpoint });
+      expect(result.code, result.stderr).toBe(1);
+      expect(proxy.faults('set-response-header')).toBeGreaterThan(0);
+      expect(result.stderr).toMatch(/did not verify: crc32 AAAAAA==, the source's is [A-Za-z0-9+/]{6}==/);
+      expect(await listKeys(client, bucket, 'mvc/')).toEqual(['mvc/a.csv']);
+      expect(await listKeys(client, bucket, 'mvc-dest/')).toEqual([]);
     });
 
     it('a copy that does not prove (its ETag read back is not the source\'s) keeps the source and removes the copy; exit 1', async () => {

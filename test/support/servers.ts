@@ -32,6 +32,11 @@ export interface Capabilities {
   uploadInitiatedDates: boolean;
   /** `If-None-Match: *` on PutObject and CompleteMultipartUpload refuses a key already taken, with 412. */
   conditionalWrites: boolean;
+  /**
+   * UploadPartCopy into an upload created with a checksum algorithm (`x-amz-checksum-algorithm: CRC32`,
+   * FULL_OBJECT) is taken, so a copy in parts keeps a full-object CRC32. MinIO refuses it ("checksum missing").
+   */
+  checksummedPartCopies: boolean;
 }
 
 export type ServerName = 'minio' | 'moto' | 'moto-5.2.1' | 'seaweedfs';
@@ -58,6 +63,7 @@ export const AWS_CAPABILITIES: Capabilities = {
   postPolicyConditions: true,
   uploadInitiatedDates: true,
   conditionalWrites: true,
+  checksummedPartCopies: true,
 };
 
 /**
@@ -96,8 +102,9 @@ export const SERVERS: ServerEntry[] = [
   {
     name: 'minio',
     description: 'MinIO built from source (the reference server of the suite)',
-    // MinIO refuses a public access block, transitions to tiers it lacks, and the abort-incomplete-uploads action.
-    capabilities: { ...AWS_CAPABILITIES, publicAccessBlock: false, lifecycleTransitions: false, lifecycleAbortIncompleteUploads: false },
+    // MinIO refuses a public access block, transitions to tiers it lacks, the abort-incomplete-uploads
+    // action, and a part copied into an upload that asked for a checksum.
+    capabilities: { ...AWS_CAPABILITIES, publicAccessBlock: false, lifecycleTransitions: false, lifecycleAbortIncompleteUploads: false, checksummedPartCopies: false },
     files: 'all',
   },
   { name: 'moto', description: "moto's S3 server at the pinned version", capabilities: MOTO, files: [...PORTABLE_FILES, ...GUARANTEES_ON_MOTO] },

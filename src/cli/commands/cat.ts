@@ -3,14 +3,15 @@ import { formatS3Url, parseObjectAddress } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
+import { DOWNLOAD_PROOFS } from './shared.js';
 
 export function registerCat(program: Command): void {
   program
     .command('cat')
     .summary('stream an object to standard output, verified')
     .description(
-      'Write an object to standard output in order, as `datalake get OBJECT -` does, and check it at the end against the ' +
-        "object's full-object CRC32, else its stored MD5, the ETag or the multipart ETag. Bytes already written to a pipe cannot be taken back: on a mismatch " +
+      'Write an object to standard output in order, as `datalake get OBJECT -` does, and check it at the end against ' +
+        `${DOWNLOAD_PROOFS}. Bytes already written to a pipe cannot be taken back: on a mismatch ` +
         'the command says how many went out, and exits 1.',
     )
     .argument('<object>', 's3://bucket/key, or a key in --bucket')

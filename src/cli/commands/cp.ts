@@ -8,7 +8,7 @@ import type { FilterRule } from '../../core/sync/filters.js';
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals, type Runtime } from '../runtime.js';
-import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, collect, countingNameFilter, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
+import { COPY_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, attempt, collect, countingNameFilter, type FailedItem, type LayoutAndStorageFlags } from './shared.js';
 import { failIfAny } from '../exit-codes.js';
 
 export interface CopyFlags extends LayoutAndStorageFlags {
@@ -26,10 +26,11 @@ export function registerCp(program: Command): void {
     .summary('copy objects between S3 locations, server-side')
     .description(
       'Copy an object, or with --recursive every object under a prefix, from S3 to S3 without the bytes passing through ' +
-        'this machine. A single-part object up to 5 GiB goes in one CopyObject; a multipart object is copied part for part ' +
-        '(UploadPartCopy) in its own part layout, so the copy keeps its ETag. Metadata, tags, checksums, content type, ' +
-        'storage class and encryption are kept unless a flag replaces them. Every copy is proven afterwards: its ETag, ' +
-        'else its stored MD5 or full-object checksum, must be the source\'s.',
+        'this machine. A single-part object up to 5 GiB goes in one CopyObject, which keeps its checksums; a multipart ' +
+        'object is copied part for part (UploadPartCopy) in its own part layout. A multipart copy keeps the source\'s ETag, ' +
+        'and its full-object CRC32 only where the server takes checksums on part copies (MinIO does not). Metadata, tags, ' +
+        'content type and the other content headers, storage class and encryption are kept unless a flag replaces them. ' +
+        `Every copy is proven afterwards: ${COPY_PROOFS}.`,
     )
     .addHelpText(
       'after',

@@ -6,7 +6,7 @@ import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveG
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter } from './shared.js';
+import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter } from './shared.js';
 import { failIfAny } from '../exit-codes.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
@@ -19,7 +19,8 @@ export function registerGet(program: Command): void {
     .description(
       'Download an object to a file, a directory or - (standard output); with --recursive, every object under a prefix. ' +
         'Large objects come in parallel ranges. Bytes go to a temporary file beside the target, are checked against the ' +
-        "object's full-object CRC32, else its stored MD5 or ETag (multipart included), and only then renamed into place: never a partial or corrupt file.",
+        `cheapest strong proof the object carries — ${DOWNLOAD_PROOFS} — and only then renamed into place: never a partial ` +
+        'or corrupt file.',
     )
     .argument('<source>', 's3://bucket/key, or a key in --bucket (a prefix with --recursive)')
     .argument('[destination]', 'file, directory, or - for standard output (default: the current directory)')

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { addCopyOptions, runCopies, type CopyFlags } from './cp.js';
+import { COPY_PROOFS } from './shared.js';
 
 export function registerMv(program: Command): void {
   const rules: FilterRule[] = [];
@@ -10,7 +11,7 @@ export function registerMv(program: Command): void {
     .summary('move objects between S3 locations: copy, prove, then delete the source')
     .description(
       'Copy an object (or with --recursive every object under a prefix) server-side as `datalake cp` does, prove the copy ' +
-        '(its ETag, else its stored MD5 or full-object checksum, must be the source\'s), and only then delete the source — ' +
+        `(${COPY_PROOFS}), and only then delete the source — ` +
         'never the other order. A copy that fails or does not prove keeps the source, and the command exits 1. On a ' +
         'versioned bucket the source\'s delete makes a delete marker, as aws s3 mv does.',
     )

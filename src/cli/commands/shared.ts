@@ -13,6 +13,14 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 export type { FailedItem } from '../summary.js';
 
+/** What proves a server-side copy, in the order copy-proof.ts takes it (proveCopy, else readBack): said once for cp and mv. */
+export const COPY_PROOFS =
+  "its ETag, where both ETags are MD5s, and any full-object checksum both carry must be the source's; else it is read back and hashed against the source's full-object CRC32, stored MD5 or ETag";
+
+/** What proves a download, in the order checksums.ts's contentProofOf takes it: said once for get, cat and verify. */
+export const DOWNLOAD_PROOFS =
+  'its full-object CRC32, else its composite CRC32 (part by part), else the same two for CRC32C, else its stored MD5 (md5chksum), else a plain-MD5 ETag, else the multipart ETag recomputed part by part';
+
 /**
  * Runs one item of a many-object command. A failure is recorded and the run goes on, except a
  * failure every other item would meet too (bad credentials, no bucket, no endpoint): that one ends

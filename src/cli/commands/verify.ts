@@ -7,7 +7,7 @@ import { failIfAny } from '../exit-codes.js';
 import type { Verified } from '../../core/sync/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
+import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 
 export function registerVerify(program: Command): void {
@@ -16,7 +16,7 @@ export function registerVerify(program: Command): void {
     .summary('prove objects intact, against local files or their own checksums')
     .description(
       'Against local files when --local is given (a prefix against a directory reports missing and extra files too), ' +
-        "else by downloading and checking against the object's full-object CRC32, the MD5 stored at upload, the plain ETag, or the multipart ETag. " +
+        `else by downloading each object and checking it against ${DOWNLOAD_PROOFS}. ` +
         'Multipart objects included. Exit 1 on any mismatch.',
     )
     .argument('<source>', 's3://bucket/key, or a prefix (ending in /, or with --recursive)')

@@ -7,7 +7,7 @@ import { contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, multipartE
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { sdk } from '../s3/sdk.js';
-import type { HeadDetails, StoredChecksums } from './stat.js';
+import { hasWholeObjectChecksum, type HeadDetails, type StoredChecksums } from './stat.js';
 
 /** What proved the copy holds the source's bytes: always something computed from the copy's own bytes. */
 export type CopyProof =
@@ -22,9 +22,9 @@ export type CopyProof =
 
 /**
  * Proves the copy from what the server says of it, where that is computed from the copy's own bytes:
- * the ETag where both ETags are MD5s, else a full-object checksum; the sizes always. Undefined when
- * neither applies (SSE-KMS without a checksum): the copy must then be read back. A stored MD5
- * (md5chksum) is never a proof here: it is metadata copied from the source, not a hash of the copy.
+ * the ETag where both ETags are MD5s, and a full-object checksum both carry; the sizes always.
+ * Undefined when neither applies (SSE-KMS without a checksum): the copy must then be read back. A
+ * stored MD5 (md5chksum) is never a proof here: it is metadata copied from the source, not a hash of the copy.
  */
 export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): 'etag' | 'checksum' | undefined {
   const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}`;
@@ -33,16 +33,11 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
     expectedEtag !== undefined &&
     etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) &&
     etagReflectsContent({ serverSideEncryption: copy.serverSideEncryption ?? undefined });
-  if (etagsCount) {
-    if (copy.etag !== expectedEtag) throw new ContentMismatch(`${where} did not verify: ETag ${copy.etag ?? 'none'}, expected ${expectedEtag}`);
-    return 'etag';
-  }
+  if (etagsCount && copy.etag !== expectedEtag) throw new ContentMismatch(`${where} did not verify: ETag ${copy.etag ?? 'none'}, expected ${expectedEtag}`);
+  // Where the ETag proves the copy, a checksum the server stored for it must agree too: it is computed apart.
   const shared = sharedFullObjectChecksum(from.checksums, copy.checksums);
-  if (shared) {
-    if (shared.copy !== shared.source) throw new ContentMismatch(`${where} did not verify: ${shared.name} ${shared.copy}, the source's is ${shared.source}`);
-    return 'checksum';
-  }
-  return undefined;
+  if (shared && shared.copy !== shared.source) throw new ContentMismatch(`${where} did not verify: ${shared.name} ${shared.copy}, the source's is ${shared.source}`);
+  return etagsCount ? 'etag' : shared ? 'checksum' : undefined;
 }
 
 /**
@@ -51,7 +46,7 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
  * the sizes only ('size-only', which mv refuses to act on).
  */
 export async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyProof> {
-  const crc32 = from.checksums.type === 'FULL_OBJECT' ? from.checksums.crc32 : undefined;
+  const crc32 = hasWholeObjectChecksum(from.checksums) ? from.checksums.crc32 : undefined;
   const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
   // Composite CRC32s and CRC32Cs are not offered here (none passed): read-back hashes whole parts by MD5.
   if (proof.kind === 'none' || proof.kind === 'composite-crc32' || proof.kind === 'crc32c' || proof.kind === 'composite-crc32c') return 'size-only';
@@ -87,7 +82,7 @@ async function hashCopy(body: AsyncIterable<Uint8Array>, partSizes: readonly num
 }
 
 function sharedFullObjectChecksum(source: StoredChecksums, copy: StoredChecksums): { name: string; source: string; copy: string } | undefined {
-  if (source.type !== 'FULL_OBJECT' || copy.type !== 'FULL_OBJECT') return undefined;
+  if (!hasWholeObjectChecksum(source) || !hasWholeObjectChecksum(copy)) return undefined;
   for (const name of ['crc64nvme', 'crc32c', 'crc32', 'sha256', 'sha1'] as const) {
     const [a, b] = [source[name], copy[name]];
     if (a !== undefined && b !== undefined) return { name, source: a, copy: b };

@@ -1,8 +1,9 @@
 /**
  * The requests that make a server-side copy: one CopyObject for a single-part object up to 5 GiB,
  * else the one multipart upload (multipart-upload.ts) with its parts copied by UploadPartCopy in the
- * source's own layout (their ETags checked to give the source's multipart ETag before completing);
- * how the copy is stored (the flags', else the source's).
+ * source's own layout (their ETags checked to give the source's multipart ETag before completing,
+ * and the source's full-object CRC32 kept where the server takes it); how the copy is stored (the
+ * flags', else the source's).
  */
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
@@ -11,9 +12,10 @@ import { dataRequest, controlRequest, type TransferContext } from '../s3/context
 import { ContentMismatch, failure } from '../errors.js';
 import { GiB } from '../config/units.js';
 import { sdk } from '../s3/sdk.js';
-import { objectTags, partSizes, type HeadDetails } from './stat.js';
+import { errorCodeOf } from '../s3/retry.js';
+import { hasWholeObjectChecksum, objectTags, partSizes, type HeadDetails } from './stat.js';
 import type { ServerSideEncryption } from './put-options.js';
-import { abortQuietly, completeMultipartUpload, copyParts, createMultipartUpload } from './multipart-upload.js';
+import { abortQuietly, completeMultipartUpload, copyParts, createMultipartUpload, type CopySource, type PartToCopy, type StartedUpload, type UploadedPart } from './multipart-upload.js';
 import { partsOfSizes } from './parts.js';
 
 /** The largest object one CopyObject request may copy (S3's limit); above it, and for multipart sources, parts are copied. */
@@ -61,6 +63,7 @@ function storedHeaders(from: HeadDetails, head: HeadObjectCommandOutput, options
     ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),
     ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
     ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
+    ...(head.Expires ? { Expires: head.Expires } : {}),
   };
 }
 
@@ -90,6 +93,7 @@ function storedAsHeaders(fields: ReturnType<typeof storedHeaders> & ReturnType<t
     ['content-disposition', fields.ContentDisposition],
     ['content-encoding', fields.ContentEncoding],
     ['content-language', fields.ContentLanguage],
+    ['expires', fields.Expires?.toUTCString()],
     ['x-amz-tagging', fields.Tagging],
     ['x-amz-storage-class', fields.StorageClass as string | undefined],
     ['x-amz-server-side-encryption', fields.ServerSideEncryption as string | undefined],
@@ -148,10 +152,12 @@ export async function copyInParts(
     ...(tags && Object.keys(tags).length > 0 ? { Tagging: taggingOf(tags) } : {}),
     ...placementFields(from, options),
   });
-  // Without a full-object CRC32: UploadPartCopy cannot carry one, and a server that asks for it refuses the parts.
-  const upload = await createMultipartUpload(ctx, to, stored, { fullObjectCrc32: false });
+  // The source's full-object CRC32 is the copy's too (the same bytes): asked for, and sent at completion
+  // for the server to check, where the server takes part copies into such an upload (not MinIO).
+  const crc32 = hasWholeObjectChecksum(from.checksums) ? from.checksums.crc32 : undefined;
+  const upload = await startAndCopyParts(ctx, to, stored, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes), { fullObjectCrc32: crc32 !== undefined });
   try {
-    const parts = await copyParts(ctx, to, upload.uploadId, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes));
+    const { parts } = upload;
     // The destination's encryption (a flag, or the bucket's default that only the answers tell) decides
     // whether the parts' ETags are MD5s at all: under SSE-KMS they are not, and the copy is proven after.
     const asked = placementFields(from, options).ServerSideEncryption as string | undefined;
@@ -163,12 +169,48 @@ export async function copyInParts(
       if (await bucketDefaultIsKms(ctx, to.bucket)) return undefined;
       throw error;
     }) : undefined;
-    const completed = await completeMultipartUpload(ctx, to, upload.uploadId, parts, { checkEtag: expectedEtag !== undefined, size: from.size, fullObjectCrc32: false });
+    const completed = await completeMultipartUpload(ctx, to, upload.uploadId, parts, {
+      checkEtag: expectedEtag !== undefined,
+      size: from.size,
+      fullObjectCrc32: upload.fullObjectCrc32,
+      crc32: upload.fullObjectCrc32 ? crc32 : undefined,
+    });
     return { versionId: completed.versionId && completed.versionId !== 'null' ? completed.versionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {
     await abortQuietly(ctx, to, upload.uploadId);
     throw error;
   }
+}
+
+/** An upload whose parts were copied, and whether it asked for a full-object CRC32. */
+interface CopiedUpload extends StartedUpload {
+  parts: UploadedPart[];
+  fullObjectCrc32: boolean;
+}
+
+/**
+ * Starts an upload and copies the parts of `source` into it (copyParts), asking for a full-object
+ * CRC32 when `fullObjectCrc32` is set, so that the copy can keep its source's. A server that refuses
+ * a part copied into such an upload (MinIO: InvalidArgument, "checksum missing": its UploadPartCopy
+ * computes no checksum) has the parts copied again into an upload without one: the copy then keeps
+ * no CRC32, and that is no failure. On any other failure the upload is aborted and the error thrown.
+ */
+async function startAndCopyParts(
+  ctx: TransferContext,
+  to: ObjectRef,
+  stored: Record<string, string>,
+  source: CopySource,
+  parts: readonly PartToCopy[],
+  { fullObjectCrc32 }: { fullObjectCrc32: boolean },
+): Promise<CopiedUpload> {
+  const upload = await createMultipartUpload(ctx, to, stored, { fullObjectCrc32 });
+  try {
+    return { ...upload, parts: await copyParts(ctx, to, upload.uploadId, source, parts), fullObjectCrc32 };
+  } catch (error) {
+    await abortQuietly(ctx, to, upload.uploadId);
+    if (!fullObjectCrc32 || errorCodeOf(error) !== 'InvalidArgument') throw error;
+  }
+  return startAndCopyParts(ctx, to, stored, source, parts, { fullObjectCrc32: false });
 }
 
 /**
@@ -194,7 +236,7 @@ async function expectedPartEtag(from: HeadDetails, partEtags: string[], layoutGu
  * some servers will not add checksums to) would leave the copy with no proof at all.
  */
 export async function onlyChecksumProvesParts(ctx: TransferContext, from: HeadDetails, to: ObjectRef, options: CopyOptions): Promise<boolean> {
-  if (from.checksums.type !== 'FULL_OBJECT') return false;
+  if (!hasWholeObjectChecksum(from.checksums)) return false;
   if (!etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined })) return true;
   const asked = placementFields(from, options).ServerSideEncryption as string | undefined;
   return !etagReflectsContent({ serverSideEncryption: asked }) || (asked === undefined && (await bucketDefaultIsKms(ctx, to.bucket)));

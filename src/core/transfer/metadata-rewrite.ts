@@ -74,10 +74,11 @@ export async function rewriteMetadata(
  * Over 5 GiB a single CopyObject is refused: a new multipart upload of the key with the new metadata,
  * its parts copied from the object in the layout it was uploaded in, completed and proven as the
  * upload was (the same multipart ETag, each part's ETag the MD5 it was sent with, and now the MD5 in
- * its metadata; no full-object CRC32, which UploadPartCopy cannot carry).
+ * its metadata; no full-object CRC32: none is asked for, as MinIO refuses part copies into an upload
+ * that asks for one — cp asks and falls back, copy-requests.ts's startAndCopyParts).
  */
 async function copyInParts(ctx: TransferContext, ref: ObjectRef, uploaded: { size: number; etag: string; parts: readonly SentPart[] }, options: PutOptions, md5Hex: string): Promise<WriteAnswer> {
-  // Without a full-object CRC32: UploadPartCopy cannot carry one, and a server that asks for it refuses the parts.
+  // Without a full-object CRC32: MinIO refuses part copies into an upload that asks for one.
   const upload = await createMultipartUpload(ctx, ref, storageHeaders(options, md5Hex), { fullObjectCrc32: false });
   try {
     // Each part from the range it was sent as, checked against what it was sent with.

@@ -8,7 +8,7 @@
  * file of about 300 lines on purpose: the steps of the one implementation, read side by side.
  */
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { combineCrc32s, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
+import { combineCrc32s, crc32FromBase64, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
 import { childAbort, dataRequest, controlRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, failure } from '../errors.js';
 import type { PartRange } from './parts.js';
@@ -38,7 +38,7 @@ export interface UploadedPart {
   size: number;
   /** The part's MD5 where known: what was sent, or a copied part's plain-MD5 ETag. */
   md5?: Buffer | undefined;
-  /** The part's CRC32 where known (what was sent). */
+  /** The part's CRC32 where known: what was sent, or what the server says it stored for a copied part. */
   crc32?: number | undefined;
   /** False when the part's answer names SSE-KMS (a bucket default the CreateMultipartUpload answer may not say). */
   etagIsMd5?: boolean;
@@ -58,8 +58,8 @@ export interface StartedUpload {
 /**
  * Starts an upload of an object stored as `stored` says (its headers: metadata, type, tags, storage
  * class, encryption; put-options.ts's storageHeaders for an upload), asking for a full-object CRC32
- * unless `fullObjectCrc32` is false (parts copied by UploadPartCopy, which carries no checksum: some
- * servers, MinIO, then refuse the part).
+ * unless `fullObjectCrc32` is false (parts copied by UploadPartCopy, which MinIO refuses into an
+ * upload that asks for one: copy-requests.ts's startAndCopyParts).
  */
 export async function createMultipartUpload(
   ctx: TransferContext,
@@ -205,7 +205,10 @@ export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: s
           const etagIsMd5 = etagReflectsContent({ serverSideEncryption: output.ServerSideEncryption });
           if (!sent) {
             if (!etag) throw failure(`the server returned no ETag for part ${partNumber} of ${formatS3Url(to)}`);
-            return { partNumber, etag, size: end - start, etagIsMd5, md5: etagIsMd5 && isPlainMd5Etag(etag) ? Buffer.from(etag, 'hex') : undefined };
+            const md5 = etagIsMd5 && isPlainMd5Etag(etag) ? Buffer.from(etag, 'hex') : undefined;
+            // Into an upload that asked for a CRC32, the server says the one it computed for the part.
+            const crc32 = output.CopyPartResult?.ChecksumCRC32 ? crc32FromBase64(output.CopyPartResult.ChecksumCRC32) : undefined;
+            return { partNumber, etag, size: end - start, etagIsMd5, md5, crc32 };
           }
           if (etagIsMd5 && etag !== sent.md5.toString('hex')) {
             throw new TransientError(`part ${partNumber} of ${formatS3Url(to)}, copied: ETag ${etag} is not the MD5 of the part`);
@@ -244,6 +247,11 @@ export interface CompletionProof {
   ifNoneMatch?: boolean | undefined;
   /** False for an upload started without one (its CRC32 is then neither sent nor checked). */
   fullObjectCrc32?: boolean;
+  /**
+   * The whole object's CRC32 known beforehand (a copy's: its source's), sent and checked instead of
+   * one combined from the parts; where every part has a CRC32, their combination must be this one.
+   */
+  crc32?: string | undefined;
 }
 
 /**
@@ -253,15 +261,19 @@ export interface CompletionProof {
  * both settled by a fresh look at the object (upload-proof.ts), never by removing it unseen.
  */
 export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: SentPart[], proof: CompletionProof): Promise<WriteAnswer & { crc32: string }>;
-/** Parts not all sent from known bytes (copied from another object): no full-object CRC32 to send or check. */
-export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: UploadedPart[], proof: CompletionProof & { fullObjectCrc32: false }): Promise<WriteAnswer>;
+/** Parts not all sent from known bytes (copied from another object): a full-object CRC32 only where `proof.crc32` gives it. */
+export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: UploadedPart[], proof: CompletionProof): Promise<WriteAnswer & { crc32?: string }>;
 export async function completeMultipartUpload(ctx: TransferContext, ref: ObjectRef, uploadId: string, sent: UploadedPart[], proof: CompletionProof): Promise<WriteAnswer & { crc32?: string }> {
   const withCrc32 = proof.fullObjectCrc32 !== false;
   const ordered = [...sent].sort((a, b) => a.partNumber - b.partNumber);
   const md5s = ordered.map((part) => part.md5);
   const etag = md5s.every((md5) => md5 !== undefined) ? multipartEtag(md5s as Buffer[]) : undefined;
   const crc32s = ordered.map((part) => ({ crc32: part.crc32, size: part.size }));
-  const crc32 = crc32s.every((part) => part.crc32 !== undefined) ? crc32ToBase64(combineCrc32s(crc32s as Array<{ crc32: number; size: number }>)) : undefined;
+  const combined = crc32s.every((part) => part.crc32 !== undefined) ? crc32ToBase64(combineCrc32s(crc32s as Array<{ crc32: number; size: number }>)) : undefined;
+  if (withCrc32 && proof.crc32 !== undefined && combined !== undefined && combined !== proof.crc32) {
+    throw new ContentMismatch(`${formatS3Url(ref)} did not verify: its parts' CRC32s combine to ${combined}, not the ${proof.crc32} expected`);
+  }
+  const crc32 = proof.crc32 ?? combined;
   // Under SSE-KMS (asked, or the bucket's default) the ETag is no MD5: the full-object CRC32 proves it.
   const checkEtag = proof.checkEtag && etag !== undefined && ordered.every((part) => part.etagIsMd5 !== false);
   const expected: ExpectedObject = { size: proof.size, etags: checkEtag && etag ? [etag] : [], md5: proof.md5, crc32 };

@@ -19,6 +19,16 @@ export interface StoredChecksums {
   type?: string;
 }
 
+/**
+ * Whether the object carries checksums of its whole content: FULL_OBJECT, or, from a server that names
+ * no type (SeaweedFS for a single PUT), values that are not a composite `…-N`, as downloads read them (objects.ts).
+ */
+export function hasWholeObjectChecksum(checksums: StoredChecksums): boolean {
+  const values = [checksums.crc32, checksums.crc32c, checksums.crc64nvme, checksums.sha1, checksums.sha256].filter((value) => value !== undefined);
+  if (values.length === 0) return false;
+  return checksums.type !== undefined ? checksums.type === 'FULL_OBJECT' : values.every((value) => !/-\d+$/.test(value));
+}
+
 /** Everything one object carries but its bytes. */
 export interface ObjectDetails {
   bucket: string;
