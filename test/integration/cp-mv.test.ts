@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { copyObject } from '../../src/core/transfer/copy.js';
 import { openRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { BIN, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -339,6 +341,35 @@ describe('mv', () => {
       expect(result.stderr).not.toContain('could not be deleted');
       expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
       expect(await listKeys(client, bucket, 'mvx/')).toEqual(['mvx/a.csv', 'mvx/b.csv']);
+    });
+
+    it('a second Ctrl-C stops at once, and --json still prints its one document: what completed, and the interrupt', async () => {
+      await Promise.all(['mvint/a.csv', 'mvint/b.csv', 'mvint/c.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+      // One object at a time: a.csv is moved whole, then b.csv's copy is held at the proxy, unanswered.
+      proxy.setRules([{ method: 'PUT', match: /\/mvint-dest\//, skip: 1, fault: { kind: 'hold', gate: 'mvint' } }]);
+      const child = spawn(process.execPath, [BIN, 'mv', '-r', `s3://${bucket}/mvint/`, `s3://${bucket}/mvint-dest/`, '--json', '--concurrency', '1'], { env: env({ AWS_ENDPOINT_URL: endpoint }), cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      try {
+        await waitFor(() => proxy.held('mvint') === 1, "b.csv's copy held at the proxy");
+        child.kill('SIGINT');
+        await waitFor(() => stderr.includes('SIGINT received'), 'the first signal taken');
+        child.kill('SIGINT');
+        expect(await exited).toBe(130);
+      } finally {
+        proxy.release('mvint');
+      }
+      expect(stderr).toContain('datalake: SIGINT again: stopping now');
+      const lines = stdout.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        objects: [{ source: `s3://${bucket}/mvint/a.csv`, key: 'mvint-dest/a.csv', sourceDeleted: true }],
+        failed: [],
+        error: { code: 'interrupted', message: 'interrupted by SIGINT (run the same command again to resume)' },
+      });
     });
 
     it('a copy that does not prove (its ETag read back is not the source\'s) keeps the source and removes the copy; exit 1', async () => {
