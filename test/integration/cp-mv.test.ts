@@ -259,7 +259,7 @@ describe('cp -r through the fault proxy', () => {
     expect(result.code).toBe(1);
     expect(proxy.faults('status')).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain('the server rejected the credentials (InvalidAccessKeyId)');
+    expect(result.stderr).toContain(`the server at ${endpoint} rejected the credentials (InvalidAccessKeyId)`);
     expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
     expect(await listKeys(client, bucket, 'cpx-dest/')).toEqual([]);
   });

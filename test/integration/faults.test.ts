@@ -219,8 +219,24 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
       return;
     }
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toMatch(/^datalake: error: the server rejected the credentials \(InvalidAccessKeyId\) \(check AWS_ACCESS_KEY_ID/);
+    expect(result.stderr.trim()).toBe(
+      `datalake: error: the server at ${proxied.AWS_ENDPOINT_URL} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
+    );
     expect(proxy.log).toHaveLength(1);
+  });
+
+  it('a wrong secret names the endpoint that refused it: ls (SignatureDoesNotMatch), and get, whose HEAD answer gives no reason', async () => {
+    if (!inject('s3').capabilities.checksSignatures) return;
+    const env = { ...proxied, AWS_SECRET_ACCESS_KEY: 'wrong-secret' };
+    const listed = await runCli(['ls', `s3://${bucket}/`], { env });
+    expect(listed.code).toBe(1);
+    expect(listed.stderr.trim()).toBe(
+      `datalake: error: the server at ${proxied.AWS_ENDPOINT_URL} rejected the credentials (SignatureDoesNotMatch) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
+    );
+    const got = await runCli(['get', `s3://${bucket}/nothing-needed.bin`, join(work.path, 'never.bin')], { env });
+    expect(got.code).toBe(1);
+    expect(got.stderr.trim().split('\n')).toHaveLength(1);
+    expect(got.stderr).toContain(`the server at ${proxied.AWS_ENDPOINT_URL} refused the request '${bucket}' (HTTP 403, no reason given)`);
   });
 
   it('an unreachable endpoint: exit 1 with a line naming it', async () => {
