@@ -1,5 +1,6 @@
 import { DatalakeError, describeError, failure } from '../errors.js';
 import { clockSkewCorrected, errorCodeOf, httpStatusOf } from './retry.js';
+import { failedRequestOf } from './transport-errors.js';
 
 /**
  * Turns what the SDK or the network threw into one line a user can act on. Secrets never appear:
@@ -58,6 +59,9 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
     default:
       break;
   }
+  // A request that failed below HTTP (no answer, or its body broke off): which request, and where to.
+  const request = failedRequestOf(error);
+  if (request && status === undefined) return failure(`${request.request} at ${request.origin} failed: ${describeError(error)}`, { cause: error });
   // A HEAD's 403 has no body to tell a wrong secret from a policy's refusal: both are said.
   if (status === 403) {
     return failure(`${server} refused the request${bucket} (HTTP 403, no reason given): the credentials were rejected or are not allowed this`, {
