@@ -81,9 +81,21 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   const explained: DatalakeError = isDatalakeError(error) ? error : (localStateFailure(error) ?? explainError(error, { endpoint }));
   process.stderr.write(`${errorLine(explained)}\n`);
   // The S3 or system code behind the error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted).
-  if (options.json) printErrorDocument({ code: jsonErrorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') });
+  if (options.json) printErrorDocument(jsonError(explained));
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
   return code;
+}
+
+/**
+ * A second signal ends the process at once, before the command can report: with `--json`, stdout
+ * still gets its one document (unless one is out already), with the interrupt as its `error`.
+ */
+export function reportStoppedNow(reason: DatalakeError, json: boolean): void {
+  if (json) printErrorDocument(jsonError(reason));
+}
+
+function jsonError(explained: DatalakeError): JsonError {
+  return { code: jsonErrorCode(explained), message: errorLine(explained).replace(/^datalake: error: /, '') };
 }
 
 /** commander showed the help or the version: asked for (exit 0), or shown for a mistake (exit 2, its own exit code 1). */

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { DatalakeError } from '../core/errors.js';
-import { exitCodeForSignal } from './exit-codes.js';
+import { exitCodeForSignal, reportStoppedNow } from './exit-codes.js';
+import { currentOutput } from './output.js';
 
 /** How long in-flight requests may take to finish after the first signal. */
 export const GRACE_PERIOD_MS = 10_000;
@@ -8,7 +9,8 @@ export const GRACE_PERIOD_MS = 10_000;
 /**
  * SIGINT and SIGTERM. The first one stops new work (`stopping`): no new request starts, the ones in
  * flight may finish within the grace period, journals are kept so a re-run resumes. When the grace
- * period is over, or on a second signal, `signal` aborts whatever is still in flight.
+ * period is over, or on a second signal, `signal` aborts whatever is still in flight; a second signal
+ * also ends the process at once, with the `--json` document the run could not print.
  */
 class Interruption {
   private readonly soft = new AbortController();
@@ -47,6 +49,8 @@ class Interruption {
       if (this.received) {
         this.hard.abort(new DatalakeError('interrupted', `interrupted by ${name}`));
         process.stderr.write(`datalake: ${name} again: stopping now\n`);
+        // The command will not get to report: its --json document is printed here (argv before its output exists).
+        reportStoppedNow(this.soft.signal.reason as DatalakeError, currentOutput()?.mode.json ?? process.argv.includes('--json'));
         process.exit(this.exitCode());
       }
       this.received = name;

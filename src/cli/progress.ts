@@ -5,6 +5,10 @@ import { formatBytes } from '../core/config/units.js';
 /** A run shorter than this shows no bar at all: a bar that flashes for a small file only hides output. */
 export const PROGRESS_DELAY_MS = 1_000;
 
+/** The bar's width on a wide terminal; on a narrow one it gives way, down to BAR_MIN_WIDTH, before any field does. */
+export const BAR_WIDTH = 24;
+const BAR_MIN_WIDTH = 10;
+
 interface Counts {
   /** Transfers started (the total when there is no plan: one file, standard input). */
   files: number;
@@ -46,7 +50,7 @@ export class ProgressDisplay {
     clearOnComplete: true,
     fps: 5,
     etaBuffer: 20,
-    barsize: 24,
+    barsize: BAR_WIDTH,
     // Wrapping stays on: the bar is cut to the width instead, and a long result line above it wraps whole.
     linewrap: true,
   }, cliProgress.Presets.shades_classic);
@@ -188,13 +192,31 @@ export interface Payload {
   speed: string;
 }
 
+/**
+ * The bar's line, fitted to the terminal's width (`maxWidth`): the bar and percent, then what matters
+ * first — how many files, what is being done (checksumming) — then bytes, rate and ETA. The bar
+ * narrows first; a field that still does not fit is left out whole, with those after it, where
+ * cli-progress would cut the line at the width in the middle of a word.
+ */
 export function formatLine(options: cliProgress.Options, params: cliProgress.Params, payload: Payload): string {
-  const size = options.barsize ?? 24;
-  const filled = Math.floor((payload.percent / 100) * size);
-  const bar = `${(options.barCompleteChar ?? '█').repeat(filled)}${(options.barIncompleteChar ?? '░').repeat(size - filled)}`;
   const percent = `${payload.percent}%`.padStart(4);
-  const eta = Number.isFinite(params.eta) && params.eta > 0 ? ` | ETA ${cliProgress.Format.TimeFormat(params.eta, options, 1)}` : '';
-  const files = payload.files > 1 ? ` | ${payload.done}/${payload.files} files` : '';
-  const phase = payload.checksumming > 0 ? ` | checksumming ${payload.checksumming === 1 ? 'the file' : `${payload.checksumming} files`} before sending` : '';
-  return ` ${bar} ${percent} | ${payload.moved} of ${payload.known} | ${payload.speed}/s${eta}${files}${phase}`;
+  const fields = [
+    payload.files > 1 ? `${payload.done}/${payload.files} files` : '',
+    payload.checksumming > 0 ? `checksumming ${payload.checksumming === 1 ? 'the file' : `${payload.checksumming} files`} before sending` : '',
+    `${payload.moved} of ${payload.known}`,
+    `${payload.speed}/s`,
+    Number.isFinite(params.eta) && params.eta > 0 ? `ETA ${cliProgress.Format.TimeFormat(params.eta, options, 1)}` : '',
+  ].filter((field) => field !== '');
+  const widest = options.barsize ?? BAR_WIDTH;
+  for (let kept = fields.length; ; kept -= 1) {
+    const text = [percent, ...fields.slice(0, kept)].join(' | ');
+    // The line is a space, the bar, a space and the text.
+    const room = params.maxWidth - text.length - 2;
+    if (room >= BAR_MIN_WIDTH || kept === 0) return ` ${bar(options, payload.percent, Math.max(Math.min(room, widest), BAR_MIN_WIDTH))} ${text}`;
+  }
+}
+
+function bar(options: cliProgress.Options, percent: number, size: number): string {
+  const filled = Math.floor((percent / 100) * size);
+  return `${(options.barCompleteChar ?? '█').repeat(filled)}${(options.barIncompleteChar ?? '░').repeat(size - filled)}`;
 }

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { copyObject } from '../../src/core/transfer/copy.js';
 import { openRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { BIN, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -306,7 +308,7 @@ describe('cp -r through the fault proxy', () => {
     expect(result.code).toBe(1);
     expect(proxy.faults('status')).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain('the server rejected the credentials (InvalidAccessKeyId)');
+    expect(result.stderr).toContain(`the server at ${endpoint} rejected the credentials (InvalidAccessKeyId)`);
     expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
     expect(await listKeys(client, bucket, 'cpx-dest/')).toEqual([]);
   });
@@ -378,17 +380,87 @@ describe('mv', () => {
       expect(md5(await body('mvd-dest/a.csv'))).toBe(md5(small));
     });
 
-    it('a source delete refused for a reason every source would meet (the credentials) ends the run, explained; both stay; exit 1', async () => {
+    it('a source delete refused for a reason every source would meet (the credentials) ends the run, explained, naming the source kept beside its copy; exit 1', async () => {
       await Promise.all(['mvx/a.csv', 'mvx/b.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
       proxy.setRules([{ method: 'DELETE', match: /\/mvx\//, fault: { kind: 'status', status: 403, code: 'InvalidAccessKeyId' } }]);
       const result = await cli(['mv', `s3://${bucket}/mvx/`, `s3://${bucket}/mvx-dest/`, '-r', '--json', '--concurrency', '1'], { AWS_ENDPOINT_URL: endpoint });
       expect(result.code).toBe(1);
       expect(proxy.faults('status')).toBe(1);
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain('the server rejected the credentials (InvalidAccessKeyId)');
-      expect(result.stderr).not.toContain('could not be deleted');
-      expect(lastJson(result)).toMatchObject({ objects: [], failed: [], error: { code: 'InvalidAccessKeyId' } });
+      const rejected = `the server at ${endpoint} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`;
+      const kept = `s3://${bucket}/mvx/a.csv was copied to s3://${bucket}/mvx-dest/a.csv and proven, but could not be deleted: ${rejected} (both are there now; run the move again or delete the source)`;
+      expect(result.stderr.trim().split('\n')).toEqual([`datalake: failed: mvx/a.csv: ${kept}`, `datalake: error: ${rejected}`]);
+      expect(lastJson(result)).toMatchObject({ objects: [], failed: [{ key: 'mvx/a.csv', error: kept, code: 'InvalidAccessKeyId' }], error: { code: 'InvalidAccessKeyId' } });
       expect(await listKeys(client, bucket, 'mvx/')).toEqual(['mvx/a.csv', 'mvx/b.csv']);
+      expect(await listKeys(client, bucket, 'mvx-dest/')).toEqual(['mvx-dest/a.csv']);
+    });
+
+    it('a second Ctrl-C stops at once, and --json still prints its one document: what completed, and the interrupt', async () => {
+      await Promise.all(['mvint/a.csv', 'mvint/b.csv', 'mvint/c.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+      // One object at a time: a.csv is moved whole, then b.csv's copy is held at the proxy, unanswered.
+      proxy.setRules([{ method: 'PUT', match: /\/mvint-dest\//, skip: 1, fault: { kind: 'hold', gate: 'mvint' } }]);
+      const child = spawn(process.execPath, [BIN, 'mv', '-r', `s3://${bucket}/mvint/`, `s3://${bucket}/mvint-dest/`, '--json', '--concurrency', '1'], { env: env({ AWS_ENDPOINT_URL: endpoint }), cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      try {
+        await waitFor(() => proxy.held('mvint') === 1, "b.csv's copy held at the proxy");
+        child.kill('SIGINT');
+        await waitFor(() => stderr.includes('SIGINT received'), 'the first signal taken');
+        child.kill('SIGINT');
+        expect(await exited).toBe(130);
+      } finally {
+        proxy.release('mvint');
+      }
+      expect(stderr).toContain('datalake: SIGINT again: stopping now');
+      const lines = stdout.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        objects: [{ source: `s3://${bucket}/mvint/a.csv`, key: 'mvint-dest/a.csv', sourceDeleted: true }],
+        failed: [],
+        error: { code: 'interrupted', message: 'interrupted by SIGINT (run the same command again to resume)' },
+      });
+    });
+
+    it('the server dying mid-run ends it with one error; a source left beside its proven copy is named, nothing torn down is', async () => {
+      const keys = ['mvcrash/a.csv', 'mvcrash/b.csv', 'mvcrash/c.csv', 'mvcrash/d.csv'];
+      await Promise.all(keys.map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+      const dying = new FaultProxy(inject('s3').endpoint!);
+      const dyingEndpoint = await dying.start();
+      // Two objects at a time, one control request at a time: the first source's DELETE is held, with
+      // the other object's copy or proofs in flight behind it, when the server goes.
+      dying.setRules([{ method: 'DELETE', match: /\/mvcrash\//, fault: { kind: 'hold', gate: 'delete' } }]);
+      const child = spawn(process.execPath, [BIN, 'mv', '-r', `s3://${bucket}/mvcrash/`, `s3://${bucket}/mvcrash-dest/`, '--json', '--concurrency', '2'], { env: env({ AWS_ENDPOINT_URL: dyingEndpoint }), cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await waitFor(() => dying.held('delete') === 1, 'a source DELETE held at the proxy');
+      const heldKey = decodeURIComponent(dying.log.find((entry) => entry.method === 'DELETE')!.url.replace(/^\/[^/]+\//, '').replace(/\?.*$/, ''));
+      await dying.crash();
+      expect(await exited).toBe(1);
+
+      const refused = `cannot connect to ${dyingEndpoint}: connection refused`;
+      expect(stderr).not.toMatch(/Destroyed|destroyed/);
+      const lines = stderr.trim().split('\n');
+      expect(lines.at(-1)).toBe(`datalake: error: ${refused} (is the server running? check --endpoint / AWS_ENDPOINT_URL)`);
+      // Every other line names a source kept beside its proven copy, the held one among them.
+      const keptLine = (key: string) => `datalake: failed: ${key}: s3://${bucket}/${key} was copied to s3://${bucket}/${key.replace('mvcrash/', 'mvcrash-dest/')} and proven, but could not be deleted: ${refused}`;
+      expect(lines.slice(0, -1).length).toBeGreaterThanOrEqual(1);
+      for (const line of lines.slice(0, -1)) expect(keys.some((key) => line.startsWith(keptLine(key)))).toBe(true);
+      expect(lines.some((line) => line.startsWith(keptLine(heldKey)))).toBe(true);
+
+      const document = JSON.parse(stdout) as { objects: Copied[]; failed: Array<{ key: string; error: string; code: string }>; error: { code: string } };
+      expect(document.error.code).toBe('ECONNREFUSED');
+      expect(document.failed.map((entry) => entry.key)).toContain(heldKey);
+      for (const entry of document.failed) expect(entry).toMatchObject({ code: 'ECONNREFUSED', error: expect.stringContaining(`and proven, but could not be deleted: ${refused}`) });
+      expect(document.failed.length).toBe(lines.length - 1);
+      // Nothing lost: every source not reported moved is still there.
+      const moved = document.objects.map((object) => object.source);
+      expect(await listKeys(client, bucket, 'mvcrash/')).toEqual(keys.filter((key) => !moved.includes(`s3://${bucket}/${key}`)));
+      await dying.stop();
     });
 
     it("a copy whose ETag proves but whose stored CRC32 is not the source's does not prove: the source is kept, the copy removed; exit 1", async () => {

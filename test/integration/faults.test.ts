@@ -181,6 +181,29 @@ describe('persistent faults end in exit 1, naming the object, leaving nothing co
     noLeftovers(directory);
   });
 
+  it('an answer cut off mid-body on every attempt: cat, get and verify say, in one line, which request, object and endpoint', async () => {
+    writeRandomFile(join(work.path, 'medium.bin'), 6 * MiB);
+    proxy.setRules([]);
+    for (const name of ['small', 'medium']) expect((await cli(['put', join(work.path, `${name}.bin`), `s3://${bucket}/cut/${name}.bin`])).code).toBe(0);
+    proxy.setRules([{ method: 'GET', match: /\/cut\//, fault: { kind: 'truncate-response', afterBytes: 100_000 } }]);
+    const url = (name: string) => `s3://${bucket}/cut/${name}.bin`;
+    const runs: Array<[string[], string]> = [
+      [['cat', url('small')], 'small'],
+      [['get', url('small'), join(work.path, 'cut-down', 'small.bin')], 'small'],
+      [['get', url('medium'), join(work.path, 'cut-down', 'medium.bin')], 'medium'],
+      [['verify', url('medium')], 'medium'],
+    ];
+    for (const [args, name] of runs) {
+      const result = await runCli([...args, '--retries', '0'], { env: proxied });
+      expect(result.code, args.join(' ')).toBe(1);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines, args.join(' ')).toHaveLength(1);
+      expect(lines[0], args.join(' ')).toMatch(new RegExp(`^datalake: (error|failed: cut/${name}\\.bin): GET ${url(name)} at ${proxied.AWS_ENDPOINT_URL} failed: \\S`));
+    }
+    expect(proxy.faults('truncate-response')).toBeGreaterThanOrEqual(runs.length);
+    noLeftovers(join(work.path, 'cut-down'));
+  });
+
   it('a server failing every PUT of one file: exit 1 naming it; the other files arrive; no object for it', async () => {
     proxy.setRules([{ method: 'PUT', match: /doomed\/small\.bin/, fault: { kind: 'status', status: 500, code: 'InternalError' } }]);
     const result = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/doomed/small.bin`, '--retries', '2', '--json'], { env: proxied });
@@ -219,8 +242,24 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
       return;
     }
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toMatch(/^datalake: error: the server rejected the credentials \(InvalidAccessKeyId\) \(check AWS_ACCESS_KEY_ID/);
+    expect(result.stderr.trim()).toBe(
+      `datalake: error: the server at ${proxied.AWS_ENDPOINT_URL} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
+    );
     expect(proxy.log).toHaveLength(1);
+  });
+
+  it('a wrong secret names the endpoint that refused it: ls (SignatureDoesNotMatch), and get, whose HEAD answer gives no reason', async () => {
+    if (!inject('s3').capabilities.checksSignatures) return;
+    const env = { ...proxied, AWS_SECRET_ACCESS_KEY: 'wrong-secret' };
+    const listed = await runCli(['ls', `s3://${bucket}/`], { env });
+    expect(listed.code).toBe(1);
+    expect(listed.stderr.trim()).toBe(
+      `datalake: error: the server at ${proxied.AWS_ENDPOINT_URL} rejected the credentials (SignatureDoesNotMatch) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
+    );
+    const got = await runCli(['get', `s3://${bucket}/nothing-needed.bin`, join(work.path, 'never.bin')], { env });
+    expect(got.code).toBe(1);
+    expect(got.stderr.trim().split('\n')).toHaveLength(1);
+    expect(got.stderr).toContain(`the server at ${proxied.AWS_ENDPOINT_URL} refused the request '${bucket}' (HTTP 403, no reason given)`);
   });
 
   it('an unreachable endpoint: exit 1 with a line naming it', async () => {

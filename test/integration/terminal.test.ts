@@ -36,8 +36,8 @@ function screen(): string[] {
   return tmux('capture-pane', '-p', '-J', '-t', 'main').split('\n').map((row) => row.trimEnd());
 }
 
-/** Starts a shell in a fresh 120×30 window with a known prompt and the test server's environment. */
-function openTerminal(): void {
+/** Starts a shell in a fresh window (120×30 unless told) with a known prompt and the test server's environment. */
+function openTerminal(columns = 120): void {
   const env = s3Env({ AWS_ENDPOINT_URL: proxyEndpoint, TERM: 'xterm-256color' });
   const exports = Object.entries(env)
     .filter(([, value]) => value !== undefined)
@@ -47,7 +47,7 @@ function openTerminal(): void {
   writeFileSync(rc, `${exports}\nPS1='PROMPT$ '\n`);
   spawnSync('tmux', ['-L', socket, 'kill-server']);
   socket = newSocketName();
-  tmux('new-session', '-d', '-s', 'main', '-x', '120', '-y', '30', `bash --noprofile --rcfile ${rc} -i`);
+  tmux('new-session', '-d', '-s', 'main', '-x', String(columns), '-y', '30', `bash --noprofile --rcfile ${rc} -i`);
 }
 
 function type(command: string): void {
@@ -111,6 +111,25 @@ describe('progress on a terminal', () => {
     expect(rows[exit - 1]).toMatch(/^3 uploaded, 0 failed, 3\.0 MiB in \d+\.\ds$/);
     expect(rows.slice(exit - 4, exit - 1).map((row) => row.replace(/ {2}crc32 .*$/, '').replace(/^.*\//, ''))).toEqual(['a.bin  1.0 MiB', 'b.bin  1.0 MiB', 'c.bin  1.0 MiB']);
     expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
+    proxy.setRules([]);
+  });
+
+  it('at 80 columns the bar keeps its file count, ahead of bytes, rate and ETA, within the line', async () => {
+    const tree = join(work.path, 'tree80');
+    mkdirSync(tree, { recursive: true });
+    // 4 MiB files: `4.0 MiB of 12.0 MiB`, a rate and an ETA leave no room at 80 columns for a file count put last.
+    for (const name of ['a.bin', 'b.bin', 'c.bin']) writeRandomFile(join(tree, name), 4 * 1024 * 1024);
+    proxy.setRules([{ method: 'PUT', fault: { kind: 'delay', ms: 1_500 } }]);
+    openTerminal(80);
+    await waitFor(() => screen().some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(`node ${BIN} put -r ${tree} s3://${bucket}/tree80/ --concurrency 1; echo "EXIT=$?"`);
+    const moving = (row: string) => row.includes('░') && row.includes('ETA');
+    await waitFor(() => screen().some(moving), 'a frame of the bar with bytes moving (a rate and an ETA)');
+    const frame = screen().find(moving)!;
+    expect(frame.length).toBeLessThanOrEqual(80);
+    expect(frame).toMatch(/ [0-3]\/3 files \| [\d.]+ [KM]?i?B of 12\.0 MiB \| /);
+    await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end', 60_000);
+    expect(screen().find((row) => row.startsWith('EXIT='))).toBe('EXIT=0');
     proxy.setRules([]);
   });
 

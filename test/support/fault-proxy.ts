@@ -8,7 +8,7 @@
  * damage (text replaced, or the body cut short), so nothing at the HTTP level gives it away, or an
  * answer whose body never ends. Rules
  * match by method and a pattern on path and query, can skip the first N matches, stop after `times`
- * faults, and fire at a seeded `rate`.
+ * faults, and fire at a seeded `rate`. `crash` is the server dying at once, as under `kill -9`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -104,6 +104,18 @@ export class FaultProxy {
 
   faults(kind?: Fault['kind']): number {
     return this.log.filter((entry) => entry.fault !== undefined && (kind === undefined || entry.fault === kind)).length;
+  }
+
+  /**
+   * The server gone at once, as a `kill -9` leaves it: requests held are dropped unanswered (never
+   * forwarded), every connection is cut, and new ones are refused (ECONNREFUSED).
+   */
+  async crash(): Promise<void> {
+    this.parked.clear();
+    this.agent.destroy();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = undefined;
   }
 
   async stop(): Promise<void> {

@@ -32,6 +32,25 @@ describe('RequestLimiter', () => {
     expect(limiter.concurrency).toBe(8);
   });
 
+  it('once the run has failed for good (end), data requests still waiting fail with its reason; control requests still run', async () => {
+    const limiter = new RequestLimiter(1);
+    let release!: () => void;
+    let started!: () => void;
+    const inFlightStarted = new Promise<void>((resolve) => (started = resolve));
+    const inFlight = limiter.data(() => {
+      started();
+      return new Promise<string>((resolve) => (release = () => resolve('in flight')));
+    });
+    const waiting = limiter.data(async () => 'sent after the end');
+    waiting.catch(() => undefined);
+    await inFlightStarted;
+    limiter.end(new Error('the server rejected the credentials'));
+    release();
+    await expect(inFlight).resolves.toBe('in flight');
+    await expect(waiting).rejects.toThrow('the server rejected the credentials');
+    await expect(limiter.control(async () => 'a proof or a cleanup')).resolves.toBe('a proof or a cleanup');
+  });
+
   it('starts no data request once stopping, with the stop reason', async () => {
     const stop = new AbortController();
     const limiter = new RequestLimiter(1, stop.signal);
@@ -236,6 +255,28 @@ describe('forEachWindowed on failure', () => {
     );
     await expect(run).rejects.toThrow('item 5 failed');
     expect(started.length).toBeLessThan(50);
+  });
+
+  it('a worker that fails (the server gone): the items in progress settle before the run fails with its error', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const started: number[] = [];
+    let finished = false;
+    let settled = false;
+    const run = forEachWindowed(Array.from({ length: 10 }, (_, i) => i), 2, async (item) => {
+      started.push(item);
+      if (item === 1) throw new Error('cannot connect');
+      await released;
+      finished = true;
+    }).finally(() => (settled = true));
+    run.catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Item 0 still holds its place: the caller must not report (and close the connections) under it.
+    expect(settled).toBe(false);
+    release();
+    await expect(run).rejects.toThrow('cannot connect');
+    expect(finished).toBe(true);
+    expect(started).toEqual([0, 1]);
   });
 
   it('when the items themselves fail (a listing that could not be read), fails only after the items in progress settle', async () => {

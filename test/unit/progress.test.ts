@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TransferEvents } from '../../src/core/events.js';
-import { PROGRESS_DELAY_MS, ProgressDisplay, formatLine } from '../../src/cli/progress.js';
+import { BAR_WIDTH, PROGRESS_DELAY_MS, ProgressDisplay, formatLine } from '../../src/cli/progress.js';
 
 const ref = { bucket: 'lake', key: 'raw/x.csv' };
 const result = { bucket: 'lake', key: 'raw/x.csv', size: 10, etag: undefined, md5: '', path: 'x.csv' };
@@ -135,7 +135,35 @@ describe('a multi-file run counts against its whole plan', () => {
   it('the bar line shows the percent it is given and a plan still being read as a lower bound', () => {
     const params = { progress: 1, eta: 0, startTime: Date.now(), stopTime: null, total: 100, value: 100, maxWidth: 120 } as unknown as Parameters<typeof formatLine>[1];
     const line = formatLine({ barsize: 10 }, params, { checksumming: 0, files: 3, done: 2, percent: 99, moved: '3.0 MiB', known: '3.0 MiB+', speed: '1.0 MiB' });
-    expect(line).toMatch(/ 99% \| 3\.0 MiB of 3\.0 MiB\+ /);
-    expect(line).toMatch(/2\/3 files/);
+    expect(line).toMatch(/ 99% \| 2\/3 files \| 3\.0 MiB of 3\.0 MiB\+ /);
+  });
+});
+
+describe('the bar fits an 80-column terminal, what matters first', () => {
+  const at = (maxWidth: number, eta: number) => ({ progress: 0, eta, startTime: Date.now(), stopTime: null, total: 100, value: 0, maxWidth }) as unknown as Parameters<typeof formatLine>[1];
+  // As cli-progress hands them to the formatter (no autopadding: no padding character).
+  const options = { barsize: BAR_WIDTH, autopaddingChar: '' };
+
+  it('a multi-file sync keeps its file count (6 × 30 MB at 80 columns)', () => {
+    const line = formatLine(options, at(80, 1), { checksumming: 0, files: 6, done: 5, percent: 85, moved: '146.4 MiB', known: '171.7 MiB', speed: '104.0 MiB' });
+    expect(line.length).toBeLessThanOrEqual(80);
+    expect(line).toMatch(/ 85% \| 5\/6 files \| 146\.4 MiB of 171\.7 MiB \| 104\.0 MiB\/s \| ETA 1s$/);
+  });
+
+  it('a resumed large put keeps its phase word whole; what does not fit is left out whole, from the end', () => {
+    const line = formatLine(options, at(80, 0), { checksumming: 1, files: 1, done: 0, percent: 0, moved: '0 B', known: '200.0 MiB', speed: '0 B' });
+    expect(line.length).toBeLessThanOrEqual(80);
+    expect(line).toMatch(/ 0% \| checksumming the file before sending \| 0 B of 200\.0 MiB$/);
+  });
+
+  it('on a narrow terminal the files and the phase come first, the bytes, rate and ETA go', () => {
+    const line = formatLine(options, at(80, 3725), { checksumming: 4, files: 100_000, done: 12_345, percent: 12, moved: '1.2 GiB', known: '10.0 GiB+', speed: '98.5 MiB' });
+    expect(line.length).toBeLessThanOrEqual(80);
+    expect(line).toMatch(/ 12% \| 12345\/100000 files \| checksumming 4 files before sending$/);
+  });
+
+  it('a wide terminal shows every field, the bar at its full width', () => {
+    const line = formatLine(options, at(200, 3), { checksumming: 0, files: 6, done: 5, percent: 50, moved: '1.0 MiB', known: '2.0 MiB', speed: '1.0 MiB' });
+    expect(line).toMatch(new RegExp(`^ [█░]{${BAR_WIDTH}}  50% \\| 5/6 files \\| 1\\.0 MiB of 2\\.0 MiB \\| 1\\.0 MiB/s \\| ETA 3s$`));
   });
 });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { describeError } from '../../core/errors.js';
 import { jsonErrorCode } from '../../core/s3/explain-error.js';
-import { failureToRecord } from '../../core/transfer/item-failure.js';
+import { recordFailure } from '../../core/transfer/item-failure.js';
 import type { Runtime } from '../runtime.js';
 import type { FailedItem } from '../summary.js';
 
@@ -24,7 +24,8 @@ export const DOWNLOAD_PROOFS =
 /**
  * Runs one item of a many-object command. A failure is recorded and the run goes on, except a
  * failure every other item would meet too (bad credentials, no bucket, no endpoint): that one ends
- * the run at once, as one line (core/transfer/item-failure.ts decides, for sync too).
+ * the run at once, as one line (core/transfer/item-failure.ts decides, for sync too) — after naming
+ * the item if the failure left it changed (a move's source kept beside its proven copy).
  */
 export async function attempt<T>(
   runtime: Runtime,
@@ -36,9 +37,10 @@ export async function attempt<T>(
   try {
     return await work();
   } catch (error) {
-    const explained = failureToRecord(error, { stopping: runtime.ctx.stopping, bucket, endpoint: runtime.settings.endpoint });
-    failed.push({ ...where, error: describeError(explained), code: jsonErrorCode(explained) });
-    runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
+    recordFailure(error, { stopping: runtime.ctx.stopping, bucket, endpoint: runtime.settings.endpoint, limiter: runtime.ctx.limiter }, (explained) => {
+      failed.push({ ...where, error: describeError(explained), code: jsonErrorCode(explained) });
+      runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
+    });
     return undefined;
   }
 }

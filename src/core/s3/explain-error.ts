@@ -1,5 +1,6 @@
 import { DatalakeError, describeError, failure } from '../errors.js';
 import { clockSkewCorrected, errorCodeOf, httpStatusOf } from './retry.js';
+import { failedRequestOf } from './transport-errors.js';
 
 /**
  * Turns what the SDK or the network threw into one line a user can act on. Secrets never appear:
@@ -13,6 +14,8 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
   const named = typeof (error as { BucketName?: unknown })?.BucketName === 'string' ? (error as { BucketName: string }).BucketName : context.bucket;
   const bucket = named ? ` '${named}'` : '';
   const where = context.endpoint ?? 'the S3 endpoint';
+  // Which server refused: the custom endpoint when there is one (a wrong secret for MinIO, or the right one sent elsewhere).
+  const server = context.endpoint ? `the server at ${context.endpoint}` : 'the server';
   // S3 refuses a signature dated more than 15 minutes from its clock; a HEAD's 403 carries no code, but
   // its Date showed the clock off (and the one correction did not help).
   if (code === 'RequestTimeTooSkewed' || (status === 403 && clockSkewCorrected(error))) {
@@ -29,7 +32,7 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
     case 'InvalidToken':
     case 'ExpiredToken':
     case 'TokenRefreshRequired':
-      return failure(`the server rejected the credentials (${code})`, {
+      return failure(`${server} rejected the credentials (${code})`, {
         hint: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile',
         cause: error,
       });
@@ -56,9 +59,12 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
     default:
       break;
   }
+  // A request that failed below HTTP (no answer, or its body broke off): which request, and where to.
+  const request = failedRequestOf(error);
+  if (request && status === undefined) return failure(`${request.request} at ${request.origin} failed: ${describeError(error)}`, { cause: error });
   // A HEAD's 403 has no body to tell a wrong secret from a policy's refusal: both are said.
   if (status === 403) {
-    return failure(`the server refused the request${bucket} (HTTP 403, no reason given): the credentials were rejected or are not allowed this`, {
+    return failure(`${server} refused the request${bucket} (HTTP 403, no reason given): the credentials were rejected or are not allowed this`, {
       hint: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, and the bucket policy',
       cause: error,
       code: 'AccessDenied',

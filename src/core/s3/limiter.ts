@@ -56,6 +56,8 @@ class Lane {
 export class RequestLimiter {
   private readonly dataLane: Lane;
   private readonly controlLane: Lane;
+  /** The reason the run failed for good (`end`), once it has. */
+  private ended: { reason: unknown } | undefined;
 
   /** `stopping`: once aborted, data requests still queued fail with its reason instead of starting. */
   constructor(
@@ -77,10 +79,20 @@ export class RequestLimiter {
     return this.controlLane.limit.concurrency;
   }
 
+  /**
+   * The run has failed for a reason every request would meet (item-failure.ts): data requests still
+   * waiting for a slot fail with it instead of starting, as after an interrupt; control requests (a
+   * proof, a cleanup) still run.
+   */
+  end(reason: unknown): void {
+    this.ended ??= { reason };
+  }
+
   /** Runs a data request (with its retries) in a data slot. Never call it while holding one. */
   data<T>(task: () => Promise<T>): Promise<T> {
     return this.dataLane.limit(async () => {
       if (this.stopping?.aborted) throw this.stopping.reason;
+      if (this.ended) throw this.ended.reason;
       const result = await task();
       this.succeeded();
       return result;
@@ -180,10 +192,11 @@ export const fileHashing = new WorkSlots(HASHES_AT_ONCE);
 /**
  * Runs `worker` over a stream of items with at most `window` of them started and unfinished. The
  * window keeps a few files ahead of the request limiter (so small files keep the pipe full) without
- * opening every file of a large tree at once. Stops starting new items once `signal` aborts; the
- * first worker that fails stops the run with its error; items that fail to arrive (a listing that
- * could not be read) stop it once the items in progress are done. (A counter and one waiter: racing
- * the set of running items on every new one cost a reaction per running item each time.)
+ * opening every file of a large tree at once. Stops starting new items once `signal` aborts, once a
+ * worker fails, or once the items fail to arrive (a listing that could not be read); then the items
+ * in progress settle, and the first failure is thrown: nothing is still writing, or still asking the
+ * server, when the caller reports the error and closes the connections. (A counter and one waiter:
+ * racing the set of running items on every new one cost a reaction per running item each time.)
  */
 export async function forEachWindowed<T>(
   items: AsyncIterable<T> | Iterable<T>,
@@ -210,14 +223,11 @@ export async function forEachWindowed<T>(
         settled();
       });
       while (running >= window && !failure) await slotFreed();
-      if (failure) throw failure.error;
+      if (failure) break;
     }
   } catch (error) {
-    // The items themselves failed (a listing that could not be read): the items in progress finish
-    // first, so nothing is still writing when the caller reports the error and exits.
-    if (failure === undefined) while (running > 0) await slotFreed();
-    throw error;
+    failure ??= { error };
   }
-  while (running > 0 && !failure) await slotFreed();
+  while (running > 0) await slotFreed();
   if (failure) throw failure.error;
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { ObjectRef } from '../config/address.js';
+import { formatS3Url, type ObjectRef } from '../config/address.js';
 import type { ListPage } from './answers.js';
 import { BucketEndpoints, canonicalQuery, encodeKey, type BucketEndpoint, type EndpointSettings, type SdkClientSource } from './addressing.js';
 import { RequestSigner, environmentCredentials, type Credentials } from './request-signer.js';
 import type { Method, ResponseHeaders, Transport, WholeResponse } from './transport.js';
+import { markFailedRequest, type FailedRequest } from './transport-errors.js';
 
 export type { ListPage } from './answers.js';
 export type { WholeResponse } from './transport.js';
@@ -139,7 +140,12 @@ export class S3Requests {
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
     const query = options.partNumber !== undefined ? { partNumber: String(options.partNumber) } : undefined;
     const { endpoint, path, signed } = await this.prepare('GET', ref, headers, query);
-    const response = await this.transport.request({ method: 'GET', origin: endpoint.origin, path, headers: signed, signal });
+    const failed: FailedRequest = { request: `GET ${formatS3Url(ref)}`, origin: endpoint.origin };
+    const response = await this.transport.request({ method: 'GET', origin: endpoint.origin, path, headers: signed, signal }).catch((error: unknown) => {
+      throw markFailedRequest(error, failed);
+    });
+    // A body that breaks off names this request too, whoever reads it.
+    response.body.once('error', (error) => markFailedRequest(error, failed));
     if (response.status >= 200 && response.status < 300) return response;
     const body = await readText(response.body);
     throw markSkew((await answers()).s3Error(response.status, body, response.headers), response.clockSkewCorrected);
@@ -164,7 +170,7 @@ export class S3Requests {
     if (options.prefix) query.prefix = options.prefix;
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.continuationToken) query['continuation-token'] = options.continuationToken;
-    const response = await this.sendWhole('GET', { bucket, key: '' }, {}, { query, signal });
+    const response = await this.sendWhole('GET', { bucket, key: '' }, {}, { query, signal, url: `s3://${bucket}/${options.prefix ?? ''}` });
     const source = `ListObjectsV2 s3://${bucket}/${options.prefix ?? ''}`;
     const { answerText, parseListPage } = await answers();
     return parseListPage(answerText(response, source, LIST_PAGE_LIMIT), { continuationToken: options.continuationToken, source });
@@ -175,11 +181,13 @@ export class S3Requests {
     method: Method,
     ref: ObjectRef,
     headers: Record<string, string>,
-    options: { query?: Record<string, string> | undefined; body?: Buffer; signal?: AbortSignal | undefined; limit?: number },
+    options: { query?: Record<string, string> | undefined; body?: Buffer; signal?: AbortSignal | undefined; limit?: number; url?: string },
   ): Promise<WholeResponse> {
     const { endpoint, path, signed } = await this.prepare(method, ref, headers, options.query);
     const request = { method, origin: endpoint.origin, path, headers: signed, body: options.body, signal: options.signal };
-    const response = await this.transport.requestWhole(request, options.limit ?? LIST_PAGE_LIMIT);
+    const response = await this.transport.requestWhole(request, options.limit ?? LIST_PAGE_LIMIT).catch((error: unknown) => {
+      throw markFailedRequest(error, { request: `${method} ${options.url ?? formatS3Url(ref)}`, origin: endpoint.origin });
+    });
     if (response.status < 200 || response.status >= 300) {
       throw markSkew((await answers()).s3Error(response.status, response.body.toString('utf8'), response.headers), response.clockSkewCorrected);
     }

@@ -86,6 +86,28 @@ function certificateHint(code: string): string {
   return "set AWS_CA_BUNDLE, or the profile's ca_bundle, to the certificate of the authority that signed it";
 }
 
+/**
+ * The request a failure below HTTP belongs to — no answer, or an answer whose body broke off — as
+ * its error is explained (explain-error.ts): `GET s3://lake/raw/x.csv`, and the endpoint it went to.
+ * Only requests.ts knows the object, so it marks the error (`markFailedRequest`); undici's error is
+ * left as it is otherwise, its code still what the retry policy reads.
+ */
+export interface FailedRequest {
+  request: string;
+  origin: string;
+}
+
+const FAILED_REQUEST = Symbol('failedRequest');
+
+export function markFailedRequest(error: unknown, request: FailedRequest): unknown {
+  if (typeof error === 'object' && error !== null && !Object.hasOwn(error, FAILED_REQUEST)) Object.defineProperty(error, FAILED_REQUEST, { value: request });
+  return error;
+}
+
+export function failedRequestOf(error: unknown): FailedRequest | undefined {
+  return typeof error === 'object' && error !== null ? (error as { [FAILED_REQUEST]?: FailedRequest })[FAILED_REQUEST] : undefined;
+}
+
 export function lostKeptAliveConnection(error: unknown): boolean {
   const record = error as { code?: unknown; socket?: { bytesRead?: number } } | null;
   return typeof record?.code === 'string' && CONNECTION_LOST_CODES.has(record.code) && (record.socket?.bytesRead ?? 0) > 0;

@@ -82,7 +82,7 @@ export async function handleStep(
     onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
     return transferred.entry;
   } catch (error) {
-    const message = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket: plan.remote.bucket }));
+    const message = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket: plan.remote.bucket, limiter: ctx.limiter }));
     report.failed += 1;
     report.errors.push({ name: step.name, error: message });
     onAction({ ...base, action: plan.direction === 'upload' ? 'upload' : 'download', reason: step.destination ? 'content differs' : 'new', status: 'failed', error: message });

@@ -13,7 +13,7 @@ import { errorCodeOf } from '../s3/retry.js';
 import { detailsFromHead, findWithChecksums, headWithChecksums } from './stat.js';
 import { LayoutGuessedWrong, MAX_SINGLE_COPY, copyInParts, copyWhole, onlyChecksumProvesParts, type CopyOptions } from './copy-requests.js';
 import { proveCopy, readBack, type CopyProof } from './copy-proof.js';
-import { failureToRecord } from './item-failure.js';
+import { LeftBehind } from './item-failure.js';
 
 export { MAX_SINGLE_COPY, type CopyOptions } from './copy-requests.js';
 export { proveCopy, type CopyProof } from './copy-proof.js';
@@ -137,12 +137,8 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
   try {
     await controlRequest(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
   } catch (error) {
-    // A failure every other source would meet too ends the run, explained; any other is this move's.
-    const explained = failureToRecord(error, { stopping: ctx.stopping, bucket: source.bucket });
-    throw failure(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted: ${describeError(explained)}`, {
-      hint: 'both are there now; run the move again or delete the source',
-      cause: error,
-    });
+    // Named as this move's failure even when the reason (the credentials, the endpoint gone) ends the run.
+    throw new LeftBehind(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted`, error, 'both are there now; run the move again or delete the source');
   }
   return copied;
 }

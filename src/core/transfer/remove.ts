@@ -165,7 +165,7 @@ async function deleteBatch(ctx: TransferContext, bucket: string, batch: RemovalT
       ctx.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), { abortSignal: ctx.signal }),
     );
   } catch (error) {
-    const reason = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket }));
+    const reason = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket, limiter: ctx.limiter }));
     for (const target of batch) listener.failed({ ...target, error: reason });
     return;
   }
