@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { combineCrc32cs, combineCrc32s, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf, compositeCrc32, compositeCrc32Parts, contentProofOf, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
+import { combineCrc32cs, combineCrc32s, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
+import { contentProofOf } from '../../src/core/integrity/content-proof.js';
 import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/transfer/parts.js';
 import * as zlib from 'node:zlib';
 

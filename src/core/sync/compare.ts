@@ -1,5 +1,6 @@
 import type { ObjectRef } from '../config/address.js';
-import { crc32cAvailable, crc32OfFile, crc32ToBase64, crcsOfFile, etagReflectsContent, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../integrity/checksums.js';
+import { crc32cAvailable, crc32OfFile, crc32ToBase64, crcsOfFile, isPlainMd5Etag, md5FromMetadata, md5OfFile, multipartEtagOfFile, multipartEtagPartCount } from '../integrity/checksums.js';
+import { etagReflectsContent } from '../integrity/content-proof.js';
 import type { TransferContext } from '../s3/context.js';
 import { headObject } from '../s3/objects.js';
 import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../integrity/part-layout.js';

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from '../config/address.js';
-import { contentProofOf, crc32OfFile, crc32ToBase64, etagReflectsContent, md5FromMetadata } from '../integrity/checksums.js';
+import { crc32OfFile, crc32ToBase64, md5FromMetadata } from '../integrity/checksums.js';
+import { contentProofOf, etagReflectsContent } from '../integrity/content-proof.js';
 import type { TransferContext } from '../s3/context.js';
 import { downloadToStream } from '../transfer/download.js';
 import { ContentMismatch } from '../errors.js';

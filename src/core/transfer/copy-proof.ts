@@ -3,7 +3,8 @@
  * them, else the copy read back and hashed against the source's own proof.
  */
 import { formatS3Url } from '../config/address.js';
-import { contentProofOf, crc32Of, crc32ToBase64, etagReflectsContent, multipartEtag, newMd5, PartHasher } from '../integrity/checksums.js';
+import { crc32Of, crc32ToBase64, multipartEtag, newMd5, PartHasher } from '../integrity/checksums.js';
+import { contentProofOf, etagReflectsContent } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { sdk } from '../s3/sdk.js';

@@ -7,7 +7,8 @@
  */
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { MD5_METADATA_KEY, etagReflectsContent, isPlainMd5Etag, multipartEtag } from '../integrity/checksums.js';
+import { MD5_METADATA_KEY, isPlainMd5Etag, multipartEtag } from '../integrity/checksums.js';
+import { etagReflectsContent } from '../integrity/content-proof.js';
 import { dataRequest, controlRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, failure } from '../errors.js';
 import { GiB } from '../config/units.js';

@@ -5,7 +5,8 @@
  */
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import type { TransferContext } from '../s3/context.js';
-import { compositeCrc32, compositeCrc32c, crc32cOf, crc32Of, crc32ToBase64, multipartEtag, needsCrc32c, type ContentProof } from '../integrity/checksums.js';
+import { compositeCrc32, compositeCrc32c, crc32cOf, crc32Of, crc32ToBase64, multipartEtag } from '../integrity/checksums.js';
+import { needsCrc32c, type ContentProof } from '../integrity/content-proof.js';
 import { ContentMismatch } from '../errors.js';
 import type { ObjectHead } from '../s3/objects.js';
 

@@ -6,7 +6,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { formatS3Url } from '../config/address.js';
-import { combineCrc32cs, combineCrc32s, contentProofOf, crcsOfFile, isCrcProof, needsCrc32c, type ContentProof } from '../integrity/checksums.js';
+import { combineCrc32cs, combineCrc32s, crcsOfFile } from '../integrity/checksums.js';
+import { contentProofOf, isCrcProof, needsCrc32c, type ContentProof } from '../integrity/content-proof.js';
 import { childAbort, dataRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { backgroundHasher } from '../integrity/background-hasher.js';
 import type { ObjectHead } from '../s3/objects.js';

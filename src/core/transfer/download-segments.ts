@@ -5,7 +5,7 @@
  */
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { headerText } from '../s3/requests.js';
-import type { ContentProof } from '../integrity/checksums.js';
+import type { ContentProof } from '../integrity/content-proof.js';
 import type { TransferContext } from '../s3/context.js';
 import { DatalakeError } from '../errors.js';
 import type { ObjectHead } from '../s3/objects.js';

@@ -5,7 +5,8 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { contentProofOf, isCrcProof, newMd5, type ContentProof } from '../integrity/checksums.js';
+import { newMd5 } from '../integrity/checksums.js';
+import { contentProofOf, isCrcProof, type ContentProof } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { headObject, type ObjectHead } from '../s3/objects.js';

@@ -5,7 +5,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { ObjectRef } from '../config/address.js';
-import { contentProofOf, newMd5 } from '../integrity/checksums.js';
+import { newMd5 } from '../integrity/checksums.js';
+import { contentProofOf } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { headFromHeaders, missingAsFailure, type ObjectHead } from '../s3/objects.js';
 import { checkProof, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';

@@ -9,7 +9,8 @@
 import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ObjectRef } from '../config/address.js';
-import { contentProofOf, md5Of } from '../integrity/checksums.js';
+import { md5Of } from '../integrity/checksums.js';
+import { contentProofOf } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, describeError, failure } from '../errors.js';
 import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '../s3/objects.js';

@@ -6,7 +6,8 @@
  */
 import type { CopyObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { etagReflectsContent, isPlainMd5Etag, normalizeEtag } from '../integrity/checksums.js';
+import { isPlainMd5Etag, normalizeEtag } from '../integrity/checksums.js';
+import { etagReflectsContent } from '../integrity/content-proof.js';
 import { controlRequest, type TransferContext } from '../s3/context.js';
 import { sdk } from '../s3/sdk.js';
 import { failure } from '../errors.js';

@@ -8,7 +8,8 @@
  * file of about 300 lines on purpose: the steps of the one implementation, read side by side.
  */
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { combineCrc32s, crc32FromBase64, crc32ToBase64, etagReflectsContent, isPlainMd5Etag, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
+import { combineCrc32s, crc32FromBase64, crc32ToBase64, isPlainMd5Etag, multipartEtag, normalizeEtag, type PartHashes } from '../integrity/checksums.js';
+import { etagReflectsContent } from '../integrity/content-proof.js';
 import { childAbort, dataRequest, controlRequest, settleAll, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, failure } from '../errors.js';
 import type { PartRange } from './parts.js';

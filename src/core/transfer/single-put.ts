@@ -5,7 +5,8 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { crc32Of, crc32ToBase64, etagReflectsContent, md5Of } from '../integrity/checksums.js';
+import { crc32Of, crc32ToBase64, md5Of } from '../integrity/checksums.js';
+import { etagReflectsContent } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { TransientError, errorCodeOf } from '../s3/retry.js';
