@@ -34,6 +34,14 @@ export class ContentMismatch extends DatalakeError {
   }
 }
 
+/** `--no-clobber`: something appeared at the target while the object was on its way; it is left alone. */
+export class TargetExists extends DatalakeError {
+  constructor(readonly path: string) {
+    super('failed', `'${path}' exists`, { code: 'EEXIST' });
+    this.name = 'TargetExists';
+  }
+}
+
 export function usageError(message: string, hint?: string): DatalakeError {
   return new DatalakeError('usage', message, hint === undefined ? {} : { hint });
 }

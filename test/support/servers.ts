@@ -37,6 +37,8 @@ export interface Capabilities {
    * FULL_OBJECT) is taken, so a copy in parts keeps a full-object CRC32. MinIO refuses it ("checksum missing").
    */
   checksummedPartCopies: boolean;
+  /** `If-None-Match: *` on CopyObject refuses a key already taken, with 412 (S3). MinIO ignores it there. */
+  conditionalCopies: boolean;
 }
 
 export type ServerName = 'minio' | 'moto' | 'moto-5.2.1' | 'seaweedfs';
@@ -64,6 +66,7 @@ export const AWS_CAPABILITIES: Capabilities = {
   uploadInitiatedDates: true,
   conditionalWrites: true,
   checksummedPartCopies: true,
+  conditionalCopies: true,
 };
 
 /**
@@ -96,6 +99,7 @@ const MOTO: Capabilities = {
   checksSignatures: false,
   postPolicyConditions: false,
   uploadInitiatedDates: false,
+  conditionalCopies: false,
 };
 
 export const SERVERS: ServerEntry[] = [
@@ -104,7 +108,7 @@ export const SERVERS: ServerEntry[] = [
     description: 'MinIO built from source (the reference server of the suite)',
     // MinIO refuses a public access block, transitions to tiers it lacks, the abort-incomplete-uploads
     // action, and a part copied into an upload that asked for a checksum.
-    capabilities: { ...AWS_CAPABILITIES, publicAccessBlock: false, lifecycleTransitions: false, lifecycleAbortIncompleteUploads: false, checksummedPartCopies: false },
+    capabilities: { ...AWS_CAPABILITIES, publicAccessBlock: false, lifecycleTransitions: false, lifecycleAbortIncompleteUploads: false, checksummedPartCopies: false, conditionalCopies: false },
     files: 'all',
   },
   { name: 'moto', description: "moto's S3 server at the pinned version", capabilities: MOTO, files: [...PORTABLE_FILES, ...GUARANTEES_ON_MOTO] },

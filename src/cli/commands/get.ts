@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatS3Url } from '../../core/config/address.js';
-import { usageError } from '../../core/errors.js';
+import { TargetExists, usageError } from '../../core/errors.js';
 import { DestinationGuard } from '../../core/transfer/destination-guard.js';
 import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
 import { formatBytes } from '../../core/config/units.js';
@@ -39,6 +39,7 @@ Examples:
     .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean; clobber?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
+      const noClobber = flags.clobber === false;
 
       if (rules.length > 0 && !flags.recursive) throw usageError('--exclude and --include go with --recursive');
       if (!flags.recursive) {
@@ -53,12 +54,19 @@ Examples:
         const { downloadToFile, downloadToStream } = await engine;
         try {
           await attempt(runtime, failed, { key: ref.key, bucket: ref.bucket }, async () => {
-            if (flags.clobber === false && target.kind === 'file' && existsSync(target.path)) {
+            if (noClobber && target.kind === 'file' && existsSync(target.path)) {
               summary.skipped.push({ key: ref.key, path: target.path, reason: 'exists' });
               out.line(`skipped ${formatS3Url(ref)}: ${target.path} exists`);
               return;
             }
-            const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path);
+            const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path, { noClobber }).catch(leftAlone);
+            if (!downloaded) {
+              // --no-clobber: the file appeared while the object was on its way.
+              const path = target.kind === 'file' ? target.path : '-';
+              summary.skipped.push({ key: ref.key, path, reason: 'exists' });
+              out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
+              return;
+            }
             if (target.kind === 'file') out.line(
                 `downloaded ${formatS3Url(ref)} → ${target.path}  ${formatBytes(downloaded.size)}  ` +
                   (downloaded.verifiedBy === 'unverifiable' ? 'unverifiable (size checked only)' : `crc32 ${downloaded.crc32}${downloaded.md5 ? `  md5 ${downloaded.md5}` : ''}  verified by ${downloaded.verifiedBy}`),
@@ -110,14 +118,20 @@ Examples:
             const ref = { bucket: prefix.bucket, key: listed.key };
             await attempt(runtime, failed, { key: listed.key, bucket: prefix.bucket }, async () => {
               const path = localPathFor(root, prefix.key, listed.key);
-              if (flags.clobber === false && existsSync(path)) {
+              if (noClobber && existsSync(path)) {
                 summary.skipped.push({ key: listed.key, path, reason: 'exists' });
                 events.emit('plan:drop', { files: 1, bytes: listed.size });
                 out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
                 return;
               }
               await guard.check(path);
-              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, folder: guard });
+              const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, folder: guard, noClobber }).catch(leftAlone);
+              if (!downloaded) {
+                // --no-clobber: the file appeared while the object was on its way.
+                summary.skipped.push({ key: listed.key, path, reason: 'exists' });
+                out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
+                return;
+              }
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}  ${downloaded.verifiedBy === 'unverifiable' ? 'unverifiable (size checked only)' : `verified by ${downloaded.verifiedBy}`}`);
               if (downloaded.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no CRC32 or MD5 to check against (${downloaded.etag ?? 'no ETag'}); size checked only`);
             });
@@ -140,4 +154,10 @@ Examples:
       out.json(summary.toJson());
       failIfAny(failed.length);
     });
+}
+
+/** `--no-clobber` found a file at the target only as the download was put in place: left alone (undefined). */
+function leftAlone(error: unknown): undefined {
+  if (error instanceof TargetExists) return undefined;
+  throw error;
 }

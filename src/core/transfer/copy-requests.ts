@@ -119,6 +119,9 @@ export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: H
         TaggingDirective: options.tags !== undefined ? 'REPLACE' : 'COPY',
         ...(options.tags !== undefined ? { Tagging: taggingOf(options.tags) } : {}),
         ...placementFields(from, options),
+        // --no-clobber: the copy itself is conditional where the server honours it (S3; MinIO ignores
+        // it on CopyObject, where only the look before the copy stands).
+        ...(options.noClobber ? { IfNoneMatch: '*' } : {}),
       }),
       { abortSignal: ctx.signal },
     ),
@@ -175,6 +178,7 @@ export async function copyInParts(
       size: from.size,
       fullObjectCrc32: upload.fullObjectCrc32,
       crc32: upload.fullObjectCrc32 ? crc32 : undefined,
+      ifNoneMatch: options.noClobber,
     });
     return { versionId: completed.versionId && completed.versionId !== 'null' ? completed.versionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {

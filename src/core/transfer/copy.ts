@@ -65,7 +65,13 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
     // answer names (MinIO names the source's).
     if (errorCodeOf(error) === 'NoSuchBucket') Object.assign(error as object, { BucketName: destination.bucket });
     throw error;
+  }).catch(async (error: unknown) => {
+    // --no-clobber: a conditional copy refused because another writer put the destination first (the
+    // same answer as a source changed since it was read: the destination there now tells them apart).
+    if (options.noClobber && errorCodeOf(error) === 'PreconditionFailed' && (await findObject(ctx, destination))) return undefined;
+    throw error;
   });
+  if (!copied) return { kind: 'skipped', bucket: destination.bucket, key: destination.key, reason: 'exists (--no-clobber)' };
   const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
   let verifiedBy: CopyProof;
   try {

@@ -6,17 +6,17 @@
  * whole GET (download-whole.ts) or ranged parts (download-ranges.ts), resumable through the record
  * of range-progress.ts. What the bytes are checked against is download-proof.ts.
  */
-import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ObjectRef } from '../config/address.js';
 import { md5Of } from '../integrity/checksums.js';
 import { contentProofOf } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
-import { ContentMismatch, describeError, failure } from '../errors.js';
+import { ContentMismatch, describeError, failure, TargetExists } from '../errors.js';
 import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '../s3/objects.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
-import { createNewFile, openOwnFile, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
+import { createNewFile, moveIntoPlace, openOwnFile, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
 import { checkProof, fetchAgainOnMismatch, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { bodyEndedEarly } from './download-segments.js';
 import { fetchIntoFile } from './download-ranges.js';
@@ -44,24 +44,27 @@ export async function downloadToFile(
      * folder is made by its path and the names are used as they are.
      */
     folder?: TargetFolder;
+    /** `--no-clobber`: a file that appears at the target during the download is left alone (TargetExists). */
+    noClobber?: boolean;
   } = {},
 ): Promise<DownloadedObject> {
   const id = ctx.events.newTransferId();
   let announced = false;
   const folder = options.folder ?? byPath;
+  const noReplace = options.noClobber === true;
   if (options.sizeHint !== undefined && options.sizeHint <= IN_MEMORY_DOWNLOAD_MAX) {
-    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, folder);
+    const downloaded = await downloadInMemory(ctx, ref, target, id, options.sizeHint, folder, noReplace);
     if (downloaded) return downloaded;
     // Not what the listing promised: HEAD it and take the general path.
     announced = true;
-    options = { folder };
+    options = { folder, noClobber: noReplace };
   }
   try {
     // A small object (size known from a listing) is fetched in one GET, whose headers tell all HEAD would.
     const small = options.sizeHint !== undefined && options.sizeHint <= ctx.partSize;
     const head = small ? undefined : await headObject(ctx, ref);
     if (!announced) ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size: head?.size ?? options.sizeHint });
-    return await folder.reach(target, (at, confirmFolder) => downloadBeside(ctx, ref, target, at, confirmFolder, id, head));
+    return await folder.reach(target, (at, confirmFolder) => downloadBeside(ctx, ref, target, at, confirmFolder, id, head, noReplace));
   } catch (error) {
     ctx.events.emit('transfer:failed', { id, ref, path: target, error });
     throw error;
@@ -72,7 +75,7 @@ export async function downloadToFile(
  * The general path of downloadToFile, with `at` the target reached through its folder: every name
  * of the download's work beside it (`at`'s folder) and the rename into place go through `at`.
  */
-async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: string, at: string, confirmFolder: () => Promise<void>, id: number, head: ObjectHead | undefined): Promise<DownloadedObject> {
+async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: string, at: string, confirmFolder: () => Promise<void>, id: number, head: ObjectHead | undefined, noReplace: boolean): Promise<DownloadedObject> {
   warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target, at));
   // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
   // download resumed), unless another live run holds it.
@@ -109,7 +112,7 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
         placementRefused = true;
         throw error;
       });
-      await rename(temporary, at);
+      await moveIntoPlace(temporary, at, { noReplace });
       outcome = 'renamed';
       // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
       await progress.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));
@@ -120,7 +123,7 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
       // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
       // that failed, a changed object, or a disk that takes no more (the space is given back) leaves nothing.
       const code = errorCodeOf(error) ?? '';
-      const resumeLater = claim.fixed && !placementRefused && progress.hasRanges() && !(error instanceof ContentMismatch) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
+      const resumeLater = claim.fixed && !placementRefused && progress.hasRanges() && !(error instanceof ContentMismatch) && !(error instanceof TargetExists) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
       outcome = resumeLater ? 'keep' : 'discard';
       throw error;
     } finally {
@@ -196,6 +199,7 @@ async function downloadInMemory(
   id: number,
   size: number,
   folder: TargetFolder,
+  noReplace: boolean,
 ): Promise<DownloadedObject | undefined> {
   ctx.events.emit('transfer:start', { id, direction: 'download', ref, path: target, size });
   try {
@@ -241,7 +245,7 @@ async function downloadInMemory(
           await writeNewFile(temporary, content);
         });
         await confirmFolder();
-        await rename(temporary, at);
+        await moveIntoPlace(temporary, at, { noReplace });
       } catch (error) {
         await rm(temporary, { force: true });
         throw error;

@@ -1,6 +1,6 @@
 import { constants, unlinkSync, lstatSync } from 'node:fs';
-import { lstat, open, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
-import { failure } from '../errors.js';
+import { link, lstat, open, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { failure, TargetExists } from '../errors.js';
 
 /**
  * The one way datalake creates the files of its own work beside a user's files — a download's
@@ -58,6 +58,26 @@ export async function replaceFile(path: string, aside: string, data: string | Ui
     await rm(aside, { force: true });
     throw error;
   }
+}
+
+/**
+ * Puts `temporary` at `path`: renamed over whatever is there, or with `noReplace` (`--no-clobber`)
+ * only if nothing is, atomically — a hard link made at `path` (which fails with EEXIST instead of
+ * replacing), then the temporary name removed. TargetExists when something got there first. On a
+ * file system without hard links, `path` is looked at and then renamed onto.
+ */
+export async function moveIntoPlace(temporary: string, path: string, { noReplace = false }: { noReplace?: boolean } = {}): Promise<void> {
+  if (!noReplace) return rename(temporary, path);
+  try {
+    await creating(link(temporary, path));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new TargetExists(path);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+    if (await lstat(path).then(() => true, () => false)) throw new TargetExists(path);
+    return rename(temporary, path);
+  }
+  await unlink(temporary);
 }
 
 /**
