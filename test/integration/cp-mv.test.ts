@@ -125,7 +125,7 @@ describe('cp', () => {
     expect(lastJson(await cli(['uploads', 'ls', `s3://${bucket}/crc/`, '--json']))).toMatchObject({ uploads: [] });
   });
 
-  it('Expires is kept where the copy states the headers itself: with --meta or --content-type, and on a multipart copy', async () => {
+  it('Expires is kept by every copy: a plain one, with --tag or --storage-class, with --meta or --content-type, and a multipart one', async () => {
     const expires = new Date('2031-05-06T07:08:09Z');
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'expires/one.csv', Body: small, Expires: expires }));
     const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'expires/big.bin', Expires: expires }));
@@ -139,11 +139,18 @@ describe('cp', () => {
       ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-meta/one.csv`, '--meta', 'stage=gold'],
       ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-type/one.csv`, '--content-type', 'text/plain'],
       ['cp', `s3://${bucket}/expires/big.bin`, `s3://${bucket}/expires-parts/big.bin`],
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-plain/one.csv`],
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-tag/one.csv`, '--tag', 'stage=gold'],
+      ['cp', `s3://${bucket}/expires/one.csv`, `s3://${bucket}/expires-class/one.csv`, '--storage-class', 'STANDARD'],
     ]) {
       const result = await cli(args);
       expect(result.code, result.stderr).toBe(0);
     }
-    for (const key of ['expires-meta/one.csv', 'expires-type/one.csv', 'expires-parts/big.bin']) expect((await head(key)).Expires, key).toEqual(expires);
+    for (const key of ['expires-meta/one.csv', 'expires-type/one.csv', 'expires-parts/big.bin', 'expires-plain/one.csv', 'expires-tag/one.csv', 'expires-class/one.csv']) {
+      expect((await head(key)).Expires, key).toEqual(expires);
+    }
+    // Stating the headers again keeps the rest of them too.
+    expect(await head('expires-plain/one.csv')).toMatchObject({ ContentType: (await head('expires/one.csv')).ContentType });
   });
 
   it('a multipart object with parts of unequal sizes is copied in its exact layout, and keeps its ETag', async () => {

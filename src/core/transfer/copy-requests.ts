@@ -106,7 +106,9 @@ function storedAsHeaders(fields: ReturnType<typeof storedHeaders> & ReturnType<t
 
 export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
   const { CopyObjectCommand } = await sdk();
-  const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined;
+  // A source with Expires has its headers stated again (REPLACE, the same values): MinIO drops Expires
+  // from a CopyObject that copies them (COPY).
+  const replaceMetadata = options.metadata !== undefined || options.contentType !== undefined || head.Expires !== undefined;
   const output = await dataRequest(ctx, `CopyObject ${from.key} → ${to.key}`, () =>
     ctx.client.send(
       new CopyObjectCommand({
