@@ -441,6 +441,45 @@ describe('control characters in names never reach the terminal raw', () => {
     expect(result.stderr).toContain('over\\rwrite\\tme.txt');
   });
 
+  it('a key with a line break, which S3 allows, can be stat\'d, read, fetched, copied and moved; lines name it escaped', async () => {
+    const key = 'nl/new\nline.csv';
+    const url = `s3://${bucket}/${key}`;
+    const shown = `s3://${bucket}/nl/new\\nline.csv`;
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'a,b\n' }));
+    const stat = await runCli(['stat', url]);
+    expect(stat.code, stat.stderr).toBe(0);
+    expect(stat.stdout.split('\n')[0]).toBe(shown);
+    expect(JSON.parse((await runCli(['stat', url, '--json'])).stdout)).toMatchObject({ key, size: 4 });
+    const cat = await runCli(['cat', url]);
+    expect(cat.code, cat.stderr).toBe(0);
+    expect(cat.stdout).toBe('a,b\n');
+    const got = await runCli(['get', url, join(work.path, 'newline.csv')]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toContain(`downloaded ${shown} → `);
+    const copied = await runCli(['cp', url, `s3://${bucket}/nl-copy/`]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toContain(`copied ${shown} → s3://${bucket}/nl-copy/new\\nline.csv`);
+    const moved = await runCli(['mv', '-r', `s3://${bucket}/nl-copy/`, `s3://${bucket}/nl-moved/`, '--json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(wholeJson(moved.stdout)).toMatchObject({ objects: [{ key: 'nl-moved/new\nline.csv', sourceDeleted: true }], failed: [] });
+    const single = await runCli(['mv', `s3://${bucket}/nl-moved/new\nline.csv`, `s3://${bucket}/nl-last/`]);
+    expect(single.code, single.stderr).toBe(0);
+    expect(single.stdout).toContain(`moved s3://${bucket}/nl-moved/new\\nline.csv → s3://${bucket}/nl-last/new\\nline.csv`);
+  });
+
+  it('a key datalake would make from a name given with a control character is refused (exit 2), quoted once and escaped', async () => {
+    const file = join(work.path, 'plain.csv');
+    writeFileSync(file, 'x');
+    for (const args of [
+      ['put', file, `s3://${bucket}/nl/typed\nkey.csv`],
+      ['cp', `s3://${bucket}/raw/top.csv`, `s3://${bucket}/nl/typed\nkey.csv`],
+    ]) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr.trim()).toBe("datalake: error: invalid key 'nl/typed\\nkey.csv': control characters are not allowed in a key datalake makes (S3 allows them, but they break listings, logs and most readers)");
+    }
+  });
+
   it('sync up: the failure line names a file with an escape sequence in its name escaped', async () => {
     const source = join(work.path, 'control-sync');
     mkdirSync(source, { recursive: true });

@@ -275,6 +275,21 @@ describe('cp', () => {
   });
 });
 
+describe('an object that fails alone in a recursive run', () => {
+  it('mv -r: a destination key that would be too long fails that object only; exit 1 with a failure code, not the usage code of exit 2', async () => {
+    // 1,013 bytes here (MinIO takes no segment over 255), 1,031 under the longer destination prefix.
+    const long = `lk/${Array.from({ length: 5 }, () => 'n'.repeat(200)).join('/')}/x.csv`;
+    await Promise.all([long, 'lk/ok.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }))));
+    const result = await cli(['mv', '-r', `s3://${bucket}/lk/`, `s3://${bucket}/a-longer-destination/`, '--json']);
+    expect(result.code).toBe(1);
+    const document = lastJson<{ objects: Copied[]; failed: Array<{ key: string; error: string; code: string }>; error: { code: string; message: string } }>(result);
+    expect(document.objects.map((object) => object.key)).toEqual(['a-longer-destination/ok.csv']);
+    expect(document.failed).toEqual([{ key: long, error: expect.stringMatching(/over the 1024-byte limit/), code: 'failed' }]);
+    expect(document.error.code).toBe('failed');
+    expect(await listKeys(client, bucket, 'lk/')).toEqual([long]);
+  });
+});
+
 describe('cp -r through the fault proxy', () => {
   let proxy: FaultProxy;
   let endpoint: string;
@@ -299,6 +314,22 @@ describe('cp -r through the fault proxy', () => {
     expect(document.objects.map((object) => object.key).sort()).toEqual(['cpf-dest/a.csv', 'cpf-dest/c.csv']);
     expect(document).toMatchObject({ error: { code: 'AccessDenied', message: `1 failed: cpf/b.csv: ${explained}` } });
     expect(await listKeys(client, bucket, 'cpf-dest/')).toEqual(['cpf-dest/a.csv', 'cpf-dest/c.csv']);
+  });
+
+  it('a key with a line break is named escaped on its failure line, as its copied line and rm -r name it', async () => {
+    await Promise.all(['cpn/new\nline.csv', 'cpn/plain.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+    proxy.setRules([{ method: 'PUT', match: /\/cpn-dest\/new%0Aline\.csv/, fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
+    const result = await cli(['cp', `s3://${bucket}/cpn/`, `s3://${bucket}/cpn-dest/`, '-r'], { AWS_ENDPOINT_URL: endpoint });
+    expect(result.code).toBe(1);
+    expect(proxy.faults('status')).toBe(1);
+    expect(result.stderr).toContain(`datalake: failed: cpn/new\\nline.csv: access denied '${bucket}'`);
+    proxy.setRules([]);
+    const copied = await cli(['cp', `s3://${bucket}/cpn/`, `s3://${bucket}/cpn-dest/`, '-r'], { AWS_ENDPOINT_URL: endpoint });
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toContain(`copied s3://${bucket}/cpn/new\\nline.csv → s3://${bucket}/cpn-dest/new\\nline.csv`);
+    const removed = await cli(['rm', '-r', `s3://${bucket}/cpn/`]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain(`deleted s3://${bucket}/cpn/new\\nline.csv`);
   });
 
   it('a failure every object would meet (the credentials refused) ends the run at once, explained; exit 1', async () => {

@@ -50,7 +50,7 @@ export function planCopy(request: CopyRequest, command: 'cp' | 'mv'): CopyPlan {
       throw usageError(`'${request.destination}' is a local path: ${command} copies between S3 locations`, command === 'cp' ? 'download with `datalake get`' : undefined);
     }
     const isPrefix = request.recursive || request.destination.endsWith('/') || /^s3:\/\/[^/]+$/.test(request.destination);
-    const ref = parseObjectAddress(request.destination, request.bucket, { allowPrefix: isPrefix });
+    const ref = parseObjectAddress(request.destination, request.bucket, { allowPrefix: isPrefix, newKey: true });
     destination = { kind: 'address', ref: isPrefix && ref.key !== '' && !ref.key.endsWith('/') ? { ...ref, key: `${ref.key}/` } : ref, isPrefix };
   }
   if (request.recursive) refuseOverlap(source, destination, command);
