@@ -283,6 +283,18 @@ describe('errors name what is wrong, where', () => {
     expect(absent.stderr).toMatch(new RegExp(`no version '0b5c2e1a-6d8e-4f3b-9a7c-1e2d3f4a5b6c' of s3://${bucket}/raw/top\\.csv`));
   });
 
+  it('get -r refuses a key with a backslash for its backslash, not as a key that would land outside the destination', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'bs/back\\slash.csv', Body: 'b' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'bs/fine.csv', Body: 'f' }));
+    const destination = join(work.path, 'backslash-get');
+    const result = await runCli(['get', '-r', `s3://${bucket}/bs/`, destination, '--json']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      "datalake: failed: bs/back\\slash.csv: key 'bs/back\\slash.csv' has a backslash in its name, which datalake does not write as a file name (it separates folders on Windows); skipped",
+    );
+    expect(wholeJson(result.stdout)).toMatchObject({ objects: [{ key: 'bs/fine.csv' }], failed: [{ key: 'bs/back\\slash.csv' }] });
+  });
+
   it('DATALAKE_CONCURRENCY that is not a number is one line naming the variable, exit 2', async () => {
     const result = await runCli(['ls', `s3://${bucket}/raw/`], { env: s3Env({ DATALAKE_CONCURRENCY: 'abc' }) });
     expect(result.code).toBe(2);
