@@ -120,6 +120,19 @@ describe('stat', () => {
     }
   });
 
+  it('every label stands apart from its value, the longest (content-disposition) included, and every value starts in one column', async () => {
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 's/headers.json', Body: '{}', ContentType: 'application/json', ContentDisposition: 'attachment; filename="a.json"', ContentEncoding: 'identity', CacheControl: 'no-cache' }),
+    );
+    const human = await runCli(['stat', `s3://${bucket}/s/headers.json`]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^ {2}content-disposition {2,}attachment; filename="a\.json"$/m);
+    expect(human.stdout).toMatch(/^ {2}content-encoding {2,}identity$/m);
+    const rows = human.stdout.trimEnd().split('\n').slice(1);
+    const starts = rows.map((row) => row.length - /^ {2}\S+(?: \S+)*? {2,}(.*)$/.exec(row)![1]!.length);
+    expect(new Set(starts).size).toBe(1);
+  });
+
   it('a missing object is exit 1 naming it; a prefix is exit 2', async () => {
     const missing = await runCli(['stat', `s3://${bucket}/s/nope.csv`, '--json']);
     expect(missing.code).toBe(1);
