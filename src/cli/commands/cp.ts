@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatS3Url, type ObjectRef } from '../../core/config/address.js';
-import type { CopiedObject, CopyOptions } from '../../core/transfer/copy.js';
+import type { CopiedObject, CopyOptions, CopyVerdict } from '../../core/transfer/copy.js';
 import { destinationFor, planCopy, sameObject, type CopyPlan } from '../../core/transfer/copy-plan.js';
 import { usageError } from '../../core/errors.js';
 import { resolvePutOptions } from '../../core/transfer/put-plan.js';
@@ -110,7 +110,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
       if (mode === 'mv') {
         const moved = await moveObject(runtime.ctx, source, target, options);
         objects.push({ ...moved, sourceDeleted: true });
-        out.line(`moved ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(moved.size)}  verified by ${moved.verifiedBy}`);
+        out.line(`moved ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(moved.size)}  verified by ${proofText(moved)}`);
         return;
       }
       const outcome = await copyObject(runtime.ctx, source, target, options);
@@ -120,7 +120,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
         return;
       }
       objects.push(outcome.object);
-      out.line(`copied ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(outcome.object.size)}  verified by ${outcome.object.verifiedBy}`);
+      out.line(`copied ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(outcome.object.size)}  verified by ${proofText(outcome.object)}`);
       if (outcome.object.verifiedBy === 'size-only') out.warn(`${formatS3Url(target)}: no MD5 ETag, stored MD5 or checksum to compare; size checked only`);
     });
   };
@@ -186,6 +186,11 @@ async function* listedSources(
     if (entry.kind !== 'object' || entry.object.key.endsWith('/')) continue;
     if (includeName(entry.object.key.slice(plan.source.key.length))) yield { bucket: plan.source.bucket, key: entry.object.key };
   }
+}
+
+/** The proof as a line names it: `checksum (crc32)`, `read-back (metadata-md5)`, `etag`. */
+function proofText(verdict: CopyVerdict): string {
+  return verdict.verifiedWith ? `${verdict.verifiedBy} (${verdict.verifiedWith})` : verdict.verifiedBy;
 }
 
 /** `--meta/--tag/--content-type/--storage-class/--sse` checked as put checks them; each left out keeps the source's. */

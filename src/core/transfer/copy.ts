@@ -12,13 +12,13 @@ import { sdk } from '../s3/sdk.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { detailsFromHead, findWithChecksums, headWithChecksums } from './stat.js';
 import { LayoutGuessedWrong, MAX_SINGLE_COPY, copyInParts, copyWhole, onlyChecksumProvesParts, type CopyOptions } from './copy-requests.js';
-import { proveCopy, readBack, type CopyProof } from './copy-proof.js';
+import { proveCopy, readBack, type CopyVerdict } from './copy-proof.js';
 import { LeftBehind } from './item-failure.js';
 
 export { MAX_SINGLE_COPY, type CopyOptions } from './copy-requests.js';
-export { proveCopy, type CopyProof } from './copy-proof.js';
+export { proveCopy, type CopyProof, type CopyVerdict } from './copy-proof.js';
 
-export interface CopiedObject {
+export interface CopiedObject extends CopyVerdict {
   source: string;
   sourceVersionId: string | null;
   /** The source's ETag when it was copied. */
@@ -30,7 +30,6 @@ export interface CopiedObject {
   versionId: string | null;
   /** 1 for a CopyObject; the number of UploadPartCopy requests otherwise. */
   parts: number;
-  verifiedBy: CopyProof;
 }
 
 export type CopyOutcome = { kind: 'copied'; object: CopiedObject } | { kind: 'skipped'; bucket: string; key: string; reason: string };
@@ -67,9 +66,9 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
     throw error;
   });
   const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
-  let verifiedBy: CopyProof;
+  let verdict: CopyVerdict;
   try {
-    verifiedBy = proveCopy(from, written, copied.expectedEtag) ?? (await readBack(ctx, from, written, copied.partSizes));
+    verdict = proveCopy(from, written, copied.expectedEtag) ?? (await readBack(ctx, from, written, copied.partSizes));
   } catch (error) {
     await removeCopy(ctx, destination, copied.versionId, written.etag);
     throw error;
@@ -86,7 +85,7 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
       etag: written.etag,
       versionId: written.versionId,
       parts: copied.parts,
-      verifiedBy,
+      ...verdict,
     },
   };
 }
