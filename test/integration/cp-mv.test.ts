@@ -275,6 +275,45 @@ describe('cp', () => {
   });
 });
 
+describe('folder markers (keys ending in /, such as a console makes for an empty folder)', () => {
+  // aws s3 cp/mv --recursive leave zero-byte ones out without a word, while rm -r deletes them: a move
+  // would leave the source folder standing. datalake copies them like any object, so mv -r empties the source.
+  it('cp -r copies a folder marker like any object, and mv -r moves it: nothing is left under the source', async () => {
+    for (const [key, content] of [['hm/a.txt', 'a'], ['hm/dir/', ''], ['hm/dir/b.txt', 'b']] as const) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: content }));
+    const copied = await cli(['cp', '-r', `s3://${bucket}/hm/`, `s3://${bucket}/hc/`, '--json']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(lastJson<{ objects: Copied[] }>(copied).objects.map((object) => object.key).sort()).toEqual(['hc/a.txt', 'hc/dir/', 'hc/dir/b.txt']);
+    expect(await listKeys(client, bucket, 'hc/')).toEqual(['hc/a.txt', 'hc/dir/', 'hc/dir/b.txt']);
+
+    const moved = await cli(['mv', '-r', `s3://${bucket}/hm/`, `s3://${bucket}/m/`, '--json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    const document = lastJson<{ objects: Copied[]; skipped: unknown[]; failed: unknown[] }>(moved);
+    expect(document.objects.find((object) => object.key === 'm/dir/')).toMatchObject({ size: 0, sourceDeleted: true });
+    expect(document).toMatchObject({ skipped: [], failed: [] });
+    expect(await listKeys(client, bucket, 'hm/')).toEqual([]);
+    expect(await listKeys(client, bucket, 'm/')).toEqual(['m/a.txt', 'm/dir/', 'm/dir/b.txt']);
+    const human = await cli(['mv', '-r', `s3://${bucket}/m/`, `s3://${bucket}/m2/`]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(`moved s3://${bucket}/m/dir/ → s3://${bucket}/m2/dir/`);
+    expect(human.stdout).toMatch(/^3 moved, 0 skipped, 0 failed/m);
+  });
+
+  it("the source prefix's own marker becomes the destination prefix's; the layout, which names files, skips markers and says so (mv keeps them)", async () => {
+    for (const [key, content] of [['ho/', ''], ['ho/f.csv', 'f'], ['ho/sub/', '']] as const) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: content }));
+    const copied = await cli(['cp', '-r', `s3://${bucket}/ho/`, `s3://${bucket}/hoc/`, '--json']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(await listKeys(client, bucket, 'hoc/')).toEqual(['hoc/', 'hoc/f.csv', 'hoc/sub/']);
+
+    const promoted = await cli(['mv', '-r', `s3://${bucket}/ho/`, '--zone', 'processed', '--dataset', 'ho', '--date', '2024-01-15', '--json']);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    const document = lastJson<{ objects: Copied[]; skipped: Array<{ source: string; reason: string }> }>(promoted);
+    expect(document.objects.map((object) => object.key)).toEqual(['processed/ho/year=2024/month=01/day=15/f.csv']);
+    expect(document.skipped.map((skip) => skip.source).sort()).toEqual([`s3://${bucket}/ho/`, `s3://${bucket}/ho/sub/`]);
+    for (const skip of document.skipped) expect(skip.reason).toMatch(/folder marker/);
+    expect(await listKeys(client, bucket, 'ho/')).toEqual(['ho/', 'ho/sub/']);
+  });
+});
+
 describe('an object that fails alone in a recursive run', () => {
   it('mv -r: a destination key that would be too long fails that object only; exit 1 with a failure code, not the usage code of exit 2', async () => {
     // 1,013 bytes here (MinIO takes no segment over 255), 1,031 under the longer destination prefix.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { destinationFor, planCopy } from '../../src/core/transfer/copy-plan.js';
+import { destinationFor, markerLeftOut, planCopy } from '../../src/core/transfer/copy-plan.js';
 import { proveCopy } from '../../src/core/transfer/copy.js';
 import { DEFAULT_LAYOUT, parseLayoutKey } from '../../src/core/config/layout.js';
 import type { HeadDetails } from '../../src/core/transfer/stat.js';
@@ -50,6 +50,19 @@ describe('where cp and mv put each object', () => {
     const dated = plan({ zone: 'analytics', dataset: 'y', date: '2025-02-03', bucket: 'other' });
     expect(destinationFor(dated, 'raw/x/year=2024/month=01/day=15/a.csv')).toEqual({ bucket: 'other', key: 'analytics/y/year=2025/month=02/day=03/a.csv' });
     expect(destinationFor(dated, 'raw/x/loose/b.csv')).toEqual({ bucket: 'other', key: 'analytics/y/year=2025/month=02/day=03/loose/b.csv' });
+  });
+
+  it('a folder marker goes to the folder it names, the source prefix\'s own to the destination prefix\'s; the layout and a bucket\'s root have no place for one', () => {
+    const tree = plan({ destination: 's3://lake/archive/x/' });
+    expect(markerLeftOut(tree, 'raw/x/dir/')).toBeUndefined();
+    expect(destinationFor(tree, 'raw/x/dir/')).toEqual({ bucket: 'lake', key: 'archive/x/dir/' });
+    expect(destinationFor(tree, 'raw/x/')).toEqual({ bucket: 'lake', key: 'archive/x/' });
+    const root = plan({ destination: 's3://other/' });
+    expect(destinationFor(root, 'raw/x/dir/')).toEqual({ bucket: 'other', key: 'dir/' });
+    expect(markerLeftOut(root, 'raw/x/')).toMatch(/bucket's root/);
+    expect(() => destinationFor(root, 'raw/x/')).toThrow(/internal/);
+    expect(markerLeftOut(plan({ zone: 'processed', dataset: 'x' }), 'raw/x/dir/')).toMatch(/layout places files/);
+    expect(markerLeftOut(tree, 'raw/x/a.csv')).toBeUndefined();
   });
 
   it('refuses, before any request, a recursive copy into or around its own prefix, and half a layout', () => {
