@@ -279,11 +279,16 @@ describe('folder markers (keys ending in /, such as a console makes for an empty
   // aws s3 cp/mv --recursive leave zero-byte ones out without a word, while rm -r deletes them: a move
   // would leave the source folder standing. datalake copies them like any object, so mv -r empties the source.
   it('cp -r copies a folder marker like any object, and mv -r moves it: nothing is left under the source', async () => {
-    for (const [key, content] of [['hm/a.txt', 'a'], ['hm/dir/', ''], ['hm/dir/b.txt', 'b']] as const) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: content }));
+    for (const [key, content] of [['hm/a.txt', 'a'], ['hm/dir/b.txt', 'b']] as const) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: content }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'hm/dir/', Body: '', Metadata: { owner: 'etl' }, Tagging: 'team=data' }));
     const copied = await cli(['cp', '-r', `s3://${bucket}/hm/`, `s3://${bucket}/hc/`, '--json']);
     expect(copied.code, copied.stderr).toBe(0);
     expect(lastJson<{ objects: Copied[] }>(copied).objects.map((object) => object.key).sort()).toEqual(['hc/a.txt', 'hc/dir/', 'hc/dir/b.txt']);
     expect(await listKeys(client, bucket, 'hc/')).toEqual(['hc/a.txt', 'hc/dir/', 'hc/dir/b.txt']);
+    // Kept as a copy keeps them, where the server copies the marker and where it is made anew (SeaweedFS,
+    // which keeps no metadata on a marker in the first place).
+    expect((await head('hc/dir/')).Metadata).toEqual((await head('hm/dir/')).Metadata);
+    expect(await tags('hc/dir/')).toEqual({ team: 'data' });
 
     const moved = await cli(['mv', '-r', `s3://${bucket}/hm/`, `s3://${bucket}/m/`, '--json']);
     expect(moved.code, moved.stderr).toBe(0);
