@@ -10,7 +10,7 @@ import { sep } from 'node:path';
 import { DatalakeError, failure, isDatalakeError, type ErrorKind } from '../core/errors.js';
 import { cacheDirectory, stateDirectory } from '../core/config/state-paths.js';
 import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
-import { currentOutput, errorLine, oneLine, type JsonError } from './output.js';
+import { currentOutput, errorLine, joinedLines, type JsonError } from './output.js';
 import { currentSettings } from './runtime.js';
 
 export const EXIT_OK = 0;
@@ -71,7 +71,7 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   if (error instanceof ItemsFailed) return code;
   if (error instanceof CommanderError) {
     // commander has printed its own line (or the help); --json adds the document.
-    if (!helpOrVersion(error) && options.json) printErrorDocument({ code: 'usage', message: oneLine(error.message.replace(/^error: /, '')) });
+    if (!helpOrVersion(error) && options.json) printErrorDocument({ code: 'usage', message: joinedLines(error.message.replace(/^error: /, '')) });
     return code;
   }
   // The endpoint in use once settings are resolved (flag, environment or profile; none under

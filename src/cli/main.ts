@@ -4,7 +4,7 @@ import { applyDotenv, readDotenv } from '../core/config/dotenv.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config/config.js';
 import { MiB } from '../core/config/units.js';
 import { DEFAULT_LAYOUT } from '../core/config/layout.js';
-import { oneLine } from './output.js';
+import { joinedLines } from './output.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
@@ -53,7 +53,7 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: true, minWidthToWrap: 24, subcommandTerm: (command) => command.name() })
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
+    .configureOutput({ outputError: (text, write) => write(`datalake: ${joinedLines(text)}\n`) });
   program.addHelpText(
     'after',
     `
@@ -81,7 +81,7 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   registerStat(program);
   registerCat(program);
   registerTable(program);
-  for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${oneLine(text)}\n`) });
+  for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${joinedLines(text)}\n`) });
   return program;
 }
 

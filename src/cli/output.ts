@@ -115,9 +115,9 @@ export class Output {
     if (!this.mode.quiet) this.stderr(`datalake: warning: ${oneLine(text)}\n`);
   }
 
-  /** A failed object, named, with what went wrong; printed even with --quiet. */
+  /** A failed object, named (escaped as every line names it), with what went wrong; printed even with --quiet. */
   failed(what: string, reason: string): void {
-    this.stderr(`datalake: failed: ${oneLine(what)}: ${oneLine(reason)}\n`);
+    this.stderr(`datalake: failed: ${escapeControls(what)}: ${oneLine(reason)}\n`);
   }
 
   private stderr(text: string): void {
@@ -150,9 +150,18 @@ export function errorLine(error: DatalakeError): string {
   return `datalake: error: ${oneLine(error.message)}${error.hint ? ` (${oneLine(error.hint)})` : ''}`;
 }
 
-/** A message as one line: its line breaks (a message's own, or a name's) as spaces, other control characters escaped. */
+/**
+ * A message as one line. A line break that lays text out (another program's message: spaces around
+ * it, or at an end) becomes one space; any other control character is escaped — a line break inside
+ * a name too (`new\nline.csv`), as ls and every other line show it. datalake's own messages are one line.
+ */
 export function oneLine(text: string): string {
-  return escapeControls(text.replace(/\s*\n\s*/g, ' ').trim());
+  return escapeControls(text.replace(/^\s+|\s+$/g, '').replace(/[ \t]*\r?\n[ \t]+|[ \t]+\r?\n[ \t]*/g, ' '));
+}
+
+/** Text another program laid out in lines (commander's errors) as one line: each of its line breaks a space. */
+export function joinedLines(text: string): string {
+  return oneLine(text.replace(/\s*\n\s*/g, ' '));
 }
 
 const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };

@@ -283,6 +283,18 @@ describe('errors name what is wrong, where', () => {
     expect(absent.stderr).toMatch(new RegExp(`no version '0b5c2e1a-6d8e-4f3b-9a7c-1e2d3f4a5b6c' of s3://${bucket}/raw/top\\.csv`));
   });
 
+  it('get -r refuses a key with a backslash for its backslash, not as a key that would land outside the destination', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'bs/back\\slash.csv', Body: 'b' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'bs/fine.csv', Body: 'f' }));
+    const destination = join(work.path, 'backslash-get');
+    const result = await runCli(['get', '-r', `s3://${bucket}/bs/`, destination, '--json']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      "datalake: failed: bs/back\\slash.csv: key 'bs/back\\slash.csv' has a backslash in its name, which datalake does not write as a file name (it separates folders on Windows); skipped",
+    );
+    expect(wholeJson(result.stdout)).toMatchObject({ objects: [{ key: 'bs/fine.csv' }], failed: [{ key: 'bs/back\\slash.csv' }] });
+  });
+
   it('DATALAKE_CONCURRENCY that is not a number is one line naming the variable, exit 2', async () => {
     const result = await runCli(['ls', `s3://${bucket}/raw/`], { env: s3Env({ DATALAKE_CONCURRENCY: 'abc' }) });
     expect(result.code).toBe(2);
@@ -439,6 +451,45 @@ describe('control characters in names never reach the terminal raw', () => {
     expect(result.stderr).toMatch(/^datalake: failed: /m);
     expect(result.stderr).not.toMatch(raw);
     expect(result.stderr).toContain('over\\rwrite\\tme.txt');
+  });
+
+  it('a key with a line break, which S3 allows, can be stat\'d, read, fetched, copied and moved; lines name it escaped', async () => {
+    const key = 'nl/new\nline.csv';
+    const url = `s3://${bucket}/${key}`;
+    const shown = `s3://${bucket}/nl/new\\nline.csv`;
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'a,b\n' }));
+    const stat = await runCli(['stat', url]);
+    expect(stat.code, stat.stderr).toBe(0);
+    expect(stat.stdout.split('\n')[0]).toBe(shown);
+    expect(JSON.parse((await runCli(['stat', url, '--json'])).stdout)).toMatchObject({ key, size: 4 });
+    const cat = await runCli(['cat', url]);
+    expect(cat.code, cat.stderr).toBe(0);
+    expect(cat.stdout).toBe('a,b\n');
+    const got = await runCli(['get', url, join(work.path, 'newline.csv')]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toContain(`downloaded ${shown} → `);
+    const copied = await runCli(['cp', url, `s3://${bucket}/nl-copy/`]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toContain(`copied ${shown} → s3://${bucket}/nl-copy/new\\nline.csv`);
+    const moved = await runCli(['mv', '-r', `s3://${bucket}/nl-copy/`, `s3://${bucket}/nl-moved/`, '--json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(wholeJson(moved.stdout)).toMatchObject({ objects: [{ key: 'nl-moved/new\nline.csv', sourceDeleted: true }], failed: [] });
+    const single = await runCli(['mv', `s3://${bucket}/nl-moved/new\nline.csv`, `s3://${bucket}/nl-last/`]);
+    expect(single.code, single.stderr).toBe(0);
+    expect(single.stdout).toContain(`moved s3://${bucket}/nl-moved/new\\nline.csv → s3://${bucket}/nl-last/new\\nline.csv`);
+  });
+
+  it('a key datalake would make from a name given with a control character is refused (exit 2), quoted once and escaped', async () => {
+    const file = join(work.path, 'plain.csv');
+    writeFileSync(file, 'x');
+    for (const args of [
+      ['put', file, `s3://${bucket}/nl/typed\nkey.csv`],
+      ['cp', `s3://${bucket}/raw/top.csv`, `s3://${bucket}/nl/typed\nkey.csv`],
+    ]) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr.trim()).toBe("datalake: error: invalid key 'nl/typed\\nkey.csv': control characters are not allowed in a key datalake makes (S3 allows them, but they break listings, logs and most readers)");
+    }
   });
 
   it('sync up: the failure line names a file with an escape sequence in its name escaped', async () => {

@@ -282,6 +282,65 @@ describe('cp', () => {
   });
 });
 
+describe('folder markers (keys ending in /, such as a console makes for an empty folder)', () => {
+  // aws s3 cp/mv --recursive leave zero-byte ones out without a word, while rm -r deletes them: a move
+  // would leave the source folder standing. datalake copies them like any object, so mv -r empties the source.
+  it('cp -r copies a folder marker like any object, and mv -r moves it: nothing is left under the source', async () => {
+    for (const [key, content] of [['hm/a.txt', 'a'], ['hm/dir/b.txt', 'b']] as const) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: content }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'hm/dir/', Body: '', Metadata: { owner: 'etl' }, Tagging: 'team=data' }));
+    const copied = await cli(['cp', '-r', `s3://${bucket}/hm/`, `s3://${bucket}/hc/`, '--json']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(lastJson<{ objects: Copied[] }>(copied).objects.map((object) => object.key).sort()).toEqual(['hc/a.txt', 'hc/dir/', 'hc/dir/b.txt']);
+    expect(await listKeys(client, bucket, 'hc/')).toEqual(['hc/a.txt', 'hc/dir/', 'hc/dir/b.txt']);
+    // Kept as a copy keeps them, where the server copies the marker and where it is made anew (SeaweedFS,
+    // which keeps no metadata on a marker in the first place).
+    expect((await head('hc/dir/')).Metadata).toEqual((await head('hm/dir/')).Metadata);
+    expect(await tags('hc/dir/')).toEqual({ team: 'data' });
+
+    const moved = await cli(['mv', '-r', `s3://${bucket}/hm/`, `s3://${bucket}/m/`, '--json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    const document = lastJson<{ objects: Copied[]; skipped: unknown[]; failed: unknown[] }>(moved);
+    expect(document.objects.find((object) => object.key === 'm/dir/')).toMatchObject({ size: 0, sourceDeleted: true });
+    expect(document).toMatchObject({ skipped: [], failed: [] });
+    expect(await listKeys(client, bucket, 'hm/')).toEqual([]);
+    expect(await listKeys(client, bucket, 'm/')).toEqual(['m/a.txt', 'm/dir/', 'm/dir/b.txt']);
+    const human = await cli(['mv', '-r', `s3://${bucket}/m/`, `s3://${bucket}/m2/`]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(`moved s3://${bucket}/m/dir/ → s3://${bucket}/m2/dir/`);
+    expect(human.stdout).toMatch(/^3 moved, 0 skipped, 0 failed/m);
+  });
+
+  it("the source prefix's own marker becomes the destination prefix's; the layout, which names files, skips markers and says so (mv keeps them)", async () => {
+    for (const [key, content] of [['ho/', ''], ['ho/f.csv', 'f'], ['ho/sub/', '']] as const) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: content }));
+    const copied = await cli(['cp', '-r', `s3://${bucket}/ho/`, `s3://${bucket}/hoc/`, '--json']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(await listKeys(client, bucket, 'hoc/')).toEqual(['hoc/', 'hoc/f.csv', 'hoc/sub/']);
+
+    const promoted = await cli(['mv', '-r', `s3://${bucket}/ho/`, '--zone', 'processed', '--dataset', 'ho', '--date', '2024-01-15', '--json']);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    const document = lastJson<{ objects: Copied[]; skipped: Array<{ source: string; reason: string }> }>(promoted);
+    expect(document.objects.map((object) => object.key)).toEqual(['processed/ho/year=2024/month=01/day=15/f.csv']);
+    expect(document.skipped.map((skip) => skip.source).sort()).toEqual([`s3://${bucket}/ho/`, `s3://${bucket}/ho/sub/`]);
+    for (const skip of document.skipped) expect(skip.reason).toMatch(/folder marker/);
+    expect(await listKeys(client, bucket, 'ho/')).toEqual(['ho/', 'ho/sub/']);
+  });
+});
+
+describe('an object that fails alone in a recursive run', () => {
+  it('mv -r: a destination key that would be too long fails that object only; exit 1 with a failure code, not the usage code of exit 2', async () => {
+    // 1,013 bytes here (MinIO takes no segment over 255), 1,031 under the longer destination prefix.
+    const long = `lk/${Array.from({ length: 5 }, () => 'n'.repeat(200)).join('/')}/x.csv`;
+    await Promise.all([long, 'lk/ok.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }))));
+    const result = await cli(['mv', '-r', `s3://${bucket}/lk/`, `s3://${bucket}/a-longer-destination/`, '--json']);
+    expect(result.code).toBe(1);
+    const document = lastJson<{ objects: Copied[]; failed: Array<{ key: string; error: string; code: string }>; error: { code: string; message: string } }>(result);
+    expect(document.objects.map((object) => object.key)).toEqual(['a-longer-destination/ok.csv']);
+    expect(document.failed).toEqual([{ key: long, error: expect.stringMatching(/over the 1024-byte limit/), code: 'failed' }]);
+    expect(document.error.code).toBe('failed');
+    expect(await listKeys(client, bucket, 'lk/')).toEqual([long]);
+  });
+});
+
 describe('cp -r through the fault proxy', () => {
   let proxy: FaultProxy;
   let endpoint: string;
@@ -306,6 +365,22 @@ describe('cp -r through the fault proxy', () => {
     expect(document.objects.map((object) => object.key).sort()).toEqual(['cpf-dest/a.csv', 'cpf-dest/c.csv']);
     expect(document).toMatchObject({ error: { code: 'AccessDenied', message: `1 failed: cpf/b.csv: ${explained}` } });
     expect(await listKeys(client, bucket, 'cpf-dest/')).toEqual(['cpf-dest/a.csv', 'cpf-dest/c.csv']);
+  });
+
+  it('a key with a line break is named escaped on its failure line, as its copied line and rm -r name it', async () => {
+    await Promise.all(['cpn/new\nline.csv', 'cpn/plain.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+    proxy.setRules([{ method: 'PUT', match: /\/cpn-dest\/new%0Aline\.csv/, fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
+    const result = await cli(['cp', `s3://${bucket}/cpn/`, `s3://${bucket}/cpn-dest/`, '-r'], { AWS_ENDPOINT_URL: endpoint });
+    expect(result.code).toBe(1);
+    expect(proxy.faults('status')).toBe(1);
+    expect(result.stderr).toContain(`datalake: failed: cpn/new\\nline.csv: access denied '${bucket}'`);
+    proxy.setRules([]);
+    const copied = await cli(['cp', `s3://${bucket}/cpn/`, `s3://${bucket}/cpn-dest/`, '-r'], { AWS_ENDPOINT_URL: endpoint });
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toContain(`copied s3://${bucket}/cpn/new\\nline.csv → s3://${bucket}/cpn-dest/new\\nline.csv`);
+    const removed = await cli(['rm', '-r', `s3://${bucket}/cpn/`]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain(`deleted s3://${bucket}/cpn/new\\nline.csv`);
   });
 
   it('a failure every object would meet (the credentials refused) ends the run at once, explained; exit 1', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client as Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ const work = tempDirectory('kmscopy');
 const small = join(work.path, 'small.bin');
 const big = join(work.path, 'big.bin');
 const KEY = 'datalake-dev-key';
+const md5Hex = (text: string) => createHash('md5').update(text).digest('hex');
 
 beforeAll(async () => {
   client = testClient();
@@ -61,6 +63,23 @@ describe('SSE-KMS by bucket default or by flag', () => {
       for (const url of [`s3://${kms}/mv/${key}`, `s3://${plain}/kms/${key}`]) await getVerified(url);
     }
     expect(await listKeys(client, kms, 'cp/')).toEqual([]);
+  });
+
+  it('cp and mv name the checksum (or the hash read back) that proved an SSE-KMS copy, as get names its proof', async () => {
+    const put = await runCli(['put', small, `s3://${kms}/named/small.bin`], { env: s3Env() });
+    expect(put.code, put.stderr).toBe(0);
+    const copied = await runCli(['cp', `s3://${kms}/named/small.bin`, `s3://${kms}/named/copy.bin`, '--json'], { env: s3Env() });
+    expect(copied.code, copied.stderr).toBe(0);
+    const object = lastJson<{ objects: Array<{ verifiedBy: string; verifiedWith?: string }> }>(copied).objects[0]!;
+    expect(object).toMatchObject({ verifiedBy: 'checksum', verifiedWith: 'crc32' });
+    const moved = await runCli(['mv', `s3://${kms}/named/copy.bin`, `s3://${kms}/named/moved.bin`], { env: s3Env() });
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/ verified by checksum \(crc32\)$/m);
+    // No checksum: the copy is read back and hashed against the stored MD5, and the line says so.
+    await client.send(new PutObjectCommand({ Bucket: kms, Key: 'named/md5.bin', Body: 'bytes', Metadata: { md5chksum: Buffer.from(md5Hex('bytes'), 'hex').toString('base64') } }));
+    const readBack = await runCli(['mv', `s3://${kms}/named/md5.bin`, `s3://${kms}/named/md5-moved.bin`, '--json'], { env: s3Env() });
+    expect(readBack.code, readBack.stderr).toBe(0);
+    expect(lastJson<{ objects: Array<{ verifiedBy: string; verifiedWith?: string }> }>(readBack).objects[0]).toMatchObject({ verifiedBy: 'read-back', verifiedWith: 'metadata-md5' });
   });
 
   it('mv of an SSE-KMS object whose stored MD5 is wrong keeps the source: the copy is read back and refused', async () => {

@@ -120,6 +120,47 @@ describe('stat', () => {
     }
   });
 
+  it('every label stands apart from its value, the longest (content-disposition) included, and every value starts in one column', async () => {
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 's/headers.json', Body: '{}', ContentType: 'application/json', ContentDisposition: 'attachment; filename="a.json"', ContentEncoding: 'identity', CacheControl: 'no-cache' }),
+    );
+    const human = await runCli(['stat', `s3://${bucket}/s/headers.json`]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^ {2}content-disposition {2,}attachment; filename="a\.json"$/m);
+    expect(human.stdout).toMatch(/^ {2}content-encoding {2,}identity$/m);
+    const rows = human.stdout.trimEnd().split('\n').slice(1);
+    const starts = rows.map((row) => row.length - /^ {2}\S+(?: \S+)*? {2,}(.*)$/.exec(row)![1]!.length);
+    expect(new Set(starts).size).toBe(1);
+  });
+
+  it('an object whose latest version is a delete marker: said so, with the marker and how to read an older version; exit 1', async () => {
+    const versioned = `dl-test-statd-${randomBytes(4).toString('hex')}`;
+    await client.send(new CreateBucketCommand({ Bucket: versioned }));
+    await client.send(new PutBucketVersioningCommand({ Bucket: versioned, VersioningConfiguration: { Status: 'Enabled' } }));
+    try {
+      const kept = await client.send(new PutObjectCommand({ Bucket: versioned, Key: 'gone.txt', Body: 'one' }));
+      const marker = await client.send(new DeleteObjectCommand({ Bucket: versioned, Key: 'gone.txt' }));
+      const result = await runCli(['stat', `s3://${versioned}/gone.txt`, '--json']);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `datalake: error: s3://${versioned}/gone.txt was deleted: its latest version is a delete marker (${marker.VersionId}) (older versions may remain: list them with \`aws s3api list-object-versions\`, and look at one with \`datalake stat --version-id\`)`,
+      );
+      expect(lastJson(result)).toMatchObject({ error: { code: 'NoSuchKey' } });
+      // cat (a GET for a small object) and cp (the SDK's HEAD) say the same.
+      for (const args of [['cat', `s3://${versioned}/gone.txt`], ['cp', `s3://${versioned}/gone.txt`, `s3://${versioned}/copy.txt`]]) {
+        const other = await runCli(args);
+        expect(other.code, args.join(' ')).toBe(1);
+        expect(other.stderr, args.join(' ')).toContain(`s3://${versioned}/gone.txt was deleted: its latest version is a delete marker (${marker.VersionId})`);
+      }
+      const older = await runCli(['stat', `s3://${versioned}/gone.txt`, '--version-id', kept.VersionId!, '--json']);
+      expect(older.code, older.stderr).toBe(0);
+    } finally {
+      const versions = await client.send(new ListObjectVersionsCommand({ Bucket: versioned }));
+      for (const v of [...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])]) await client.send(new DeleteObjectCommand({ Bucket: versioned, Key: v.Key, VersionId: v.VersionId }));
+      await client.send(new DeleteBucketCommand({ Bucket: versioned }));
+    }
+  });
+
   it('a missing object is exit 1 naming it; a prefix is exit 2', async () => {
     const missing = await runCli(['stat', `s3://${bucket}/s/nope.csv`, '--json']);
     expect(missing.code).toBe(1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinKey, parseObjectAddress, validateBucketName, validateKey } from '../../src/core/config/address.js';
+import { joinKey, parseObjectAddress, validateBucketName, validateKey, validateNewKey } from '../../src/core/config/address.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, renderLayoutPrefix, todayUtc, validateLayout, DEFAULT_LAYOUT } from '../../src/core/config/layout.js';
 
 describe('object addresses', () => {
@@ -26,6 +26,13 @@ describe('object addresses', () => {
     ['dir/', /names a prefix/],
   ])('refuses the key %j', (key, message) => {
     expect(() => validateKey(key)).toThrow(message);
+  });
+
+  it('a key with control characters names an object S3 allows; datalake makes none (put, a typed destination)', () => {
+    expect(parseObjectAddress('s3://lake/h/new\nline.csv', undefined)).toEqual({ bucket: 'lake', key: 'h/new\nline.csv' });
+    expect(() => validateKey('h/tab\there.csv')).not.toThrow();
+    expect(() => validateNewKey('h/new\nline.csv')).toThrow("invalid key 'h/new\nline.csv': control characters are not allowed in a key datalake makes");
+    expect(() => parseObjectAddress('s3://lake/h/new\nline.csv', undefined, { newKey: true })).toThrow(/control characters/);
   });
 
   it('accepts a key of exactly 1,024 bytes', () => {

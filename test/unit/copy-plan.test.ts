@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { destinationFor, planCopy } from '../../src/core/transfer/copy-plan.js';
+import { destinationFor, markerLeftOut, planCopy } from '../../src/core/transfer/copy-plan.js';
 import { proveCopy } from '../../src/core/transfer/copy.js';
 import { DEFAULT_LAYOUT, parseLayoutKey } from '../../src/core/config/layout.js';
 import type { HeadDetails } from '../../src/core/transfer/stat.js';
@@ -52,6 +52,19 @@ describe('where cp and mv put each object', () => {
     expect(destinationFor(dated, 'raw/x/loose/b.csv')).toEqual({ bucket: 'other', key: 'analytics/y/year=2025/month=02/day=03/loose/b.csv' });
   });
 
+  it('a folder marker goes to the folder it names, the source prefix\'s own to the destination prefix\'s; the layout and a bucket\'s root have no place for one', () => {
+    const tree = plan({ destination: 's3://lake/archive/x/' });
+    expect(markerLeftOut(tree, 'raw/x/dir/')).toBeUndefined();
+    expect(destinationFor(tree, 'raw/x/dir/')).toEqual({ bucket: 'lake', key: 'archive/x/dir/' });
+    expect(destinationFor(tree, 'raw/x/')).toEqual({ bucket: 'lake', key: 'archive/x/' });
+    const root = plan({ destination: 's3://other/' });
+    expect(destinationFor(root, 'raw/x/dir/')).toEqual({ bucket: 'other', key: 'dir/' });
+    expect(markerLeftOut(root, 'raw/x/')).toMatch(/bucket's root/);
+    expect(() => destinationFor(root, 'raw/x/')).toThrow(/internal/);
+    expect(markerLeftOut(plan({ zone: 'processed', dataset: 'x' }), 'raw/x/dir/')).toMatch(/layout places files/);
+    expect(markerLeftOut(tree, 'raw/x/a.csv')).toBeUndefined();
+  });
+
   it('refuses, before any request, a recursive copy into or around its own prefix, and half a layout', () => {
     expect(() => plan({ destination: 's3://lake/raw/x/inner/' })).toThrow(/one prefix contains the other/);
     expect(() => plan({ destination: 's3://lake/raw/' })).toThrow(/one prefix contains the other/);
@@ -84,7 +97,7 @@ describe('proving a copy', () => {
 
   it('by the ETag when both are MD5-based; a different ETag or size is a mismatch', () => {
     const source = details({});
-    expect(proveCopy(source, details({ key: 'copy' }), source.etag)).toBe('etag');
+    expect(proveCopy(source, details({ key: 'copy' }), source.etag)).toEqual({ verifiedBy: 'etag' });
     expect(() => proveCopy(source, details({ etag: 'ffffffffffffffffffffffffffffffff' }), source.etag)).toThrow(/did not verify: ETag ffff/);
     expect(() => proveCopy(source, details({ size: 11 }), source.etag)).toThrow(/11 bytes, the source has 10/);
   });
@@ -92,19 +105,19 @@ describe('proving a copy', () => {
   it("by the ETag and, where both carry one, the full-object checksum: an equal ETag with another CRC32 is a mismatch", () => {
     const crc = (value: string) => ({ crc32: value, type: 'FULL_OBJECT' });
     const source = details({ checksums: crc('AAAAAA==') });
-    expect(proveCopy(source, details({ checksums: crc('AAAAAA==') }), source.etag)).toBe('etag');
-    expect(proveCopy(source, details({}), source.etag)).toBe('etag');
+    expect(proveCopy(source, details({ checksums: crc('AAAAAA==') }), source.etag)).toEqual({ verifiedBy: 'etag' });
+    expect(proveCopy(source, details({}), source.etag)).toEqual({ verifiedBy: 'etag' });
     expect(() => proveCopy(source, details({ checksums: crc('BBBBBB==') }), source.etag)).toThrow(/did not verify: crc32 BBBBBB==, the source's is AAAAAA==/);
     // A server that names no type (SeaweedFS, for a single PUT): a value that is not a composite `…-N` is the whole object's.
     expect(() => proveCopy(details({ checksums: { crc32: 'AAAAAA==' } }), details({ checksums: { crc32: 'BBBBBB==' } }), source.etag)).toThrow(/crc32 BBBBBB==/);
-    expect(proveCopy(details({ checksums: { crc32: 'AAAAAA==-2' } }), details({ checksums: { crc32: 'BBBBBB==-2' } }), source.etag)).toBe('etag');
+    expect(proveCopy(details({ checksums: { crc32: 'AAAAAA==-2' } }), details({ checksums: { crc32: 'BBBBBB==-2' } }), source.etag)).toEqual({ verifiedBy: 'etag' });
   });
 
   it('under SSE-KMS, by a full-object checksum; a stored MD5 (copied metadata) proves nothing: the copy is read back', () => {
     const kms = { serverSideEncryption: 'aws:kms' };
     expect(proveCopy(details({ ...kms, md5: 'aa' }), details({ ...kms, md5: 'aa', etag: 'opaque' }), '0123456789abcdef0123456789abcdef')).toBeUndefined();
     const crc = (value: string) => ({ crc32: value, type: 'FULL_OBJECT' });
-    expect(proveCopy(details({ ...kms, checksums: crc('AAAAAA==') }), details({ ...kms, checksums: crc('AAAAAA==') }), undefined)).toBe('checksum');
+    expect(proveCopy(details({ ...kms, checksums: crc('AAAAAA==') }), details({ ...kms, checksums: crc('AAAAAA==') }), undefined)).toEqual({ verifiedBy: 'checksum', verifiedWith: 'crc32' });
     expect(() => proveCopy(details({ ...kms, checksums: crc('AAAAAA==') }), details({ ...kms, checksums: crc('BBBBBB==') }), undefined)).toThrow(/crc32 BBBBBB==/);
     expect(proveCopy(details({ ...kms }), details({ ...kms }), undefined)).toBeUndefined();
   });

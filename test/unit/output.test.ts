@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeControls, oneLine } from '../../src/cli/output.js';
+import { escapeControls, joinedLines, oneLine } from '../../src/cli/output.js';
 
 describe('names in printed lines', () => {
   it('control characters are escaped, everything else is kept', () => {
@@ -7,7 +7,13 @@ describe('names in printed lines', () => {
     expect(escapeControls('données/été 2026 ✓ \\ "q"')).toBe('données/été 2026 ✓ \\ "q"');
   });
 
-  it('a message is one line: line breaks become spaces, a carriage return cannot rewind it', () => {
+  it('a message is one line: line breaks that lay it out become spaces, a carriage return cannot rewind it', () => {
     expect(oneLine('failed:\n  over\rwrite')).toBe('failed: over\\rwrite');
+    expect(oneLine('Deserialization failed\n  Deserialization error: see $response\n')).toBe('Deserialization failed Deserialization error: see $response');
+  });
+
+  it("a line break inside a name is escaped, as ls and the name of a failure line show it, not made a space", () => {
+    expect(oneLine("the copy s3://lake/h/new\nline.csv did not verify")).toBe('the copy s3://lake/h/new\\nline.csv did not verify');
+    expect(joinedLines("error: unknown option '--x'\n(Did you mean --y?)")).toBe("error: unknown option '--x' (Did you mean --y?)");
   });
 });

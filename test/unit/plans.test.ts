@@ -86,8 +86,12 @@ describe('download paths', () => {
     expect(localPathFor(root, 'raw/', key)).toBe(resolve(root, key.slice('raw/'.length)));
   });
 
-  it.each(['raw/../../etc/passwd', 'raw/a/../../x', 'raw//abs', 'raw/./x', 'raw/', 'raw/a\\..\\..\\x'])('refuses %j, which would leave the destination', (key) => {
+  it.each(['raw/../../etc/passwd', 'raw/a/../../x', 'raw//abs', 'raw/./x', 'raw/'])('refuses %j, which would leave the destination', (key) => {
     expect(() => localPathFor(root, 'raw/', key)).toThrow(/outside/);
+  });
+
+  it.each(['raw/back\\slash.csv', 'raw/a\\..\\..\\x'])('refuses %j for its backslash (a folder separator on Windows), saying so', (key) => {
+    expect(() => localPathFor(root, 'raw/', key)).toThrow(`key '${key}' has a backslash in its name, which datalake does not write as a file name (it separates folders on Windows); skipped`);
   });
 });
 

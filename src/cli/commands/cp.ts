@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatS3Url, type ObjectRef } from '../../core/config/address.js';
-import type { CopiedObject, CopyOptions } from '../../core/transfer/copy.js';
-import { destinationFor, planCopy, sameObject, type CopyPlan } from '../../core/transfer/copy-plan.js';
+import type { CopiedObject, CopyOptions, CopyVerdict } from '../../core/transfer/copy.js';
+import { destinationFor, markerLeftOut, planCopy, sameObject, type CopyPlan } from '../../core/transfer/copy-plan.js';
 import { usageError } from '../../core/errors.js';
 import { resolvePutOptions } from '../../core/transfer/put-plan.js';
 import type { FilterRule } from '../../core/sync/filters.js';
@@ -106,11 +106,18 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
 
   const one = async (source: ObjectRef) => {
     await attempt(runtime, failed, { key: source.key, bucket: source.bucket }, async () => {
+      const leftOut = markerLeftOut(plan, source.key);
+      if (leftOut !== undefined) {
+        // No destination: the marker itself is what was skipped.
+        skipped.push({ source: formatS3Url(source), bucket: source.bucket, key: source.key, reason: leftOut });
+        out.line(`skipped ${formatS3Url(source)}: ${leftOut}`);
+        return;
+      }
       const target = destinationFor(plan, source.key);
       if (mode === 'mv') {
         const moved = await moveObject(runtime.ctx, source, target, options);
         objects.push({ ...moved, sourceDeleted: true });
-        out.line(`moved ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(moved.size)}  verified by ${moved.verifiedBy}`);
+        out.line(`moved ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(moved.size)}  verified by ${proofText(moved)}`);
         return;
       }
       const outcome = await copyObject(runtime.ctx, source, target, options);
@@ -120,7 +127,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
         return;
       }
       objects.push(outcome.object);
-      out.line(`copied ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(outcome.object.size)}  verified by ${outcome.object.verifiedBy}`);
+      out.line(`copied ${formatS3Url(source)} → ${formatS3Url(target)}  ${formatBytes(outcome.object.size)}  verified by ${proofText(outcome.object)}`);
       if (outcome.object.verifiedBy === 'size-only') out.warn(`${formatS3Url(target)}: no MD5 ETag, stored MD5 or checksum to compare; size checked only`);
     });
   };
@@ -165,6 +172,10 @@ async function oneSourcePerDestination(sources: AsyncIterable<ObjectRef>, plan: 
   const planned: ObjectRef[] = [];
   const claimed = new Map<string, ObjectRef>();
   for await (const source of sources) {
+    if (markerLeftOut(plan, source.key) !== undefined) {
+      planned.push(source);
+      continue;
+    }
     const target = formatS3Url(destinationFor(plan, source.key));
     const other = claimed.get(target);
     if (other) {
@@ -183,9 +194,15 @@ async function* listedSources(
   listObjects: typeof import('../../core/s3/list.js').listObjects,
 ): AsyncGenerator<ObjectRef> {
   for await (const entry of listObjects(runtime.ctx, plan.source, { recursive: true })) {
-    if (entry.kind !== 'object' || entry.object.key.endsWith('/')) continue;
+    // Folder markers (keys ending in /) too: copy-plan.ts's markerLeftOut says which have no place.
+    if (entry.kind !== 'object') continue;
     if (includeName(entry.object.key.slice(plan.source.key.length))) yield { bucket: plan.source.bucket, key: entry.object.key };
   }
+}
+
+/** The proof as a line names it: `checksum (crc32)`, `read-back (metadata-md5)`, `etag`. */
+function proofText(verdict: CopyVerdict): string {
+  return verdict.verifiedWith ? `${verdict.verifiedBy} (${verdict.verifiedWith})` : verdict.verifiedBy;
 }
 
 /** `--meta/--tag/--content-type/--storage-class/--sse` checked as put checks them; each left out keeps the source's. */

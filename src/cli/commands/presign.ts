@@ -58,12 +58,13 @@ Examples:
       let key: string | undefined;
       if (method === 'POST' && flags.keyPrefix !== undefined) {
         if (objectText !== undefined) throw usageError('give either an object or --key-prefix, not both');
-        const prefix = parseObjectAddress(flags.keyPrefix, settings.bucket, { allowPrefix: true });
+        const prefix = parseObjectAddress(flags.keyPrefix, settings.bucket, { allowPrefix: true, newKey: true });
         bucket = prefix.bucket;
         key = prefix.key;
       } else {
         if (objectText === undefined) throw usageError('name the object to presign', 'e.g. datalake presign s3://lake/raw/file.csv');
-        const ref = parseObjectAddress(objectText, settings.bucket);
+        // A PUT or POST makes the key: it takes no control characters, as put's do.
+        const ref = parseObjectAddress(objectText, settings.bucket, { newKey: method !== 'GET' });
         bucket = ref.bucket;
         key = ref.key;
       }

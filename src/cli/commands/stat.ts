@@ -71,7 +71,9 @@ function humanLines(details: ObjectDetails): string[] {
     ['tags', details.tags === null ? '(not available from this server)' : pairs(details.tags)],
     ['parts', details.parts === null ? '1 (a single PUT)' : `${details.parts.count}: ${partRuns(details.parts.sizes)}`],
   ];
-  return [formatS3Url(details), ...rows.map(([name, value]) => `  ${name.padEnd(14)}${value}`)];
+  // The label column fits the longest label (a header such as content-disposition), two spaces past it.
+  const width = Math.max(...rows.map(([name]) => name.length)) + 2;
+  return [formatS3Url(details), ...rows.map(([name, value]) => `  ${name.padEnd(width)}${value}`)];
 }
 
 /** Part sizes as runs: `3 × 8.0 MiB, 1 × 2.5 MiB`. */

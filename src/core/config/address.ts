@@ -18,12 +18,13 @@ export function formatS3Url(ref: ObjectRef): string {
 
 /**
  * Resolves `s3://bucket/key` or a bare `key` (in the configured bucket) to an ObjectRef. The key is
- * validated; `allowPrefix` accepts an empty key or a trailing `/`.
+ * validated; `allowPrefix` accepts an empty key or a trailing `/`; `newKey` (a key datalake is to
+ * make: put's, a typed cp/mv destination) also refuses control characters (see validateNewKey).
  */
 export function parseObjectAddress(
   text: string,
   defaultBucket: string | undefined,
-  options: { allowPrefix?: boolean; localPathHint?: string } = {},
+  options: { allowPrefix?: boolean; localPathHint?: string; newKey?: boolean } = {},
 ): ObjectRef {
   // An empty argument is most often an unset shell variable: it never means "the whole bucket"
   // (only an explicit s3://bucket/ does), so a delete or a move of everything cannot start by mistake.
@@ -46,6 +47,7 @@ export function parseObjectAddress(
   validateBucketName(bucket);
   if (options.allowPrefix) validatePrefix(key);
   else validateKey(key);
+  if (options.newKey) refuseControlCharacters(key);
   return { bucket, key };
 }
 
@@ -82,11 +84,31 @@ export function validateBucketName(bucket: string): void {
   }
 }
 
-/** Refuses keys that are empty, too long, or have empty, `.` or `..` segments. */
+/**
+ * Refuses keys that are empty, too long, or have empty, `.` or `..` segments. Control characters pass:
+ * S3 allows them, and an object that has them must be reachable (stat, cat, get, cp, mv, rm).
+ */
 export function validateKey(key: string): void {
   if (key === '') throw usageError('empty object key', 'name an object, e.g. s3://bucket/path/file.csv');
   if (key.endsWith('/')) throw usageError(`invalid key '${key}': it ends in '/', which names a prefix, not an object`);
   validateKeyText(key);
+}
+
+/**
+ * A key datalake makes from a name it was given (a file's, a typed destination, the layout's):
+ * validateKey's rules, and no control characters. A copy's key that comes from its source's name
+ * keeps that name as it is.
+ */
+export function validateNewKey(key: string): void {
+  validateKey(key);
+  refuseControlCharacters(key);
+}
+
+/** Control characters are legal in S3 but break listings, logs and most readers: datalake makes no key with one. */
+function refuseControlCharacters(key: string): void {
+  if (/[\u0000-\u001f\u007f]/.test(key)) {
+    throw usageError(`invalid key '${key}': control characters are not allowed in a key datalake makes`, 'S3 allows them, but they break listings, logs and most readers');
+  }
 }
 
 /** A prefix may be empty (the whole bucket) or end in `/`; its segments follow the key rules. */
@@ -104,8 +126,6 @@ function validateKeyText(body: string, shown = body): void {
     if (segment === '') throw usageError(`invalid key '${shown}': empty path segment`, "remove the doubled, leading or trailing '/'");
     if (segment === '..' || segment === '.') throw usageError(`invalid key '${shown}': '${segment}' segment is not allowed`);
   }
-  // Control characters are legal in S3 but break listings, logs and most readers.
-  if (/[\u0000-\u001f\u007f]/.test(shown)) throw usageError(`invalid key '${JSON.stringify(shown)}': control characters are not allowed`);
 }
 
 /** Joins a prefix and a relative name with exactly one `/` between them. */

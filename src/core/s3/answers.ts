@@ -164,7 +164,10 @@ function errorFrom(status: number, element: Element, headers: HeaderBag): Error 
   const requestId = headers['x-amz-request-id'];
   const code = field('Code') ?? defaultCodeFor(status);
   const message = field('Message') ?? `HTTP ${status}`;
-  return Object.assign(new Error(message), {
+  const error = new Error(message);
+  // The answer's headers, where the SDK keeps them on its errors: a 404's say whether a delete marker is the latest version.
+  Object.defineProperty(error, '$response', { value: { statusCode: status, headers }, enumerable: false });
+  return Object.assign(error, {
     name: code,
     Code: code,
     // S3 names the bucket in NoSuchBucket and some others: messages name the bucket the server meant.

@@ -92,17 +92,22 @@ export function headFromHeaders(ref: ObjectRef, headers: HeaderBag): ObjectHead 
 
 /** HEAD an object; a missing one is a clear failure naming it. */
 export async function headObject(ctx: TransferContext, ref: ObjectRef, lane: Lane = 'control'): Promise<ObjectHead> {
-  const found = await findObject(ctx, ref, lane);
-  if (!found) throw await missingObjectOrBucket(ctx, ref);
-  return found;
+  try {
+    return await headOf(ctx, ref, lane);
+  } catch (error) {
+    if (isNotFound(error)) throw await missingObjectOrBucket(ctx, ref, undefined, error);
+    throw error;
+  }
 }
 
 /**
  * A HEAD's 404 has no body to say whether the object (or the version asked for) or its whole bucket
  * is missing: one HEAD of the bucket tells, so the message names what is really missing (only on
- * this failing path).
+ * this failing path). Its headers do tell one thing: that the object's latest version is a delete
+ * marker (`x-amz-delete-marker: true`, with the marker's version id), on a versioned bucket — said so,
+ * since older versions may still be there.
  */
-export async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef, versionId?: string): Promise<Error> {
+export async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef, versionId?: string, notFound?: unknown): Promise<Error> {
   const { HeadBucketCommand } = await sdk();
   try {
     await controlRequest(ctx, 'HeadBucket', () => ctx.client.send(new HeadBucketCommand({ Bucket: ref.bucket }), { abortSignal: ctx.signal }));
@@ -110,18 +115,36 @@ export async function missingObjectOrBucket(ctx: TransferContext, ref: ObjectRef
     if (isNotFound(error)) return failure(`no such bucket '${ref.bucket}'`, { hint: 'check the name, or create it with `datalake init`', code: 'NoSuchBucket' });
   }
   if (versionId !== undefined) return failure(`no version '${versionId}' of ${formatS3Url(ref)}`, { hint: 'list its versions with `aws s3api list-object-versions`', code: 'NoSuchVersion' });
-  return noSuchObject(ref);
+  return noSuchObject(ref, notFound);
 }
 
-/** The failure a missing object is reported with, whatever request found it missing. */
-export function noSuchObject(ref: ObjectRef): Error {
+/** A not-found answer that says the object's latest version is a delete marker: that marker's version id, if given. */
+function latestDeleteMarker(notFound: unknown): { versionId: string | undefined } | undefined {
+  const headers = (notFound as { $response?: { headers?: HeaderBag } } | undefined)?.$response?.headers;
+  if (!headers || headerText(headers, 'x-amz-delete-marker') !== 'true') return undefined;
+  const versionId = headerText(headers, 'x-amz-version-id');
+  return { versionId: versionId && versionId !== 'null' ? versionId : undefined };
+}
+
+/**
+ * The failure a missing object is reported with, whatever request found it missing; `notFound`, that
+ * request's answer, may say the latest version is a delete marker (on a versioned bucket).
+ */
+export function noSuchObject(ref: ObjectRef, notFound?: unknown): Error {
+  const marker = latestDeleteMarker(notFound);
+  if (marker) {
+    return failure(`${formatS3Url(ref)} was deleted: its latest version is a delete marker${marker.versionId ? ` (${marker.versionId})` : ''}`, {
+      hint: 'older versions may remain: list them with `aws s3api list-object-versions`, and look at one with `datalake stat --version-id`',
+      code: 'NoSuchKey',
+    });
+  }
   return failure(`no such object ${formatS3Url(ref)}`, { hint: 'check the key with `datalake ls`', code: 'NoSuchKey' });
 }
 
 /** For `.catch` on a request for one object: not found becomes `noSuchObject`, anything else goes on. */
 export function missingAsFailure(ref: ObjectRef): (error: unknown) => never {
   return (error) => {
-    throw isNotFound(error) ? noSuchObject(ref) : error;
+    throw isNotFound(error) ? noSuchObject(ref, error) : error;
   };
 }
 
@@ -131,11 +154,15 @@ export function missingAsFailure(ref: ObjectRef): (error: unknown) => never {
  */
 export async function findObject(ctx: TransferContext, ref: ObjectRef, lane: Lane = 'control'): Promise<ObjectHead | undefined> {
   try {
-    const response = await laneRequest(ctx, lane, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal));
-    return headFromHeaders(ref, response.headers);
+    return await headOf(ctx, ref, lane);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
   }
+}
+
+async function headOf(ctx: TransferContext, ref: ObjectRef, lane: Lane): Promise<ObjectHead> {
+  const response = await laneRequest(ctx, lane, `HEAD ${ref.key}`, () => ctx.direct.headObject(ref, ctx.signal));
+  return headFromHeaders(ref, response.headers);
 }
 

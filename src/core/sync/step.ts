@@ -3,7 +3,7 @@
  * back or planned, and reported; a failure is recorded or ends the run (transfer/item-failure.ts).
  */
 import { stat } from 'node:fs/promises';
-import { joinKey, validateKey } from '../config/address.js';
+import { joinKey, validateNewKey } from '../config/address.js';
 import { describeError } from '../errors.js';
 import type { TransferContext } from '../s3/context.js';
 import { downloadToFile } from '../transfer/download.js';
@@ -91,7 +91,7 @@ export async function handleStep(
 }
 
 async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile, key: string, known: CachedHash | undefined) {
-  validateKey(key);
+  validateNewKey(key);
   const ref = { bucket: plan.remote.bucket, key };
   const uploaded = await uploadFile(ctx, local.path, ref, { ...plan.putOptions, contentType: plan.putOptions.contentType ?? guessContentType(local.path) }, { md5: known?.md5, stat: local });
   const entry: CachedHash = { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: uploaded.md5, crc32: uploaded.crc32, etags: [uploaded.etag] };

@@ -1,4 +1,4 @@
-import { formatS3Url, isS3Url, joinKey, parseObjectAddress, validateKey, type ObjectRef } from '../config/address.js';
+import { formatS3Url, isS3Url, joinKey, parseObjectAddress, validateKey, validatePrefix, type ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
 import { parseLayoutDate, parseLayoutKey, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
 
@@ -50,7 +50,7 @@ export function planCopy(request: CopyRequest, command: 'cp' | 'mv'): CopyPlan {
       throw usageError(`'${request.destination}' is a local path: ${command} copies between S3 locations`, command === 'cp' ? 'download with `datalake get`' : undefined);
     }
     const isPrefix = request.recursive || request.destination.endsWith('/') || /^s3:\/\/[^/]+$/.test(request.destination);
-    const ref = parseObjectAddress(request.destination, request.bucket, { allowPrefix: isPrefix });
+    const ref = parseObjectAddress(request.destination, request.bucket, { allowPrefix: isPrefix, newKey: true });
     destination = { kind: 'address', ref: isPrefix && ref.key !== '' && !ref.key.endsWith('/') ? { ...ref, key: `${ref.key}/` } : ref, isPrefix };
   }
   if (request.recursive) refuseOverlap(source, destination, command);
@@ -76,9 +76,25 @@ function layoutRoot(destination: Extract<CopyDestination, { kind: 'layout' }>): 
 }
 
 /**
+ * A folder marker (a key ending in `/`, as a console makes for an empty folder) is copied like any
+ * object, to the folder it names under the destination prefix — the source prefix's own marker to
+ * the destination prefix's — so that `mv -r` leaves nothing behind, as `rm -r` deletes it too. The
+ * reason one has no place, else undefined: the layout names files, not folders, and a bucket's root
+ * is no folder to mark.
+ */
+export function markerLeftOut(plan: CopyPlan, sourceKey: string): string | undefined {
+  if (!sourceKey.endsWith('/')) return undefined;
+  const { destination } = plan;
+  if (destination.kind === 'layout') return 'a folder marker (a key ending in /), and the layout places files, not folders; left where it is';
+  if (destination.isPrefix && destination.ref.key === '' && sourceKey === plan.source.key) return "the source prefix's own folder marker, and the destination is a bucket's root; left where it is";
+  return undefined;
+}
+
+/**
  * The destination of one source object. Under the layout, a key that already follows it keeps its
  * partition date and name (raw/x/year=2024/…/f.csv → processed/x/year=2024/…/f.csv); any other key is
- * named by its path under the source prefix (or its base name), dated --date or today.
+ * named by its path under the source prefix (or its base name), dated --date or today. A folder
+ * marker's copy is a marker too (see markerLeftOut for those that have none).
  */
 export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
   const { destination } = plan;
@@ -97,7 +113,9 @@ export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
     });
     ref = { bucket: destination.bucket, key };
   }
-  validateKey(ref.key);
+  if (!sourceKey.endsWith('/')) validateKey(ref.key);
+  else if (ref.key.endsWith('/')) validatePrefix(ref.key);
+  else throw new Error(`internal: the folder marker ${sourceKey} has no folder to go to (${formatS3Url(ref)}): markerLeftOut must leave it out`);
   return ref;
 }
 

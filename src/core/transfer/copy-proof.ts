@@ -22,12 +22,22 @@ export type CopyProof =
   | 'size-only';
 
 /**
+ * What proved the copy, and with what: for `checksum`, the checksum both carry (`crc32`, `crc32c`,
+ * `crc64nvme`, `sha256`, `sha1`); for `read-back`, the source's proof the copy was hashed against,
+ * named as `get` names its proofs (`crc32`, `metadata-md5`, `etag`, `multipart-etag`).
+ */
+export interface CopyVerdict {
+  verifiedBy: CopyProof;
+  verifiedWith?: string;
+}
+
+/**
  * Proves the copy from what the server says of it, where that is computed from the copy's own bytes:
  * the ETag where both ETags are MD5s, and a full-object checksum both carry; the sizes always.
  * Undefined when neither applies (SSE-KMS without a checksum): the copy must then be read back. A
  * stored MD5 (md5chksum) is never a proof here: it is metadata copied from the source, not a hash of the copy.
  */
-export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): 'etag' | 'checksum' | undefined {
+export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): CopyVerdict | undefined {
   const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}`;
   if (copy.size !== from.size) throw new ContentMismatch(`${where} did not verify: ${copy.size} bytes, the source has ${from.size}`);
   const etagsCount =
@@ -38,7 +48,8 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
   // Where the ETag proves the copy, a checksum the server stored for it must agree too: it is computed apart.
   const shared = sharedFullObjectChecksum(from.checksums, copy.checksums);
   if (shared && shared.copy !== shared.source) throw new ContentMismatch(`${where} did not verify: ${shared.name} ${shared.copy}, the source's is ${shared.source}`);
-  return etagsCount ? 'etag' : shared ? 'checksum' : undefined;
+  if (etagsCount) return { verifiedBy: 'etag' };
+  return shared ? { verifiedBy: 'checksum', verifiedWith: shared.name } : undefined;
 }
 
 /**
@@ -46,12 +57,12 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
  * full-object CRC32, its stored MD5, or its MD5 or multipart ETag. A source that offers none leaves
  * the sizes only ('size-only', which mv refuses to act on).
  */
-export async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyProof> {
+export async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyVerdict> {
   const crc32 = hasWholeObjectChecksum(from.checksums) ? from.checksums.crc32 : undefined;
   const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
   // Composite CRC32s and CRC32Cs are not offered here (none passed): read-back hashes whole parts by MD5.
-  if (proof.kind === 'none' || proof.kind === 'composite-crc32' || proof.kind === 'crc32c' || proof.kind === 'composite-crc32c') return 'size-only';
-  if (proof.kind === 'multipart-etag' && partSizes === undefined) return 'size-only';
+  if (proof.kind === 'none' || proof.kind === 'composite-crc32' || proof.kind === 'crc32c' || proof.kind === 'composite-crc32c') return { verifiedBy: 'size-only' };
+  if (proof.kind === 'multipart-etag' && partSizes === undefined) return { verifiedBy: 'size-only' };
   const { GetObjectCommand } = await sdk();
   const hashes = await dataRequest(ctx, `GET ${copy.key} (read back)`, async () => {
     const output = await ctx.client.send(
@@ -62,11 +73,11 @@ export async function readBack(ctx: TransferContext, from: HeadDetails, copy: He
   });
   const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}, read back,`;
   const found =
-    proof.kind === 'crc32' ? { name: 'CRC32', got: crc32ToBase64(hashes.crc32), want: proof.crc32 }
-    : proof.kind === 'md5' ? { name: proof.source === 'metadata' ? 'MD5 (the source stores as md5chksum)' : 'MD5', got: hashes.md5, want: proof.md5 }
-    : { name: 'multipart ETag', got: multipartEtag(hashes.partMd5s), want: proof.etag };
+    proof.kind === 'crc32' ? { name: 'CRC32', with: 'crc32', got: crc32ToBase64(hashes.crc32), want: proof.crc32 }
+    : proof.kind === 'md5' ? { name: proof.source === 'metadata' ? 'MD5 (the source stores as md5chksum)' : 'MD5', with: proof.source === 'metadata' ? 'metadata-md5' : 'etag', got: hashes.md5, want: proof.md5 }
+    : { name: 'multipart ETag', with: 'multipart-etag', got: multipartEtag(hashes.partMd5s), want: proof.etag };
   if (found.got !== found.want) throw new ContentMismatch(`${where} did not verify: its ${found.name} is ${found.got}, the source's is ${found.want}`);
-  return 'read-back';
+  return { verifiedBy: 'read-back', verifiedWith: found.with };
 }
 
 /** CRC32, MD5 and the MD5 of each part (in the given sizes, by checksums.ts's PartHasher) of a stream, in one pass. */

@@ -2,8 +2,8 @@
  * The requests that make a server-side copy: one CopyObject for a single-part object up to 5 GiB,
  * else the one multipart upload (multipart-upload.ts) with its parts copied by UploadPartCopy in the
  * source's own layout (their ETags checked to give the source's multipart ETag before completing,
- * and the source's full-object CRC32 kept where the server takes it); how the copy is stored (the
- * flags', else the source's).
+ * and the source's full-object CRC32 kept where the server takes it); an empty PUT for a folder
+ * marker a server will not copy; how the copy is stored (the flags', else the source's).
  */
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
@@ -124,6 +124,32 @@ export async function copyWhole(ctx: TransferContext, from: HeadDetails, head: H
         // --no-clobber: the copy itself is conditional where the server honours it (S3; MinIO ignores
         // it on CopyObject, where only the look before the copy stands).
         ...(options.noClobber ? { IfNoneMatch: '*' } : {}),
+      }),
+      { abortSignal: ctx.signal },
+    ),
+  );
+  return { versionId: output.VersionId && output.VersionId !== 'null' ? output.VersionId : null, parts: 1, expectedEtag: from.etag };
+}
+
+/**
+ * A folder marker (a zero-byte key ending in `/`) where the server will not copy one (SeaweedFS,
+ * whose markers are its folders, answers CopyObject with NoSuchKey): made anew with an empty PUT that
+ * states what the source has — metadata, tags, content headers, storage class, encryption. No bytes
+ * pass: there are none. Its ETag must be the source's (the MD5 of nothing), as a copy's.
+ */
+export async function putMarker(ctx: TransferContext, from: HeadDetails, head: HeadObjectCommandOutput, to: ObjectRef, options: CopyOptions): Promise<CopyResult> {
+  if (from.size !== 0 || !from.key.endsWith('/')) throw new Error(`internal: ${formatS3Url(from)} is not a zero-byte folder marker`);
+  const { PutObjectCommand } = await sdk();
+  const tags = options.tags ?? (await objectTags(ctx, from, from.versionId ?? undefined)) ?? {};
+  const output = await dataRequest(ctx, `PUT ${to.key} (a folder marker, as ${from.key})`, () =>
+    ctx.client.send(
+      new PutObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        Body: new Uint8Array(0),
+        ...storedHeaders(from, head, options),
+        ...(Object.keys(tags).length > 0 ? { Tagging: taggingOf(tags) } : {}),
+        ...placementFields(from, options),
       }),
       { abortSignal: ctx.signal },
     ),

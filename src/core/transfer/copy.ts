@@ -10,15 +10,15 @@ import { describeError, failure } from '../errors.js';
 import { findObject } from '../s3/objects.js';
 import { sdk } from '../s3/sdk.js';
 import { errorCodeOf } from '../s3/retry.js';
-import { detailsFromHead, findWithChecksums, headWithChecksums } from './stat.js';
-import { LayoutGuessedWrong, MAX_SINGLE_COPY, copyInParts, copyWhole, onlyChecksumProvesParts, type CopyOptions } from './copy-requests.js';
-import { proveCopy, readBack, type CopyProof } from './copy-proof.js';
+import { detailsFromHead, findWithChecksums, headWithChecksums, type HeadDetails } from './stat.js';
+import { LayoutGuessedWrong, MAX_SINGLE_COPY, copyInParts, copyWhole, onlyChecksumProvesParts, putMarker, type CopyOptions } from './copy-requests.js';
+import { proveCopy, readBack, type CopyVerdict } from './copy-proof.js';
 import { LeftBehind } from './item-failure.js';
 
 export { MAX_SINGLE_COPY, type CopyOptions } from './copy-requests.js';
-export { proveCopy, type CopyProof } from './copy-proof.js';
+export { proveCopy, type CopyProof, type CopyVerdict } from './copy-proof.js';
 
-export interface CopiedObject {
+export interface CopiedObject extends CopyVerdict {
   source: string;
   sourceVersionId: string | null;
   /** The source's ETag when it was copied. */
@@ -30,7 +30,6 @@ export interface CopiedObject {
   versionId: string | null;
   /** 1 for a CopyObject; the number of UploadPartCopy requests otherwise. */
   parts: number;
-  verifiedBy: CopyProof;
 }
 
 export type CopyOutcome = { kind: 'copied'; object: CopiedObject } | { kind: 'skipped'; bucket: string; key: string; reason: string };
@@ -55,7 +54,10 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   const wholeCopy = from.size <= limit && (partCount === undefined || (await onlyChecksumProvesParts(ctx, from, destination, options)));
   const copied = await (async () =>
     wholeCopy
-      ? copyWhole(ctx, from, sourceHead, destination, options)
+      ? copyWhole(ctx, from, sourceHead, destination, options).catch(async (error: unknown) => {
+          if (!(await markerCopyRefused(ctx, source, from, error))) throw error;
+          return putMarker(ctx, from, sourceHead, destination, options);
+        })
       : copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess').catch((error: unknown) => {
           // Parts of unequal sizes between an equal first and last: copy again in the layout asked part by part.
           if (!(error instanceof LayoutGuessedWrong)) throw error;
@@ -73,9 +75,9 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   });
   if (!copied) return { kind: 'skipped', bucket: destination.bucket, key: destination.key, reason: 'exists (--no-clobber)' };
   const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
-  let verifiedBy: CopyProof;
+  let verdict: CopyVerdict;
   try {
-    verifiedBy = proveCopy(from, written, copied.expectedEtag) ?? (await readBack(ctx, from, written, copied.partSizes));
+    verdict = proveCopy(from, written, copied.expectedEtag) ?? (await readBack(ctx, from, written, copied.partSizes));
   } catch (error) {
     await removeCopy(ctx, destination, copied.versionId, written.etag);
     throw error;
@@ -92,9 +94,19 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
       etag: written.etag,
       versionId: written.versionId,
       parts: copied.parts,
-      verifiedBy,
+      ...verdict,
     },
   };
+}
+
+/**
+ * A CopyObject of a zero-byte folder marker answered NoSuchKey while the marker is still there, the
+ * very version read: a server that will not copy markers (SeaweedFS), not a source gone.
+ */
+async function markerCopyRefused(ctx: TransferContext, source: ObjectRef, from: HeadDetails, error: unknown): Promise<boolean> {
+  if (!source.key.endsWith('/') || from.size !== 0 || errorCodeOf(error) !== 'NoSuchKey') return false;
+  const now = await findWithChecksums(ctx, source, from.versionId ?? undefined);
+  return now !== undefined && normalizeEtag(now.ETag) === from.etag;
 }
 
 /**

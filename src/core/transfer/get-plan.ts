@@ -29,11 +29,14 @@ export function resolveGetPrefix(source: string, bucket: string | undefined): Ob
 /**
  * The local path of a key under a prefix, inside `root`. A key that would land outside it (`..`,
  * an absolute path, empty segments) is refused: the bucket's contents never choose where we write.
+ * So is a backslash, which Windows reads as a folder separator: said as such, since on this system
+ * the key would not have left the root.
  */
 export function localPathFor(root: string, prefix: string, key: string): string {
   const name = key.slice(prefix.length);
+  if (name.includes('\\')) throw failure(`key '${key}' has a backslash in its name, which datalake does not write as a file name (it separates folders on Windows); skipped`);
   const segments = name.split('/');
-  if (name === '' || isAbsolute(name) || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.includes('\\') || segment.includes('\0'))) {
+  if (name === '' || isAbsolute(name) || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.includes('\0'))) {
     throw failure(`key '${key}' would be written outside ${root}; skipped`);
   }
   const base = resolve(root);

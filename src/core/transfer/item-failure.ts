@@ -35,7 +35,17 @@ export function failureToRecord(error: unknown, run: ItemRun): DatalakeError {
     run.limiter?.end(explained);
     throw explained;
   }
-  return explained;
+  return asItemFailure(explained);
+}
+
+/**
+ * Bad input found for one item (a key its destination cannot take) fails that item, and the run
+ * exits 1 as for any failed item: recorded with the code of a failure, never `usage`, which goes
+ * with exit 2 only.
+ */
+function asItemFailure(explained: DatalakeError): DatalakeError {
+  if (explained.kind !== 'usage') return explained;
+  return failure(explained.message, { ...(explained.hint === undefined ? {} : { hint: explained.hint }), code: explained.jsonCode ?? 'failed' });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import mime from 'mime';
-import { isS3Url, joinKey, missingBucketError, parseObjectAddress, validateKey, type ObjectRef } from '../config/address.js';
+import { isS3Url, joinKey, missingBucketError, parseObjectAddress, validateNewKey, type ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
 import type { PutOptions, ServerSideEncryption } from './put-options.js';
@@ -128,18 +128,18 @@ function keyFor(request: PutRequest, destination: PutDestination, file: { path: 
     case 'layout': {
       if (!request.bucket) throw missingBucketError();
       const key = renderLayoutKey(request.layout, { ...destination, name: file.name });
-      validateKey(key);
+      validateNewKey(key);
       return { bucket: request.bucket, key };
     }
     case 'key':
-      return parseObjectAddress(destination.text, request.bucket);
+      return parseObjectAddress(destination.text, request.bucket, { newKey: true });
     case 'address': {
       const asPrefix = many || destination.text.endsWith('/') || /^s3:\/\/[^/]+$/.test(destination.text);
-      if (!asPrefix) return parseObjectAddress(destination.text, request.bucket);
+      if (!asPrefix) return parseObjectAddress(destination.text, request.bucket, { newKey: true });
       if (file.path === '-') throw usageError("standard input needs a full key, not a prefix ending in '/'");
-      const prefix = parseObjectAddress(destination.text, request.bucket, { allowPrefix: true });
+      const prefix = parseObjectAddress(destination.text, request.bucket, { allowPrefix: true, newKey: true });
       const ref = { bucket: prefix.bucket, key: joinKey(prefix.key, file.name) };
-      validateKey(ref.key);
+      validateNewKey(ref.key);
       return ref;
     }
     case 'none':

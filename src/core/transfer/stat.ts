@@ -61,13 +61,25 @@ export type HeadDetails = Omit<ObjectDetails, 'tags' | 'parts'>;
 
 /** A HEAD through the SDK with `x-amz-checksum-mode: ENABLED`, so the stored checksums come back too. */
 export async function headWithChecksums(ctx: TransferContext, ref: ObjectRef, versionId?: string, partNumber?: number): Promise<HeadObjectCommandOutput> {
-  const found = await findWithChecksums(ctx, ref, versionId, partNumber);
-  if (!found) throw await missingObjectOrBucket(ctx, ref, versionId);
-  return found;
+  try {
+    return await headOf(ctx, ref, versionId, partNumber);
+  } catch (error) {
+    if (isNotFound(error)) throw await missingObjectOrBucket(ctx, ref, versionId, error);
+    throw error;
+  }
 }
 
 /** The same; undefined when the object does not exist. */
 export async function findWithChecksums(ctx: TransferContext, ref: ObjectRef, versionId?: string, partNumber?: number): Promise<HeadObjectCommandOutput | undefined> {
+  try {
+    return await headOf(ctx, ref, versionId, partNumber);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+async function headOf(ctx: TransferContext, ref: ObjectRef, versionId?: string, partNumber?: number): Promise<HeadObjectCommandOutput> {
   const { HeadObjectCommand } = await sdk();
   try {
     return await controlRequest(ctx, `HEAD ${ref.key}${partNumber ? ` part ${partNumber}` : ''}`, () =>
@@ -83,7 +95,6 @@ export async function findWithChecksums(ctx: TransferContext, ref: ObjectRef, ve
       ),
     );
   } catch (error) {
-    if (isNotFound(error)) return undefined;
     // HEAD of a delete marker's version id: S3 answers 405 (x-amz-delete-marker), with no error body.
     if (versionId !== undefined && httpStatusOf(error) === 405) {
       throw failure(`${formatS3Url(ref)} version ${versionId} is a delete marker, not a version of the object`, { hint: 'list the versions with `aws s3api list-object-versions`' });

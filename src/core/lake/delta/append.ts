@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { formatS3Url, validateKey, type ObjectRef } from '../../config/address.js';
+import { formatS3Url, validateNewKey, type ObjectRef } from '../../config/address.js';
 import { md5FromMetadata, md5OfFile } from '../../integrity/checksums.js';
 import type { TransferContext } from '../../s3/context.js';
 import { describeError, failure, usageError } from '../../errors.js';
@@ -87,7 +87,7 @@ export async function planAppend(ctx: TransferContext, request: AppendRequest): 
   const files = local.map((file): PlannedFile => {
     const relative = `${folder}${fileNameFor(file.source, file.md5)}`;
     const ref = { bucket: root.bucket, key: `${root.key}${relative}` };
-    validateKey(ref.key);
+    validateNewKey(ref.key);
     return { ...file, ref, path: relativeUri(relative), state: state?.files.has(relative) ? 'in-table' : state?.committedBefore.has(relative) ? 'removed-before' : 'new' };
   });
   const byKey = new Map<string, string>();
