@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import type { DatalakeError } from '../core/errors.js';
 
 export interface OutputMode {
@@ -34,8 +35,13 @@ export class Output {
     if (this.mode.json || this.mode.quiet) return;
     text = escapeControls(text);
     // On the bar's terminal, the line is drawn above the bar instead of under it.
-    if (this.display?.visible && process.stdout.isTTY) this.display.log(`${text}\n`);
-    else this.write(`${text}\n`);
+    if (this.display?.visible && process.stdout.isTTY) {
+      this.display.log(`${text}\n`);
+      return;
+    }
+    // Through a pipe, another process may print the line on the bar's terminal (`| cat`), when we cannot know.
+    if (this.display && stdoutIsPipe()) this.display.stepAside();
+    this.write(`${text}\n`);
   }
 
   /** Text on stdout as it is (a JSON document streamed piece by piece). */
@@ -132,6 +138,23 @@ const BATCH_CHARACTERS = 64 * 1024;
 export interface StatusDisplay {
   readonly visible: boolean;
   log(text: string): void;
+  /** Off the screen before a line that another process may print there; back once such lines stop. */
+  stepAside(): void;
+}
+
+let stdoutPipe: boolean | undefined;
+
+/** Whether stdout is a pipe or a socket, whose reader may be printing on the terminal; not a file, /dev/null or the terminal. */
+function stdoutIsPipe(): boolean {
+  if (stdoutPipe === undefined) {
+    try {
+      const stat = fstatSync(1);
+      stdoutPipe = stat.isFIFO() || stat.isSocket();
+    } catch {
+      stdoutPipe = false;
+    }
+  }
+  return stdoutPipe;
 }
 
 export interface JsonError {

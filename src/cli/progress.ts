@@ -9,6 +9,9 @@ export const PROGRESS_DELAY_MS = 1_000;
 export const BAR_WIDTH = 24;
 const BAR_MIN_WIDTH = 10;
 
+/** Where the bar is drawn: it is only ever shown when that is a terminal (runtime.ts). */
+const stream = process.stderr;
+
 interface Counts {
   /** Transfers started (the total when there is no plan: one file, standard input). */
   files: number;
@@ -41,19 +44,18 @@ interface Plan {
  * the result lines and the shell prompt come back on clean lines. cli-progress's MultiBar draws with
  * relative cursor moves; its SingleBar saves and restores the cursor, which would move back over (and
  * erase) every line printed since the bar started.
+ *
+ * The bar's line is all the bar owns, and clearing it must clear the bar whatever else wrote to the
+ * terminal meanwhile. So the line never reaches the last column (a full line leaves the cursor
+ * waiting to wrap), and between frames the (hidden) cursor waits at its start: the `^C` the terminal
+ * echoes at Ctrl-C, or characters typed ahead, land on the bar's line instead of wrapping to the next
+ * one, where the clear would miss the bar. Lines that reach the terminal through another process
+ * (stdout piped to `cat`), at moments we do not know, cannot go above the bar: the bar steps aside
+ * for them (`stepAside`).
  */
 export class ProgressDisplay {
-  private readonly bars = new cliProgress.MultiBar({
-    stream: process.stderr,
-    format: (options, params, payload: Payload) => formatLine(options, params, payload),
-    hideCursor: true,
-    clearOnComplete: true,
-    fps: 5,
-    etaBuffer: 20,
-    barsize: BAR_WIDTH,
-    // Wrapping stays on: the bar is cut to the width instead, and a long result line above it wraps whole.
-    linewrap: true,
-  }, cliProgress.Presets.shades_classic);
+  /** The bar on the screen, drawn by a MultiBar of its own each time it shows. */
+  private bars: cliProgress.MultiBar | undefined;
   private bar: cliProgress.SingleBar | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -138,24 +140,59 @@ export class ProgressDisplay {
 
   /** A line (with its newline) printed above the bar. */
   log(text: string): void {
-    this.bars.log(text);
+    this.bars?.log(text);
+  }
+
+  /**
+   * Takes the bar off the screen before a line another process may print on it (stdout piped to
+   * `cat`): that line lands on a clean line, not after or over the bar. The bar comes back once no
+   * such line has come for PROGRESS_DELAY_MS, time for the other process to have printed it.
+   */
+  stepAside(): void {
+    if (this.stopped) return;
+    this.takeDown();
+    // Before the first transfer there is no bar to bring back yet.
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.show(), PROGRESS_DELAY_MS).unref();
   }
 
   /** Takes the bar off the screen for good, printing what was logged above it first; true if it was up. */
   stop(): boolean {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (!this.bar) return false;
-    this.bars.update();
-    this.bars.stop();
-    this.bar = undefined;
-    return true;
+    return this.takeDown();
   }
 
   private show(): void {
     const totals = this.totals;
-    if (this.stopped || (totals.complete && this.counts.done >= totals.files)) return;
+    if (this.stopped || this.bars || (totals.complete && this.counts.done >= totals.files)) return;
+    this.bars = new cliProgress.MultiBar({
+      stream,
+      format: (options, params, payload: Payload) => formatLine(options, params, payload),
+      hideCursor: true,
+      clearOnComplete: true,
+      fps: 5,
+      etaBuffer: 20,
+      barsize: BAR_WIDTH,
+      // Wrapping stays on: the bar is fitted to the width instead, and a long result line above it wraps whole.
+      linewrap: true,
+    }, cliProgress.Presets.shades_classic);
+    // After each frame the cursor goes back to the start of the bar's line (see the class comment).
+    this.bars.on('redraw-post', () => {
+      if (stream.isTTY) stream.write('\r');
+    });
     this.bar = this.bars.create(Math.max(totals.bytes, 1), totals.moved, this.payload());
+  }
+
+  /** Clears the bar off the screen, printing what was logged above it first; true if it was up. */
+  private takeDown(): boolean {
+    if (!this.bars) return false;
+    this.bars.update();
+    this.bars.stop();
+    this.bars = undefined;
+    this.bar = undefined;
+    return true;
   }
 
   private render(): void {
@@ -193,12 +230,14 @@ export interface Payload {
 }
 
 /**
- * The bar's line, fitted to the terminal's width (`maxWidth`): the bar and percent, then what matters
- * first — how many files, what is being done (checksumming) — then bytes, rate and ETA. The bar
- * narrows first; a field that still does not fit is left out whole, with those after it, where
- * cli-progress would cut the line at the width in the middle of a word.
+ * The bar's line, fitted to the terminal's width (`maxWidth`) short of its last column (see
+ * ProgressDisplay): the bar and percent, then what matters first — how many files, what is being done
+ * (checksumming) — then bytes, rate and ETA. The bar narrows first; a field that still does not fit is
+ * left out whole, with those after it, where cli-progress would cut the line at the width in the middle
+ * of a word.
  */
 export function formatLine(options: cliProgress.Options, params: cliProgress.Params, payload: Payload): string {
+  const width = params.maxWidth - 1;
   const percent = `${payload.percent}%`.padStart(4);
   const fields = [
     payload.files > 1 ? `${payload.done}/${payload.files} files` : '',
@@ -210,9 +249,10 @@ export function formatLine(options: cliProgress.Options, params: cliProgress.Par
   const widest = options.barsize ?? BAR_WIDTH;
   for (let kept = fields.length; ; kept -= 1) {
     const text = [percent, ...fields.slice(0, kept)].join(' | ');
-    // The line is a space, the bar, a space and the text.
-    const room = params.maxWidth - text.length - 2;
-    if (room >= BAR_MIN_WIDTH || kept === 0) return ` ${bar(options, payload.percent, Math.max(Math.min(room, widest), BAR_MIN_WIDTH))} ${text}`;
+    // The line is a space, the bar, a space and the text; on a terminal too narrow even for the
+    // smallest bar and the percent, it is cut.
+    const room = width - text.length - 2;
+    if (room >= BAR_MIN_WIDTH || kept === 0) return ` ${bar(options, payload.percent, Math.max(Math.min(room, widest), BAR_MIN_WIDTH))} ${text}`.slice(0, width);
   }
 }
 

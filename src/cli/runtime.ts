@@ -80,6 +80,9 @@ export async function openRuntime(
     out.attachDisplay(display);
     // A signal's message is printed on a clean line, not over the bar.
     interruption.beforeNotice(() => display.stop());
+    // A process that ends before the command is over (stdout's reader gone, a second signal) takes
+    // the bar off the screen too, and shows the cursor again.
+    process.once('exit', () => display.stop());
     stopProgress = () => display.stop();
   }
 

@@ -1,7 +1,8 @@
 /**
  * What a person sees in a real terminal: datalake runs under tmux, and the screen is read back with
  * capture-pane. The bar appears only for a run that lasts, the result lines survive it, the prompt comes
- * back on a clean line, and Ctrl-C prints its message on a line of its own. (That a short run shows no
+ * back on a clean line, and Ctrl-C prints its message on a line of its own — wherever stdout goes, and
+ * on a narrow terminal too. (That a short run shows no
  * bar at all is checked with a fake clock in test/unit/progress.test.ts.)
  */
 import { spawnSync } from 'node:child_process';
@@ -10,8 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { BIN, createTestBucket, emptyAndDeleteBucket, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
+import { BIN, createTestBucket, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const work = tempDirectory('terminal');
 // One tmux server per terminal, each on a socket of its own: a server told to exit finishes exiting on
@@ -31,9 +32,24 @@ function tmux(...args: string[]): string {
   return result.stdout;
 }
 
-/** The visible screen, one string per line (wrapped rows joined), trailing blanks trimmed. */
-function screen(): string[] {
-  return tmux('capture-pane', '-p', '-J', '-t', 'main').split('\n').map((row) => row.trimEnd());
+/** The visible screen (with `scrollback`, every line since the terminal opened), one string per line (wrapped rows joined), trailing blanks trimmed. */
+function screen(scrollback = false): string[] {
+  return tmux('capture-pane', '-p', '-J', ...(scrollback ? ['-S', '-'] : []), '-t', 'main').split('\n').map((row) => row.trimEnd());
+}
+
+/** Waits until the screen shows what `shows` looks for; if it never does, the error holds the screen. */
+async function waitForScreen(shows: (rows: string[]) => boolean, what: string): Promise<void> {
+  try {
+    await waitFor(() => shows(screen()), what);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the screen was:\n${screen().join('\n')}`);
+  }
+}
+
+/** The commands the terminal's shell is running now: its children's names. */
+function shellChildren(): string[] {
+  const shell = tmux('display-message', '-p', '-t', 'main', '#{pane_pid}').trim();
+  return spawnSync('ps', ['-o', 'comm=', '--ppid', shell], { encoding: 'utf8' }).stdout.split('\n').filter((name) => name !== '');
 }
 
 /** Starts a shell in a fresh window (120×30 unless told) with a known prompt and the test server's environment. */
@@ -151,5 +167,152 @@ describe('progress on a terminal', () => {
     await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end');
     expect(screen().find((row) => row.startsWith('EXIT='))).toBe('EXIT=130');
     proxy.setRules([]);
+  });
+});
+
+/**
+ * The bar is drawn on stderr: whether stdout goes to /dev/null, through a pipe to `cat` (whose lines
+ * reach the same terminal by way of another process) or to the terminal itself, and however narrow the
+ * terminal, the bar leaves nothing behind — neither at Ctrl-C (whose `^C` the terminal echoes where the
+ * cursor is) nor at the end. Each run is held at the proxy (requests parked at a gate) until its bar is
+ * up; then Ctrl-C comes, or the gate opens and the run ends on its own.
+ */
+describe('the bar leaves nothing behind, wherever stdout goes', () => {
+  const BAR = /[█░]|\d+% \|/;
+  // 120 files: at 80 columns the bar's line (` 1% | 2/120 files | 200.0 KiB of 11.7 MiB | …`) is as wide as it may be.
+  const many = join(work.path, 'many');
+  const large = join(work.path, 'large.bin');
+  const interruptedEnd = ['datalake: error: interrupted by SIGINT (run the same command again to resume)', 'EXIT=130', 'PROMPT$'];
+
+  beforeAll(async () => {
+    mkdirSync(many, { recursive: true });
+    for (let index = 0; index < 120; index += 1) writeRandomFile(join(many, `f${String(index).padStart(3, '0')}.bin`), 100 * 1024);
+    writeRandomFile(large, 6 * 1024 * 1024);
+    for (const put of [['put', '-r', many, `s3://${bucket}/many/`], ['put', large, `s3://${bucket}/large.bin`]]) {
+      const seeded = await runCli([...put, '--concurrency', '8', '--quiet']);
+      if (seeded.code !== 0) throw new Error(`seeding ${put.at(-1)} failed: ${seeded.stderr}`);
+    }
+  });
+
+  /** Types `command` in a fresh terminal `columns` wide, with `hold` parking requests at the gate 'rest', and waits for the bar. */
+  async function runHeld(columns: number, hold: FaultRule, command: string): Promise<void> {
+    proxy.setRules([hold]);
+    openTerminal(columns);
+    await waitForScreen((rows) => rows.some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(command);
+    await waitForScreen((rows) => rows.some((row) => row.includes('░') || row.startsWith('EXIT=')), 'the progress bar');
+    expect(screen().filter((row) => row.startsWith('EXIT='))).toEqual([]);
+  }
+
+  /**
+   * Ctrl-C: its message comes on the bar's line, right under `above` (the last line before the bar),
+   * and nothing of the bar is left; then the held requests finish (after `before`), and the run ends
+   * as interrupted. Every line of the session is handed back.
+   */
+  async function interrupt(above: RegExp, before?: () => Promise<void>): Promise<string[]> {
+    tmux('send-keys', '-t', 'main', 'C-c');
+    await waitForScreen((rows) => rows.some((row) => row.includes('SIGINT received')), 'the interrupt message');
+    const rows = screen(true).filter((row) => row !== '');
+    expect(rows.join('\n')).not.toMatch(BAR);
+    const message = rows.findIndex((row) => row.includes('SIGINT received'));
+    expect(rows[message]).toMatch(/^datalake: SIGINT received: finishing the requests in flight/);
+    expect(rows[message - 1]).toMatch(above);
+    await before?.();
+    proxy.release('rest');
+    const end = await ended();
+    expect(end.slice(-3)).toEqual(interruptedEnd);
+    expect(end.join('\n')).not.toMatch(BAR);
+    return end;
+  }
+
+  /** The lines of the whole session once the command has ended and the prompt is back, blank ones left out. */
+  async function ended(): Promise<string[]> {
+    await waitForScreen((rows) => rows.some((row) => row.startsWith('EXIT=')) && rows.filter((row) => row !== '').at(-1) === 'PROMPT$', 'the command to end and the prompt');
+    return screen(true).filter((row) => row !== '');
+  }
+
+  const putToNull = (prefix: string) => `node ${BIN} put -r ${many} s3://${bucket}/${prefix}/ --concurrency 2 >/dev/null; echo "EXIT=$?"`;
+  const holdPuts: FaultRule = { method: 'PUT', skip: 2, fault: { kind: 'hold', gate: 'rest' } };
+
+  it('put -r with stdout to /dev/null, at 80 columns: Ctrl-C takes the bar off the screen', async () => {
+    await runHeld(80, holdPuts, putToNull('null-interrupted'));
+    const rows = await interrupt(/^PROMPT\$ node .* >\/dev\/null; echo "EXIT=\$\?"$/);
+    expect(rows.slice(-4, -3)).toEqual([expect.stringMatching(/^datalake: SIGINT received: /)]);
+  });
+
+  it('put -r with stdout to /dev/null, at 80 columns: the bar is gone at the end', async () => {
+    await runHeld(80, holdPuts, putToNull('null-done'));
+    proxy.release('rest');
+    const rows = await ended();
+    expect(rows.slice(-3)).toEqual([expect.stringMatching(/^PROMPT\$ node .* >\/dev\/null; echo "EXIT=\$\?"$/), 'EXIT=0', 'PROMPT$']);
+    expect(rows.join('\n')).not.toMatch(BAR);
+  });
+
+  // The shell abandons what follows a pipeline that Ctrl-C stopped: the exit code is printed inside it, on stderr.
+  const getToCat = (folder: string) => `(node ${BIN} get -r s3://${bucket}/many/ ${join(work.path, folder)} --concurrency 2; echo "EXIT=$?" >&2) | cat`;
+  const holdGets: FaultRule = { method: 'GET', match: /\/many\/f\d+\.bin/, skip: 2, fault: { kind: 'hold', gate: 'rest' } };
+  const holdLarge: FaultRule = { method: 'GET', match: /\/large\.bin/, fault: { kind: 'hold', gate: 'rest' } };
+  const downloaded = (rows: string[]) => rows.filter((row) => /^downloaded s3:\/\/.*\/many\/f\d{3}\.bin → .*\/f\d{3}\.bin {2}100\.0 KiB {2}verified by crc32$/.test(row));
+
+  it('get -r through a pipe to cat, at 80 columns: Ctrl-C takes the bar off the screen, and the run still says it was interrupted', async () => {
+    await runHeld(80, holdGets, getToCat('cat-interrupted'));
+    // The files that arrived afterwards are told to a stdout whose reader Ctrl-C has ended.
+    const rows = await interrupt(/^downloaded s3:\/\/.*\/many\/f00[01]\.bin → /, () => waitFor(() => !shellChildren().includes('cat'), 'cat to end'));
+    expect(rows.slice(-4, -3)).toEqual([expect.stringMatching(/^datalake: SIGINT received: /)]);
+    expect(downloaded(rows)).toHaveLength(2);
+  });
+
+  it('get -r through a pipe to cat, at 80 columns: every line cat prints is whole, and the bar is gone at the end', async () => {
+    await runHeld(80, holdGets, getToCat('cat-done'));
+    proxy.release('rest');
+    const rows = await ended();
+    expect(downloaded(rows)).toHaveLength(120);
+    expect(rows).toContain('120 downloaded, 0 skipped, 0 failed, 11.7 MiB');
+    expect(rows).toContain('EXIT=0');
+    expect(rows.join('\n')).not.toMatch(BAR);
+  });
+
+  it('get of a large file through a pipe to head -c 1: the run ends when head has gone, quietly, and takes the bar with it', async () => {
+    await runHeld(80, holdLarge, `node ${BIN} get s3://${bucket}/large.bin - | head -c 1 >/dev/null; echo "EXIT=\${PIPESTATUS[0]}"`);
+    // The object's bytes, far more than the pipe holds, outlast head.
+    proxy.release('rest');
+    const rows = await ended();
+    expect(rows.slice(-3)).toEqual([expect.stringMatching(/^PROMPT\$ node .* \| head -c 1 >\/dev\/null; echo/), 'EXIT=0', 'PROMPT$']);
+    expect(rows.join('\n')).not.toMatch(BAR);
+  });
+
+  it('cat through a pipe: Ctrl-C, which ends the reader too, ends cat as interrupted, not as a broken pipe', async () => {
+    proxy.setRules([holdLarge]);
+    openTerminal(80);
+    await waitForScreen((rows) => rows.some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(`(node ${BIN} cat s3://${bucket}/large.bin; echo "EXIT=$?" >&2) | cat >/dev/null`);
+    await waitFor(() => proxy.held('rest') > 0, 'the GET to be held');
+    tmux('send-keys', '-t', 'main', 'C-c');
+    await waitForScreen((rows) => rows.some((row) => row.includes('SIGINT received')), 'the interrupt message');
+    await waitFor(() => !shellChildren().includes('cat'), 'cat to end');
+    // The object's bytes now go to a pipe without a reader.
+    proxy.release('rest');
+    expect((await ended()).slice(-3)).toEqual(interruptedEnd);
+  });
+
+  const putLarge = (key: string) => `node ${BIN} put ${large} s3://${bucket}/${key} --part-size 5MiB; echo "EXIT=$?"`;
+  const holdParts: FaultRule = { method: 'PUT', fault: { kind: 'hold', gate: 'rest' } };
+
+  it('put of a large file at 50 columns, stdout on the terminal: Ctrl-C takes the bar off the screen', async () => {
+    await runHeld(50, holdParts, putLarge('narrow-interrupted.bin'));
+    // The parts in flight may finish in the grace period, and the upload with them: its line then comes before the error.
+    await interrupt(/^PROMPT\$ node .*; echo "EXIT=\$\?"$/);
+  });
+
+  it('put of a large file at 50 columns, stdout on the terminal: the result line survives, the bar is gone', async () => {
+    await runHeld(50, holdParts, putLarge('narrow-done.bin'));
+    proxy.release('rest');
+    const rows = await ended();
+    expect(rows.slice(-3)).toEqual([
+      expect.stringMatching(new RegExp(`^uploaded ${large} → s3://${bucket}/narrow-done\\.bin {2}6\\.0 MiB {2}crc32 [A-Za-z0-9+/]{6}==$`)),
+      'EXIT=0',
+      'PROMPT$',
+    ]);
+    expect(rows.join('\n')).not.toMatch(BAR);
   });
 });

@@ -32,6 +32,42 @@ describe('the progress bar waits before it shows', () => {
     expect(display.visible).toBe(false);
   });
 
+  it('a line that another process may print (stdout piped to cat) takes the bar down until such lines stop for the delay', () => {
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    events.emit('transfer:start', { id: 1, direction: 'upload', ref, path: 'x.csv', size: 10 });
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS);
+    expect(display.visible).toBe(true);
+    display.stepAside();
+    expect(display.visible).toBe(false);
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS - 1);
+    display.stepAside();
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS - 1);
+    expect(display.visible).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(display.visible).toBe(true);
+    expect(display.stop()).toBe(true);
+    display.stepAside();
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS * 2);
+    expect(display.visible).toBe(false);
+  });
+
+  it('such a line before the bar shows puts it off, and before any transfer brings none', () => {
+    const events = new TransferEvents();
+    const display = new ProgressDisplay(events);
+    display.stepAside();
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS * 2);
+    expect(display.visible).toBe(false);
+    events.emit('transfer:start', { id: 1, direction: 'upload', ref, path: 'x.csv', size: 10 });
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS / 2);
+    display.stepAside();
+    vi.advanceTimersByTime(PROGRESS_DELAY_MS - 1);
+    expect(display.visible).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(display.visible).toBe(true);
+    display.stop();
+  });
+
   it('a run stopped before the delay (an interrupt) never shows one afterwards', () => {
     const events = new TransferEvents();
     const display = new ProgressDisplay(events);
@@ -160,6 +196,17 @@ describe('the bar fits an 80-column terminal, what matters first', () => {
     const line = formatLine(options, at(80, 3725), { checksumming: 4, files: 100_000, done: 12_345, percent: 12, moved: '1.2 GiB', known: '10.0 GiB+', speed: '98.5 MiB' });
     expect(line.length).toBeLessThanOrEqual(80);
     expect(line).toMatch(/ 12% \| 12345\/100000 files \| checksumming 4 files before sending$/);
+  });
+
+  it('the line never reaches the last column, where the cursor would wait to wrap and the next character (^C) go to the next line', () => {
+    const payloads = [
+      { checksumming: 0, files: 1, done: 0, percent: 17, moved: '1.0 MiB', known: '6.0 MiB', speed: '1.0 MiB' },
+      { checksumming: 0, files: 2100, done: 336, percent: 17, moved: '1.4 MiB', known: '8.2 MiB', speed: '467.2 KiB' },
+      { checksumming: 4, files: 100_000, done: 12_345, percent: 12, moved: '1.2 GiB', known: '10.0 GiB+', speed: '98.5 MiB' },
+    ];
+    for (let columns = 10; columns <= 200; columns += 1) {
+      for (const payload of payloads) expect(formatLine(options, at(columns, 90), payload).length).toBeLessThanOrEqual(columns - 1);
+    }
   });
 
   it('a wide terminal shows every field, the bar at its full width', () => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
+import { errorCodeOf } from '../../core/s3/retry.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { DOWNLOAD_PROOFS } from './shared.js';
@@ -36,6 +37,10 @@ Examples:
         // The same verified stream as `get OBJECT -`: a mismatch found at the end says the bytes already went out.
         const written = await downloadToStream(runtime.ctx, ref, process.stdout);
         if (written.verifiedBy === 'unverifiable') out.warn(`${formatS3Url(ref)}: no CRC32 or MD5 to check against (${written.etag ?? 'no ETag'}); size checked only`);
+      } catch (error) {
+        // Ctrl-C ended the pipe's reader too (`datalake cat … | gunzip`): the write it broke is the interrupt's doing.
+        if (runtime.ctx.stopping?.aborted && errorCodeOf(error) === 'EPIPE') throw runtime.ctx.stopping.reason;
+        throw error;
       } finally {
         runtime.close();
       }
