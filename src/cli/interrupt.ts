@@ -17,6 +17,13 @@ class Interruption {
   private readonly hard = new AbortController();
   /** The first signal received, if any. */
   received: NodeJS.Signals | undefined;
+  /**
+   * Whether stdout carries the command's output itself (ls, cat, get -, presign, stat, uploads ls,
+   * table log): a reader that goes away (`| head`) ends such a run, exit 0 (bin/datalake). Elsewhere
+   * stdout only reports on work (put, sync, get -r, cp, rm…), which goes on without its reader and
+   * ends with its own exit code.
+   */
+  stdoutIsTheOutput = false;
   private readonly noticeHooks: Array<() => boolean> = [];
 
   constructor() {

@@ -2,13 +2,14 @@
  * What scripts read: stdout holds exactly the result (a presigned URL alone; one JSON document with
  * `--json`, an `error` inside it when the run fails), and `ls` names entries as `aws s3 ls` does.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileNameFor } from '../../src/core/config/state-paths.js';
 import { acquireSyncLock } from '../../src/core/sync/lock.js';
-import { createTestBucket, curl, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+import { BIN, createTestBucket, curl, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 
 let client: S3Client;
 let bucket: string;
@@ -501,5 +502,49 @@ describe('control characters in names never reach the terminal raw', () => {
     expect(result.stderr).toMatch(/^datalake: failed: /m);
     expect(result.stderr).not.toMatch(raw);
     expect(result.stderr).toContain('clear\\x1b[2Jscreen.txt');
+  });
+});
+
+/**
+ * A reader of stdout that goes away (`| head -1`): where stdout only reports on work, the work goes on
+ * and the exit code is the work's; where stdout is the output (ls, get -), the run ends there, exit 0.
+ */
+describe('a stdout reader that goes away', () => {
+  /** Runs datalake with its stdout read up to the first line, then closed, as `| head -1` does. */
+  function runReadingOneLine(args: string[]): Promise<{ code: number | null; firstLine: string; stderr: string }> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env: s3Env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let seen = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes('\n')) child.stdout.destroy();
+      });
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolvePromise({ code, firstLine: seen.split('\n')[0]!, stderr }));
+    });
+  }
+
+  it('put -r goes on without its reader and uploads every file, exit 0', async () => {
+    const tree = join(work.path, 'reader-gone');
+    mkdirSync(tree, { recursive: true });
+    for (let index = 0; index < 40; index += 1) writeFileSync(join(tree, `f${String(index).padStart(2, '0')}.csv`), `row ${index}\n`);
+    const result = await runReadingOneLine(['put', '-r', tree, `s3://${bucket}/reader-gone/`, '--concurrency', '2']);
+    expect(result.firstLine).toMatch(/^uploaded /);
+    expect(result.code, result.stderr).toBe(0);
+    const listed = await runCli(['ls', '-r', `s3://${bucket}/reader-gone/`, '--json']);
+    expect((JSON.parse(listed.stdout) as { objects: unknown[] }).objects).toHaveLength(40);
+  });
+
+  it('put -r of a missing file among others still exits 1 without its reader', async () => {
+    const result = await runReadingOneLine(['put', join(work.path, 'reader-gone', 'f00.csv'), join(work.path, 'reader-gone', 'f01.csv'), join(work.path, 'no-such-file.csv'), `s3://${bucket}/reader-gone-2/`]);
+    expect(result.code).not.toBe(0);
+  });
+
+  it('ls ends when its reader has gone, exit 0', async () => {
+    const result = await runReadingOneLine(['ls', '-r', `s3://${bucket}/reader-gone/`]);
+    expect(result.firstLine).toMatch(/f00\.csv/);
+    expect(result.code, result.stderr).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import {
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
+  PutBucketEncryptionCommand,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
@@ -308,6 +309,23 @@ describe('folder markers (keys ending in /, such as a console makes for an empty
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toContain(`moved s3://${bucket}/m/dir/ → s3://${bucket}/m2/dir/`);
     expect(human.stdout).toMatch(/^3 moved, 0 skipped, 0 failed/m);
+  });
+
+  it('in a bucket encrypted by default (SSE-S3, as datalake init makes it), markers are copied and moved too: proven by their checksum where the ETag is no MD5', async () => {
+    const encrypted = await createTestBucket(client, 'cpmv-sse');
+    try {
+      await client.send(new PutBucketEncryptionCommand({ Bucket: encrypted, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] } }));
+      for (const [key, content] of [['e/a.txt', 'a'], ['e/dir/', '']] as const) await client.send(new PutObjectCommand({ Bucket: encrypted, Key: key, Body: content }));
+      const copied = await cli(['cp', '-r', `s3://${encrypted}/e/`, `s3://${encrypted}/c/`, '--json']);
+      expect(copied.code, copied.stderr).toBe(0);
+      expect(await listKeys(client, encrypted, 'c/')).toEqual(['c/a.txt', 'c/dir/']);
+      const moved = await cli(['mv', '-r', `s3://${encrypted}/e/`, `s3://${encrypted}/m/`, '--json']);
+      expect(moved.code, moved.stderr).toBe(0);
+      expect(await listKeys(client, encrypted, 'e/')).toEqual([]);
+      expect(await listKeys(client, encrypted, 'm/')).toEqual(['m/a.txt', 'm/dir/']);
+    } finally {
+      await emptyAndDeleteBucket(client, encrypted);
+    }
   });
 
   it("the source prefix's own marker becomes the destination prefix's; the layout, which names files, skips markers and says so (mv keeps them)", async () => {

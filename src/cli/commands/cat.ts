@@ -26,6 +26,7 @@ Examples:
   datalake cat s3://lake/raw/dump.sql.gz | gunzip | psql mydb && echo verified`,
     )
     .action(async (source: string, _flags: unknown, command: Command) => {
+      interruption.stdoutIsTheOutput = true;
       const globals = command.optsWithGlobals();
       if (globals.json) throw usageError('cat writes the object itself to standard output: there is no room for --json', 'use `datalake stat --json` for what the object carries');
       const { settings, out } = await resolveGlobals(globals);

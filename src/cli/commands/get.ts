@@ -45,6 +45,7 @@ Examples:
       if (!flags.recursive) {
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);
+        interruption.stdoutIsTheOutput = target.kind === 'stdout';
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
         const engine = import('../../core/transfer/download.js');
         const runtime = await openRuntime(globals, interruption, { settings, out });

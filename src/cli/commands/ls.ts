@@ -23,6 +23,7 @@ Examples:
   datalake ls s3://lake/analytics/ --json | jq '.objects[].key'`,
     )
     .action(async (prefixText: string | undefined, flags: { recursive?: boolean; fullKey?: boolean }, command: Command) => {
+      interruption.stdoutIsTheOutput = true;
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
       if (prefixText === undefined && settings.bucket === undefined) {

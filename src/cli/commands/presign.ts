@@ -44,6 +44,7 @@ Examples:
   datalake presign analytics/report.csv --json | jq -r .expiresAt`,
     )
     .action(async (objectText: string | undefined, flags: PresignFlags, command: Command) => {
+      interruption.stdoutIsTheOutput = true;
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
       const method = flags.method.toUpperCase();

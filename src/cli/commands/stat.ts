@@ -27,6 +27,7 @@ Examples:
   datalake stat raw/x/a.csv --version-id 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY`,
     )
     .action(async (source: string, flags: { versionId?: string }, command: Command) => {
+      interruption.stdoutIsTheOutput = true;
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
       const ref = parseObjectAddress(source, settings.bucket);

@@ -112,6 +112,7 @@ Exit codes:
       .argument('[table]', 's3://bucket/prefix/ or a prefix in --bucket (omit with --zone/--dataset)')
       .addHelpText('after', '\nExamples:\n  datalake table log s3://lake/analytics/orders/\n  datalake table log --zone analytics --dataset orders --json'),
   ).action(async (tableText: string | undefined, flags: LayoutFlags, command: Command) => {
+    interruption.stdoutIsTheOutput = true;
     const globals = command.optsWithGlobals();
     const { settings, out } = await resolveGlobals(globals);
     const root = resolveRoot(tableText, flags, settings);

@@ -24,6 +24,7 @@ Examples:
     .argument('[prefix]', 's3://bucket/prefix or a prefix in --bucket (default: the whole bucket)')
     .addHelpText('after', '\nExamples:\n  datalake uploads ls s3://lake/\n  datalake uploads ls raw/ --bucket lake --json')
     .action(async (prefixText: string | undefined, _flags: unknown, command: Command) => {
+      interruption.stdoutIsTheOutput = true;
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
       const where = prefixText === undefined ? configuredBucketRoot(settings.bucket) : parseObjectAddress(prefixText, settings.bucket, { allowPrefix: true });

@@ -3,12 +3,15 @@
  * them, else the copy read back and hashed against the source's own proof.
  */
 import { formatS3Url } from '../config/address.js';
-import { crc32Of, crc32ToBase64, multipartEtag, newMd5, PartHasher } from '../integrity/checksums.js';
-import { contentProofOf, etagReflectsContent } from '../integrity/content-proof.js';
+import { crc32Of, crc32ToBase64, isPlainMd5Etag, multipartEtag, multipartEtagPartCount, newMd5, PartHasher } from '../integrity/checksums.js';
+import { contentProofOf, etagReflectsContent, type ContentProof } from '../integrity/content-proof.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch } from '../errors.js';
 import { sdk } from '../s3/sdk.js';
 import { hasWholeObjectChecksum, type HeadDetails, type StoredChecksums } from './stat.js';
+
+/** The MD5 of no bytes. */
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
 /** What proved the copy holds the source's bytes: always something computed from the copy's own bytes. */
 export type CopyProof =
@@ -40,8 +43,11 @@ export interface CopyVerdict {
 export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: string | undefined): CopyVerdict | undefined {
   const where = `the copy ${formatS3Url(copy)} of ${formatS3Url(from)}`;
   if (copy.size !== from.size) throw new ContentMismatch(`${where} did not verify: ${copy.size} bytes, the source has ${from.size}`);
+  // An ETag counts where it has an MD5's form (MinIO gives some objects under SSE-S3, keys ending in
+  // `/` among them, a 96-hex ETag of its own that changes with every copy).
   const etagsCount =
     expectedEtag !== undefined &&
+    (isPlainMd5Etag(expectedEtag) || multipartEtagPartCount(expectedEtag) !== undefined) &&
     etagReflectsContent({ serverSideEncryption: from.serverSideEncryption ?? undefined }) &&
     etagReflectsContent({ serverSideEncryption: copy.serverSideEncryption ?? undefined });
   if (etagsCount && copy.etag !== expectedEtag) throw new ContentMismatch(`${where} did not verify: ETag ${copy.etag ?? 'none'}, expected ${expectedEtag}`);
@@ -59,7 +65,9 @@ export function proveCopy(from: HeadDetails, copy: HeadDetails, expectedEtag: st
  */
 export async function readBack(ctx: TransferContext, from: HeadDetails, copy: HeadDetails, partSizes: number[] | undefined): Promise<CopyVerdict> {
   const crc32 = hasWholeObjectChecksum(from.checksums) ? from.checksums.crc32 : undefined;
-  const proof = contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
+  // An empty source (a folder marker) needs no proof of its own: the copy read back must be empty too.
+  const proof: ContentProof =
+    from.size === 0 ? { kind: 'md5', md5: EMPTY_MD5, source: 'etag' } : contentProofOf({ etag: from.etag, crc32, metadata: from.metadata, serverSideEncryption: from.serverSideEncryption ?? undefined });
   // Composite CRC32s and CRC32Cs are not offered here (none passed): read-back hashes whole parts by MD5.
   if (proof.kind === 'none' || proof.kind === 'composite-crc32' || proof.kind === 'crc32c' || proof.kind === 'composite-crc32c') return { verifiedBy: 'size-only' };
   if (proof.kind === 'multipart-etag' && partSizes === undefined) return { verifiedBy: 'size-only' };
