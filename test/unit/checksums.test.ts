@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { combineCrc32cs, combineCrc32s, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
+import { combineCrc32cs, combineCrc32s, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Implementation, crc32Of, crc32ToBase64, md5FromMetadata, md5Of, md5ToMetadata, multipartEtag, multipartEtagPartCount, normalizeEtag } from '../../src/core/integrity/checksums.js';
 import { contentProofOf } from '../../src/core/integrity/content-proof.js';
 import { choosePartSize, splitIntoParts, MAX_PARTS } from '../../src/core/transfer/parts.js';
 import * as zlib from 'node:zlib';
@@ -129,6 +129,23 @@ describe('CRC32, as S3 keeps it (vectors from zlib and the CRC catalogue)', () =
 
   it('continues over chunks', () => {
     expect(crc32Of(bytes('56789'), crc32Of(bytes('1234')))).toBe(0xcbf43926);
+  });
+
+  it('past its first 8 MiB, the native library takes over and gives the same values, continuing the built-in one', () => {
+    const piece = Buffer.from(Array.from({ length: 1 << 20 }, (_, index) => (index * 7919 + 13) & 0xff));
+    let crc = 0;
+    let byTable = 0;
+    for (let round = 0; round < 12; round += 1) {
+      crc = crc32Of(piece, crc);
+      byTable = crc32ByTable(piece, byTable);
+      expect(crc).toBe(byTable);
+    }
+    expect(crc32Implementation()).toBe('native');
+    expect(crc32Of(bytes('123456789'))).toBe(0xcbf43926);
+    expect(crc32Of(bytes('56789'), crc32Of(bytes('1234')))).toBe(0xcbf43926);
+    // Above 2^31: the native library's signed answer is read as unsigned, as zlib's.
+    expect(crc32Of(bytes('The quick brown fox jumps over the lazy dog'))).toBe(0x414fa339);
+    expect(crc32Of(new Uint8Array(0), 0xcbf43926)).toBe(0xcbf43926);
   });
 
   it('combines pieces hashed apart into the CRC of the whole, at every split', () => {

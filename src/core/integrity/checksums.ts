@@ -13,7 +13,7 @@ import { fileHashing } from '../s3/limiter.js';
 import { crc32Of } from './crc32.js';
 import { crc32cOf } from './crc32c.js';
 
-export { combineCrc32s, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Of, crc32ToBase64 } from './crc32.js';
+export { combineCrc32s, compositeCrc32, compositeCrc32Parts, crc32ByTable, crc32Combine, crc32FromBase64, crc32Implementation, crc32Of, crc32ToBase64 } from './crc32.js';
 export { combineCrc32cs, compositeCrc32c, crc32cAvailable, crc32cCombine, crc32cOf } from './crc32c.js';
 
 /**

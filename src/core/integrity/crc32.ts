@@ -1,16 +1,60 @@
 /**
- * CRC32 as S3 uses it: the checksum itself (zlib's where the runtime has it), the CRC32 of pieces
- * combined without reading them again, and its base64 and composite (`…-N`) forms. checksums.ts
- * re-exports all of it: import from there.
+ * CRC32 as S3 uses it: the checksum itself, the CRC32 of pieces combined without reading them again,
+ * and its base64 and composite (`…-N`) forms; and the loader of @node-rs/crc32, the native library
+ * that computes both CRC32 and CRC32C (crc32c.ts). checksums.ts re-exports all of it: import from there.
  */
+import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 
+type CrcFunction = (data: Uint8Array, previous?: number) => number;
+
+/** @node-rs/crc32's functions: null where its binary does not load on this platform. */
+let native: { crc32: CrcFunction; crc32c: CrcFunction } | null | undefined;
+
+/** @node-rs/crc32, loaded on first call (about 10 ms); null where it does not load. */
+export function nativeCrcs(): { crc32: CrcFunction; crc32c: CrcFunction } | null {
+  if (native === undefined) {
+    try {
+      native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: CrcFunction; crc32c: CrcFunction };
+    } catch {
+      native = null;
+    }
+  }
+  return native;
+}
+
+/** Node's own CRC32 (zlib's, Node 20.15 and later), else a table. */
+const builtInCrc32: CrcFunction = (zlib as { crc32?: CrcFunction }).crc32 ?? crc32ByTable;
+
 /**
- * CRC32 (the ISO-HDLC polynomial S3 names CRC32) of `data`, continuing from `previous`. Node's own
- * (zlib's, native) where the runtime has it (Node 20.15 and later), else a table.
+ * Bytes hashed by the built-in CRC32 before the native one is loaded. Measured here (one core, 64 KiB
+ * pieces): @node-rs/crc32 ~12 GiB/s, zlib's 1.8–3.2 GiB/s — 0.45 s of CPU saved on every GiB a
+ * transfer hashes, against ~10 ms to load the library once. A run that hashes a few small files never
+ * loads it.
  */
-export const crc32Of: (data: Uint8Array, previous?: number) => number =
-  (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32 ?? crc32ByTable;
+const BUILT_IN_BYTES = 8 * 1024 * 1024;
+let hashedByBuiltIn = 0;
+let fastCrc32: CrcFunction | undefined;
+
+/** CRC32 (the ISO-HDLC polynomial S3 names CRC32) of `data`, continuing from `previous`. */
+export function crc32Of(data: Uint8Array, previous = 0): number {
+  if (fastCrc32) return fastCrc32(data, previous);
+  hashedByBuiltIn += data.length;
+  if (hashedByBuiltIn > BUILT_IN_BYTES) fastCrc32 = nativeCrc32() ?? builtInCrc32;
+  return builtInCrc32(data, previous);
+}
+
+/** Which CRC32 serves now: the native library's once enough was hashed (and it loads), else Node's own. */
+export function crc32Implementation(): 'native' | 'built-in' {
+  return fastCrc32 !== undefined && fastCrc32 !== builtInCrc32 ? 'native' : 'built-in';
+}
+
+function nativeCrc32(): CrcFunction | undefined {
+  const library = nativeCrcs();
+  if (!library) return undefined;
+  const { crc32 } = library;
+  return (data, previous = 0) => crc32(data, previous) >>> 0;
+}
 
 const CRC32_POLYNOMIAL = 0xedb88320;
 let crcTable: Uint32Array | undefined;

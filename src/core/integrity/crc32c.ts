@@ -6,33 +6,18 @@
  * where its binary does not load on this platform, `crc32cAvailable()` is false and the object's MD5
  * or ETag proves it instead. checksums.ts re-exports all of it: import from there.
  */
-import { createRequire } from 'node:module';
-import { crcCombiner, crc32ToBase64 } from './crc32.js';
-
-type NativeCrc32c = (data: Uint8Array, initial?: number) => number;
-let native: NativeCrc32c | null | undefined;
-
-function loadNative(): NativeCrc32c | null {
-  if (native === undefined) {
-    try {
-      native = (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc32c }).crc32c;
-    } catch {
-      native = null;
-    }
-  }
-  return native;
-}
+import { crcCombiner, crc32ToBase64, nativeCrcs } from './crc32.js';
 
 /** Whether CRC32C can be computed here (the native library loads). */
 export function crc32cAvailable(): boolean {
-  return loadNative() !== null;
+  return nativeCrcs() !== null;
 }
 
 /** CRC32C of `data`, continuing from `previous`. Only call where crc32cAvailable() said yes. */
 export function crc32cOf(data: Uint8Array, previous = 0): number {
-  const crc32c = loadNative();
-  if (crc32c === null) throw new Error('CRC32C is not available on this platform (@node-rs/crc32 did not load)');
-  return crc32c(data, previous) >>> 0;
+  const library = nativeCrcs();
+  if (library === null) throw new Error('CRC32C is not available on this platform (@node-rs/crc32 did not load)');
+  return library.crc32c(data, previous) >>> 0;
 }
 
 /** The reflected Castagnoli polynomial. */
