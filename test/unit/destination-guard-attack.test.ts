@@ -226,4 +226,20 @@ describe('DestinationGuard messages', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it('files asking in one turn share one look, taken after the last of them asked: a swap made in that turn is still refused', async () => {
+    const guard = new DestinationGuard(root);
+    mkdirSync(join(root, 'a'));
+    await create(guard, join(root, 'a', 'x'));
+    // Two files ask about the held folder; the folder is then moved out and a link put in its
+    // place before the event loop turns: the look they share starts after the swap, and refuses both.
+    const first = refused(create(guard, join(root, 'a', 'y')));
+    const second = refused(create(guard, join(root, 'a', 'z')));
+    renameSync(join(root, 'a'), join(outside, 'a'));
+    symlinkSync(join(outside, 'a'), join(root, 'a'));
+    expect(await first).toMatch(/symbolic link/);
+    expect(await second).toMatch(/symbolic link/);
+    expect(readdirSync(join(outside, 'a'))).toEqual(['x']);
+    await guard.close();
+  });
 });

@@ -23,6 +23,8 @@ export class DestinationGuard {
   private readonly held = new Map<string, HeldFolder>();
   /** Folders made or found real by `reach`. */
   private readonly made = new Set<string>();
+  /** Walks about to start, by folder: joined by every file that asks before they do. */
+  private readonly nextLooks = new Map<string, Promise<{ ino: number; dev: number } | undefined>>();
   /** close() was called: folders are no longer kept once unused. */
   private closing = false;
 
@@ -173,8 +175,27 @@ export class DestinationGuard {
 
   /** Whether the path from the root to `folder` is real folders only, ending at the folder held open. */
   private async stillHeld(folder: string, entry: HeldFolder): Promise<boolean> {
-    const now = folder === this.root ? await stat(folder).catch(() => undefined) : await this.lookAt(join(folder, '-'), { fresh: true });
+    const now = await this.lookStartingAfterNow(folder);
     return now !== undefined && now.ino === entry.identity.ino && now.dev === entry.identity.dev;
+  }
+
+  /**
+   * What is at `folder`'s path, found by a walk from the root that starts after this call. Files
+   * asking about the same folder in one turn of the event loop (answers that arrived together, each
+   * about to create or rename its file) share one walk, started once they have all asked: each still
+   * gets a look taken after it asked, at a fraction of the system calls.
+   */
+  private lookStartingAfterNow(folder: string): Promise<{ ino: number; dev: number } | undefined> {
+    let look = this.nextLooks.get(folder);
+    if (!look) {
+      look = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        // Callers from now on wait for a walk of their own.
+        this.nextLooks.delete(folder);
+        return folder === this.root ? stat(folder).catch(() => undefined) : this.lookAt(join(folder, '-'), { fresh: true });
+      });
+      this.nextLooks.set(folder, look);
+    }
+    return look;
   }
 
   private async hold(folder: string): Promise<{ entry: HeldFolder; reused: boolean }> {
