@@ -100,6 +100,8 @@ export class Transport {
   private readonly stallMs: number;
   /** Server time minus this machine's, once a server's `Date` showed the two more than five minutes apart. */
   clockOffsetMs = 0;
+  /** The last `Date` found within five minutes of the run's clock (after any correction). */
+  private lastDateInLine: string | undefined;
 
   constructor(private readonly options: TransportOptions) {
     this.firstAnswerMs = options.firstAnswerTimeoutMs ?? FIRST_ANSWER_TIMEOUT_MS;
@@ -248,9 +250,16 @@ export class Transport {
     const date = headers.date;
     // An answer from a cache (`Age`) may carry an old date.
     if (date === undefined || headers.age !== undefined) return false;
+    // `Date` has one-second resolution: most answers repeat the last one's, already found in line.
+    if (date === this.lastDateInLine) return false;
     const serverTime = Date.parse(date);
-    if (Number.isNaN(serverTime) || Math.abs(Date.now() + this.clockOffsetMs - serverTime) < CLOCK_SKEW_MS) return false;
+    if (Number.isNaN(serverTime)) return false;
+    if (Math.abs(Date.now() + this.clockOffsetMs - serverTime) < CLOCK_SKEW_MS) {
+      this.lastDateInLine = date;
+      return false;
+    }
     this.clockOffsetMs = serverTime - Date.now();
+    this.lastDateInLine = date;
     return true;
   }
 }
