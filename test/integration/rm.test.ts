@@ -156,6 +156,30 @@ describe('rm of keys XML 1.0 cannot carry', () => {
     expect(await listKeys(client, bucket, 'xml1/')).toEqual(['xml1/plain.txt']);
   });
 
+  it('rm -r: keys with ESC and BEL are each deleted on their own, and every other key of the batch with them', async () => {
+    const keys = ['xml2/a.csv', 'xml2/bell\u0007.csv', 'xml2/c.csv', 'xml2/esc\u001b.csv', 'xml2/sub/d.csv'];
+    await putObjects(keys);
+    const result = await runCli(['rm', '-r', `s3://${bucket}/xml2/`, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const document = lastJson<{ deleted: Array<{ key: string }>; failed: unknown[] }>(result);
+    expect(document.failed).toEqual([]);
+    expect(document.deleted.map((entry) => entry.key).sort()).toEqual([...keys].sort());
+    expect(await listKeys(client, bucket, 'xml2/')).toEqual([]);
+  });
+
+  it('rm -r --all-versions finds every version of such a key and deletes each one', async () => {
+    const versioned = await versionedBucket('rmx');
+    await putObjects(['x/esc\u001b.csv', 'x/plain.csv'], 'first', versioned);
+    await putObjects(['x/esc\u001b.csv'], 'second', versioned);
+    const result = await runCli(['rm', '-r', `s3://${versioned}/x/`, '--all-versions', '--yes', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const document = lastJson<{ deleted: Array<{ key: string; versionId?: string }>; failed: unknown[] }>(result);
+    expect(document.failed).toEqual([]);
+    expect(document.deleted.map((entry) => entry.key).sort()).toEqual(['x/esc\u001b.csv', 'x/esc\u001b.csv', 'x/plain.csv']);
+    const left = await client.send(new ListObjectVersionsCommand({ Bucket: versioned, Prefix: 'x/' }));
+    expect([...(left.Versions ?? []), ...(left.DeleteMarkers ?? [])]).toEqual([]);
+  });
+
   it('a batch the server refuses as MalformedXML is deleted key by key', async () => {
     const keys = ['xml3/a.csv', 'xml3/b.csv', 'xml3/c.csv'];
     await putObjects(keys);

@@ -1,6 +1,7 @@
 import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { controlRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
+import { listedNameReader } from '../s3/answers.js';
 import { listObjects } from '../s3/list.js';
 import { forEachWindowed } from '../s3/limiter.js';
 import { findObject, missingObjectOrBucket } from '../s3/objects.js';
@@ -94,28 +95,35 @@ export async function* removalTargets(ctx: TransferContext, plan: RemovalPlan): 
   }
 }
 
-/** Every version and delete marker under a prefix (ListObjectVersions, all pages). */
+/**
+ * Every version and delete marker under a prefix (ListObjectVersions, all pages), asked URL-encoded as
+ * ListObjectsV2 is (list.ts): XML 1.0 cannot carry every character a key may hold.
+ */
 async function* listVersions(ctx: TransferContext, where: ObjectRef): AsyncGenerator<RemovalTarget> {
   const { ListObjectVersionsCommand } = await sdk();
   let keyMarker: string | undefined;
   let versionIdMarker: string | undefined;
   for (;;) {
     const [key, version] = [keyMarker, versionIdMarker];
-    const page = await controlRequest(ctx, `ListObjectVersions ${where.key}`, () =>
-      ctx.client.send(
+    const source = `ListObjectVersions ${formatS3Url(where)}`;
+    const { page, entries } = await controlRequest(ctx, `ListObjectVersions ${where.key}`, async () => {
+      const page = await ctx.client.send(
         new ListObjectVersionsCommand({
           Bucket: where.bucket,
+          EncodingType: 'url',
           ...(where.key ? { Prefix: where.key } : {}),
           ...(key ? { KeyMarker: key } : {}),
           ...(version ? { VersionIdMarker: version } : {}),
         }),
         { abortSignal: ctx.signal },
-      ),
-    );
-    const entries: RemovalTarget[] = [
-      ...(page.Versions ?? []).map((item) => ({ key: item.Key ?? '', versionId: item.VersionId })),
-      ...(page.DeleteMarkers ?? []).map((item) => ({ key: item.Key ?? '', versionId: item.VersionId, isDeleteMarker: true })),
-    ];
+      );
+      const name = listedNameReader(page.EncodingType, source);
+      const entries: RemovalTarget[] = [
+        ...(page.Versions ?? []).map((item) => ({ key: name(item.Key) ?? '', versionId: item.VersionId })),
+        ...(page.DeleteMarkers ?? []).map((item) => ({ key: name(item.Key) ?? '', versionId: item.VersionId, isDeleteMarker: true })),
+      ];
+      return { page: { ...page, NextKeyMarker: name(page.NextKeyMarker) }, entries };
+    });
     if (entries.some((entry) => entry.key === '')) throw failure(`the server listed a version without a key under ${formatS3Url(where)}`);
     entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* entries;
