@@ -416,6 +416,27 @@ describe('--no-clobber on put and get', () => {
     const { readFileSync } = await import('node:fs');
     expect(readFileSync(join(down, 'nc.csv'), 'utf8')).toBe('local');
   });
+
+  it('the skip line names what is skipped, then the destination that exists, the same way for put, get, get -r and cp', async () => {
+    const file = join(work.path, 'nc-line.csv');
+    writeFileSync(file, 'first');
+    expect((await runCli(['put', file, `s3://${bucket}/ncl/a.csv`])).code).toBe(0);
+    expect((await runCli(['put', file, `s3://${bucket}/ncl/b.csv`])).code).toBe(0);
+    const down = join(work.path, 'ncl-down');
+    mkdirSync(down, { recursive: true });
+    writeFileSync(join(down, 'a.csv'), 'local');
+    const lines: Array<[string[], string]> = [
+      [['put', file, `s3://${bucket}/ncl/a.csv`, '-n'], `skipped ${file}: s3://${bucket}/ncl/a.csv exists (--no-clobber)`],
+      [['get', `s3://${bucket}/ncl/a.csv`, join(down, 'a.csv'), '-n'], `skipped s3://${bucket}/ncl/a.csv: ${join(down, 'a.csv')} exists (--no-clobber)`],
+      [['get', '-r', `s3://${bucket}/ncl/`, down, '-n', '--exclude', 'b.csv'], `skipped s3://${bucket}/ncl/a.csv: ${join(down, 'a.csv')} exists (--no-clobber)`],
+      [['cp', `s3://${bucket}/ncl/a.csv`, `s3://${bucket}/ncl/b.csv`, '-n'], `skipped s3://${bucket}/ncl/a.csv: s3://${bucket}/ncl/b.csv exists (--no-clobber)`],
+    ];
+    for (const [args, line] of lines) {
+      const result = await runCli(args);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.split('\n')[0], args.join(' ')).toBe(line);
+    }
+  });
 });
 
 describe('verify of a prefix with nothing under it', () => {
