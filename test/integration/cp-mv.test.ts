@@ -563,6 +563,38 @@ describe('mv', () => {
       await dying.stop();
     });
 
+    it.each(['cp', 'mv'])('%s -r: the server dying while a landed copy is being proven names that copy, unproven (and a move\'s source kept), in its line and in failed[]', async (command) => {
+      const prefix = `${command}proof`;
+      const keys = [`${prefix}/a.csv`, `${prefix}/b.csv`];
+      await Promise.all(keys.map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+      const dying = new FaultProxy(inject('s3').endpoint!);
+      const dyingEndpoint = await dying.start();
+      // One object at a time: a.csv's copy lands, and the HEAD that proves it is held when the server goes.
+      dying.setRules([{ method: 'HEAD', match: new RegExp(`/${prefix}-dest/`), fault: { kind: 'hold', gate: 'proof' } }]);
+      const child = spawn(process.execPath, [BIN, command, '-r', `s3://${bucket}/${prefix}/`, `s3://${bucket}/${prefix}-dest/`, '--json', '--concurrency', '1'], {
+        env: env({ AWS_ENDPOINT_URL: dyingEndpoint }),
+        cwd: tmpdir(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await waitFor(() => dying.held('proof') === 1, "a.csv's proof held at the proxy");
+      await dying.crash();
+      expect(await exited).toBe(1);
+      await dying.stop();
+
+      const refused = `cannot connect to ${dyingEndpoint}: connection refused`;
+      const state = `s3://${bucket}/${prefix}/a.csv was copied to s3://${bucket}/${prefix}-dest/a.csv, but the copy was not proven${command === 'mv' ? '; the source is kept' : ''}: ${refused}`;
+      expect(stderr.trim().split('\n')[0]).toMatch(new RegExp(`^datalake: failed: ${prefix}/a\\.csv: ${state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      const document = JSON.parse(stdout) as { objects: Copied[]; failed: Array<{ key: string; error: string; code: string }>; error: { code: string } };
+      expect(document).toMatchObject({ objects: [], failed: [{ key: `${prefix}/a.csv`, error: expect.stringContaining(state), code: 'ECONNREFUSED' }], error: { code: 'ECONNREFUSED' } });
+      expect(await listKeys(client, bucket, `${prefix}/`)).toEqual(keys);
+      expect(await listKeys(client, bucket, `${prefix}-dest/`)).toEqual([`${prefix}-dest/a.csv`]);
+    });
+
     it("a copy whose ETag proves but whose stored CRC32 is not the source's does not prove: the source is kept, the copy removed; exit 1", async () => {
       const put = await cli(['put', join(work.path, 'small.csv'), `s3://${bucket}/mvc/a.csv`]);
       expect(put.code, put.stderr).toBe(0);
