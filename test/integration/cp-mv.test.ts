@@ -246,6 +246,24 @@ describe('cp', () => {
     expect(await listKeys(client, bucket, 'analytics/')).toEqual(['analytics/y/year=2025/month=02/day=03/events.csv', 'analytics/y/year=2025/month=02/day=03/loose/notes.txt']);
   });
 
+  it('--zone/--dataset of keys partitioned already (date=…, region=…): their own partitions are kept, the layout adds no date partition to them', async () => {
+    const keys = ['raw/pt/date=2026-01-01/x.json', 'raw/pt/date=2026-01-02/region=eu/y.json', 'raw/pt/year=2025/month=05/day=06/z.json', 'raw/pt/flat.json'];
+    for (const key of keys) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    const result = await cli(['cp', '-r', `s3://${bucket}/raw/pt/`, '--zone', 'processed', '--dataset', 'pt', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const today = new Date();
+    const partition = `year=${today.getUTCFullYear()}/month=${String(today.getUTCMonth() + 1).padStart(2, '0')}/day=${String(today.getUTCDate()).padStart(2, '0')}`;
+    expect(await listKeys(client, bucket, 'processed/pt/')).toEqual(
+      ['processed/pt/date=2026-01-01/x.json', 'processed/pt/date=2026-01-02/region=eu/y.json', `processed/pt/${partition}/flat.json`, 'processed/pt/year=2025/month=05/day=06/z.json'].sort(),
+    );
+    // --date would give them a second date: refused before anything is copied, naming one.
+    const dated = await cli(['cp', '-r', `s3://${bucket}/raw/pt/`, '--zone', 'analytics', '--dataset', 'pt', '--date', '2026-03-04']);
+    expect(dated.code).toBe(2);
+    expect(dated.stderr.trim().split('\n')).toHaveLength(1);
+    expect(dated.stderr).toMatch(/raw\/pt\/date=2026-01-01\/x\.json has partitions of its own \(date=2026-01-01\)/);
+    expect(await listKeys(client, bucket, 'analytics/pt/')).toEqual([]);
+  });
+
   it('--no-clobber skips a destination that exists, and leaves it as it was', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'kept/small.csv', Body: 'already here' }));
     const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/kept/small.csv`, '--no-clobber', '--json']);
