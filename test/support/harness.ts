@@ -118,8 +118,9 @@ async function removeVersionsAndUploads(client: S3Client, bucket: string): Promi
   const batched = all.filter((item) => xmlCarries(item.Key));
   if (batched.length > 0) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batched } }));
   for (const item of all.filter((item) => !xmlCarries(item.Key))) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: item.Key, VersionId: item.VersionId }));
-  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const upload of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, EncodingType: 'url' }));
+  const decodeUpload = (key: string) => (uploads.EncodingType === 'url' ? decodeURIComponent(key.replace(/\+/g, ' ')) : key);
+  for (const upload of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: decodeUpload(upload.Key ?? ''), UploadId: upload.UploadId }));
 }
 
 export function tempDirectory(label: string): { path: string; remove(): void } {
