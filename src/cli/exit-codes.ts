@@ -10,7 +10,7 @@ import { sep } from 'node:path';
 import { DatalakeError, failure, isDatalakeError, type ErrorKind } from '../core/errors.js';
 import { cacheDirectory, stateDirectory } from '../core/config/state-paths.js';
 import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
-import { currentOutput, errorLine, joinedLines, type JsonError } from './output.js';
+import { currentOutput, errorLine, joinedLines, jsonText, type JsonError } from './output.js';
 import { currentSettings } from './runtime.js';
 
 export const EXIT_OK = 0;
@@ -106,7 +106,7 @@ function helpOrVersion(error: CommanderError): boolean {
 function printErrorDocument(error: JsonError): void {
   const out = currentOutput();
   if (out) out.failWithJson(error);
-  else process.stdout.write(`${JSON.stringify({ error })}\n`);
+  else process.stdout.write(`${jsonText({ error })}\n`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describeError, usageError } from '../core/errors.js';
 import { errorCodeOf, httpStatusOf } from '../core/s3/retry.js';
+import { escapeJsonText } from './output.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -29,7 +30,9 @@ export async function createLogger(options: { level?: string | undefined; file?:
   const level = options.level ?? 'info';
   if (options.file) openLogFile(options.file);
   const destination = options.file ? pino.destination({ dest: options.file, append: true, sync: true }) : pino.destination({ fd: 2, sync: true });
-  return pino({ level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  // pino escapes C0 controls in names as JSON does; DEL, C1 and bidirectional controls as the --json output does.
+  const escaped = { write: (line: string) => destination.write(escapeJsonText(line)) };
+  return pino({ level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, escaped);
 }
 
 /**

@@ -73,7 +73,7 @@ export class Output {
   json(document: unknown): void {
     if (!this.mode.json) return;
     this.documentStarted = true;
-    process.stdout.write(`${JSON.stringify(withFailureError(document))}\n`);
+    process.stdout.write(`${jsonText(withFailureError(document))}\n`);
   }
 
   /** With `--json`, a document streamed piece by piece: `close` ends it when the run fails midway. */
@@ -190,13 +190,39 @@ export function joinedLines(text: string): string {
 const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /**
- * Control characters (C0, DEL and C1) as escapes — `\r`, `\t`, `\n`, else `\xNN` — the way a walk shows
- * a name's invalid bytes: a key or file name printed raw could move the cursor back over the line
- * (`a\rb`), restyle or clear the terminal (an escape sequence). Every human line and message goes
- * through here; JSON output escapes them itself.
+ * What a terminal must never be handed raw inside a name: control characters (C0, DEL and C1), and
+ * the bidirectional controls (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), which reorder
+ * what follows them, so `invoice\u202eFDP.exe` shows as `invoiceexe.PDF`.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Control and bidirectional characters as escapes — `\r`, `\t`, `\n`, `\xNN` for the rest up to
+ * U+009F, `\uNNNN` above — the way a walk shows a name's invalid bytes: a key or file name printed raw
+ * could move the cursor back over the line (`a\rb`), restyle or clear the terminal (an escape
+ * sequence), or show itself reversed. Every human line and message goes through here; JSON output
+ * through jsonText.
  */
 export function escapeControls(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => NAMED_CONTROLS[control] ?? `\\x${control.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(UNPRINTABLE, (character) => {
+    const code = character.charCodeAt(0);
+    return NAMED_CONTROLS[character] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/**
+ * A value as JSON text with nothing UNPRINTABLE left raw: JSON.stringify escapes C0 controls
+ * (`\u001b`) but leaves DEL, C1 and the bidirectional controls as they are; they get the same `\uNNNN`
+ * escapes, which every JSON reader reads back as the character itself. Outside strings JSON text is
+ * ASCII, so only names are touched.
+ */
+export function jsonText(value: unknown): string {
+  return escapeJsonText(JSON.stringify(value));
+}
+
+/** JSON text (a log line pino wrote) with DEL, C1 and the bidirectional controls as `\uNNNN` escapes. */
+export function escapeJsonText(json: string): string {
+  return json.replace(UNPRINTABLE, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

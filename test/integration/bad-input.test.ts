@@ -59,6 +59,9 @@ describe('bad input: one line on stderr, exit 2, nothing uploaded', () => {
     ['no destination at all', () => ['put', file, ...b()], /no destination/],
     ['a malformed DATALAKE_CONCURRENCY', () => ['put', file, '--key', 'x', ...b()], /concurrency/, { DATALAKE_CONCURRENCY: 'lots' }],
     ['an unknown --log-level', () => ['put', file, '--key', 'x', '--log-level', 'loud', ...b()], /log-level/],
+    // C1 controls (U+0080–U+009F) are controls as C0 ones are: U+009B alone starts a terminal escape sequence.
+    ['a key with a C1 control (U+0085)', () => ['put', file, `s3://${bucket}/c1/next\u0085line.csv`], /invalid key 'c1\/next\\x85line\.csv': control characters are not allowed/],
+    ['a cp destination with a C1 control (U+009B)', () => ['cp', `s3://${bucket}/raw/a.csv`, `s3://${bucket}/c1/csi\u009b2J.csv`], /invalid key 'c1\/csi\\x9b2J\.csv': control characters are not allowed/],
   ];
 
   it.each(cases)('%s', async (_label, args, message, env) => {
@@ -68,6 +71,29 @@ describe('bad input: one line on stderr, exit 2, nothing uploaded', () => {
     expectOneCleanLine(result.stderr);
     expect(result.stdout).toBe('');
     expect(await listKeys(client, bucket)).toEqual([]);
+  });
+
+  it('a layout (DATALAKE_LAYOUT) with a control character: cp --zone and put --zone refuse it, one line, nothing copied', async () => {
+    const { PutObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'src/events/a.json', Body: '{}' }));
+    try {
+      for (const layout of ['{zone}/\u001b[2J{dataset}/{name}', '{zone}/{dataset}/\u0085{name}']) {
+        for (const args of [
+          ['cp', `s3://${bucket}/src/events/a.json`, '--zone', 'processed', '--dataset', 'events', ...b()],
+          ['cp', '-r', `s3://${bucket}/src/`, '--zone', 'processed', '--dataset', 'events', ...b()],
+          ['put', file, '--zone', 'raw', '--dataset', 'events', ...b()],
+        ]) {
+          const result = await runCli(args, { env: s3Env({ DATALAKE_LAYOUT: layout }) });
+          expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+          expect(result.stderr).toMatch(/^datalake: error: invalid layout '.*': control characters are not allowed/);
+          expectOneCleanLine(result.stderr);
+          expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+        }
+      }
+      expect(await listKeys(client, bucket)).toEqual(['src/events/a.json']);
+    } finally {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'src/events/a.json' }));
+    }
   });
 
   it('a malformed .env line', async () => {

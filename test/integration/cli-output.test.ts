@@ -416,6 +416,27 @@ describe('--no-clobber on put and get', () => {
     const { readFileSync } = await import('node:fs');
     expect(readFileSync(join(down, 'nc.csv'), 'utf8')).toBe('local');
   });
+
+  it('the skip line names what is skipped, then the destination that exists, the same way for put, get, get -r and cp', async () => {
+    const file = join(work.path, 'nc-line.csv');
+    writeFileSync(file, 'first');
+    expect((await runCli(['put', file, `s3://${bucket}/ncl/a.csv`])).code).toBe(0);
+    expect((await runCli(['put', file, `s3://${bucket}/ncl/b.csv`])).code).toBe(0);
+    const down = join(work.path, 'ncl-down');
+    mkdirSync(down, { recursive: true });
+    writeFileSync(join(down, 'a.csv'), 'local');
+    const lines: Array<[string[], string]> = [
+      [['put', file, `s3://${bucket}/ncl/a.csv`, '-n'], `skipped ${file}: s3://${bucket}/ncl/a.csv exists (--no-clobber)`],
+      [['get', `s3://${bucket}/ncl/a.csv`, join(down, 'a.csv'), '-n'], `skipped s3://${bucket}/ncl/a.csv: ${join(down, 'a.csv')} exists (--no-clobber)`],
+      [['get', '-r', `s3://${bucket}/ncl/`, down, '-n', '--exclude', 'b.csv'], `skipped s3://${bucket}/ncl/a.csv: ${join(down, 'a.csv')} exists (--no-clobber)`],
+      [['cp', `s3://${bucket}/ncl/a.csv`, `s3://${bucket}/ncl/b.csv`, '-n'], `skipped s3://${bucket}/ncl/a.csv: s3://${bucket}/ncl/b.csv exists (--no-clobber)`],
+    ];
+    for (const [args, line] of lines) {
+      const result = await runCli(args);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.split('\n')[0], args.join(' ')).toBe(line);
+    }
+  });
 });
 
 describe('verify of a prefix with nothing under it', () => {
@@ -432,7 +453,6 @@ describe('control characters in names never reach the terminal raw', () => {
   // sequence restyle the terminal: printed, they are escaped (`\r`, `\t`, `\x1b`), in lines and failures alike.
   const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
 
-  // (An escape character cannot be in a key MinIO lists: XML 1.0 cannot carry it, and MinIO sends U+FFFD.)
   it('ls names a key with a carriage return and a tab escaped', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'ctl/over\rwrite\tme.txt', Body: 'x' }));
     const result = await runCli(['ls', `s3://${bucket}/ctl/`]);
@@ -491,6 +511,50 @@ describe('control characters in names never reach the terminal raw', () => {
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr.trim()).toBe("datalake: error: invalid key 'nl/typed\\nkey.csv': control characters are not allowed in a key datalake makes (S3 allows them, but they break listings, logs and most readers)");
     }
+  });
+
+  it('--json escapes DEL and C1 controls (\\u007f, \\u009b) as JSON escapes C0 ones: streamed (ls), whole (stat, get), a failure document', async () => {
+    const key = 'wide/del\u007f-csi\u009b2J-nel\u0085-rlo\u202e.txt';
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+    const rawInJson = /[\u007f-\u009f\u202e]/;
+    const ls = await runCli(['ls', '-r', `s3://${bucket}/wide/`, '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).not.toMatch(rawInJson);
+    expect(ls.stdout).toContain('del\\u007f-csi\\u009b2J-nel\\u0085-rlo\\u202e.txt');
+    expect((wholeJson(ls.stdout) as { objects: Array<{ key: string }> }).objects.map((object) => object.key)).toEqual([key]);
+    const stat = await runCli(['stat', `s3://${bucket}/${key}`, '--json']);
+    expect(stat.code, stat.stderr).toBe(0);
+    expect(stat.stdout).not.toMatch(rawInJson);
+    expect(wholeJson(stat.stdout)).toMatchObject({ key });
+    const get = await runCli(['get', `s3://${bucket}/${key}`, join(work.path, 'wide.txt'), '--json']);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).not.toMatch(rawInJson);
+    expect(wholeJson(get.stdout)).toMatchObject({ objects: [{ key }] });
+    const missing = await runCli(['rm', `s3://${bucket}/wide/gone\u0085\u202e.txt`, '--json']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).not.toMatch(rawInJson);
+    expect(wholeJson(missing.stdout).error?.code).toBeDefined();
+  });
+
+  it('human lines escape bidi controls (U+202E and the like), which would show a name reversed', async () => {
+    const key = 'bidi/invoice\u202eFDP.exe';
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+    const bidi = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+    const ls = await runCli(['ls', '-r', `s3://${bucket}/bidi/`]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).not.toMatch(bidi);
+    expect(ls.stdout).toContain('bidi/invoice\\u202eFDP.exe');
+    const stat = await runCli(['stat', `s3://${bucket}/${key}`]);
+    expect(stat.stdout.split('\n')[0]).toBe(`s3://${bucket}/bidi/invoice\\u202eFDP.exe`);
+    const missing = await runCli(['stat', `s3://${bucket}/bidi/\u2067isolate\u2069\u200f.txt`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).not.toMatch(bidi);
+    expect(missing.stderr).toContain('bidi/\\u2067isolate\\u2069\\u200f.txt');
+    // Log lines on stderr (--log-level alone) are JSON, escaped as --json is.
+    const logged = await runCli(['get', `s3://${bucket}/${key}`, join(work.path, 'bidi.exe'), '--log-level', 'debug']);
+    expect(logged.code, logged.stderr).toBe(0);
+    expect(logged.stderr).toContain('"key":"bidi/invoice\\u202eFDP.exe"');
+    expect(logged.stderr).not.toMatch(bidi);
   });
 
   it('sync up: the failure line names a file with an escape sequence in its name escaped', async () => {

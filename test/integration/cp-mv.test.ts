@@ -246,6 +246,24 @@ describe('cp', () => {
     expect(await listKeys(client, bucket, 'analytics/')).toEqual(['analytics/y/year=2025/month=02/day=03/events.csv', 'analytics/y/year=2025/month=02/day=03/loose/notes.txt']);
   });
 
+  it('--zone/--dataset of keys partitioned already (date=…, region=…): their own partitions are kept, the layout adds no date partition to them', async () => {
+    const keys = ['raw/pt/date=2026-01-01/x.json', 'raw/pt/date=2026-01-02/region=eu/y.json', 'raw/pt/year=2025/month=05/day=06/z.json', 'raw/pt/flat.json'];
+    for (const key of keys) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    const result = await cli(['cp', '-r', `s3://${bucket}/raw/pt/`, '--zone', 'processed', '--dataset', 'pt', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const today = new Date();
+    const partition = `year=${today.getUTCFullYear()}/month=${String(today.getUTCMonth() + 1).padStart(2, '0')}/day=${String(today.getUTCDate()).padStart(2, '0')}`;
+    expect(await listKeys(client, bucket, 'processed/pt/')).toEqual(
+      ['processed/pt/date=2026-01-01/x.json', 'processed/pt/date=2026-01-02/region=eu/y.json', `processed/pt/${partition}/flat.json`, 'processed/pt/year=2025/month=05/day=06/z.json'].sort(),
+    );
+    // --date would give them a second date: refused before anything is copied, naming one.
+    const dated = await cli(['cp', '-r', `s3://${bucket}/raw/pt/`, '--zone', 'analytics', '--dataset', 'pt', '--date', '2026-03-04']);
+    expect(dated.code).toBe(2);
+    expect(dated.stderr.trim().split('\n')).toHaveLength(1);
+    expect(dated.stderr).toMatch(/raw\/pt\/date=2026-01-01\/x\.json has partitions of its own \(date=2026-01-01\)/);
+    expect(await listKeys(client, bucket, 'analytics/pt/')).toEqual([]);
+  });
+
   it('--no-clobber skips a destination that exists, and leaves it as it was', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'kept/small.csv', Body: 'already here' }));
     const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/kept/small.csv`, '--no-clobber', '--json']);
@@ -561,6 +579,38 @@ describe('mv', () => {
       const moved = document.objects.map((object) => object.source);
       expect(await listKeys(client, bucket, 'mvcrash/')).toEqual(keys.filter((key) => !moved.includes(`s3://${bucket}/${key}`)));
       await dying.stop();
+    });
+
+    it.each(['cp', 'mv'])('%s -r: the server dying while a landed copy is being proven names that copy, unproven (and a move\'s source kept), in its line and in failed[]', async (command) => {
+      const prefix = `${command}proof`;
+      const keys = [`${prefix}/a.csv`, `${prefix}/b.csv`];
+      await Promise.all(keys.map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: small }))));
+      const dying = new FaultProxy(inject('s3').endpoint!);
+      const dyingEndpoint = await dying.start();
+      // One object at a time: a.csv's copy lands, and the HEAD that proves it is held when the server goes.
+      dying.setRules([{ method: 'HEAD', match: new RegExp(`/${prefix}-dest/`), fault: { kind: 'hold', gate: 'proof' } }]);
+      const child = spawn(process.execPath, [BIN, command, '-r', `s3://${bucket}/${prefix}/`, `s3://${bucket}/${prefix}-dest/`, '--json', '--concurrency', '1'], {
+        env: env({ AWS_ENDPOINT_URL: dyingEndpoint }),
+        cwd: tmpdir(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await waitFor(() => dying.held('proof') === 1, "a.csv's proof held at the proxy");
+      await dying.crash();
+      expect(await exited).toBe(1);
+      await dying.stop();
+
+      const refused = `cannot connect to ${dyingEndpoint}: connection refused`;
+      const state = `s3://${bucket}/${prefix}/a.csv was copied to s3://${bucket}/${prefix}-dest/a.csv, but the copy was not proven${command === 'mv' ? '; the source is kept' : ''}: ${refused}`;
+      expect(stderr.trim().split('\n')[0]).toMatch(new RegExp(`^datalake: failed: ${prefix}/a\\.csv: ${state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      const document = JSON.parse(stdout) as { objects: Copied[]; failed: Array<{ key: string; error: string; code: string }>; error: { code: string } };
+      expect(document).toMatchObject({ objects: [], failed: [{ key: `${prefix}/a.csv`, error: expect.stringContaining(state), code: 'ECONNREFUSED' }], error: { code: 'ECONNREFUSED' } });
+      expect(await listKeys(client, bucket, `${prefix}/`)).toEqual(keys);
+      expect(await listKeys(client, bucket, `${prefix}-dest/`)).toEqual([`${prefix}-dest/a.csv`]);
     });
 
     it("a copy whose ETag proves but whose stored CRC32 is not the source's does not prove: the source is kept, the copy removed; exit 1", async () => {

@@ -91,7 +91,8 @@ describe('a damaged listing deletes nothing', () => {
   it('a page cut short with a matching Content-Length, every time: exit 1, nothing deleted; once: the sync completes', async () => {
     const always = await syncDown([{ method: 'GET', match: LIST, fault: { kind: 'shorten-response', keepFraction: 0.6 } }]);
     expect(always.code).toBe(1);
-    expectOneLine(always.stderr, /^datalake: error: damaged answer to ListObjectsV2 .*not well-formed/);
+    // Where 60% of the page ends decides which damage is read: an element cut open, or a reference cut short (`&#3`).
+    expectOneLine(always.stderr, /^datalake: error: damaged answer to ListObjectsV2 .*(not well-formed|unknown reference)/);
     const once = await syncDown([{ method: 'GET', match: LIST, skip: 1, times: 1, fault: { kind: 'shorten-response', keepFraction: 0.6 } }]);
     expect(once.code).toBe(0);
     expect(proxy.faults('shorten-response')).toBe(1);
@@ -102,13 +103,15 @@ describe('a damaged listing deletes nothing', () => {
     proxy.setRules([{ method: 'GET', match: LIST, fault: { kind: 'shorten-response', keepFraction: 0.6 } }]);
     const result = await cli(['ls', '--recursive', `s3://${bucket}/tree/`]);
     expect(result.code).toBe(1);
-    expectOneLine(result.stderr, /^datalake: error: damaged answer to ListObjectsV2 s3:\/\/[^ ]+\/tree\/: not well-formed/);
+    expectOneLine(result.stderr, /^datalake: error: damaged answer to ListObjectsV2 s3:\/\/[^ ]+\/tree\/: (not well-formed|unknown reference)/);
   });
 });
 
-describe('a page over 4 MiB', () => {
-  it('1,000 long keys full of &, < and \': every key listed, nothing deleted', async () => {
-    // Each key ~960 bytes in segments of at most 250 (a file name's limit), escaped by the server to ~4.5 KB.
+describe('a page of 1,000 long keys', () => {
+  it('1,000 long keys full of &, < and \': every key listed from one page, nothing deleted', async () => {
+    // Each key ~960 bytes in segments of at most 250 (a file name's limit). Listings are asked URL-encoded,
+    // so the server sends each of & < ' as three bytes (%26): a page of ~3 MB. A server that ignores
+    // encoding-type escapes them for XML instead (&amp;), ~4.5 KB a key: over 4 MiB, within LIST_PAGE_LIMIT.
     const segment = (index: number, length: number) => `${"&<'".repeat(Math.ceil(length / 3))}`.slice(0, length - 4) + String(index).padStart(4, '0');
     const files = Array.from({ length: 1000 }, (_, index) => ({
       name: [String(index).padStart(4, '0'), segment(index, 250), segment(index, 250), segment(index, 250), segment(index, 200)].join('/'),
@@ -124,7 +127,7 @@ describe('a page over 4 MiB', () => {
     expect(escapedKeys).toBeGreaterThan(4 * 1024 * 1024);
     expect(lastJson<{ count: number }>(ls).count).toBe(1000);
     const listed = proxy.log.filter((entry) => LIST.test(entry.url));
-    expect(listed).toHaveLength(1); // one page, its keys alone over 4 MiB as the server escapes them
+    expect(listed).toHaveLength(1); // one page
     const result = await cli(['sync', `s3://${bucket}/long/`, directory, '--delete', '--json']);
     expect(result.code).toBe(0);
     expect(lastJson(result)).toMatchObject({ transferred: 0, skipped: 1000, deleted: 0, failed: 0 });

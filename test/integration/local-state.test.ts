@@ -245,6 +245,70 @@ describe('runs stopped half-way', () => {
   });
 });
 
+describe('a folder planted at the target while the object is on its way', () => {
+  it.each([
+    ['a ranged download to a file named', 'big.bin', (folder: string) => ['get', `s3://${bucket}/big.bin`, join(folder, 'big.bin')]],
+    ['a small object of get -r (received into memory)', 'small.txt', (folder: string) => ['get', '-r', `s3://${bucket}/tree/`, folder, '--exclude', 'big.bin']],
+  ])('%s: one line naming the folder, exit 1, the folder untouched, nothing of the download left', async (_label, name, args) => {
+    const folder = join(work.path, `planted-${name}`);
+    mkdirSync(folder);
+    proxy.setRules([{ method: 'GET', match: new RegExp(name.replace('.', '\\.')), fault: { kind: 'hold', gate: 'planted' } }]);
+    const run = runCli(args(folder), { env: proxied });
+    await waitFor(() => proxy.held('planted') >= 1, 'the GET held');
+    mkdirSync(join(folder, name));
+    writeFileSync(join(folder, name, 'keep.txt'), 'the user made this folder');
+    proxy.setRules([]);
+    proxy.release('planted');
+    const result = await run;
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('datalake: failed:')), result.stderr).toHaveLength(1);
+    expect(result.stderr).toContain(`${join(folder, name)} is a folder`);
+    expect(result.stderr).not.toMatch(/EISDIR|illegal operation/);
+    expect(readFileSync(join(folder, name, 'keep.txt'), 'utf8')).toBe('the user made this folder');
+    expect(temporaries(folder)).toEqual([]);
+  });
+});
+
+describe('get --no-clobber over an earlier run that was stopped', () => {
+  it('skipping a target that exists removes the temporary file, record and lock a killed run left for it, never a link planted at those names', async () => {
+    const destination = join(work.path, 'noclobber-left');
+    // A run killed (kill -9) with a range of a.bin recorded: its file, record and lock stay.
+    proxy.setRules([{ method: 'GET', match: /interrupt\/a\.bin/, skip: 1, fault: { kind: 'hold', gate: 'killed-left' } }]);
+    const run = startWatched(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin'), '--concurrency', '1'], proxied);
+    await waitFor(() => proxy.held('killed-left') >= 1 && existsSync(join(destination, '.a.bin.datalake-part.json')), 'a range recorded, the next held');
+    run.child.kill('SIGKILL');
+    expect(await run.done).toBe(null);
+    proxy.setRules([]);
+    expect(temporaries(destination).sort()).toEqual(['.a.bin.datalake-part', '.a.bin.datalake-part.json', '.a.bin.datalake-part.lock']);
+    // Then the user puts files of their own at the targets, and links at b.bin's temporary names.
+    writeFileSync(join(destination, 'a.bin'), 'the user put a.bin here');
+    writeFileSync(join(destination, 'b.bin'), 'the user put b.bin here');
+    const outside = join(work.path, 'noclobber-outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'part'), 'not datalake\'s');
+    writeFileSync(join(outside, 'record'), 'not datalake\'s either');
+    symlinkSync(join(outside, 'part'), join(destination, '.b.bin.datalake-part'));
+    symlinkSync(join(outside, 'record'), join(destination, '.b.bin.datalake-part.json'));
+
+    const result = await runCli(['get', '-r', `s3://${bucket}/interrupt/`, destination, '--no-clobber', '--json'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ skipped: [{ key: 'interrupt/a.bin' }, { key: 'interrupt/b.bin' }], failed: [] });
+    expect(readdirSync(destination).sort()).toEqual(['.b.bin.datalake-part', '.b.bin.datalake-part.json', 'a.bin', 'b.bin', 's.txt']);
+    expect(readFileSync(join(destination, 'a.bin'), 'utf8')).toBe('the user put a.bin here');
+    expect(lstatSync(join(destination, '.b.bin.datalake-part')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(outside, 'part'), 'utf8')).toBe('not datalake\'s');
+    expect(readFileSync(join(outside, 'record'), 'utf8')).toBe('not datalake\'s either');
+
+    // The same for a get of one object by its key.
+    writeFileSync(join(destination, '.s.txt.datalake-part'), 'a part');
+    writeFileSync(join(destination, '.s.txt.datalake-part.json'), '{}');
+    const single = await runCli(['get', `s3://${bucket}/interrupt/s.txt`, join(destination, 's.txt'), '--no-clobber'], { env });
+    expect(single.code, single.stderr).toBe(0);
+    expect(temporaries(destination).sort()).toEqual(['.b.bin.datalake-part', '.b.bin.datalake-part.json']);
+  });
+});
+
 describe('smaller ones', () => {
   it('get to standard output of a damaged object says what was written, not "nothing was written"', async () => {
     proxy.setRules([{ method: 'GET', match: /big\.bin/, fault: { kind: 'flip-response-byte', offset: 1000 } }]);

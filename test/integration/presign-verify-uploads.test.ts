@@ -219,4 +219,16 @@ describe('uploads ls | abort', () => {
     }
     expect(lastJson<{ uploads: unknown[] }>(await runCli(['uploads', 'ls', `s3://${bucket}/`, '--json'])).uploads).toEqual([]);
   });
+
+  it('names an upload whose key holds ESC exactly, and aborts it (the listing is asked URL-encoded)', async () => {
+    const key = 'esc-up/half\u001b[2J.bin';
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const listed = await runCli(['uploads', 'ls', `s3://${bucket}/esc-up/`, '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(lastJson<{ uploads: Array<{ key: string; uploadId: string }> }>(listed).uploads).toEqual([{ key, uploadId: created.UploadId, initiated: expect.any(String) }]);
+    const aborted = await runCli(['uploads', 'abort', `s3://${bucket}/esc-up/`, '--json']);
+    expect(aborted.code, aborted.stderr).toBe(0);
+    expect(lastJson<{ aborted: Array<{ key: string }> }>(aborted).aborted.map((upload) => upload.key)).toEqual([key]);
+    expect(lastJson<{ uploads: unknown[] }>(await runCli(['uploads', 'ls', `s3://${bucket}/esc-up/`, '--json'])).uploads).toEqual([]);
+  });
 });

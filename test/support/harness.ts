@@ -5,7 +5,7 @@ import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/datalake', import.meta.url));
@@ -69,24 +69,37 @@ export async function createTestBucket(client: S3Client, label: string): Promise
   return bucket;
 }
 
+/**
+ * The keys under a prefix, exactly: asked URL-encoded (as the AWS CLI asks), since XML 1.0 cannot carry
+ * some characters a key may hold (ESC, BEL), which servers otherwise send as U+FFFD or as bytes no XML
+ * reader takes. The SDK leaves the decoding to its caller.
+ */
 export async function listKeys(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    keys.push(...(page.Contents ?? []).map((item) => item.Key ?? ''));
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, EncodingType: 'url' }));
+    const decode = (key: string) => (page.EncodingType === 'url' ? decodeURIComponent(key.replace(/\+/g, ' ')) : key);
+    keys.push(...(page.Contents ?? []).map((item) => decode(item.Key ?? '')));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return keys;
+}
+
+/** Whether a DeleteObjects body (XML 1.0) can carry the key: ESC, BEL and the like it cannot. */
+function xmlCarries(key: string): boolean {
+  return !/[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.test(key);
 }
 
 export async function emptyAndDeleteBucket(client: S3Client, bucket: string): Promise<void> {
   for (;;) {
     const keys = await listKeys(client, bucket);
     if (keys.length === 0) break;
-    for (let i = 0; i < keys.length; i += 1000) {
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
+    const batched = keys.filter(xmlCarries);
+    for (let i = 0; i < batched.length; i += 1000) {
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batched.slice(i, i + 1000).map((Key) => ({ Key })) } }));
     }
+    for (const key of keys.filter((key) => !xmlCarries(key))) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
   try {
     await client.send(new DeleteBucketCommand({ Bucket: bucket }));
@@ -99,11 +112,15 @@ export async function emptyAndDeleteBucket(client: S3Client, bucket: string): Pr
 }
 
 async function removeVersionsAndUploads(client: S3Client, bucket: string): Promise<void> {
-  const versions = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-  const all = [...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])].map((item) => ({ Key: item.Key ?? '', VersionId: item.VersionId }));
-  if (all.length > 0) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: all } }));
-  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const upload of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+  const versions = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, EncodingType: 'url' }));
+  const decode = (key: string) => (versions.EncodingType === 'url' ? decodeURIComponent(key.replace(/\+/g, ' ')) : key);
+  const all = [...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])].map((item) => ({ Key: decode(item.Key ?? ''), VersionId: item.VersionId }));
+  const batched = all.filter((item) => xmlCarries(item.Key));
+  if (batched.length > 0) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batched } }));
+  for (const item of all.filter((item) => !xmlCarries(item.Key))) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: item.Key, VersionId: item.VersionId }));
+  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, EncodingType: 'url' }));
+  const decodeUpload = (key: string) => (uploads.EncodingType === 'url' ? decodeURIComponent(key.replace(/\+/g, ' ')) : key);
+  for (const upload of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: decodeUpload(upload.Key ?? ''), UploadId: upload.UploadId }));
 }
 
 export function tempDirectory(label: string): { path: string; remove(): void } {

@@ -33,6 +33,9 @@ describe('object addresses', () => {
     expect(() => validateKey('h/tab\there.csv')).not.toThrow();
     expect(() => validateNewKey('h/new\nline.csv')).toThrow("invalid key 'h/new\nline.csv': control characters are not allowed in a key datalake makes");
     expect(() => parseObjectAddress('s3://lake/h/new\nline.csv', undefined, { newKey: true })).toThrow(/control characters/);
+    // C1 controls too (U+0080–U+009F); the first character past them is an ordinary one.
+    for (const control of ['\u0080', '\u0085', '\u009b', '\u009f']) expect(() => validateNewKey(`h/c1${control}.csv`)).toThrow(/control characters are not allowed/);
+    expect(() => validateNewKey('h/nbsp\u00a0é.csv')).not.toThrow();
   });
 
   it('accepts a key of exactly 1,024 bytes', () => {
@@ -80,5 +83,10 @@ describe('layout', () => {
   it('refuses templates with unknown placeholders or without {name}', () => {
     expect(() => validateLayout('{zone}/{team}/{name}')).toThrow(/unknown placeholder \{team\}/);
     expect(() => validateLayout('{zone}/{dataset}')).toThrow(/must contain \{name\}/);
+  });
+
+  it('refuses templates with a control character: what a layout adds to a name is a key datalake makes', () => {
+    expect(() => validateLayout('{zone}/\u001b[2J{dataset}/{name}')).toThrow(/invalid layout .*: control characters are not allowed/);
+    expect(() => validateLayout('{zone}/{dataset}/\u0085{name}')).toThrow(/control characters are not allowed/);
   });
 });

@@ -55,6 +55,26 @@ describe('a ListObjectsV2 page, read strictly', () => {
     expect(page).toMatchObject({ isTruncated: true, nextContinuationToken: 'token/with+chars=' });
   });
 
+  it('decodes URL-encoded keys and prefixes when the page says EncodingType url (ESC, BEL: XML 1.0 cannot carry them); the token stays as sent', () => {
+    const page = listPage({ keys: ['raw/a%1B%5B31mred.txt', 'raw/bell%07+two%2Bplus%25.csv'], prefixes: ['raw/dir%1Bx/'], isTruncated: 'true', token: 'token+with%2B' }).replace(
+      '<MaxKeys>',
+      '<EncodingType>url</EncodingType><MaxKeys>',
+    );
+    const read = parseListPage(page);
+    expect(read.contents.map((item) => item.key)).toEqual(['raw/a\u001b[31mred.txt', 'raw/bell\u0007 two+plus%.csv']);
+    expect(read.commonPrefixes).toEqual(['raw/dir\u001bx/']);
+    expect(read.nextContinuationToken).toBe('token+with%2B');
+    // Without EncodingType (a server that does not encode), a name is read as it is.
+    expect(parseListPage(listPage({ keys: ['raw/100%25+x.csv'] })).contents[0]!.key).toBe('raw/100%25+x.csv');
+  });
+
+  it('a URL-encoded name that does not decode, or an encoding not asked for, is damage', () => {
+    const encoded = (keys: string[]) => listPage({ keys }).replace('<MaxKeys>', '<EncodingType>url</EncodingType><MaxKeys>');
+    expectDamaged(() => parseListPage(encoded(['raw/a%1.csv'])), /damaged answer.*not URL-encoded UTF-8/);
+    expectDamaged(() => parseListPage(encoded(['raw/a%FF.csv'])), /damaged answer.*not URL-encoded UTF-8/);
+    expectDamaged(() => parseListPage(listPage().replace('<MaxKeys>', '<EncodingType>base64</EncodingType><MaxKeys>')), /EncodingType "base64", not the url asked for/);
+  });
+
   it('keeps the spaces of a key made of spaces (a key is never trimmed)', () => {
     expect(parseListPage(listPage({ keys: ['raw/ two  spaces ', 'raw/\tx'] })).contents.map((item) => item.key)).toEqual(['raw/ two  spaces ', 'raw/\tx']);
   });

@@ -52,6 +52,18 @@ describe('where cp and mv put each object', () => {
     expect(destinationFor(dated, 'raw/x/loose/b.csv')).toEqual({ bucket: 'other', key: 'analytics/y/year=2025/month=02/day=03/loose/b.csv' });
   });
 
+  it('a key with partitions of its own keeps them, without a date partition besides; --date for it is refused', () => {
+    const promoted = plan({ zone: 'processed', dataset: 'x' });
+    expect(destinationFor(promoted, 'raw/x/date=2026-01-01/a.json')).toEqual({ bucket: 'lake', key: 'processed/x/date=2026-01-01/a.json' });
+    expect(destinationFor(promoted, 'raw/x/sub/region=eu/a.json')).toEqual({ bucket: 'lake', key: 'processed/x/sub/region=eu/a.json' });
+    // An = in the file's own name is no partition.
+    expect(destinationFor(promoted, 'raw/x/a=b.json').key).toMatch(/^processed\/x\/year=\d{4}\/month=\d\d\/day=\d\d\/a=b\.json$/);
+    const dated = plan({ zone: 'analytics', dataset: 'y', date: '2025-02-03' });
+    expect(() => destinationFor(dated, 'raw/x/date=2026-01-01/a.json')).toThrow(/has partitions of its own \(date=2026-01-01\): --date would give it a second date/);
+    const custom = plan({ zone: 'processed', dataset: 'x', layout: '{zone}/{dataset}/dt={yyyy}-{mm}-{dd}/{name}' });
+    expect(destinationFor(custom, 'raw/x/date=2026-01-01/a.json')).toEqual({ bucket: 'lake', key: 'processed/x/date=2026-01-01/a.json' });
+  });
+
   it('a folder marker goes to the folder it names, the source prefix\'s own to the destination prefix\'s; the layout and a bucket\'s root have no place for one', () => {
     const tree = plan({ destination: 's3://lake/archive/x/' });
     expect(markerLeftOut(tree, 'raw/x/dir/')).toBeUndefined();

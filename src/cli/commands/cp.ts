@@ -123,7 +123,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
       const outcome = await copyObject(runtime.ctx, source, target, options);
       if (outcome.kind === 'skipped') {
         skipped.push({ source: formatS3Url(source), bucket: outcome.bucket, key: outcome.key, reason: outcome.reason });
-        out.line(`skipped ${formatS3Url(target)}: ${outcome.reason}`);
+        out.line(`skipped ${formatS3Url(source)}: ${formatS3Url(target)} ${outcome.reason}`);
         return;
       }
       objects.push(outcome.object);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { formatS3Url } from '../../core/config/address.js';
-import { TargetExists, usageError } from '../../core/errors.js';
+import { formatS3Url, type ObjectRef } from '../../core/config/address.js';
+import { describeError, TargetExists, usageError } from '../../core/errors.js';
 import { DestinationGuard } from '../../core/transfer/destination-guard.js';
 import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
 import { formatBytes } from '../../core/config/units.js';
@@ -11,6 +11,7 @@ import { failIfAny } from '../exit-codes.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
 import { TransferSummary } from '../summary.js';
+import type { Output } from '../output.js';
 
 export function registerGet(program: Command): void {
   const rules: FilterRule[] = [];
@@ -47,25 +48,24 @@ Examples:
         const target = await resolveGetTarget(ref, destination);
         interruption.stdoutIsTheOutput = target.kind === 'stdout';
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
-        const engine = import('../../core/transfer/download.js');
+        const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/transfer/temporary-names.js')]);
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
         out.reportPartial(() => summary.toJson());
-        const { downloadToFile, downloadToStream } = await engine;
+        const skip = skipper(summary, out);
+        const [{ downloadToFile, downloadToStream }, { removeAbandonedDownload }] = await engine;
         try {
           await attempt(runtime, failed, { key: ref.key, bucket: ref.bucket }, async () => {
             if (noClobber && target.kind === 'file' && existsSync(target.path)) {
-              summary.skipped.push({ key: ref.key, path: target.path, reason: 'exists' });
-              out.line(`skipped ${formatS3Url(ref)}: ${target.path} exists`);
+              skip(ref, target.path);
+              await removeAbandonedDownload(target.path).catch((error: unknown) => out.warn(leftoversKept(target.path, error)));
               return;
             }
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path, { noClobber }).catch(leftAlone);
             if (!downloaded) {
               // --no-clobber: the file appeared while the object was on its way.
-              const path = target.kind === 'file' ? target.path : '-';
-              summary.skipped.push({ key: ref.key, path, reason: 'exists' });
-              out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
+              skip(ref, target.kind === 'file' ? target.path : '-');
               return;
             }
             if (target.kind === 'file') out.line(
@@ -88,12 +88,19 @@ Examples:
       const root = destination ?? '.';
       if (existsSync(root) && !(await isDirectory(root))) throw usageError(`'${root}' is not a directory`);
       // The engine's modules load while the runtime's do: one wave of imports, not two.
-      const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/s3/list.js'), import('../../core/s3/limiter.js'), import('../../core/transfer/read-ahead.js')]);
+      const engine = Promise.all([
+        import('../../core/transfer/download.js'),
+        import('../../core/s3/list.js'),
+        import('../../core/s3/limiter.js'),
+        import('../../core/transfer/read-ahead.js'),
+        import('../../core/transfer/temporary-names.js'),
+      ]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
       const { failed } = summary;
       out.reportPartial(() => summary.toJson());
-      const [{ downloadToFile }, { listObjects }, { forEachWindowed }, { readAhead }] = await engine;
+      const skip = skipper(summary, out);
+      const [{ downloadToFile }, { listObjects }, { forEachWindowed }, { readAhead }, { removeAbandonedDownload }] = await engine;
       const { events } = runtime.ctx;
       let seen = 0;
       const guard = new DestinationGuard(root);
@@ -120,17 +127,17 @@ Examples:
             await attempt(runtime, failed, { key: listed.key, bucket: prefix.bucket }, async () => {
               const path = localPathFor(root, prefix.key, listed.key);
               if (noClobber && existsSync(path)) {
-                summary.skipped.push({ key: listed.key, path, reason: 'exists' });
                 events.emit('plan:drop', { files: 1, bytes: listed.size });
-                out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
+                skip(ref, path);
+                // Reached through the destination's folders held open, as a download would be: never through a link.
+                await guard.within(path, (reachable) => removeAbandonedDownload(reachable)).catch((error: unknown) => out.warn(leftoversKept(path, error)));
                 return;
               }
               await guard.check(path);
               const downloaded = await downloadToFile(runtime.ctx, ref, path, { sizeHint: listed.size, folder: guard, noClobber }).catch(leftAlone);
               if (!downloaded) {
                 // --no-clobber: the file appeared while the object was on its way.
-                summary.skipped.push({ key: listed.key, path, reason: 'exists' });
-                out.line(`skipped ${formatS3Url(ref)}: ${path} exists`);
+                skip(ref, path);
                 return;
               }
               out.line(`downloaded ${formatS3Url(ref)} → ${path}  ${formatBytes(downloaded.size)}  ${downloaded.verifiedBy === 'unverifiable' ? 'unverifiable (size checked only)' : `verified by ${downloaded.verifiedBy}`}`);
@@ -155,6 +162,19 @@ Examples:
       out.json(summary.toJson());
       failIfAny(failed.length);
     });
+}
+
+/** Reports an object `--no-clobber` leaves alone: its key, then the local path that exists. */
+function skipper(summary: TransferSummary, out: Output): (ref: ObjectRef, path: string) => void {
+  return (ref, path) => {
+    summary.skipped.push({ key: ref.key, path, reason: 'exists' });
+    out.line(`skipped ${formatS3Url(ref)}: ${path} exists (--no-clobber)`);
+  };
+}
+
+/** What an earlier run left beside a skipped target, when it could not be removed: a warning, the skip stands. */
+function leftoversKept(path: string, error: unknown): string {
+  return `${path}: what an earlier run left beside it was not removed: ${describeError(error)}`;
 }
 
 /** `--no-clobber` found a file at the target only as the download was put in place: left alone (undefined). */

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../core/config/address.js';
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
+import { jsonText } from '../output.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 
 export function registerLs(program: Command): void {
@@ -42,12 +43,12 @@ Examples:
       let count = 0;
       let bytes = 0;
       const prefixes: string[] = [];
-      const closing = () => `],"prefixes":${JSON.stringify(prefixes)},"count":${count},"bytes":${bytes}`;
+      const closing = () => `],"prefixes":${jsonText(prefixes)},"count":${count},"bytes":${bytes}`;
       try {
         // The JSON document is streamed object by object, so a listing of millions stays small in memory;
         // a listing that fails midway still ends as one document, with the error inside.
         out.startBatch();
-        out.beginJsonStream('{"objects":[', (error) => `${closing()},"error":${JSON.stringify(error)}}\n`);
+        out.beginJsonStream('{"objects":[', (error) => `${closing()},"error":${jsonText(error)}}\n`);
         for await (const entry of listObjects(runtime.ctx, where, { recursive })) {
           if (entry.kind === 'prefix') {
             prefixes.push(entry.prefix);
@@ -57,7 +58,7 @@ Examples:
           const { object } = entry;
           if (json) {
             out.write(
-              `${count > 0 ? ',' : ''}${JSON.stringify({ key: object.key, size: object.size, lastModified: object.lastModified?.toISOString() ?? null, etag: object.etag ?? null, storageClass: object.storageClass ?? null })}`,
+              `${count > 0 ? ',' : ''}${jsonText({ key: object.key, size: object.size, lastModified: object.lastModified?.toISOString() ?? null, etag: object.etag ?? null, storageClass: object.storageClass ?? null })}`,
             );
           }
           count += 1;

@@ -109,7 +109,7 @@ Examples:
               const skip = () => {
                 summary.skipped.push({ key: item.ref.key, path: item.source, reason: 'exists' });
                 events.emit('plan:drop', { files: 1, bytes: item.size ?? 0 });
-                out.line(`skipped ${item.source}: ${formatS3Url(item.ref)} exists`);
+                out.line(`skipped ${item.source}: ${formatS3Url(item.ref)} exists (--no-clobber)`);
               };
               if (noClobber && (await findObject(runtime.ctx, item.ref, 'data'))) return skip();
               // The write itself is conditional too: a writer that gets there between the look and the write keeps its object.

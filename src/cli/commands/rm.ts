@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import type { Removed, RemovalFailure } from '../../core/transfer/remove.js';
+import type { Removed, RemovalFailure } from '../../core/transfer/delete-objects.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { parseCount } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
@@ -23,7 +23,8 @@ export function registerRm(program: Command): void {
     .command('rm')
     .summary('delete an object, or every object under a prefix')
     .description(
-      'Delete an object, or with --recursive every object under a prefix, in DeleteObjects batches of up to 1,000 keys. ' +
+      'Delete an object, or with --recursive every object under a prefix, in DeleteObjects batches of up to 1,000 keys ' +
+        '(a key XML cannot carry, such as one with ESC or BEL, by a DeleteObject of its own). ' +
         'On a versioned bucket a delete makes a delete marker (the data stays, as older versions); --all-versions --yes ' +
         'deletes every version and delete marker for good. Every key the server refuses is named, and the command exits 1.',
     )

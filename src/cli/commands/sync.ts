@@ -10,6 +10,7 @@ import { buildNameFilter, parseShard, type FilterRule } from '../../core/sync/fi
 import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/config/state-paths.js';
 import { formatBytes, parseCount } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
+import { jsonText } from '../output.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { failIfAny } from '../exit-codes.js';
 import { addLayoutOptions, addStorageOptions, collect, type LayoutAndStorageFlags } from './shared.js';
@@ -144,7 +145,7 @@ matching rule decides.`,
       }
       const dry = plan.dryRun ? '(dry run) ' : '';
       const report = await runSync(runtime.ctx, plan, (action) => {
-        manifest?.write(`${JSON.stringify({ ...action, time: new Date().toISOString() })}\n`);
+        manifest?.write(`${jsonText({ ...action, time: new Date().toISOString() })}\n`);
         if (action.action === 'skip') {
           if (action.reason === 'temporary name') out.line(`skip: ${action.name} (named as a datalake download in progress: never sent, fetched or deleted)`);
           return;

@@ -104,10 +104,19 @@ export function validateNewKey(key: string): void {
   refuseControlCharacters(key);
 }
 
-/** Control characters are legal in S3 but break listings, logs and most readers: datalake makes no key with one. */
+/**
+ * Control characters: C0, DEL and C1 (U+0080–U+009F; U+009B alone starts a terminal's escape sequence,
+ * as ESC [ does). Legal in S3, but they break listings, logs and most readers: datalake makes no key
+ * with one, and no key from a layout template with one (layout.ts).
+ */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** The hint of every refusal of a control character in a key datalake makes. */
+export const CONTROL_CHARACTER_HINT = 'S3 allows them, but they break listings, logs and most readers';
+
 function refuseControlCharacters(key: string): void {
-  if (/[\u0000-\u001f\u007f]/.test(key)) {
-    throw usageError(`invalid key '${key}': control characters are not allowed in a key datalake makes`, 'S3 allows them, but they break listings, logs and most readers');
+  if (CONTROL_CHARACTER.test(key)) {
+    throw usageError(`invalid key '${key}': control characters are not allowed in a key datalake makes`, CONTROL_CHARACTER_HINT);
   }
 }
 

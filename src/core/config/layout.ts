@@ -1,4 +1,5 @@
 import { usageError } from '../errors.js';
+import { CONTROL_CHARACTER, CONTROL_CHARACTER_HINT } from './address.js';
 
 export const ZONES = ['raw', 'processed', 'analytics'] as const;
 export type Zone = (typeof ZONES)[number];
@@ -53,8 +54,14 @@ export function validateDataset(dataset: string): void {
   }
 }
 
-/** Checks a layout template once, before any key is rendered from it. */
+/**
+ * Checks a layout template once, before any key is rendered from it: its placeholders, and no control
+ * character (what it adds to a name is a key datalake makes, which validateNewKey would refuse).
+ */
 export function validateLayout(template: string): void {
+  if (CONTROL_CHARACTER.test(template)) {
+    throw usageError(`invalid layout '${template}': control characters are not allowed in a key datalake makes`, CONTROL_CHARACTER_HINT);
+  }
   const names = [...template.matchAll(/\{([^}]*)\}/g)].map((match) => match[1] ?? '');
   const unknown = names.find((name) => !PLACEHOLDERS.has(name));
   if (unknown !== undefined) {

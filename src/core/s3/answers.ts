@@ -78,16 +78,18 @@ function readAnswer(xml: string, source: string): Element {
 /**
  * A ListObjectsV2 page, checked against itself: KeyCount (when sent) equals the keys and prefixes
  * read; IsTruncated is exactly `true` or `false`; a truncated page names a next token that is not the
- * one just sent, and holds something; a page that is not truncated names none.
+ * one just sent, and holds something; a page that is not truncated names none. Keys and prefixes are
+ * URL-decoded when the page says `<EncodingType>url</EncodingType>` (see listedName).
  */
 export function parseListPage(xml: string, sent: { continuationToken?: string | undefined; source?: string } = {}): ListPage {
   const source = sent.source ?? 'ListObjectsV2';
   const page = readAnswer(xml, source);
   const damaged = (what: string) => new DamagedAnswer(`damaged answer to ${source}: ${what}`);
+  const name = listedNameReader(textOf(page, 'EncodingType', source), source);
   const entries = (page.Contents ?? []) as unknown[];
   const contents = entries.map((entry) => {
     const item = (typeof entry === 'object' && entry !== null ? entry : {}) as Element;
-    const key = textOf(item, 'Key', source, { exact: true });
+    const key = name(textOf(item, 'Key', source, { exact: true }));
     if (!key) throw damaged('an entry without a Key');
     const sizeText = textOf(item, 'Size', source) ?? '';
     if (!/^\d+$/.test(sizeText)) throw damaged(`Size ${JSON.stringify(sizeText)} of ${JSON.stringify(key)} is not a whole number`);
@@ -103,7 +105,7 @@ export function parseListPage(xml: string, sent: { continuationToken?: string | 
     };
   });
   const commonPrefixes = ((page.CommonPrefixes ?? []) as unknown[]).map((entry) => {
-    const prefix = textOf((typeof entry === 'object' && entry !== null ? entry : {}) as Element, 'Prefix', source, { exact: true });
+    const prefix = name(textOf((typeof entry === 'object' && entry !== null ? entry : {}) as Element, 'Prefix', source, { exact: true }));
     if (!prefix) throw damaged('a CommonPrefixes entry without a Prefix');
     return prefix;
   });
@@ -121,6 +123,25 @@ export function parseListPage(xml: string, sent: { continuationToken?: string | 
     if (parsed === 0) throw damaged('truncated, but the page is empty');
   } else if (nextContinuationToken !== undefined) throw damaged('not truncated, yet a NextContinuationToken');
   return { contents, commonPrefixes, isTruncated, nextContinuationToken };
+}
+
+/**
+ * How a listing's names are read: as they are, or, when the answer says `EncodingType` `url` (it was
+ * asked so), URL-decoded as the AWS CLI decodes them (`+` is a space, as MinIO and S3 send one). A
+ * name that does not decode (a `%` without two hex digits after it, bytes that are not UTF-8) is
+ * damage; so is an encoding other than `url`, which no one asked for.
+ */
+export function listedNameReader(encodingType: string | undefined, source: string): (name: string | undefined) => string | undefined {
+  if (encodingType === undefined || encodingType === '') return (name) => name;
+  if (encodingType !== 'url') throw new DamagedAnswer(`damaged answer to ${source}: EncodingType ${JSON.stringify(encodingType)}, not the url asked for`);
+  return (name) => {
+    if (name === undefined) return undefined;
+    try {
+      return decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      throw new DamagedAnswer(`damaged answer to ${source}: ${JSON.stringify(name)} is not URL-encoded UTF-8`);
+    }
+  };
 }
 
 /** CreateMultipartUpload's answer: its upload id. */

@@ -164,9 +164,12 @@ export class S3Requests {
     return this.sendWhole('HEAD', ref, CHECKSUM_MODE, { query: Object.keys(query).length > 0 ? query : undefined, signal });
   }
 
-  /** One page of ListObjectsV2 (up to 1,000 keys), read whole and checked against itself. */
+  /**
+   * One page of ListObjectsV2 (up to 1,000 keys), read whole and checked against itself. Asked
+   * URL-encoded, as the AWS CLI asks: XML 1.0 cannot carry ESC, BEL and other controls a key may hold.
+   */
   async listObjectsV2(bucket: string, options: { prefix?: string | undefined; delimiter?: string | undefined; continuationToken?: string | undefined }, signal?: AbortSignal): Promise<ListPage> {
-    const query: Record<string, string> = { 'list-type': '2' };
+    const query: Record<string, string> = { 'list-type': '2', 'encoding-type': 'url' };
     if (options.prefix) query.prefix = options.prefix;
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.continuationToken) query['continuation-token'] = options.continuationToken;

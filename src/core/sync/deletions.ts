@@ -1,14 +1,14 @@
 /**
  * A sync's deletions (--delete): the names only on the destination, after every transfer, data files
  * before Delta log entries; a local file only once a HEAD confirms its object is gone, remote objects
- * a thousand to a DeleteObjects request.
+ * a thousand to a request (transfer/delete-objects.ts, as rm deletes them).
  */
 import { unlink } from 'node:fs/promises';
 import { joinKey } from '../config/address.js';
 import { describeError } from '../errors.js';
-import { dataRequest, type TransferContext } from '../s3/context.js';
+import type { TransferContext } from '../s3/context.js';
 import { findObject } from '../s3/objects.js';
-import { sdk } from '../s3/sdk.js';
+import { DELETE_BATCH, deleteObjects } from '../transfer/delete-objects.js';
 import { DestinationGuard } from '../transfer/destination-guard.js';
 import type { LocalFile } from '../transfer/local-tree.js';
 import type { RemoteFile } from './compare.js';
@@ -46,29 +46,34 @@ async function deleteNames(ctx: TransferContext, plan: SyncPlan, extraneous: Ste
     }
     return;
   }
-  for (let i = 0; i < ordered.length; i += 1000) {
-    const batch = ordered.slice(i, i + 1000).map((step) => step.destination as RemoteFile);
-    if (!plan.dryRun) {
-      const output = await dataRequest(ctx, `DeleteObjects (${batch.length})`, async () =>
-        ctx.client.send(new (await sdk()).DeleteObjectsCommand({ Bucket: plan.remote.bucket, Delete: { Objects: batch.map((remote) => ({ Key: remote.ref.key })), Quiet: true } }), {
-          abortSignal: ctx.signal,
-        }),
-      );
-      const refused = new Map((output.Errors ?? []).map((error) => [error.Key ?? '', `${error.Code ?? 'error'}: ${error.Message ?? ''}`]));
-      for (const remote of batch) {
-        const error = refused.get(remote.ref.key);
-        if (error) {
-          report.failed += 1;
-          report.errors.push({ name: remote.name, error });
-        } else report.deleted += 1;
-        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: error ? 'failed' : 'done', ...(error ? { error } : {}) });
-      }
-    } else {
+  for (let i = 0; i < ordered.length; i += DELETE_BATCH) {
+    const batch = ordered.slice(i, i + DELETE_BATCH).map((step) => step.destination as RemoteFile);
+    const action = (remote: RemoteFile): SyncAction => ({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: 'planned' });
+    if (plan.dryRun) {
       for (const remote of batch) {
         report.deleted += 1;
-        onAction({ action: 'delete', name: remote.name, reason: 'only on destination', key: remote.ref.key, path: '', size: remote.size, status: 'planned' });
+        onAction(action(remote));
       }
+      continue;
     }
+    const byKey = new Map(batch.map((remote) => [remote.ref.key, remote]));
+    await deleteObjects(
+      ctx,
+      plan.remote.bucket,
+      batch.map((remote) => ({ key: remote.ref.key })),
+      {
+        removed(entry) {
+          report.deleted += 1;
+          onAction({ ...action(byKey.get(entry.key)!), status: 'done' });
+        },
+        failed(entry) {
+          const remote = byKey.get(entry.key)!;
+          report.failed += 1;
+          report.errors.push({ name: remote.name, error: entry.error });
+          onAction({ ...action(remote), status: 'failed', error: entry.error });
+        },
+      },
+    );
   }
 }
 

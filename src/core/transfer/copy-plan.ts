@@ -92,9 +92,12 @@ export function markerLeftOut(plan: CopyPlan, sourceKey: string): string | undef
 
 /**
  * The destination of one source object. Under the layout, a key that already follows it keeps its
- * partition date and name (raw/x/year=2024/…/f.csv → processed/x/year=2024/…/f.csv); any other key is
- * named by its path under the source prefix (or its base name), dated --date or today. A folder
- * marker's copy is a marker too (see markerLeftOut for those that have none).
+ * partition date and name (raw/x/year=2024/…/f.csv → processed/x/year=2024/…/f.csv). Any other key is
+ * named by its path under the source prefix (or its base name): dated --date or today, unless that
+ * path has partitions of its own (a folder `name=value`, Hive's way: date=2026-01-01/f.json), which
+ * are kept as they are and given no date partition besides (processed/x/date=2026-01-01/f.json); a
+ * --date for such a key is refused, as it would give it a second date. A folder marker's copy is a
+ * marker too (see markerLeftOut for those that have none).
  */
 export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
   const { destination } = plan;
@@ -105,7 +108,11 @@ export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
   } else {
     const parsed = parseLayoutKey(destination.template, sourceKey);
     const partitioned = parsed && parsed.date.yyyy !== '' && parsed.date.mm !== '' && parsed.date.dd !== '' ? parsed.date : undefined;
-    const key = renderLayoutKey(destination.template, {
+    const own = parsed ? [] : ownPartitions(relative);
+    if (own.length > 0 && destination.date !== undefined) {
+      throw usageError(`${formatS3Url({ bucket: plan.source.bucket, key: sourceKey })} has partitions of its own (${own.join('/')}): --date would give it a second date`, 'leave out --date (such keys keep their own partitions), or narrow the sources with --exclude/--include');
+    }
+    const key = renderLayoutKey(own.length > 0 ? undatedLayout(destination.template) : destination.template, {
       zone: destination.zone,
       dataset: destination.dataset,
       date: destination.date ?? partitioned ?? todayUtc(),
@@ -117,6 +124,19 @@ export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
   else if (ref.key.endsWith('/')) validatePrefix(ref.key);
   else throw new Error(`internal: the folder marker ${sourceKey} has no folder to go to (${formatS3Url(ref)}): markerLeftOut must leave it out`);
   return ref;
+}
+
+/** The partitions a name's folders already are (`date=2026-01-01`, `region=eu`): Hive's `name=value` folders. */
+function ownPartitions(name: string): string[] {
+  return name.split('/').slice(0, -1).filter((segment) => /^[^=]+=[^=]*$/.test(segment));
+}
+
+/** The layout without its date partitions: each folder of the template holding {yyyy}, {mm} or {dd} (not the one with {name}) left out. */
+function undatedLayout(template: string): string {
+  return template
+    .split('/')
+    .filter((segment) => segment.includes('{name}') || !/\{(yyyy|mm|dd)\}/.test(segment))
+    .join('/');
 }
 
 export function sameObject(a: ObjectRef, b: ObjectRef): boolean {

@@ -74,13 +74,22 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
     throw error;
   });
   if (!copied) return { kind: 'skipped', bucket: destination.bucket, key: destination.key, reason: 'exists (--no-clobber)' };
-  const written = detailsFromHead(destination, await headWithChecksums(ctx, destination, copied.versionId ?? undefined));
+  // The copy is there from now on: a proof that cannot be had leaves it, named (LeftBehind), even when
+  // the reason ends the run (the server gone); a copy proven wrong is removed.
+  const unproven = (error: unknown) =>
+    new LeftBehind(`${formatS3Url(source)} was copied to ${formatS3Url(destination)}, but the copy was not proven`, error, 'the copy is there unproven; run the copy again, or delete it');
+  const written = detailsFromHead(
+    destination,
+    await headWithChecksums(ctx, destination, copied.versionId ?? undefined).catch((error: unknown) => {
+      throw unproven(error);
+    }),
+  );
   let verdict: CopyVerdict;
   try {
     verdict = proveCopy(from, written, copied.expectedEtag) ?? (await readBack(ctx, from, written, copied.partSizes));
   } catch (error) {
-    await removeCopy(ctx, destination, copied.versionId, written.etag);
-    throw error;
+    if (await removeCopy(ctx, destination, copied.versionId, written.etag)) throw error;
+    throw unproven(error);
   }
   return {
     kind: 'copied',
@@ -112,21 +121,23 @@ async function markerCopyRefused(ctx: TransferContext, source: ObjectRef, from: 
 /**
  * Deletes the copy just written that did not prove: that exact version on a versioned bucket; on an
  * unversioned one, the object at the key only while a fresh look shows it is still that copy (a
- * writer that replaced it meanwhile is left alone).
+ * writer that replaced it meanwhile is left alone). False when the copy may still be there.
  */
-async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: string | null, etag: string | undefined): Promise<void> {
+async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: string | null, etag: string | undefined): Promise<boolean> {
   const { DeleteObjectCommand } = await sdk();
   try {
     if (!versionId) {
       const now = await findWithChecksums(ctx, ref);
       if (!now || normalizeEtag(now.ETag) !== etag) {
         ctx.events.emit('warning', { message: `the unproven copy ${formatS3Url(ref)} was replaced meanwhile; what is there now is left alone`, ref });
-        return;
+        return true;
       }
     }
     await controlRequest(ctx, `DELETE ${ref.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) })), undefined);
+    return true;
   } catch (error) {
     ctx.events.emit('warning', { message: `could not remove the unproven copy ${formatS3Url(ref)}: ${describeError(error)}`, ref });
+    return false;
   }
 }
 
@@ -137,7 +148,10 @@ async function removeCopy(ctx: TransferContext, ref: ObjectRef, versionId: strin
  * `aws s3 mv` does, so the source version stays recoverable.
  */
 export async function moveObject(ctx: TransferContext, source: ObjectRef, destination: ObjectRef, options: CopyOptions = {}): Promise<CopiedObject> {
-  const outcome = await copyObject(ctx, source, destination, { ...options, noClobber: false });
+  const outcome = await copyObject(ctx, source, destination, { ...options, noClobber: false }).catch((error: unknown) => {
+    if (!(error instanceof LeftBehind)) throw error;
+    throw new LeftBehind(`${error.state}; the source is kept`, error.reason, 'run the move again');
+  });
   if (outcome.kind !== 'copied') throw failure(`${formatS3Url(source)} was not copied`);
   const copied = outcome.object;
   if (copied.verifiedBy === 'size-only') {
@@ -145,8 +159,12 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
       hint: 'the source has no MD5 ETag, stored MD5 or full-object checksum to hash the copy against; delete it yourself once satisfied',
     });
   }
+  const kept = (error: unknown) =>
+    new LeftBehind(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted`, error, 'both are there now; run the move again or delete the source');
   // The source must still be what was copied: a writer that replaced it meanwhile keeps it.
-  const now = await findWithChecksums(ctx, source);
+  const now = await findWithChecksums(ctx, source).catch((error: unknown) => {
+    throw kept(error);
+  });
   if (!now) throw failure(`${formatS3Url(source)} disappeared after it was copied to ${formatS3Url(destination)}`);
   if (normalizeEtag(now.ETag) !== copied.sourceEtag || (copied.sourceVersionId !== null && now.VersionId !== copied.sourceVersionId)) {
     throw failure(`${formatS3Url(source)} changed after it was copied to ${formatS3Url(destination)}; it is kept`, { hint: 'run the move again' });
@@ -156,7 +174,7 @@ export async function moveObject(ctx: TransferContext, source: ObjectRef, destin
     await controlRequest(ctx, `DELETE ${source.key}`, () => ctx.client.send(new DeleteObjectCommand({ Bucket: source.bucket, Key: source.key }), { abortSignal: ctx.signal }));
   } catch (error) {
     // Named as this move's failure even when the reason (the credentials, the endpoint gone) ends the run.
-    throw new LeftBehind(`${formatS3Url(source)} was copied to ${formatS3Url(destination)} and proven, but could not be deleted`, error, 'both are there now; run the move again or delete the source');
+    throw kept(error);
   }
   return copied;
 }

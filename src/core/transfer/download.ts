@@ -89,7 +89,8 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
     const { file, resumed } = await openTemporaryFile(temporary, resuming);
     if (resuming && !resumed) await progress.reset();
     let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
-    // The folder was moved or replaced during the download: what is in it now is not where a re-run looks.
+    // Not put in place: its folder moved or replaced during the download (what is in it now is not where
+    // a re-run looks), or a folder at the target. Nothing is kept to resume.
     let placementRefused = false;
     try {
       const downloaded = await fetchAgainOnMismatch(
@@ -112,7 +113,10 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
         placementRefused = true;
         throw error;
       });
-      await moveIntoPlace(temporary, at, { noReplace });
+      await moveIntoPlace(temporary, at, { noReplace }).catch((error: unknown) => {
+        placementRefused = true;
+        throw error;
+      });
       outcome = 'renamed';
       // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
       await progress.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));

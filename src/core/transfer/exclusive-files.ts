@@ -67,7 +67,7 @@ export async function replaceFile(path: string, aside: string, data: string | Ui
  * file system without hard links, `path` is looked at and then renamed onto.
  */
 export async function moveIntoPlace(temporary: string, path: string, { noReplace = false }: { noReplace?: boolean } = {}): Promise<void> {
-  if (!noReplace) return rename(temporary, path);
+  if (!noReplace) return renameOntoFile(temporary, path);
   try {
     await creating(link(temporary, path));
   } catch (error) {
@@ -75,9 +75,19 @@ export async function moveIntoPlace(temporary: string, path: string, { noReplace
     if (code === 'EEXIST') throw new TargetExists(path);
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
     if (await lstat(path).then(() => true, () => false)) throw new TargetExists(path);
-    return rename(temporary, path);
+    return renameOntoFile(temporary, path);
   }
   await unlink(temporary);
+}
+
+/** A rename that replaces a file, never a folder: one made at `path` meanwhile is named, not a raw EISDIR. */
+async function renameOntoFile(temporary: string, path: string): Promise<void> {
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EISDIR') throw error;
+    throw failure(`${path} is a folder: the download is not put in its place`, { hint: 'move the folder away, or name another target' });
+  }
 }
 
 /**

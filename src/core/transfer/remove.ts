@@ -1,15 +1,13 @@
-import type { DeleteObjectsCommandOutput, ObjectIdentifier } from '@aws-sdk/client-s3';
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { dataRequest, controlRequest, type TransferContext } from '../s3/context.js';
-import { describeError, failure } from '../errors.js';
+import { controlRequest, type TransferContext } from '../s3/context.js';
+import { failure } from '../errors.js';
+import { listedNameReader } from '../s3/answers.js';
 import { listObjects } from '../s3/list.js';
 import { forEachWindowed } from '../s3/limiter.js';
 import { findObject, missingObjectOrBucket } from '../s3/objects.js';
-import { failureToRecord } from './item-failure.js';
 import { sdk } from '../s3/sdk.js';
+import { DELETE_BATCH, deleteObjects, type RemovalListener, type RemovalTarget } from './delete-objects.js';
 
-/** S3 takes at most this many keys in one DeleteObjects request. */
-export const DELETE_BATCH = 1000;
 /** DeleteObjects requests in flight at once: each already carries up to 1,000 deletions. */
 const BATCHES_IN_FLIGHT = 4;
 
@@ -26,32 +24,10 @@ export interface RemovalPlan {
   maxDelete: number | undefined;
 }
 
-/** One thing to delete: an object's current version, or (with --all-versions) one exact version or marker. */
-export interface RemovalTarget {
-  key: string;
-  versionId?: string | undefined;
-  /** The version being removed is itself a delete marker. */
-  isDeleteMarker?: boolean;
-}
-
-export interface Removed extends RemovalTarget {
-  /** The delete made a delete marker (a versioned bucket, without --all-versions): the data is still there. */
-  deleteMarkerCreated?: boolean;
-}
-
-export interface RemovalFailure extends RemovalTarget {
-  error: string;
-}
-
-export interface RemovalListener {
-  removed(entry: Removed): void;
-  failed(entry: RemovalFailure): void;
-}
-
 /**
  * Deletes what a plan names: listed first, counted against `--max-delete` before the first delete,
- * then sent in DeleteObjects batches of up to 1,000 keys. Every key the server answers with an error,
- * or leaves out of its answer, is reported failed; nothing is assumed deleted that was not said to be.
+ * then sent in batches of up to 1,000 keys (delete-objects.ts). Every key the server answers with an
+ * error, or leaves out of its answer, is reported failed; nothing is assumed deleted that was not said to be.
  * A dry run lists and reports, and sends no delete.
  */
 export async function removeObjects(ctx: TransferContext, plan: RemovalPlan, listener: RemovalListener): Promise<void> {
@@ -84,7 +60,7 @@ export async function removeObjects(ctx: TransferContext, plan: RemovalPlan, lis
         for (const target of batch) listener.removed(target);
         return;
       }
-      await deleteBatch(ctx, plan.target.bucket, batch, listener);
+      await deleteObjects(ctx, plan.target.bucket, batch, listener);
     },
     ctx.stopping,
   );
@@ -119,28 +95,35 @@ export async function* removalTargets(ctx: TransferContext, plan: RemovalPlan): 
   }
 }
 
-/** Every version and delete marker under a prefix (ListObjectVersions, all pages). */
+/**
+ * Every version and delete marker under a prefix (ListObjectVersions, all pages), asked URL-encoded as
+ * ListObjectsV2 is (list.ts): XML 1.0 cannot carry every character a key may hold.
+ */
 async function* listVersions(ctx: TransferContext, where: ObjectRef): AsyncGenerator<RemovalTarget> {
   const { ListObjectVersionsCommand } = await sdk();
   let keyMarker: string | undefined;
   let versionIdMarker: string | undefined;
   for (;;) {
     const [key, version] = [keyMarker, versionIdMarker];
-    const page = await controlRequest(ctx, `ListObjectVersions ${where.key}`, () =>
-      ctx.client.send(
+    const source = `ListObjectVersions ${formatS3Url(where)}`;
+    const { page, entries } = await controlRequest(ctx, `ListObjectVersions ${where.key}`, async () => {
+      const page = await ctx.client.send(
         new ListObjectVersionsCommand({
           Bucket: where.bucket,
+          EncodingType: 'url',
           ...(where.key ? { Prefix: where.key } : {}),
           ...(key ? { KeyMarker: key } : {}),
           ...(version ? { VersionIdMarker: version } : {}),
         }),
         { abortSignal: ctx.signal },
-      ),
-    );
-    const entries: RemovalTarget[] = [
-      ...(page.Versions ?? []).map((item) => ({ key: item.Key ?? '', versionId: item.VersionId })),
-      ...(page.DeleteMarkers ?? []).map((item) => ({ key: item.Key ?? '', versionId: item.VersionId, isDeleteMarker: true })),
-    ];
+      );
+      const name = listedNameReader(page.EncodingType, source);
+      const entries: RemovalTarget[] = [
+        ...(page.Versions ?? []).map((item) => ({ key: name(item.Key) ?? '', versionId: item.VersionId })),
+        ...(page.DeleteMarkers ?? []).map((item) => ({ key: name(item.Key) ?? '', versionId: item.VersionId, isDeleteMarker: true })),
+      ];
+      return { page: { ...page, NextKeyMarker: name(page.NextKeyMarker) }, entries };
+    });
     if (entries.some((entry) => entry.key === '')) throw failure(`the server listed a version without a key under ${formatS3Url(where)}`);
     entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* entries;
@@ -148,37 +131,6 @@ async function* listVersions(ctx: TransferContext, where: ObjectRef): AsyncGener
     keyMarker = page.NextKeyMarker;
     versionIdMarker = page.NextVersionIdMarker;
     if (!keyMarker && !versionIdMarker) throw failure(`the version listing of ${formatS3Url(where)} was cut short: truncated with no marker to go on from`);
-  }
-}
-
-/**
- * One DeleteObjects request. Its answer is read strictly: each key is reported deleted only if the
- * answer says so, and failed with the server's code otherwise. A request that fails as a whole fails
- * every key in it, unless the failure would meet every other batch too (credentials, no bucket).
- */
-async function deleteBatch(ctx: TransferContext, bucket: string, batch: RemovalTarget[], listener: RemovalListener): Promise<void> {
-  const { DeleteObjectsCommand } = await sdk();
-  const objects: ObjectIdentifier[] = batch.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}) }));
-  let answer: DeleteObjectsCommandOutput;
-  try {
-    answer = await dataRequest(ctx, `DeleteObjects (${batch.length} keys)`, () =>
-      ctx.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), { abortSignal: ctx.signal }),
-    );
-  } catch (error) {
-    const reason = describeError(failureToRecord(error, { stopping: ctx.stopping, bucket, limiter: ctx.limiter }));
-    for (const target of batch) listener.failed({ ...target, error: reason });
-    return;
-  }
-  const identity = (key: string | undefined, versionId: string | undefined) => `${key ?? ''}\u0000${versionId ?? ''}`;
-  const deleted = new Map((answer.Deleted ?? []).map((item) => [identity(item.Key, item.VersionId), item]));
-  const errors = new Map((answer.Errors ?? []).map((item) => [identity(item.Key, item.VersionId), item]));
-  for (const target of batch) {
-    const id = identity(target.key, target.versionId);
-    const error = errors.get(id);
-    const done = deleted.get(id);
-    if (error) listener.failed({ ...target, error: `${error.Code ?? 'error'}: ${error.Message ?? 'the server refused to delete it'}` });
-    else if (done) listener.removed({ ...target, ...(done.DeleteMarker && !target.versionId ? { deleteMarkerCreated: true } : {}) });
-    else listener.failed({ ...target, error: 'the server did not report this key deleted' });
   }
 }
 

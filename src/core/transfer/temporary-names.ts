@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { opendir } from 'node:fs/promises';
+import { lstat, opendir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeError } from '../errors.js';
 import { removeOwnName } from './exclusive-files.js';
@@ -71,6 +71,31 @@ export async function claimTemporaryDownloadPath(target: string): Promise<{ path
   const lock = await tryLock(`${fixed}.lock`);
   if (lock.acquired) return { path: fixed, fixed: true, release: lock.release };
   return { path: privateTemporaryPath(target), fixed: false, release: async () => undefined };
+}
+
+/**
+ * What an earlier run left under `target`'s fixed temporary names (killed or stopped half-way, kept to
+ * resume), removed once `target` will not be downloaded (`--no-clobber` found a file there). Taken
+ * as a download takes them, under the fixed name's lock: never while another live run downloads to
+ * the same target (a stale lock is taken over, then let go). The file and its record (and a record
+ * being rewritten) are removed only if each is a regular file of this user's: a link or anything else
+ * planted at those names is left as it is. `target` may be reached through its folder held open.
+ */
+export async function removeAbandonedDownload(target: string): Promise<void> {
+  const fixed = temporaryDownloadPath(target);
+  const names = [fixed, `${fixed}.json`, `${fixed}.json.new`];
+  const found = await Promise.all([...names, `${fixed}.lock`].map((name) => lstat(name).then(() => true, () => false)));
+  if (!found.includes(true)) return;
+  const lock = await tryLock(`${fixed}.lock`);
+  if (!lock.acquired) return;
+  try {
+    for (const name of names) {
+      const info = await lstat(name).catch(() => undefined);
+      if (info?.isFile() && info.uid === process.getuid?.()) await unlink(name).catch(() => undefined);
+    }
+  } finally {
+    await lock.release();
+  }
 }
 
 export function isTemporaryDownloadName(name: string): boolean {
