@@ -22,7 +22,8 @@ export interface TransferResult {
  * and never renders.
  */
 export interface TransferEventMap {
-  'transfer:start': [{ id: number; direction: 'upload' | 'download'; ref: ObjectRef; path: string; size: number | undefined }];
+  /** A copy (`cp`, `mv`) is server-side: its `ref` is the destination, its `path` the source's s3:// address. */
+  'transfer:start': [{ id: number; direction: 'upload' | 'download' | 'copy'; ref: ObjectRef; path: string; size: number | undefined }];
   'transfer:progress': [{ id: number; bytes: number }];
   /** A large upload reads its file for its checksums before the first part leaves, then sends. */
   'transfer:phase': [{ id: number; phase: 'checksumming' | 'sending' }];

@@ -130,6 +130,32 @@ describe('progress on a terminal', () => {
     proxy.setRules([]);
   });
 
+  it('cp -r: one bar counts the copies against every listed object, then the result lines survive it', async () => {
+    const tree = join(work.path, 'copytree');
+    mkdirSync(tree, { recursive: true });
+    for (const name of ['a.bin', 'b.bin', 'c.bin']) writeRandomFile(join(tree, name), 1024 * 1024);
+    expect((await runCli(['put', '-r', tree, `s3://${bucket}/copysrc/`])).code).toBe(0);
+    // One request at a time, each copy (a PUT with x-amz-copy-source) held at the proxy: the run lasts.
+    proxy.setRules([{ method: 'PUT', fault: { kind: 'delay', ms: 1_500 } }]);
+    openTerminal();
+    await waitFor(() => screen().some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    type(`node ${BIN} cp -r s3://${bucket}/copysrc/ s3://${bucket}/copydst/ --concurrency 1; echo "EXIT=$?"`);
+    await waitFor(() => screen().some((row) => row.includes('░')), 'the progress bar');
+    const firstFrame = screen().find((row) => row.includes('░'))!;
+    expect(firstFrame).toMatch(/\/3 files/);
+    expect(firstFrame).toMatch(/ of 3\.0 MiB \|/);
+    await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end', 60_000);
+    const rows = screen().filter((row) => row !== '');
+    const exit = rows.findIndex((row) => row.startsWith('EXIT='));
+    expect(rows[exit]).toBe('EXIT=0');
+    expect(rows[exit - 1]).toBe('3 copied, 0 skipped, 0 failed, 3.0 MiB');
+    expect(rows.slice(exit - 4, exit - 1).map((row) => row.replace(/ {2}1\.0 MiB {2}verified by .*$/, ''))).toEqual(
+      ['a.bin', 'b.bin', 'c.bin'].map((name) => `copied s3://${bucket}/copysrc/${name} → s3://${bucket}/copydst/${name}`),
+    );
+    expect(rows.join('\n')).not.toMatch(/[█░]|\d+%/);
+    proxy.setRules([]);
+  });
+
   it('at 80 columns the bar keeps its file count, ahead of bytes, rate and ETA, within the line', async () => {
     const tree = join(work.path, 'tree80');
     mkdirSync(tree, { recursive: true });

@@ -95,20 +95,25 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
     }
   }
 
-  const engine = Promise.all([import('../../core/transfer/copy.js'), import('../../core/s3/list.js'), import('../../core/s3/limiter.js')]);
-  const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
-  const [{ copyObject, moveObject }, { listObjects }, { forEachWindowed }] = await engine;
+  const engine = Promise.all([import('../../core/transfer/copy.js'), import('../../core/s3/list.js'), import('../../core/s3/limiter.js'), import('../../core/transfer/read-ahead.js')]);
+  const runtime = await openRuntime(globals, interruption, { settings, out });
+  const [{ copyObject, moveObject }, { listObjects }, { forEachWindowed }, { readAhead }] = await engine;
   const objects: Array<CopiedObject & { sourceDeleted?: boolean }> = [];
   const skipped: Skipped[] = [];
   const failed: FailedItem[] = [];
   out.reportPartial(() => ({ objects, skipped, failed }));
   const verb = mode === 'cp' ? 'copied' : 'moved';
 
-  const one = async (source: ObjectRef) => {
+  // A recursive run's plan (progress): each listed source is added as it is read; one skipped is dropped.
+  const dropFromPlan = (source: ListedSource) => {
+    if (recursive) runtime.ctx.events.emit('plan:drop', { files: 1, bytes: source.size ?? 0 });
+  };
+  const one = async (source: ListedSource) => {
     await attempt(runtime, failed, { key: source.key, bucket: source.bucket }, async () => {
       const leftOut = markerLeftOut(plan, source.key);
       if (leftOut !== undefined) {
         // No destination: the marker itself is what was skipped.
+        dropFromPlan(source);
         skipped.push({ source: formatS3Url(source), bucket: source.bucket, key: source.key, reason: leftOut });
         out.line(`skipped ${formatS3Url(source)}: ${leftOut}`);
         return;
@@ -122,6 +127,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
       }
       const outcome = await copyObject(runtime.ctx, source, target, options);
       if (outcome.kind === 'skipped') {
+        dropFromPlan(source);
         skipped.push({ source: formatS3Url(source), bucket: outcome.bucket, key: outcome.key, reason: outcome.reason });
         out.line(`skipped ${formatS3Url(source)}: ${formatS3Url(target)} ${outcome.reason}`);
         return;
@@ -138,7 +144,12 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
       seen = 1;
       await one(plan.source);
     } else {
-      const listed = listedSources(runtime, plan, includeName, listObjects);
+      // The listing is read ahead of the copies: the bar's total is the plan's, not the copies started so far.
+      const listed = readAhead(listedSources(runtime, plan, includeName, listObjects), {
+        onRead: (source) => runtime.ctx.events.emit('plan:add', { files: 1, bytes: source.size ?? 0 }),
+        onEnd: () => runtime.ctx.events.emit('plan:complete'),
+        signal: runtime.ctx.stopping,
+      });
       // Through the layout, two sources can land on one key (the same name on two dates, given one --date):
       // the whole plan is checked first, and refused before anything is copied or deleted.
       const sources = flags.zone !== undefined ? await oneSourcePerDestination(listed, plan, mode) : listed;
@@ -168,8 +179,8 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
   failIfAny(failed.length);
 }
 
-async function oneSourcePerDestination(sources: AsyncIterable<ObjectRef>, plan: CopyPlan, mode: 'cp' | 'mv'): Promise<ObjectRef[]> {
-  const planned: ObjectRef[] = [];
+async function oneSourcePerDestination(sources: AsyncIterable<ListedSource>, plan: CopyPlan, mode: 'cp' | 'mv'): Promise<ListedSource[]> {
+  const planned: ListedSource[] = [];
   const claimed = new Map<string, ObjectRef>();
   for await (const source of sources) {
     if (markerLeftOut(plan, source.key) !== undefined) {
@@ -187,16 +198,21 @@ async function oneSourcePerDestination(sources: AsyncIterable<ObjectRef>, plan: 
   return planned;
 }
 
+/** A source to copy, with its size where a listing gave it. */
+type ListedSource = ObjectRef & { size?: number };
+
+/** The sources under the prefix the rules let through, with their listed sizes. */
 async function* listedSources(
   runtime: Runtime,
   plan: CopyPlan,
   includeName: (name: string) => boolean,
   listObjects: typeof import('../../core/s3/list.js').listObjects,
-): AsyncGenerator<ObjectRef> {
+): AsyncGenerator<ListedSource> {
   for await (const entry of listObjects(runtime.ctx, plan.source, { recursive: true })) {
     // Folder markers (keys ending in /) too: copy-plan.ts's markerLeftOut says which have no place.
     if (entry.kind !== 'object') continue;
-    if (includeName(entry.object.key.slice(plan.source.key.length))) yield { bucket: plan.source.bucket, key: entry.object.key };
+    if (!includeName(entry.object.key.slice(plan.source.key.length))) continue;
+    yield { bucket: plan.source.bucket, key: entry.object.key, size: entry.object.size };
   }
 }
 

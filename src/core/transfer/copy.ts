@@ -48,6 +48,29 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   }
   const sourceHead = await headWithChecksums(ctx, source);
   const from = detailsFromHead(source, sourceHead);
+  // Told as a transfer (progress, logs): the destination is its object, the source its path.
+  const id = ctx.events.newTransferId();
+  const path = formatS3Url(source);
+  ctx.events.emit('transfer:start', { id, direction: 'copy', ref: destination, path, size: from.size });
+  try {
+    const outcome = await copyAndProve(ctx, source, sourceHead, from, destination, options);
+    if (outcome.kind === 'copied') ctx.events.emit('transfer:done', { id, ref: destination, path, size: outcome.object.size, result: { ...outcome.object, path } });
+    return outcome;
+  } catch (error) {
+    ctx.events.emit('transfer:failed', { id, ref: destination, path, error });
+    throw error;
+  }
+}
+
+/** copyObject once the source is read: the copy made, read back and proven (or removed). */
+async function copyAndProve(
+  ctx: TransferContext,
+  source: ObjectRef,
+  sourceHead: Awaited<ReturnType<typeof headWithChecksums>>,
+  from: HeadDetails,
+  destination: ObjectRef,
+  options: CopyOptions,
+): Promise<CopyOutcome> {
   if (sourceHead.SSECustomerAlgorithm) throw failure(`${formatS3Url(source)} is encrypted with a customer key (SSE-C): it cannot be copied without it`);
   const partCount = from.etag ? multipartEtagPartCount(from.etag) : undefined;
   const limit = Math.min(options.singleCopyLimit ?? MAX_SINGLE_COPY, MAX_SINGLE_COPY);
