@@ -187,42 +187,56 @@ export function joinedLines(text: string): string {
   return oneLine(text.replace(/\s*\n\s*/g, ' '));
 }
 
-const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\' };
 
 /**
- * What a terminal must never be handed raw inside a name: control characters (C0, DEL and C1), and
- * the bidirectional controls (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), which reorder
- * what follows them, so `invoice\u202eFDP.exe` shows as `invoiceexe.PDF`.
+ * What a terminal must never be handed raw inside a name, nor a reader fail to see: the bidirectional
+ * controls (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), which reorder what follows them, so
+ * `invoice\u202eFDP.exe` shows as `invoiceexe.PDF`; the line and paragraph separators (U+2028,
+ * U+2029); the invisible ones (zero-width space U+200B, U+2060–U+2064, the byte-order mark U+FEFF), so
+ * that two names never print alike. JSON text escapes these as well (jsonText).
  */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const INVISIBLE = String.raw`\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff`;
 
 /**
- * Control and bidirectional characters as escapes — `\r`, `\t`, `\n`, `\xNN` for the rest up to
- * U+009F, `\uNNNN` above — the way a walk shows a name's invalid bytes: a key or file name printed raw
- * could move the cursor back over the line (`a\rb`), restyle or clear the terminal (an escape
- * sequence), or show itself reversed. Every human line and message goes through here; JSON output
- * through jsonText.
+ * What a printed line escapes: control characters (C0, DEL and C1), INVISIBLE, a file name's bytes
+ * that are not UTF-8 (carried as lone surrogates U+DC80–U+DCFF, see escapeInvalidUtf8) and the
+ * backslash itself, so that every escape reads back to one name (`a\x01b` is the control character,
+ * `a\\x01b` the four characters).
+ */
+const UNPRINTABLE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f\\${INVISIBLE}\u{dc80}-\u{dcff}]`, 'gu');
+
+/**
+ * Control, bidirectional and invisible characters as escapes — `\r`, `\t`, `\n`, `\\`, `\xNN` up to
+ * U+009F and for a file name's invalid bytes, `\uNNNN` above — so that a key or file name printed
+ * cannot move the cursor back over the line (`a\rb`), restyle or clear the terminal (an escape
+ * sequence), show itself reversed, or look like another name. Every human line and message goes
+ * through here; JSON output through jsonText.
  */
 export function escapeControls(text: string): string {
   return text.replace(UNPRINTABLE, (character) => {
     const code = character.charCodeAt(0);
+    if (code >= 0xdc80 && code <= 0xdcff) return `\\x${(code - 0xdc00).toString(16).padStart(2, '0')}`;
     return NAMED_CONTROLS[character] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
   });
 }
 
 /**
- * A value as JSON text with nothing UNPRINTABLE left raw: JSON.stringify escapes C0 controls
- * (`\u001b`) but leaves DEL, C1 and the bidirectional controls as they are; they get the same `\uNNNN`
- * escapes, which every JSON reader reads back as the character itself. Outside strings JSON text is
- * ASCII, so only names are touched.
+ * A value as JSON text with nothing unprintable left raw: JSON.stringify escapes C0 controls
+ * (`\u001b`) and lone surrogates but leaves DEL, C1 and INVISIBLE as they are; they get the same
+ * `\uNNNN` escapes, which every JSON reader reads back as the character itself. Outside strings JSON
+ * text is ASCII, so only names are touched.
  */
 export function jsonText(value: unknown): string {
   return escapeJsonText(JSON.stringify(value));
 }
 
-/** JSON text (a log line pino wrote) with DEL, C1 and the bidirectional controls as `\uNNNN` escapes. */
+/** What JSON text escapes beyond JSON.stringify: never C0, which a JSON string cannot hold raw, so that a log line's own ending stays. */
+const JSON_UNPRINTABLE = new RegExp(`[\\u007f-\\u009f${INVISIBLE}]`, 'g');
+
+/** JSON text (a document, or a log line pino wrote, its line break included) with DEL, C1 and INVISIBLE as `\uNNNN` escapes. */
 export function escapeJsonText(json: string): string {
-  return json.replace(UNPRINTABLE, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(JSON_UNPRINTABLE, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

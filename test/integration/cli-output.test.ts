@@ -3,7 +3,7 @@
  * `--json`, an `error` inside it when the run fails), and `ls` names entries as `aws s3 ls` does.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -291,7 +291,7 @@ describe('errors name what is wrong, where', () => {
     const result = await runCli(['get', '-r', `s3://${bucket}/bs/`, destination, '--json']);
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
-      "datalake: failed: bs/back\\slash.csv: key 'bs/back\\slash.csv' has a backslash in its name, which datalake does not write as a file name (it separates folders on Windows); skipped",
+      "datalake: failed: bs/back\\\\slash.csv: key 'bs/back\\\\slash.csv' has a backslash in its name, which datalake does not write as a file name (it separates folders on Windows); skipped",
     );
     expect(wholeJson(result.stdout)).toMatchObject({ objects: [{ key: 'bs/fine.csv' }], failed: [{ key: 'bs/back\\slash.csv' }] });
   });
@@ -555,6 +555,35 @@ describe('control characters in names never reach the terminal raw', () => {
     expect(logged.code, logged.stderr).toBe(0);
     expect(logged.stderr).toContain('"key":"bidi/invoice\\u202eFDP.exe"');
     expect(logged.stderr).not.toMatch(bidi);
+  });
+
+  it('--log-file and --log-level write JSON lines: one record a line, each read back by JSON.parse', async () => {
+    const key = 'logged/nel\u0085-rlo\u202e.txt';
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+    const log = join(work.path, 'lines.jsonl');
+    for (const args of [['stat', `s3://${bucket}/${key}`], ['get', `s3://${bucket}/${key}`, join(work.path, 'logged.txt')]]) {
+      const result = await runCli([...args, '--log-file', log, '--log-level', 'debug']);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    const lines = readFileSync(log, 'utf8').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.length).toBeGreaterThan(2);
+    const records = lines.map((line) => JSON.parse(line) as { msg?: string; key?: string });
+    expect(records.filter((record) => record.key === key).length).toBeGreaterThan(0);
+    const onStderr = await runCli(['ls', `s3://${bucket}/logged/`, '--log-level', 'debug']);
+    const stderrLines = onStderr.stderr.split('\n').filter((line) => line.startsWith('{'));
+    expect(stderrLines.length).toBeGreaterThan(0);
+    for (const line of stderrLines) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('two keys never print alike: a control character, its escape written out, and invisible characters each print apart', async () => {
+    const keys = ['twin/c01-\u0001x', 'twin/c01-\\x01x', 'twin/zw\u200bx', 'twin/zwx', 'twin/ls\u2028x'];
+    for (const key of keys) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+    const ls = await runCli(['ls', '-r', `s3://${bucket}/twin/`]);
+    expect(ls.code, ls.stderr).toBe(0);
+    const names = ls.stdout.trim().split('\n').filter((line) => /^\d{4}-/.test(line)).map((line) => line.slice(line.indexOf('twin/')));
+    expect(new Set(names).size).toBe(keys.length);
+    expect(names).toEqual(expect.arrayContaining(['twin/c01-\\x01x', 'twin/c01-\\\\x01x', 'twin/zw\\u200bx', 'twin/zwx', 'twin/ls\\u2028x']));
   });
 
   it('sync up: the failure line names a file with an escape sequence in its name escaped', async () => {

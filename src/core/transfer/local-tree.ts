@@ -179,7 +179,11 @@ async function readDirectory(directoryPath: string, relative: string, options: L
   return entries;
 }
 
-/** A file name's bytes for a message: valid UTF-8 as text, every other byte as `\xNN`. */
+/**
+ * A file name's bytes for a message: valid UTF-8 as text, every other byte NN as the lone surrogate
+ * U+DCNN (Python's "surrogateescape"): printed lines show it as `\xNN` and `--json` as `\udcNN`,
+ * never as a name a file could really have (a file named with the four characters `\xff` prints `\\xff`).
+ */
 export function escapeInvalidUtf8(bytes: Buffer): string {
   let shown = '';
   let start = 0;
@@ -189,7 +193,7 @@ export function escapeInvalidUtf8(bytes: Buffer): string {
       index += length;
       continue;
     }
-    shown += bytes.subarray(start, index).toString('utf8') + `\\x${bytes[index]!.toString(16).padStart(2, '0')}`;
+    shown += bytes.subarray(start, index).toString('utf8') + String.fromCharCode(0xdc00 + bytes[index]!);
     index += 1;
     start = index;
   }
