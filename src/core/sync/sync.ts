@@ -47,7 +47,8 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   // descend into an excluded folder.
   const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
     if (!wanted(name)) return;
-    const message = name.endsWith('/') ? `${whyUnreadable(name, error)}; nothing under it was transferred or deleted` : whyUnreadable(name, error);
+    const why = whyUnreadable(name, error, plan.direction);
+    const message = name.endsWith('/') ? `${why}; nothing under it was transferred or deleted` : why;
     report.failed += 1;
     report.errors.push({ name, error: message });
     const action = plan.direction === 'upload' ? 'upload' : 'download';
