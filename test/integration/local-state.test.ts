@@ -302,7 +302,7 @@ describe('get --no-clobber over an earlier run that was stopped', () => {
 
     // The same for a get of one object by its key.
     writeFileSync(join(destination, '.s.txt.datalake-part'), 'a part');
-    writeFileSync(join(destination, '.s.txt.datalake-part.json'), '{}');
+    writeFileSync(join(destination, '.s.txt.datalake-part.json'), JSON.stringify({ etag: '"e"', size: 46, chunk: 8388608, done: [] }));
     const single = await runCli(['get', `s3://${bucket}/interrupt/s.txt`, join(destination, 's.txt'), '--no-clobber'], { env });
     expect(single.code, single.stderr).toBe(0);
     expect(temporaries(destination).sort()).toEqual(['.b.bin.datalake-part', '.b.bin.datalake-part.json']);

@@ -232,15 +232,15 @@ describe('F11: names the walk leaves out itself are never deleted remotely', () 
     expect(result.json).toMatchObject({ transferred: 1, deleted: 1, skipped: 2, failed: 0 });
   });
 
-  it('sync --delete down: temporary-looking keys are not downloaded (reported), local temporary files are not deleted (a download’s own: in silence)', async () => {
+  it('sync --delete down: temporary-looking keys are not downloaded (each failed, as get -r fails them), local temporary files are not deleted (a download’s own: in silence)', async () => {
     const down = join(work.path, 'temporary-names-down');
     mkdirSync(down, { recursive: true });
     writeFileSync(join(down, '.mine.datalake-part'), 'local');
     const result = await cli(['sync', `s3://${bucket}/temp/`, down, '--delete']);
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(1);
     expect(readdirSync(down).sort()).toEqual(['.mine.datalake-part', 'report']);
-    expect(result.json).toMatchObject({ transferred: 1, deleted: 0, skipped: 2, failed: 0 });
-    expect(result.json.errors).toEqual([]);
+    expect(result.json).toMatchObject({ transferred: 1, deleted: 0, skipped: 0, failed: 2 });
+    expect(result.json.errors.map((e) => e.name).sort()).toEqual(['.other.datalake-part', '.report.datalake-part']);
   });
 });
 

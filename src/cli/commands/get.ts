@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { formatS3Url, type ObjectRef } from '../../core/config/address.js';
 import { describeError, TargetExists, usageError } from '../../core/errors.js';
 import { DestinationGuard } from '../../core/transfer/destination-guard.js';
-import { isDirectory, localPathFor, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
+import { isDirectory, localPathFor, refuseTemporaryTarget, requireKeyForGet, resolveGetPrefix, resolveGetTarget } from '../../core/transfer/get-plan.js';
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -10,6 +10,7 @@ import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, attempt, coun
 import { failIfAny } from '../exit-codes.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { TransferSummary } from '../summary.js';
 import type { Output } from '../output.js';
 
@@ -48,6 +49,7 @@ Examples:
         const target = await resolveGetTarget(ref, destination);
         interruption.stdoutIsTheOutput = target.kind === 'stdout';
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
+        if (target.kind === 'file') refuseTemporaryTarget(target.path);
         const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/transfer/temporary-names.js')]);
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
@@ -59,7 +61,10 @@ Examples:
           await attempt(runtime, failed, { key: ref.key, bucket: ref.bucket }, async () => {
             if (noClobber && target.kind === 'file' && existsSync(target.path)) {
               skip(ref, target.path);
-              await removeAbandonedDownload(target.path).catch((error: unknown) => out.warn(leftoversKept(target.path, error)));
+              await removeAbandonedDownload(target.path).then(
+                (kept) => warnNotRecords(out, target.path, kept),
+                (error: unknown) => out.warn(leftoversKept(target.path, error)),
+              );
               return;
             }
             const downloaded = target.kind === 'stdout' ? await downloadToStream(runtime.ctx, ref, process.stdout) : await downloadToFile(runtime.ctx, ref, target.path, { noClobber }).catch(leftAlone);
@@ -130,7 +135,10 @@ Examples:
                 events.emit('plan:drop', { files: 1, bytes: listed.size });
                 skip(ref, path);
                 // Reached through the destination's folders held open, as a download would be: never through a link.
-                await guard.within(path, (reachable) => removeAbandonedDownload(reachable)).catch((error: unknown) => out.warn(leftoversKept(path, error)));
+                await guard.within(path, (reachable) => removeAbandonedDownload(reachable)).then(
+                  (kept) => warnNotRecords(out, path, kept),
+                  (error: unknown) => out.warn(leftoversKept(path, error)),
+                );
                 return;
               }
               await guard.check(path);
@@ -175,6 +183,11 @@ function skipper(summary: TransferSummary, out: Output): (ref: ObjectRef, path: 
 /** What an earlier run left beside a skipped target, when it could not be removed: a warning, the skip stands. */
 function leftoversKept(path: string, error: unknown): string {
   return `${path}: what an earlier run left beside it was not removed: ${describeError(error)}`;
+}
+
+/** Files at a skipped target's record names that are not datalake's records: kept, each told. */
+function warnNotRecords(out: Output, path: string, kept: string[]): void {
+  for (const name of kept) out.warn(`${join(dirname(path), name)}: not a range record of datalake's downloads (named like one), so left as it is`);
 }
 
 /** `--no-clobber` found a file at the target only as the download was put in place: left alone (undefined). */

@@ -70,13 +70,16 @@ export async function handleStep(
       onAction({ ...base, action, reason, status: 'failed', error: holdBack });
       return entry;
     }
+    // The checks a transfer makes of its name before any request, made before the dry run stops
+    // here: a dry run fails what the run would.
+    const destination = plan.direction === 'upload' ? newKey(key) : localPathFor(plan.localRoot, plan.remote.key, (step.source as RemoteFile).ref.key);
     if (plan.dryRun) {
       report.transferred += 1;
       report.bytes += size;
       onAction({ ...base, action, reason, status: 'planned' });
       return entry;
     }
-    const transferred = plan.direction === 'upload' ? await uploadOne(ctx, plan, step.source as LocalFile, key, entry) : await downloadOne(ctx, plan, step.source as RemoteFile, guard);
+    const transferred = plan.direction === 'upload' ? await uploadOne(ctx, plan, step.source as LocalFile, destination, entry) : await downloadOne(ctx, step.source as RemoteFile, destination, guard);
     report.transferred += 1;
     report.bytes += size;
     onAction({ ...base, path: transferred.path, action, reason, status: 'done' });
@@ -90,16 +93,20 @@ export async function handleStep(
   }
 }
 
-async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile, key: string, known: CachedHash | undefined) {
+/** A key a sync makes, refused as put refuses it (control characters, `..`, too long…). */
+function newKey(key: string): string {
   validateNewKey(key);
+  return key;
+}
+
+async function uploadOne(ctx: TransferContext, plan: SyncPlan, local: LocalFile, key: string, known: CachedHash | undefined) {
   const ref = { bucket: plan.remote.bucket, key };
   const uploaded = await uploadFile(ctx, local.path, ref, { ...plan.putOptions, contentType: plan.putOptions.contentType ?? guessContentType(local.path) }, { md5: known?.md5, stat: local });
   const entry: CachedHash = { name: local.name, size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: uploaded.md5, crc32: uploaded.crc32, etags: [uploaded.etag] };
   return { path: local.path, entry };
 }
 
-async function downloadOne(ctx: TransferContext, plan: SyncPlan, remote: RemoteFile, guard: DestinationGuard) {
-  const path = localPathFor(plan.localRoot, plan.remote.key, remote.ref.key);
+async function downloadOne(ctx: TransferContext, remote: RemoteFile, path: string, guard: DestinationGuard) {
   await guard.check(path);
   const downloaded = await downloadToFile(ctx, remote.ref, path, { sizeHint: remote.size, folder: guard });
   const info = await stat(path);

@@ -30,7 +30,8 @@ import { handleStep } from './step.js';
  * with a file not transferred (failed, unreadable, a link not followed, left out by --exclude) stay
  * behind. A local folder that cannot be read is reported, and the walk goes on. Deletions come last,
  * and only when nothing failed. Names of datalake's temporary download files are left out on both
- * sides, reported once as skipped: never sent, fetched or deleted. An interrupt (`ctx.stopping`) ends
+ * sides, reported once as skipped: never sent, fetched or deleted; but downward, an object whose file
+ * name is one fails, as get -r fails it (its folder named so is skipped). An interrupt (`ctx.stopping`) ends
  * the run early with the report of what completed; the caller tells the interrupt beside it.
  */
 export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void): Promise<SyncReport> {
@@ -46,7 +47,8 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   // descend into an excluded folder.
   const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
     if (!wanted(name)) return;
-    const message = name.endsWith('/') ? `${whyUnreadable(name, error)}; nothing under it was transferred or deleted` : whyUnreadable(name, error);
+    const why = whyUnreadable(name, error, plan.direction);
+    const message = name.endsWith('/') ? `${why}; nothing under it was transferred or deleted` : why;
     report.failed += 1;
     report.errors.push({ name, error: message });
     const action = plan.direction === 'upload' ? 'upload' : 'download';
@@ -96,7 +98,8 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
         onUnreadable,
       })
     : emptyListing<LocalFile>();
-  const remoteFiles = withoutTemporaryNames(listRemoteFiles(ctx, plan.remote), onTemporaryName);
+  // Downward, an object whose file name is such a name fails on its own (localPathFor), as in get -r.
+  const remoteFiles = withoutTemporaryNames(listRemoteFiles(ctx, plan.remote), onTemporaryName, plan.direction === 'download');
   const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
 
   const cache = await HashCache.open(plan.hashCachePath, !plan.dryRun);

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseObjectAddress, type ObjectRef } from '../config/address.js';
 import { failure, usageError } from '../errors.js';
 import { isTemporaryDownloadName } from './temporary-names.js';
@@ -47,9 +47,20 @@ export function localPathFor(root: string, prefix: string, key: string): string 
   // Such a file would be taken for (and could be overwritten by, or renamed in place of) the temporary
   // file of another object's download in the same folder.
   if (isTemporaryDownloadName(segments[segments.length - 1]!)) {
-    throw failure(`key '${key}' is named like a temporary file of datalake's downloads; not downloaded`, { hint: 'download it on its own with `datalake get KEY FILE`' });
+    throw failure(`key '${key}' is named like a temporary file of datalake's downloads; not downloaded`, { hint: 'download it under another name with `datalake get KEY OTHER-NAME`' });
   }
   return target;
+}
+
+/**
+ * A file the user names for a download must not be named like one of datalake's temporary files
+ * (`.x.datalake-part`, its `.json` record, its `.lock`): the next download of `x` beside it would take
+ * it for its own, and resume from, overwrite or remove it.
+ */
+export function refuseTemporaryTarget(path: string): void {
+  if (isTemporaryDownloadName(basename(path))) {
+    throw usageError(`'${path}' is named like a temporary file of datalake's downloads, which a download of another file beside it would take for its own`, 'choose another name for it');
+  }
 }
 
 export async function isDirectory(path: string): Promise<boolean> {

@@ -208,10 +208,18 @@ function utf8SequenceLength(bytes: Buffer, index: number): number {
   return isUtf8(bytes.subarray(index, index + length)) ? length : 0;
 }
 
-/** Why a folder (`name/`) or file of a walk could not be read, in words: `cannot read this folder: permission denied (EACCES)`. */
-export function whyUnreadable(name: string, error: NodeJS.ErrnoException): string {
+/**
+ * Why a folder (`name/`) or file of a walk could not be read, in words: `cannot read this folder:
+ * permission denied (EACCES)`. A name that is not UTF-8 is told for the walk's direction: upward it
+ * cannot be sent; downward (the destination's walk) it matches no key, so --delete never deletes it.
+ */
+export function whyUnreadable(name: string, error: NodeJS.ErrnoException, direction: 'upload' | 'download' = 'upload'): string {
   const what = name.endsWith('/') ? 'folder' : 'file';
-  if (error.code === 'EILSEQ') return `this ${what}'s name is not valid UTF-8, and S3 keys must be: rename it to send it`;
+  if (error.code === 'EILSEQ') {
+    return direction === 'upload'
+      ? `this ${what}'s name is not valid UTF-8, and S3 keys must be: rename it to send it`
+      : `this ${what}'s name is not valid UTF-8, so it matches no key (S3 keys are): it is not deleted, and told here rather than passed over in silence; rename or remove it`;
+  }
   // A folder opened without following links that is one: swapped for a link during the run.
   if (error.code === 'ELOOP') return `this ${what} became a symbolic link during the walk: not followed`;
   const why = error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code ?? error.message;

@@ -87,6 +87,22 @@ export class RangeProgress {
   }
 }
 
+/**
+ * Whether `text` is a record of datalake's own (what `record` writes): an object with the ETag, size
+ * and range size it was cut for, and the ranges landed. Anything else at a record's name is not ours.
+ */
+export function isRangeRecord(text: string): boolean {
+  try {
+    const saved = JSON.parse(text) as Record<string, unknown> | null;
+    return (
+      typeof saved === 'object' && saved !== null && typeof saved.etag === 'string' && typeof saved.size === 'number' && typeof saved.chunk === 'number' &&
+      Array.isArray(saved.done) && saved.done.every((range) => typeof range === 'object' && range !== null && ['index', 'start', 'end'].every((field) => typeof (range as Record<string, unknown>)[field] === 'number'))
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** A range of a download in its temporary file, and the CRC32 of its bytes as they landed. */
 export interface LandedRange {
   index: number;

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { lstat, opendir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeError } from '../errors.js';
-import { removeOwnName } from './exclusive-files.js';
+import { readRegularFile, removeOwnName } from './exclusive-files.js';
 import { isGoneHolder, processTag, tryLock } from './lock-file.js';
+import { isRangeRecord } from './range-progress.js';
 
 /**
  * The one naming rule for a download in progress: a hidden file beside the target, its record of
@@ -79,23 +80,33 @@ export async function claimTemporaryDownloadPath(target: string): Promise<{ path
  * as a download takes them, under the fixed name's lock: never while another live run downloads to
  * the same target (a stale lock is taken over, then let go). The file and its record (and a record
  * being rewritten) are removed only if each is a regular file of this user's: a link or anything else
- * planted at those names is left as it is. `target` may be reached through its folder held open.
+ * planted at those names is left as it is; a record only if it reads as one of datalake's (a file of
+ * the user's own at that name is kept). Returns the names (in the folder) of the files kept so.
+ * `target` may be reached through its folder held open.
  */
-export async function removeAbandonedDownload(target: string): Promise<void> {
+export async function removeAbandonedDownload(target: string): Promise<string[]> {
   const fixed = temporaryDownloadPath(target);
-  const names = [fixed, `${fixed}.json`, `${fixed}.json.new`];
+  const records = [`${fixed}.json`, `${fixed}.json.new`];
+  const names = [fixed, ...records];
   const found = await Promise.all([...names, `${fixed}.lock`].map((name) => lstat(name).then(() => true, () => false)));
-  if (!found.includes(true)) return;
+  if (!found.includes(true)) return [];
   const lock = await tryLock(`${fixed}.lock`);
-  if (!lock.acquired) return;
+  if (!lock.acquired) return [];
+  const kept: string[] = [];
   try {
     for (const name of names) {
       const info = await lstat(name).catch(() => undefined);
-      if (info?.isFile() && info.uid === process.getuid?.()) await unlink(name).catch(() => undefined);
+      if (!info?.isFile() || info.uid !== process.getuid?.()) continue;
+      if (records.includes(name) && !isRangeRecord((await readRegularFile(name))?.text ?? '')) {
+        kept.push(basename(name));
+        continue;
+      }
+      await unlink(name).catch(() => undefined);
     }
   } finally {
     await lock.release();
   }
+  return kept;
 }
 
 export function isTemporaryDownloadName(name: string): boolean {

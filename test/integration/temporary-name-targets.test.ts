@@ -1,0 +1,123 @@
+/**
+ * Objects named like datalake's temporary download files (`.x.datalake-part`, its `.json` record, its
+ * `.lock`): never written under such a name, so that no file of the user's sits where the next
+ * download of `x` keeps (and removes) its own; and a file there that is not datalake's record is
+ * left alone.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+
+const work = tempDirectory('temporary-name-targets');
+let client: S3Client;
+let bucket: string;
+let env: NodeJS.ProcessEnv;
+const TEMPORARY_KEYS = ['n/.x.datalake-part', 'n/.x.datalake-part.json'];
+
+beforeAll(async () => {
+  client = testClient();
+  bucket = await createTestBucket(client, 'tmpnames');
+  env = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_CACHE_DIR: join(work.path, 'cache') });
+  for (const key of ['n/x', ...TEMPORARY_KEYS]) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `content of ${key}` }));
+});
+afterAll(async () => {
+  await emptyAndDeleteBucket(client, bucket);
+  client.destroy();
+  work.remove();
+});
+
+const cli = (args: string[], cwd?: string) => runCli(args, { env, ...(cwd ? { cwd } : {}) });
+
+describe('get KEY FILE refuses a target named like a temporary download file', () => {
+  for (const key of TEMPORARY_KEYS) {
+    const name = key.slice('n/'.length);
+    it(`${name}: to that file, into a folder, or to the working directory: exit 2, one line, nothing written`, async () => {
+      const folder = join(work.path, `refused-${name}`);
+      mkdirSync(folder, { recursive: true });
+      for (const args of [
+        ['get', `s3://${bucket}/${key}`, join(folder, name)],
+        ['get', `s3://${bucket}/${key}`, `${folder}/`],
+        ['get', `s3://${bucket}/${key}`],
+      ]) {
+        const result = await cli(args, folder);
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr.trim().split('\n')).toHaveLength(1);
+        expect(result.stderr).toContain('temporary');
+        expect(result.stderr).toContain('choose another name');
+        expect(readdirSync(folder)).toEqual([]);
+      }
+    });
+  }
+
+  it('under another name it is downloaded, and the next get --no-clobber of x leaves every file alone', async () => {
+    const folder = join(work.path, 'other-name');
+    const fetched = await cli(['get', `s3://${bucket}/n/.x.datalake-part`, join(folder, 'x-part-copy')]);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    writeFileSync(join(folder, 'x'), 'mine');
+    const skipped = await cli(['get', '--no-clobber', `s3://${bucket}/n/x`, join(folder, 'x')]);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(readdirSync(folder).sort()).toEqual(['x', 'x-part-copy']);
+  });
+});
+
+describe('get -r and sync down: the refusal says to download such an object under another name', () => {
+  it('get -r: the two are failed with the hint, x is downloaded, exit 1', async () => {
+    const folder = join(work.path, 'recursive');
+    const result = await cli(['get', '-r', `s3://${bucket}/n/`, folder]);
+    expect(result.code).toBe(1);
+    for (const key of TEMPORARY_KEYS) expect(result.stderr).toContain(`key '${key}' is named like a temporary file of datalake's downloads`);
+    expect(result.stderr).toContain('download it under another name with `datalake get KEY OTHER-NAME`');
+    expect(readdirSync(folder)).toEqual(['x']);
+  });
+
+  it('sync down: each is failed per file with the same message and hint, x is downloaded, --delete skipped, exit 1', async () => {
+    const folder = join(work.path, 'sync-down');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'stray'), 'kept: a transfer failed');
+    const result = await cli(['sync', `s3://${bucket}/n/`, folder, '--delete', '--json']);
+    expect(result.code).toBe(1);
+    const json = lastJson<{ transferred: number; failed: number; deleted: number; errors: Array<{ name: string; error: string }> }>(result);
+    expect(json).toMatchObject({ transferred: 1, failed: 2, deleted: 0 });
+    for (const key of TEMPORARY_KEYS) {
+      const error = json.errors.find((e) => e.name === key.slice('n/'.length))?.error;
+      expect(error).toContain(`key '${key}' is named like a temporary file of datalake's downloads`);
+      expect(error).toContain('download it under another name with `datalake get KEY OTHER-NAME`');
+    }
+    expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletions skipped because 2 transfers failed');
+    expect(readdirSync(folder).sort()).toEqual(['stray', 'x']);
+  });
+});
+
+describe('what is not datalake’s own record is left alone', () => {
+  it('get --no-clobber of x: a .json beside it that is not a range record is kept, with a warning', async () => {
+    const folder = join(work.path, 'not-a-record');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'x'), 'mine');
+    writeFileSync(join(folder, '.x.datalake-part.json'), '{"my": "settings"}');
+    const result = await cli(['get', '--no-clobber', `s3://${bucket}/n/x`, join(folder, 'x')]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(join(folder, '.x.datalake-part.json'), 'utf8')).toBe('{"my": "settings"}');
+    expect(result.stderr).toContain('.x.datalake-part.json');
+    expect(result.stderr).toContain('not a range record of datalake');
+  });
+
+  it('get -r --no-clobber: the same, and a record of datalake’s own is removed', async () => {
+    const folder = join(work.path, 'records');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'x'), 'mine');
+    writeFileSync(join(folder, '.x.datalake-part.json'), 'not json at all');
+    const own = { etag: '"0123"', size: 20, chunk: 8388608, done: [{ index: 0, start: 0, end: 7, crc32: 1 }] };
+    mkdirSync(join(folder, 'sub'));
+    writeFileSync(join(folder, 'sub', 'y'), 'mine');
+    writeFileSync(join(folder, 'sub', '.y.datalake-part.json'), JSON.stringify(own));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'r/x', Body: 'x' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'r/sub/y', Body: 'y' }));
+    const result = await cli(['get', '-r', '--no-clobber', `s3://${bucket}/r/`, folder]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(join(folder, '.x.datalake-part.json'), 'utf8')).toBe('not json at all');
+    expect(result.stderr).toContain('not a range record of datalake');
+    expect(existsSync(join(folder, 'sub', '.y.datalake-part.json'))).toBe(false);
+  });
+});
