@@ -439,6 +439,33 @@ describe('--no-clobber on put and get', () => {
   });
 });
 
+describe('--no-clobber with a source that does not exist', () => {
+  it('get -n and cp -n fail as get and cp do (exit 1, naming the source), even where the destination exists: a misspelt key is no skip', async () => {
+    const file = join(work.path, 'nc-missing.csv');
+    writeFileSync(file, 'local');
+    expect((await runCli(['put', file, `s3://${bucket}/ncm/existing.csv`])).code).toBe(0);
+    const missing = `s3://${bucket}/ncm/doesnotexist.csv`;
+    for (const args of [
+      ['get', missing, file],
+      ['cp', missing, `s3://${bucket}/ncm/existing.csv`],
+    ]) {
+      const plain = await runCli([...args, '--json']);
+      expect(plain.code, plain.stderr).toBe(1);
+      expect(plain.stderr).toContain(`no such object ${missing}`);
+      for (const flag of ['-n', '--no-clobber']) {
+        const result = await runCli([...args, flag, '--json']);
+        expect(result.code, `${args.join(' ')} ${flag}: ${result.stdout}`).toBe(1);
+        expect(result.stderr).toBe(plain.stderr);
+        const json = wholeJson(result.stdout);
+        expect(json).toMatchObject({ objects: [], failed: [{ key: 'ncm/doesnotexist.csv' }] });
+        expect(json.skipped ?? [], args[0]).toEqual([]);
+      }
+    }
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(file, 'utf8')).toBe('local');
+  });
+});
+
 describe('verify of a prefix with nothing under it', () => {
   it('proves nothing: exit 1, naming it (a misspelt prefix must not pass as intact)', async () => {
     const result = await runCli(['verify', `s3://${bucket}/no-such-prefix/`, '--json']);

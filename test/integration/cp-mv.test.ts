@@ -264,6 +264,33 @@ describe('cp', () => {
     expect(await listKeys(client, bucket, 'analytics/pt/')).toEqual([]);
   });
 
+  it('keys partitioned already, under a layout whose date folder holds the zone or the dataset too: refused before anything is copied (exit 2); a layout of plain date folders keeps zone and dataset', async () => {
+    for (const key of ['zl/src/date=2026-01-01/f.json', 'zl/src2/date=2026-01-01/f.json']) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    const before = await listKeys(client, bucket);
+    for (const [mode, layout, source] of [
+      ['cp', '{zone}-{yyyy}/{dataset}/{mm}/{dd}/{name}', 'zl/src/'],
+      ['cp', '{zone}/{dataset}_{yyyy}{mm}{dd}/{name}', 'zl/src/'],
+      ['mv', '{zone}/{dataset}_{yyyy}{mm}{dd}/{name}', 'zl/src2/'],
+    ] as const) {
+      const refused = await cli(['--layout', layout, mode, '-r', `s3://${bucket}/${source}`, '--zone', 'analytics', '--dataset', 'ds']);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toContain(`has partitions of its own (date=2026-01-01), and the layout '${layout}' cannot leave its date out`);
+      expect(refused.stderr).toMatch(/--layout whose date folders hold date placeholders alone/);
+    }
+    expect(await listKeys(client, bucket)).toEqual(before);
+
+    const layout = '{zone}/{dataset}/year={yyyy}/{name}';
+    const copied = await cli(['--layout', layout, 'cp', '-r', `s3://${bucket}/zl/src/`, '--zone', 'analytics', '--dataset', 'ds']);
+    expect(copied.code, copied.stderr).toBe(0);
+    const moved = await cli(['--layout', layout, 'mv', '-r', `s3://${bucket}/zl/src2/`, '--zone', 'analytics', '--dataset', 'other']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(await listKeys(client, bucket, 'analytics/')).toEqual(expect.arrayContaining(['analytics/ds/date=2026-01-01/f.json', 'analytics/other/date=2026-01-01/f.json']));
+    expect((await body('analytics/ds/date=2026-01-01/f.json')).toString()).toBe('zl/src/date=2026-01-01/f.json');
+    expect((await body('analytics/other/date=2026-01-01/f.json')).toString()).toBe('zl/src2/date=2026-01-01/f.json');
+    expect(await listKeys(client, bucket, 'zl/src2/')).toEqual([]);
+  });
+
   it('--no-clobber skips a destination that exists, and leaves it as it was', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'kept/small.csv', Body: 'already here' }));
     const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/kept/small.csv`, '--no-clobber', '--json']);

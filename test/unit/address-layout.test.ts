@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { joinKey, parseObjectAddress, validateBucketName, validateKey, validateNewKey } from '../../src/core/config/address.js';
-import { parseLayoutDate, parseZone, renderLayoutKey, renderLayoutPrefix, todayUtc, validateLayout, DEFAULT_LAYOUT } from '../../src/core/config/layout.js';
+import { parseLayoutDate, parseZone, renderLayoutKey, renderLayoutPrefix, todayUtc, undatedLayout, validateLayout, DEFAULT_LAYOUT } from '../../src/core/config/layout.js';
 
 describe('object addresses', () => {
   it('reads s3://bucket/key and bare keys in the configured bucket', () => {
@@ -83,6 +83,28 @@ describe('layout', () => {
   it('refuses templates with unknown placeholders or without {name}', () => {
     expect(() => validateLayout('{zone}/{team}/{name}')).toThrow(/unknown placeholder \{team\}/);
     expect(() => validateLayout('{zone}/{dataset}')).toThrow(/must contain \{name\}/);
+  });
+
+  it.each([
+    [DEFAULT_LAYOUT, '{zone}/{dataset}/{name}'],
+    ['{zone}/{dataset}/{yyyy}/{name}', '{zone}/{dataset}/{name}'],
+    ['{zone}/{dataset}/year={yyyy}/{name}', '{zone}/{dataset}/{name}'],
+    ['{zone}/{dataset}/{yyyy}-{mm}-{dd}/{name}', '{zone}/{dataset}/{name}'],
+    ['{zone}/{dataset}/dt={yyyy}{mm}{dd}/{name}', '{zone}/{dataset}/{name}'],
+    ['{yyyy}/{mm}/{zone}/{dataset}/{name}', '{zone}/{dataset}/{name}'],
+    ['{zone}/{dataset}.v1/{name}', '{zone}/{dataset}.v1/{name}'],
+  ])('takes the date folders out of %j: a folder of date placeholders and partition text alone', (template, undated) => {
+    expect(undatedLayout(template)).toEqual({ kind: 'undated', template: undated });
+  });
+
+  it.each([
+    ['{zone}-{yyyy}/{dataset}/{mm}/{dd}/{name}', '{zone}-{yyyy}'],
+    ['{zone}/{dataset}_{yyyy}{mm}{dd}/{name}', '{dataset}_{yyyy}{mm}{dd}'],
+    ['{zone}/{dataset}/{yyyy}{mm}{dd}-{name}', '{yyyy}{mm}{dd}-{name}'],
+    ['{zone}/{dataset}/v1-{yyyy}/{name}', 'v1-{yyyy}'],
+    ['{zone}/{dataset}/year={yyyy}=x/{name}', 'year={yyyy}=x'],
+  ])('cannot take the date out of %j: the folder %j holds more than the date', (template, folder) => {
+    expect(undatedLayout(template)).toEqual({ kind: 'mixed', folder });
   });
 
   it('refuses templates with a control character: what a layout adds to a name is a key datalake makes', () => {

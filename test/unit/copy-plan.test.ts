@@ -60,8 +60,22 @@ describe('where cp and mv put each object', () => {
     expect(destinationFor(promoted, 'raw/x/a=b.json').key).toMatch(/^processed\/x\/year=\d{4}\/month=\d\d\/day=\d\d\/a=b\.json$/);
     const dated = plan({ zone: 'analytics', dataset: 'y', date: '2025-02-03' });
     expect(() => destinationFor(dated, 'raw/x/date=2026-01-01/a.json')).toThrow(/has partitions of its own \(date=2026-01-01\): --date would give it a second date/);
+    expect(() => destinationFor(dated, 'raw/x/date=2026-01-01/a.json')).toThrow(expect.objectContaining({ hint: 'leave out --date so such keys keep their own partitions, or narrow the sources with --exclude/--include' }));
     const custom = plan({ zone: 'processed', dataset: 'x', layout: '{zone}/{dataset}/dt={yyyy}-{mm}-{dd}/{name}' });
     expect(destinationFor(custom, 'raw/x/date=2026-01-01/a.json')).toEqual({ bucket: 'lake', key: 'processed/x/date=2026-01-01/a.json' });
+  });
+
+  it('a key with partitions of its own, under a layout whose date folder holds the zone, the dataset or the name too: refused, naming the layout and the folder', () => {
+    const kept = plan({ zone: 'analytics', dataset: 'ds', layout: '{zone}/{dataset}/year={yyyy}/{name}' });
+    expect(destinationFor(kept, 'raw/x/date=2026-01-01/f.json')).toEqual({ bucket: 'lake', key: 'analytics/ds/date=2026-01-01/f.json' });
+    const zoned = plan({ zone: 'analytics', dataset: 'ds', layout: '{zone}-{yyyy}/{dataset}/{mm}/{dd}/{name}' });
+    expect(() => destinationFor(zoned, 'raw/x/date=2026-01-01/f.json')).toThrow(
+      "s3://lake/raw/x/date=2026-01-01/f.json has partitions of its own (date=2026-01-01), and the layout '{zone}-{yyyy}/{dataset}/{mm}/{dd}/{name}' cannot leave its date out for it: its folder '{zone}-{yyyy}' holds more than the date",
+    );
+    const named = plan({ zone: 'analytics', dataset: 'ds2', layout: '{zone}/{dataset}_{yyyy}{mm}{dd}/{name}' });
+    expect(() => destinationFor(named, 'raw/x/date=2026-01-01/f.json')).toThrow(expect.objectContaining({ hint: expect.stringMatching(/--layout .*date placeholders alone/) }));
+    // A key without partitions of its own is dated through the same layout as before.
+    expect(destinationFor(named, 'raw/x/f.json').key).toMatch(/^analytics\/ds2_\d{8}\/f\.json$/);
   });
 
   it('a folder marker goes to the folder it names, the source prefix\'s own to the destination prefix\'s; the layout and a bucket\'s root have no place for one', () => {

@@ -86,7 +86,7 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
   const plan = planCopy({ source: sourceText, destination: destinationText, recursive, zone: flags.zone, dataset: flags.dataset, date: flags.date, bucket: settings.bucket, layout: settings.layout }, mode);
   const filter = countingNameFilter(rules);
   const includeName = filter.include;
-  const options = copyOptions(flags);
+  const options: CopyOptions = { ...copyOptions(flags), sourceListed: recursive };
   const replaces = options.metadata !== undefined || options.tags !== undefined || options.contentType !== undefined || options.storageClass !== undefined || options.sse !== undefined;
   if (!recursive) {
     const target = destinationFor(plan, plan.source.key);

@@ -50,16 +50,18 @@ Examples:
         interruption.stdoutIsTheOutput = target.kind === 'stdout';
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
         if (target.kind === 'file') refuseTemporaryTarget(target.path);
-        const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/transfer/temporary-names.js')]);
+        const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/transfer/temporary-names.js'), import('../../core/s3/objects.js')]);
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
         out.reportPartial(() => summary.toJson());
         const skip = skipper(summary, out);
-        const [{ downloadToFile, downloadToStream }, { removeAbandonedDownload }] = await engine;
+        const [{ downloadToFile, downloadToStream }, { removeAbandonedDownload }, { headObject }] = await engine;
         try {
           await attempt(runtime, failed, { key: ref.key, bucket: ref.bucket }, async () => {
             if (noClobber && target.kind === 'file' && existsSync(target.path)) {
+              // A source that is not there is the failure it is without --no-clobber, not a skip.
+              await headObject(runtime.ctx, ref);
               skip(ref, target.path);
               await removeAbandonedDownload(target.path).then(
                 (kept) => warnNotRecords(out, target.path, kept),

@@ -83,6 +83,27 @@ export function renderLayoutKey(template: string, input: LayoutInput): string {
   return template.replace(/\{([^}]*)\}/g, (_, name: string) => values[name] ?? '');
 }
 
+/** The layout for keys with partitions of their own: its date folders left out, or the folder that cannot be. */
+export type UndatedLayout = { kind: 'undated'; template: string } | { kind: 'mixed'; folder: string };
+
+/** A folder that is a date partition and nothing else: date placeholders, separators, at most a `name=` in front. */
+const DATE_FOLDER = /^(?:[A-Za-z_][A-Za-z0-9_]*=)?(?:\{(?:yyyy|mm|dd)\}|[-_.])+$/;
+
+/**
+ * The layout without its date partitions, for keys that bring partitions of their own. Only a folder
+ * that holds the date alone (`{yyyy}`, `year={yyyy}`, `{yyyy}-{mm}-{dd}`, `dt={yyyy}{mm}{dd}`) can
+ * be left out: one that mixes the date with `{zone}`, `{dataset}`, `{name}` or other text would take
+ * those with it, and keys of different zones or datasets would land on one another. That folder is
+ * named instead.
+ */
+export function undatedLayout(template: string): UndatedLayout {
+  const folders = template.split('/');
+  const dated = folders.filter((folder) => /\{(?:yyyy|mm|dd)\}/.test(folder));
+  const mixed = dated.find((folder) => !DATE_FOLDER.test(folder));
+  if (mixed !== undefined) return { kind: 'mixed', folder: mixed };
+  return { kind: 'undated', template: folders.filter((folder) => !dated.includes(folder)).join('/') };
+}
+
 /**
  * The prefix under which the layout puts every file of one zone, dataset and date: the template up
  * to `{name}`. Sync uses it as its remote root.

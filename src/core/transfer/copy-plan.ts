@@ -1,6 +1,6 @@
 import { formatS3Url, isS3Url, joinKey, parseObjectAddress, validateKey, validatePrefix, type ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
-import { parseLayoutDate, parseLayoutKey, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
+import { parseLayoutDate, parseLayoutKey, parseZone, renderLayoutKey, todayUtc, undatedLayout, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
 
 /** Where `cp`/`mv` put the copy: a key or prefix named, or the lake layout (a zone promotion). */
 export type CopyDestination =
@@ -96,7 +96,8 @@ export function markerLeftOut(plan: CopyPlan, sourceKey: string): string | undef
  * named by its path under the source prefix (or its base name): dated --date or today, unless that
  * path has partitions of its own (a folder `name=value`, Hive's way: date=2026-01-01/f.json), which
  * are kept as they are and given no date partition besides (processed/x/date=2026-01-01/f.json); a
- * --date for such a key is refused, as it would give it a second date. A folder marker's copy is a
+ * --date for such a key is refused, as it would give it a second date, and so is a layout whose date
+ * folders cannot be left out alone (see undatedLayout). A folder marker's copy is a
  * marker too (see markerLeftOut for those that have none).
  */
 export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
@@ -110,9 +111,9 @@ export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
     const partitioned = parsed && parsed.date.yyyy !== '' && parsed.date.mm !== '' && parsed.date.dd !== '' ? parsed.date : undefined;
     const own = parsed ? [] : ownPartitions(relative);
     if (own.length > 0 && destination.date !== undefined) {
-      throw usageError(`${formatS3Url({ bucket: plan.source.bucket, key: sourceKey })} has partitions of its own (${own.join('/')}): --date would give it a second date`, 'leave out --date (such keys keep their own partitions), or narrow the sources with --exclude/--include');
+      throw usageError(`${formatS3Url({ bucket: plan.source.bucket, key: sourceKey })} has partitions of its own (${own.join('/')}): --date would give it a second date`, 'leave out --date so such keys keep their own partitions, or narrow the sources with --exclude/--include');
     }
-    const key = renderLayoutKey(own.length > 0 ? undatedLayout(destination.template) : destination.template, {
+    const key = renderLayoutKey(own.length > 0 ? undatedTemplate(destination.template, { bucket: plan.source.bucket, key: sourceKey }, own) : destination.template, {
       zone: destination.zone,
       dataset: destination.dataset,
       date: destination.date ?? partitioned ?? todayUtc(),
@@ -131,12 +132,14 @@ function ownPartitions(name: string): string[] {
   return name.split('/').slice(0, -1).filter((segment) => /^[^=]+=[^=]*$/.test(segment));
 }
 
-/** The layout without its date partitions: each folder of the template holding {yyyy}, {mm} or {dd} (not the one with {name}) left out. */
-function undatedLayout(template: string): string {
-  return template
-    .split('/')
-    .filter((segment) => segment.includes('{name}') || !/\{(yyyy|mm|dd)\}/.test(segment))
-    .join('/');
+/** The layout for a key with partitions of its own: without its date folders, or refused when one of them holds more than the date. */
+function undatedTemplate(template: string, source: ObjectRef, own: string[]): string {
+  const undated = undatedLayout(template);
+  if (undated.kind === 'undated') return undated.template;
+  throw usageError(
+    `${formatS3Url(source)} has partitions of its own (${own.join('/')}), and the layout '${template}' cannot leave its date out for it: its folder '${undated.folder}' holds more than the date`,
+    'give a --layout whose date folders hold date placeholders alone (such as {zone}/{dataset}/year={yyyy}/{name}), copy to an address (s3://bucket/prefix/), or narrow the sources with --exclude/--include',
+  );
 }
 
 export function sameObject(a: ObjectRef, b: ObjectRef): boolean {

@@ -34,6 +34,11 @@ export interface CopyOptions {
   sseKmsKeyId?: string | undefined;
   /** Skip when the destination exists. */
   noClobber?: boolean;
+  /**
+   * The source was just read from a listing (a recursive run): --no-clobber may skip it on the
+   * destination's HEAD alone. A source named by the user is looked at first, so a missing one fails.
+   */
+  sourceListed?: boolean;
   /** Largest single-part source sent as one CopyObject; S3's limit by default, lowered by tests. */
   singleCopyLimit?: number;
 }

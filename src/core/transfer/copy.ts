@@ -43,10 +43,12 @@ export type CopyOutcome = { kind: 'copied'; object: CopiedObject } | { kind: 'sk
  * copy that does not prove is deleted (only the version just written) and the copy fails.
  */
 export async function copyObject(ctx: TransferContext, source: ObjectRef, destination: ObjectRef, options: CopyOptions = {}): Promise<CopyOutcome> {
+  // --no-clobber: a missing source is the failure it is without the flag, not a skip (a listed one is there).
+  const sourceRead = options.noClobber && !options.sourceListed ? await headWithChecksums(ctx, source) : undefined;
   if (options.noClobber && (await findObject(ctx, destination))) {
     return { kind: 'skipped', bucket: destination.bucket, key: destination.key, reason: 'exists (--no-clobber)' };
   }
-  const sourceHead = await headWithChecksums(ctx, source);
+  const sourceHead = sourceRead ?? (await headWithChecksums(ctx, source));
   const from = detailsFromHead(source, sourceHead);
   // Told as a transfer (progress, logs): the destination is its object, the source its path.
   const id = ctx.events.newTransferId();
