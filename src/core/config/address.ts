@@ -106,10 +106,12 @@ export function validateNewKey(key: string): void {
 
 /**
  * Control characters: C0, DEL and C1 (U+0080–U+009F; U+009B alone starts a terminal's escape sequence,
- * as ESC [ does). Legal in S3, but they break listings, logs and most readers: datalake makes no key
- * with one, and no key from a layout template with one (layout.ts).
+ * as ESC [ does), the bidirectional controls (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069,
+ * which make a name show reversed) and the line and paragraph separators (U+2028, U+2029, line breaks
+ * to many readers). Legal in S3, but they break listings, logs and most readers: datalake makes no
+ * key with one, and no key from a layout template with one (layout.ts).
  */
-export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** The hint of every refusal of a control character in a key datalake makes. */
 export const CONTROL_CHARACTER_HINT = 'S3 allows them, but they break listings, logs and most readers';
