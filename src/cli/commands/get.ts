@@ -6,7 +6,7 @@ import { isDirectory, localPathFor, refuseTemporaryTarget, requireKeyForGet, res
 import { formatBytes } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter } from './shared.js';
+import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, attempt, countingNameFilter, refuseLossyLocalPath } from './shared.js';
 import { failIfAny } from '../exit-codes.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 import { existsSync } from 'node:fs';
@@ -44,6 +44,7 @@ Examples:
       const noClobber = flags.clobber === false;
 
       if (rules.length > 0 && !flags.recursive) throw usageError('--exclude and --include go with --recursive');
+      refuseLossyLocalPath(destination);
       if (!flags.recursive) {
         const ref = requireKeyForGet(source, settings.bucket);
         const target = await resolveGetTarget(ref, destination);

@@ -4,7 +4,7 @@ import { planPut, resolvePutDestination, resolvePutOptions } from '../../core/tr
 import { formatBytes } from '../../core/config/units.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { interruption } from '../interrupt.js';
-import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, type FailedItem } from './shared.js';
+import { addFilterOptions, addLayoutOptions, addStorageOptions, attempt, refuseLossyLocalPath, type FailedItem } from './shared.js';
 import { failIfAny } from '../exit-codes.js';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
 import { usageError } from '../../core/errors.js';
@@ -65,6 +65,7 @@ Examples:
       const { settings, out } = await resolveGlobals(globals);
       if (rules.length > 0 && flags.recursive !== true) throw usageError('--exclude and --include go with --recursive');
       const { sources, destination } = resolvePutDestination({ positionals, ...flags });
+      for (const source of sources) refuseLossyLocalPath(source);
       const options = resolvePutOptions(flags);
       // A folder or file of a tree that cannot be read is reported and the rest still goes, as rsync does.
       const unreadable: FailedItem[] = [];

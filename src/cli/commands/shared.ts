@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { buildNameFilter, type FilterRule } from '../../core/sync/filters.js';
-import { describeError } from '../../core/errors.js';
+import { isAbsolute } from 'node:path';
+import { describeError, usageError } from '../../core/errors.js';
 import { jsonErrorCode } from '../../core/s3/explain-error.js';
 import { recordFailure } from '../../core/transfer/item-failure.js';
 import type { Runtime } from '../runtime.js';
@@ -113,3 +114,19 @@ export function countingNameFilter(rules: readonly FilterRule[]): { include: (na
 }
 
 export const RULES_MATCHED_NOTHING = 'the --exclude/--include rules left out every object under';
+
+/**
+ * A local path from the command line (undefined: the current folder), refused (exit 2) where Node
+ * cannot name it exactly. Node decodes arguments and the current folder's path as UTF-8: a byte that
+ * is not UTF-8 arrives as U+FFFD, a name no file has, so a sync would walk a folder that is not there
+ * and read it as empty (then `--delete` the remote side), and a download would write beside the folder
+ * meant. A real U+FFFD in a name cannot be told from that, and is refused as well.
+ */
+export function refuseLossyLocalPath(text: string | undefined): void {
+  if (text !== undefined && text !== '-' && text.includes('\ufffd')) {
+    throw usageError(`the local path '${text}' is not valid UTF-8 (or holds U+FFFD), so datalake cannot name it exactly`, 'rename it, or give another path');
+  }
+  if ((text === undefined || (text !== '-' && !isAbsolute(text))) && process.cwd().includes('\ufffd')) {
+    throw usageError(`the current folder's path '${process.cwd()}' is not valid UTF-8 (or holds U+FFFD), so datalake cannot name files under it exactly`, 'run datalake from another folder, or give absolute paths');
+  }
+}

@@ -13,7 +13,7 @@ import { interruption } from '../interrupt.js';
 import { jsonText } from '../output.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { failIfAny } from '../exit-codes.js';
-import { addLayoutOptions, addStorageOptions, collect, type LayoutAndStorageFlags } from './shared.js';
+import { addLayoutOptions, addStorageOptions, collect, refuseLossyLocalPath, type LayoutAndStorageFlags } from './shared.js';
 
 interface SyncFlags extends LayoutAndStorageFlags {
   delete?: boolean;
@@ -100,6 +100,7 @@ matching rule decides.`,
       remote = { bucket: parsed.bucket, key: parsed.key === '' || parsed.key.endsWith('/') ? parsed.key : `${parsed.key}/` };
     }
 
+    refuseLossyLocalPath(localText);
     const localInfo = await stat(localText).catch(() => undefined);
     if (direction === 'upload' && !localInfo) throw usageError(`no such directory '${localText}'`);
     if (localInfo && !localInfo.isDirectory()) throw usageError(`'${localText}' is not a directory`, direction === 'upload' ? 'use `datalake put` for a single file' : undefined);

@@ -7,7 +7,7 @@ import { failIfAny } from '../exit-codes.js';
 import type { Verified } from '../../core/sync/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
-import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter } from './shared.js';
+import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter, refuseLossyLocalPath } from './shared.js';
 import type { FilterRule } from '../../core/sync/filters.js';
 
 export function registerVerify(program: Command): void {
@@ -34,6 +34,7 @@ Examples:
     .action(async (source: string, flags: { local?: string; recursive?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
       const { settings, out } = await resolveGlobals(globals);
+      if (flags.local !== undefined) refuseLossyLocalPath(flags.local);
       const parsed = parseObjectAddress(source, settings.bucket, { allowPrefix: true });
       const isPrefix = flags.recursive === true || parsed.key === '' || parsed.key.endsWith('/');
       if (rules.length > 0 && !isPrefix) throw usageError('--exclude and --include go with a prefix (--recursive)');

@@ -9,6 +9,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatS3Url, joinKey } from '../config/address.js';
+import { failure } from '../errors.js';
 import type { TransferContext } from '../s3/context.js';
 import { forEachWindowed } from '../s3/limiter.js';
 import { DestinationGuard } from '../transfer/destination-guard.js';
@@ -86,6 +87,11 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   };
   if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
+  // Upward the local folder is the source: one that is not there is never read as an empty tree,
+  // which would make every object under the prefix an extra for --delete.
+  if (plan.direction === 'upload' && !localExists) {
+    throw failure(`the folder ${plan.localRoot} is not there (any more): nothing was compared, sent or deleted`, { hint: 'check the path, and run the sync again' });
+  }
 
   // Both listings unfiltered, in key order: what the filters leave out is decided once the two sides are paired.
   const localFiles = localExists
