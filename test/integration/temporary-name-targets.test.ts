@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processTag } from '../../src/core/transfer/lock-file.js';
 import { createTestBucket, emptyAndDeleteBucket, lastJson, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 
 const work = tempDirectory('temporary-name-targets');
@@ -119,5 +120,21 @@ describe('what is not datalake’s own record is left alone', () => {
     expect(readFileSync(join(folder, '.x.datalake-part.json'), 'utf8')).toBe('not json at all');
     expect(result.stderr).toContain('not a range record of datalake');
     expect(existsSync(join(folder, 'sub', '.y.datalake-part.json'))).toBe(false);
+  });
+
+  it("names that only look like a gone run's (a user's `.notes.datalake-part.<pid>-<tag>-1`) are never removed as leftovers; the real forms are", async () => {
+    const tag = processTag().split('-')[1]!;
+    const folder = join(work.path, 'held');
+    mkdirSync(folder, { recursive: true });
+    // A pid no process has (above the largest pid_max Linux allows, 2^22), with this host's tag: a gone holder.
+    const lookAlikes = [`.notes.datalake-part.4194400-${tag}-1`, `.rep.datalake-partial.4194401-${tag}-7`];
+    const leftovers = [`.y.4194402-${tag}-1.datalake-part`, `.y.datalake-part.lock.4194403-${tag}-2`];
+    for (const name of [...lookAlikes, ...leftovers]) writeFileSync(join(folder, name), 'mine');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'held/z.csv', Body: 'z' }));
+    const result = await runCli(['get', `s3://${bucket}/held/z.csv`, join(folder, 'z.csv')], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const left = readdirSync(folder).sort();
+    expect(left).toEqual([...lookAlikes, 'z.csv'].sort());
+    for (const name of lookAlikes) expect(readFileSync(join(folder, name), 'utf8')).toBe('mine');
   });
 });

@@ -114,10 +114,13 @@ export function isTemporaryDownloadName(name: string): boolean {
 }
 
 /**
- * Names that carry their holder: private temporary files (`….<pid>-<tag>-<n>.datalake-part`), and
- * the owner files a lock is made from (`….lock.<pid>-<tag>-<n>`, a takeover lock's too).
+ * Names that carry their holder, exactly as they are made: private temporary files
+ * (`.NAME.<pid>-<tag>-<n>.datalake-part`), and the owner files a lock is made from
+ * (`.NAME.datalake-part.lock.<pid>-<tag>-<n>`, a takeover lock's `….lock.<inode>.takeover.<pid>-<tag>-<n>`
+ * too). Nothing else is ever removed as a leftover: every such name is also one `get` refuses to
+ * write and a walk leaves out (TEMPORARY_NAME).
  */
-const HELD_NAME = new RegExp(`^\\..+\\.(\\d+)-([0-9a-f]{8})-\\d+(\\${SUFFIX})?$`);
+const HELD_NAME = new RegExp(`^\\..+(?:\\.(\\d+)-([0-9a-f]{8})-\\d+\\${SUFFIX}|\\${SUFFIX}\\.lock(?:\\.\\d+\\.takeover)*\\.(\\d+)-([0-9a-f]{8})-\\d+)$`);
 /** Lock files, which carry their holder inside: the fixed name's lock, and takeover locks of it. */
 const LOCK_NAME = new RegExp(`^\\..+\\${SUFFIX}\\.lock(\\.\\d+\\.takeover)*$`);
 
@@ -158,7 +161,7 @@ async function removeLeftoversIn(directory: string): Promise<string[]> {
     const path = join(directory, name);
     try {
       const held = HELD_NAME.exec(name);
-      if (held && isGoneHolder(Number(held[1]), held[2]!)) await removeOwnName(path);
+      if (held && isGoneHolder(Number(held[1] ?? held[3]), (held[2] ?? held[4])!)) await removeOwnName(path);
       else if (!held && LOCK_NAME.test(name)) {
         // Taken the way any stale lock is (never one a live process holds), then let go: removed.
         const lock = await tryLock(path);
