@@ -190,53 +190,61 @@ export function joinedLines(text: string): string {
 const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\' };
 
 /**
- * What a terminal must never be handed raw inside a name, nor a reader fail to see: the bidirectional
- * controls (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), which reorder what follows them, so
- * `invoice\u202eFDP.exe` shows as `invoiceexe.PDF`; the line and paragraph separators (U+2028,
- * U+2029); the invisible ones (zero-width space U+200B, U+2060–U+2064, the byte-order mark U+FEFF), so
- * that two names never print alike. JSON text escapes these as well (jsonText).
+ * What a terminal must never be handed raw inside a name, nor a reader fail to see: the format
+ * characters (Unicode's Cf: the bidirectional controls U+061C, U+200E–U+200F, U+202A–U+202E,
+ * U+2066–U+2069, which reorder what follows them, so `invoice\u202eFDP.exe` shows as
+ * `invoiceexe.PDF`; the zero-width ones U+200B–U+200D, U+2060–U+2064, U+FEFF; the soft hyphen U+00AD;
+ * the tag characters U+E0000–U+E007F), the line and paragraph separators (U+2028, U+2029) and every
+ * space but the ASCII one (U+00A0 and the like): so that two names never print alike. JSON text escapes
+ * these as well (jsonText).
  */
-const INVISIBLE = String.raw`\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff`;
+const INVISIBLE = String.raw`\p{Cf}\u2028\u2029\p{Zs}`;
 
 /**
- * What a printed line escapes: control characters (C0, DEL and C1), INVISIBLE, a file name's bytes
- * that are not UTF-8 (carried as lone surrogates U+DC80–U+DCFF, see escapeInvalidUtf8) and the
- * backslash itself, so that every escape reads back to one name (`a\x01b` is the control character,
- * `a\\x01b` the four characters).
+ * What a printed line escapes: control characters (C0, DEL and C1), INVISIBLE (not the ASCII space),
+ * a file name's bytes that are not UTF-8 (carried as lone surrogates U+DC80–U+DCFF, see
+ * escapeInvalidUtf8) and the backslash itself, so that every escape reads back to one name
+ * (`a\x01b` is the control character, `a\\x01b` the four characters, `n\u0085` the C1 control and
+ * `n\x85` a byte that is not UTF-8).
  */
-const UNPRINTABLE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f\\${INVISIBLE}\u{dc80}-\u{dcff}]`, 'gu');
+const UNPRINTABLE = new RegExp(String.raw`(?! )[\u0000-\u001f\u007f-\u009f\\${INVISIBLE}\u{dc80}-\u{dcff}]`, 'gu');
 
 /**
- * Control, bidirectional and invisible characters as escapes — `\r`, `\t`, `\n`, `\\`, `\xNN` up to
- * U+009F and for a file name's invalid bytes, `\uNNNN` above — so that a key or file name printed
- * cannot move the cursor back over the line (`a\rb`), restyle or clear the terminal (an escape
- * sequence), show itself reversed, or look like another name. Every human line and message goes
- * through here; JSON output through jsonText.
+ * Control, format and invisible characters as escapes — `\r`, `\t`, `\n`, `\\`, `\xNN` for the other
+ * C0 controls, DEL and a file name's bytes that are not UTF-8, `\uNNNN` (`\u{NNNNN}` above U+FFFF) for
+ * the rest — so that a key or file name printed cannot move the cursor back over the line (`a\rb`),
+ * restyle or clear the terminal (an escape sequence), show itself reversed, or look like another name.
+ * Every human line and message goes through here; JSON output through jsonText.
  */
 export function escapeControls(text: string): string {
   return text.replace(UNPRINTABLE, (character) => {
-    const code = character.charCodeAt(0);
-    if (code >= 0xdc80 && code <= 0xdcff) return `\\x${(code - 0xdc00).toString(16).padStart(2, '0')}`;
-    return NAMED_CONTROLS[character] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+    const code = character.codePointAt(0)!;
+    if (code >= 0xdc80 && code <= 0xdcff) return `\\x${(code - 0xdc00).toString(16)}`;
+    if (code <= 0x7f) return NAMED_CONTROLS[character] ?? `\\x${code.toString(16).padStart(2, '0')}`;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }
 
 /**
  * A value as JSON text with nothing unprintable left raw: JSON.stringify escapes C0 controls
  * (`\u001b`) and lone surrogates but leaves DEL, C1 and INVISIBLE as they are; they get the same
- * `\uNNNN` escapes, which every JSON reader reads back as the character itself. Outside strings JSON
- * text is ASCII, so only names are touched.
+ * `\uNNNN` escapes (a pair of them above U+FFFF), which every JSON reader reads back as the character
+ * itself. Outside strings JSON text is ASCII, so only names are touched.
  */
 export function jsonText(value: unknown): string {
   return escapeJsonText(JSON.stringify(value));
 }
 
-/** What JSON text escapes beyond JSON.stringify: never C0, which a JSON string cannot hold raw, so that a log line's own ending stays. */
-const JSON_UNPRINTABLE = new RegExp(`[\\u007f-\\u009f${INVISIBLE}]`, 'g');
+/** What JSON text escapes beyond JSON.stringify: never C0, which a JSON string cannot hold raw, so that a log line's own ending stays; never the ASCII space. */
+const JSON_UNPRINTABLE = new RegExp(String.raw`(?! )[\u007f-\u009f${INVISIBLE}]`, 'gu');
 
 /** JSON text (a document, or a log line pino wrote, its line break included) with DEL, C1 and INVISIBLE as `\uNNNN` escapes. */
 export function escapeJsonText(json: string): string {
-  return json.replace(JSON_UNPRINTABLE, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(JSON_UNPRINTABLE, (character) => {
+    let escaped = '';
+    for (let index = 0; index < character.length; index += 1) escaped += `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`;
+    return escaped;
+  });
 }
 
 /**

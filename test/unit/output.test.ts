@@ -3,7 +3,7 @@ import { escapeControls, escapeJsonText, joinedLines, jsonText, oneLine } from '
 
 describe('names in printed lines', () => {
   it('control characters are escaped, everything else is kept', () => {
-    expect(escapeControls('a\rb\tc\u001b[2Jd\u007fe\u009bf')).toBe('a\\rb\\tc\\x1b[2Jd\\x7fe\\x9bf');
+    expect(escapeControls('a\rb\tc\u001b[2Jd\u007fe\u009bf')).toBe('a\\rb\\tc\\x1b[2Jd\\x7fe\\u009bf');
     expect(escapeControls('données/été 2026 ✓ "q" 💩')).toBe('données/été 2026 ✓ "q" 💩');
   });
 
@@ -27,13 +27,23 @@ describe('names in printed lines', () => {
     expect(JSON.parse(jsonText(value))).toEqual(value);
   });
 
+  it('a C1 control and a byte that is not UTF-8 print apart; every format character and every space but the ASCII one is escaped', () => {
+    expect(escapeControls('n\u0085')).toBe('n\\u0085');
+    expect(escapeControls('n\udc85')).toBe('n\\x85');
+    expect(escapeControls('a\u00a0b a\u200cb a\u200db soft\u00adx')).toBe('a\\u00a0b a\\u200cb a\\u200db soft\\u00adx');
+    expect(escapeControls('tag\u{e0041}')).toBe('tag\\u{e0041}');
+    const value = { key: 'tag\u{e0041}\u00a0\u200d' };
+    expect(jsonText(value)).toBe('{"key":"tag\\udb40\\udc41\\u00a0\\u200d"}');
+    expect(JSON.parse(jsonText(value))).toEqual(value);
+  });
+
   it("a log line keeps its own line break: only what is inside the record's strings is escaped", () => {
     expect(escapeJsonText('{"msg":"x\u0085"}\n')).toBe('{"msg":"x\\u0085"}\n');
   });
 
   it('bidirectional controls are escaped too (a name that would show reversed); other characters above U+009F are kept', () => {
     expect(escapeControls('invoice\u202eFDP.exe \u2066a\u2069 \u200e\u200f\u061c')).toBe('invoice\\u202eFDP.exe \\u2066a\\u2069 \\u200e\\u200f\\u061c');
-    expect(escapeControls('nbsp\u00a0 zwj\u200d 日本')).toBe('nbsp\u00a0 zwj\u200d 日本');
+    expect(escapeControls('日本 été 💩')).toBe('日本 été 💩');
   });
 
   it('JSON text escapes DEL, C1 and bidirectional controls as \\u escapes, and reads back the same', () => {
