@@ -253,10 +253,12 @@ export function escapeJsonText(json: string): string {
  */
 function withFailureError(document: unknown): unknown {
   if (typeof document !== 'object' || document === null || 'error' in document) return document;
-  const failed = (document as { failed?: unknown }).failed;
-  if (!Array.isArray(failed) || failed.length === 0) return document;
-  const first = failed[0] as { key?: string; path?: string; error?: unknown; code?: string };
+  // `failed` lists the items; a sync's `failed` is a count, its items are `errors`.
+  const record = document as { failed?: unknown; errors?: unknown };
+  const failed = Array.isArray(record.failed) ? record.failed : typeof record.failed === 'number' && record.failed > 0 && Array.isArray(record.errors) ? record.errors : undefined;
+  if (!failed || failed.length === 0) return document;
+  const first = failed[0] as { key?: string; path?: string; name?: string; error?: unknown; code?: string };
   const reason = typeof first.error === 'string' ? first.error : typeof first.error === 'object' && first.error !== null ? String((first.error as { message?: unknown }).message ?? '') : '';
-  const message = `${failed.length} failed${failed.length > 1 ? ', the first' : ''}: ${first.key ?? first.path ?? '?'}: ${reason}`;
+  const message = `${failed.length} failed${failed.length > 1 ? ', the first' : ''}: ${first.key ?? first.path ?? first.name ?? '?'}: ${reason}`;
   return { ...document, error: { code: first.code ?? 'failed', message } };
 }

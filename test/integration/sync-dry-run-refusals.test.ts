@@ -16,6 +16,7 @@ interface SyncJson {
   deleted: number;
   failed: number;
   errors: Array<{ name: string; error: string }>;
+  error?: { code: string; message: string };
 }
 
 const work = tempDirectory('sync-dry-run-refusals');
@@ -96,6 +97,9 @@ describe('a local name that is not UTF-8, in a download sync', () => {
     const result = await sync([`s3://${bucket}/d/`, folder, '--delete']);
     expect(result.code).toBe(1);
     const error = result.json.errors.find((e) => e.name === 'bad\udcff')?.error ?? '';
+    // A failing run's document carries an `error`, as every failing --json run does (SPEC), naming the first failure.
+    expect(result.json.error).toMatchObject({ code: 'failed' });
+    expect(result.json.error?.message).toMatch(/^\d+ failed/);
     expect(error).toContain('not valid UTF-8');
     expect(error).toContain('matches no key');
     expect(error).toContain('not deleted');
