@@ -90,8 +90,14 @@ export async function removeAbandonedDownload(target: string): Promise<string[]>
   const names = [fixed, ...records];
   const found = await Promise.all([...names, `${fixed}.lock`].map((name) => lstat(name).then(() => true, () => false)));
   if (!found.includes(true)) return [];
-  const lock = await tryLock(`${fixed}.lock`);
-  if (!lock.acquired) return [];
+  let lock = await tryLock(`${fixed}.lock`);
+  if (!lock.acquired) {
+    // This run's own look through the folder for gone runs' leftovers may hold that lock a moment
+    // (taking a stale one to remove it): once those looks are done, once more.
+    await Promise.all([...leftoverScans.values()].map((scan) => scan.catch(() => undefined)));
+    lock = await tryLock(`${fixed}.lock`);
+    if (!lock.acquired) return [];
+  }
   const kept: string[] = [];
   try {
     for (const name of names) {
