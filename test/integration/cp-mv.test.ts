@@ -98,6 +98,33 @@ describe('cp', () => {
     expect(md5(await body('multi/big.bin'))).toBe(md5(big));
   });
 
+  it('a multipart copy tells its progress part by part, each part as it is copied, before the copy is done', async () => {
+    const s3 = inject('s3');
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+    const runtime: Runtime = await openRuntime(
+      { endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true },
+      { signal: new AbortController().signal, stopping: new AbortController().signal },
+    );
+    const told: string[] = [];
+    let moved = 0;
+    runtime.ctx.events.on('transfer:progress', (e) => {
+      moved += e.bytes;
+      told.push(`progress ${e.bytes}`);
+    });
+    runtime.ctx.events.on('transfer:done', (e) => told.push(`done ${e.size}`));
+    try {
+      const outcome = await copyObject(runtime.ctx, { bucket, key: 'src/big.bin' }, { bucket, key: 'progress/big.bin' });
+      expect(outcome.kind).toBe('copied');
+      // The source's parts: 5 MiB, 5 MiB and the rest, told in the order they were copied.
+      const parts = told.filter((line) => line.startsWith('progress')).map((line) => Number(line.split(' ')[1]));
+      expect([...parts].sort((a, b) => a - b)).toEqual([big.length - 10 * MiB, 5 * MiB, 5 * MiB]);
+      expect(moved).toBe(big.length);
+      expect(told.at(-1)).toBe(`done ${big.length}`);
+    } finally {
+      runtime.close();
+    }
+  });
+
   it("a multipart copy keeps the source's full-object CRC32 where the server takes part copies into an upload that asks for one; MinIO does not: there the copy keeps the ETag alone, with no warning", async () => {
     const { checksummedPartCopies } = inject('s3').capabilities;
     const stat = async (key: string) => lastJson<{ etag: string; checksums: Record<string, string>; metadata: Record<string, string> }>(await cli(['stat', `s3://${bucket}/${key}`, '--json']));

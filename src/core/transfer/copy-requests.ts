@@ -166,7 +166,8 @@ export async function putMarker(ctx: TransferContext, from: HeadDetails, head: H
  * UploadPartCopy, part for part in the source's own layout: each copied part's ETag is the MD5 of
  * that range of the source, so the MD5 of the part ETags must give the source's multipart ETag back
  * before the upload is completed. A single-part source (only above a lowered limit) is copied as one
- * part, whose ETag must be the source's MD5.
+ * part, whose ETag must be the source's MD5. `progress` is told the bytes of each part copied, and
+ * told them back (negative) for parts whose upload is given up.
  */
 export async function copyInParts(
   ctx: TransferContext,
@@ -176,6 +177,7 @@ export async function copyInParts(
   to: ObjectRef,
   options: CopyOptions,
   layout: 'guess' | 'exact',
+  progress?: (bytes: number) => void,
 ): Promise<CopyResult> {
   if (partCount === undefined && from.size > MAX_SINGLE_COPY) throw failure(`${formatS3Url(from)}: a single-part object over 5 GiB cannot exist; the server's ETag ${from.etag ?? ''} is not understood`);
   const sizes =
@@ -192,7 +194,18 @@ export async function copyInParts(
   // The source's full-object CRC32 is the copy's too (the same bytes): asked for, and sent at completion
   // for the server to check, where the server takes part copies into such an upload (not MinIO).
   const crc32 = hasWholeObjectChecksum(from.checksums) ? from.checksums.crc32 : undefined;
-  const upload = await startAndCopyParts(ctx, to, stored, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes), { fullObjectCrc32: crc32 !== undefined });
+  let copiedBytes = 0;
+  const copied = (bytes: number) => {
+    copiedBytes += bytes;
+    progress?.(bytes);
+  };
+  const giveBack = () => {
+    if (copiedBytes !== 0) copied(-copiedBytes);
+  };
+  const upload = await startAndCopyParts(ctx, to, stored, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes), { fullObjectCrc32: crc32 !== undefined }, copied).catch((error: unknown) => {
+    giveBack();
+    throw error;
+  });
   try {
     const { parts } = upload;
     // The destination's encryption (a flag, or the bucket's default that only the answers tell) decides
@@ -216,6 +229,7 @@ export async function copyInParts(
     return { versionId: completed.versionId && completed.versionId !== 'null' ? completed.versionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {
     await abortQuietly(ctx, to, upload.uploadId);
+    giveBack();
     throw error;
   }
 }
@@ -240,15 +254,23 @@ async function startAndCopyParts(
   source: CopySource,
   parts: readonly PartToCopy[],
   { fullObjectCrc32 }: { fullObjectCrc32: boolean },
+  copied: (bytes: number) => void,
 ): Promise<CopiedUpload> {
   const upload = await createMultipartUpload(ctx, to, stored, { fullObjectCrc32 });
+  let copiedHere = 0;
+  const counted = (bytes: number) => {
+    copiedHere += bytes;
+    copied(bytes);
+  };
   try {
-    return { ...upload, parts: await copyParts(ctx, to, upload.uploadId, source, parts), fullObjectCrc32 };
+    return { ...upload, parts: await copyParts(ctx, to, upload.uploadId, source, parts, counted), fullObjectCrc32 };
   } catch (error) {
     await abortQuietly(ctx, to, upload.uploadId);
     if (!fullObjectCrc32 || errorCodeOf(error) !== 'InvalidArgument') throw error;
   }
-  return startAndCopyParts(ctx, to, stored, source, parts, { fullObjectCrc32: false });
+  // The parts copied into the upload given up are copied again.
+  if (copiedHere !== 0) copied(-copiedHere);
+  return startAndCopyParts(ctx, to, stored, source, parts, { fullObjectCrc32: false }, copied);
 }
 
 /**

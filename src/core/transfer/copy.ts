@@ -55,7 +55,7 @@ export async function copyObject(ctx: TransferContext, source: ObjectRef, destin
   const path = formatS3Url(source);
   ctx.events.emit('transfer:start', { id, direction: 'copy', ref: destination, path, size: from.size });
   try {
-    const outcome = await copyAndProve(ctx, source, sourceHead, from, destination, options);
+    const outcome = await copyAndProve(ctx, source, sourceHead, from, destination, options, (bytes) => ctx.events.emit('transfer:progress', { id, bytes }));
     if (outcome.kind === 'copied') ctx.events.emit('transfer:done', { id, ref: destination, path, size: outcome.object.size, result: { ...outcome.object, path } });
     return outcome;
   } catch (error) {
@@ -72,6 +72,7 @@ async function copyAndProve(
   from: HeadDetails,
   destination: ObjectRef,
   options: CopyOptions,
+  progress: (bytes: number) => void,
 ): Promise<CopyOutcome> {
   if (sourceHead.SSECustomerAlgorithm) throw failure(`${formatS3Url(source)} is encrypted with a customer key (SSE-C): it cannot be copied without it`);
   const partCount = from.etag ? multipartEtagPartCount(from.etag) : undefined;
@@ -83,10 +84,10 @@ async function copyAndProve(
           if (!(await markerCopyRefused(ctx, source, from, error))) throw error;
           return putMarker(ctx, from, sourceHead, destination, options);
         })
-      : copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess').catch((error: unknown) => {
+      : copyInParts(ctx, from, sourceHead, partCount, destination, options, 'guess', progress).catch((error: unknown) => {
           // Parts of unequal sizes between an equal first and last: copy again in the layout asked part by part.
           if (!(error instanceof LayoutGuessedWrong)) throw error;
-          return copyInParts(ctx, from, sourceHead, partCount, destination, options, 'exact');
+          return copyInParts(ctx, from, sourceHead, partCount, destination, options, 'exact', progress);
         }))().catch((error: unknown) => {
     // The source's bucket was just read: a bucket missing now is the destination's, whatever the
     // answer names (MinIO names the source's).

@@ -174,11 +174,12 @@ export interface PartToCopy extends PartRange {
  * an upload's own parts copied onto a new upload of the key) must come back with the ETag of the MD5
  * it was sent with, and its CRC32 (where the answer gives one) the CRC32 sent, so the completion is
  * proven exactly as the upload's was; any other part keeps the ETag it is given, for the caller to
- * check against the source's. The first part that fails for good cancels the rest.
+ * check against the source's. The first part that fails for good cancels the rest. `copied` is told
+ * each part's size as that part is copied (a copy's progress).
  */
-export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: ReadonlyArray<PartToCopy & { sent: SentPart }>): Promise<SentPart[]>;
-export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: readonly PartToCopy[]): Promise<UploadedPart[]>;
-export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: readonly PartToCopy[]): Promise<UploadedPart[]> {
+export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: ReadonlyArray<PartToCopy & { sent: SentPart }>, copied?: (bytes: number) => void): Promise<SentPart[]>;
+export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: readonly PartToCopy[], copied?: (bytes: number) => void): Promise<UploadedPart[]>;
+export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: string, source: CopySource, parts: readonly PartToCopy[], copied?: (bytes: number) => void): Promise<UploadedPart[]> {
   const { UploadPartCopyCommand } = await sdk();
   const abort = childAbort(ctx.signal);
   const path = `${source.ref.bucket}/${source.ref.key.split('/').map(encodeURIComponent).join('/')}`;
@@ -222,10 +223,16 @@ export async function copyParts(ctx: TransferContext, to: ObjectRef, uploadId: s
           return { ...sent, etag, etagIsMd5 };
         },
         abort.signal,
-      ).catch((error: unknown) => {
-        abort.abort(error);
-        throw error;
-      }),
+      ).then(
+        (part) => {
+          copied?.(end - start);
+          return part;
+        },
+        (error: unknown) => {
+          abort.abort(error);
+          throw error;
+        },
+      ),
     ),
   );
 }
