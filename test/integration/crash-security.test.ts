@@ -1,10 +1,13 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
 import {
+  BIN,
   crc32Base64,
   createTestBucket,
   emptyAndDeleteBucket,
@@ -143,6 +146,51 @@ describe('kill -9 in the middle, then the same command again', () => {
     const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--json'], { env });
     expect(again.code).toBe(0);
     expect(lastJson<{ objects: Array<{ crc32: string; partsReused: number }> }>(again).objects[0]).toMatchObject({ crc32: crc32Base64(data), partsReused: expect.any(Number) });
+  });
+});
+
+describe('a signal while the modules are still loading', () => {
+  // The signal is sent from inside the process at the moment bin/datalake hands over from its early
+  // handler to the run's own (a preloaded module wraps process.off): delivered, not yet dispatched.
+  const preload = () => {
+    const path = join(work.path, 'signal-at-handover.mjs');
+    writeFileSync(
+      path,
+      `const off = process.off.bind(process);
+let sent = false;
+process.off = process.removeListener = function (name, listener) {
+  if (name === 'SIGINT' && listener && listener.name === 'early' && !sent) { sent = true; process.kill(process.pid, 'SIGINT'); }
+  return off(name, listener);
+};
+`,
+    );
+    return path;
+  };
+
+  it('is answered: rm -r deletes nothing and exits 130 with the interrupted document; ls of two pages stops before the second', async () => {
+    const client = testClient();
+    const keys = Array.from({ length: 1001 }, (_, i) => `handover/k${String(i).padStart(4, '0')}`);
+    await Promise.all(keys.map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }))));
+    client.destroy();
+    const hooked = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', pathToFileURL(preload()).href, BIN, ...args], { env: s3Env(), stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const removal = await hooked(['rm', '-r', `s3://${bucket}/handover/`, '--json']);
+    expect(removal.stderr).toContain('SIGINT received');
+    expect(removal.code).toBe(130);
+    expect(JSON.parse(removal.stdout)).toMatchObject({ deleted: [], error: { code: 'interrupted' } });
+    const listing = await hooked(['ls', `s3://${bucket}/handover/`, '--json']);
+    expect(listing.code).toBe(130);
+    expect(JSON.parse(listing.stdout)).toMatchObject({ count: 1000, error: { code: 'interrupted' } });
+    const all = await runCli(['ls', `s3://${bucket}/handover/`, '--json']);
+    expect(JSON.parse(all.stdout)).toMatchObject({ count: 1001 });
   });
 });
 

@@ -41,6 +41,8 @@ export async function* listObjects(ctx: TransferContext, where: ObjectRef, optio
     yield* entries;
     if (entries.length > 0) last = entryKey(entries[entries.length - 1]!);
     continuationToken = page.isTruncated ? page.nextContinuationToken : undefined;
+    // An interrupt asks for no new page: the run ends with what it has read (its caller says so).
+    if (continuationToken && ctx.stopping?.aborted) throw ctx.stopping.reason;
   } while (continuationToken);
 }
 
