@@ -4,15 +4,10 @@
  * `_last_checkpoint` last.
  */
 
-const LOG_SEGMENT = '_delta_log';
+import { deltaTableRootOf } from '../config/tree-layout.js';
 
-/** The table root of a `_delta_log` entry (`''` for a table at the sync root), else undefined. */
-export function deltaTableRootOf(name: string): string | undefined {
-  const segments = name.split('/');
-  const index = segments.lastIndexOf(LOG_SEGMENT);
-  if (index === -1 || index === segments.length - 1) return undefined;
-  return segments.slice(0, index).join('/');
-}
+// Where a table's log is told by its name is the layout's rule too (a table is placed whole).
+export { deltaTableRootOf };
 
 /**
  * Sort key inside one table's log: version, then commit JSON before the checkpoint of that version,
