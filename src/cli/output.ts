@@ -194,11 +194,13 @@ const NAMED_CONTROLS: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r':
  * characters (Unicode's Cf: the bidirectional controls U+061C, U+200E–U+200F, U+202A–U+202E,
  * U+2066–U+2069, which reorder what follows them, so `invoice\u202eFDP.exe` shows as
  * `invoiceexe.PDF`; the zero-width ones U+200B–U+200D, U+2060–U+2064, U+FEFF; the soft hyphen U+00AD;
- * the tag characters U+E0000–U+E007F), the line and paragraph separators (U+2028, U+2029) and every
- * space but the ASCII one (U+00A0 and the like): so that two names never print alike. JSON text escapes
- * these as well (jsonText).
+ * the tag characters U+E0000–U+E007F), every other character Unicode says to show as nothing
+ * (Default_Ignorable_Code_Point: the combining grapheme joiner U+034F, the variation selectors, the
+ * Hangul fillers U+115F, U+1160, U+3164, U+FFA0), the blank Braille pattern U+2800, the line and
+ * paragraph separators (U+2028, U+2029) and every space but the ASCII one (U+00A0 and the like): so
+ * that two names never print alike. JSON text escapes these as well (jsonText).
  */
-const INVISIBLE = String.raw`\p{Cf}\u2028\u2029\p{Zs}`;
+const INVISIBLE = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\u2800\u2028\u2029\p{Zs}`;
 
 /**
  * What a printed line escapes: control characters (C0, DEL and C1), INVISIBLE (not the ASCII space),

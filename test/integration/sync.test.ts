@@ -467,6 +467,7 @@ describe('unattended runs', () => {
     ['a shard outside 0..N-1', ['--shard', '4/4'], /index 4 is outside 0\.\.3/],
     ['a malformed shard', ['--shard', 'half'], /invalid --shard/],
     ['--max-delete without --delete', ['--max-delete', '5'], /goes with --delete/],
+    ['an --exclude naming a folder as rsync does (it would match no file, and --delete would go on)', ['--delete', '--exclude', 'sub/'], /--exclude 'sub\/' ends in '\/'.*use 'sub\/\*\*'/],
   ])('bad input: %s exits 2', async (_label, extra, message) => {
     const result = await runCli(['sync', tree, baseline, ...extra], { env: env(stateOf('bad-input')) });
     expect(result.code).toBe(2);

@@ -37,6 +37,15 @@ describe('names in printed lines', () => {
     expect(JSON.parse(jsonText(value))).toEqual(value);
   });
 
+  it('characters shown as nothing or as a blank are escaped: names that differ by them never print alike', () => {
+    expect(escapeControls('k/a\u034fb k/a\ufe0fb k/\u3164 k/\u115f k/\u2800 k/\uffa0')).toBe('k/a\\u034fb k/a\\ufe0fb k/\\u3164 k/\\u115f k/\\u2800 k/\\uffa0');
+    const value = { key: 'k/a\u034fb\u3164\u2800' };
+    expect(jsonText(value)).toBe('{"key":"k/a\\u034fb\\u3164\\u2800"}');
+    expect(JSON.parse(jsonText(value))).toEqual(value);
+    // Letters, marks and symbols that show are left as they are.
+    expect(escapeControls('café naïve 日本 ✓')).toBe('café naïve 日本 ✓');
+  });
+
   it("a log line keeps its own line break: only what is inside the record's strings is escaped", () => {
     expect(escapeJsonText('{"msg":"x\u0085"}\n')).toBe('{"msg":"x\\u0085"}\n');
   });

@@ -16,6 +16,11 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
   if (rules.length === 0) return () => true;
   const matchers = rules.map((rule) => {
     if (rule.pattern.trim() === '') throw usageError(`empty --${rule.kind} pattern`);
+    // Patterns match file names and keys, never a folder itself: `logs/` (rsync's way of naming a
+    // folder) would match nothing, and with --delete leave the folder's files to be deleted.
+    if (rule.pattern.endsWith('/')) {
+      throw usageError(`--${rule.kind} '${rule.pattern}' ends in '/': patterns match files, so it would match nothing`, `to match a folder and everything in it, use '${rule.pattern}**'`);
+    }
     return { kind: rule.kind, test: picomatch(rule.pattern, { dot: true, basename: !rule.pattern.includes('/') }) };
   });
   return (name) => {
