@@ -62,13 +62,17 @@ export function exitCodeFor(error: unknown, signal: NodeJS.Signals | undefined):
 
 /**
  * Maps anything thrown to one line on stderr and its exit code; with `--json`, stdout still gets one
- * document, with an `error` beside whatever completed. `signal`: the one that stopped the run, if any.
+ * document, with an `error` beside whatever completed; the log (once the command opened one), one
+ * record of the run's failure. `signal`: the one that stopped the run, if any.
  */
 export function reportError(error: unknown, options: { debug: boolean; json: boolean; signal?: NodeJS.Signals | undefined }): number {
   const { debug } = options;
   const code = exitCodeFor(error, options.signal);
-  // Its items were named one by one and its summary is out: nothing more to print.
-  if (error instanceof ItemsFailed) return code;
+  // Its items were named one by one and its summary is out: nothing more to print (and each item logged).
+  if (error instanceof ItemsFailed) {
+    currentOutput()?.logRunFailure({ exitCode: code, code: 'failed', failed: error.count });
+    return code;
+  }
   if (error instanceof CommanderError) {
     // commander has printed its own line (or the help); --json adds the document.
     if (!helpOrVersion(error) && options.json) printErrorDocument({ code: 'usage', message: joinedLines(error.message.replace(/^error: /, '')) });
@@ -81,17 +85,22 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   const explained: DatalakeError = isDatalakeError(error) ? error : (localStateFailure(error) ?? explainError(error, { endpoint }));
   process.stderr.write(`${errorLine(explained)}\n`);
   // The S3 or system code behind the error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted).
-  if (options.json) printErrorDocument(jsonError(explained));
+  const json = jsonError(explained);
+  currentOutput()?.logRunFailure({ exitCode: code, code: json.code, error: json.message });
+  if (options.json) printErrorDocument(json);
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
   return code;
 }
 
 /**
  * A second signal ends the process at once, before the command can report: with `--json`, stdout
- * still gets its one document (unless one is out already), with the interrupt as its `error`.
+ * still gets its one document (unless one is out already), with the interrupt as its `error`; the
+ * log, its record of the run's failure.
  */
-export function reportStoppedNow(reason: DatalakeError, json: boolean): void {
-  if (json) printErrorDocument(jsonError(reason));
+export function reportStoppedNow(reason: DatalakeError, json: boolean, exitCode: number): void {
+  const error = jsonError(reason);
+  currentOutput()?.logRunFailure({ exitCode, code: error.code, error: error.message });
+  if (json) printErrorDocument(error);
 }
 
 function jsonError(explained: DatalakeError): JsonError {

@@ -57,7 +57,7 @@ class Interruption {
         this.hard.abort(new DatalakeError('interrupted', `interrupted by ${name}`));
         process.stderr.write(`datalake: ${name} again: stopping now\n`);
         // The command will not get to report: its --json document is printed here (argv before its output exists).
-        reportStoppedNow(this.soft.signal.reason as DatalakeError, currentOutput()?.mode.json ?? process.argv.includes('--json'));
+        reportStoppedNow(this.soft.signal.reason as DatalakeError, currentOutput()?.mode.json ?? process.argv.includes('--json'), this.exitCode());
         process.exit(this.exitCode());
       }
       this.received = name;

@@ -63,13 +63,19 @@ function exists(path: string): boolean {
   }
 }
 
-/** Log lines are a subscriber to the engine's events, like progress bars and the summary. */
+/**
+ * Log lines are a subscriber to the engine's events, like progress bars and the summary. Failures
+ * are not events of the engine's: Output logs each failed item and the run's failure.
+ */
 export function logTransferEvents(events: TransferEvents, logger: Logger): void {
   events.on('transfer:start', (e) => logger.debug({ transfer: e.id, direction: e.direction, bucket: e.ref.bucket, key: e.ref.key, path: e.path, size: e.size }, 'transfer started'));
   events.on('transfer:done', (e) =>
     logger.info({ transfer: e.id, bucket: e.ref.bucket, key: e.ref.key, path: e.path, size: e.size, ...(e.partsReused ? { partsReused: e.partsReused } : {}) }, 'transfer done'),
   );
-  events.on('transfer:failed', (e) => logger.error({ transfer: e.id, bucket: e.ref.bucket, key: e.ref.key, path: e.path, error: describeError(e.error) }, 'transfer failed'));
+  // What a transfer met, as it met it. Whether that fails its item (recorded, the run goes on) or the
+  // whole run (no such bucket, refused credentials) is decided after, and logged where it is told
+  // (Output.failed, Output.logRunFailure): at error level the log says what the run says.
+  events.on('transfer:failed', (e) => logger.debug({ transfer: e.id, bucket: e.ref.bucket, key: e.ref.key, path: e.path, error: describeError(e.error) }, 'transfer error'));
   events.on('retry', (notice) =>
     logger.warn(
       {

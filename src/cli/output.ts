@@ -1,4 +1,5 @@
 import { fstatSync } from 'node:fs';
+import type { Logger } from 'pino';
 import type { DatalakeError } from '../core/errors.js';
 
 export interface OutputMode {
@@ -6,9 +7,20 @@ export interface OutputMode {
   quiet: boolean;
 }
 
+/** Where a failed item is, for its log record: what the command knows of it. */
+export interface FailedWhere {
+  bucket?: string | undefined;
+  key?: string | undefined;
+  path?: string | undefined;
+  /** The error's code, as `--json` gives it. */
+  code?: string | undefined;
+}
+
 /**
  * Everything a command prints goes through here: human lines on stdout, one JSON document with
- * `--json`, warnings and errors as single lines on stderr.
+ * `--json`, warnings and errors as single lines on stderr — and each failure, of an item or of the
+ * run, as one record of the run's log too (`--log-file`, `--log-level`), so that a log read alone
+ * tells what failed.
  */
 export class Output {
   private batch: string | undefined;
@@ -21,6 +33,9 @@ export class Output {
 
   /** A progress bar on the terminal: lines printed while it is up go above it. */
   private display: StatusDisplay | undefined;
+
+  /** The run's pino log, when one was asked for. */
+  logger: Logger | undefined;
 
   constructor(readonly mode: OutputMode) {
     runOutput = this;
@@ -121,9 +136,24 @@ export class Output {
     if (!this.mode.quiet) this.stderr(`datalake: warning: ${oneLine(text)}\n`);
   }
 
-  /** A failed object, named (escaped as every line names it), with what went wrong; printed even with --quiet. */
-  failed(what: string, reason: string): void {
+  /**
+   * A failed item, named (escaped as every line names it), with what went wrong; printed even with
+   * --quiet. Every item a run records as failed and goes on from is told here, and so logged here:
+   * one record at level error, the item as the line names it, where it is, and the same reason.
+   */
+  failed(what: string, reason: string, where: FailedWhere = {}): void {
     this.stderr(`datalake: failed: ${escapeControls(what)}: ${oneLine(reason)}\n`);
+    this.logger?.error({ item: what, ...definedFields(where), error: oneLine(reason) }, 'item failed');
+  }
+
+  /**
+   * The run's end, when it fails, as the log's last record: its error (the line stderr shows, at level
+   * fatal), or how many items failed (at level error: each has its own record), with the exit code.
+   */
+  logRunFailure(end: { exitCode: number; code: string } & ({ error: string } | { failed: number })): void {
+    if (!this.logger) return;
+    if ('error' in end) this.logger.fatal(end, 'run failed');
+    else this.logger.error(end, `run failed: ${end.failed} item${end.failed === 1 ? '' : 's'} failed`);
   }
 
   private stderr(text: string): void {
@@ -133,6 +163,11 @@ export class Output {
 }
 
 const BATCH_CHARACTERS = 64 * 1024;
+
+/** A log record's fields without those not known (an empty path is not known either). */
+function definedFields(fields: FailedWhere): FailedWhere {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined && value !== ''));
+}
 
 /** What Output needs of a progress display (src/cli/progress.ts). */
 export interface StatusDisplay {

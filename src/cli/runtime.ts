@@ -24,14 +24,18 @@ export interface Runtime {
   close(): void;
 }
 
-/** Checks what can be checked without a network: settings and log options. Usage errors only. */
+/**
+ * Checks what can be checked without a network: log options, then settings. Usage errors only. The
+ * log is opened first, so that a setting refused is in it as the run's error.
+ */
 export async function resolveGlobals(options: GlobalOptions): Promise<{ settings: Settings; out: Output }> {
   if (options.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(options.logLevel)) {
     throw usageError(`invalid --log-level '${options.logLevel}'`, `use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const out = new Output({ json: options.json === true, quiet: options.quiet === true });
+  out.logger = await createLogger({ level: options.logLevel, file: options.logFile });
   const settings = await resolveSettings(options);
   runSettings = settings;
-  const out = new Output({ json: options.json === true, quiet: options.quiet === true });
   return { settings, out };
 }
 
@@ -68,7 +72,7 @@ export async function openRuntime(
   // is not an exception but a line V8 prints on stderr, so it is set only where V8 has it.
   if (Number(process.versions.v8.split('.')[0]) < 12) v8.setFlagsFromString('--interrupt-budget=1048576');
   const events = new TransferEvents();
-  const logger = await createLogger({ level: options.logLevel, file: options.logFile });
+  const { logger } = out;
   if (logger) logTransferEvents(events, logger);
   events.on('warning', (warning) => out.warn(warning.message));
 

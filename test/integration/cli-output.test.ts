@@ -9,7 +9,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileNameFor } from '../../src/core/config/state-paths.js';
 import { acquireSyncLock } from '../../src/core/sync/lock.js';
-import { BIN, createTestBucket, curl, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+import { escapeControls } from '../../src/cli/output.js';
+import { BIN, LOG_ERROR, LOG_FATAL, createTestBucket, curl, emptyAndDeleteBucket, logRecords, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 
 let client: S3Client;
 let bucket: string;
@@ -622,6 +623,77 @@ describe('control characters in names never reach the terminal raw', () => {
     expect(result.stderr).toMatch(/^datalake: failed: /m);
     expect(result.stderr).not.toMatch(raw);
     expect(result.stderr).toContain('clear\\x1b[2Jscreen.txt');
+  });
+});
+
+/**
+ * A cron job that reads only the `--log-file` sees every failure: each item a run fails and goes on
+ * from is one record at level error (what, where, why: the line stderr shows), and a run that fails
+ * ends the log with one record of it and its exit code — never a secret.
+ */
+describe('the log tells every failure', () => {
+  const LONG = `lg/cp/${Array.from({ length: 5 }, () => 'n'.repeat(200)).join('/')}/x.csv`;
+  const local = join(work.path, 'logged-failures');
+  const badName = Buffer.concat([Buffer.from(join(local, 'up', 'bad')), Buffer.from([0xff]), Buffer.from('.txt')]);
+
+  beforeAll(async () => {
+    mkdirSync(join(local, 'up'), { recursive: true });
+    writeFileSync(join(local, 'up', 'ok.txt'), 'ok');
+    // Not UTF-8: no key can be made of it (put -r and sync up fail it alone).
+    writeFileSync(badName, 'bad');
+    mkdirSync(join(local, 'verify'), { recursive: true });
+    writeFileSync(join(local, 'verify', 'here.csv'), 'body of lg/ver/here.csv');
+    const keys = ['lg/get/ok.csv', 'lg/get/bs\\x', 'lg/ver/here.csv', 'lg/ver/gone.csv', 'lg/cp/ok.csv', LONG, 'lg/mv/ok.csv', LONG.replace('lg/cp/', 'lg/mv/')];
+    for (const key of keys) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}` }));
+  });
+
+  /** A run with --json and its own --log-file: its exit code, its failed items as --json lists them, its log. */
+  async function logged(label: string, args: string[]) {
+    const log = join(local, `${label}.log`);
+    const result = await runCli([...args, '--json', '--log-file', log]);
+    const document = JSON.parse(result.stdout) as { failed: Array<{ key?: string; path?: string }> | number; errors?: Array<{ name: string }>; missing?: string[] };
+    return { result, document, records: logRecords(log) };
+  }
+
+  it('put -r, get -r, sync up and down, cp -r, mv -r and verify -r: one error record for each failed item, and the run\'s end with exit code 1', async () => {
+    const runs: Array<[string, string[], string]> = [
+      // Named as lines name them: the byte that is not UTF-8 as \xff, a backslash doubled.
+      ['put', ['put', '-r', join(local, 'up'), `s3://${bucket}/lg/put/`], 'bad\\xff.txt'],
+      ['get', ['get', '-r', `s3://${bucket}/lg/get/`, join(local, 'got')], 'bs\\\\x'],
+      ['sync-up', ['sync', join(local, 'up'), `s3://${bucket}/lg/sync/`], 'bad\\xff.txt'],
+      ['sync-down', ['sync', `s3://${bucket}/lg/get/`, join(local, 'synced')], 'bs\\\\x'],
+      ['cp', ['cp', '-r', `s3://${bucket}/lg/cp/`, `s3://${bucket}/a-longer-destination/`], LONG],
+      ['mv', ['mv', '-r', `s3://${bucket}/lg/mv/`, `s3://${bucket}/a-longer-destination/`], LONG.replace('lg/cp/', 'lg/mv/')],
+      ['verify', ['verify', '-r', `s3://${bucket}/lg/ver/`, '--local', join(local, 'verify')], 'lg/ver/gone.csv'],
+    ];
+    for (const [label, args, named] of runs) {
+      const { result, document, records } = await logged(label, args);
+      expect(result.code, `${label}: ${result.stderr}`).toBe(1);
+      const failedLines = result.stderr.split('\n').filter((line) => line.startsWith('datalake: failed: '));
+      expect(failedLines, `${label}: ${result.stderr}`).toHaveLength(1);
+      const itemRecords = records.filter((record) => record.msg === 'item failed');
+      expect(itemRecords, label).toHaveLength(1);
+      const [item] = itemRecords;
+      expect(item!.level, label).toBe(LOG_ERROR);
+      // What the line names, where, and the same reason.
+      expect(failedLines[0], label).toBe(`datalake: failed: ${escapeControls(item!.item as string)}: ${item!.error as string}`);
+      expect(failedLines[0], label).toContain(named);
+      expect(item!.key ?? item!.path, label).toEqual(expect.any(String));
+      const listed = Array.isArray(document.failed) ? document.failed.length : (document.missing?.length ?? document.errors?.length);
+      expect(listed, label).toBe(1);
+      // Only failures are at error level: the item's, then the run's end.
+      const errors = records.filter((record) => record.level >= LOG_ERROR);
+      expect(errors.map((record) => record.msg), label).toEqual(['item failed', 'run failed: 1 item failed']);
+      expect(errors[1], label).toMatchObject({ level: LOG_ERROR, exitCode: 1, failed: 1 });
+      expect(JSON.stringify(records), label).not.toContain(s3Env().AWS_SECRET_ACCESS_KEY);
+    }
+  });
+
+  it("a run's fatal error is one record at level fatal: the line stderr shows, and the exit code", async () => {
+    const log = join(local, 'fatal.log');
+    const result = await runCli(['put', join(local, 'up', 'ok.txt'), `s3://${bucket}/lg/x.txt`, '--concurrency', 'lots', '--log-file', log]);
+    expect(result.code).toBe(2);
+    expect(logRecords(log)).toEqual([expect.objectContaining({ level: LOG_FATAL, msg: 'run failed', exitCode: 2, code: 'usage', error: result.stderr.trim().replace(/^datalake: error: /, '') })]);
   });
 });
 

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { copyObject } from '../../src/core/transfer/copy.js';
 import { openRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { BIN, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { BIN, createTestBucket, emptyAndDeleteBucket, expectRunFailedAsAWhole, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -441,6 +441,19 @@ describe('an object that fails alone in a recursive run', () => {
     expect(document.failed).toEqual([{ key: long, error: expect.stringMatching(/over the 1024-byte limit/), code: 'failed' }]);
     expect(document.error.code).toBe('failed');
     expect(await listKeys(client, bucket, 'lk/')).toEqual([long]);
+  });
+});
+
+describe('a destination bucket that does not exist', () => {
+  it('cp -r and mv -r fail the whole run with one line naming it, as aws s3 does: --json and the log say that alone; every source kept', async () => {
+    const missing = `nosuch-${randomBytes(4).toString('hex')}`;
+    await Promise.all(['nb/a.csv', 'nb/b.csv'].map((key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }))));
+    for (const command of ['cp', 'mv']) {
+      const log = join(work.path, `no-bucket-${command}.log`);
+      const result = await cli([command, '-r', `s3://${bucket}/nb/`, `s3://${missing}/y/`, '--json', '--log-file', log]);
+      expectRunFailedAsAWhole(result, log, new RegExp(`^datalake: error: no such bucket '${missing}'`));
+      expect(await listKeys(client, bucket, 'nb/')).toEqual(['nb/a.csv', 'nb/b.csv']);
+    }
   });
 });
 

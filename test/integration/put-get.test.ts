@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, motoClient, motoEnv, runCli, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, expectRunFailedAsAWhole, lastJson, listKeys, motoClient, motoEnv, runCli, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -255,6 +255,25 @@ describe('standard input and output', () => {
     expect(get.code).toBe(0);
     expect(get.stdoutBytes.length).toBe(size);
     expect(md5(get.stdoutBytes)).toBe(md5(data));
+  });
+});
+
+describe('a bucket that does not exist', () => {
+  it('put -r into it fails the whole run with one line naming it: --json and the log say that alone, no per-file failures', async () => {
+    const missing = `nosuch-${randomBytes(4).toString('hex')}`;
+    const tree = join(work.path, 'to-no-bucket');
+    mkdirSync(tree, { recursive: true });
+    for (const name of ['a.csv', 'b.csv']) writeFileSync(join(tree, name), name);
+    const log = join(work.path, 'no-bucket-put.log');
+    const result = await runCli(['put', '-r', tree, `s3://${missing}/y/`, '--json', '--log-file', log]);
+    if (!inject('s3').capabilities.putNeedsBucket) {
+      // The server made the bucket on the first PUT into it: the files are there, as asked.
+      expect(result.code, result.stderr).toBe(0);
+      expect(await listKeys(client, missing, 'y/')).toEqual(['y/a.csv', 'y/b.csv']);
+      await emptyAndDeleteBucket(client, missing);
+      return;
+    }
+    expectRunFailedAsAWhole(result, log, new RegExp(`^datalake: error: no such bucket '${missing}'`));
   });
 });
 

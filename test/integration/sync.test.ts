@@ -6,7 +6,7 @@ import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { fileNameFor } from '../../src/core/config/state-paths.js';
-import { createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
+import { createTestBucket, emptyAndDeleteBucket, expectRunFailedAsAWhole, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient } from '../support/harness.js';
 import { runPython } from '../support/python.js';
 
 interface SyncJson {
@@ -447,6 +447,13 @@ describe('shards', () => {
 });
 
 describe('unattended runs', () => {
+  it('a sync up into a bucket that does not exist fails the whole run with one line naming it: --json and the log say that alone', async () => {
+    const missing = `nosuch-${randomBytes(4).toString('hex')}`;
+    const log = join(work.path, 'no-bucket-sync.log');
+    const result = await runCli(['sync', tree, `s3://${missing}/y/`, '--json', '--log-file', log], { env: env(stateOf('no-bucket')) });
+    expectRunFailedAsAWhole(result, log, new RegExp(`^datalake: error: no such bucket '${missing}'`));
+  });
+
   it('a second sync of the same source and destination exits 1 while the first holds the lock', async () => {
     const remote = baseline;
     const state = stateOf('lock');

@@ -1,8 +1,8 @@
 /**
  * Objects named like datalake's temporary download files (`.x.datalake-part`, its `.json` record, its
- * `.lock`): never written under such a name, so that no file of the user's sits where the next
- * download of `x` keeps (and removes) its own; and a file there that is not datalake's record is
- * left alone.
+ * `.lock`): never written under such a name, nor under a folder so named, so that no file or folder
+ * of the user's sits where the next download of `x` keeps (and removes) its own; and a file there
+ * that is not datalake's record is left alone.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,6 +88,89 @@ describe('get -r and sync down: the refusal says to download such an object unde
     }
     expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletions skipped because 2 transfers failed');
     expect(readdirSync(folder).sort()).toEqual(['stray', 'x']);
+  });
+});
+
+describe('a key under a folder named like a temporary download file (`d/.q.datalake-part/inner.csv`)', () => {
+  // `d/q` is the namesake whose download keeps its temporary file where that folder would stand.
+  const FOLDER_KEYS = ['f/d/.q.datalake-part/inner.csv', 'f/.top.datalake-part.lock/deep/x.csv'];
+  const why = (key: string, folder: string) => `key '${key}' is under a folder named like a temporary file of datalake's downloads ('${folder}'); not downloaded`;
+  const folderOf = (key: string) => (key.includes('.q.') ? 'd/.q.datalake-part/' : '.top.datalake-part.lock/');
+  interface SyncJson {
+    transferred: number;
+    failed: number;
+    deleted: number;
+    skipped: number;
+    errors: Array<{ name: string; error: string }>;
+  }
+  /** Every file under a folder, by its path relative to it. */
+  const filesUnder = (root: string): string[] =>
+    readdirSync(root, { withFileTypes: true, recursive: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name).slice(root.length + 1))
+      .sort();
+  const failedLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('datalake: failed: '));
+
+  beforeAll(async () => {
+    for (const key of ['f/ok.csv', 'f/d/q', ...FOLDER_KEYS]) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `content of ${key}` }));
+  });
+
+  it('get -r: each such object failed with one line naming the key and the folder, the others downloaded, nothing written for it, exit 1; a later get of d/q works', async () => {
+    const folder = join(work.path, 'folder-get');
+    const result = await cli(['get', '-r', `s3://${bucket}/f/`, folder, '--json']);
+    expect(result.code, result.stderr).toBe(1);
+    const json = lastJson<{ objects: Array<{ key: string }>; failed: Array<{ key: string; error: string; code: string }> }>(result);
+    expect(json.objects.map((object) => object.key).sort()).toEqual(['f/d/q', 'f/ok.csv']);
+    expect(json.failed.map((item) => item.key).sort()).toEqual([...FOLDER_KEYS].sort());
+    for (const item of json.failed) {
+      expect(item.error).toContain(why(item.key, folderOf(item.key)));
+      expect(item.code).toBe('failed');
+    }
+    expect(failedLines(result.stderr)).toHaveLength(2);
+    for (const key of FOLDER_KEYS) expect(failedLines(result.stderr).filter((line) => line.includes(why(key, folderOf(key))))).toHaveLength(1);
+    expect(filesUnder(folder)).toEqual(['d/q', 'ok.csv']);
+    expect(readdirSync(folder).sort()).toEqual(['d', 'ok.csv']);
+    expect(readdirSync(join(folder, 'd'))).toEqual(['q']);
+
+    const again = await cli(['get', `s3://${bucket}/f/d/q`, join(folder, 'd', 'q')]);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it('sync down, and its --dry-run: each such object failed per file with the same message, the others transferred, --delete held back, exit 1', async () => {
+    const folder = join(work.path, 'folder-sync');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'stray'), 'kept: a transfer failed');
+    const outcome = (json: SyncJson) => ({ transferred: json.transferred, failed: json.failed, deleted: json.deleted, errors: [...json.errors].sort((a, b) => a.name.localeCompare(b.name)) });
+
+    const dry = await cli(['sync', `s3://${bucket}/f/`, folder, '--delete', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(1);
+    expect(filesUnder(folder)).toEqual(['stray']);
+
+    const real = await cli(['sync', `s3://${bucket}/f/`, folder, '--delete', '--json']);
+    expect(real.code, real.stderr).toBe(1);
+    const json = lastJson<SyncJson>(real);
+    expect(json).toMatchObject({ transferred: 2, failed: 2, deleted: 0, skipped: 0 });
+    for (const key of FOLDER_KEYS) {
+      const name = key.slice('f/'.length);
+      expect(json.errors.find((e) => e.name === name)?.error).toContain(why(key, folderOf(key)));
+      expect(failedLines(real.stderr).filter((line) => line.startsWith(`datalake: failed: ${name}: `))).toHaveLength(1);
+    }
+    expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletions skipped because 2 transfers failed');
+    expect(outcome(lastJson<SyncJson>(dry))).toEqual(outcome(json));
+    expect(filesUnder(folder)).toEqual(['d/q', 'ok.csv', 'stray']);
+    expect(readdirSync(folder).sort()).toEqual(['d', 'ok.csv', 'stray']);
+  });
+
+  it('sync up --delete leaves such remote keys alone (the walk hides their local namesakes), each told once as skipped', async () => {
+    const folder = join(work.path, 'folder-up');
+    mkdirSync(join(folder, 'd'), { recursive: true });
+    writeFileSync(join(folder, 'ok.csv'), 'content of f/ok.csv');
+    writeFileSync(join(folder, 'd', 'q'), 'content of f/d/q');
+    const result = await cli(['sync', folder, `s3://${bucket}/f/`, '--delete']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/: 0 transferred, 4 skipped, 0 deleted, 0 failed/);
+    expect(result.stdout).toContain('skip: d/.q.datalake-part/ (named as a datalake download in progress');
+    expect(result.stdout).toContain('skip: .top.datalake-part.lock/ (named as a datalake download in progress');
   });
 });
 

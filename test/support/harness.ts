@@ -1,12 +1,12 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/datalake', import.meta.url));
 
@@ -136,6 +136,41 @@ export function writeRandomFile(path: string, size: number): Buffer {
 
 export function lastJson<T = Record<string, unknown>>(result: CliResult): T {
   return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as T;
+}
+
+/** A record of a `--log-file`: pino's fields, and whatever the record carries. */
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** pino's levels: error and fatal, the records of failures. */
+export const LOG_ERROR = 50;
+export const LOG_FATAL = 60;
+
+/** The records of a `--log-file`, every line parsed as JSON (a line that is not one fails the test). */
+export function logRecords(path: string): LogRecord[] {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  if (lines.pop() !== '') throw new Error(`${path} does not end with a line break`);
+  return lines.map((line) => JSON.parse(line) as LogRecord);
+}
+
+/**
+ * A run that failed as a whole (a missing bucket, refused credentials): one line on stderr, exit 1,
+ * `--json`'s `failed` empty beside its `error`, and in the log no failed item or transfer at level
+ * error, only one record of the run's failure at level fatal, saying what stderr's line says.
+ */
+export function expectRunFailedAsAWhole(result: CliResult, log: string, line: RegExp): void {
+  expect(result.code, result.stderr).toBe(1);
+  const stderr = result.stderr.trim();
+  expect(stderr.split('\n')).toHaveLength(1);
+  expect(stderr).toMatch(line);
+  const document = JSON.parse(result.stdout) as { failed?: unknown[]; error?: { message: string } };
+  expect(document.failed ?? []).toEqual([]);
+  expect(`datalake: error: ${document.error?.message}`).toBe(stderr);
+  const failures = logRecords(log).filter((record) => record.level >= LOG_ERROR);
+  expect(failures).toEqual([expect.objectContaining({ level: LOG_FATAL, msg: 'run failed', exitCode: 1, error: document.error?.message })]);
 }
 
 /** A client for moto's S3 server: the second implementation, to read back what MinIO does not store. */

@@ -39,6 +39,8 @@ export interface Capabilities {
   checksummedPartCopies: boolean;
   /** `If-None-Match: *` on CopyObject refuses a key already taken, with 412 (S3). MinIO ignores it there. */
   conditionalCopies: boolean;
+  /** A PutObject into a bucket that does not exist is refused with NoSuchBucket. SeaweedFS makes the bucket instead. */
+  putNeedsBucket: boolean;
 }
 
 export type ServerName = 'minio' | 'moto' | 'moto-5.2.1' | 'seaweedfs';
@@ -67,6 +69,7 @@ export const AWS_CAPABILITIES: Capabilities = {
   conditionalWrites: true,
   checksummedPartCopies: true,
   conditionalCopies: true,
+  putNeedsBucket: true,
 };
 
 /**
@@ -116,8 +119,9 @@ export const SERVERS: ServerEntry[] = [
   {
     name: 'seaweedfs',
     description: 'SeaweedFS `weed server -s3` built from source',
-    // SeaweedFS answers NotImplemented to lifecycle transitions (it has no storage classes to move to).
-    capabilities: { ...AWS_CAPABILITIES, lifecycleTransitions: false },
+    // SeaweedFS answers NotImplemented to lifecycle transitions (it has no storage classes to move to),
+    // and makes a bucket that is not there on the first PUT into it.
+    capabilities: { ...AWS_CAPABILITIES, lifecycleTransitions: false, putNeedsBucket: false },
     files: [...PORTABLE_FILES, ...GUARANTEES_ON_SEAWEEDFS],
   },
 ];

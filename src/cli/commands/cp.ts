@@ -169,8 +169,8 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
   if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
   if (filter.matchedNothing(seen)) out.line(`${RULES_MATCHED_NOTHING} ${formatS3Url(plan.source)}: nothing to ${mode === 'mv' ? 'move' : 'copy'}`);
   else if (seen === 0) {
-    out.failed(formatS3Url(plan.source), 'no objects under this prefix');
     failed.push({ key: plan.source.key, error: 'no objects under this prefix', code: 'NoObjects' });
+    out.failed(formatS3Url(plan.source), 'no objects under this prefix', { bucket: plan.source.bucket, key: plan.source.key, code: 'NoObjects' });
   }
   if (recursive || objects.length + skipped.length + failed.length > 1) {
     out.line(`${objects.length} ${verb}, ${skipped.length} skipped, ${failed.length} failed, ${formatBytes(objects.reduce((sum, object) => sum + object.size, 0))}`);

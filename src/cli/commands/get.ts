@@ -165,8 +165,8 @@ Examples:
       if (filter.matchedNothing(seen)) out.line(`${RULES_MATCHED_NOTHING} ${formatS3Url(prefix)}: nothing to download`);
       else if (seen === 0) {
         const why = 'no objects under this prefix';
-        out.failed(formatS3Url(prefix), why);
         failed.push({ key: prefix.key, error: why, code: 'NoObjects' });
+        out.failed(formatS3Url(prefix), why, { bucket: prefix.bucket, key: prefix.key, code: 'NoObjects' });
       } else {
         out.line(`${summary.objects.length} downloaded, ${summary.skipped.length} skipped, ${failed.length} failed, ${formatBytes(summary.bytes)}`);
       }

@@ -91,7 +91,7 @@ Examples:
       out.reportPartial(() => summary.toJson());
       for (const item of unreadable) {
         failed.push(item);
-        out.failed(item.path!, item.error);
+        out.failed(item.path!, item.error, { path: item.path });
       }
       // The bar's total is the whole plan's, known before the first byte moves.
       const { events } = runtime.ctx;

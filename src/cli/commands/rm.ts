@@ -80,7 +80,7 @@ a pattern without / matches the base name.`,
         },
         failed(entry) {
           failed.push(entry);
-          out.failed(name(entry), entry.error);
+          out.failed(name(entry), entry.error, { bucket: target.bucket, key: entry.key });
         },
       });
     } finally {

@@ -39,8 +39,9 @@ export async function attempt<T>(
     return await work();
   } catch (error) {
     recordFailure(error, { stopping: runtime.ctx.stopping, bucket, endpoint: runtime.settings.endpoint, limiter: runtime.ctx.limiter }, (explained) => {
-      failed.push({ ...where, error: describeError(explained), code: jsonErrorCode(explained) });
-      runtime.out.failed(where.path ?? where.key ?? '?', describeError(explained));
+      const item = { ...where, error: describeError(explained), code: jsonErrorCode(explained) };
+      failed.push(item);
+      runtime.out.failed(where.path ?? where.key ?? '?', item.error, { bucket, ...where, code: item.code });
     });
     return undefined;
   }

@@ -158,7 +158,7 @@ matching rule decides.`,
           return;
         }
         if (action.status === 'failed') {
-          out.failed(action.name, action.error ?? 'failed');
+          out.failed(action.name, action.error ?? 'failed', { bucket: remote.bucket, key: action.key, path: action.path });
           return;
         }
         const remoteUrl = formatS3Url({ bucket: remote.bucket, key: action.key });

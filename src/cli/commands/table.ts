@@ -145,7 +145,7 @@ Exit codes:
     const { checkTable } = await import('../../core/lake/delta/history.js');
     try {
       const checked = await checkTable(runtime.ctx, root, settings.concurrency);
-      for (const problem of checked.problems) out.failed(formatS3Url(problem), problem.problem);
+      for (const problem of checked.problems) out.failed(formatS3Url(problem), problem.problem, { bucket: problem.bucket, key: problem.key });
       out.line(`version ${checked.version} of ${formatS3Url(root)}: ${checked.checked} files checked, ${checked.problems.length} missing or of another size`);
       out.json({ table: formatS3Url(root), version: checked.version, ok: checked.problems.length === 0, checked: checked.checked, problems: checked.problems });
       failIfAny(checked.problems.length);

@@ -57,10 +57,10 @@ Examples:
         objects.push({ key: ref.key, proof: outcome.proof });
         if (outcome.mismatch) {
           mismatched.push(outcome.mismatch);
-          out.failed(formatS3Url(ref), outcome.mismatch.reason);
+          out.failed(formatS3Url(ref), outcome.mismatch.reason, { ...ref, path: outcome.mismatch.path });
         } else if (outcome.unverifiable) {
           unverifiable.push(outcome.unverifiable);
-          out.failed(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`);
+          out.failed(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`, { ...ref, path: outcome.unverifiable.path });
         } else out.line(`ok ${formatS3Url(ref)}  (${outcome.proof})`);
       };
       try {
@@ -88,12 +88,12 @@ Examples:
               const ref = { bucket: prefix.bucket, key: step.source?.key ?? `${prefix.key}${step.name}` };
               if (flags.local !== undefined && !step.destination) {
                 missing.push(ref.key);
-                out.failed(formatS3Url(ref), `missing locally under ${flags.local}`);
+                out.failed(formatS3Url(ref), `missing locally under ${flags.local}`, ref);
                 return;
               }
               if (!step.source) {
                 extra.push(step.destination!.path);
-                out.failed(step.destination!.path, `not in ${formatS3Url(prefix)}`);
+                out.failed(step.destination!.path, `not in ${formatS3Url(prefix)}`, { path: step.destination!.path });
                 return;
               }
               report(step.destination ? await verifyAgainstFile(runtime.ctx, ref, step.destination.path) : await verifyRemote(runtime.ctx, ref), ref);
@@ -110,11 +110,11 @@ Examples:
       const excludedAll = nothingChecked && filter.matchedNothing(0);
       const empty = nothingChecked && !excludedAll;
       if (excludedAll) out.line(`${RULES_MATCHED_NOTHING} ${source}: nothing to verify`);
-      if (empty) out.failed(source, 'no objects under this prefix: nothing was verified');
+      if (empty) out.failed(source, 'no objects under this prefix: nothing was verified', { bucket: parsed.bucket, key: parsed.key, code: 'NoObjects' });
       const ok = !empty && mismatched.length === 0 && unverifiable.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${unverifiable.length} unverifiable, ${missing.length} missing, ${extra.length} extra`);
       out.json({ ok, checked, mismatched, unverifiable, missing, extra, objects });
-      failIfAny(ok ? 0 : 1);
+      failIfAny(ok ? 0 : Math.max(1, mismatched.length + unverifiable.length + missing.length + extra.length));
     });
 }
 

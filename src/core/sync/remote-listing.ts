@@ -17,15 +17,15 @@ export async function* listRemoteFiles(ctx: TransferContext, prefix: ObjectRef):
 
 /**
  * Keys with a segment named as a download in progress (`.x.datalake-part`) left out, each such name
- * told once: `.x.datalake-part` or `.d.datalake-part/`. With `fileNamesPass` (a download sync), a key
- * whose file name alone is such a name is kept: the download refuses it on its own, as get -r does,
- * since the local walk hides the file it would make and it would otherwise never be told apart.
+ * told once: `.x.datalake-part` or `.d.datalake-part/`. For an upload sync, whose walk hides such
+ * local names: their remote namesakes are neither compared nor deleted as strays. (A download sync
+ * keeps them: each fails on its own, as get -r fails it, transfer/get-plan.ts's localPathFor.)
  */
-export async function* withoutTemporaryNames(entries: AsyncIterable<RemoteFile>, onTemporaryName: (name: string) => void, fileNamesPass = false): AsyncGenerator<RemoteFile> {
+export async function* withoutTemporaryNames(entries: AsyncIterable<RemoteFile>, onTemporaryName: (name: string) => void): AsyncGenerator<RemoteFile> {
   for await (const entry of entries) {
     const segments = entry.name.split('/');
     const index = segments.findIndex((segment) => isTemporaryDownloadName(segment));
-    if (index === -1 || (fileNamesPass && index === segments.length - 1)) yield entry;
+    if (index === -1) yield entry;
     else onTemporaryName(segments.slice(0, index + 1).join('/') + (index < segments.length - 1 ? '/' : ''));
   }
 }

@@ -32,8 +32,8 @@ import { handleStep } from './step.js';
  * with a file not transferred (failed, unreadable, a link not followed, left out by --exclude) stay
  * behind. A local folder that cannot be read is reported, and the walk goes on. Deletions come last,
  * and only when nothing failed. Names of datalake's temporary download files are left out on both
- * sides, reported once as skipped: never sent, fetched or deleted; but downward, an object whose file
- * name is one fails, as get -r fails it (its folder named so is skipped). An interrupt (`ctx.stopping`) ends
+ * sides, reported once as skipped: never sent, fetched or deleted; but downward, an object with such a
+ * name (its file's or a folder's on the way) fails, as get -r fails it. An interrupt (`ctx.stopping`) ends
  * the run early with the report of what completed; the caller tells the interrupt beside it.
  */
 export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void): Promise<SyncReport> {
@@ -77,8 +77,8 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     }
     return true;
   };
-  // A name that looks like a download in progress is left out on both sides, as --exclude would: a
-  // remote copy of a local file the walk hides must never look like a stray to delete.
+  // Upward, a name that looks like a download in progress is left out on both sides, as --exclude
+  // would: a remote copy of a local file the walk hides must never look like a stray to delete.
   const temporaryNames = new Set<string>();
   const onTemporaryName = (name: string) => {
     if (temporaryNames.has(name) || !wanted(name)) return;
@@ -105,8 +105,10 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
         onUnreadable,
       })
     : emptyListing<LocalFile>();
-  // Downward, an object whose file name is such a name fails on its own (localPathFor), as in get -r.
-  const remoteFiles = withoutTemporaryNames(plan.layout ? layoutRemoteFiles(ctx, plan.layout) : listRemoteFiles(ctx, plan.remote), onTemporaryName, plan.direction === 'download');
+  // Downward, an object with such a name (its file's, or a folder's on the way) fails on its own
+  // (localPathFor), as in get -r: it is never written, and never passed over in silence.
+  const listed = plan.layout ? layoutRemoteFiles(ctx, plan.layout) : listRemoteFiles(ctx, plan.remote);
+  const remoteFiles = plan.direction === 'upload' ? withoutTemporaryNames(listed, onTemporaryName) : listed;
   const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
 
   const cache = await HashCache.open(plan.hashCachePath, !plan.dryRun);

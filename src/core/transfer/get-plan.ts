@@ -30,7 +30,9 @@ export function resolveGetPrefix(source: string, bucket: string | undefined): Ob
  * The local path of a key under a prefix, inside `root`. A key that would land outside it (`..`,
  * an absolute path, empty segments) is refused: the bucket's contents never choose where we write.
  * So is a backslash, which Windows reads as a folder separator: said as such, since on this system
- * the key would not have left the root.
+ * the key would not have left the root. So is a name any segment of which is named like one of
+ * datalake's temporary download files, the file's own name or a folder on the way: the one rule for
+ * get -r, sync down and sync --dry-run's plan of it.
  */
 export function localPathFor(root: string, prefix: string, key: string): string {
   const name = key.slice(prefix.length);
@@ -45,9 +47,16 @@ export function localPathFor(root: string, prefix: string, key: string): string 
   // `..notes.txt` is a name like any other; only a first segment that is `..` climbs out.
   if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) throw failure(`key '${key}' would be written outside ${root}; skipped`);
   // Such a file would be taken for (and could be overwritten by, or renamed in place of) the temporary
-  // file of another object's download in the same folder.
-  if (isTemporaryDownloadName(segments[segments.length - 1]!)) {
+  // file of another object's download in the same folder. Such a folder would stand where the download
+  // of its namesake keeps its temporary file (`d/.q.datalake-part/` fails every later download of `d/q`),
+  // and every walk of the tree leaves it out: what is under it would never be seen again by a sync.
+  const temporary = segments.findIndex((segment) => isTemporaryDownloadName(segment));
+  if (temporary === segments.length - 1) {
     throw failure(`key '${key}' is named like a temporary file of datalake's downloads; not downloaded`, { hint: 'download it under another name with `datalake get KEY OTHER-NAME`' });
+  }
+  if (temporary !== -1) {
+    const folder = `${segments.slice(0, temporary + 1).join('/')}/`;
+    throw failure(`key '${key}' is under a folder named like a temporary file of datalake's downloads ('${folder}'); not downloaded`, { hint: 'download it to another path with `datalake get KEY FILE`' });
   }
   return target;
 }
