@@ -5,7 +5,7 @@
  * record), and a lock never blocks later runs for good.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +75,15 @@ afterAll(async () => {
 });
 
 describe('symbolic links planted at the names a download writes', () => {
-  for (const planted of ['.big.bin.datalake-part', '.big.bin.datalake-part.json', '.big.bin.datalake-part.json.new', '.big.bin.datalake-part.lock']) {
+  // A link at the part file's or the record's name is no file of datalake's: left there, and said in
+  // one line (the download goes under a name of its own). One at a lock's name is a stale lock, taken
+  // over; `.json.new` is a name datalake no longer writes.
+  for (const [planted, kept] of [
+    ['.big.bin.datalake-part', true],
+    ['.big.bin.datalake-part.json', true],
+    ['.big.bin.datalake-part.json.new', true],
+    ['.big.bin.datalake-part.lock', false],
+  ] as const) {
     it(`a link at ${planted} receives nothing, and the target is a file`, async () => {
       const directory = join(work.path, `planted${planted}`);
       mkdirSync(directory);
@@ -83,12 +91,13 @@ describe('symbolic links planted at the names a download writes', () => {
       writeFileSync(outside, 'not yours');
       symlinkSync(outside, join(directory, planted));
       const result = await runCli(['get', `s3://${bucket}/big.bin`, join(directory, 'big.bin')], { env });
-      expect(result.stderr).toBe('');
+      if (planted.endsWith('.json.new') || !kept) expect(result.stderr).toBe('');
+      else expect(result.stderr).toBe(`datalake: warning: ${join(directory, planted)} is not a file datalake can prove it made, so it is left as it is; ${join(directory, 'big.bin')} is downloaded under a name of its own (not resumable while that file is there)\n`);
       expect(result.code).toBe(0);
       expect(readFileSync(outside, 'utf8')).toBe('not yours');
       expect(lstatSync(join(directory, 'big.bin')).isFile()).toBe(true);
       expect(md5(readFileSync(join(directory, 'big.bin')))).toBe(md5(big));
-      expect(readdirSync(directory)).toEqual(['big.bin']);
+      expect(readdirSync(directory).sort()).toEqual(kept ? [planted, 'big.bin'] : ['big.bin']);
     });
   }
 
@@ -118,7 +127,8 @@ describe('symbolic links planted at the names a download writes', () => {
       const result = await runCli(args, { env });
       expect(result.code).toBe(0);
       expect(readFileSync(outside, 'utf8')).toBe('not yours');
-      expect(readdirSync(destination).sort()).toEqual(['big.bin', 'small.txt']);
+      // The links at the part file's and the record's names are left there (not datalake's); the lock's is taken over.
+      expect(readdirSync(destination).sort()).toEqual(['.big.bin.datalake-part', '.big.bin.datalake-part.json', 'big.bin', 'small.txt']);
       expect(md5(readFileSync(join(destination, 'big.bin')))).toBe(md5(big));
     }
   });
@@ -245,6 +255,97 @@ describe('runs stopped half-way', () => {
   });
 });
 
+describe("files of the user's at a download's temporary names", () => {
+  // Not datalake's: made by hand or by another tool, and no record of datalake's names them.
+  const mine = Buffer.concat([Buffer.from('notes the user keeps here\n'), randomBytes(3 * MiB)]);
+  const notOurs = (path: string) => `${path} is not a file datalake can prove it made`;
+
+  it.each([
+    ['get', (folder: string) => ['get', `s3://${bucket}/big.bin`, join(folder, 'big.bin')]],
+    ['get -r', (folder: string) => ['get', '-r', `s3://${bucket}/tree/`, folder]],
+    ['sync', (folder: string) => ['sync', `s3://${bucket}/tree/`, folder]],
+  ])("%s: a file of the user's at .big.bin.datalake-part is left byte for byte, big.bin is the object, and one line says so", async (label, args) => {
+    const destination = join(work.path, `own-part-${label.replace(/\W/g, '')}`);
+    mkdirSync(destination);
+    const part = join(destination, '.big.bin.datalake-part');
+    writeFileSync(part, mine);
+    const result = await runCli(args(destination), { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(md5(readFileSync(part))).toBe(md5(mine));
+    expect(md5(readFileSync(join(destination, 'big.bin')))).toBe(md5(big));
+    const lines = result.stderr.trim().split('\n');
+    expect(lines, result.stderr).toHaveLength(1);
+    expect(lines[0]).toContain(`datalake: warning: ${notOurs(part)}`);
+    expect(temporaries(destination)).toEqual(['.big.bin.datalake-part']);
+  });
+
+  it("get of a large object: a .json of the user's beside it that is no record of datalake's is left as it is, the user's part file too, and nothing is resumed from them", async () => {
+    for (const [label, text] of [['unparseable', '{"etag": "cut off'], ['JSON of another shape', '{"my": "settings"}'], ['empty', '']] as const) {
+      for (const withPart of [false, true]) {
+        const destination = join(work.path, `own-record-${label.replace(/\W/g, '')}-${withPart}`);
+        mkdirSync(destination);
+        const record = join(destination, '.big.bin.datalake-part.json');
+        writeFileSync(record, text);
+        if (withPart) writeFileSync(join(destination, '.big.bin.datalake-part'), mine);
+        const result = await runCli(['get', `s3://${bucket}/big.bin`, join(destination, 'big.bin')], { env });
+        expect(result.code, result.stderr).toBe(0);
+        expect(readFileSync(record, 'utf8')).toBe(text);
+        if (withPart) expect(md5(readFileSync(join(destination, '.big.bin.datalake-part')))).toBe(md5(mine));
+        expect(md5(readFileSync(join(destination, 'big.bin')))).toBe(md5(big));
+        expect(result.stderr.trim().split('\n'), result.stderr).toHaveLength(1);
+        expect(result.stderr).toContain(notOurs(withPart ? join(destination, '.big.bin.datalake-part') : record));
+        expect(temporaries(destination).sort()).toEqual(withPart ? ['.big.bin.datalake-part', '.big.bin.datalake-part.json'] : ['.big.bin.datalake-part.json']);
+      }
+    }
+  });
+
+  it("get --no-clobber of a file that exists: a file of the user's at its temporary name is left as it is", async () => {
+    const destination = join(work.path, 'own-part-noclobber');
+    mkdirSync(destination);
+    writeFileSync(join(destination, 'big.bin'), 'the user put big.bin here');
+    writeFileSync(join(destination, '.big.bin.datalake-part'), mine);
+    const result = await runCli(['get', '--no-clobber', `s3://${bucket}/big.bin`, join(destination, 'big.bin')], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(md5(readFileSync(join(destination, '.big.bin.datalake-part')))).toBe(md5(mine));
+    expect(result.stderr).toContain(notOurs(join(destination, '.big.bin.datalake-part')));
+  });
+
+  it("after a kill -9, a file the user puts in place of the dead run's part file is the user's: left as it is; the dead run's record and lock are removed", async () => {
+    const destination = join(work.path, 'own-part-after-kill');
+    proxy.setRules([{ method: 'GET', match: /interrupt\/a\.bin/, skip: 1, fault: { kind: 'hold', gate: 'replaced' } }]);
+    const run = startWatched(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin'), '--concurrency', '1'], proxied);
+    await waitFor(() => proxy.held('replaced') >= 1 && existsSync(join(destination, '.a.bin.datalake-part.json')), 'a range recorded, the next held');
+    run.child.kill('SIGKILL');
+    expect(await run.done).toBe(null);
+    proxy.setRules([]);
+    // Removed and made again by the user: the same name, often the same inode number too.
+    rmSync(join(destination, '.a.bin.datalake-part'));
+    writeFileSync(join(destination, '.a.bin.datalake-part'), mine);
+    const result = await runCli(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin')], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(md5(readFileSync(join(destination, '.a.bin.datalake-part')))).toBe(md5(mine));
+    expect(md5(readFileSync(join(destination, 'a.bin')))).toBe(md5(big));
+    expect(result.stderr).toContain(notOurs(join(destination, '.a.bin.datalake-part')));
+    expect(readdirSync(destination).sort()).toEqual(['.a.bin.datalake-part', 'a.bin']);
+  });
+
+  it('kill -9 before the first range lands: the part file has its record already, and the next run takes both as its own and leaves nothing', async () => {
+    const destination = join(work.path, 'killed-before-first');
+    proxy.setRules([{ method: 'GET', match: /killed\/c\.bin/, fault: { kind: 'hold', gate: 'before-first' } }]);
+    const run = startWatched(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], proxied);
+    await waitFor(() => proxy.held('before-first') >= 1, 'the first range asked for');
+    run.child.kill('SIGKILL');
+    expect(await run.done).toBe(null);
+    proxy.setRules([]);
+    expect(temporaries(destination).filter((name) => !name.includes('.lock')).sort()).toEqual(['.c.bin.datalake-part', '.c.bin.datalake-part.json']);
+    const again = await runCli(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], { env });
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(readdirSync(destination)).toEqual(['c.bin']);
+    expect(md5(readFileSync(join(destination, 'c.bin')))).toBe(md5(big));
+  });
+});
+
 describe('a folder planted at the target while the object is on its way', () => {
   it.each([
     ['a ranged download to a file named', 'big.bin', (folder: string) => ['get', `s3://${bucket}/big.bin`, join(folder, 'big.bin')]],
@@ -300,12 +401,15 @@ describe('get --no-clobber over an earlier run that was stopped', () => {
     expect(readFileSync(join(outside, 'part'), 'utf8')).toBe('not datalake\'s');
     expect(readFileSync(join(outside, 'record'), 'utf8')).toBe('not datalake\'s either');
 
-    // The same for a get of one object by its key.
+    // The same for a get of one object by its key. A record of datalake's whose file is gone is
+    // removed; a file at the part name that no record of datalake's names is the user's, and kept.
     writeFileSync(join(destination, '.s.txt.datalake-part'), 'a part');
     writeFileSync(join(destination, '.s.txt.datalake-part.json'), JSON.stringify({ etag: '"e"', size: 46, chunk: 8388608, done: [] }));
     const single = await runCli(['get', `s3://${bucket}/interrupt/s.txt`, join(destination, 's.txt'), '--no-clobber'], { env });
     expect(single.code, single.stderr).toBe(0);
-    expect(temporaries(destination).sort()).toEqual(['.b.bin.datalake-part', '.b.bin.datalake-part.json']);
+    expect(single.stderr).toContain(`${join(destination, '.s.txt.datalake-part')} is not a file datalake can prove it made`);
+    expect(temporaries(destination).sort()).toEqual(['.b.bin.datalake-part', '.b.bin.datalake-part.json', '.s.txt.datalake-part']);
+    expect(readFileSync(join(destination, '.s.txt.datalake-part'), 'utf8')).toBe('a part');
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import mime from 'mime';
 import { guessContentType, planPut, resolvePutDestination, resolvePutOptions, walkFiles } from '../../src/core/transfer/put-plan.js';
 import { walkLocalTree } from '../../src/core/transfer/local-tree.js';
 import { tryLock } from '../../src/core/transfer/lock-file.js';
-import { claimTemporaryDownloadPath, isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/transfer/temporary-names.js';
+import { isTemporaryDownloadName, privateTemporaryPath, temporaryDownloadPath } from '../../src/core/transfer/temporary-names.js';
+import { openDownloadFile, type DownloadFile } from '../../src/core/transfer/download-claim.js';
+import type { ObjectHead } from '../../src/core/s3/objects.js';
 import { tempDirectory } from '../support/harness.js';
 
 const work = tempDirectory('plans');
@@ -103,6 +105,8 @@ describe('walks of a local tree', () => {
       '.a.csv.datalake-part',
       '.a.csv.datalake-part.json',
       '.a.csv.datalake-part.json.new',
+      '.a.csv.datalake-part.json.4242-0a1b2c3d-3',
+      '.a.csv.datalake-part.json.bak',
       '.a.csv.datalake-part.lock',
       '.a.csv.0a1b2c3d-7.datalake-part',
       '.a.csv.4242-0a1b2c3d-7.datalake-part',
@@ -121,7 +125,7 @@ describe('walks of a local tree', () => {
     for await (const file of walkFiles(root)) fromPut.push(file.name);
     const fromSync: string[] = [];
     for await (const file of walkLocalTree(root, { followSymlinks: false })) fromSync.push(file.name);
-    const expected = ['.hidden', 'a.csv', 'a.csv.datalake-part.lock', 'datalake-part', 'sub/b'];
+    const expected = ['.a.csv.datalake-part.json.bak', '.hidden', 'a.csv', 'a.csv.datalake-part.lock', 'datalake-part', 'sub/b'];
     expect(fromPut).toEqual(expected);
     expect(fromSync).toEqual(expected);
   });
@@ -143,21 +147,82 @@ describe("put -r's order", () => {
 });
 
 describe('temporary files of downloads', () => {
-  it('the fixed name goes to one download at a time; another gets a name of its own, then the lock is free again', async () => {
+  const head = (size: number): ObjectHead => ({
+    ref: { bucket: 'b', key: 'x.bin' },
+    size,
+    etag: '"e"',
+    crc32: undefined,
+    lastModified: undefined,
+    metadata: {},
+    contentType: undefined,
+    serverSideEncryption: undefined,
+    customerKey: false,
+    storageClass: undefined,
+  });
+  const done = async (claim: DownloadFile) => {
+    await claim.file.close();
+    claim.forget();
+    await claim.release();
+  };
+
+  it('the fixed name goes to one download at a time, its record beside it from the start; another gets a name of its own, then the lock is free again', async () => {
     const root = join(work.path, 'claims');
     mkdirSync(root, { recursive: true });
     const target = join(root, 'x.bin');
-    const first = await claimTemporaryDownloadPath(target);
-    expect(first).toMatchObject({ path: temporaryDownloadPath(target), fixed: true });
-    const second = await claimTemporaryDownloadPath(target);
-    expect(second.fixed).toBe(false);
+    const fixed = temporaryDownloadPath(target);
+    const first = await openDownloadFile(target, { head: head(10), chunk: 4 });
+    expect(first.path).toBe(fixed);
+    expect(first.progress).toBeDefined();
+    expect(JSON.parse(readFileSync(`${fixed}.json`, 'utf8'))).toMatchObject({ etag: '"e"', size: 10, chunk: 4, done: [], file: { ino: String(statSync(fixed, { bigint: true }).ino) } });
+    const second = await openDownloadFile(target, { head: head(10), chunk: 4 });
+    expect(second.progress).toBeUndefined();
     expect(second.path).not.toBe(first.path);
     expect(isTemporaryDownloadName(basename(second.path))).toBe(true);
-    await first.release();
-    const third = await claimTemporaryDownloadPath(target);
-    expect(third.fixed).toBe(true);
-    await third.release();
+    await done(second);
+    rmSync(second.path);
+    await done(first);
+    // The same object again: its file and record taken up; another object: replaced by a new file.
+    const again = await openDownloadFile(target, { head: head(10), chunk: 4 });
+    expect(again.path).toBe(fixed);
+    await done(again);
+    const other = await openDownloadFile(target, { head: head(11), chunk: 4 });
+    expect(other.path).toBe(fixed);
+    await other.progress!.discard();
+    await done(other);
+    rmSync(fixed);
     expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("a file at the fixed name that no record of datalake's names, or a record name that is not one, is left as it is: a name of its own instead", async () => {
+    const root = join(work.path, 'not-ours');
+    mkdirSync(root, { recursive: true });
+    const target = join(root, 'x.bin');
+    const fixed = temporaryDownloadPath(target);
+    for (const [name, text] of [
+      [fixed, 'the user keeps this here'],
+      [`${fixed}.json`, '{"etag": "cut'],
+    ]) {
+      writeFileSync(name!, text!);
+      const claim = await openDownloadFile(target, { head: head(10), chunk: 4 });
+      expect(claim.path).not.toBe(fixed);
+      expect(claim.progress).toBeUndefined();
+      expect(claim.notOurs).toEqual([basename(name!)]);
+      await done(claim);
+      rmSync(claim.path);
+      expect(readFileSync(name!, 'utf8')).toBe(text);
+      expect(readdirSync(root)).toEqual([basename(name!)]);
+      rmSync(name!);
+    }
+    // Made again at the name of a file a record of datalake's names: born at another time, not that file.
+    const claim = await openDownloadFile(target, { head: head(10), chunk: 4 });
+    await done(claim);
+    rmSync(fixed);
+    writeFileSync(fixed, 'the user keeps this here');
+    const after = await openDownloadFile(target, { head: head(10), chunk: 4 });
+    expect(after.notOurs).toEqual([basename(fixed)]);
+    await done(after);
+    rmSync(after.path);
+    expect(readdirSync(root)).toEqual([basename(fixed)]);
   });
 
   it('a lock left by a process that is gone is taken over; one held by a live process is not', async () => {

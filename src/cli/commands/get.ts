@@ -51,7 +51,7 @@ Examples:
         interruption.stdoutIsTheOutput = target.kind === 'stdout';
         if (target.kind === 'file' && (await isDirectory(target.path))) throw usageError(`'${target.path}' is a directory`);
         if (target.kind === 'file') refuseTemporaryTarget(target.path);
-        const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/transfer/temporary-names.js'), import('../../core/s3/objects.js')]);
+        const engine = Promise.all([import('../../core/transfer/download.js'), import('../../core/transfer/download-claim.js'), import('../../core/s3/objects.js')]);
         const runtime = await openRuntime(globals, interruption, { settings, out });
         const summary = new TransferSummary(runtime.ctx.events);
         const { failed } = summary;
@@ -101,7 +101,7 @@ Examples:
         import('../../core/s3/list.js'),
         import('../../core/s3/limiter.js'),
         import('../../core/transfer/read-ahead.js'),
-        import('../../core/transfer/temporary-names.js'),
+        import('../../core/transfer/download-claim.js'),
       ]);
       const runtime = await openRuntime(globals, interruption, { settings, out });
       const summary = new TransferSummary(runtime.ctx.events);
@@ -188,9 +188,12 @@ function leftoversKept(path: string, error: unknown): string {
   return `${path}: what an earlier run left beside it was not removed: ${describeError(error)}`;
 }
 
-/** Files at a skipped target's record names that are not datalake's records: kept, each told. */
+/** Files at a skipped target's temporary names that are not provably datalake's: kept, each told. */
 function warnNotRecords(out: Output, path: string, kept: string[]): void {
-  for (const name of kept) out.warn(`${join(dirname(path), name)}: not a range record of datalake's downloads (named like one), so left as it is`);
+  for (const name of kept) {
+    const kept = join(dirname(path), name);
+    out.warn(name.endsWith('.datalake-part') ? `${kept} is not a file datalake can prove it made, so it is left as it is` : `${kept}: not a range record of datalake's downloads (named like one), so left as it is`);
+  }
 }
 
 /** `--no-clobber` found a file at the target only as the download was put in place: left alone (undefined). */

@@ -1,13 +1,14 @@
 /**
  * Download one object to a file: the entry point of a get (downloadToStream, for standard output, is
  * in download-stream.ts and re-exported here). The bytes go to a temporary file beside the target
- * (its name from temporary-names.ts, created through exclusive-files.ts), are proven, and only then
- * renamed into place. A small object is received whole into memory (here); a larger one by one
- * whole GET (download-whole.ts) or ranged parts (download-ranges.ts), resumable through the record
- * of range-progress.ts. What the bytes are checked against is download-proof.ts.
+ * (its name from temporary-names.ts; the fixed one taken, only when provably ours, by
+ * download-claim.ts), are proven, and only then renamed into place. A small object is received whole
+ * into memory (here); a larger one by one whole GET (download-whole.ts) or ranged parts
+ * (download-ranges.ts), resumable through the record of range-progress.ts. What the bytes are
+ * checked against is download-proof.ts.
  */
-import { mkdir, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ObjectRef } from '../config/address.js';
 import { md5Of } from '../integrity/checksums.js';
 import { contentProofOf } from '../integrity/content-proof.js';
@@ -15,13 +16,13 @@ import { dataRequest, type TransferContext } from '../s3/context.js';
 import { ContentMismatch, describeError, failure, TargetExists } from '../errors.js';
 import { headFromHeaders, headObject, missingAsFailure, type ObjectHead } from '../s3/objects.js';
 import { errorCodeOf } from '../s3/retry.js';
-import { claimTemporaryDownloadPath, privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
-import { createNewFile, moveIntoPlace, openOwnFile, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
+import { privateTemporaryPath, removeLeftoversOfGoneRuns } from './temporary-names.js';
+import { openDownloadFile } from './download-claim.js';
+import { moveIntoPlace, removeOnExit, removeOwnName, writeNewFile } from './exclusive-files.js';
 import { checkProof, fetchAgainOnMismatch, hashFields, isPartProof, ReceivedCrcs, type DownloadedObject, type ReceivedHashes } from './download-proof.js';
 import { bodyEndedEarly } from './download-segments.js';
 import { fetchIntoFile } from './download-ranges.js';
 import { fetchWholeIntoFile } from './download-whole.js';
-import { RangeProgress } from './range-progress.js';
 
 export type { DownloadedObject } from './download-proof.js';
 export { downloadToStream } from './download-stream.js';
@@ -77,17 +78,14 @@ export async function downloadToFile(
  */
 async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: string, at: string, confirmFolder: () => Promise<void>, id: number, head: ObjectHead | undefined, noReplace: boolean): Promise<DownloadedObject> {
   warnOfLeftovers(ctx, ref, await removeLeftoversOfGoneRuns(target, at));
-  // A fixed name beside the target, so that a run killed half-way is found again (and a ranged
-  // download resumed), unless another live run holds it.
-  const claim = await claimTemporaryDownloadPath(at);
-  const temporary = claim.path;
-  // Removed as the process exits, until it holds ranges a later run resumes.
-  const forgetTemporary = removeOnExit(temporary);
+  // A ranged download writes at a fixed name beside the target, so that a run killed half-way is
+  // found again and resumed, unless another live run holds it or a file there is not provably ours.
+  const claim = await openDownloadFile(at, head ? { head, chunk: ctx.partSize } : undefined);
+  for (const name of claim.notOurs) {
+    ctx.events.emit('warning', { message: `${join(dirname(target), name)} is not a file datalake can prove it made, so it is left as it is; ${target} is downloaded under a name of its own (not resumable while that file is there)`, ref });
+  }
+  const { path: temporary, file, progress } = claim;
   try {
-    const progress = new RangeProgress(`${temporary}.json`, forgetTemporary);
-    const resuming = claim.fixed && head ? await progress.load(head, ctx.partSize) : false;
-    const { file, resumed } = await openTemporaryFile(temporary, resuming);
-    if (resuming && !resumed) await progress.reset();
     let outcome: 'renamed' | 'keep' | 'discard' = 'discard';
     // Not put in place: its folder moved or replaced during the download (what is in it now is not where
     // a re-run looks), or a folder at the target. Nothing is kept to resume.
@@ -99,7 +97,7 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
         () => (head ? fetchIntoFile(ctx, head, file, temporary, id, progress) : fetchWholeIntoFile(ctx, ref, file, temporary, id)),
         async () => {
           ctx.events.emit('transfer:progress', { id, bytes: -(head?.size ?? 0) });
-          await progress.reset();
+          await progress?.reset();
           await file.truncate(0);
         },
       );
@@ -119,7 +117,7 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
       });
       outcome = 'renamed';
       // The download is in place and proven: a record that cannot be removed is a warning, not a failure.
-      await progress.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));
+      await progress?.discard().catch((error: unknown) => ctx.events.emit('warning', { message: describeError(error), ref }));
       const result = { ...downloaded, path: target };
       ctx.events.emit('transfer:done', { id, ref, path: target, size: downloaded.size, result });
       return result;
@@ -127,21 +125,22 @@ async function downloadBeside(ctx: TransferContext, ref: ObjectRef, target: stri
       // Interrupted, or out of retries mid-way: keep what arrived for the next run to resume. A proof
       // that failed, a changed object, or a disk that takes no more (the space is given back) leaves nothing.
       const code = errorCodeOf(error) ?? '';
-      const resumeLater = claim.fixed && !placementRefused && progress.hasRanges() && !(error instanceof ContentMismatch) && !(error instanceof TargetExists) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
+      const resumeLater = !placementRefused && (progress?.hasRanges() ?? false) && !(error instanceof ContentMismatch) && !(error instanceof TargetExists) && code !== 'PreconditionFailed' && !LOCAL_WRITE_FAILURES.has(code);
       outcome = resumeLater ? 'keep' : 'discard';
       throw error;
     } finally {
       if (outcome !== 'renamed') {
         await file.close().catch(() => undefined);
         if (outcome === 'discard') {
-          // The reason the download failed is what is reported, not what could not be cleared after it.
+          // The file before its record (download-claim.ts). The reason the download failed is what is
+          // reported, not what could not be cleared after it.
           await removeOwnName(temporary).catch(() => undefined);
-          await progress.discard().catch(() => undefined);
+          await progress?.discard().catch(() => undefined);
         }
       }
     }
   } finally {
-    forgetTemporary();
+    claim.forget();
     await claim.release();
   }
 }
@@ -169,20 +168,6 @@ function warnOfLeftovers(ctx: TransferContext, ref: ObjectRef, stuck: string[]):
 
 /** A file system that takes no more: what a download had written is removed, not kept to resume. */
 const LOCAL_WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EIO']);
-
-/**
- * Opens a download's temporary file so that nothing planted at its name is written through: a file
- * to resume must be a regular file of our own; anything else there is removed (the name is ours: we
- * hold its lock, or it carries our pid) and a new file is created exclusively, never through a link.
- */
-async function openTemporaryFile(path: string, resume: boolean): Promise<{ file: FileHandle; resumed: boolean }> {
-  if (resume) {
-    const file = await openOwnFile(path);
-    if (file) return { file, resumed: true };
-  }
-  await removeOwnName(path);
-  return { file: await createNewFile(path), resumed: false };
-}
 
 /**
  * Objects up to this size are received into memory, proven, and only then written to disk. At the

@@ -105,7 +105,7 @@ export async function openOwnFile(path: string): Promise<FileHandle | undefined>
 }
 
 /** A small file read without following a link or blocking on a pipe; undefined unless a regular file. */
-export async function readRegularFile(path: string, limit = 64 * 1024): Promise<{ text: string; ino: number } | undefined> {
+export async function readRegularFile(path: string, limit = 64 * 1024): Promise<{ text: string; ino: number; uid: number } | undefined> {
   const file = await open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(() => undefined);
   if (!file) return undefined;
   try {
@@ -113,7 +113,7 @@ export async function readRegularFile(path: string, limit = 64 * 1024): Promise<
     if (!info.isFile() || info.size > limit) return undefined;
     const buffer = Buffer.alloc(info.size);
     const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
-    return { text: buffer.subarray(0, bytesRead).toString('utf8'), ino: info.ino };
+    return { text: buffer.subarray(0, bytesRead).toString('utf8'), ino: info.ino, uid: info.uid };
   } catch {
     return undefined;
   } finally {

@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
-import { lstat, opendir, unlink } from 'node:fs/promises';
+import { opendir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeError } from '../errors.js';
-import { readRegularFile, removeOwnName } from './exclusive-files.js';
+import { removeOwnName } from './exclusive-files.js';
 import { isGoneHolder, processTag, tryLock } from './lock-file.js';
-import { isRangeRecord } from './range-progress.js';
 
 /**
- * The one naming rule for a download in progress: a hidden file beside the target, its record of
- * ranges written (`….json`, rewritten through `….json.new`) and the lock on the fixed name
+ * The one naming rule for a download in progress: a hidden file beside the target, its record
+ * (`….json`, rewritten through `….json.<pid>-<host tag>-<n>`) and the lock on the fixed name
  * (`….lock`, with the lock's own files `….lock.<…>`). Walks of a local tree leave these out, so a
- * sync never uploads another download's partial file, nor deletes one as a stray.
+ * sync never uploads another download's partial file, nor deletes one as a stray. (`….json.new` is
+ * what earlier versions rewrote the record through: still left out of walks.)
  */
 const SUFFIX = '.datalake-part';
-const TEMPORARY_NAME = new RegExp(`^\\..+${SUFFIX.replace('.', '\\.')}(\\.json(\\.new)?|\\.lock(\\..+)?)?$`);
+const TEMPORARY_NAME = new RegExp(`^\\..+${SUFFIX.replace('.', '\\.')}(\\.json(\\.new|\\.\\d+-[0-9a-f]{8}-\\d+)?|\\.lock(\\..+)?)?$`);
 
 /** The fixed name a download is written under, so that a run killed half-way finds it again. */
 export function temporaryDownloadPath(target: string): string {
@@ -48,8 +48,10 @@ function temporaryBase(name: string): string {
 }
 
 /**
- * A name only this download uses, for a small object received in memory and written in one go, or
- * for a download whose fixed name another live process holds: `.NAME.<pid>-<host tag>-<n>.datalake-part`.
+ * A name only this download uses: for an object written in one go or fetched in one GET (nothing to
+ * resume), for a download whose fixed name another live process holds or holds a file that is not
+ * provably datalake's, and for a new file before it takes the fixed name (download-claim.ts):
+ * `.NAME.<pid>-<host tag>-<n>.datalake-part`.
  * Unique across live processes (pid and host) and within this one (a counter); the pid and host
  * tell a later run whether the process that left it is gone.
  */
@@ -61,58 +63,13 @@ export function privateTemporaryPath(target: string): string {
 let privateNames = 0;
 
 /**
- * The temporary file of a download: the fixed name when this process can lock it (`fixed`: a later
- * run finds it again, and resumes it if ranges were recorded); otherwise another live run (an
- * overlapping cron job, say) is downloading to the same target, and this one writes under a private
- * name rather than into that run's file. Both end whole; the last rename wins, as with any two
- * writers of one path.
+ * The name a record is written under before it is renamed over the record:
+ * `RECORD.<pid>-<host tag>-<n>`, unique to this process (a record is rewritten after every range),
+ * and removed by a later run once this process is gone (a kill -9 mid-write).
  */
-export async function claimTemporaryDownloadPath(target: string): Promise<{ path: string; fixed: boolean; release: () => Promise<void> }> {
-  const fixed = temporaryDownloadPath(target);
-  const lock = await tryLock(`${fixed}.lock`);
-  if (lock.acquired) return { path: fixed, fixed: true, release: lock.release };
-  return { path: privateTemporaryPath(target), fixed: false, release: async () => undefined };
-}
-
-/**
- * What an earlier run left under `target`'s fixed temporary names (killed or stopped half-way, kept to
- * resume), removed once `target` will not be downloaded (`--no-clobber` found a file there). Taken
- * as a download takes them, under the fixed name's lock: never while another live run downloads to
- * the same target (a stale lock is taken over, then let go). The file and its record (and a record
- * being rewritten) are removed only if each is a regular file of this user's: a link or anything else
- * planted at those names is left as it is; a record only if it reads as one of datalake's (a file of
- * the user's own at that name is kept). Returns the names (in the folder) of the files kept so.
- * `target` may be reached through its folder held open.
- */
-export async function removeAbandonedDownload(target: string): Promise<string[]> {
-  const fixed = temporaryDownloadPath(target);
-  const records = [`${fixed}.json`, `${fixed}.json.new`];
-  const names = [fixed, ...records];
-  const found = await Promise.all([...names, `${fixed}.lock`].map((name) => lstat(name).then(() => true, () => false)));
-  if (!found.includes(true)) return [];
-  let lock = await tryLock(`${fixed}.lock`);
-  if (!lock.acquired) {
-    // This run's own look through the folder for gone runs' leftovers may hold that lock a moment
-    // (taking a stale one to remove it): once those looks are done, once more.
-    await Promise.all([...leftoverScans.values()].map((scan) => scan.catch(() => undefined)));
-    lock = await tryLock(`${fixed}.lock`);
-    if (!lock.acquired) return [];
-  }
-  const kept: string[] = [];
-  try {
-    for (const name of names) {
-      const info = await lstat(name).catch(() => undefined);
-      if (!info?.isFile() || info.uid !== process.getuid?.()) continue;
-      if (records.includes(name) && !isRangeRecord((await readRegularFile(name))?.text ?? '')) {
-        kept.push(basename(name));
-        continue;
-      }
-      await unlink(name).catch(() => undefined);
-    }
-  } finally {
-    await lock.release();
-  }
-  return kept;
+export function recordAsidePath(record: string): string {
+  privateNames += 1;
+  return `${record}.${processTag()}-${privateNames}`;
 }
 
 export function isTemporaryDownloadName(name: string): boolean {
@@ -121,17 +78,24 @@ export function isTemporaryDownloadName(name: string): boolean {
 
 /**
  * Names that carry their holder, exactly as they are made: private temporary files
- * (`.NAME.<pid>-<tag>-<n>.datalake-part`), and the owner files a lock is made from
- * (`.NAME.datalake-part.lock.<pid>-<tag>-<n>`, a takeover lock's `….lock.<inode>.takeover.<pid>-<tag>-<n>`
- * too). Nothing else is ever removed as a leftover: every such name is also one `get` refuses to
- * write and a walk leaves out (TEMPORARY_NAME).
+ * (`.NAME.<pid>-<tag>-<n>.datalake-part`), records being written (`.NAME.datalake-part.json.<pid>-<tag>-<n>`),
+ * and the owner files a lock is made from (`.NAME.datalake-part.lock.<pid>-<tag>-<n>`, a takeover
+ * lock's `….lock.<inode>.takeover.<pid>-<tag>-<n>` too). Nothing else is ever removed as a leftover:
+ * every such name is also one `get` refuses to write and a walk leaves out (TEMPORARY_NAME).
  */
-const HELD_NAME = new RegExp(`^\\..+(?:\\.(\\d+)-([0-9a-f]{8})-\\d+\\${SUFFIX}|\\${SUFFIX}\\.lock(?:\\.\\d+\\.takeover)*\\.(\\d+)-([0-9a-f]{8})-\\d+)$`);
+const HELD_NAME = new RegExp(
+  `^\\..+(?:\\.(\\d+)-([0-9a-f]{8})-\\d+\\${SUFFIX}|\\${SUFFIX}\\.json\\.(\\d+)-([0-9a-f]{8})-\\d+|\\${SUFFIX}\\.lock(?:\\.\\d+\\.takeover)*\\.(\\d+)-([0-9a-f]{8})-\\d+)$`,
+);
 /** Lock files, which carry their holder inside: the fixed name's lock, and takeover locks of it. */
 const LOCK_NAME = new RegExp(`^\\..+\\${SUFFIX}\\.lock(\\.\\d+\\.takeover)*$`);
 
 /** Per folder, once per run: what runs that are gone left there, removed (or what could not be). */
 const leftoverScans = new Map<string, Promise<string[]>>();
+
+/** Once every look this run has begun through a folder for gone runs' leftovers is done (each may hold a stale lock a moment). */
+export async function leftoverScansSettled(): Promise<void> {
+  await Promise.all([...leftoverScans.values()].map((scan) => scan.catch(() => undefined)));
+}
 
 /**
  * Removes what runs that are gone (a kill -9, a crash, a machine that lost power) left in the
@@ -139,7 +103,8 @@ const leftoverScans = new Map<string, Promise<string[]>>();
  * runs on this host, and locks whose holder is gone (taken over, then removed). The folder is read
  * once per run, when the first download into it starts, and cleared whatever is downloaded: a re-run
  * that skips the files a killed run had finished still removes that run's locks. A fixed temporary
- * name left behind is kept: the download of its target takes it over and resumes or replaces it.
+ * name left behind is kept: the download of its target takes it over and resumes or replaces it,
+ * once its record proves it datalake's (download-claim.ts).
  * Returns, to the first download into the folder only, one line for each leftover that could not
  * be removed (a folder planted at such a name), for it to warn of; such a leftover fails nothing.
  */
@@ -167,7 +132,7 @@ async function removeLeftoversIn(directory: string): Promise<string[]> {
     const path = join(directory, name);
     try {
       const held = HELD_NAME.exec(name);
-      if (held && isGoneHolder(Number(held[1] ?? held[3]), (held[2] ?? held[4])!)) await removeOwnName(path);
+      if (held && isGoneHolder(Number(held[1] ?? held[3] ?? held[5]), (held[2] ?? held[4] ?? held[6])!)) await removeOwnName(path);
       else if (!held && LOCK_NAME.test(name)) {
         // Taken the way any stale lock is (never one a live process holds), then let go: removed.
         const lock = await tryLock(path);
