@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { shardOf } from '../../src/core/sync/filters.js';
 import { BIN, lastJson, listKeys, runCli, s3Env, tempDirectory, type CliResult } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython } from '../support/python.js';
@@ -201,6 +202,19 @@ describe('an unreadable folder is reported and the rest is transferred', () => {
     expect((await listKeys(client, bucket, 'locked-sync/')).sort()).toEqual(
       ['a/one.txt', 'b-locked/secret.txt', 'c/new.txt', 'c/three.txt', 'top.txt'].map((name) => `locked-sync/${name}`),
     );
+  });
+
+  it('--shard: every worker reports the folder (its files may be any worker’s), and none deletes under it', async () => {
+    // A count of workers where the folder's own name and its file's are not the same worker's.
+    const workers = [2, 3, 4, 5, 6, 7, 8].find((count) => shardOf('b-locked/', count) !== shardOf('b-locked/secret.txt', count))!;
+    expect(workers).toBeDefined();
+    for (let index = 0; index < workers; index += 1) {
+      const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--delete', '--shard', `${index}/${workers}`, '--json']);
+      expect(result.code).toBe(1);
+      expect(lastJson<SyncJson>(result)).toMatchObject({ deleted: 0 });
+      expect(lastJson<SyncJson>(result).errors).toContainEqual({ name: 'b-locked/', error: expect.stringMatching(/permission denied|EACCES/i) });
+    }
+    expect(await listKeys(client, bucket, 'locked-sync/b-locked/')).toEqual(['locked-sync/b-locked/secret.txt']);
   });
 
   it('a folder left out by --exclude is not reported: exit 0', async () => {

@@ -45,10 +45,12 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     if (action.status === 'failed') deltaLogGate.noteFailure(action.name);
     onSyncAction(action);
   };
-  // A folder the filters leave out (or another shard's) is not this run's to report, as rsync does not
-  // descend into an excluded folder.
+  // A folder the filters leave out is not this run's to report, as rsync does not descend into an
+  // excluded folder; a file, not if it is another shard's. A folder or a link is every shard's: the
+  // files behind it are spread over all of them, and each worker must know it cannot see its own.
   const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
-    if (!wanted(name)) return;
+    const holdsFiles = name.endsWith('/') || (error as Partial<LinkNotFollowed>).linkNotFollowed === true;
+    if (!(holdsFiles ? plan.includeName(name) : wanted(name))) return;
     const why = whyUnreadable(name, error, plan.direction);
     // A link that cannot be followed: what is behind it is as unknown as an unreadable folder's insides.
     const message = (error as Partial<LinkNotFollowed>).linkNotFollowed ? `${why}; nothing at or under it was transferred or deleted` : name.endsWith('/') ? `${why}; nothing under it was transferred or deleted` : why;
