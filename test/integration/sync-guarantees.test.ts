@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { shardOf } from '../../src/core/sync/filters.js';
 import { BIN, lastJson, listKeys, runCli, s3Env, tempDirectory, type CliResult } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython } from '../support/python.js';
@@ -203,6 +204,19 @@ describe('an unreadable folder is reported and the rest is transferred', () => {
     );
   });
 
+  it('--shard: every worker reports the folder (its files may be any worker’s), and none deletes under it', async () => {
+    // A count of workers where the folder's own name and its file's are not the same worker's.
+    const workers = [2, 3, 4, 5, 6, 7, 8].find((count) => shardOf('b-locked/', count) !== shardOf('b-locked/secret.txt', count))!;
+    expect(workers).toBeDefined();
+    for (let index = 0; index < workers; index += 1) {
+      const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--delete', '--shard', `${index}/${workers}`, '--json']);
+      expect(result.code).toBe(1);
+      expect(lastJson<SyncJson>(result)).toMatchObject({ deleted: 0 });
+      expect(lastJson<SyncJson>(result).errors).toContainEqual({ name: 'b-locked/', error: expect.stringMatching(/permission denied|EACCES/i) });
+    }
+    expect(await listKeys(client, bucket, 'locked-sync/b-locked/')).toEqual(['locked-sync/b-locked/secret.txt']);
+  });
+
   it('a folder left out by --exclude is not reported: exit 0', async () => {
     const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--exclude', 'b-locked/**', '--json']);
     expect(result.stderr).toBe('');
@@ -219,5 +233,167 @@ describe('an unreadable folder is reported and the rest is transferred', () => {
     expect(json.objects).toHaveLength(4);
     expect(json.failed).toEqual([{ path: expect.stringMatching(/b-locked\/?$/), error: expect.stringMatching(/permission denied|EACCES/i) }]);
     expect((await listKeys(client, bucket, 'locked-put/')).sort()).toEqual(['a/one.txt', 'c/new.txt', 'c/three.txt', 'top.txt'].map((name) => `locked-put/${name}`));
+  });
+});
+
+/** A small tree: `f1.txt`…`f3.txt` at the top, `s1.txt`…`s3.txt` in `sub/`. */
+function smallTree(root: string): void {
+  mkdirSync(join(root, 'sub'), { recursive: true });
+  for (const i of [1, 2, 3]) {
+    writeFileSync(join(root, `f${i}.txt`), `f${i}`);
+    writeFileSync(join(root, 'sub', `s${i}.txt`), `s${i}`);
+  }
+}
+
+/** Every file under a folder (links not followed), with its content: what a test proves untouched. */
+function contentsOf(root: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) found[join(entry.parentPath, entry.name).slice(root.length + 1)] = readFileSync(join(entry.parentPath, entry.name), 'utf8');
+  }
+  return found;
+}
+
+describe('what is behind a symbolic link the walk does not enter is never deleted', () => {
+  beforeAll(() => proxy.setRules([]));
+
+  it('up, links not followed: --delete keeps every object at or under their names (--dry-run plans the same); the rest is deleted as usual', async () => {
+    const tree = join(work.path, 'links-up');
+    const elsewhere = join(work.path, 'links-up-elsewhere');
+    smallTree(tree);
+    // `sub.d` and `sub-notes.txt` sort between `sub` and `sub/`: each link's names are not one run of the walk.
+    mkdirSync(join(tree, 'sub.d'));
+    writeFileSync(join(tree, 'sub.d', 'd1.txt'), 'd1');
+    writeFileSync(join(tree, 'sub-notes.txt'), 'notes');
+    writeFileSync(join(tree, 'gone.txt'), 'removed locally below, so deleted remotely');
+    expect((await sync([tree, `s3://${bucket}/links-up/`])).code).toBe(0);
+    const before = (await listKeys(client, bucket, 'links-up/')).sort();
+    expect(before).toHaveLength(9);
+    // Both folders moved out of the tree, a link to each left at its name; one file removed.
+    mkdirSync(elsewhere);
+    for (const folder of ['sub', 'sub.d']) {
+      renameSync(join(tree, folder), join(elsewhere, folder));
+      symlinkSync(join(elsewhere, folder), join(tree, folder));
+    }
+    rmSync(join(tree, 'gone.txt'));
+
+    const planned = await sync([tree, `s3://${bucket}/links-up/`, '--delete', '--dry-run']);
+    expect(planned.code).toBe(0);
+    expect(planned.json).toMatchObject({ transferred: 0, deleted: 1, failed: 0 });
+    const result = await sync([tree, `s3://${bucket}/links-up/`, '--delete']);
+    expect(result.code).toBe(0);
+    expect(result.json).toMatchObject({ transferred: 0, deleted: 1, failed: 0, symlinksSkipped: 2 });
+    expect(result.stderr).toMatch(/2 symbolic links not followed/);
+    expect((await listKeys(client, bucket, 'links-up/')).sort()).toEqual(before.filter((key) => key !== 'links-up/gone.txt'));
+    // Followed, the links are the same content: nothing to send, nothing to delete.
+    const followed = await sync([tree, `s3://${bucket}/links-up/`, '--delete', '--follow-symlinks']);
+    expect([followed.code, followed.json.transferred, followed.json.deleted]).toEqual([0, 0, 0]);
+  });
+
+  it('up, --follow-symlinks and a link back up the tree (not walked twice): --delete keeps what is under its name', async () => {
+    const tree = join(work.path, 'links-loop');
+    smallTree(tree);
+    mkdirSync(join(tree, 'loop'));
+    writeFileSync(join(tree, 'loop', 'l.txt'), 'l');
+    expect((await sync([tree, `s3://${bucket}/links-loop/`])).code).toBe(0);
+    const before = (await listKeys(client, bucket, 'links-loop/')).sort();
+    rmSync(join(tree, 'loop'), { recursive: true });
+    symlinkSync('.', join(tree, 'loop'));
+    for (const flags of [['--dry-run'], []]) {
+      const result = await sync([tree, `s3://${bucket}/links-loop/`, '--delete', '--follow-symlinks', ...flags]);
+      expect(result.code).toBe(0);
+      expect(result.json).toMatchObject({ transferred: 0, deleted: 0, failed: 0 });
+    }
+    expect((await listKeys(client, bucket, 'links-loop/')).sort()).toEqual(before);
+  });
+
+  it('down, a link to a folder in the destination: nothing is written or deleted through it, followed or not; --dry-run fails what the run fails', async () => {
+    const source = join(work.path, 'links-down-source');
+    const down = join(work.path, 'links-down');
+    const target = join(work.path, 'links-down-target');
+    const remote = `s3://${bucket}/links-down/`;
+    smallTree(source);
+    expect((await sync([source, remote])).code).toBe(0);
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'links-down/sub/s3.txt' }));
+    // The destination: the top files, one of its own, and `sub` a link to a folder elsewhere that
+    // holds the same s1, s2, s3 and one more file.
+    mkdirSync(down);
+    for (const i of [1, 2, 3]) cpSync(join(source, `f${i}.txt`), join(down, `f${i}.txt`));
+    writeFileSync(join(down, 'extra.txt'), 'only here');
+    cpSync(join(source, 'sub'), target, { recursive: true });
+    writeFileSync(join(target, 'x.txt'), 'only behind the link');
+    symlinkSync(target, join(down, 'sub'));
+    const behind = contentsOf(target);
+    expect(Object.keys(behind).sort()).toEqual(['s1.txt', 's2.txt', 's3.txt', 'x.txt']);
+
+    // Not followed: sub/s1.txt and sub/s2.txt are not there to the walk, and cannot be written through the link.
+    const planned = await sync([remote, down, '--delete', '--dry-run']);
+    const result = await sync([remote, down, '--delete']);
+    expect([planned.code, result.code]).toEqual([1, 1]);
+    expect(result.json.errors.map((error) => error.name).sort()).toEqual(['(deletions)', 'sub/s1.txt', 'sub/s2.txt']);
+    expect(result.json.errors.find((error) => error.name === 'sub/s1.txt')?.error).toMatch(/is a symbolic link; nothing is written through it/);
+    expect(planned.json.errors).toEqual(result.json.errors);
+    expect(planned.stderr).toBe(result.stderr);
+    expect(existsSync(join(down, 'extra.txt'))).toBe(true);
+    expect(contentsOf(target)).toEqual(behind);
+
+    // Followed: s1 and s2 are the same content (skipped); s3 and x.txt, only behind the link, are not deleted through it.
+    const plannedFollowed = await sync([remote, down, '--delete', '--follow-symlinks', '--dry-run']);
+    const followed = await sync([remote, down, '--delete', '--follow-symlinks']);
+    expect([plannedFollowed.code, followed.code]).toEqual([1, 1]);
+    expect(followed.json.errors.map((error) => error.name).sort()).toEqual(['sub/s3.txt', 'sub/x.txt']);
+    expect(followed.json.errors[0]!.error).toMatch(/is a symbolic link; nothing is written through it/);
+    expect(plannedFollowed.json.errors).toEqual(followed.json.errors);
+    expect([plannedFollowed.json.deleted, followed.json.deleted]).toEqual([1, 1]);
+    expect(existsSync(join(down, 'extra.txt'))).toBe(false);
+    expect(contentsOf(target)).toEqual(behind);
+  });
+});
+
+describe('a link --follow-symlinks cannot follow is reported as unreadable, and nothing is deleted', () => {
+  beforeAll(() => proxy.setRules([]));
+
+  /** A synced small tree whose `sub` is then replaced by a link to `to`, and a new file to send. */
+  async function treeWithLinkedSub(label: string, to: string): Promise<{ tree: string; remote: string; before: string[] }> {
+    const tree = join(work.path, label);
+    smallTree(tree);
+    const remote = `s3://${bucket}/${label}/`;
+    expect((await sync([tree, remote])).code).toBe(0);
+    rmSync(join(tree, 'sub'), { recursive: true });
+    symlinkSync(to, join(tree, 'sub'));
+    writeFileSync(join(tree, 'f4.txt'), 'new');
+    return { tree, remote, before: (await listKeys(client, bucket, `${label}/`)).sort() };
+  }
+
+  const linkLines = (stderr: string) => stderr.trim().split('\n').filter((line) => line.startsWith('datalake: failed: sub'));
+
+  it('a link whose target is not there: one line naming it, exit 1; the rest is sent, nothing deleted (--dry-run says the same)', async () => {
+    const { tree, remote, before } = await treeWithLinkedSub('dangling-link', join(work.path, 'not-there', 'sub'));
+    const planned = await sync([tree, remote, '--delete', '--follow-symlinks', '--dry-run']);
+    const result = await sync([tree, remote, '--delete', '--follow-symlinks']);
+    for (const run of [planned, result]) {
+      expect(run.code).toBe(1);
+      expect(linkLines(run.stderr)).toEqual([expect.stringMatching(/^datalake: failed: sub: this symbolic link cannot be followed: its target is not there \(ENOENT\); nothing at or under it was transferred or deleted$/)]);
+      expect(run.json).toMatchObject({ transferred: 1, deleted: 0, failed: 1 });
+      expect(run.json.errors.map((error) => error.name)).toEqual(['sub', '(deletions)']);
+    }
+    expect((await listKeys(client, bucket, 'dangling-link/')).sort()).toEqual([...before, 'dangling-link/f4.txt'].sort());
+  });
+
+  it('a link into a folder the CLI may not search (EACCES): one line naming it, exit 1; nothing deleted', async () => {
+    const closed = join(work.path, 'closed');
+    mkdirSync(join(closed, 'sub'), { recursive: true });
+    writeFileSync(join(closed, 'sub', 's1.txt'), 's1');
+    const { tree, remote, before } = await treeWithLinkedSub('closed-link', join(closed, 'sub'));
+    chmodSync(closed, 0o000);
+    try {
+      const result = await runCliHeldToPermissions(['sync', tree, remote, '--delete', '--follow-symlinks', '--json']);
+      expect(result.code).toBe(1);
+      expect(linkLines(result.stderr)).toEqual([expect.stringMatching(/^datalake: failed: sub: this symbolic link cannot be followed: permission denied \(EACCES\); nothing at or under it was transferred or deleted$/)]);
+      expect(lastJson<SyncJson>(result)).toMatchObject({ transferred: 1, deleted: 0, failed: 1 });
+    } finally {
+      chmodSync(closed, 0o755);
+    }
+    expect((await listKeys(client, bucket, 'closed-link/')).sort()).toEqual([...before, 'closed-link/f4.txt'].sort());
   });
 });

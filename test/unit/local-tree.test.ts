@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { walkLocalTree } from '../../src/core/transfer/local-tree.js';
+import { UnenteredLinks } from '../../src/core/sync/unentered-links.js';
+import { walkLocalTree, whyUnreadable } from '../../src/core/transfer/local-tree.js';
 
 const work = mkdtempSync(join(tmpdir(), 'datalake-local-tree-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -39,5 +40,43 @@ describe('a folder swapped for a symbolic link during the walk', () => {
     expect(files).toHaveLength(1);
     expect(files[0]!.ino).toBeGreaterThan(0);
     expect(files[0]!.dev).toBeTypeOf('number');
+  });
+});
+
+describe('links --follow-symlinks cannot follow', () => {
+  it('a link whose target is not there is reported under its own name, and the walk goes on', async () => {
+    const root = join(work, 'dangling');
+    mkdirSync(root);
+    writeFileSync(join(root, 'a.txt'), 'a');
+    symlinkSync(join(work, 'not-there'), join(root, 'sub'));
+    writeFileSync(join(root, 'z.txt'), 'z');
+    const unreadable: Array<[string, string]> = [];
+    const names: string[] = [];
+    for await (const file of walkLocalTree(root, { followSymlinks: true, onUnreadable: (name, error) => unreadable.push([name, whyUnreadable(name, error)]) })) names.push(file.name);
+    expect(names).toEqual(['a.txt', 'z.txt']);
+    expect(unreadable).toEqual([['sub', 'this symbolic link cannot be followed: its target is not there (ENOENT)']]);
+  });
+
+  it('a link back up the tree is listed as a link not followed (loopsBack), in its place as its own name', async () => {
+    const root = join(work, 'loop');
+    mkdirSync(join(root, 'in'), { recursive: true });
+    writeFileSync(join(root, 'in', 'x.txt'), 'x');
+    symlinkSync('..', join(root, 'in', 'up'));
+    writeFileSync(join(root, 'in', 'up-notes.txt'), 'sorts after the link, before up/');
+    const listed: Array<[string, boolean]> = [];
+    for await (const file of walkLocalTree(root, { followSymlinks: true, listSkippedLinks: true })) listed.push([file.name, file.loopsBack === true]);
+    expect(listed).toEqual([['in/up', true], ['in/up-notes.txt', false], ['in/x.txt', false]]);
+  });
+});
+
+describe('UnenteredLinks', () => {
+  it('covers a link and the names under it, not its siblings, as names come in key order', () => {
+    const links = new UnenteredLinks();
+    const covered: string[] = [];
+    for (const name of ['sub', 'sub-notes.txt', 'sub.d', 'sub.d/d1.txt', 'sub/s1.txt', 'sub/t/s2.txt', 'sub0', 'subway/x']) {
+      if (name === 'sub' || name === 'sub.d') links.enter(name);
+      else if (links.covers(name)) covered.push(name);
+    }
+    expect(covered).toEqual(['sub.d/d1.txt', 'sub/s1.txt', 'sub/t/s2.txt']);
   });
 });

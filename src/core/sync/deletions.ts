@@ -105,25 +105,27 @@ async function deleteLocalNames(plan: SyncPlan, ordered: Step[], guard: Destinat
       fail('the listing did not name it, yet the object exists (a damaged listing?): not deleted');
       continue;
     }
-    if (!plan.dryRun) {
-      const refused = await guard
-        .check(local.path, { fresh: true })
-        .then(() =>
-          guard.within(local.path, (reachable) =>
-            unlink(reachable).catch((error: NodeJS.ErrnoException) => {
-              // The file itself already gone (its folder is there): nothing left to delete.
-              if (error.code !== 'ENOENT') throw error;
-            }),
-          ),
-        )
-        .then(
-          () => undefined,
-          (error: unknown) => describeError(error),
-        );
-      if (refused) {
-        fail(refused);
-        continue;
-      }
+    // The look at the folders on the way is made by a dry run too (it only reads): a file reached
+    // through a symbolic link (a followed one) is refused there as in the run, never planned.
+    const refused = await guard
+      .check(local.path, { fresh: true })
+      .then(() =>
+        plan.dryRun
+          ? undefined
+          : guard.within(local.path, (reachable) =>
+              unlink(reachable).catch((error: NodeJS.ErrnoException) => {
+                // The file itself already gone (its folder is there): nothing left to delete.
+                if (error.code !== 'ENOENT') throw error;
+              }),
+            ),
+      )
+      .then(
+        () => undefined,
+        (error: unknown) => describeError(error),
+      );
+    if (refused) {
+      fail(refused);
+      continue;
     }
     report.deleted += 1;
     onAction({ ...action, status: plan.dryRun ? 'planned' : 'done' });

@@ -84,6 +84,9 @@ export async function handleStep(
     // here: a dry run fails what the run would.
     const destination = plan.direction === 'upload' ? newKey(key) : localPathFor(plan.localRoot, plan.remote.key, (step.source as RemoteFile).ref.key);
     if (plan.dryRun) {
+      // The look a download takes first (downloadOne), which only reads: a folder on the way that is a
+      // symbolic link fails the dry run as it fails the run.
+      if (plan.direction === 'download') await guard.check(destination);
       report.transferred += 1;
       report.bytes += size;
       onAction({ ...base, action, reason, status: 'planned' });

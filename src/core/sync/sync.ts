@@ -13,7 +13,7 @@ import { failure } from '../errors.js';
 import type { TransferContext } from '../s3/context.js';
 import { forEachWindowed } from '../s3/limiter.js';
 import { DestinationGuard } from '../transfer/destination-guard.js';
-import { walkLocalTree, whyUnreadable, type LocalFile } from '../transfer/local-tree.js';
+import { walkLocalTree, whyUnreadable, type LinkNotFollowed, type LocalFile } from '../transfer/local-tree.js';
 import { readAhead } from '../transfer/read-ahead.js';
 import { compareDeltaLogEntries, DeltaLogGate, deltaTableRootOf, mayBeReadByDelta } from './delta.js';
 import { deleteExtraneous } from './deletions.js';
@@ -24,6 +24,7 @@ import { localSide, reportedKeyOf, type Step, type SyncAction, type SyncPlan, ty
 import { layoutRemoteFiles } from './layout-sync.js';
 import { listRemoteFiles, withoutTemporaryNames } from './remote-listing.js';
 import { handleStep } from './step.js';
+import { UnenteredLinks } from './unentered-links.js';
 
 /**
  * Local directory ⇄ prefix. One pass over two sorted listings; each name is decided (transfer, skip)
@@ -45,12 +46,15 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     if (action.status === 'failed') deltaLogGate.noteFailure(action.name);
     onSyncAction(action);
   };
-  // A folder the filters leave out (or another shard's) is not this run's to report, as rsync does not
-  // descend into an excluded folder.
+  // A folder the filters leave out is not this run's to report, as rsync does not descend into an
+  // excluded folder; a file, not if it is another shard's. A folder or a link is every shard's: the
+  // files behind it are spread over all of them, and each worker must know it cannot see its own.
   const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
-    if (!wanted(name)) return;
+    const holdsFiles = name.endsWith('/') || (error as Partial<LinkNotFollowed>).linkNotFollowed === true;
+    if (!(holdsFiles ? plan.includeName(name) : wanted(name))) return;
     const why = whyUnreadable(name, error, plan.direction);
-    const message = name.endsWith('/') ? `${why}; nothing under it was transferred or deleted` : why;
+    // A link that cannot be followed: what is behind it is as unknown as an unreadable folder's insides.
+    const message = (error as Partial<LinkNotFollowed>).linkNotFollowed ? `${why}; nothing at or under it was transferred or deleted` : name.endsWith('/') ? `${why}; nothing under it was transferred or deleted` : why;
     report.failed += 1;
     report.errors.push({ name, error: message });
     const action = plan.direction === 'upload' ? 'upload' : 'download';
@@ -58,11 +62,16 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   };
   /**
    * A name this run leaves alone: another shard's, or left out by the filters, or (upward) a symbolic
-   * link not followed. It is neither transferred nor deleted; a source file of it missing on the
-   * destination is not sent by any worker, so a Delta table holding it keeps its log back.
+   * link not followed, or a name under one (the walk did not look behind it: what the destination
+   * holds there is unseen, not missing). It is neither transferred nor deleted; a source file of it
+   * missing on the destination is not sent by any worker, so a Delta table holding it keeps its log back.
    */
+  const unentered = new UnenteredLinks();
   const leftAlone = (step: Step): boolean => {
-    const skippedLink = plan.direction === 'upload' && (step.source as LocalFile | undefined)?.skippedLink === true;
+    const link = plan.direction === 'upload' && (step.source as LocalFile | undefined)?.skippedLink === true ? (step.source as LocalFile) : undefined;
+    // Whatever the filters and shards say of it: a link's name covers names they may not.
+    if (link) unentered.enter(step.name);
+    else if (plan.direction === 'upload' && unentered.covers(step.name)) return true;
     if (!inShard(step.name)) return true;
     if (!plan.includeName(step.name)) {
       if (step.source && !step.destination && mayBeReadByDelta(step.name)) {
@@ -70,7 +79,9 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
       }
       return true;
     }
-    if (!skippedLink) return false;
+    if (!link) return false;
+    // A link back up the tree is not one --follow-symlinks would follow: walked already, not counted.
+    if (link.loopsBack) return true;
     report.symlinksSkipped += 1;
     if (!step.destination) {
       deltaLogGate.noteNotTransferred(step.name, 'is a symbolic link, not followed; sync with --follow-symlinks (or put the file itself there) to complete the table');

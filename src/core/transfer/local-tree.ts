@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import type { Stats } from 'node:fs';
 import { constants, lstat, open, opendir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathOfOpen } from './listed-file.js';
@@ -18,13 +19,27 @@ export interface LocalFile {
   followedLink?: true;
   /** A symbolic link not followed, listed (with `listSkippedLinks`) so that a sync can pair it with the destination; never read. */
   skippedLink?: true;
+  /** With `skippedLink`: a link `--follow-symlinks` would follow, not followed because it leads back up the tree (a folder the walk is already in). */
+  loopsBack?: true;
+}
+
+/**
+ * Why a symbolic link `--follow-symlinks` asked to follow could not be: its target is not there
+ * (ENOENT), not reachable (EACCES), a chain of links that loops (ELOOP)… Told to `onUnreadable`
+ * under the link's own name, as a folder that cannot be read is: nothing is known of what is behind it.
+ */
+export interface LinkNotFollowed extends NodeJS.ErrnoException {
+  linkNotFollowed: true;
 }
 
 export interface LocalWalkOptions {
   followSymlinks: boolean;
   /** Told of each symbolic link left alone, so the run can say how many. */
   onSymlinkSkipped?: (name: string) => void;
-  /** Links not followed are yielded too, marked `skippedLink`, in their place in key order (as their own name). */
+  /**
+   * Links not followed are yielded too, marked `skippedLink`, in their place in key order (as their
+   * own name); with `followSymlinks`, so is a link to a folder the walk is already in (`loopsBack`).
+   */
   listSkippedLinks?: boolean;
   /** Told of each name left out as another download's temporary file (or its lock). */
   onTemporarySkipped?: (name: string) => void;
@@ -32,7 +47,8 @@ export interface LocalWalkOptions {
    * Told of each folder (`name/`) or file that cannot be read, as rsync and rclone report one and go
    * on; the walk then continues past it. Without it, the first unreadable entry ends the walk. A name
    * that is not valid UTF-8 comes here too (code `EILSEQ`, the name shown with `\xNN` escapes): S3
-   * keys are UTF-8, so it cannot be sent as it is.
+   * keys are UTF-8, so it cannot be sent as it is. With `followSymlinks`, so does a link that cannot
+   * be followed (its target missing or unreachable: a `LinkNotFollowed`, under the link's name).
    */
   onUnreadable?: (name: string, error: NodeJS.ErrnoException) => void;
 }
@@ -62,6 +78,10 @@ interface DirectoryEntry {
   sortKey: Buffer;
   kind: 'file' | 'directory' | 'link' | 'other';
   viaSymlink: boolean;
+  /** A link followed to a folder: that folder's real path (kept out of the walk below it, against loops). */
+  real?: string;
+  /** A link to a folder the walk is already in: not followed. */
+  loopsBack?: boolean;
 }
 
 /** `reach`: the path that opens this folder (through its open parent); `follow`: whether it may be a link (the root, or a link followed on purpose). */
@@ -77,13 +97,16 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
       throw error;
     });
     here = pathOfOpen(folder, directoryPath);
-    entries = await readDirectory(here, relative, options);
+    entries = await readDirectory(here, relative, options, ancestors);
   } catch (error) {
     await folder?.close();
     // The root itself is the caller's to check; below it, one folder that cannot be read (or that
     // vanished meanwhile) does not stop the walk of the rest.
     if (!relative || !options.onUnreadable) throw error;
-    if (!isVanished(error)) options.onUnreadable(`${relative}/`, error as NodeJS.ErrnoException);
+    // A link followed whose folder went away since it was looked at, the link still there: reported as
+    // a link that cannot be followed, never taken for a folder removed.
+    if (follow && isVanished(error) && !(await isGone(reach))) options.onUnreadable(relative, linkNotFollowed(relative, error as NodeJS.ErrnoException));
+    else if (!isVanished(error)) options.onUnreadable(`${relative}/`, error as NodeJS.ErrnoException);
     return;
   }
 
@@ -93,7 +116,7 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
       if (entry.kind === 'link') {
         index += 1;
         const name = relative ? `${relative}/${entry.name}` : entry.name;
-        yield { name, path: join(root, name), size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, skippedLink: true };
+        yield { name, path: join(root, name), size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, skippedLink: true, ...(entry.loopsBack ? { loopsBack: true as const } : {}) };
         continue;
       }
       if (entry.kind !== 'file') {
@@ -101,8 +124,8 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
         if (entry.kind !== 'directory') continue;
         const name = relative ? `${relative}/${entry.name}` : entry.name;
         if (entry.viaSymlink) {
-          const real = await realpath(join(here, entry.name)).catch(() => undefined);
-          if (real === undefined || ancestors.has(real)) continue; // gone, or a loop back up the tree
+          // Its real path was found as its folder was read, and is not one the walk is in (readDirectory).
+          const real = entry.real!;
           ancestors.add(real);
           yield* walkDirectory(root, name, options, ancestors, join(here, entry.name), true);
           ancestors.delete(real);
@@ -126,7 +149,8 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
             return file.viaSymlink ? { ...listed, followedLink: true as const } : listed;
           } catch (error) {
             if (!options.onUnreadable) throw error;
-            if (!isVanished(error)) options.onUnreadable(name, error as NodeJS.ErrnoException);
+            if (file.viaSymlink && !(await isGone(join(here, file.name)))) options.onUnreadable(name, linkNotFollowed(name, error as NodeJS.ErrnoException));
+            else if (!isVanished(error)) options.onUnreadable(name, error as NodeJS.ErrnoException);
             return undefined;
           }
         }),
@@ -138,8 +162,12 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
   }
 }
 
-/** One directory's entries, sorted as S3 lists keys. */
-async function readDirectory(directoryPath: string, relative: string, options: LocalWalkOptions): Promise<DirectoryEntry[]> {
+/**
+ * One directory's entries, sorted as S3 lists keys. A link to be followed is looked at here: what it
+ * leads to decides where it sorts (a folder as `name/`); one that leads nowhere it can go is reported
+ * (`onUnreadable`), one that leads back to a folder the walk is in (`ancestors`) is not followed.
+ */
+async function readDirectory(directoryPath: string, relative: string, options: LocalWalkOptions, ancestors: Set<string>): Promise<DirectoryEntry[]> {
   const entries: DirectoryEntry[] = [];
   // Names are read as bytes: decoded as UTF-8 by Node, an invalid name would turn into U+FFFD, a name
   // no file has, and its file would vanish from the walk without a word.
@@ -170,8 +198,27 @@ async function readDirectory(directoryPath: string, relative: string, options: L
         continue;
       }
       // Followed, a link sorts as what it points to: a directory as `name/`.
-      const target = await stat(join(directoryPath, entryName)).catch(() => undefined);
-      kind = target?.isFile() ? 'file' : target?.isDirectory() ? 'directory' : 'other';
+      const path = join(directoryPath, entryName);
+      const target = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+      const real = target instanceof Error || !target.isDirectory() ? undefined : await realpath(path).catch((error: NodeJS.ErrnoException) => error);
+      const failed = target instanceof Error ? target : real instanceof Error ? real : undefined;
+      if (failed) {
+        // The link itself removed since the folder was listed: not there, nothing to report.
+        if (await isGone(path)) continue;
+        const error = linkNotFollowed(name, failed);
+        if (!options.onUnreadable) throw error;
+        options.onUnreadable(name, error);
+        continue;
+      }
+      if (typeof real === 'string' && ancestors.has(real)) {
+        // A loop back up the tree: not walked twice, but listed as a link, so that what the
+        // destination holds under its name is known to be unseen, not missing.
+        if (options.listSkippedLinks) entries.push({ name: entryName, kind: 'link', viaSymlink, loopsBack: true, sortKey: Buffer.from(entryName, 'utf8') });
+        continue;
+      }
+      kind = (target as Stats).isFile() ? 'file' : typeof real === 'string' ? 'directory' : 'other';
+      entries.push({ name: entryName, kind, viaSymlink, ...(typeof real === 'string' ? { real } : {}), sortKey: Buffer.from(kind === 'directory' ? `${entryName}/` : entryName, 'utf8') });
+      continue;
     }
     entries.push({ name: entryName, kind, viaSymlink, sortKey: Buffer.from(kind === 'directory' ? `${entryName}/` : entryName, 'utf8') });
   }
@@ -214,6 +261,10 @@ function utf8SequenceLength(bytes: Buffer, index: number): number {
  * cannot be sent; downward (the destination's walk) it matches no key, so --delete never deletes it.
  */
 export function whyUnreadable(name: string, error: NodeJS.ErrnoException, direction: 'upload' | 'download' = 'upload'): string {
+  if ((error as Partial<LinkNotFollowed>).linkNotFollowed) {
+    const why = error.code === 'ENOENT' || error.code === 'ENOTDIR' ? `its target is not there (${error.code})` : error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code === 'ELOOP' ? 'a chain of links that loops (ELOOP)' : error.code ?? error.message;
+    return `this symbolic link cannot be followed: ${why}`;
+  }
   const what = name.endsWith('/') ? 'folder' : 'file';
   if (error.code === 'EILSEQ') {
     return direction === 'upload'
@@ -224,6 +275,18 @@ export function whyUnreadable(name: string, error: NodeJS.ErrnoException, direct
   if (error.code === 'ELOOP') return `this ${what} became a symbolic link during the walk: not followed`;
   const why = error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code ?? error.message;
   return `cannot read this ${what}: ${why}`;
+}
+
+function linkNotFollowed(name: string, error: NodeJS.ErrnoException): LinkNotFollowed {
+  return Object.assign(new Error(`${name}: ${error.message}`), { code: error.code, linkNotFollowed: true as const });
+}
+
+/** Whether nothing is at `path` any more (not even a link): removed since its folder was listed. */
+async function isGone(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => false,
+    (error: NodeJS.ErrnoException) => isVanished(error),
+  );
 }
 
 /** Removed between the listing of its folder and its turn: nothing to send, nothing to report. */
