@@ -83,7 +83,8 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   // The S3 or system code behind the error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted).
   if (options.json) printErrorDocument(jsonError(explained));
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
-  return code;
+  // The kind the explanation found (a working folder removed before anything began is bad input).
+  return exitCodeFor(explained, options.signal);
 }
 
 /**

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_USAGE, ItemsFailed, exitCodeFor, exitCodeForKind, exitCodeForSignal, failIfAny, reportError } from '../../src/cli/exit-codes.js';
 import { ContentMismatch, DatalakeError, failure, usageError } from '../../src/core/errors.js';
+import { Output } from '../../src/cli/output.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -60,6 +61,27 @@ describe('exit codes', () => {
       expect(stderr).toBe('');
       expect(stdout).toBe('');
     }
+  });
+
+  it("a system error is one line saying what could not be done, where and why, not Node's own wording; its code is --json's", () => {
+    const errno = (message: string, fields: Record<string, string>) => Object.assign(new Error(message), fields);
+    new Output({ json: true, quiet: false }); // this run's, with nothing printed yet
+    const open = reported(errno("EACCES: permission denied, open '/data/u1'", { code: 'EACCES', syscall: 'open', path: '/data/u1' }), true);
+    expect(open.stderr).toBe("datalake: error: cannot open '/data/u1': permission denied (EACCES)\n");
+    expect(JSON.parse(open.stdout)).toEqual({ error: { code: 'EACCES', message: "cannot open '/data/u1': permission denied (EACCES)" } });
+    const rename = reported(errno("ENOENT: no such file or directory, rename 'a' -> 'b'", { code: 'ENOENT', syscall: 'rename', path: 'a', dest: 'b' }));
+    expect(rename.stderr).toBe("datalake: error: cannot rename 'a' to 'b': no such file or directory (ENOENT)\n");
+    const folder = reported(errno("ENOTDIR: not a directory, scandir '/data/f'", { code: 'ENOTDIR', syscall: 'scandir', path: '/data/f' }));
+    expect(folder.stderr).toBe("datalake: error: cannot read the folder '/data/f': not a directory (ENOTDIR)\n");
+    // A socket's error names no path: told as it is.
+    expect(reported(errno('read ECONNRESET', { code: 'ECONNRESET', syscall: 'read' })).stderr).toBe('datalake: error: read ECONNRESET\n');
+  });
+
+  it('a working folder removed under the shell is bad input found before anything began: exit 2, with what to do', () => {
+    const cwd = Object.assign(new Error('ENOENT: no such file or directory, uv_cwd'), { code: 'ENOENT', syscall: 'uv_cwd', errno: -2 });
+    const result = reported(cwd);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toBe('datalake: error: the current folder no longer exists (ENOENT) (change to a folder that exists and run the command again)\n');
   });
 
   it('any other error is one line on stderr, and its code', () => {
