@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { failIfAny } from '../exit-codes.js';
+import { failIfAny, type FirstFailure } from '../exit-codes.js';
 import type { Verified } from '../../core/sync/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -52,15 +52,23 @@ Examples:
       const missing: string[] = [];
       const extra: string[] = [];
       let checked = 0;
+      // The first problem named, for the `error` of the --json document.
+      let firstProblem: FirstFailure | undefined;
+      const problem = (name: string, reason: string, code?: string) => {
+        firstProblem ??= { name, reason, code };
+        out.failed(name, reason);
+      };
+      const document = () => ({ ok: false, checked, mismatched, unverifiable, missing, extra, objects });
+      out.reportPartial(document);
       const report = (outcome: Verified, ref: ObjectRef) => {
         checked += 1;
         objects.push({ key: ref.key, proof: outcome.proof });
         if (outcome.mismatch) {
           mismatched.push(outcome.mismatch);
-          out.failed(formatS3Url(ref), outcome.mismatch.reason);
+          problem(formatS3Url(ref), outcome.mismatch.reason);
         } else if (outcome.unverifiable) {
           unverifiable.push(outcome.unverifiable);
-          out.failed(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`);
+          problem(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`);
         } else out.line(`ok ${formatS3Url(ref)}  (${outcome.proof})`);
       };
       try {
@@ -88,12 +96,12 @@ Examples:
               const ref = { bucket: prefix.bucket, key: step.source?.key ?? `${prefix.key}${step.name}` };
               if (flags.local !== undefined && !step.destination) {
                 missing.push(ref.key);
-                out.failed(formatS3Url(ref), `missing locally under ${flags.local}`);
+                problem(formatS3Url(ref), `missing locally under ${flags.local}`);
                 return;
               }
               if (!step.source) {
                 extra.push(step.destination!.path);
-                out.failed(step.destination!.path, `not in ${formatS3Url(prefix)}`);
+                problem(step.destination!.path, `not in ${formatS3Url(prefix)}`);
                 return;
               }
               report(step.destination ? await verifyAgainstFile(runtime.ctx, ref, step.destination.path) : await verifyRemote(runtime.ctx, ref), ref);
@@ -110,11 +118,12 @@ Examples:
       const excludedAll = nothingChecked && filter.matchedNothing(0);
       const empty = nothingChecked && !excludedAll;
       if (excludedAll) out.line(`${RULES_MATCHED_NOTHING} ${source}: nothing to verify`);
-      if (empty) out.failed(source, 'no objects under this prefix: nothing was verified');
+      if (empty) problem(source, 'no objects under this prefix: nothing was verified', 'NoObjects');
       const ok = !empty && mismatched.length === 0 && unverifiable.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${unverifiable.length} unverifiable, ${missing.length} missing, ${extra.length} extra`);
-      out.json({ ok, checked, mismatched, unverifiable, missing, extra, objects });
-      failIfAny(ok ? 0 : 1);
+      out.json({ ...document(), ok });
+      const problems = mismatched.length + unverifiable.length + missing.length + extra.length + (empty ? 1 : 0);
+      failIfAny(problems, firstProblem);
     });
 }
 
