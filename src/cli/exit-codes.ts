@@ -3,14 +3,15 @@
  * 1 something failed, 2 bad input or usage, 130/143 stopped by SIGINT/SIGTERM): `exitCodeFor` maps a
  * thrown value to its code, and `reportError` (what main.ts calls) prints it as one line, or with
  * `--json` one document, before returning that code. Commands never set `process.exitCode`: one whose
- * items failed one by one throws `ItemsFailed` once its summary is out.
+ * items failed one by one throws `ItemsFailed` once its summary is made, and its `--json` document
+ * goes out here, with the `error` that says so.
  */
 import { CommanderError } from 'commander';
 import { sep } from 'node:path';
 import { DatalakeError, failure, isDatalakeError, type ErrorKind } from '../core/errors.js';
 import { cacheDirectory, stateDirectory } from '../core/config/state-paths.js';
 import { explainError, jsonErrorCode } from '../core/s3/explain-error.js';
-import { currentOutput, errorLine, joinedLines, jsonText, type JsonError } from './output.js';
+import { currentOutput, errorLine, failedItemsError, joinedLines, jsonText, type JsonError } from './output.js';
 import { currentSettings } from './runtime.js';
 
 export const EXIT_OK = 0;
@@ -23,19 +24,33 @@ export function exitCodeForSignal(signal: NodeJS.Signals | undefined): number {
 }
 
 /**
- * A command whose failed items were each named as they failed and whose summary (line or JSON
- * document) is already out: the run ends with exit 1 and nothing more is printed.
+ * A command whose failed items were each named as they failed and whose summary is made (its line
+ * printed, its JSON document held by Output): the run ends with exit 1, nothing more on stderr, and
+ * the document gets its `error` — from its own `failed` list, else `jsonError`.
  */
 export class ItemsFailed extends DatalakeError {
-  constructor(readonly count: number) {
+  readonly jsonError: JsonError;
+
+  constructor(
+    readonly count: number,
+    first?: FirstFailure,
+  ) {
     super('failed', `${count} item${count === 1 ? '' : 's'} failed`);
     this.name = 'ItemsFailed';
+    this.jsonError = first ? failedItemsError(count, first) : { code: 'failed', message: this.message };
   }
 }
 
-/** Ends the command with exit 1 when any of its items failed. */
-export function failIfAny(failedCount: number): void {
-  if (failedCount > 0) throw new ItemsFailed(failedCount);
+/** The first item that failed, as its line named it: for the `error` of a document that lists no `failed` items. */
+export interface FirstFailure {
+  name: string;
+  reason: string;
+  code?: string | undefined;
+}
+
+/** Ends the command with exit 1 when any of its items failed; `first` names the first of them for the `--json` document's `error`. */
+export function failIfAny(failedCount: number, first?: FirstFailure): void {
+  if (failedCount > 0) throw new ItemsFailed(failedCount, first);
 }
 
 export function exitCodeForKind(kind: ErrorKind, signal: NodeJS.Signals | undefined): number {
@@ -68,14 +83,16 @@ export function exitCodeFor(error: unknown, signal: NodeJS.Signals | undefined):
 export function reportError(error: unknown, options: { debug: boolean; json: boolean; signal?: NodeJS.Signals | undefined }): number {
   const { debug } = options;
   const code = exitCodeFor(error, options.signal);
-  // Its items were named one by one and its summary is out: nothing more to print (and each item logged).
+  // Its items were named one by one and its summary line is out: with --json, its document, with the
+  // error; the log, the run's end (each item has its own record).
   if (error instanceof ItemsFailed) {
     currentOutput()?.logRunFailure({ exitCode: code, code: 'failed', failed: error.count });
+    if (options.json) printErrorDocument(error.jsonError, 'items');
     return code;
   }
   if (error instanceof CommanderError) {
-    // commander has printed its own line (or the help); --json adds the document.
-    if (!helpOrVersion(error) && options.json) printErrorDocument({ code: 'usage', message: joinedLines(error.message.replace(/^error: /, '')) });
+    // commander has printed its own line (or the help, shown for a mistake: no command given); --json adds the document.
+    if ((!helpOrVersion(error) || code !== EXIT_OK) && options.json) printErrorDocument({ code: 'usage', message: error.message === '(outputHelp)' ? 'a command is needed (`datalake --help` lists them)' : joinedLines(error.message.replace(/^error: /, '')) });
     return code;
   }
   // The endpoint in use once settings are resolved (flag, environment or profile; none under
@@ -86,10 +103,12 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   process.stderr.write(`${errorLine(explained)}\n`);
   // The S3 or system code behind the error (NoSuchBucket, ECONNREFUSED…), else its kind (usage, failed, interrupted).
   const json = jsonError(explained);
-  currentOutput()?.logRunFailure({ exitCode: code, code: json.code, error: json.message });
+  // The kind the explanation found (a working folder removed before anything began is bad input).
+  const exitCode = exitCodeFor(explained, options.signal);
+  currentOutput()?.logRunFailure({ exitCode, code: json.code, error: json.message });
   if (options.json) printErrorDocument(json);
   if (debug) process.stderr.write(`${(explained.cause instanceof Error ? explained.cause.stack : undefined) ?? explained.stack ?? ''}\n`);
-  return code;
+  return exitCode;
 }
 
 /**
@@ -112,9 +131,9 @@ function helpOrVersion(error: CommanderError): boolean {
   return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help';
 }
 
-function printErrorDocument(error: JsonError): void {
+function printErrorDocument(error: JsonError, cause: 'error' | 'items' = 'error'): void {
   const out = currentOutput();
-  if (out) out.failWithJson(error);
+  if (out) out.failWithJson(error, cause);
   else process.stdout.write(`${jsonText({ error })}\n`);
 }
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { applyDotenv, readDotenv } from '../core/config/dotenv.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '../core/config/config.js';
 import { MiB } from '../core/config/units.js';
 import { DEFAULT_LAYOUT } from '../core/config/layout.js';
-import { joinedLines } from './output.js';
+import { currentOutput, joinedLines } from './output.js';
 import { registerPut } from './commands/put.js';
 import { registerGet } from './commands/get.js';
 import { registerLs } from './commands/ls.js';
@@ -52,8 +52,8 @@ export function buildProgram(): Command {
     // help, and would otherwise widen the name column of every help that lists them.
     .configureHelp({ showGlobalOptions: true, minWidthToWrap: 24, subcommandTerm: (command) => command.name() })
     .showSuggestionAfterError(true)
-    .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`datalake: ${joinedLines(text)}\n`) });
+  program.exitOverride(throwToMain(program));
   program.addHelpText(
     'after',
     `
@@ -81,8 +81,25 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130 interrupted.`
   registerStat(program);
   registerCat(program);
   registerTable(program);
-  for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride().configureOutput({ outputError: (text, write) => write(`datalake: ${joinedLines(text)}\n`) });
+  for (const command of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.exitOverride(throwToMain(command)).configureOutput({ outputError: (text, write) => write(`datalake: ${joinedLines(text)}\n`) });
   return program;
+}
+
+/**
+ * Commander's errors end the run through main (exit-codes.ts), never process.exit. The help shown
+ * because no command was given (`datalake`, `datalake table`) says which command wants one: with
+ * `--json`, that is the `error` of the usage document.
+ */
+function throwToMain(command: Command): (error: CommanderError) => void {
+  return (error) => {
+    if (error.code === 'commander.executeSubCommandAsync') return;
+    if (error.code === 'commander.help' && error.exitCode !== 0) {
+      let path = command.name();
+      for (let parent = command.parent; parent; parent = parent.parent) path = `${parent.name()} ${path}`;
+      throw new CommanderError(error.exitCode, error.code, `${path} needs a command (\`${path} --help\` lists them)`);
+    }
+    throw error;
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -94,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     // No command at all: the help on stderr, as for a mistake (exit 2).
     if (argv.length <= 2) program.help({ error: true });
     await program.parseAsync(argv);
+    currentOutput()?.finish();
     return EXIT_OK;
   } catch (error) {
     return reportError(error, { debug, json, signal: interruption.received });

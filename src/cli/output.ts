@@ -24,8 +24,13 @@ export interface FailedWhere {
  */
 export class Output {
   private batch: string | undefined;
-  /** Whether the run's one JSON document is on stdout (whole, or begun by a streaming command). */
+  /** Whether the run's one JSON document is on stdout (whole, or begun by a streaming command), or held in `pending`. */
   private documentStarted = false;
+  /**
+   * The run's document, held until the run ends: only then is it known whether the run failed (a
+   * mismatch, a manifest that could not be written), and the document printed with its `error`.
+   */
+  private pending: { document: unknown } | undefined;
   /** What completed so far, for the document a failing run still prints beside its `error`. */
   private partial: (() => Record<string, unknown>) | undefined;
   /** Ends a document a streaming command began, with the error inside it. */
@@ -84,11 +89,24 @@ export class Output {
     if (this.batch !== undefined) this.batch = '';
   }
 
-  /** The one JSON document of a `--json` run. */
+  /** The one JSON document of a `--json` run: printed as the run ends (finish or failWithJson), with `error` if it failed. */
   json(document: unknown): void {
     if (!this.mode.json) return;
     this.documentStarted = true;
-    process.stdout.write(`${jsonText(withFailureError(document))}\n`);
+    this.pending = { document };
+  }
+
+  /** The run ended without an error: its document goes out. */
+  finish(): void {
+    this.printPending(undefined);
+  }
+
+  /** Prints the held document; `itemsError`: the error of a run that failed by items its document does not list under `failed`. */
+  private printPending(itemsError: JsonError | undefined): void {
+    if (this.pending === undefined) return;
+    const { document } = this.pending;
+    this.pending = undefined;
+    process.stdout.write(`${jsonText(withFailureError(document, itemsError))}\n`);
   }
 
   /** With `--json`, a document streamed piece by piece: `close` ends it when the run fails midway. */
@@ -113,9 +131,11 @@ export class Output {
 
   /**
    * A run that ends in an error, an interrupt or a refusal still prints one document with `--json`:
-   * what completed, and `error` with a code and the message printed on stderr.
+   * what completed (its document, if it got that far), and `error` with a code and the message
+   * printed on stderr. `items`: the run failed by its items (ItemsFailed), whose document's own
+   * `failed` list names the first failure; `error` then stands for the document that has none.
    */
-  failWithJson(error: JsonError): void {
+  failWithJson(error: JsonError, cause: 'error' | 'items' = 'error'): void {
     if (!this.mode.json) return;
     if (this.closeStream) {
       this.write(this.closeStream(error));
@@ -123,8 +143,11 @@ export class Output {
       this.endBatch();
       return;
     }
-    if (this.documentStarted) return;
-    this.json({ ...(this.partial?.() ?? {}), error });
+    // Something that failed after the document was made (a manifest not written) is what ended the run.
+    if (this.pending !== undefined && cause === 'error') this.pending = { document: { ...(this.pending.document as object), error } };
+    if (this.pending === undefined && !this.documentStarted) this.pending = { document: { ...(this.partial?.() ?? {}), error } };
+    this.documentStarted = true;
+    this.printPending(error);
   }
 
   /** A human line about the result on stderr, so that stdout holds only the result itself; silent with --json or --quiet. */
@@ -286,16 +309,22 @@ export function escapeJsonText(json: string): string {
 
 /**
  * A document that lists failed items is a failure (exit 1): it carries an `error` too, as every failing
- * `--json` run does, naming how many failed and the first one's code and reason.
+ * `--json` run does, naming how many failed and the first one's code and reason. `otherwise`: the
+ * error of a failed run whose document lists no `failed` items (verify's `mismatched`, table check's
+ * `problems`).
  */
-function withFailureError(document: unknown): unknown {
+function withFailureError(document: unknown, otherwise: JsonError | undefined): unknown {
   if (typeof document !== 'object' || document === null || 'error' in document) return document;
   // `failed` lists the items; a sync's `failed` is a count, its items are `errors`.
   const record = document as { failed?: unknown; errors?: unknown };
   const failed = Array.isArray(record.failed) ? record.failed : typeof record.failed === 'number' && record.failed > 0 && Array.isArray(record.errors) ? record.errors : undefined;
-  if (!failed || failed.length === 0) return document;
+  if (!failed || failed.length === 0) return otherwise ? { ...document, error: otherwise } : document;
   const first = failed[0] as { key?: string; path?: string; name?: string; error?: unknown; code?: string };
   const reason = typeof first.error === 'string' ? first.error : typeof first.error === 'object' && first.error !== null ? String((first.error as { message?: unknown }).message ?? '') : '';
-  const message = `${failed.length} failed${failed.length > 1 ? ', the first' : ''}: ${first.key ?? first.path ?? first.name ?? '?'}: ${reason}`;
-  return { ...document, error: { code: first.code ?? 'failed', message } };
+  return { ...document, error: failedItemsError(failed.length, { name: first.key ?? first.path ?? first.name ?? '?', reason, code: first.code }) };
+}
+
+/** The `error` of a run whose items failed, each named on its own line: how many, and the first one's name, reason and code. */
+export function failedItemsError(count: number, first: { name: string; reason: string; code?: string | undefined }): JsonError {
+  return { code: first.code ?? 'failed', message: `${count} failed${count > 1 ? ', the first' : ''}: ${first.name}: ${first.reason}` };
 }

@@ -57,6 +57,8 @@ export function isDatalakeError(error: unknown): error is DatalakeError {
 /** A short reason for any thrown value, for summaries and `failed[].error`. */
 export function describeError(error: unknown): string {
   if (error instanceof DatalakeError) return error.hint ? `${error.message} (${error.hint})` : error.message;
+  const system = describeSystemError(error);
+  if (system !== undefined) return system;
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     const name = error.name && error.name !== 'Error' ? error.name : typeof code === 'string' ? code : '';
@@ -64,4 +66,61 @@ export function describeError(error: unknown): string {
     return name && !message.includes(name) ? `${name}: ${message}` : message;
   }
   return String(error);
+}
+
+/** What a system call failed to do, said of the path it names (`cannot open '/data/u1'`); a call not listed is named as it is. */
+const SYSTEM_CALL_VERBS: Record<string, string> = {
+  open: 'open',
+  opendir: 'read the folder',
+  scandir: 'read the folder',
+  mkdir: 'create the folder',
+  rmdir: 'remove the folder',
+  rm: 'remove',
+  unlink: 'remove',
+  rename: 'rename',
+  link: 'link',
+  symlink: 'make the link',
+  copyfile: 'copy',
+  stat: 'look at',
+  lstat: 'look at',
+  statfs: 'look at',
+  access: 'access',
+  realpath: 'resolve',
+  readlink: 'read the link',
+  read: 'read',
+  write: 'write',
+  chmod: 'change the mode of',
+  utime: 'set the times of',
+  fsync: 'flush',
+};
+
+/**
+ * A system error of Node (its `code`, `syscall` and `path`) as one line that says what could not be
+ * done, where and why: `cannot open '/data/u1': permission denied (EACCES)`, `cannot rename 'a' to 'b':
+ * no such file or directory (ENOENT)`, rather than Node's `EACCES: permission denied, open '/data/u1'`.
+ * The working folder removed under the process: `the current folder no longer exists (ENOENT)`.
+ * Undefined for anything else (a socket's error names no path, and is told as it is).
+ */
+export function describeSystemError(error: unknown): string | undefined {
+  if (!isSystemError(error)) return undefined;
+  if (error.syscall === 'uv_cwd') return error.code === 'ENOENT' ? `the current folder no longer exists (${error.code})` : `cannot tell the current folder: ${systemReason(error)}`;
+  if (typeof error.path !== 'string') return undefined;
+  const dest = (error as { dest?: unknown }).dest;
+  const verb = SYSTEM_CALL_VERBS[error.syscall] ?? error.syscall;
+  return `cannot ${verb} '${error.path}'${typeof dest === 'string' ? ` to '${dest}'` : ''}: ${systemReason(error)}`;
+}
+
+/** Why a system call failed, in words, with its code: `permission denied (EACCES)`, `no such file or directory (ENOENT)`. */
+export function systemReason(error: NodeJS.ErrnoException): string {
+  const code = error.code;
+  if (code === undefined) return error.message || 'unknown error';
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied (${code})`;
+  // Node words it as libuv does: `ENOENT: no such file or directory, open '/x'`.
+  const words = /^[A-Z0-9_]+: (.+?), [a-z_]+(?: '|$)/.exec(error.message)?.[1];
+  return words ? `${words} (${code})` : code;
+}
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException & { code: string; syscall: string } {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return error instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && typeof syscall === 'string';
 }

@@ -6,7 +6,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { shardOf } from '../../src/core/sync/filters.js';
-import { BIN, lastJson, listKeys, runCli, s3Env, tempDirectory, type CliResult } from '../support/harness.js';
+import { BIN, lastJson, listKeys, runCli, runCliHeldToPermissions, s3Env, tempDirectory, type CliResult } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython } from '../support/python.js';
 
@@ -143,30 +143,6 @@ print(dt.version(), rows['n'][0].as_py(), rows['s'][0].as_py())
   });
 });
 
-/**
- * Runs the CLI unable to read what its permission bits forbid. Root reads a mode-000 folder anyway
- * (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so as root the CLI runs with those two capabilities
- * dropped: still uid 0, owner of the tree and of its state, but held to the permission bits.
- */
-function runCliHeldToPermissions(args: string[]): Promise<CliResult> {
-  const asRoot = process.getuid?.() === 0;
-  const dropped = '-dac_override,-dac_read_search';
-  const command = asRoot ? 'setpriv' : process.execPath;
-  const argv = asRoot ? ['--bounding-set', dropped, '--inh-caps', dropped, '--', process.execPath, BIN, ...args] : [BIN, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { env: proxied, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const stdoutBytes = Buffer.concat(stdout);
-      resolve({ code, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), stdoutBytes });
-    });
-  });
-}
-
 describe('an unreadable folder is reported and the rest is transferred', () => {
   const tree = join(work.path, 'partly-locked');
   const locked = join(tree, 'b-locked');
@@ -186,13 +162,13 @@ describe('an unreadable folder is reported and the rest is transferred', () => {
   afterAll(() => chmodSync(locked, 0o755));
 
   it('the CLI really cannot read the folder (the premise of the tests below)', async () => {
-    const result = await runCliHeldToPermissions(['put', join(locked, 'secret.txt'), `s3://${bucket}/premise/secret.txt`]);
+    const result = await runCliHeldToPermissions(['put', join(locked, 'secret.txt'), `s3://${bucket}/premise/secret.txt`], { env: proxied });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/permission denied|EACCES/i);
   });
 
   it('sync --delete: one line naming the folder, counted as failed, exit 1; the rest uploaded; nothing under it deleted', async () => {
-    const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--delete', '--json']);
+    const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--delete', '--json'], { env: proxied });
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines.filter((line) => line.includes('b-locked'))).toEqual([expect.stringMatching(/^datalake: failed: b-locked\/: .*(permission denied|EACCES)/i)]);
@@ -218,14 +194,14 @@ describe('an unreadable folder is reported and the rest is transferred', () => {
   });
 
   it('a folder left out by --exclude is not reported: exit 0', async () => {
-    const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--exclude', 'b-locked/**', '--json']);
+    const result = await runCliHeldToPermissions(['sync', tree, `s3://${bucket}/locked-sync/`, '--exclude', 'b-locked/**', '--json'], { env: proxied });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(lastJson<SyncJson>(result)).toMatchObject({ transferred: 0, failed: 0 });
   });
 
   it('put -r: one line naming the folder, in --json failed, exit 1; every other file uploaded', async () => {
-    const result = await runCliHeldToPermissions(['put', '-r', tree, `s3://${bucket}/locked-put/`, '--json']);
+    const result = await runCliHeldToPermissions(['put', '-r', tree, `s3://${bucket}/locked-put/`, '--json'], { env: proxied });
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines.filter((line) => line.includes('b-locked'))).toEqual([expect.stringMatching(/^datalake: failed: .*b-locked\/?: .*(permission denied|EACCES)/i)]);

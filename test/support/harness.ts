@@ -34,8 +34,24 @@ export function s3Env(extra: Record<string, string | undefined> = {}): NodeJS.Pr
 
 /** Runs `bin/datalake` as a user would, with stdin closed unless `input` is given. */
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer | string; cwd?: string } = {}): Promise<CliResult> {
+  return runCommand(process.execPath, [BIN, ...args], options);
+}
+
+/**
+ * Runs `bin/datalake` unable to read what permission bits forbid. Root reads a mode-000 folder anyway
+ * (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so as root the CLI runs with those two capabilities
+ * dropped: still uid 0, owner of the tree and of its state, but held to the permission bits.
+ */
+export function runCliHeldToPermissions(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  if (process.getuid?.() !== 0) return runCli(args, options);
+  const dropped = '-dac_override,-dac_read_search';
+  return runCommand('setpriv', ['--bounding-set', dropped, '--inh-caps', dropped, '--', process.execPath, BIN, ...args], options);
+}
+
+/** Runs a command (the CLI, or the CLI through another program), its stdout and stderr collected. */
+export function runCommand(command: string, argv: string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer | string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: options.env ?? s3Env(), cwd: options.cwd ?? tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, argv, { env: options.env ?? s3Env(), cwd: options.cwd ?? tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));

@@ -40,6 +40,10 @@ Examples:
     )
     .action(async (source: string, destination: string | undefined, flags: { recursive?: boolean; clobber?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals();
+      // As for cat: standard output holds the object itself, and a document could not be told from its bytes.
+      if (globals.json && destination === '-' && !flags.recursive) {
+        throw usageError('`-` writes the object itself to standard output: there is no room for --json', 'get it to a file, or use `datalake stat --json` for what the object carries');
+      }
       const { settings, out } = await resolveGlobals(globals);
       const noClobber = flags.clobber === false;
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { missingBucketError, validateBucketName } from '../../core/config/address.js';
-import { usageError } from '../../core/errors.js';
+import { systemReason, usageError } from '../../core/errors.js';
 import { DEFAULT_LIFECYCLE, describeLifecycle, parseLifecycleOverride } from '../../core/lake/lifecycle-defaults.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
@@ -45,7 +45,7 @@ Lifecycle file (every field optional; zones left out keep the defaults):
         try {
           text = readFileSync(flags.lifecycle, 'utf8');
         } catch (error) {
-          throw usageError(`cannot read --lifecycle ${flags.lifecycle}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+          throw usageError(`cannot read --lifecycle ${flags.lifecycle}: ${systemReason(error as NodeJS.ErrnoException)}`);
         }
         lifecycle = parseLifecycleOverride(text, flags.lifecycle);
       }

@@ -3,7 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatS3Url, isS3Url, missingBucketError, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
-import { describeError, failure, usageError } from '../../core/errors.js';
+import { failure, systemReason, usageError } from '../../core/errors.js';
 import { parseLayoutDate, parseZone, renderLayoutPrefix, todayUtc, validateDataset } from '../../core/config/layout.js';
 import type { LayoutTarget } from '../../core/config/tree-layout.js';
 import { resolvePutOptions } from '../../core/transfer/put-plan.js';
@@ -182,7 +182,7 @@ matching rule decides.`,
     }
     if (runtime.ctx.stopping?.aborted) throw runtime.ctx.stopping.reason;
     const manifestError = manifest?.errored;
-    if (manifestError) throw failure(`could not write the manifest ${flags.manifest}: ${describeError(manifestError)}`);
+    if (manifestError) throw failure(`could not write the manifest ${flags.manifest}: ${systemReason(manifestError)}`, { cause: manifestError });
     failIfAny(failedCount);
   });
 }
@@ -194,7 +194,7 @@ matching rule decides.`,
  */
 async function openManifest(path: string): Promise<WriteStream> {
   const handle = await open(path, 'w').catch((error: unknown) => {
-    throw usageError(`cannot write the manifest '${path}': ${describeError(error)}`);
+    throw usageError(`cannot write the manifest '${path}': ${systemReason(error as NodeJS.ErrnoException)}`);
   });
   const stream = handle.createWriteStream();
   stream.on('error', () => undefined);

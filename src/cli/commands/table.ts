@@ -148,7 +148,8 @@ Exit codes:
       for (const problem of checked.problems) out.failed(formatS3Url(problem), problem.problem, { bucket: problem.bucket, key: problem.key });
       out.line(`version ${checked.version} of ${formatS3Url(root)}: ${checked.checked} files checked, ${checked.problems.length} missing or of another size`);
       out.json({ table: formatS3Url(root), version: checked.version, ok: checked.problems.length === 0, checked: checked.checked, problems: checked.problems });
-      failIfAny(checked.problems.length);
+      const first = checked.problems[0];
+      failIfAny(checked.problems.length, first && { name: formatS3Url(first), reason: first.problem, ...(first.problem === 'missing' ? { code: 'NoSuchKey' } : {}) });
     } finally {
       runtime.close();
     }

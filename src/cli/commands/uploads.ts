@@ -3,6 +3,7 @@ import { configuredBucketRoot, formatS3Url, parseObjectAddress } from '../../cor
 import { parseDuration } from '../../core/config/units.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
+import type { IncompleteUpload } from '../../core/s3/uploads.js';
 
 export function registerUploads(program: Command): void {
   const uploads = program
@@ -58,8 +59,10 @@ Examples:
       const cutoff = Date.now() - olderThanSeconds * 1000;
       const runtime = await openRuntime({ ...globals, progress: false }, interruption, { settings, out });
       const { listIncompleteUploads, abortUpload } = await import('../../core/s3/uploads.js');
-      const aborted = [];
+      const aborted: IncompleteUpload[] = [];
       let kept = 0;
+      // A run that fails midway still names, with --json, the uploads it aborted.
+      out.reportPartial(() => ({ aborted, kept, dryRun: flags.dryRun === true }));
       try {
         for await (const upload of listIncompleteUploads(runtime.ctx, where)) {
           if (upload.initiated !== null && Date.parse(upload.initiated) > cutoff) {

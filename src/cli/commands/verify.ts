@@ -3,12 +3,13 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { formatS3Url, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
 import { usageError } from '../../core/errors.js';
-import { failIfAny } from '../exit-codes.js';
+import { failIfAny, type FirstFailure } from '../exit-codes.js';
 import type { Verified } from '../../core/sync/verify.js';
 import { interruption } from '../interrupt.js';
 import { openRuntime, resolveGlobals } from '../runtime.js';
 import { DOWNLOAD_PROOFS, RULES_MATCHED_NOTHING, addFilterOptions, countingNameFilter, refuseLossyLocalPath } from './shared.js';
 import type { FilterRule } from '../../core/sync/filters.js';
+import type { FailedWhere } from '../output.js';
 
 export function registerVerify(program: Command): void {
   const rules: FilterRule[] = [];
@@ -52,15 +53,23 @@ Examples:
       const missing: string[] = [];
       const extra: string[] = [];
       let checked = 0;
+      // The first problem named, for the `error` of the --json document.
+      let firstProblem: FirstFailure | undefined;
+      const problem = (name: string, reason: string, where: FailedWhere = {}) => {
+        firstProblem ??= { name, reason, code: where.code };
+        out.failed(name, reason, where);
+      };
+      const document = () => ({ ok: false, checked, mismatched, unverifiable, missing, extra, objects });
+      out.reportPartial(document);
       const report = (outcome: Verified, ref: ObjectRef) => {
         checked += 1;
         objects.push({ key: ref.key, proof: outcome.proof });
         if (outcome.mismatch) {
           mismatched.push(outcome.mismatch);
-          out.failed(formatS3Url(ref), outcome.mismatch.reason, { ...ref, path: outcome.mismatch.path });
+          problem(formatS3Url(ref), outcome.mismatch.reason, { ...ref, path: outcome.mismatch.path });
         } else if (outcome.unverifiable) {
           unverifiable.push(outcome.unverifiable);
-          out.failed(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`, { ...ref, path: outcome.unverifiable.path });
+          problem(formatS3Url(ref), `unverifiable: ${outcome.unverifiable.reason}`, { ...ref, path: outcome.unverifiable.path });
         } else out.line(`ok ${formatS3Url(ref)}  (${outcome.proof})`);
       };
       try {
@@ -88,12 +97,12 @@ Examples:
               const ref = { bucket: prefix.bucket, key: step.source?.key ?? `${prefix.key}${step.name}` };
               if (flags.local !== undefined && !step.destination) {
                 missing.push(ref.key);
-                out.failed(formatS3Url(ref), `missing locally under ${flags.local}`, ref);
+                problem(formatS3Url(ref), `missing locally under ${flags.local}`, ref);
                 return;
               }
               if (!step.source) {
                 extra.push(step.destination!.path);
-                out.failed(step.destination!.path, `not in ${formatS3Url(prefix)}`, { path: step.destination!.path });
+                problem(step.destination!.path, `not in ${formatS3Url(prefix)}`, { path: step.destination!.path });
                 return;
               }
               report(step.destination ? await verifyAgainstFile(runtime.ctx, ref, step.destination.path) : await verifyRemote(runtime.ctx, ref), ref);
@@ -110,11 +119,12 @@ Examples:
       const excludedAll = nothingChecked && filter.matchedNothing(0);
       const empty = nothingChecked && !excludedAll;
       if (excludedAll) out.line(`${RULES_MATCHED_NOTHING} ${source}: nothing to verify`);
-      if (empty) out.failed(source, 'no objects under this prefix: nothing was verified', { bucket: parsed.bucket, key: parsed.key, code: 'NoObjects' });
+      if (empty) problem(source, 'no objects under this prefix: nothing was verified', { bucket: parsed.bucket, key: parsed.key, code: 'NoObjects' });
       const ok = !empty && mismatched.length === 0 && unverifiable.length === 0 && missing.length === 0 && extra.length === 0;
       out.line(ok ? `verified ${checked} object${checked === 1 ? '' : 's'}: all intact` : `verified ${checked}: ${mismatched.length} mismatched, ${unverifiable.length} unverifiable, ${missing.length} missing, ${extra.length} extra`);
-      out.json({ ok, checked, mismatched, unverifiable, missing, extra, objects });
-      failIfAny(ok ? 0 : Math.max(1, mismatched.length + unverifiable.length + missing.length + extra.length));
+      out.json({ ...document(), ok });
+      const problems = mismatched.length + unverifiable.length + missing.length + extra.length + (empty ? 1 : 0);
+      failIfAny(problems, firstProblem);
     });
 }
 

@@ -1,4 +1,4 @@
-import { DatalakeError, describeError, failure } from '../errors.js';
+import { DatalakeError, describeError, describeSystemError, failure } from '../errors.js';
 import { clockSkewCorrected, errorCodeOf, httpStatusOf } from './retry.js';
 import { failedRequestOf } from './transport-errors.js';
 
@@ -20,6 +20,10 @@ export function explainError(error: unknown, context: { bucket?: string | undefi
   // its Date showed the clock off (and the one correction did not help).
   if (code === 'RequestTimeTooSkewed' || (status === 403 && clockSkewCorrected(error))) {
     return failure('the clock of this machine is off by more than 15 minutes (RequestTimeTooSkewed)', { hint: "set this machine's clock (NTP)", cause: error });
+  }
+  // The working folder removed under the shell: found as the run starts (Node asks for it once), before any transfer.
+  if ((error as { syscall?: unknown } | null)?.syscall === 'uv_cwd') {
+    return new DatalakeError('usage', describeSystemError(error) ?? describeError(error), { hint: 'change to a folder that exists and run the command again', cause: error });
   }
   switch (code) {
     case 'NoSuchBucket':

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Stats } from 'node:fs';
 import { constants, lstat, open, opendir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { failure, systemReason } from '../errors.js';
 import { pathOfOpen } from './listed-file.js';
 import { isTemporaryDownloadName } from './temporary-names.js';
 
@@ -100,9 +101,10 @@ async function* walkDirectory(root: string, relative: string, options: LocalWalk
     entries = await readDirectory(here, relative, options, ancestors);
   } catch (error) {
     await folder?.close();
-    // The root itself is the caller's to check; below it, one folder that cannot be read (or that
-    // vanished meanwhile) does not stop the walk of the rest.
-    if (!relative || !options.onUnreadable) throw error;
+    // The root itself ends the walk, named as the folder it is; below it, one folder that cannot be
+    // read (or that vanished meanwhile) does not stop the walk of the rest.
+    if (!relative) throw failure(`cannot read the folder '${root}': ${systemReason(error as NodeJS.ErrnoException)}`, { cause: error });
+    if (!options.onUnreadable) throw error;
     // A link followed whose folder went away since it was looked at, the link still there: reported as
     // a link that cannot be followed, never taken for a folder removed.
     if (follow && isVanished(error) && !(await isGone(reach))) options.onUnreadable(relative, linkNotFollowed(relative, error as NodeJS.ErrnoException));
@@ -273,8 +275,7 @@ export function whyUnreadable(name: string, error: NodeJS.ErrnoException, direct
   }
   // A folder opened without following links that is one: swapped for a link during the run.
   if (error.code === 'ELOOP') return `this ${what} became a symbolic link during the walk: not followed`;
-  const why = error.code === 'EACCES' || error.code === 'EPERM' ? `permission denied (${error.code})` : error.code ?? error.message;
-  return `cannot read this ${what}: ${why}`;
+  return `cannot read this ${what}: ${error.code === undefined ? error.message : systemReason(error)}`;
 }
 
 function linkNotFollowed(name: string, error: NodeJS.ErrnoException): LinkNotFollowed {
