@@ -318,19 +318,6 @@ describe('cp', () => {
     expect(await listKeys(client, bucket, 'zl/src2/')).toEqual([]);
   });
 
-  it('--zone/--dataset of a partitioned Delta table: its _delta_log goes beside its partition folders, no date level; an unpartitioned table is dated whole', async () => {
-    const keys = ['raw/dl/_delta_log/00000000000000000000.json', 'raw/dl/day=2026-01-01/part-0.parquet', 'raw/dl/day=2026-01-02/part-1.parquet', 'raw/dl/plain/_delta_log/00000000000000000000.json', 'raw/dl/plain/part-0.parquet'];
-    for (const key of keys) await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
-    const partitioned = await cli(['cp', '-r', `s3://${bucket}/raw/dl/`, '--zone', 'processed', '--dataset', 'dl', '--exclude', 'plain/**']);
-    expect(partitioned.code, partitioned.stderr).toBe(0);
-    expect(await listKeys(client, bucket, 'processed/dl/')).toEqual(['processed/dl/_delta_log/00000000000000000000.json', 'processed/dl/day=2026-01-01/part-0.parquet', 'processed/dl/day=2026-01-02/part-1.parquet']);
-    const plain = await cli(['cp', '-r', `s3://${bucket}/raw/dl/plain/`, '--zone', 'processed', '--dataset', 'plain']);
-    expect(plain.code, plain.stderr).toBe(0);
-    const today = new Date();
-    const partition = `year=${today.getUTCFullYear()}/month=${String(today.getUTCMonth() + 1).padStart(2, '0')}/day=${String(today.getUTCDate()).padStart(2, '0')}`;
-    expect(await listKeys(client, bucket, 'processed/plain/')).toEqual([`processed/plain/${partition}/_delta_log/00000000000000000000.json`, `processed/plain/${partition}/part-0.parquet`]);
-  });
-
   it('--no-clobber skips a destination that exists, and leaves it as it was', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'kept/small.csv', Body: 'already here' }));
     const result = await cli(['cp', `s3://${bucket}/src/small.csv`, `s3://${bucket}/kept/small.csv`, '--no-clobber', '--json']);

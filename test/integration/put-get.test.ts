@@ -177,44 +177,6 @@ describe('how objects are stored', () => {
     expect(readFileSync(join(out, 'a.bin'))).toEqual(readFileSync(join(tree, 'a.bin')));
   });
 
-  it('put -r --zone: paths with partitions of their own (name=value folders) keep them and get no date partition; the others are dated as before', async () => {
-    const { mkdirSync } = await import('node:fs');
-    const tree = join(work.path, 'hive');
-    for (const name of ['year=2026/month=01/part-0.parquet', 'year=2026/month=02/part-1.parquet', 'dt=2026-01-01/f.csv', 'exports/region=eu/e.json', 'notes.txt', 'sub/readme.md']) {
-      mkdirSync(join(tree, name, '..'), { recursive: true });
-      writeFileSync(join(tree, name), name);
-    }
-    const today = new Date();
-    const partition = `year=${today.getUTCFullYear()}/month=${String(today.getUTCMonth() + 1).padStart(2, '0')}/day=${String(today.getUTCDate()).padStart(2, '0')}`;
-    const put = await runCli(['put', '-r', tree, '--bucket', bucket, '--zone', 'raw', '--dataset', 'hive', '--json']);
-    expect(put.code, put.stderr).toBe(0);
-    const expected = ['raw/hive/dt=2026-01-01/f.csv', 'raw/hive/exports/region=eu/e.json', `raw/hive/${partition}/notes.txt`, `raw/hive/${partition}/sub/readme.md`, 'raw/hive/year=2026/month=01/part-0.parquet', 'raw/hive/year=2026/month=02/part-1.parquet'].sort();
-    expect(lastJson<PutJson>(put).objects.map((o) => o.key).sort()).toEqual(expected);
-    expect(await listKeys(client, bucket, 'raw/hive/')).toEqual(expected);
-
-    // A tree without partitions of its own is dated, --date or today, as before.
-    const flat = join(work.path, 'flat');
-    mkdirSync(join(flat, 'sub'), { recursive: true });
-    writeFileSync(join(flat, 'a.csv'), 'a');
-    writeFileSync(join(flat, 'sub', 'b.csv'), 'b');
-    const dated = await runCli(['put', '-r', flat, '--bucket', bucket, '--zone', 'raw', '--dataset', 'flat', '--date', '2024-01-15', '--json']);
-    expect(dated.code, dated.stderr).toBe(0);
-    expect(await listKeys(client, bucket, 'raw/flat/')).toEqual(['raw/flat/year=2024/month=01/day=15/a.csv', 'raw/flat/year=2024/month=01/day=15/sub/b.csv']);
-
-    // --date would give the partitioned paths a second date: refused, one line, nothing uploaded.
-    const refused = await runCli(['put', '-r', tree, '--bucket', bucket, '--zone', 'raw', '--dataset', 'hive2', '--date', '2024-01-15']);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(/dt=2026-01-01\/f\.csv has partitions of its own \(dt=2026-01-01\): --date would give it a second date/);
-    // Today's date folder in the tree, beside a file without partitions of the same name: both on one key, refused.
-    mkdirSync(join(tree, partition), { recursive: true });
-    writeFileSync(join(tree, partition, 'notes.txt'), 'another');
-    const clash = await runCli(['put', '-r', tree, '--bucket', bucket, '--zone', 'raw', '--dataset', 'hive2']);
-    expect(clash.code).toBe(2);
-    expect(clash.stderr).toContain(`would both be uploaded to s3://${bucket}/raw/hive2/${partition}/notes.txt`);
-    expect(await listKeys(client, bucket, 'raw/hive2/')).toEqual([]);
-  });
-
   it('keeps keys with spaces, unicode and reserved characters exact both ways', async () => {
     // Small objects travel by the directly signed PUT and GET: their path encoding must match S3's.
     const names = ['with space.txt', 'plus+sign.txt', "bang!quote'(paren)*star.txt", 'eq=amp&pct%25.txt', 'tilde~dot.txt', 'ünïcødé-日本.txt'];

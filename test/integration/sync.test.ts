@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { fileNameFor } from '../../src/core/config/state-paths.js';
@@ -297,133 +297,6 @@ describe('sync prefix → local', () => {
     const { json } = await sync([baseline, down, '--delete'], state);
     expect(json).toMatchObject({ transferred: 0, deleted: 1 });
     expect(existsSync(join(down, 'stray.txt'))).toBe(false);
-  });
-});
-
-describe('into the layout (--zone)', () => {
-  const today = new Date();
-  const partition = `year=${today.getUTCFullYear()}/month=${String(today.getUTCMonth() + 1).padStart(2, '0')}/day=${String(today.getUTCDate()).padStart(2, '0')}`;
-  const layoutSync = (source: string, dataset: string, state: string, ...extra: string[]) => sync([source, '--bucket', bucket, '--zone', 'raw', '--dataset', dataset, ...extra], state);
-  const makeTree = (root: string, names: string[]) => {
-    for (const name of names) {
-      mkdirSync(join(root, name, '..'), { recursive: true });
-      writeFileSync(join(root, name), `${name}\n`);
-    }
-  };
-
-  it('paths with partitions of their own (name=value folders) keep them and get no date level, the others are dated; --dry-run shows the keys the run writes; a second run moves nothing', async () => {
-    const hive = join(work.path, 'hive-tree');
-    makeTree(hive, ['year=2026/month=01/part-0.parquet', 'year=2026/month=02/part-1.parquet', 'dt=2026-01-01/f.csv', 'notes.txt', 'sub/readme.md']);
-    const state = stateOf('hive');
-    const expected = ['raw/hive/dt=2026-01-01/f.csv', `raw/hive/${partition}/notes.txt`, `raw/hive/${partition}/sub/readme.md`, 'raw/hive/year=2026/month=01/part-0.parquet', 'raw/hive/year=2026/month=02/part-1.parquet'].sort();
-
-    const dry = await runCli(['sync', hive, '--bucket', bucket, '--zone', 'raw', '--dataset', 'hive', '--dry-run'], { env: env(state) });
-    expect(dry.code, dry.stderr).toBe(0);
-    const planned = [...dry.stdout.matchAll(/^\(dry run\) upload: \S+ → s3:\/\/[^/]+\/(\S+) \(new\)$/gm)].map((match) => match[1]).sort();
-    expect(planned).toEqual(expected);
-    expect(await listKeys(client, bucket, 'raw/hive/')).toEqual([]);
-
-    const manifest = join(work.path, 'hive.jsonl');
-    const first = await layoutSync(hive, 'hive', state, '--manifest', manifest);
-    expect([first.code, first.json.transferred, first.json.failed]).toEqual([0, 5, 0]);
-    expect(await listKeys(client, bucket, 'raw/hive/')).toEqual(expected);
-    const written = readFileSync(manifest, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { key: string }).key).sort();
-    expect(written).toEqual(planned);
-
-    const second = await layoutSync(hive, 'hive', state);
-    expect(second.json).toMatchObject({ transferred: 0, skipped: 5, deleted: 0, failed: 0 });
-  });
-
-  it('--delete removes what the tree no longer has, in its partitions and in the run\'s date folder, and leaves the folders of other dates alone', async () => {
-    const hive = join(work.path, 'hive-pruned');
-    makeTree(hive, ['year=2026/month=01/part-0.parquet', 'year=2026/month=02/part-1.parquet', 'notes.txt']);
-    const state = stateOf('hive-delete');
-    expect((await layoutSync(hive, 'hived', state)).json).toMatchObject({ transferred: 3, failed: 0 });
-    // Another day's run of files without partitions, and a file of today's that is gone from the tree.
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/hived/year=2026/month=11/day=30/old.txt', Body: 'another run' }));
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `raw/hived/${partition}/gone.txt`, Body: 'gone' }));
-    rmSync(join(hive, 'year=2026/month=02'), { recursive: true });
-
-    const pruned = await layoutSync(hive, 'hived', state, '--delete');
-    expect(pruned.json).toMatchObject({ transferred: 0, skipped: 2, deleted: 2, failed: 0 });
-    expect(await listKeys(client, bucket, 'raw/hived/')).toEqual([`raw/hived/${partition}/notes.txt`, 'raw/hived/year=2026/month=01/part-0.parquet', 'raw/hived/year=2026/month=11/day=30/old.txt'].sort());
-    expect((await layoutSync(hive, 'hived', state, '--delete')).json).toMatchObject({ transferred: 0, skipped: 2, deleted: 0, failed: 0 });
-  });
-
-  it('a tree laid out by day as the layout is, today\'s folder included: each file keeps its folders, a re-run moves nothing, --delete takes only what the tree lost; a file without partitions on the same key is refused', async () => {
-    const days = join(work.path, 'by-day');
-    makeTree(days, [`${partition}/today.csv`, 'year=2026/month=11/day=30/before.csv', 'year=2026/month=11/day=30/dropped.csv']);
-    const state = stateOf('by-day-state');
-    expect((await layoutSync(days, 'days', state)).json).toMatchObject({ transferred: 3, failed: 0 });
-    const expected = [`raw/days/${partition}/today.csv`, 'raw/days/year=2026/month=11/day=30/before.csv', 'raw/days/year=2026/month=11/day=30/dropped.csv'].sort();
-    expect(await listKeys(client, bucket, 'raw/days/')).toEqual(expected);
-    expect((await layoutSync(days, 'days', state, '--delete')).json).toMatchObject({ transferred: 0, skipped: 3, deleted: 0, failed: 0 });
-    rmSync(join(days, 'year=2026/month=11/day=30/dropped.csv'));
-    expect((await layoutSync(days, 'days', state, '--delete')).json).toMatchObject({ transferred: 0, skipped: 2, deleted: 1, failed: 0 });
-    expect(await listKeys(client, bucket, 'raw/days/')).toEqual(expected.filter((key) => !key.endsWith('dropped.csv')));
-
-    makeTree(days, ['today.csv']);
-    const clash = await runCli(['sync', days, '--bucket', bucket, '--zone', 'raw', '--dataset', 'days'], { env: env(state) });
-    expect(clash.code).toBe(2);
-    expect(clash.stderr.trim().split('\n')).toHaveLength(1);
-    expect(clash.stderr).toContain(`would both be uploaded to s3://${bucket}/raw/days/${partition}/today.csv`);
-  });
-
-  it('a tree without partitions of its own is dated as before; --date for a tree with some is refused, nothing sent', async () => {
-    const flat = join(work.path, 'flat-tree');
-    makeTree(flat, ['a.csv', 'sub/b.csv']);
-    const state = stateOf('flat-layout');
-    expect((await layoutSync(flat, 'flat', state, '--date', '2024-01-15')).json).toMatchObject({ transferred: 2, failed: 0 });
-    expect(await listKeys(client, bucket, 'raw/flat/')).toEqual(['raw/flat/year=2024/month=01/day=15/a.csv', 'raw/flat/year=2024/month=01/day=15/sub/b.csv']);
-    expect((await layoutSync(flat, 'flat', state, '--date', '2024-01-15')).json).toMatchObject({ transferred: 0, skipped: 2 });
-
-    makeTree(flat, ['dt=2026-01-01/c.csv']);
-    const refused = await runCli(['sync', flat, '--bucket', bucket, '--zone', 'raw', '--dataset', 'flat2', '--date', '2024-01-15'], { env: env(state) });
-    expect(refused.code).toBe(2);
-    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(/dt=2026-01-01\/c\.csv has partitions of its own \(dt=2026-01-01\): --date would give it a second date/);
-    expect(await listKeys(client, bucket, 'raw/flat2/')).toEqual([]);
-  });
-
-  it('a partitioned Delta table keeps its structure, _delta_log beside its partition folders with no date level between, and a Delta reader opens it; an unpartitioned one stays whole under the date folder', async () => {
-    const table = join(work.path, 'orders-by-day');
-    runPython(`
-from deltalake import write_deltalake
-import arro3.core as ac
-def batch(start, day):
-    ids = ac.Array(list(range(start, start + 5)), type=ac.DataType.int64())
-    days = ac.Array([day] * 5, type=ac.DataType.string())
-    return ac.Table.from_arrays([ids, days], names=['id', 'day'])
-for n in range(3):
-    write_deltalake(${JSON.stringify(table)}, batch(n * 5, '2026-01-0%d' % (n + 1)), mode='append', partition_by=['day'])
-`);
-    const state = stateOf('delta-layout');
-    const total = filesUnder(table).length;
-    const first = await layoutSync(table, 'orders', state);
-    expect([first.code, first.json.transferred, first.json.failed]).toEqual([0, total, 0]);
-    const keys = await listKeys(client, bucket, 'raw/orders/');
-    expect(keys).toHaveLength(total);
-    expect(keys.filter((key) => !/^raw\/orders\/(_delta_log|day=2026-01-0[123])\/[^/]+$/.test(key))).toEqual([]);
-    expect(keys).toContain('raw/orders/_delta_log/00000000000000000002.json');
-
-    const s3 = inject('s3');
-    const output = runPython(`
-from deltalake import DeltaTable, QueryBuilder
-opts = {'AWS_ENDPOINT_URL': ${JSON.stringify(s3.endpoint ?? '')}, 'AWS_ACCESS_KEY_ID': ${JSON.stringify(s3.accessKeyId)},
-        'AWS_SECRET_ACCESS_KEY': ${JSON.stringify(s3.secretAccessKey)}, 'AWS_REGION': ${JSON.stringify(s3.region)}, 'AWS_ALLOW_HTTP': 'true'}
-dt = DeltaTable(${JSON.stringify(`s3://${bucket}/raw/orders`)}, storage_options=opts)
-rows = QueryBuilder().register('t', dt).execute('select count(*) as n, sum(id) as s from t').read_all()
-print(dt.version(), rows['n'][0].as_py(), rows['s'][0].as_py())
-`);
-    expect(output.trim()).toBe('2 15 105');
-    expect((await layoutSync(table, 'orders', state)).json).toMatchObject({ transferred: 0, skipped: total, failed: 0 });
-
-    // The shared tree's table has no partitions: its log and its data both go under the run's date folder.
-    const plain = join(tree, 'orders');
-    expect((await layoutSync(plain, 'plain-orders', stateOf('delta-plain'))).json).toMatchObject({ transferred: filesUnder(plain).length, failed: 0 });
-    const plainKeys = await listKeys(client, bucket, 'raw/plain-orders/');
-    expect(plainKeys.filter((key) => !key.startsWith(`raw/plain-orders/${partition}/`))).toEqual([]);
-    expect(plainKeys).toContain(`raw/plain-orders/${partition}/_delta_log/00000000000000000000.json`);
   });
 });
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { joinKey, parseObjectAddress, validateBucketName, validateKey, validateNewKey } from '../../src/core/config/address.js';
 import { parseLayoutDate, parseZone, renderLayoutKey, renderLayoutPrefix, todayUtc, undatedLayout, validateLayout, DEFAULT_LAYOUT } from '../../src/core/config/layout.js';
-import { partitionFolders, treeFileKey, TreePartitions } from '../../src/core/config/tree-layout.js';
 
 describe('object addresses', () => {
   it('reads s3://bucket/key and bare keys in the configured bucket', () => {
@@ -111,52 +110,5 @@ describe('layout', () => {
   it('refuses templates with a control character: what a layout adds to a name is a key datalake makes', () => {
     expect(() => validateLayout('{zone}/\u001b[2J{dataset}/{name}')).toThrow(/invalid layout .*: control characters are not allowed/);
     expect(() => validateLayout('{zone}/{dataset}/\u0085{name}')).toThrow(/control characters are not allowed/);
-  });
-});
-
-describe('where the layout puts a file of a tree (put -r, sync, cp -r)', () => {
-  const date = { yyyy: '2026', mm: '12', dd: '03' };
-  const target = { template: DEFAULT_LAYOUT, zone: 'raw' as const, dataset: 'x', date, dateGiven: false };
-  const treeOf = (names: string[]) => {
-    const partitions = new TreePartitions();
-    for (const name of names) partitions.note(name);
-    return partitions;
-  };
-  const keysOf = (names: string[], asked = target) => {
-    const partitions = treeOf(names);
-    return names.map((name) => treeFileKey(asked, name, partitions, name));
-  };
-
-  it('a path with partition folders (name=value) keeps them and gets no date; any other is dated', () => {
-    expect(partitionFolders('year=2026/month=01/part-0.parquet')).toEqual(['year=2026', 'month=01']);
-    expect(partitionFolders('a=b.json')).toEqual([]);
-    expect(partitionFolders('sub/a=b=c/f')).toEqual([]);
-    expect(keysOf(['dt=2026-01-01/f.csv', 'exports/region=eu/e.json', 'notes.txt', 'sub/a=b.json'])).toEqual([
-      'raw/x/dt=2026-01-01/f.csv',
-      'raw/x/exports/region=eu/e.json',
-      'raw/x/year=2026/month=12/day=03/notes.txt',
-      'raw/x/year=2026/month=12/day=03/sub/a=b.json',
-    ]);
-  });
-
-  it('a Delta table is placed whole: partitioned, its log beside its partitions; unpartitioned, dated with its data', () => {
-    expect(keysOf(['_delta_log/00000000000000000000.json', 'day=2026-01-01/part-0.parquet'])).toEqual(['raw/x/_delta_log/00000000000000000000.json', 'raw/x/day=2026-01-01/part-0.parquet']);
-    // Found from the data wherever the walk meets it: here the log comes first in the listing.
-    expect(keysOf(['orders/_delta_log/00000000000000000000.json', 'orders/day=1/p.parquet', 'plain/_delta_log/00000000000000000000.json', 'plain/p.parquet', 'loose.txt'])).toEqual([
-      'raw/x/orders/_delta_log/00000000000000000000.json',
-      'raw/x/orders/day=1/p.parquet',
-      'raw/x/year=2026/month=12/day=03/plain/_delta_log/00000000000000000000.json',
-      'raw/x/year=2026/month=12/day=03/plain/p.parquet',
-      'raw/x/year=2026/month=12/day=03/loose.txt',
-    ]);
-    expect(treeOf(['t/_delta_log/0.json', 't/day=1/p.parquet']).ownPartitions('t/_delta_log/0.json')).toBe('its Delta table t/ is partitioned');
-  });
-
-  it('refuses --date for a path with partitions of its own, and a layout whose date folder holds more than the date', () => {
-    expect(() => keysOf(['dt=2026-01-01/f.csv'], { ...target, dateGiven: true })).toThrow("dt=2026-01-01/f.csv has partitions of its own (dt=2026-01-01): --date would give it a second date");
-    expect(keysOf(['notes.txt'], { ...target, dateGiven: true })).toEqual(['raw/x/year=2026/month=12/day=03/notes.txt']);
-    expect(() => keysOf(['_delta_log/0.json', 'day=1/p.parquet'], { ...target, template: '{zone}/{dataset}-{yyyy}/{name}' })).toThrow(
-      "_delta_log/0.json has partitions of its own (its Delta table at the tree's root is partitioned), and the layout '{zone}/{dataset}-{yyyy}/{name}' cannot leave its date out for it: its folder '{dataset}-{yyyy}' holds more than the date",
-    );
   });
 });

@@ -60,7 +60,7 @@ describe('where cp and mv put each object', () => {
     expect(destinationFor(promoted, 'raw/x/a=b.json').key).toMatch(/^processed\/x\/year=\d{4}\/month=\d\d\/day=\d\d\/a=b\.json$/);
     const dated = plan({ zone: 'analytics', dataset: 'y', date: '2025-02-03' });
     expect(() => destinationFor(dated, 'raw/x/date=2026-01-01/a.json')).toThrow(/has partitions of its own \(date=2026-01-01\): --date would give it a second date/);
-    expect(() => destinationFor(dated, 'raw/x/date=2026-01-01/a.json')).toThrow(expect.objectContaining({ hint: 'leave out --date so such paths keep their own partitions, or narrow the sources with --exclude/--include' }));
+    expect(() => destinationFor(dated, 'raw/x/date=2026-01-01/a.json')).toThrow(expect.objectContaining({ hint: 'leave out --date so such keys keep their own partitions, or narrow the sources with --exclude/--include' }));
     const custom = plan({ zone: 'processed', dataset: 'x', layout: '{zone}/{dataset}/dt={yyyy}-{mm}-{dd}/{name}' });
     expect(destinationFor(custom, 'raw/x/date=2026-01-01/a.json')).toEqual({ bucket: 'lake', key: 'processed/x/date=2026-01-01/a.json' });
   });

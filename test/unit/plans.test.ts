@@ -50,7 +50,7 @@ describe('put destinations', () => {
 
     const items = await planPut({
       sources: [root],
-      destination: { kind: 'layout', zone: 'raw', dataset: 'ds', date: { yyyy: '2024', mm: '01', dd: '15' }, dateGiven: true },
+      destination: { kind: 'layout', zone: 'raw', dataset: 'ds', date: { yyyy: '2024', mm: '01', dd: '15' } },
       recursive: true,
       bucket: 'lake',
       layout: '{zone}/{dataset}/year={yyyy}/month={mm}/day={dd}/{name}',

@@ -181,17 +181,19 @@ export async function runCopies(mode: 'cp' | 'mv', sourceText: string, destinati
 
 async function oneSourcePerDestination(sources: AsyncIterable<ListedSource>, plan: CopyPlan, mode: 'cp' | 'mv'): Promise<ListedSource[]> {
   const planned: ListedSource[] = [];
-  for await (const source of sources) planned.push(source);
-  // Placed once the whole listing is read: where a file of a Delta table goes depends on the rest of the table.
   const claimed = new Map<string, ObjectRef>();
-  for (const source of planned) {
-    if (markerLeftOut(plan, source.key) !== undefined) continue;
+  for await (const source of sources) {
+    if (markerLeftOut(plan, source.key) !== undefined) {
+      planned.push(source);
+      continue;
+    }
     const target = formatS3Url(destinationFor(plan, source.key));
     const other = claimed.get(target);
     if (other) {
       throw usageError(`${formatS3Url(other)} and ${formatS3Url(source)} would both be ${mode === 'mv' ? 'moved' : 'copied'} to ${target}; nothing was ${mode === 'mv' ? 'moved' : 'copied'}`, plan.destination.kind === 'layout' && plan.destination.date !== undefined ? 'narrow the sources with --exclude/--include, or leave out --date so each keeps its own' : 'narrow the sources with --exclude/--include');
     }
     claimed.set(target, source);
+    planned.push(source);
   }
   return planned;
 }
@@ -209,10 +211,7 @@ async function* listedSources(
   for await (const entry of listObjects(runtime.ctx, plan.source, { recursive: true })) {
     // Folder markers (keys ending in /) too: copy-plan.ts's markerLeftOut says which have no place.
     if (entry.kind !== 'object') continue;
-    const name = entry.object.key.slice(plan.source.key.length);
-    // Into the layout, a Delta table is placed whole: every name is noted, whatever the filters leave out.
-    plan.partitions?.note(name);
-    if (!includeName(name)) continue;
+    if (!includeName(entry.object.key.slice(plan.source.key.length))) continue;
     yield { bucket: plan.source.bucket, key: entry.object.key, size: entry.object.size };
   }
 }

@@ -79,7 +79,7 @@ export function addLayoutOptions(command: Command): Command {
   return command
     .option('--zone <zone>', 'lake zone for the layout: raw, processed or analytics')
     .option('--dataset <name>', 'dataset name for the layout')
-    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC); a path of a tree with partitions of its own (name=value folders) keeps them and gets no date');
+    .option('--date <yyyy-mm-dd>', 'partition date for the layout (default: today, UTC)');
 }
 
 /** How uploaded objects are stored: metadata, tags, content type, storage class, encryption. */

@@ -5,7 +5,6 @@ import type { Command } from 'commander';
 import { formatS3Url, isS3Url, missingBucketError, parseObjectAddress, type ObjectRef } from '../../core/config/address.js';
 import { failure, systemReason, usageError } from '../../core/errors.js';
 import { parseLayoutDate, parseZone, renderLayoutPrefix, todayUtc, validateDataset } from '../../core/config/layout.js';
-import type { LayoutTarget } from '../../core/config/tree-layout.js';
 import { resolvePutOptions } from '../../core/transfer/put-plan.js';
 import { buildNameFilter, parseShard, type FilterRule } from '../../core/sync/filters.js';
 import { cacheDirectory, fileNameFor, stateDirectory } from '../../core/config/state-paths.js';
@@ -78,7 +77,6 @@ matching rule decides.`,
     let direction: 'upload' | 'download';
     let localText: string;
     let remote: ObjectRef;
-    let target: LayoutTarget | undefined;
     if (flags.zone !== undefined || flags.dataset !== undefined || flags.date !== undefined) {
       if (destinationText !== undefined) throw usageError('--zone makes the destination; give only the local source directory');
       if (flags.zone === undefined || flags.dataset === undefined) throw usageError('the layout needs both --zone and --dataset');
@@ -88,8 +86,7 @@ matching rule decides.`,
       const date = flags.date === undefined ? todayUtc() : parseLayoutDate(flags.date);
       direction = 'upload';
       localText = sourceText;
-      target = { template: settings.layout, zone: parseZone(flags.zone), dataset: flags.dataset, date, dateGiven: flags.date !== undefined };
-      remote = { bucket: settings.bucket, key: renderLayoutPrefix(settings.layout, target) };
+      remote = { bucket: settings.bucket, key: renderLayoutPrefix(settings.layout, { zone: parseZone(flags.zone), dataset: flags.dataset, date }) };
     } else {
       if (destinationText === undefined) throw usageError('sync needs a source and a destination', 'e.g. datalake sync ./dir s3://bucket/prefix/');
       const sourceIsRemote = isS3Url(sourceText);
@@ -116,8 +113,6 @@ matching rule decides.`,
     const localRoot = resolve(localText);
     const shardTag = shard ? `${shard.index}of${shard.count}` : 'all';
     const hashCachePath = join(cacheDirectory(), 'hashes', `${fileNameFor(localRoot)}-${shardTag}.jsonl`);
-    // Into the layout, the tree is read once before anything moves: where each file goes depends on the rest of it.
-    const layout = target && (await (await import('../../core/sync/layout-sync.js')).planLayoutSync({ bucket: remote.bucket, target, localRoot, followSymlinks: flags.followSymlinks === true, includeName }));
 
     // The engine's modules load while the runtime's do: one wave of imports, not two.
     const engine = Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
@@ -136,7 +131,6 @@ matching rule decides.`,
       shard,
       putOptions,
       hashCachePath,
-      ...(layout ? { layout } : {}),
     };
     const description = describeSyncTarget(plan);
     let manifest: WriteStream | undefined;

@@ -14,8 +14,6 @@ export interface RemoteFile {
   size: number;
   etag: string | undefined;
   lastModified: Date | undefined;
-  /** Compared with a file of its name, but never deleted: another run's date folder of the layout (layout-sync.ts). */
-  leaveAlone?: true;
 }
 
 export type Reason = 'new' | 'size differs' | 'content differs' | 'same content' | 'same size' | 'only on destination' | 'unreadable' | 'temporary name';

@@ -4,10 +4,15 @@
  * `_last_checkpoint` last.
  */
 
-import { deltaTableRootOf } from '../config/tree-layout.js';
+const LOG_SEGMENT = '_delta_log';
 
-// Where a table's log is told by its name is the layout's rule too (a table is placed whole).
-export { deltaTableRootOf };
+/** The table root of a `_delta_log` entry (`''` for a table at the sync root), else undefined. */
+export function deltaTableRootOf(name: string): string | undefined {
+  const segments = name.split('/');
+  const index = segments.lastIndexOf(LOG_SEGMENT);
+  if (index === -1 || index === segments.length - 1) return undefined;
+  return segments.slice(0, index).join('/');
+}
 
 /**
  * Sort key inside one table's log: version, then commit JSON before the checkpoint of that version,

@@ -2,13 +2,12 @@
  * What a sync run is asked (SyncPlan), what it tells of each name (SyncAction) and of the whole
  * (SyncReport), and which side of a name the march paired is the local one.
  */
-import { joinKey, type ObjectRef } from '../config/address.js';
+import type { ObjectRef } from '../config/address.js';
 import { localPathFor } from '../transfer/get-plan.js';
 import type { LocalFile } from '../transfer/local-tree.js';
 import type { PutOptions } from '../transfer/put-options.js';
 import type { Reason, RemoteFile } from './compare.js';
 import type { Shard } from './filters.js';
-import { layoutKeyOf, type LayoutSync } from './layout-sync.js';
 import type { MarchStep } from './march.js';
 
 export type SyncDirection = 'upload' | 'download';
@@ -16,10 +15,8 @@ export type SyncDirection = 'upload' | 'download';
 export interface SyncPlan {
   direction: SyncDirection;
   localRoot: string;
-  /** The remote prefix: empty or ending in `/`. Into the layout, the run's date folder. */
+  /** The remote prefix: empty or ending in `/`. */
   remote: ObjectRef;
-  /** Into the layout (`--zone`): where each file goes, and what the remote side is (layout-sync.ts). */
-  layout?: LayoutSync;
   deleteExtraneous: boolean;
   maxDelete: number | undefined;
   dryRun: boolean;
@@ -70,19 +67,5 @@ export function safeLocalPath(plan: SyncPlan, name: string): string | undefined 
     return localPathFor(plan.localRoot, '', name);
   } catch {
     return undefined;
-  }
-}
-
-/** The key a name of the sync is sent to, or fetched from. */
-export function keyOf(plan: SyncPlan, name: string): string {
-  return plan.layout ? layoutKeyOf(plan.layout, name) : joinKey(plan.remote.key, name);
-}
-
-/** The key a report of a name shows (an unreadable folder, a temporary name): none where the layout refuses the name. */
-export function reportedKeyOf(plan: SyncPlan, name: string): string {
-  try {
-    return keyOf(plan, name);
-  } catch {
-    return '';
   }
 }

@@ -1,7 +1,7 @@
 /** The remote side of a sync: the objects under its prefix, as a sorted listing of relative names. */
 import type { ObjectRef } from '../config/address.js';
 import type { TransferContext } from '../s3/context.js';
-import { compareKeys, listObjects } from '../s3/list.js';
+import { listObjects } from '../s3/list.js';
 import { isTemporaryDownloadName } from '../transfer/temporary-names.js';
 import type { RemoteFile } from './compare.js';
 
@@ -27,24 +27,5 @@ export async function* withoutTemporaryNames(entries: AsyncIterable<RemoteFile>,
     const index = segments.findIndex((segment) => isTemporaryDownloadName(segment));
     if (index === -1) yield entry;
     else onTemporaryName(segments.slice(0, index + 1).join('/') + (index < segments.length - 1 ? '/' : ''));
-  }
-}
-
-/**
- * Two sorted listings with no name in common as one, in S3's order (a sync into the layout lists two
- * prefixes, layout-sync.ts). Both are read from the start at once.
- */
-export async function* mergeListings(first: AsyncIterable<RemoteFile>, second: AsyncIterable<RemoteFile>): AsyncGenerator<RemoteFile> {
-  const a = first[Symbol.asyncIterator]();
-  const b = second[Symbol.asyncIterator]();
-  let [nextA, nextB] = await Promise.all([a.next(), b.next()]);
-  while (!nextA.done || !nextB.done) {
-    if (nextB.done || (!nextA.done && compareKeys(nextA.value.name, nextB.value.name) < 0)) {
-      yield nextA.value as RemoteFile;
-      nextA = await a.next();
-    } else {
-      yield nextB.value;
-      nextB = await b.next();
-    }
   }
 }

@@ -3,7 +3,7 @@
  * back or planned, and reported; a failure is recorded or ends the run (transfer/item-failure.ts).
  */
 import { stat } from 'node:fs/promises';
-import { validateNewKey } from '../config/address.js';
+import { joinKey, validateNewKey } from '../config/address.js';
 import { describeError } from '../errors.js';
 import type { TransferContext } from '../s3/context.js';
 import { downloadToFile } from '../transfer/download.js';
@@ -15,7 +15,7 @@ import { guessContentType } from '../transfer/put-plan.js';
 import { uploadFile } from '../transfer/upload.js';
 import { compareContent, type Reason, type RemoteFile } from './compare.js';
 import type { CachedHash } from './hash-cache.js';
-import { keyOf, localSide, remoteSide, safeLocalPath, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
+import { localSide, remoteSide, safeLocalPath, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
 
 /**
  * One name the march paired. Only on the destination: kept in `extraneous` for deletions.ts. Else
@@ -37,26 +37,16 @@ export async function handleStep(
 ): Promise<CachedHash | undefined> {
   const local = localSide(plan, step);
   const remote = remoteSide(plan, step);
-  // A name the layout refuses (a file with partitions of its own that appeared after the tree was read, with --date) fails on its own.
-  let key = remote?.ref.key ?? '';
-  let refused: unknown;
-  if (!remote) {
-    try {
-      key = keyOf(plan, step.name);
-    } catch (error) {
-      refused = error;
-    }
-  }
+  const key = remote?.ref.key ?? joinKey(plan.remote.key, step.name);
   const path = local?.path ?? safeLocalPath(plan, step.name);
   const size = (step.source as LocalFile | RemoteFile | undefined)?.size ?? 0;
   const base = { name: step.name, key, path: path ?? '', size };
 
   if (!step.source) {
-    if (plan.deleteExtraneous && !remote?.leaveAlone) extraneous.push(step);
+    if (plan.deleteExtraneous) extraneous.push(step);
     return cached;
   }
   try {
-    if (refused !== undefined) throw refused;
     let reason: Reason;
     let entry = cached;
     if (!step.destination) reason = 'new';

@@ -8,7 +8,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatS3Url } from '../config/address.js';
+import { formatS3Url, joinKey } from '../config/address.js';
 import { failure } from '../errors.js';
 import type { TransferContext } from '../s3/context.js';
 import { forEachWindowed } from '../s3/limiter.js';
@@ -20,8 +20,7 @@ import { deleteExtraneous } from './deletions.js';
 import { ownerShard } from './filters.js';
 import { HashCache, type CachedHash } from './hash-cache.js';
 import { march } from './march.js';
-import { localSide, reportedKeyOf, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
-import { layoutRemoteFiles } from './layout-sync.js';
+import { localSide, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
 import { listRemoteFiles, withoutTemporaryNames } from './remote-listing.js';
 import { handleStep } from './step.js';
 import { UnenteredLinks } from './unentered-links.js';
@@ -58,7 +57,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     report.failed += 1;
     report.errors.push({ name, error: message });
     const action = plan.direction === 'upload' ? 'upload' : 'download';
-    onAction({ action, name, reason: 'unreadable', key: reportedKeyOf(plan, name), path: join(plan.localRoot, name), size: 0, status: 'failed', error: message });
+    onAction({ action, name, reason: 'unreadable', key: joinKey(plan.remote.key, name), path: join(plan.localRoot, name), size: 0, status: 'failed', error: message });
   };
   /**
    * A name this run leaves alone: another shard's, or left out by the filters, or (upward) a symbolic
@@ -95,7 +94,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     if (temporaryNames.has(name) || !wanted(name)) return;
     temporaryNames.add(name);
     report.skipped += 1;
-    onSyncAction({ action: 'skip', name, reason: 'temporary name', key: reportedKeyOf(plan, name), path: join(plan.localRoot, name), size: 0, status: 'done' });
+    onSyncAction({ action: 'skip', name, reason: 'temporary name', key: joinKey(plan.remote.key, name), path: join(plan.localRoot, name), size: 0, status: 'done' });
   };
   if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
@@ -118,7 +117,7 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     : emptyListing<LocalFile>();
   // Downward, an object with such a name (its file's, or a folder's on the way) fails on its own
   // (localPathFor), as in get -r: it is never written, and never passed over in silence.
-  const listed = plan.layout ? layoutRemoteFiles(ctx, plan.layout) : listRemoteFiles(ctx, plan.remote);
+  const listed = listRemoteFiles(ctx, plan.remote);
   const remoteFiles = plan.direction === 'upload' ? withoutTemporaryNames(listed, onTemporaryName) : listed;
   const steps: AsyncIterable<Step> = plan.direction === 'upload' ? march(localFiles, remoteFiles) : march(remoteFiles, localFiles);
 
@@ -194,12 +193,7 @@ async function* emptyListing<T>(): AsyncGenerator<T> {
   // nothing on this side yet
 }
 
-export function describeSyncTarget(plan: Pick<SyncPlan, 'direction' | 'localRoot' | 'remote' | 'layout'>): string {
-  const undated = plan.layout?.undatedRoot;
-  // Into the layout, a tree with partitions of its own goes to two places.
-  const remote =
-    undated === undefined
-      ? formatS3Url(plan.remote)
-      : `${formatS3Url({ bucket: plan.remote.bucket, key: undated })} (paths with partitions of their own as they are, the others in ${formatS3Url(plan.remote)})`;
+export function describeSyncTarget(plan: Pick<SyncPlan, 'direction' | 'localRoot' | 'remote'>): string {
+  const remote = formatS3Url(plan.remote);
   return plan.direction === 'upload' ? `${plan.localRoot} → ${remote}` : `${remote} → ${plan.localRoot}`;
 }

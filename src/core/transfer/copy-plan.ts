@@ -1,7 +1,6 @@
 import { formatS3Url, isS3Url, joinKey, parseObjectAddress, validateKey, validatePrefix, type ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
-import { parseLayoutDate, parseLayoutKey, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
-import { treeFileKey, TreePartitions } from '../config/tree-layout.js';
+import { parseLayoutDate, parseLayoutKey, parseZone, renderLayoutKey, todayUtc, undatedLayout, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
 
 /** Where `cp`/`mv` put the copy: a key or prefix named, or the lake layout (a zone promotion). */
 export type CopyDestination =
@@ -25,8 +24,6 @@ export interface CopyPlan {
   source: ObjectRef;
   recursive: boolean;
   destination: CopyDestination;
-  /** A recursive copy into the layout: told every name under the source prefix as it is listed, for the Delta tables among them (config/tree-layout.ts). */
-  partitions?: TreePartitions;
 }
 
 /** Checks the source, the destination and the layout flags before any request; bad input is a usage error. */
@@ -57,7 +54,7 @@ export function planCopy(request: CopyRequest, command: 'cp' | 'mv'): CopyPlan {
     destination = { kind: 'address', ref: isPrefix && ref.key !== '' && !ref.key.endsWith('/') ? { ...ref, key: `${ref.key}/` } : ref, isPrefix };
   }
   if (request.recursive) refuseOverlap(source, destination, command);
-  return { source, recursive: request.recursive, destination, ...(request.recursive && destination.kind === 'layout' ? { partitions: new TreePartitions() } : {}) };
+  return { source, recursive: request.recursive, destination };
 }
 
 /**
@@ -96,12 +93,12 @@ export function markerLeftOut(plan: CopyPlan, sourceKey: string): string | undef
 /**
  * The destination of one source object. Under the layout, a key that already follows it keeps its
  * partition date and name (raw/x/year=2024/…/f.csv → processed/x/year=2024/…/f.csv). Any other key is
- * named by its path under the source prefix (or its base name) and placed as put -r and sync place a
- * file of a tree (config/tree-layout.ts): dated --date or today, unless that path has partitions of
- * its own (date=2026-01-01/f.json → processed/x/date=2026-01-01/f.json, no date partition besides) or
- * is in a Delta table that has; --date for such a key is refused, and so is a layout whose date
- * folders cannot be left out alone. A folder marker's copy is a marker too (see markerLeftOut for
- * those that have none).
+ * named by its path under the source prefix (or its base name): dated --date or today, unless that
+ * path has partitions of its own (a folder `name=value`, Hive's way: date=2026-01-01/f.json), which
+ * are kept as they are and given no date partition besides (processed/x/date=2026-01-01/f.json); a
+ * --date for such a key is refused, as it would give it a second date, and so is a layout whose date
+ * folders cannot be left out alone (see undatedLayout). A folder marker's copy is a
+ * marker too (see markerLeftOut for those that have none).
  */
 export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
   const { destination } = plan;
@@ -111,10 +108,17 @@ export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
     ref = destination.isPrefix ? { bucket: destination.ref.bucket, key: joinKey(destination.ref.key, relative) } : destination.ref;
   } else {
     const parsed = parseLayoutKey(destination.template, sourceKey);
-    const target = { template: destination.template, zone: destination.zone, dataset: destination.dataset, date: destination.date ?? todayUtc(), dateGiven: destination.date !== undefined };
-    const key = parsed
-      ? renderLayoutKey(destination.template, { ...target, date: destination.date ?? datedBy(parsed.date) ?? target.date, name: parsed.name })
-      : treeFileKey(target, relative, plan.partitions ?? NO_PARTITIONS, formatS3Url({ bucket: plan.source.bucket, key: sourceKey }));
+    const partitioned = parsed && parsed.date.yyyy !== '' && parsed.date.mm !== '' && parsed.date.dd !== '' ? parsed.date : undefined;
+    const own = parsed ? [] : ownPartitions(relative);
+    if (own.length > 0 && destination.date !== undefined) {
+      throw usageError(`${formatS3Url({ bucket: plan.source.bucket, key: sourceKey })} has partitions of its own (${own.join('/')}): --date would give it a second date`, 'leave out --date so such keys keep their own partitions, or narrow the sources with --exclude/--include');
+    }
+    const key = renderLayoutKey(own.length > 0 ? undatedTemplate(destination.template, { bucket: plan.source.bucket, key: sourceKey }, own) : destination.template, {
+      zone: destination.zone,
+      dataset: destination.dataset,
+      date: destination.date ?? partitioned ?? todayUtc(),
+      name: parsed?.name ?? relative,
+    });
     ref = { bucket: destination.bucket, key };
   }
   if (!sourceKey.endsWith('/')) validateKey(ref.key);
@@ -123,11 +127,19 @@ export function destinationFor(plan: CopyPlan, sourceKey: string): ObjectRef {
   return ref;
 }
 
-const NO_PARTITIONS = new TreePartitions();
+/** The partitions a name's folders already are (`date=2026-01-01`, `region=eu`): Hive's `name=value` folders. */
+function ownPartitions(name: string): string[] {
+  return name.split('/').slice(0, -1).filter((segment) => /^[^=]+=[^=]*$/.test(segment));
+}
 
-/** A layout key's own date, when its template has all of year, month and day. */
-function datedBy(date: LayoutDate): LayoutDate | undefined {
-  return date.yyyy !== '' && date.mm !== '' && date.dd !== '' ? date : undefined;
+/** The layout for a key with partitions of its own: without its date folders, or refused when one of them holds more than the date. */
+function undatedTemplate(template: string, source: ObjectRef, own: string[]): string {
+  const undated = undatedLayout(template);
+  if (undated.kind === 'undated') return undated.template;
+  throw usageError(
+    `${formatS3Url(source)} has partitions of its own (${own.join('/')}), and the layout '${template}' cannot leave its date out for it: its folder '${undated.folder}' holds more than the date`,
+    'give a --layout whose date folders hold date placeholders alone (such as {zone}/{dataset}/year={yyyy}/{name}), copy to an address (s3://bucket/prefix/), or narrow the sources with --exclude/--include',
+  );
 }
 
 export function sameObject(a: ObjectRef, b: ObjectRef): boolean {

@@ -1,10 +1,9 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import mime from 'mime';
-import { formatS3Url, isS3Url, joinKey, missingBucketError, parseObjectAddress, validateNewKey, type ObjectRef } from '../config/address.js';
+import { isS3Url, joinKey, missingBucketError, parseObjectAddress, validateNewKey, type ObjectRef } from '../config/address.js';
 import { usageError } from '../errors.js';
-import { parseLayoutDate, parseZone, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
-import { treeFileKey, TreePartitions } from '../config/tree-layout.js';
+import { parseLayoutDate, parseZone, renderLayoutKey, todayUtc, validateDataset, type LayoutDate, type Zone } from '../config/layout.js';
 import type { PutOptions, ServerSideEncryption } from './put-options.js';
 import { MD5_METADATA_KEY } from '../integrity/checksums.js';
 import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
@@ -13,7 +12,7 @@ import { walkLocalTree, whyUnreadable, type LocalFile } from './local-tree.js';
 export type PutDestination =
   | { kind: 'address'; text: string }
   | { kind: 'key'; text: string }
-  | { kind: 'layout'; zone: Zone; dataset: string; date: LayoutDate; dateGiven: boolean }
+  | { kind: 'layout'; zone: Zone; dataset: string; date: LayoutDate }
   | { kind: 'none' };
 
 export interface PutItem {
@@ -55,7 +54,7 @@ export function resolvePutDestination(args: { positionals: string[]; key?: strin
     validateDataset(dataset);
     return {
       sources: positionals,
-      destination: { kind: 'layout', zone: parseZone(zone), dataset, date: date === undefined ? todayUtc() : parseLayoutDate(date), dateGiven: date !== undefined },
+      destination: { kind: 'layout', zone: parseZone(zone), dataset, date: date === undefined ? todayUtc() : parseLayoutDate(date) },
     };
   }
   if (key !== undefined) return { sources: positionals, destination: { kind: 'key', text: key } };
@@ -80,7 +79,7 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
   if (destination.kind === 'key' && (sources.length > 1 || recursive)) throw usageError('--key names one object; it cannot take several files or a directory');
   if (sources[0] === '-' && destination.kind === 'layout') throw usageError("standard input has no file name for the layout's {name}", 'use --key or s3://bucket/key');
 
-  const files: PlannedFile[] = [];
+  const files: Array<{ path: string; name: string; size: number | undefined; listed?: LocalFile }> = [];
   for (const source of sources) {
     if (source === '-') {
       files.push({ path: '-', name: '', size: undefined });
@@ -99,12 +98,9 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
     if (info.isDirectory()) {
       if (!recursive) throw usageError(`'${source}' is a directory`, 'add --recursive to upload the tree, or use `datalake sync`');
       const unreadable = onUnreadable && ((relative: string, error: NodeJS.ErrnoException) => onUnreadable(join(source, relative), whyUnreadable(relative, error)));
-      // Into the layout, a Delta table is placed whole: every name of the tree is noted, whatever the filters leave out.
-      const partitions = new TreePartitions();
       for await (const file of walkFiles(source, unreadable)) {
-        partitions.note(file.name);
         if (request.includeName && !request.includeName(file.name)) continue;
-        files.push({ path: join(source, file.name), name: file.name, size: file.size, listed: file, partitions });
+        files.push({ path: join(source, file.name), name: file.name, size: file.size, listed: file });
       }
     } else if (info.isFile()) {
       files.push({ path: source, name: basename(source), size: info.size });
@@ -114,7 +110,7 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
   }
 
   const many = files.length > 1 || recursive;
-  const items = files.map((file) => {
+  return files.map((file) => {
     const ref = keyFor(request, destination, file, many);
     // Standard input has no file name: its type comes from the key's extension.
     return {
@@ -125,28 +121,13 @@ export async function planPut(request: PutRequest, onUnreadable?: (path: string,
       ...(file.listed ? { listed: file.listed } : {}),
     };
   });
-  if (destination.kind === 'layout') refuseSharedKeys(items);
-  return items;
 }
 
-interface PlannedFile {
-  path: string;
-  /** Its path under the tree's root, or its base name. */
-  name: string;
-  size: number | undefined;
-  listed?: LocalFile;
-  /** A file of a tree: what the layout needs to know of the rest of it. */
-  partitions?: TreePartitions;
-}
-
-const NO_PARTITIONS = new TreePartitions();
-
-function keyFor(request: PutRequest, destination: PutDestination, file: PlannedFile, many: boolean): ObjectRef {
+function keyFor(request: PutRequest, destination: PutDestination, file: { path: string; name: string }, many: boolean): ObjectRef {
   switch (destination.kind) {
     case 'layout': {
       if (!request.bucket) throw missingBucketError();
-      const target = { template: request.layout, zone: destination.zone, dataset: destination.dataset, date: destination.date, dateGiven: destination.dateGiven };
-      const key = treeFileKey(target, file.name, file.partitions ?? NO_PARTITIONS, file.path);
+      const key = renderLayoutKey(request.layout, { ...destination, name: file.name });
       validateNewKey(key);
       return { bucket: request.bucket, key };
     }
@@ -163,20 +144,6 @@ function keyFor(request: PutRequest, destination: PutDestination, file: PlannedF
     }
     case 'none':
       throw usageError('no destination');
-  }
-}
-
-/**
- * Through the layout two files can land on one key: `a.csv` dated today, and `year=…/month=…/day=…/a.csv`
- * (today's date, as a partition of the tree's own) kept as it is; or two trees' files of one name.
- * Refused before anything is sent, naming both.
- */
-function refuseSharedKeys(items: PutItem[]): void {
-  const claimed = new Map<string, string>();
-  for (const item of items) {
-    const other = claimed.get(item.ref.key);
-    if (other !== undefined) throw usageError(`${other} and ${item.source} would both be uploaded to ${formatS3Url(item.ref)}; nothing was uploaded`, 'rename or move one of them, or leave one out with --exclude');
-    claimed.set(item.ref.key, item.source);
   }
 }
 
