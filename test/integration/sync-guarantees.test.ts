@@ -356,6 +356,23 @@ describe('a link --follow-symlinks cannot follow is reported as unreadable, and 
     expect((await listKeys(client, bucket, 'dangling-link/')).sort()).toEqual([...before, 'dangling-link/f4.txt'].sort());
   });
 
+  it('a link that cannot be followed whose own name the filters leave out: what the bucket holds under it is not deleted (--dry-run says the same)', async () => {
+    for (const [label, filters] of [
+      ['dangling-excluded', ['--exclude', 'sub']],
+      ['dangling-csv-only', ['--exclude', '*', '--include', '*.txt']],
+    ] as const) {
+      const { tree, remote, before } = await treeWithLinkedSub(label, join(work.path, 'not-there', 'sub'));
+      const planned = await sync([tree, remote, '--delete', '--follow-symlinks', ...filters, '--dry-run']);
+      const result = await sync([tree, remote, '--delete', '--follow-symlinks', ...filters]);
+      for (const run of [planned, result]) {
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.json).toMatchObject({ transferred: 1, deleted: 0 });
+      }
+      expect((await listKeys(client, bucket, `${label}/`)).sort()).toEqual([...before, `${label}/f4.txt`].sort());
+      expect(before.filter((key) => key.startsWith(`${label}/sub/`)).length).toBeGreaterThan(0);
+    }
+  });
+
   it('a link into a folder the CLI may not search (EACCES): one line naming it, exit 1; nothing deleted', async () => {
     const closed = join(work.path, 'closed');
     mkdirSync(join(closed, 'sub'), { recursive: true });
