@@ -46,6 +46,13 @@ afterAll(async () => {
   work.remove();
 });
 
+/** The core's runtime on the test server, without the CLI: for what only the core tells (events, lowered limits). */
+async function openCoreRuntime(): Promise<Runtime> {
+  const s3 = inject('s3');
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+  return openRuntime({ endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true }, { signal: new AbortController().signal, stopping: new AbortController().signal });
+}
+
 async function head(key: string) {
   return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
 }
@@ -99,12 +106,7 @@ describe('cp', () => {
   });
 
   it('a multipart copy tells its progress part by part, each part as it is copied, before the copy is done', async () => {
-    const s3 = inject('s3');
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
-    const runtime: Runtime = await openRuntime(
-      { endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true },
-      { signal: new AbortController().signal, stopping: new AbortController().signal },
-    );
+    const runtime = await openCoreRuntime();
     const told: string[] = [];
     let moved = 0;
     runtime.ctx.events.on('transfer:progress', (e) => {
@@ -219,12 +221,7 @@ describe('cp', () => {
   });
 
   it('above a lowered single-copy limit, a single-part object is copied with UploadPartCopy and proven by its part ETag', async () => {
-    const s3 = inject('s3');
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
-    const runtime: Runtime = await openRuntime(
-      { endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true },
-      { signal: new AbortController().signal, stopping: new AbortController().signal },
-    );
+    const runtime = await openCoreRuntime();
     try {
       const outcome = await copyObject(runtime.ctx, { bucket, key: 'src/small.csv' }, { bucket, key: 'lowered/small.csv' }, { singleCopyLimit: 1024 });
       expect(outcome.kind).toBe('copied');

@@ -194,18 +194,7 @@ export async function copyInParts(
   // The source's full-object CRC32 is the copy's too (the same bytes): asked for, and sent at completion
   // for the server to check, where the server takes part copies into such an upload (not MinIO).
   const crc32 = hasWholeObjectChecksum(from.checksums) ? from.checksums.crc32 : undefined;
-  let copiedBytes = 0;
-  const copied = (bytes: number) => {
-    copiedBytes += bytes;
-    progress?.(bytes);
-  };
-  const giveBack = () => {
-    if (copiedBytes !== 0) copied(-copiedBytes);
-  };
-  const upload = await startAndCopyParts(ctx, to, stored, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes), { fullObjectCrc32: crc32 !== undefined }, copied).catch((error: unknown) => {
-    giveBack();
-    throw error;
-  });
+  const upload = await startAndCopyParts(ctx, to, stored, { ref: from, versionId: from.versionId, etag: from.etag }, partsOfSizes(sizes), { fullObjectCrc32: crc32 !== undefined }, (bytes) => progress?.(bytes));
   try {
     const { parts } = upload;
     // The destination's encryption (a flag, or the bucket's default that only the answers tell) decides
@@ -229,7 +218,8 @@ export async function copyInParts(
     return { versionId: completed.versionId && completed.versionId !== 'null' ? completed.versionId : null, parts: parts.length, expectedEtag, partSizes: sizes };
   } catch (error) {
     await abortQuietly(ctx, to, upload.uploadId);
-    giveBack();
+    // Every part was copied into the upload given up.
+    if (from.size !== 0) progress?.(-from.size);
     throw error;
   }
 }
@@ -266,10 +256,10 @@ async function startAndCopyParts(
     return { ...upload, parts: await copyParts(ctx, to, upload.uploadId, source, parts, counted), fullObjectCrc32 };
   } catch (error) {
     await abortQuietly(ctx, to, upload.uploadId);
+    // The parts copied into the upload given up are told back: copied again below, or not at all.
+    if (copiedHere !== 0) copied(-copiedHere);
     if (!fullObjectCrc32 || errorCodeOf(error) !== 'InvalidArgument') throw error;
   }
-  // The parts copied into the upload given up are copied again.
-  if (copiedHere !== 0) copied(-copiedHere);
   return startAndCopyParts(ctx, to, stored, source, parts, { fullObjectCrc32: false }, copied);
 }
 
