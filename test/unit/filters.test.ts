@@ -15,5 +15,8 @@ describe('--exclude/--include', () => {
     expect(() => buildNameFilter([{ kind: 'exclude', pattern: 'a/' }])).toThrow(/--exclude 'a\/' ends in '\/'/);
     expect(() => buildNameFilter([{ kind: 'include', pattern: 'logs/2024/' }])).toThrow(/--include 'logs\/2024\/' ends in '\/'/);
     expect(buildNameFilter([{ kind: 'exclude', pattern: 'a/**' }])('a/y.txt')).toBe(false);
+    // Inside braces or extglobs, or with spaces after it, the same.
+    for (const pattern of ['{logs/,tmp/}', '{logs/,*.tmp}', '@(a/|b/)', 'logs/ ']) expect(() => buildNameFilter([{ kind: 'exclude', pattern }]), pattern).toThrow(/names a folder/);
+    for (const pattern of ['{logs,tmp}/**', 'logs/*.csv', '*.{csv,json}']) expect(() => buildNameFilter([{ kind: 'exclude', pattern }]), pattern).not.toThrow();
   });
 });

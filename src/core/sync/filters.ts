@@ -21,6 +21,9 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
     if (rule.pattern.endsWith('/')) {
       throw usageError(`--${rule.kind} '${rule.pattern}' ends in '/': patterns match files, so it would match nothing`, `to match a folder and everything in it, use '${rule.pattern}**'`);
     }
+    if (FOLDER_PATTERN.test(rule.pattern)) {
+      throw usageError(`--${rule.kind} '${rule.pattern}' names a folder (a '/' ends one of its alternatives, or only spaces follow it): patterns match files, so that part would match nothing`, "to match a folder and everything in it, end it with '/**' (such as 'logs/**')");
+    }
     return { kind: rule.kind, test: picomatch(rule.pattern, { dot: true, basename: !rule.pattern.includes('/') }) };
   });
   return (name) => {
@@ -29,6 +32,12 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
     return included;
   };
 }
+
+/**
+ * A pattern, or an alternative inside one (`{logs/,tmp/}`, `@(a/|b/)`), that ends in `/` (spaces after
+ * it included): it names a folder, which no file name matches.
+ */
+const FOLDER_PATTERN = /\/\s*(?:$|[,}|)])/;
 
 export interface Shard {
   index: number;
