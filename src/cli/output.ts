@@ -319,9 +319,11 @@ function withFailureError(document: unknown, otherwise: JsonError | undefined): 
   const record = document as { failed?: unknown; errors?: unknown };
   const failed = Array.isArray(record.failed) ? record.failed : typeof record.failed === 'number' && record.failed > 0 && Array.isArray(record.errors) ? record.errors : undefined;
   if (!failed || failed.length === 0) return otherwise ? { ...document, error: otherwise } : document;
+  // A count says how many failed; its errors[] may also hold what followed from them (deletions skipped).
+  const count = typeof record.failed === 'number' ? record.failed : failed.length;
   const first = failed[0] as { key?: string; path?: string; name?: string; error?: unknown; code?: string };
   const reason = typeof first.error === 'string' ? first.error : typeof first.error === 'object' && first.error !== null ? String((first.error as { message?: unknown }).message ?? '') : '';
-  return { ...document, error: failedItemsError(failed.length, { name: first.key ?? first.path ?? first.name ?? '?', reason, code: first.code }) };
+  return { ...document, error: failedItemsError(count, { name: first.key ?? first.path ?? first.name ?? '?', reason, code: first.code }) };
 }
 
 /** The `error` of a run whose items failed, each named on its own line: how many, and the first one's name, reason and code. */

@@ -59,7 +59,7 @@ describe('sync --dry-run fails what the real run fails', () => {
     expect(dry.code, dry.stderr).toBe(1);
     expect(readdirSync(folder).sort()).toEqual(['s1', 's2', 's3']);
     expect(dry.stdout).not.toMatch(/→ {2}\(/);
-    expect(dry.json.errors.find((e) => e.name === '(deletions)')?.error).toBe('3 deletions skipped because 2 transfers failed');
+    expect(dry.json.errors.find((e) => e.name === '(deletions)')?.error).toBe('3 deletions skipped because 2 items failed');
 
     const real = await sync([`s3://${bucket}/h/`, folder, '--delete']);
     expect(real.code, real.stderr).toBe(1);
@@ -79,7 +79,7 @@ describe('sync --dry-run fails what the real run fails', () => {
     expect(dry.code, dry.stderr).toBe(1);
     expect(await listKeys(client, bucket, 'u/')).toEqual(['u/stray']);
     expect(dry.json.errors.find((e) => e.name === 'esc\u001bx')?.error).toContain('control characters are not allowed');
-    expect(dry.json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletions skipped because 1 transfers failed');
+    expect(dry.json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletion skipped because 1 item failed');
 
     const real = await sync([folder, `s3://${bucket}/u/`, '--delete']);
     expect(real.code, real.stderr).toBe(1);

@@ -86,7 +86,7 @@ describe('get -r and sync down: the refusal says to download such an object unde
       expect(error).toContain(`key '${key}' is named like a temporary file of datalake's downloads`);
       expect(error).toContain('download it under another name with `datalake get KEY OTHER-NAME`');
     }
-    expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletions skipped because 2 transfers failed');
+    expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletion skipped because 2 items failed');
     expect(readdirSync(folder).sort()).toEqual(['stray', 'x']);
   });
 });
@@ -155,7 +155,7 @@ describe('a key under a folder named like a temporary download file (`d/.q.datal
       expect(json.errors.find((e) => e.name === name)?.error).toContain(why(key, folderOf(key)));
       expect(failedLines(real.stderr).filter((line) => line.startsWith(`datalake: failed: ${name}: `))).toHaveLength(1);
     }
-    expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletions skipped because 2 transfers failed');
+    expect(json.errors.find((e) => e.name === '(deletions)')?.error).toBe('1 deletion skipped because 2 items failed');
     expect(outcome(lastJson<SyncJson>(dry))).toEqual(outcome(json));
     expect(filesUnder(folder)).toEqual(['d/q', 'ok.csv', 'stray']);
     expect(readdirSync(folder).sort()).toEqual(['d', 'ok.csv', 'stray']);

@@ -22,7 +22,7 @@ import type { Step, SyncAction, SyncPlan, SyncReport } from './plan.js';
 export async function deleteExtraneous(ctx: TransferContext, plan: SyncPlan, extraneous: Step[], report: SyncReport, onAction: (action: SyncAction) => void): Promise<void> {
   if (!plan.deleteExtraneous || extraneous.length === 0) return;
   if (report.failed > 0) {
-    report.errors.push({ name: '(deletions)', error: `${extraneous.length} deletions skipped because ${report.failed} transfers failed` });
+    report.errors.push({ name: '(deletions)', error: `${extraneous.length} deletion${extraneous.length === 1 ? '' : 's'} skipped because ${report.failed} ${report.failed === 1 ? 'item' : 'items'} failed` });
   } else if (plan.maxDelete !== undefined && extraneous.length > plan.maxDelete) {
     report.failed += 1;
     report.errors.push({ name: '(deletions)', error: `refusing to delete ${extraneous.length} files: more than --max-delete ${plan.maxDelete}` });

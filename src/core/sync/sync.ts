@@ -50,13 +50,11 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
   // files behind it are spread over all of them, and each worker must know it cannot see its own.
   const onUnreadable = (name: string, error: NodeJS.ErrnoException) => {
     const holdsFiles = name.endsWith('/') || (error as Partial<LinkNotFollowed>).linkNotFollowed === true;
-    // Patterns match files: a folder or link whose own name the filters leave out may still hold names
-    // they take in (`--exclude '*' --include '*.csv'`). Not reported then, but what the bucket holds
-    // under it is left alone as under a link not entered: never taken for a file gone from the tree.
-    if (holdsFiles && !plan.includeName(name)) {
-      unentered.enter(name.replace(/\/$/, ''));
-      return;
-    }
+    // What the bucket holds under a folder or link that could not be read is left alone, as under a
+    // link not entered: never taken for a file gone from the tree, never a deletion to skip. Patterns
+    // match files, so one whose own name the filters leave out may still hold names they take in
+    // (`--exclude '*' --include '*.csv'`): not reported then, but left alone all the same.
+    if (holdsFiles) unentered.enter(name.replace(/\/$/, ''));
     if (!(holdsFiles ? plan.includeName(name) : wanted(name))) return;
     const why = whyUnreadable(name, error, plan.direction);
     // A link that cannot be followed: what is behind it is as unknown as an unreadable folder's insides.
