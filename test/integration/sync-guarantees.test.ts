@@ -6,7 +6,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { shardOf } from '../../src/core/sync/filters.js';
-import { BIN, lastJson, listKeys, runCli, runCliHeldToPermissions, s3Env, tempDirectory, type CliResult } from '../support/harness.js';
+import { BIN, lastJson, listKeys, runCli, runCliHeldToPermissions, s3Env, tempDirectory, waitFor, type CliResult } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython } from '../support/python.js';
 
@@ -374,6 +374,34 @@ describe('a link --follow-symlinks cannot follow is reported as unreadable, and 
       expect((await listKeys(client, bucket, `${label}/`)).sort()).toEqual([...before, `${label}/f4.txt`].sort());
       expect(before.filter((key) => key.startsWith(`${label}/sub/`)).length).toBeGreaterThan(0);
     }
+  });
+
+  it('into a bucket that is not there: the link reported before the bucket error stays in the --json document beside it', async () => {
+    const tree = join(work.path, 'dangling-no-bucket');
+    smallTree(tree);
+    rmSync(join(tree, 'sub'), { recursive: true });
+    symlinkSync(join(work.path, 'not-there', 'sub'), join(tree, 'sub'));
+    const missing = `nosuch-${Date.now().toString(36)}`;
+    // Every request for the missing bucket waits until the walk has reported the link: the order is the test's.
+    proxy.setRules([{ match: new RegExp(`^/${missing}`), fault: { kind: 'hold', gate: 'no-bucket' } }]);
+    const child = spawn(process.execPath, [BIN, 'sync', tree, `s3://${missing}/p/`, '--follow-symlinks', '--json', '--retries', '1'], { env: proxied, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await waitFor(() => stderr.includes('datalake: failed: sub:'), 'the link to be reported');
+    } finally {
+      proxy.release('no-bucket');
+    }
+    expect(await code).toBe(1);
+    expect(stderr).toMatch(new RegExp(`^datalake: error: no such bucket '${missing}'`, 'm'));
+    const json = JSON.parse(stdout.trim().split('\n').at(-1)!) as SyncJson & { error?: { message: string } };
+    expect(json.error?.message).toMatch(new RegExp(`^no such bucket '${missing}'`));
+    expect(json).toMatchObject({ transferred: 0, deleted: 0, failed: 1 });
+    expect(json.errors).toEqual([{ name: 'sub', error: expect.stringMatching(/^this symbolic link cannot be followed: its target is not there \(ENOENT\)/) }]);
+    proxy.setRules([]);
   });
 
   it('a link into a folder the CLI may not search (EACCES): one line naming it, exit 1; nothing deleted', async () => {

@@ -117,7 +117,7 @@ matching rule decides.`,
     // The engine's modules load while the runtime's do: one wave of imports, not two.
     const engine = Promise.all([import('../../core/sync/sync.js'), import('../../core/sync/lock.js')]);
     const runtime = await openRuntime(globals, interruption, { settings, out });
-    const [{ runSync, describeSyncTarget }, { acquireSyncLock, canonicalLocalRoot }] = await engine;
+    const [{ runSync, describeSyncTarget, emptySyncReport }, { acquireSyncLock, canonicalLocalRoot }] = await engine;
     const plan = {
       direction,
       localRoot,
@@ -145,7 +145,10 @@ matching rule decides.`,
         releaseLock = await acquireSyncLock(lockPath, description);
       }
       const dry = plan.dryRun ? '(dry run) ' : '';
-      const report = await runSync(runtime.ctx, plan, (action) => {
+      // What completed, in the document of a run that fails as a whole (a bucket not there) or is interrupted.
+      const report = emptySyncReport(plan.dryRun);
+      out.reportPartial(() => ({ ...report }));
+      await runSync(runtime.ctx, plan, (action) => {
         manifest?.write(`${jsonText({ ...action, time: new Date().toISOString() })}\n`);
         if (action.action === 'skip') {
           if (action.reason === 'temporary name') out.line(`skip: ${action.name} (named as a datalake download in progress: never sent, fetched or deleted)`);
@@ -158,16 +161,15 @@ matching rule decides.`,
         const remoteUrl = formatS3Url({ bucket: remote.bucket, key: action.key });
         const arrow = action.action === 'upload' ? `${action.name} → ${remoteUrl}` : action.action === 'download' ? `${remoteUrl} → ${action.path}` : direction === 'upload' ? remoteUrl : action.path;
         out.line(`${dry}${action.action}: ${arrow} (${action.reason})`);
-      });
+      }, report);
       for (const error of report.errors.filter((e) => e.name === '(deletions)')) out.failed('--delete', error.error);
       if (report.symlinksSkipped > 0) out.warn(`${report.symlinksSkipped} symbolic links not followed (use --follow-symlinks)`);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       out.line(
         `${dry}sync ${description}: ${report.transferred} ${plan.dryRun ? 'to transfer' : 'transferred'}, ${report.skipped} skipped, ${report.deleted} ${plan.dryRun ? 'to delete' : 'deleted'}, ${report.failed} failed, ${formatBytes(report.bytes)} in ${seconds}s`,
       );
-      // An interrupted run's document carries the interrupt as its `error` (printed where errors are mapped).
-      if (runtime.ctx.stopping?.aborted) out.reportPartial(() => ({ ...report }));
-      else out.json(report);
+      // An interrupted run's document is the partial one, with the interrupt as its `error` (printed where errors are mapped).
+      if (!runtime.ctx.stopping?.aborted) out.json(report);
       failedCount = report.failed;
     } finally {
       runtime.close();

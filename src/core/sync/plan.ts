@@ -51,6 +51,11 @@ export interface SyncReport {
   errors: Array<{ name: string; error: string }>;
 }
 
+/** A run's report before anything happened: the caller holds it, so what completed is known even when the run throws. */
+export function emptySyncReport(dryRun: boolean): SyncReport {
+  return { transferred: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, dryRun, symlinksSkipped: 0, errors: [] };
+}
+
 /** One name as the march paired it: its source side, its destination side, or both. */
 export type Step = MarchStep<LocalFile | RemoteFile, LocalFile | RemoteFile>;
 

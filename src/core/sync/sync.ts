@@ -20,7 +20,8 @@ import { deleteExtraneous } from './deletions.js';
 import { ownerShard } from './filters.js';
 import { HashCache, type CachedHash } from './hash-cache.js';
 import { march } from './march.js';
-import { localSide, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
+import { emptySyncReport, localSide, type Step, type SyncAction, type SyncPlan, type SyncReport } from './plan.js';
+export { emptySyncReport } from './plan.js';
 import { listRemoteFiles, withoutTemporaryNames } from './remote-listing.js';
 import { handleStep } from './step.js';
 import { UnenteredLinks } from './unentered-links.js';
@@ -34,10 +35,10 @@ import { UnenteredLinks } from './unentered-links.js';
  * and only when nothing failed. Names of datalake's temporary download files are left out on both
  * sides, reported once as skipped: never sent, fetched or deleted; but downward, an object with such a
  * name (its file's or a folder's on the way) fails, as get -r fails it. An interrupt (`ctx.stopping`) ends
- * the run early with the report of what completed; the caller tells the interrupt beside it.
+ * the run early with the report of what completed; the caller tells the interrupt beside it. `report`,
+ * when the caller gives it, is filled as the run goes: what completed before a fatal error is in it.
  */
-export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void): Promise<SyncReport> {
-  const report: SyncReport = { transferred: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, dryRun: plan.dryRun, symlinksSkipped: 0, errors: [] };
+export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction: (action: SyncAction) => void, report: SyncReport = emptySyncReport(plan.dryRun)): Promise<SyncReport> {
   const inShard = (name: string) => !plan.shard || ownerShard(name, plan.shard.count, deltaTableRootOf(name)) === plan.shard.index;
   const wanted = (name: string) => plan.includeName(name) && inShard(name);
   const deltaLogGate = new DeltaLogGate();
