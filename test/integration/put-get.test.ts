@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -105,6 +105,23 @@ describe('round trips are byte-identical', () => {
 });
 
 describe('how objects are stored', () => {
+  it('put -r and sync with --zone place a tree already partitioned under the run’s date; a later day’s sync --delete leaves the day before alone', async () => {
+    const tree = join(work.path, 'partitioned');
+    mkdirSync(join(tree, 'dt=2026-12-01'), { recursive: true });
+    writeFileSync(join(tree, 'dt=2026-12-01', 'a.csv'), 'a\n');
+    const layout = ['--bucket', bucket, '--zone', 'raw', '--dataset', 'pt'];
+    const put = await runCli(['put', '-r', tree, ...layout, '--date', '2026-12-01']);
+    expect(put.code, put.stderr).toBe(0);
+    // The next day's export holds that day alone.
+    rmSync(join(tree, 'dt=2026-12-01'), { recursive: true });
+    mkdirSync(join(tree, 'dt=2026-12-02'));
+    writeFileSync(join(tree, 'dt=2026-12-02', 'b.csv'), 'b\n');
+    const synced = await runCli(['sync', tree, ...layout, '--date', '2026-12-02', '--delete', '--json']);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(lastJson(synced)).toMatchObject({ transferred: 1, deleted: 0 });
+    expect((await listKeys(client, bucket, 'raw/pt/')).sort()).toEqual(['raw/pt/year=2026/month=12/day=01/dt=2026-12-01/a.csv', 'raw/pt/year=2026/month=12/day=02/dt=2026-12-02/b.csv']);
+  });
+
   it('sets metadata, tags and content type, guessed from the extension by default', async () => {
     const path = join(work.path, 'events.csv');
     writeFileSync(path, 'id,name\n1,a\n');
