@@ -101,6 +101,23 @@ describe('symbolic links planted at the names a download writes', () => {
     });
   }
 
+  it('a folder with files in it at the lock’s name is left as it is: the download goes under a name of its own, one line; --no-clobber leaves it too', async () => {
+    const directory = join(work.path, 'folder-at-lock');
+    const planted = join(directory, '.big.bin.datalake-part.lock');
+    mkdirSync(planted, { recursive: true });
+    writeFileSync(join(planted, 'keep.txt'), 'mine');
+    const target = join(directory, 'big.bin');
+    const result = await runCli(['get', `s3://${bucket}/big.bin`, target], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe(`datalake: warning: ${planted} is not a file datalake can prove it made, so it is left as it is; ${target} is downloaded under a name of its own (not resumable while that file is there)\n`);
+    expect(md5(readFileSync(target))).toBe(md5(big));
+    const skipped = await runCli(['get', `s3://${bucket}/big.bin`, target, '--no-clobber'], { env });
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(skipped.stderr).toBe(`datalake: warning: ${planted} is not a file datalake can prove it made, so it is left as it is\n`);
+    expect(readFileSync(join(planted, 'keep.txt'), 'utf8')).toBe('mine');
+    expect(readdirSync(directory).sort()).toEqual(['.big.bin.datalake-part.lock', 'big.bin']);
+  });
+
   it('a target that is a link is replaced by the file, its referent untouched', async () => {
     const directory = join(work.path, 'target-link');
     mkdirSync(directory);

@@ -196,7 +196,7 @@ function leftoversKept(path: string, error: unknown): string {
 function warnNotRecords(out: Output, path: string, kept: string[]): void {
   for (const name of kept) {
     const kept = join(dirname(path), name);
-    out.warn(name.endsWith('.datalake-part') ? `${kept} is not a file datalake can prove it made, so it is left as it is` : `${kept}: not a range record of datalake's downloads (named like one), so left as it is`);
+    out.warn(name.endsWith('.json') || name.endsWith('.json.new') ? `${kept}: not a range record of datalake's downloads (named like one), so left as it is` : `${kept} is not a file datalake can prove it made, so it is left as it is`);
   }
 }
 

@@ -21,7 +21,7 @@ import { basename } from 'node:path';
 import { TargetExists } from '../errors.js';
 import type { ObjectHead } from '../s3/objects.js';
 import { createNewFile, moveIntoPlace, openOwnFile, removeOnExit, removeOwnName } from './exclusive-files.js';
-import { tryLock } from './lock-file.js';
+import { FolderAtLock, tryLock, type LockAttempt } from './lock-file.js';
 import { isSamePartFile, partFileOf, RangeProgress, readRecord, type PartFile, type RecordAt } from './range-progress.js';
 import { leftoverScansSettled, privateTemporaryPath, temporaryDownloadPath } from './temporary-names.js';
 
@@ -49,7 +49,8 @@ export interface DownloadFile {
 export async function openDownloadFile(at: string, resumable?: { head: ObjectHead; chunk: number }): Promise<DownloadFile> {
   if (!resumable) return underOwnName(at, []);
   const fixed = temporaryDownloadPath(at);
-  const lock = await tryLock(`${fixed}.lock`);
+  const lock = await lockFixedName(fixed);
+  if (lock === 'folder') return underOwnName(at, [`${basename(fixed)}.lock`]);
   if (!lock.acquired) return underOwnName(at, []);
   let claimed: DownloadFile | string[];
   try {
@@ -61,6 +62,18 @@ export async function openDownloadFile(at: string, resumable?: { head: ObjectHea
   if (!Array.isArray(claimed) && claimed.path === fixed) return { ...claimed, release: lock.release };
   await lock.release();
   return Array.isArray(claimed) ? underOwnName(at, claimed) : claimed;
+}
+
+/**
+ * The lock of the fixed name `fixed`; 'folder' where a folder with files in it is at the lock's name:
+ * someone's (never datalake's to empty), so the fixed name is not this run's to use, and the folder
+ * is left as it is.
+ */
+async function lockFixedName(fixed: string): Promise<LockAttempt | 'folder'> {
+  return tryLock(`${fixed}.lock`).catch((error: unknown) => {
+    if (error instanceof FolderAtLock) return 'folder' as const;
+    throw error;
+  });
 }
 
 /**
@@ -205,7 +218,8 @@ export async function removeAbandonedDownload(target: string): Promise<string[]>
   const rewritten = `${fixed}.json.new`;
   const found = await Promise.all([fixed, record, rewritten, `${fixed}.lock`].map((name) => lstat(name).then(() => true, () => false)));
   if (!found.includes(true)) return [];
-  let lock = await tryLock(`${fixed}.lock`);
+  let lock = await lockFixedName(fixed);
+  if (lock === 'folder') return [`${basename(fixed)}.lock`];
   if (!lock.acquired) {
     // This run's own look through the folder for gone runs' leftovers may hold that lock a moment
     // (taking a stale one to remove it): once those looks are done, once more.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { link, lstat, rm, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { failure } from '../errors.js';
+import { DatalakeError } from '../errors.js';
 import { creating, readRegularFile, removeIfSame, removeOnExit, writeNewFile } from './exclusive-files.js';
 
 /** Who holds a lock file: written into it by the process that took it. */
@@ -156,7 +156,18 @@ async function removeFolderAtLock(path: string): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
     const what = code === 'ENOTEMPTY' || code === 'EEXIST' ? 'it has files in it' : `it cannot be removed: ${code ?? 'unknown error'}`;
-    throw failure(`${path} is a folder, not a lock, and ${what}`, { hint: 'move it away or remove it' });
+    throw new FolderAtLock(path, what);
+  }
+}
+
+/** A folder at a lock's name that is not empty (or cannot be removed): someone's, left as it is. */
+export class FolderAtLock extends DatalakeError {
+  constructor(
+    readonly path: string,
+    what: string,
+  ) {
+    super('failed', `${path} is a folder, not a lock, and ${what}`, { hint: 'move it away or remove it' });
+    this.name = 'FolderAtLock';
   }
 }
 

@@ -3,7 +3,7 @@ import { opendir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeError } from '../errors.js';
 import { removeOwnName } from './exclusive-files.js';
-import { isGoneHolder, processTag, tryLock } from './lock-file.js';
+import { FolderAtLock, isGoneHolder, processTag, tryLock } from './lock-file.js';
 
 /**
  * The one naming rule for a download in progress: a hidden file beside the target, its record
@@ -139,6 +139,8 @@ async function removeLeftoversIn(directory: string): Promise<string[]> {
         if (lock.acquired) await lock.release();
       }
     } catch (error) {
+      // A folder with files at a lock's name is no run's leftover: someone's, left as it is (a download to its target says so).
+      if (error instanceof FolderAtLock) continue;
       stuck.push(`${describeError(error)}; left there by a run that is gone`);
     }
   }
