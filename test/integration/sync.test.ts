@@ -348,6 +348,8 @@ describe('unattended runs', () => {
     ['a malformed shard', ['--shard', 'half'], /invalid --shard/],
     ['--max-delete without --delete', ['--max-delete', '5'], /goes with --delete/],
     ['an --exclude naming a folder as rsync does (it would match no file, and --delete would go on)', ['--delete', '--exclude', 'sub/'], /--exclude 'sub\/' ends in '\/'.*use 'sub\/\*\*'/],
+    ['an --exclude anchored at the root as rsync does (names are relative: it would match nothing)', ['--delete', '--exclude', '/sub/**'], /--exclude '\/sub\/\*\*' starts with '\/'.*use 'sub\/\*\*'/],
+    ['an --exclude with an empty folder name (a shell join: d=sub/; "$d/**")', ['--delete', '--exclude', 'sub//**'], /--exclude 'sub\/\/\*\*' has an empty folder name.*use 'sub\/\*\*'/],
   ])('bad input: %s exits 2', async (_label, extra, message) => {
     const result = await runCli(['sync', tree, baseline, ...extra], { env: env(stateOf('bad-input')) });
     expect(result.code).toBe(2);

@@ -16,7 +16,63 @@ describe('--exclude/--include', () => {
     expect(() => buildNameFilter([{ kind: 'include', pattern: 'logs/2024/' }])).toThrow(/--include 'logs\/2024\/' ends in '\/'/);
     expect(buildNameFilter([{ kind: 'exclude', pattern: 'a/**' }])('a/y.txt')).toBe(false);
     // Inside braces or extglobs, or with spaces after it, the same.
-    for (const pattern of ['{logs/,tmp/}', '{logs/,*.tmp}', '@(a/|b/)', 'logs/ ']) expect(() => buildNameFilter([{ kind: 'exclude', pattern }]), pattern).toThrow(/names a folder/);
+    for (const pattern of ['{logs/,tmp/}', '{logs/,*.tmp}', '@(a/|b/)', 'logs/ ']) expect(() => buildNameFilter([{ kind: 'exclude', pattern }]), pattern).toThrow(/naming a folder/);
     for (const pattern of ['{logs,tmp}/**', 'logs/*.csv', '*.{csv,json}']) expect(() => buildNameFilter([{ kind: 'exclude', pattern }]), pattern).not.toThrow();
+  });
+
+  it('a pattern no relative name can match is refused, whatever shape hides it; the hint names one that matches', () => {
+    const refusal = (pattern: string) => {
+      try {
+        buildNameFilter([{ kind: 'exclude', pattern }]);
+      } catch (error) {
+        return `${(error as Error).message} (${(error as { hint?: string }).hint})`;
+      }
+      return 'accepted';
+    };
+    // Each would match nothing, so that `sync --delete --exclude P` would delete what P was meant to keep.
+    const refused: Array<[string, RegExp]> = [
+      ['/logs/', /ends in '\/'.*use 'logs\/\*\*' to match a folder/],
+      ['/logs/**', /starts with '\/'.*use 'logs\/\*\*'/],
+      ['logs//**', /empty folder name.*use 'logs\/\*\*'/],
+      ['logs//', /ends in '\/'.*use 'logs\/\*\*'/],
+      ['logs/./**', /'\.' or '\.\.' folder name.*use 'logs\/\*\*'/],
+      ['logs/.', /'\.' or '\.\.' folder name/],
+      ['a/../b/**', /'\.' or '\.\.' folder name/],
+      ['logs/{,}', /one of its alternatives ends in '\/'/],
+      ['logs[/]', /ends in '\/'/],
+      ['logs[/][/]x', /empty folder name/],
+      ['logs/\\ ', /only spaces after its last '\/'/],
+      ['logs/\u200b', /only spaces after its last '\/'/],
+      ['logs/\t', /only spaces after its last '\/'/],
+      ['logs\\', /ends in a lone '\\'/],
+      ['logs\\/', /ends in '\/'/],
+      ['!(logs/)', /one of its alternatives ends in '\/'/],
+      ['+(logs/)', /one of its alternatives/],
+      ['*(/)', /one of its alternatives/],
+      ['{a,{b/,c}}', /one of its alternatives ends in '\/'/],
+      ['@(x|{y,/z})', /one of its alternatives starts with '\/'/],
+    ];
+    for (const [pattern, reason] of refused) expect(refusal(pattern), pattern).toMatch(reason);
+    // Patterns that match files, with alternatives ending in '/' followed by more of the pattern.
+    const accepted: Array<[string, string[]]> = [
+      ['{a/,b/}c.csv', ['a/c.csv', 'b/c.csv']],
+      ['{logs/,}app.log', ['logs/app.log', 'app.log']],
+      ['{logs/,tmp/}**', ['logs/x', 'tmp/y']],
+      ['@(a/|b/)c.csv', ['a/c.csv', 'b/c.csv']],
+      ['./logs/**', ['logs/a']],
+      ['logs/{}', ['logs/{}']],
+      ['{1..3}.csv', ['2.csv']],
+      ['logs\\**', ['logs*x']],
+      ['logs/[^/]*.csv', ['logs/a.csv']],
+      ['logs/[a/]x', ['logs/ax']],
+      ['logs[/]x', ['logs/x']],
+      ['[]a]/x', [']/x']],
+      ['a/{b,{c,d}}/x', ['a/d/x']],
+    ];
+    for (const [pattern, names] of accepted) {
+      expect(refusal(pattern), pattern).toBe('accepted');
+      const keep = buildNameFilter([{ kind: 'exclude', pattern }]);
+      for (const name of names) expect(keep(name), `${pattern} leaves out ${name}`).toBe(false);
+    }
   });
 });

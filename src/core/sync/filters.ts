@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import picomatch from 'picomatch';
 import { usageError } from '../errors.js';
+import { patternFault } from './pattern-check.js';
 
 export interface FilterRule {
   kind: 'include' | 'exclude';
@@ -16,13 +17,13 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
   if (rules.length === 0) return () => true;
   const matchers = rules.map((rule) => {
     if (rule.pattern.trim() === '') throw usageError(`empty --${rule.kind} pattern`);
-    // Patterns match file names and keys, never a folder itself: `logs/` (rsync's way of naming a
-    // folder) would match nothing, and with --delete leave the folder's files to be deleted.
-    if (rule.pattern.endsWith('/')) {
-      throw usageError(`--${rule.kind} '${rule.pattern}' ends in '/': patterns match files, so it would match nothing`, `to match a folder and everything in it, use '${rule.pattern}**'`);
-    }
-    if (FOLDER_PATTERN.test(rule.pattern)) {
-      throw usageError(`--${rule.kind} '${rule.pattern}' names a folder (a '/' ends one of its alternatives, or only spaces follow it): patterns match files, so that part would match nothing`, "to match a folder and everything in it, end it with '/**' (such as 'logs/**')");
+    // Patterns match files' relative names and keys: `logs/` (rsync's way of naming a folder),
+    // `/logs/**`, `logs//**` would match nothing, and with --delete leave the files they were meant
+    // to keep to be deleted.
+    const fault = patternFault(rule.pattern);
+    if (fault) {
+      const hint = fault.suggestion ? `use '${fault.suggestion}'${fault.suggestion.endsWith('/**') ? ' to match a folder and everything in it' : ''}` : "patterns match files' names relative to the root (such as 'logs/app.log'); to match a folder and everything in it, use 'logs/**'";
+      throw usageError(`--${rule.kind} '${rule.pattern}'${fault.inAlternative ? ':' : ''} ${fault.problem}`, hint);
     }
     return { kind: rule.kind, test: picomatch(rule.pattern, { dot: true, basename: !rule.pattern.includes('/') }) };
   });
@@ -32,12 +33,6 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
     return included;
   };
 }
-
-/**
- * A pattern, or an alternative inside one (`{logs/,tmp/}`, `@(a/|b/)`), that ends in `/` (spaces after
- * it included): it names a folder, which no file name matches.
- */
-const FOLDER_PATTERN = /\/\s*(?:$|[,}|)])/;
 
 export interface Shard {
   index: number;
