@@ -327,6 +327,15 @@ describe('unattended runs', () => {
     expectRunFailedAsAWhole(result, log, new RegExp(`^datalake: error: no such bucket '${missing}'`));
   });
 
+  it('a sync down from a bucket that does not exist fails with one line naming it, and leaves no folder it made', async () => {
+    const missing = `nosuch-${randomBytes(4).toString('hex')}`;
+    const down = join(work.path, 'made-for-no-bucket', 'nested');
+    const result = await runCli(['sync', `s3://${missing}/y/`, down, '--delete'], { env: env(stateOf('no-bucket-down')) });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(new RegExp(`^datalake: error: no such bucket '${missing}'`));
+    expect(existsSync(join(work.path, 'made-for-no-bucket'))).toBe(false);
+  });
+
   it('a second sync of the same source and destination exits 1 while the first holds the lock', async () => {
     const remote = baseline;
     const state = stateOf('lock');

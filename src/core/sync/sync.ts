@@ -6,8 +6,8 @@
  * deletions.ts; what a run is asked and tells is plan.ts. Also here: the run's lock, and `verify`,
  * the same compare without transfers. Imports transfer/, s3/, integrity/, config/, errors.ts.
  */
-import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { formatS3Url, joinKey } from '../config/address.js';
 import { failure } from '../errors.js';
 import type { TransferContext } from '../s3/context.js';
@@ -102,7 +102,8 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     report.skipped += 1;
     onSyncAction({ action: 'skip', name, reason: 'temporary name', key: joinKey(plan.remote.key, name), path: join(plan.localRoot, name), size: 0, status: 'done' });
   };
-  if (plan.direction === 'download' && !plan.dryRun) await mkdir(plan.localRoot, { recursive: true });
+  // The first folder made for the run, if any: removed again (if still empty) by a run that fails as a whole.
+  const firstMade = plan.direction === 'download' && !plan.dryRun ? await mkdir(plan.localRoot, { recursive: true }) : undefined;
   const localExists = await stat(plan.localRoot).then((info) => info.isDirectory(), () => false);
   // Upward the local folder is the source: one that is not there is never read as an empty tree,
   // which would make every object under the prefix an extra for --delete.
@@ -187,12 +188,22 @@ export async function runSync(ctx: TransferContext, plan: SyncPlan, onSyncAction
     committed = true;
   } catch (error) {
     // Interrupted: what completed is the report; the new hash cache is not kept.
-    if (!ctx.stopping?.aborted) throw error;
+    if (ctx.stopping?.aborted) return report;
+    // A run that failed as a whole (a bucket that is not there) leaves no empty folder it made behind.
+    if (firstMade !== undefined) await removeEmptyFolders(plan.localRoot, firstMade);
+    throw error;
   } finally {
     await guard.close();
     await cache.close(committed);
   }
   return report;
+}
+
+/** `folder` and the folders above it up to `top`, each removed while it is empty (rmdir removes nothing else). */
+async function removeEmptyFolders(folder: string, top: string): Promise<void> {
+  for (let path = folder; ; path = dirname(path)) {
+    if (!(await rmdir(path).then(() => true, () => false)) || path === top || dirname(path) === path) return;
+  }
 }
 
 async function* emptyListing<T>(): AsyncGenerator<T> {
