@@ -20,9 +20,9 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
     // Patterns match files' relative names and keys: `logs/` (rsync's way of naming a folder),
     // `/logs/**`, `logs//**` would match nothing, and with --delete leave the files they were meant
     // to keep to be deleted.
-    const fault = patternFault(rule.pattern);
+    const fault = patternFault(rule.pattern, !rule.pattern.includes('/'));
     if (fault) {
-      const hint = fault.suggestion ? `use '${fault.suggestion}'${fault.suggestion.endsWith('/**') ? ' to match a folder and everything in it' : ''}` : "patterns match files' names relative to the root (such as 'logs/app.log'); to match a folder and everything in it, use 'logs/**'";
+      const hint = fault.hint ?? (fault.suggestion ? `use '${fault.suggestion}'${fault.suggestion.endsWith('/**') ? ' to match a folder and everything in it' : ''}` : "patterns match files' names relative to the root (such as 'logs/app.log'); to match a folder and everything in it, use 'logs/**'");
       throw usageError(`--${rule.kind} '${rule.pattern}'${fault.inAlternative ? ':' : ''} ${fault.problem}`, hint);
     }
     return { kind: rule.kind, test: picomatch(rule.pattern, { dot: true, basename: !rule.pattern.includes('/') }) };
