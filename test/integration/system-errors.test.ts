@@ -45,7 +45,18 @@ describe('a folder or file that cannot be read is named, with why, in words', ()
     const result = await runCliHeldToPermissions(['sync', '--json', unreadableFolder, `s3://${bucket}/u1/`], { env });
     expect(result.stderr).toBe(folderLine);
     expect(result.code).toBe(1);
-    expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'EACCES', message: `cannot read the folder '${unreadableFolder}': permission denied (EACCES)` } });
+    // The run's counts (nothing done) beside the error, as in every sync document.
+    expect(JSON.parse(result.stdout)).toEqual({
+      transferred: 0,
+      skipped: 0,
+      deleted: 0,
+      failed: 0,
+      bytes: 0,
+      dryRun: false,
+      symlinksSkipped: 0,
+      errors: [],
+      error: { code: 'EACCES', message: `cannot read the folder '${unreadableFolder}': permission denied (EACCES)` },
+    });
   });
 
   it('sync down into an unreadable folder, and verify against one: the same line', async () => {

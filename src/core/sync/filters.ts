@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import picomatch from 'picomatch';
 import { usageError } from '../errors.js';
-import { patternFault } from './pattern-check.js';
+import { GLOB_OPTIONS, readPattern } from './pattern-check.js';
 
 export interface FilterRule {
   kind: 'include' | 'exclude';
@@ -17,15 +17,19 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
   if (rules.length === 0) return () => true;
   const matchers = rules.map((rule) => {
     if (rule.pattern.trim() === '') throw usageError(`empty --${rule.kind} pattern`);
-    // Patterns match files' relative names and keys: `logs/` (rsync's way of naming a folder),
-    // `/logs/**`, `logs//**` would match nothing, and with --delete leave the files they were meant
-    // to keep to be deleted.
-    const fault = patternFault(rule.pattern, !rule.pattern.includes('/'));
-    if (fault) {
+    // Patterns match files' relative names and keys, in aws s3's and rclone's glob (see
+    // pattern-check.ts): one that could match none (`logs/`, `/logs/**`, `logs//**`), or that reads
+    // otherwise than it looks, is refused — with --delete it would leave the files it was meant to
+    // keep to be deleted.
+    const read = readPattern(rule.pattern);
+    if (read.fault) {
+      const { fault } = read;
       const hint = fault.hint ?? (fault.suggestion ? `use '${fault.suggestion}'${fault.suggestion.endsWith('/**') ? ' to match a folder and everything in it' : ''}` : "patterns match files' names relative to the root (such as 'logs/app.log'); to match a folder and everything in it, use 'logs/**'");
       throw usageError(`--${rule.kind} '${rule.pattern}'${fault.inAlternative ? ':' : ''} ${fault.problem}`, hint);
     }
-    return { kind: rule.kind, test: picomatch(rule.pattern, { dot: true, basename: !rule.pattern.includes('/') }) };
+    const options = { ...GLOB_OPTIONS, basename: !rule.pattern.includes('/') };
+    const tests = read.globs.map((glob) => picomatch(glob, options));
+    return { kind: rule.kind, test: tests.length === 1 ? tests[0]! : (name: string) => tests.some((test) => test(name)) };
   });
   return (name) => {
     let included = true;

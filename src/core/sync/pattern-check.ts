@@ -1,78 +1,103 @@
 /**
- * sync/: the `--exclude`/`--include` patterns that no relative name can match. Names are files'
- * paths under the tree's root or the prefix (`logs/app.log`): never `/` first, never an empty or
- * `.`/`..` folder name, never `/` last. A pattern that cannot match — of such a shape, one picomatch
- * cannot read (an unclosed `{`), or one with a stray space at an end — would leave out nothing, and
- * with `--delete` the files it was meant to keep would be deleted: so it is refused before anything
- * runs. Each alternative of braces (`{a,b}`) and extglobs (`@(a|b)`, `!(…)`, `(a|b)`…) is looked at,
- * as picomatch would match it. Imports picomatch only.
+ * sync/: an `--exclude`/`--include` pattern read into the globs picomatch compiles, or refused. The
+ * glob is aws s3's and rclone's — `*`, `**`, `?`, `[…]`, and `{a,b}` for alternatives — so that a
+ * name holding `(`, `)`, `|` or a leading `!` is matched as written (`Photos (2019)/**`), where
+ * picomatch alone would read a regular-expression group or a negation. Braces are expanded here and
+ * each alternative compiled on its own, so `**` keeps its meaning next to a brace. Refused: what no
+ * relative name can match (names are files' paths under the root or the prefix: never `/` first or
+ * last, never an empty or `.`/`..` folder name) — with `--delete` the files such a pattern was meant
+ * to keep would be deleted — and what reads otherwise than it looks: an extglob, a backslash before
+ * a letter or digit (a Windows path), a `,` outside braces (a list), a stray space at an end.
+ * Imports picomatch only.
  */
 import picomatch from 'picomatch';
 
-/** What is wrong with a pattern (the words that follow it), and the pattern likely meant. */
+/** What is wrong with a pattern (the words that follow it), and the pattern likely meant, or what to do. */
 export interface PatternFault {
   problem: string;
   /** The problem is one alternative's (`{logs/,tmp/}`), not the whole pattern's. */
   inAlternative: boolean;
   suggestion: string | undefined;
-  /** What to do, where no pattern can be suggested. */
   hint?: string;
 }
 
 /** Longer patterns are refused: one a person writes is a few dozen characters. */
 export const MAX_PATTERN_LENGTH = 1024;
-/** Beyond this many alternatives a pattern is refused rather than looked at. */
-const MAX_ALTERNATIVES = 4096;
+/** Beyond this many alternatives a pattern is refused: each is a glob of its own. */
+export const MAX_ALTERNATIVES = 256;
+
+/** picomatch's options for each alternative: no negation, no extglobs (refused before), dotfiles matched. */
+export const GLOB_OPTIONS = { dot: true, nonegate: true, noextglob: true } as const;
 
 const EXTGLOB = new Set(['@', '!', '+', '*', '?']);
-const BLANK = /^[\s\p{Default_Ignorable_Code_Point}]$/u;
+/** Blanks, and the invisible characters that come with a copy and paste (not emoji selectors or joiners). */
+const STRAY = /^[\s\u00ad\u180e\u200b\u2060\ufeff]$/u;
+/** Characters picomatch reads as regular-expression syntax, matched as themselves here. */
+const LITERAL = new Set(['(', ')', '|']);
 
-/** One character of a pattern as picomatch reads it: a plain one, an escaped one (`\x`), or a class (`[…]`). */
+/** One character of a pattern: a plain one, an escaped one (`\x`), or a class (`[…]`). */
 type Unit = { kind: 'char' | 'escaped' | 'class'; text: string };
 
-/** A pattern read into its pieces: units, and groups of alternatives. */
+/** A pattern read into its pieces: units, and braces of alternatives. */
 type Piece = Unit | { kind: 'group'; alternatives: Piece[][] };
 
-export function patternFault(pattern: string, basename: boolean): PatternFault | undefined {
-  const whole = (problem: string, suggestion?: string, hint?: string): PatternFault => ({ problem, inAlternative: false, suggestion, ...(hint ? { hint } : {}) });
+/** The globs a pattern stands for (one per alternative of its braces), or why it is refused. */
+export function readPattern(pattern: string): { globs: string[]; fault?: undefined } | { fault: PatternFault } {
+  const whole = (problem: string, suggestion?: string, hint?: string) => ({ fault: { problem, inAlternative: false, suggestion, ...(hint ? { hint } : {}) } });
   if (pattern.length > MAX_PATTERN_LENGTH) return whole(`is longer than ${MAX_PATTERN_LENGTH} characters`, undefined, 'write it as several rules');
   const chars = [...pattern];
-  if (isBlankChar(chars[0]!) || isBlankChar(chars.at(-1)!)) {
-    // An escaped space at the end (`\ `) is one too: names rarely end in spaces, stray ones in scripts often do.
-    const trimmed = pattern.replace(/^[\s\p{Default_Ignorable_Code_Point}]+|[\s\p{Default_Ignorable_Code_Point}\\]+$/gu, '');
-    const itself = trimmed === '' ? undefined : patternFault(trimmed, !trimmed.includes('/'));
+  const strayEnd = STRAY.test(chars.at(-1)!) || (chars.length >= 2 && chars.at(-2) === '\\' && STRAY.test(chars.at(-1)!));
+  if (STRAY.test(chars[0]!) || strayEnd) {
+    const trimmed = pattern.replace(/^[\s\u00ad\u180e\u200b\u2060\ufeff]+|[\s\u00ad\u180e\u200b\u2060\ufeff\\]+$/gu, '');
+    const itself = trimmed === '' ? undefined : readPattern(trimmed).fault;
     return whole('starts or ends with a space (or an invisible character), so it would match only names that do', itself ? itself.suggestion : trimmed || undefined);
   }
-  if (/(?:^|[^\\])(?:\\\\)*\\$/.test(pattern)) return whole("ends in a lone '\\' (it escapes nothing), so it would match nothing", undefined, "remove it, or write '\\\\' to match a backslash");
-  if (picomatch.makeRe(pattern, { dot: true, basename }).source === '$^') {
-    return whole("cannot be read as a glob (a '{' or '(' that is not closed), so it would match nothing", undefined, "close it, or write '\\{' or '\\(' to match the character itself");
+  const closes = matchingBraces(chars);
+  for (let at = 0; at < chars.length; at += 1) {
+    const char = chars[at]!;
+    if (char === '\\') {
+      const next = chars[at + 1];
+      if (next === undefined) return whole("ends in a lone '\\' (it escapes nothing), so it would match nothing", undefined, "remove it, or write '\\\\' to match a backslash");
+      if (/^[A-Za-z0-9]$/.test(next)) return whole(`has '\\${next}', which is no escape: '/' separates folders`, undefined, "write '/' between folders, or '\\\\' to match a backslash");
+      at += 1;
+    } else if (char === '[') {
+      at = classEnd(chars, at) ?? at;
+    } else if (EXTGLOB.has(char) && chars[at + 1] === '(') {
+      return whole(`has '${char}(', an extglob, which is not taken`, undefined, "write '{a,b}' for alternatives, or '\\(' to match a parenthesis");
+    } else if (char === '{' && !closes.has(at)) {
+      return whole("has a '{' that is not closed, so it would match nothing", undefined, "close it, or write '\\{' to match the character itself");
+    } else if (char === ',' && !insideBraces(at, closes)) {
+      return whole("has a ',' outside braces: it is one pattern, not a list", undefined, "repeat the option for each pattern, or write '{a,b}'; '\\,' matches a comma");
+    }
   }
-  // picomatch drops a leading './' from the whole pattern, never from inside a group.
-  let start = 0;
-  while (chars[start] === '.' && chars[start + 1] === '/') start += 2;
-  const units = chars.slice(start);
-  const pieces = readPieces(units, matchingCloses(units), 0, units.length);
-  const count = countAlternatives(pieces);
-  if (count > MAX_ALTERNATIVES) return whole(`has more than ${MAX_ALTERNATIVES} alternatives`, undefined, 'write it as several rules');
+  const pieces = readPieces(chars, closes, 0, chars.length);
+  if (countAlternatives(pieces) > MAX_ALTERNATIVES) return whole(`has more than ${MAX_ALTERNATIVES} alternatives`, undefined, 'write it as several rules');
   const plain = !pieces.some((piece) => piece.kind === 'group');
+  const globs: string[] = [];
   for (const alternative of expand(pieces)) {
-    const fault = alternativeFault(alternative);
-    if (!fault) continue;
-    if (!plain) return { problem: `one of its alternatives ${fault}, so that part would match nothing`, inAlternative: true, suggestion: undefined };
-    const suggestion = suggestionFor(alternative);
-    const usable = suggestion !== undefined && suggestion !== pattern && patternFault(suggestion, !suggestion.includes('/')) === undefined;
-    return whole(`${fault}, so it would match nothing`, usable ? suggestion : undefined);
+    // picomatch drops a leading './' from what it compiles: from each alternative, each compiled alone.
+    const units = startingAfterDotSlash(alternative);
+    const fault = alternativeFault(units);
+    if (fault) {
+      if (!plain) return { fault: { problem: `one of its alternatives ${fault}, so that part would match nothing`, inAlternative: true, suggestion: undefined } };
+      const suggestion = suggestionFor(units);
+      const usable = suggestion !== undefined && suggestion !== pattern && readPattern(suggestion).fault === undefined;
+      return whole(`${fault}, so it would match nothing`, usable ? suggestion : undefined);
+    }
+    const glob = alternative.map(render).join('');
+    if (picomatch.makeRe(glob, { ...GLOB_OPTIONS, basename: !pattern.includes('/') }).source === '$^') {
+      return whole('cannot be read as a glob (a class such as [a-Z] that is not valid), so it would match nothing', undefined, 'check its brackets, or write \\[ to match the character itself');
+    }
+    globs.push(glob);
   }
-  return undefined;
+  return { globs };
 }
 
 function alternativeFault(units: Unit[]): string | undefined {
-  const last = units.at(-1);
-  if (last?.kind === 'char' && last.text === '\\') return "ends in a lone '\\'";
-  const trimmed = withoutTrailingBlanks(units);
-  if (trimmed.length > 0 && isSlash(trimmed.at(-1)!)) return trimmed.length < units.length ? "has only spaces after its last '/', naming a folder (patterns match files)" : "ends in '/', naming a folder (patterns match files)";
-  if (units.length > 0 && isSlash(units[0]!)) return "starts with '/' (names are relative to the tree's root or the prefix)";
-  const segments = segmentsOf(units);
+  if (units.length === 0) return 'is empty';
+  if (isSlash(units.at(-1)!)) return "ends in '/', naming a folder (patterns match files)";
+  if (isSlash(units[0]!)) return "starts with '/' (names are relative to the tree's root or the prefix)";
+  const segments = segmentsOf(units, 'name');
   if (segments.slice(0, -1).some((segment) => segment === '')) return "has an empty folder name ('//')";
   if (segments.some((segment) => segment === '.' || segment === '..')) return "has a '.' or '..' folder name (names hold none)";
   return undefined;
@@ -80,67 +105,74 @@ function alternativeFault(units: Unit[]): string | undefined {
 
 /**
  * What was likely meant by a pattern of no alternatives: without a leading '/', empty or '.' folder
- * names and trailing spaces; a folder's everything for one naming a folder. One left without a '/'
- * starts with './', so that it still matches at the root only, not a base name at any depth.
+ * names; a folder's everything for one naming a folder. One left without a '/' starts with './', so
+ * that it still matches at the root only, not a base name at any depth. Escapes are kept.
  */
 function suggestionFor(units: Unit[]): string | undefined {
-  const segments = segmentsOf(withoutTrailingBlanks(units));
-  const kept = segments.filter((segment, index) => segment !== '.' && (segment !== '' || index === segments.length - 1));
-  if (kept.includes('..') || kept.every((segment) => segment === '')) return undefined;
-  // A last folder name empty or '.' (`logs/`, `logs/.`): the folder's everything.
-  const named = kept.at(-1) === '' || segments.at(-1) === '.' ? [...kept.filter((segment) => segment !== ''), '**'] : kept;
+  const raw = segmentsOf(units, 'raw');
+  const names = segmentsOf(units, 'name');
+  const kept = raw.filter((_, index) => names[index] !== '.' && (names[index] !== '' || index === names.length - 1));
+  if (names.includes('..') || kept.every((segment) => segment === '')) return undefined;
+  // A last folder name empty or '.' (`logs/`, `logs/.`): the folder's everything, unless it ends in `**` already.
+  const folder = names.at(-1) === '' || names.at(-1) === '.';
+  const parts = kept.filter((segment) => segment !== '');
+  const named = folder && parts.at(-1) !== '**' ? [...parts, '**'] : parts;
   return named.length === 1 ? `./${named[0]}` : named.join('/');
 }
 
 /** A '/', escaped or not, or a class of nothing else (`[/]`): what separates folder names. */
 function isSlash(unit: Unit): boolean {
   if (unit.kind === 'class') return /^\[(?:\\?\/)+\]$/.test(unit.text);
-  return unit.text === '/' || (unit.kind === 'escaped' && unit.text === '\\/');
+  return unit.text === '/' || unit.text === '\\/';
 }
 
-function isBlankChar(char: string): boolean {
-  return BLANK.test(char);
+function startingAfterDotSlash(units: Unit[]): Unit[] {
+  let at = 0;
+  while (units[at]?.kind === 'char' && units[at]!.text === '.' && units[at + 1]?.kind === 'char' && units[at + 1]!.text === '/') at += 2;
+  return units.slice(at);
 }
 
-function withoutTrailingBlanks(units: Unit[]): Unit[] {
-  let end = units.length;
-  while (end > 0 && units[end - 1]!.kind !== 'class' && isBlankChar(units[end - 1]!.text.replace(/^\\/, ''))) end -= 1;
-  return units.slice(0, end);
-}
-
-function segmentsOf(units: Unit[]): string[] {
+/** The folder names of an alternative: as names hold them (escapes undone), or as written. */
+function segmentsOf(units: Unit[], as: 'name' | 'raw'): string[] {
   const segments: string[] = [''];
   for (const unit of units) {
     if (isSlash(unit)) segments.push('');
-    else segments[segments.length - 1] += unit.kind === 'escaped' ? unit.text.slice(1) : unit.text;
+    else segments[segments.length - 1] += as === 'name' && unit.kind === 'escaped' ? unit.text.slice(1) : as === 'raw' ? render(unit) : unit.text;
   }
   return segments;
 }
 
-/**
- * For each `{` and `(` (index into `chars`), the index of the `}` or `)` that closes it, found in one
- * pass with a stack; escapes and classes skipped. One never closed has none, and is a character.
- */
-function matchingCloses(chars: string[]): Map<number, number> {
+/** A unit as picomatch is given it: `(`, `)` and `|` escaped, to be matched as themselves. */
+function render(unit: Unit): string {
+  return unit.kind === 'char' && LITERAL.has(unit.text) ? `\\${unit.text}` : unit.text;
+}
+
+/** For each `{`, the index of the `}` that closes it, found in one pass with a stack; escapes and classes skipped. */
+function matchingBraces(chars: string[]): Map<number, number> {
   const closes = new Map<number, number>();
   const open: number[] = [];
   for (let at = 0; at < chars.length; at += 1) {
     const char = chars[at]!;
     if (char === '\\') at += 1;
     else if (char === '[') at = classEnd(chars, at) ?? at;
-    else if (char === '{' || char === '(') open.push(at);
-    else if ((char === '}' || char === ')') && open.length > 0 && chars[open.at(-1)!] === (char === '}' ? '{' : '(')) closes.set(open.pop()!, at);
+    else if (char === '{') open.push(at);
+    else if (char === '}' && open.length > 0) closes.set(open.pop()!, at);
   }
   return closes;
 }
 
-/** Reads `chars[from, to)` into pieces; a group's alternatives are split at its own level's `,` or `|`. */
+function insideBraces(at: number, closes: Map<number, number>): boolean {
+  for (const [open, close] of closes) if (open < at && at < close) return true;
+  return false;
+}
+
+/** Reads `chars[from, to)` into pieces; braces split at their own level's commas. */
 function readPieces(chars: string[], closes: Map<number, number>, from: number, to: number): Piece[] {
   const pieces: Piece[] = [];
   for (let at = from; at < to; ) {
     const char = chars[at]!;
-    if (char === '\\') {
-      pieces.push(at + 1 < to ? { kind: 'escaped', text: `\\${chars[at + 1]}` } : { kind: 'char', text: '\\' });
+    if (char === '\\' && at + 1 < to) {
+      pieces.push({ kind: 'escaped', text: `\\${chars[at + 1]}` });
       at += 2;
       continue;
     }
@@ -152,13 +184,12 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
         continue;
       }
     }
-    const opener = EXTGLOB.has(char) && chars[at + 1] === '(' ? at + 1 : char === '{' || char === '(' ? at : undefined;
-    const close = opener === undefined ? undefined : closes.get(opener);
-    if (opener !== undefined && close !== undefined && close < to) {
-      const alternatives = splitAlternatives(chars, closes, opener + 1, close, chars[opener] === '{' ? ',' : '|').map(([a, b]) => readPieces(chars, closes, a, b));
-      // A brace with no comma at its level (`{a}`, `{}`, `{1..3}`) is its characters, as picomatch reads it.
-      if (chars[opener] === '(' || alternatives.length > 1) {
-        pieces.push({ kind: 'group', alternatives });
+    const close = char === '{' ? closes.get(at) : undefined;
+    if (close !== undefined && close < to) {
+      const ranges = splitAlternatives(chars, closes, at + 1, close);
+      // A brace with no comma at its level (`{a}`, `{}`, `{1..3}`) is left to picomatch as written.
+      if (ranges.length > 1) {
+        pieces.push({ kind: 'group', alternatives: ranges.map(([a, b]) => readPieces(chars, closes, a, b)) });
         at = close + 1;
         continue;
       }
@@ -169,16 +200,16 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
   return pieces;
 }
 
-/** The ranges of a group's alternatives between `from` and `to`, split at `separator` outside nested groups and classes. */
-function splitAlternatives(chars: string[], closes: Map<number, number>, from: number, to: number, separator: string): Array<[number, number]> {
+/** The ranges of a brace's alternatives between `from` and `to`, split at commas outside nested braces and classes. */
+function splitAlternatives(chars: string[], closes: Map<number, number>, from: number, to: number): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
   let begin = from;
   for (let at = from; at < to; at += 1) {
     const char = chars[at]!;
     if (char === '\\') at += 1;
     else if (char === '[') at = Math.min(classEnd(chars, at) ?? at, to);
-    else if ((char === '{' || char === '(') && closes.has(at)) at = closes.get(at)!;
-    else if (char === separator) {
+    else if (char === '{' && closes.has(at)) at = closes.get(at)!;
+    else if (char === ',') {
       ranges.push([begin, at]);
       begin = at + 1;
     }
