@@ -20,6 +20,18 @@ describe('--exclude/--include', () => {
     for (const pattern of ['{logs,tmp}/**', 'logs/*.csv', '*.{csv,json}']) expect(() => buildNameFilter([{ kind: 'exclude', pattern }]), pattern).not.toThrow();
   });
 
+  it("'[!…]' is negated, and a range matches its values only", () => {
+    const kept = (pattern: string, names: string[]) => names.filter(buildNameFilter([{ kind: 'exclude', pattern }]));
+    expect(kept('backup-[!0-9]*', ['backup-old', 'backup-2024'])).toEqual(['backup-2024']);
+    expect(kept('[!]a]x', ['bx', 'ax', ']x'])).toEqual(['ax', ']x']);
+    expect(kept('*.[!c]*', ['a.csv', 'a.txt'])).toEqual(['a.csv']);
+    expect(kept('file{1..10}.csv', ['file0.csv', 'file11.csv', 'file1.csv'])).toEqual(['file0.csv', 'file11.csv']);
+    expect(kept('month={01..12}/**', ['month=1/a', 'month=13/a', 'month=05/a'])).toEqual(['month=1/a', 'month=13/a']);
+    expect(kept('{1..10..3}.csv', ['2.csv', '7.csv'])).toEqual(['2.csv']);
+    // The pattern as written is no name it matches.
+    expect(kept('year={2019..2024}/**', ['year=2019..2024/a', 'year=2/a'])).toEqual(['year=2019..2024/a', 'year=2/a']);
+  });
+
   it('a pattern no relative name can match is refused, whatever shape hides it; the hint names one that matches', () => {
     const refusal = (pattern: string) => {
       try {
@@ -68,6 +80,13 @@ describe('--exclude/--include', () => {
       ['x'.repeat(1025), /longer than 1024 characters/],
       ['{' + Array(2100).fill('{a,b}'.repeat(12)).join(',') + '}', /longer than 1024 characters/],
       ['{a,b}'.repeat(9), /more than 256 alternatives.*several rules/],
+      ['{0..999}.csv', /more than 256 alternatives/],
+      ['logs/**.gz', /'\*\*' inside a folder name, where it matches within one folder only/],
+      ['{logs,tmp}**', /one of its alternatives has '\*\*' inside a folder name/],
+      ['logs\\.cache', /'\\\.', which is no escape/],
+      ['logs\\été.txt', /'\\é', which is no escape/],
+      ['*.csv\u200e', /ends with a space \(or an invisible character\).*use '\*\.csv'/],
+      ['/**', /starts with '\/'.*patterns match files' names/],
     ];
     for (const [pattern, reason] of refused) expect(refusal(pattern), pattern).toMatch(reason);
     // Patterns that match files: '(', ')', '|' and a leading '!' as written, braces expanded, '**' next to them whole.
@@ -96,6 +115,23 @@ describe('--exclude/--include', () => {
       ['.github/**', ['.github/workflows/ci.yml']],
       ['{,**/}x.csv', ['x.csv', 'a/b/x.csv']],
       ['{[,]a,b}', [',a', 'b']],
+      ['logs/**/*.gz', ['logs/x/a.gz', 'logs/a.gz']],
+      ['logs\\*.log', ['logs*.log']],
+      ['*.py[cod]', ['a.pyc', 'x/b.pyo']],
+      ['[Tt]emp/**', ['Temp/a', 'temp/b/c']],
+      ['{a,b}/**/*.{csv,json}', ['a/x/y.csv', 'b/z.json']],
+      ['#*#', ['#a#']],
+      ['~$*', ['~$x.docx']],
+      ['*~', ['a~']],
+      ['C++/**', ['C++/x']],
+      // Ranges as bash expands them: several digits, zero padding, a step, letters.
+      ['file{1..10}.csv', ['file1.csv', 'file2.csv', 'file10.csv']],
+      ['month={01..12}/**', ['month=01/a', 'month=12/b']],
+      ['year={2019..2024}/**', ['year=2020/a']],
+      ['{1..10..3}.csv', ['1.csv', '4.csv', '10.csv']],
+      ['{a..c}.csv', ['b.csv']],
+      // Each alternative without a '/' matches the base name at any depth.
+      ['{*.tmp,logs/**}', ['sub/x.tmp', 'logs/a/b']],
       // Nested as deep as the length allows: read without exhausting the stack.
       ['{'.repeat(300) + 'a' + '}'.repeat(300), ['{'.repeat(300) + 'a' + '}'.repeat(300)]],
     ];

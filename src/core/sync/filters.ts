@@ -9,15 +9,16 @@ export interface FilterRule {
 }
 
 /**
- * `--exclude`/`--include`, as `aws s3 sync` reads them: every name is included unless a rule matches;
- * the last matching rule, in command-line order, decides. A pattern without `/` matches the base name
- * at any depth (`*.tmp`); one with `/` matches the whole relative path (`logs/**`).
+ * `--exclude`/`--include`, as `aws s3 sync` applies them: every name is included unless a rule
+ * matches; the last matching rule, in command-line order, decides. The glob is rclone's (see
+ * pattern-check.ts). A pattern, or an alternative of its braces, without `/` matches the base name at
+ * any depth (`*.tmp`); one with `/` matches the whole relative path (`logs/**`).
  */
 export function buildNameFilter(rules: readonly FilterRule[]): (name: string) => boolean {
   if (rules.length === 0) return () => true;
   const matchers = rules.map((rule) => {
     if (rule.pattern.trim() === '') throw usageError(`empty --${rule.kind} pattern`);
-    // Patterns match files' relative names and keys, in aws s3's and rclone's glob (see
+    // Patterns match files' relative names and keys, in rclone's glob (see
     // pattern-check.ts): one that could match none (`logs/`, `/logs/**`, `logs//**`), or that reads
     // otherwise than it looks, is refused — with --delete it would leave the files it was meant to
     // keep to be deleted.
@@ -27,8 +28,8 @@ export function buildNameFilter(rules: readonly FilterRule[]): (name: string) =>
       const hint = fault.hint ?? (fault.suggestion ? `use '${fault.suggestion}'${fault.suggestion.endsWith('/**') ? ' to match a folder and everything in it' : ''}` : "patterns match files' names relative to the root (such as 'logs/app.log'); to match a folder and everything in it, use 'logs/**'");
       throw usageError(`--${rule.kind} '${rule.pattern}'${fault.inAlternative ? ':' : ''} ${fault.problem}`, hint);
     }
-    const options = { ...GLOB_OPTIONS, basename: !rule.pattern.includes('/') };
-    const tests = read.globs.map((glob) => picomatch(glob, options));
+    // Each alternative without a '/' matches the base name at any depth, as a pattern without one does.
+    const tests = read.globs.map((glob) => picomatch(glob, { ...GLOB_OPTIONS, basename: !glob.includes('/') }));
     return { kind: rule.kind, test: tests.length === 1 ? tests[0]! : (name: string) => tests.some((test) => test(name)) };
   });
   return (name) => {

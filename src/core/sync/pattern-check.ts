@@ -1,9 +1,10 @@
 /**
  * sync/: an `--exclude`/`--include` pattern read into the globs picomatch compiles, or refused. The
- * glob is aws s3's and rclone's — `*`, `**`, `?`, `[…]`, and `{a,b}` for alternatives — so that a
+ * glob is rclone's — `*`, `**`, `?`, `[…]`/`[!…]`, `{a,b}` and bash's ranges `{1..10}` — so that a
  * name holding `(`, `)`, `|` or a leading `!` is matched as written (`Photos (2019)/**`), where
- * picomatch alone would read a regular-expression group or a negation. Braces are expanded here and
- * each alternative compiled on its own, so `**` keeps its meaning next to a brace. Refused: what no
+ * picomatch alone would read a regular-expression group or a negation. Braces and ranges are expanded
+ * here and each alternative compiled on its own, so `**` keeps its meaning next to a brace and
+ * `{01..12}` is twelve names, not picomatch's class of characters. Refused: what no
  * relative name can match (names are files' paths under the root or the prefix: never `/` first or
  * last, never an empty or `.`/`..` folder name) — with `--delete` the files such a pattern was meant
  * to keep would be deleted — and what reads otherwise than it looks: an extglob, a backslash before
@@ -26,12 +27,20 @@ export const MAX_PATTERN_LENGTH = 1024;
 /** Beyond this many alternatives a pattern is refused: each is a glob of its own. */
 export const MAX_ALTERNATIVES = 256;
 
-/** picomatch's options for each alternative: no negation, no extglobs (refused before), dotfiles matched. */
-export const GLOB_OPTIONS = { dot: true, nonegate: true, noextglob: true } as const;
+/**
+ * picomatch's options for each alternative: no negation, no extglobs (refused before), dotfiles
+ * matched, and POSIX classes, without which picomatch reads `[!…]` as `!` or the listed characters.
+ */
+export const GLOB_OPTIONS = { dot: true, nonegate: true, noextglob: true, posix: true } as const;
 
 const EXTGLOB = new Set(['@', '!', '+', '*', '?']);
-/** Blanks, and the invisible characters that come with a copy and paste (not emoji selectors or joiners). */
-const STRAY = /^[\s\u00ad\u180e\u200b\u2060\ufeff]$/u;
+/** Blanks, and the invisible characters that come with a copy and paste: direction marks too, not emoji selectors or joiners. */
+const STRAY = /^[\s\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]$/u;
+const STRAY_ENDS = /^[\s\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]+|[\s\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\\]+$/gu;
+/** What a backslash may escape: the glob's own characters, matched as themselves. Before anything else it is a Windows path's. */
+const ESCAPABLE = new Set(['*', '?', '[', ']', '{', '}', '(', ')', '!', ',', '\\', '/', ' ', '^', '$', '+', '@', '|', '#', '~']);
+/** A brace range: numbers (`{01..12}`, `{1..10..2}`) or single letters (`{a..e}`). */
+const RANGE = /^(?:(-?\d+)\.\.(-?\d+)|([A-Za-z])\.\.([A-Za-z]))(?:\.\.(-?\d+))?$/;
 /** Characters picomatch reads as regular-expression syntax, matched as themselves here. */
 const LITERAL = new Set(['(', ')', '|']);
 
@@ -41,14 +50,14 @@ type Unit = { kind: 'char' | 'escaped' | 'class'; text: string };
 /** A pattern read into its pieces: units, and braces of alternatives. */
 type Piece = Unit | { kind: 'group'; alternatives: Piece[][] };
 
-/** The globs a pattern stands for (one per alternative of its braces), or why it is refused. */
+/** The globs a pattern stands for (one per alternative of its braces, ranges included), or why it is refused. */
 export function readPattern(pattern: string): { globs: string[]; fault?: undefined } | { fault: PatternFault } {
   const whole = (problem: string, suggestion?: string, hint?: string) => ({ fault: { problem, inAlternative: false, suggestion, ...(hint ? { hint } : {}) } });
   if (pattern.length > MAX_PATTERN_LENGTH) return whole(`is longer than ${MAX_PATTERN_LENGTH} characters`, undefined, 'write it as several rules');
   const chars = [...pattern];
   const strayEnd = STRAY.test(chars.at(-1)!) || (chars.length >= 2 && chars.at(-2) === '\\' && STRAY.test(chars.at(-1)!));
   if (STRAY.test(chars[0]!) || strayEnd) {
-    const trimmed = pattern.replace(/^[\s\u00ad\u180e\u200b\u2060\ufeff]+|[\s\u00ad\u180e\u200b\u2060\ufeff\\]+$/gu, '');
+    const trimmed = pattern.replace(STRAY_ENDS, '');
     const itself = trimmed === '' ? undefined : readPattern(trimmed).fault;
     return whole('starts or ends with a space (or an invisible character), so it would match only names that do', itself ? itself.suggestion : trimmed || undefined);
   }
@@ -58,7 +67,7 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
     if (char === '\\') {
       const next = chars[at + 1];
       if (next === undefined) return whole("ends in a lone '\\' (it escapes nothing), so it would match nothing", undefined, "remove it, or write '\\\\' to match a backslash");
-      if (/^[A-Za-z0-9]$/.test(next)) return whole(`has '\\${next}', which is no escape: '/' separates folders`, undefined, "write '/' between folders, or '\\\\' to match a backslash");
+      if (!ESCAPABLE.has(next)) return whole(`has '\\${next}', which is no escape: '/' separates folders`, undefined, "write '/' between folders, or '\\\\' to match a backslash");
       at += 1;
     } else if (char === '[') {
       at = classEnd(chars, at) ?? at;
@@ -79,13 +88,13 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
     const units = startingAfterDotSlash(alternative);
     const fault = alternativeFault(units);
     if (fault) {
-      if (!plain) return { fault: { problem: `one of its alternatives ${fault}, so that part would match nothing`, inAlternative: true, suggestion: undefined } };
+      if (!plain) return { fault: { problem: `one of its alternatives ${fault}`, inAlternative: true, suggestion: undefined } };
       const suggestion = suggestionFor(units);
       const usable = suggestion !== undefined && suggestion !== pattern && readPattern(suggestion).fault === undefined;
-      return whole(`${fault}, so it would match nothing`, usable ? suggestion : undefined);
+      return whole(fault, usable ? suggestion : undefined);
     }
     const glob = alternative.map(render).join('');
-    if (picomatch.makeRe(glob, { ...GLOB_OPTIONS, basename: !pattern.includes('/') }).source === '$^') {
+    if (picomatch.makeRe(glob, { ...GLOB_OPTIONS, basename: !glob.includes('/') }).source === '$^') {
       return whole('cannot be read as a glob (a class such as [a-Z] that is not valid), so it would match nothing', undefined, 'check its brackets, or write \\[ to match the character itself');
     }
     globs.push(glob);
@@ -93,13 +102,18 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
   return { globs };
 }
 
+/** What is wrong with one alternative, and what follows from it; undefined if nothing. */
 function alternativeFault(units: Unit[]): string | undefined {
-  if (units.length === 0) return 'is empty';
-  if (isSlash(units.at(-1)!)) return "ends in '/', naming a folder (patterns match files)";
-  if (isSlash(units[0]!)) return "starts with '/' (names are relative to the tree's root or the prefix)";
+  const nothing = ', so it would match nothing';
+  if (units.length === 0) return `is empty${nothing}`;
+  if (isSlash(units.at(-1)!)) return `ends in '/', naming a folder (patterns match files)${nothing}`;
+  if (isSlash(units[0]!)) return `starts with '/' (names are relative to the tree's root or the prefix)${nothing}`;
   const segments = segmentsOf(units, 'name');
-  if (segments.slice(0, -1).some((segment) => segment === '')) return "has an empty folder name ('//')";
-  if (segments.some((segment) => segment === '.' || segment === '..')) return "has a '.' or '..' folder name (names hold none)";
+  if (segments.slice(0, -1).some((segment) => segment === '')) return `has an empty folder name ('//')${nothing}`;
+  if (segments.some((segment) => segment === '.' || segment === '..')) return `has a '.' or '..' folder name (names hold none)${nothing}`;
+  // picomatch reads '**' as any depth only as a whole folder name: inside one it is '*', one level.
+  const written = segmentsOf(units, 'raw');
+  if (written.some((segment) => segment !== '**' && /(?:^|[^\\])\*\*/.test(segment))) return "has '**' inside a folder name, where it matches within one folder only, not at any depth (write it as a whole folder name: 'logs/**/*.gz')";
   return undefined;
 }
 
@@ -117,6 +131,8 @@ function suggestionFor(units: Unit[]): string | undefined {
   const folder = names.at(-1) === '' || names.at(-1) === '.';
   const parts = kept.filter((segment) => segment !== '');
   const named = folder && parts.at(-1) !== '**' ? [...parts, '**'] : parts;
+  // Everything is no likely meaning of a pattern refused.
+  if (named.every((part) => part === '**')) return undefined;
   return named.length === 1 ? `./${named[0]}` : named.join('/');
 }
 
@@ -186,6 +202,13 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
     }
     const close = char === '{' ? closes.get(at) : undefined;
     if (close !== undefined && close < to) {
+      // A range is expanded here too: picomatch would make '{01..12}' a class of characters.
+      const range = rangeValues(chars.slice(at + 1, close).join(''));
+      if (range) {
+        pieces.push({ kind: 'group', alternatives: range.map((value) => [...value].map((text) => ({ kind: 'char' as const, text }))) });
+        at = close + 1;
+        continue;
+      }
       const ranges = splitAlternatives(chars, closes, at + 1, close);
       // A brace with no comma at its level (`{a}`, `{}`, `{1..3}`) is left to picomatch as written.
       if (ranges.length > 1) {
@@ -216,6 +239,30 @@ function splitAlternatives(chars: string[], closes: Map<number, number>, from: n
   }
   ranges.push([begin, to]);
   return ranges;
+}
+
+/**
+ * The values of a brace range as bash gives them, or undefined if `text` is none: numbers padded with
+ * zeros to the wider end when an end is written with them, a step (`..2`), letters. At most one past
+ * MAX_ALTERNATIVES values are made: the count refuses more.
+ */
+function rangeValues(text: string): string[] | undefined {
+  const parts = RANGE.exec(text);
+  if (!parts) return undefined;
+  const [, fromNumber, toNumber, fromLetter, toLetter, stepText] = parts;
+  const step = Math.max(1, Math.abs(Number(stepText ?? 1))) || 1;
+  const numeric = fromNumber !== undefined;
+  const from = numeric ? Number(fromNumber) : fromLetter!.charCodeAt(0);
+  const to = numeric ? Number(toNumber) : toLetter!.charCodeAt(0);
+  const padded = numeric && [fromNumber!, toNumber!].some((end) => /^-?0\d/.test(end));
+  const width = padded ? Math.max(fromNumber!.replace('-', '').length, toNumber!.replace('-', '').length) : 0;
+  const values: string[] = [];
+  for (let value = from; from <= to ? value <= to : value >= to; value += from <= to ? step : -step) {
+    if (!numeric) values.push(String.fromCharCode(value));
+    else values.push(value < 0 ? `-${String(-value).padStart(width, '0')}` : String(value).padStart(width, '0'));
+    if (values.length > MAX_ALTERNATIVES) break;
+  }
+  return values;
 }
 
 /** Where the class opening at `start` closes: its `]`, which may come first as a member (`[]a]`, `[!]a]`). */
