@@ -26,6 +26,8 @@ export interface PatternFault {
 export const MAX_PATTERN_LENGTH = 1024;
 /** Beyond this many alternatives a pattern is refused: each is a glob of its own. */
 export const MAX_ALTERNATIVES = 256;
+/** Alternatives times the pattern's length: beyond it, compiling them all would take too long. */
+const MAX_EXPANDED_LENGTH = 16 * 1024;
 
 /**
  * picomatch's options for each alternative: no negation, no extglobs (refused before), dotfiles
@@ -42,7 +44,7 @@ const ESCAPABLE = new Set(['*', '?', '[', ']', '{', '}', '(', ')', '!', ',', '\\
 /** A brace range: numbers (`{01..12}`, `{1..10..2}`) or single letters (`{a..e}`). */
 const RANGE = /^(?:(-?\d+)\.\.(-?\d+)|([A-Za-z])\.\.([A-Za-z]))(?:\.\.(-?\d+))?$/;
 /** Characters picomatch reads as regular-expression syntax, matched as themselves here. */
-const LITERAL = new Set(['(', ')', '|']);
+const LITERAL = new Set(['(', ')', '|', '{', '}']);
 
 /** One character of a pattern: a plain one, an escaped one (`\x`), or a class (`[…]`). */
 type Unit = { kind: 'char' | 'escaped' | 'class'; text: string };
@@ -67,7 +69,7 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
     if (char === '\\') {
       const next = chars[at + 1];
       if (next === undefined) return whole("ends in a lone '\\' (it escapes nothing), so it would match nothing", undefined, "remove it, or write '\\\\' to match a backslash");
-      if (!ESCAPABLE.has(next)) return whole(`has '\\${next}', which is no escape: '/' separates folders`, undefined, "write '/' between folders, or '\\\\' to match a backslash");
+      if (!ESCAPABLE.has(next)) return whole(`has '\\${next}', which escapes nothing in a glob (a Windows path? '/' separates folders)`, undefined, `write '${next}' as it is, '/' between folders, or '\\\\' to match a backslash`);
       at += 1;
     } else if (char === '[') {
       at = classEnd(chars, at) ?? at;
@@ -80,7 +82,11 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
     }
   }
   const pieces = readPieces(chars, closes, 0, chars.length);
-  if (countAlternatives(pieces) > MAX_ALTERNATIVES) return whole(`has more than ${MAX_ALTERNATIVES} alternatives`, undefined, 'write it as several rules');
+  if (typeof pieces === 'string') return whole(`has '{${pieces}}', which is no range datalake can expand (numbers or single letters: '{1..31}', '{01..12}', '{a..e}'), so it would match nothing`, undefined, 'write the values as alternatives: {a,b,c}');
+  const count = countAlternatives(pieces);
+  if (count > MAX_ALTERNATIVES) return whole(`has more than ${MAX_ALTERNATIVES} alternatives`, undefined, 'write it as several rules');
+  // Each alternative is compiled: bound the work, as picomatch's time grows with the length.
+  if (count * chars.length > MAX_EXPANDED_LENGTH) return whole(`stands for ${count} alternatives of up to ${chars.length} characters: more than datalake reads`, undefined, 'write it as several shorter rules');
   const plain = !pieces.some((piece) => piece.kind === 'group');
   const globs: string[] = [];
   for (const alternative of expand(pieces)) {
@@ -182,8 +188,13 @@ function insideBraces(at: number, closes: Map<number, number>): boolean {
   return false;
 }
 
-/** Reads `chars[from, to)` into pieces; braces split at their own level's commas. */
-function readPieces(chars: string[], closes: Map<number, number>, from: number, to: number): Piece[] {
+/**
+ * Reads `chars[from, to)` into pieces: braces split at their own level's commas, a range (alone, or
+ * as one alternative of a list: `{{1..3},5}`, `{1..3,5}`) expanded, a brace of one item read as that
+ * item, as rclone reads it (`*.{parquet}`). A brace picomatch would read otherwise (no comma, not a
+ * range, yet '..' in it: `{2024-01-01..2024-01-31}`) is returned as its text, to be refused.
+ */
+function readPieces(chars: string[], closes: Map<number, number>, from: number, to: number): Piece[] | string {
   const pieces: Piece[] = [];
   for (let at = from; at < to; ) {
     const char = chars[at]!;
@@ -210,12 +221,17 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
         continue;
       }
       const ranges = splitAlternatives(chars, closes, at + 1, close);
-      // A brace with no comma at its level (`{a}`, `{}`, `{1..3}`) is left to picomatch as written.
-      if (ranges.length > 1) {
-        pieces.push({ kind: 'group', alternatives: ranges.map(([a, b]) => readPieces(chars, closes, a, b)) });
-        at = close + 1;
-        continue;
+      if (ranges.length === 1 && chars.slice(at + 1, close).join('').includes('..')) return chars.slice(at + 1, close).join('');
+      const alternatives: Piece[][] = [];
+      for (const [a, b] of ranges) {
+        const values = ranges.length > 1 ? rangeValues(chars.slice(a, b).join('')) : undefined;
+        const alternative = values ? [{ kind: 'group' as const, alternatives: values.map((value) => [...value].map((text) => ({ kind: 'char' as const, text }))) }] : readPieces(chars, closes, a, b);
+        if (typeof alternative === 'string') return alternative;
+        alternatives.push(alternative);
       }
+      pieces.push({ kind: 'group', alternatives });
+      at = close + 1;
+      continue;
     }
     pieces.push({ kind: 'char', text: char });
     at += 1;
