@@ -20,7 +20,7 @@ export interface FailedWhere {
  * Everything a command prints goes through here: human lines on stdout, one JSON document with
  * `--json`, warnings and errors as single lines on stderr — and each failure, of an item or of the
  * run, as one record of the run's log too (`--log-file`, `--log-level`), so that a log read alone
- * tells what failed.
+ * tells what failed. Over 300 lines on purpose: one place decides what goes to which stream.
  */
 export class Output {
   private batch: string | undefined;
