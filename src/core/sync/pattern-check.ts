@@ -53,6 +53,12 @@ type Unit = { kind: 'char' | 'escaped' | 'class'; text: string };
 /** A pattern read into its pieces: units, and braces of alternatives. */
 type Piece = Unit | { kind: 'group'; alternatives: Piece[][] };
 
+/** Why an item of braces is refused. */
+interface BraceFault {
+  problem: string;
+  hint: string;
+}
+
 /** The globs a pattern stands for (one per alternative of its braces, ranges included), or why it is refused. */
 export function readPattern(pattern: string): { globs: string[]; fault?: undefined } | { fault: PatternFault } {
   const whole = (problem: string, suggestion?: string, hint?: string) => ({ fault: { problem, inAlternative: false, suggestion, ...(hint ? { hint } : {}) } });
@@ -83,7 +89,7 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
     }
   }
   const pieces = readPieces(chars, closes, 0, chars.length);
-  if (typeof pieces === 'string') return whole(`has '{${pieces}}', which is no range datalake can expand (numbers or single letters: '{1..31}', '{01..12}', '{a..e}'), so it would match nothing`, undefined, 'write the values as alternatives: {a,b,c}');
+  if (!Array.isArray(pieces)) return whole(pieces.problem, undefined, pieces.hint);
   const count = countAlternatives(pieces);
   if (count > MAX_ALTERNATIVES) return whole(`has more than ${MAX_ALTERNATIVES} alternatives`, undefined, 'write it as several rules');
   // Each alternative is compiled: bound the work, as picomatch's time grows with the length.
@@ -195,7 +201,7 @@ function insideBraces(at: number, closes: Map<number, number>): boolean {
  * item, as rclone reads it (`*.{parquet}`). A brace picomatch would read otherwise (no comma, not a
  * range, yet '..' in it: `{2024-01-01..2024-01-31}`) is returned as its text, to be refused.
  */
-function readPieces(chars: string[], closes: Map<number, number>, from: number, to: number): Piece[] | string {
+function readPieces(chars: string[], closes: Map<number, number>, from: number, to: number): Piece[] | BraceFault {
   const pieces: Piece[] = [];
   for (let at = from; at < to; ) {
     const char = chars[at]!;
@@ -222,12 +228,15 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
         continue;
       }
       const ranges = splitAlternatives(chars, closes, at + 1, close);
-      if (ranges.length === 1 && chars.slice(at + 1, close).join('').includes('..')) return chars.slice(at + 1, close).join('');
       const alternatives: Piece[][] = [];
       for (const [a, b] of ranges) {
-        const values = ranges.length > 1 ? rangeValues(chars.slice(a, b).join('')) : undefined;
+        const item = chars.slice(a, b).join('');
+        const values = ranges.length > 1 ? rangeValues(item) : undefined;
+        if (!values && !item.includes('{') && item.includes('..')) return { problem: `has '${item}' in braces, which is no range datalake can expand (numbers or single letters: '{1..31}', '{01..12}', '{a..e}'), so it would match nothing`, hint: "write the values as alternatives ({a,b,c}), or '[.][.]' to match two dots" };
+        // An item with a space at an end: '*.{csv, json}' would match '*. json' (a space typed after the comma).
+        if (b > a && (STRAY.test(chars[a]!) || STRAY.test(chars[b - 1]!))) return { problem: `has '${item}' in braces, which starts or ends with a space (or an invisible character), so it would match only names that do`, hint: "write the alternatives without spaces around them ({csv,json}); '[ ]' matches a real one" };
         const alternative = values ? [{ kind: 'group' as const, alternatives: values.map((value) => [...value].map((text) => ({ kind: 'char' as const, text }))) }] : readPieces(chars, closes, a, b);
-        if (typeof alternative === 'string') return alternative;
+        if (!Array.isArray(alternative)) return alternative;
         alternatives.push(alternative);
       }
       pieces.push({ kind: 'group', alternatives });
