@@ -38,8 +38,10 @@ export const GLOB_OPTIONS = { dot: true, nonegate: true, noextglob: true, posix:
 
 const EXTGLOB = new Set(['@', '!', '+', '*', '?']);
 /** Blanks, and the invisible characters that come with a copy and paste: direction marks too, not emoji selectors or joiners. */
-const STRAY = /^[\s\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]$/u;
-const STRAY_ENDS = /^[\s\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]+|[\s\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\\]+$/gu;
+const STRAY_CHARACTERS = '\\s\\u00ad\\u180e\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff';
+const STRAY = new RegExp(`^[${STRAY_CHARACTERS}]$`, 'u');
+/** Stray characters at the start, or at the end with a backslash that escaped one. */
+const STRAY_ENDS = new RegExp(`^[${STRAY_CHARACTERS}]+|[${STRAY_CHARACTERS}\\\\]+$`, 'gu');
 /** What a backslash may escape: the glob's own characters, matched as themselves. Before anything else it is a Windows path's. */
 const ESCAPABLE = new Set(['*', '?', '[', ']', '{', '}', '(', ')', '!', ',', '\\', '/', ' ', '^', '$', '+', '@', '|', '#', '~']);
 /** A brace range: numbers (`{01..12}`, `{1..10..2}`) or single letters (`{a..e}`). */
@@ -64,8 +66,8 @@ export function readPattern(pattern: string): { globs: string[]; fault?: undefin
   const whole = (problem: string, suggestion?: string, hint?: string) => ({ fault: { problem, inAlternative: false, suggestion, ...(hint ? { hint } : {}) } });
   if (pattern.length > MAX_PATTERN_LENGTH) return whole(`is longer than ${MAX_PATTERN_LENGTH} characters`, undefined, 'write it as several rules');
   const chars = [...pattern];
-  const strayEnd = STRAY.test(chars.at(-1)!) || (chars.length >= 2 && chars.at(-2) === '\\' && STRAY.test(chars.at(-1)!));
-  if (STRAY.test(chars[0]!) || strayEnd) {
+  // An escaped space at the end (`\ `) is one too: names rarely end in spaces, stray ones in scripts often do.
+  if (STRAY.test(chars[0]!) || STRAY.test(chars.at(-1)!)) {
     const trimmed = pattern.replace(STRAY_ENDS, '');
     const itself = trimmed === '' ? undefined : readPattern(trimmed).fault;
     return whole('starts or ends with a space (or an invisible character), so it would match only names that do', itself ? itself.suggestion : trimmed || undefined);
@@ -198,8 +200,8 @@ function insideBraces(at: number, closes: Map<number, number>): boolean {
 /**
  * Reads `chars[from, to)` into pieces: braces split at their own level's commas, a range (alone, or
  * as one alternative of a list: `{{1..3},5}`, `{1..3,5}`) expanded, a brace of one item read as that
- * item, as rclone reads it (`*.{parquet}`). A brace picomatch would read otherwise (no comma, not a
- * range, yet '..' in it: `{2024-01-01..2024-01-31}`) is returned as its text, to be refused.
+ * item, as rclone reads it (`*.{parquet}`). An item with '..' that is no range
+ * (`{2024-01-01..2024-01-31}`), or with a space at an end, is returned as the fault to refuse it with.
  */
 function readPieces(chars: string[], closes: Map<number, number>, from: number, to: number): Piece[] | BraceFault {
   const pieces: Piece[] = [];
@@ -220,22 +222,15 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
     }
     const close = char === '{' ? closes.get(at) : undefined;
     if (close !== undefined && close < to) {
-      // A range is expanded here too: picomatch would make '{01..12}' a class of characters.
-      const range = rangeValues(chars.slice(at + 1, close).join(''));
-      if (range) {
-        pieces.push({ kind: 'group', alternatives: range.map((value) => [...value].map((text) => ({ kind: 'char' as const, text }))) });
-        at = close + 1;
-        continue;
-      }
-      const ranges = splitAlternatives(chars, closes, at + 1, close);
       const alternatives: Piece[][] = [];
-      for (const [a, b] of ranges) {
+      for (const [a, b] of splitAlternatives(chars, closes, at + 1, close)) {
         const item = chars.slice(a, b).join('');
-        const values = ranges.length > 1 ? rangeValues(item) : undefined;
+        // A range is expanded here: picomatch would make '{01..12}' a class of characters.
+        const values = rangeValues(item);
         if (!values && !item.includes('{') && item.includes('..')) return { problem: `has '${item}' in braces, which is no range datalake can expand (numbers or single letters: '{1..31}', '{01..12}', '{a..e}'), so it would match nothing`, hint: "write the values as alternatives ({a,b,c}), or '[.][.]' to match two dots" };
         // An item with a space at an end: '*.{csv, json}' would match '*. json' (a space typed after the comma).
         if (b > a && (STRAY.test(chars[a]!) || STRAY.test(chars[b - 1]!))) return { problem: `has '${item}' in braces, which starts or ends with a space (or an invisible character), so it would match only names that do`, hint: "write the alternatives without spaces around them ({csv,json}); '[ ]' matches a real one" };
-        const alternative = values ? [{ kind: 'group' as const, alternatives: values.map((value) => [...value].map((text) => ({ kind: 'char' as const, text }))) }] : readPieces(chars, closes, a, b);
+        const alternative = values ? [valuesGroup(values)] : readPieces(chars, closes, a, b);
         if (!Array.isArray(alternative)) return alternative;
         alternatives.push(alternative);
       }
@@ -247,6 +242,11 @@ function readPieces(chars: string[], closes: Map<number, number>, from: number, 
     at += 1;
   }
   return pieces;
+}
+
+/** A range's values as a group of alternatives, each its characters as written. */
+function valuesGroup(values: string[]): Piece {
+  return { kind: 'group', alternatives: values.map((value) => [...value].map((text) => ({ kind: 'char' as const, text }))) };
 }
 
 /** The ranges of a brace's alternatives between `from` and `to`, split at commas outside nested braces and classes. */
