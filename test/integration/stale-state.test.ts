@@ -79,7 +79,9 @@ describe('sync locks', () => {
     await first.done;
     proxy.setRules([]);
     const second = startWatched(['sync', source, `s3://${bucket}/pid1/`], env, AS_PID_1);
-    expect(second.stderr() + (await second.done)).toBe('0');
+    // Its stderr read once it has ended (an operand read before the await would see it empty).
+    const code = await second.done;
+    expect(second.stderr() + code).toBe('0');
     expect(locks()).toEqual([]);
   });
 
