@@ -12,7 +12,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
 import { BIN, createTestBucket, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient, waitFor } from '../support/harness.js';
 
 const work = tempDirectory('stale-state');
@@ -57,9 +57,24 @@ function startWatched(args: string[], environment: NodeJS.ProcessEnv, before: st
   const argv = [...before, process.execPath, BIN, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { env: environment, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
+  let ended = false;
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, stderr: () => stderr };
+  const done = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      ended = true;
+      resolve(code);
+    }),
+  );
+  return { child, done, stderr: () => stderr, ended: () => ended };
+}
+
+/**
+ * Waits until `gate` holds a request of `run`; a run that ends first fails the test at once (its
+ * stderr shown) instead of leaving the wait to time out.
+ */
+async function waitUntilHeld(run: ReturnType<typeof startWatched>, gate: string, what: string): Promise<void> {
+  await waitFor(() => proxy.held(gate) >= 1 || run.ended(), what);
+  if (proxy.held(gate) < 1) throw new Error(`the run ended before ${what}: ${run.stderr()}`);
 }
 
 /** As pid 1 of a new pid namespace, on the same host: a container started again. */
@@ -129,12 +144,21 @@ describe('sync locks', () => {
 });
 
 describe('a download sync stopped half-way', () => {
+  // The first `requests` downloads go through (slowed a little, so some are still in flight); the next
+  // one is held, so the signal always lands with the sync unfinished, whatever the machine's load.
+  const heldAfter = (requests: number, gate: string, ms: number): FaultRule[] => [
+    { method: 'GET', match: /many\/f/, skip: requests, fault: { kind: 'hold', gate } },
+    { method: 'GET', match: /many\/f/, fault: { kind: 'delay', ms } },
+  ];
+
   it.each([10, 30, 50, 70])('Ctrl-C once after %i requests leaves no lock, owner file or temporary file', async (requests) => {
     const destination = join(work.path, `sigint-${requests}`);
-    proxy.setRules([{ method: 'GET', match: /many\//, fault: { kind: 'delay', ms: 20 } }]);
+    proxy.setRules(heldAfter(requests, 'sigint', 20));
     const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
-    await waitFor(() => proxy.log.filter((entry) => entry.method === 'GET' && /many\/f/.test(entry.url)).length >= requests, `${requests} downloads started`);
+    await waitUntilHeld(run, 'sigint', `download ${requests + 1} held`);
     run.child.kill('SIGINT');
+    await waitFor(() => run.stderr().includes('SIGINT received'), 'the signal seen');
+    proxy.release('sigint');
     expect(await run.done).toBe(130);
     expect(leftovers(destination)).toEqual([]);
     proxy.setRules([]);
@@ -142,9 +166,9 @@ describe('a download sync stopped half-way', () => {
 
   it.each([10, 30, 50, 70])('Ctrl-C twice after %i requests (an exit amid downloads starting and ending) leaves nothing', async (requests) => {
     const destination = join(work.path, `sigint-twice-${requests}`);
-    proxy.setRules([{ method: 'GET', match: /many\//, fault: { kind: 'delay', ms: 5 } }]);
+    proxy.setRules(heldAfter(requests, 'sigint-twice', 5));
     const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
-    await waitFor(() => proxy.log.filter((entry) => entry.method === 'GET' && /many\/f/.test(entry.url)).length >= requests, `${requests} downloads started`);
+    await waitUntilHeld(run, 'sigint-twice', `download ${requests + 1} held`);
     run.child.kill('SIGINT');
     await waitFor(() => run.stderr().includes('SIGINT received'), 'the first signal seen');
     run.child.kill('SIGINT');
@@ -155,9 +179,19 @@ describe('a download sync stopped half-way', () => {
 
   it('kill -9: the re-run removes every lock and owner file the dead run left, downloaded again or not', async () => {
     const destination = join(work.path, 'sigkill');
-    proxy.setRules([{ method: 'GET', match: /many\//, fault: { kind: 'delay', ms: 300 } }]);
+    // 40 downloads go through; the rest are held. The kill comes once one of the 40 is in place (the
+    // plant below needs it) and a held download over the in-memory limit has its temporary file there
+    // (made before its GET): something the dead run left in flight that the re-run must clean.
+    proxy.setRules([{ method: 'GET', match: /many\/f/, skip: 40, fault: { kind: 'hold', gate: 'sigkill' } }]);
     const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
-    await waitFor(() => proxy.log.filter((entry) => entry.method === 'GET' && /many\/f/.test(entry.url)).length >= 40, '40 downloads started');
+    const present = () => (existsSync(destination) ? readdirSync(destination) : []);
+    const heldOnDisk = () => {
+      const names = present();
+      const held = proxy.log.filter((entry) => entry.fault === 'hold').map((entry) => /many\/(f\d{3}\.bin)/.exec(entry.url)?.[1]);
+      return held.some((name) => name !== undefined && names.some((file) => file.startsWith(`.${name}.`) && file.endsWith('.datalake-part')));
+    };
+    await waitFor(() => run.ended() || (present().some((name) => name.endsWith('.bin')) && heldOnDisk()), 'a download in place and a held one with its temporary file');
+    expect(run.ended()).toBe(false);
     run.child.kill('SIGKILL');
     await run.done;
     proxy.setRules([]);
