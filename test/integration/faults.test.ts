@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -95,14 +95,17 @@ describe('transient faults are ridden out', () => {
 
   it('an object replaced while its ranges are fetched fails the download (If-Match), leaving nothing at the target', async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'moving/big.bin', Body: big }));
-    // The first range goes through; the others wait at the proxy while the object is replaced.
-    proxy.setRules([{ method: 'GET', match: /moving\/big\.bin/, skip: 1, fault: { kind: 'delay', ms: 1500 } }]);
+    // The first range goes through; the others are held at the proxy until the object is replaced,
+    // so at least one range is asked for of the new object, whatever the timing.
+    proxy.setRules([{ method: 'GET', match: /moving\/big\.bin/, skip: 1, fault: { kind: 'hold', gate: 'moving' } }]);
     const target = join(work.path, 'moving', 'big.bin');
     const running = cli(['get', `s3://${bucket}/moving/big.bin`, target]);
-    for (let waited = 0; proxy.log.filter((entry) => entry.method === 'GET').length < 2 && waited < 10_000; waited += 20) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    let ended: string | undefined;
+    void running.then((result) => (ended = `get ended before a range was held: ${result.code} ${result.stderr}`));
+    await waitFor(() => proxy.held('moving') >= 1 || ended !== undefined, 'a range after the first held');
+    expect(ended).toBeUndefined();
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'moving/big.bin', Body: small }));
+    proxy.release('moving');
     const result = await running;
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('the object changed on the server during the transfer');
