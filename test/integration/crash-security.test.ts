@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -50,6 +51,21 @@ afterAll(async () => {
   client.destroy();
   work.remove();
 });
+
+/** Starts the CLI with stderr readable, for a test that signals it at a known point. */
+function startWatched(args: string[], environment: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: environment, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let ended = false;
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      ended = true;
+      resolve(code);
+    }),
+  );
+  return { child, done, stderr: () => stderr, ended: () => ended };
+}
 
 describe('kill -9 in the middle, then the same command again', () => {
   it('a put resumes: byte-identical, the parts already sent are reused, no incomplete upload left', async () => {
@@ -138,10 +154,15 @@ describe('kill -9 in the middle, then the same command again', () => {
   });
 
   it('SIGINT stops after the parts in flight, exits 130, and keeps the upload for the next run', async () => {
-    proxy.setRules([{ method: 'PUT', match: /partNumber=/, fault: { kind: 'delay', ms: 150 } }]);
-    const run = startCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--concurrency', '2'], proxied);
-    await waitFor(() => proxy.log.filter((entry) => entry.url.includes('partNumber=')).length >= 3, 'parts in flight');
+    // Three parts go through; the next ones are held until the signal has been received, so it always
+    // comes with parts in flight and most of the 13 not sent, whatever the machine's load.
+    proxy.setRules([{ method: 'PUT', match: /partNumber=/, skip: 3, fault: { kind: 'hold', gate: 'interrupted' } }]);
+    const run = startWatched(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--concurrency', '2'], proxied);
+    await waitFor(() => proxy.held('interrupted') >= 1 || run.ended(), 'a part after the third held');
+    expect(run.ended() ? `put ended before a part was held: ${run.stderr()}` : '').toBe('');
     run.child.kill('SIGINT');
+    await waitFor(() => run.stderr().includes('SIGINT received'), 'the signal seen');
+    proxy.release('interrupted');
     expect(await run.done).toBe(130);
     const again = await runCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--json'], { env });
     expect(again.code).toBe(0);
