@@ -27,6 +27,7 @@ beforeAll(async () => {
   proxied = s3Env({ AWS_ENDPOINT_URL: endpoint, DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB' });
   big = writeRandomFile(join(work.path, 'big.bin'), 23 * MiB);
   small = writeRandomFile(join(work.path, 'small.bin'), 300_000);
+  writeRandomFile(join(work.path, 'four-mib.bin'), 4 * MiB);
 });
 afterAll(async () => {
   await proxy.stop();
@@ -232,10 +233,18 @@ describe('persistent faults end in exit 1, naming the object, leaving nothing co
 });
 
 describe('run-time configuration errors end quickly, with no retry storm', () => {
-  it('wrong credentials: exit 1 after one request, saying what to check, without the secret', async () => {
+  // Both bodies are more than MinIO reads of one it refuses (256 KiB): it answers from the headers and
+  // closes the connection without reading the rest (0.5 s later, with a reset). 4 MiB (still one PUT)
+  // is more than the connection holds, so datalake is still sending when the answer comes; 300 KB is
+  // mostly all sent by then. Either way the answer is the result: the credentials message, after one
+  // request, neither a broken connection (EPIPE, ECONNRESET) nor the upload sent again.
+  it.each([
+    ['300 KB', 'small.bin'],
+    ['4 MiB', 'four-mib.bin'],
+  ])('wrong credentials (%s): exit 1 after one request, saying what to check, without the secret', async (_size, name) => {
     proxy.setRules([]);
     const secret = 'wrong-secret-Zq8vLk3';
-    const result = await runCli(['put', join(work.path, 'small.bin'), `s3://${bucket}/creds/small.bin`], {
+    const result = await runCli(['put', join(work.path, name), `s3://${bucket}/creds/${name}`], {
       env: { ...proxied, AWS_ACCESS_KEY_ID: 'nobody', AWS_SECRET_ACCESS_KEY: secret },
     });
     expect(result.stdout + result.stderr).not.toContain(secret);
@@ -249,6 +258,26 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
       `datalake: error: the server at ${proxied.AWS_ENDPOINT_URL} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
     );
     expect(proxy.log).toHaveLength(1);
+  });
+
+  it('wrong credentials, straight to the server (no proxy), on an upload it refuses from its headers: its answer, sent once', async () => {
+    // As a user meets the server: 4 MiB, refused while datalake is still sending it (above). Without
+    // the proxy nothing counts requests; the log shows none retried.
+    const secret = 'wrong-secret-Zq8vLk3';
+    const logFile = join(work.path, 'refused.log');
+    const env = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'state'), DATALAKE_PART_SIZE: '5MiB', AWS_ACCESS_KEY_ID: 'nobody', AWS_SECRET_ACCESS_KEY: secret });
+    const result = await runCli(['put', join(work.path, 'four-mib.bin'), `s3://${bucket}/creds/direct.bin`, '--log-file', logFile, '--log-level', 'warn'], { env });
+    expect(result.stdout + result.stderr).not.toContain(secret);
+    if (!inject('s3').capabilities.checksSignatures) {
+      expect(result.code).toBe(0);
+      return;
+    }
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `datalake: error: the server at ${env.AWS_ENDPOINT_URL} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
+    );
+    const retries = readFileSync(logFile, 'utf8').trim().split('\n').filter((line) => (JSON.parse(line) as { msg?: string }).msg === 'retrying');
+    expect(retries).toEqual([]);
   });
 
   it('a wrong secret names the endpoint that refused it: ls (SignatureDoesNotMatch), and get, whose HEAD answer gives no reason', async () => {

@@ -9,9 +9,13 @@
  * answer whose body never ends. Rules
  * match by method and a pattern on path and query, can skip the first N matches, stop after `times`
  * faults, and fire at a seeded `rate`. `crash` is the server dying at once, as under `kill -9`.
+ * Without a fault the proxy adds no reset of its own: an answer the server gives before the request's
+ * body is all in (a refusal from the headers) reaches the client whole, and its connection is closed
+ * only once the body has arrived.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { finished } from 'node:stream';
 
 export type Fault =
   | { kind: 'status'; status: number; code: string }
@@ -170,9 +174,13 @@ export class FaultProxy {
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault | undefined, unchanged: () => void): void {
     const target = new URL(this.upstream);
+    // Whether the server's answer has started: from then on it is the result of the request, whatever
+    // becomes of the rest of the request's body (below).
+    let answered = false;
     const upstream = http.request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
       (response) => {
+        answered = true;
         if (fault?.kind === 'lose-response') {
           response.resume();
           response.on('end', () => req.socket.destroy());
@@ -180,7 +188,7 @@ export class FaultProxy {
           return;
         }
         if (fault?.kind === 'flip-response-text') {
-          this.flipText(response, res, fault.pattern);
+          this.flipText(req, response, res, fault.pattern);
           return;
         }
         if (fault?.kind === 'endless-response') {
@@ -198,7 +206,8 @@ export class FaultProxy {
             const headers = { ...response.headers, 'content-length': String(body.length) };
             delete headers['transfer-encoding'];
             res.writeHead(response.statusCode ?? 502, headers);
-            res.end(body);
+            res.write(body);
+            endOnceRequestIn(req, res);
           });
           response.on('error', () => res.socket?.destroy());
           return;
@@ -227,12 +236,18 @@ export class FaultProxy {
         response.on('end', () => {
           // A body too short to hold the damaged byte, or to be cut, went through untouched.
           if ((fault?.kind === 'flip-response-byte' && sent <= fault.offset) || fault?.kind === 'truncate-response') unchanged();
-          res.end();
+          endOnceRequestIn(req, res);
         });
         response.on('error', () => res.socket?.destroy());
       },
     );
-    upstream.on('error', () => res.socket?.destroy());
+    // Before its answer, a server that resets the connection resets the client's. After it, an error
+    // here is the server refusing the rest of a body it answered from the headers: MinIO answers wrong
+    // credentials at once and, if the body is still coming, resets the connection 0.5 s later. The
+    // answer goes through whole all the same; a break in the answer itself is the response's 'error'.
+    upstream.on('error', () => {
+      if (!answered) res.socket?.destroy();
+    });
     let received = 0;
     req.on('data', (chunk: Buffer) => {
       let data = chunk;
@@ -272,7 +287,7 @@ export class FaultProxy {
     response.on('error', () => res.socket?.destroy());
   }
 
-  private flipText(response: http.IncomingMessage, res: http.ServerResponse, pattern: RegExp): void {
+  private flipText(req: http.IncomingMessage, response: http.IncomingMessage, res: http.ServerResponse, pattern: RegExp): void {
     const chunks: Buffer[] = [];
     response.on('data', (chunk: Buffer) => chunks.push(chunk));
     response.on('error', () => res.socket?.destroy());
@@ -281,9 +296,23 @@ export class FaultProxy {
       const match = pattern.exec(body.toString('latin1'));
       if (match) body[match.index] = body[match.index]! ^ 0x01;
       res.writeHead(response.statusCode ?? 502, response.headers);
-      res.end(body);
+      res.write(body);
+      endOnceRequestIn(req, res);
     });
   }
+}
+
+/**
+ * Ends a forwarded answer once the client's request has arrived whole, or the client has gone. An
+ * answer that came before the body was all in (a refusal from the headers) says `Connection: close`,
+ * and node:http closes the connection as soon as the answer ends: with the client's body still
+ * arriving, that close is a reset, which can reach the client before it has read the answer (its
+ * next write fails first). A server gives the client time to read its answer (MinIO waits 0.5 s
+ * before it closes); the proxy reads the rest of the body, so it adds no reset of its own.
+ */
+function endOnceRequestIn(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (req.complete || req.destroyed) res.end();
+  else finished(req, () => res.end());
 }
 
 function flipHeader(headers: http.IncomingHttpHeaders, name: string, index: number): void {

@@ -97,6 +97,11 @@ const at = (target: URL, method: TransportRequest['method'], path: string, body?
 });
 const request = (target: Transport, method: 'GET' | 'PUT', path: string, body?: Buffer, signal?: AbortSignal) => target.request(at(origin, method, path, body, signal));
 const whole = (target: Transport, method: 'GET' | 'PUT', path: string, body?: Buffer, limit = 8 * 1024 * 1024) => target.requestWhole(at(origin, method, path, body), limit);
+/** Starts a hand-written server on a free port of the loopback; its origin. */
+async function listening(raw: net.Server): Promise<URL> {
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  return new URL(`http://127.0.0.1:${(raw.address() as AddressInfo).port}`);
+}
 /** A first request, so that counting starts on a pool that has connected (undici opens a second connection for a request that comes while its first is still connecting). */
 const warm = async (target: Transport) => void (await readAll(await request(target, 'GET', '/big/1')));
 
@@ -257,6 +262,109 @@ describe('Transport', () => {
     expect(cutConnections).toBe(1);
     target.close();
     await Promise.all([new Promise((resolve) => raw.close(resolve)), new Promise((resolve) => cut.close(resolve))]);
+  });
+
+  it('sends the request again when a kept-alive connection is reset as the request arrives, before any answer', async () => {
+    // The same race, the server's side closing with a reset (ECONNRESET as the client reads).
+    let resetOnRequest = 0;
+    const raw = net.createServer((socket) => {
+      let answered = false;
+      socket.on('error', () => undefined);
+      socket.on('data', () => {
+        if (answered) {
+          resetOnRequest += 1;
+          socket.resetAndDestroy();
+          return;
+        }
+        answered = true;
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
+      });
+    });
+    const rawOrigin = await listening(raw);
+    // One connection at a time: each request after the first goes out on a kept-alive one.
+    const target = pool({ connections: 1 });
+    const answers: string[] = [];
+    for (let i = 0; i < 4; i += 1) answers.push((await target.requestWhole(at(rawOrigin, 'GET', `/k${i}`), 1024)).body.toString());
+    expect(answers).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(resetOnRequest).toBeGreaterThanOrEqual(1);
+    target.close();
+    await new Promise((resolve) => raw.close(resolve));
+  });
+
+  it('does not send again a request whose connection broke in the head of its answer, new or kept alive: the server had it', async () => {
+    // The server began to answer, so the request reached it: its loss is the retry policy's (counted,
+    // logged, after a wait), never a silent resend here. A kept-alive connection's byte count holds
+    // its earlier answers too; the part of this answer must not pass for them.
+    let cutAnswers = 0;
+    let rawConnections = 0;
+    const raw = net.createServer((socket) => {
+      rawConnections += 1;
+      socket.on('error', () => undefined);
+      socket.on('data', (data) => {
+        const text = data.toString('latin1');
+        if (text.startsWith('GET /whole')) {
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
+        } else if (/^(GET|PUT) \/cut/.test(text)) {
+          cutAnswers += 1;
+          socket.end('HTTP/1.1 500 Internal Se');
+        }
+      });
+    });
+    const rawOrigin = await listening(raw);
+    const fresh = pool();
+    const onNew = await fresh.requestWhole(at(rawOrigin, 'GET', '/cut'), 1024).catch((error: unknown) => error);
+    expect(onNew).toMatchObject({ code: 'UND_ERR_SOCKET' });
+    expect(classifyError(onNew)).toBe('transient');
+    expect([cutAnswers, rawConnections]).toEqual([1, 1]);
+    fresh.close();
+    // One connection at a time, so that the request after an answer goes out on the kept-alive connection.
+    const kept = pool({ connections: 1 });
+    expect((await kept.requestWhole(at(rawOrigin, 'GET', '/whole'), 1024)).body.toString()).toBe('ok');
+    const onKept = await kept.requestWhole(at(rawOrigin, 'PUT', '/cut', Buffer.from('a body')), 1024).catch((error: unknown) => error);
+    expect(onKept).toMatchObject({ code: 'UND_ERR_SOCKET' });
+    // Sent once, on the kept-alive connection.
+    expect([cutAnswers, rawConnections]).toEqual([2, 2]);
+    kept.close();
+    await new Promise((resolve) => raw.close(resolve));
+  });
+
+  it('takes an answer that comes while the body is still being sent as the result, on a new or a kept-alive connection', async () => {
+    // A server that refuses an upload from its headers (S3 and MinIO do, for wrong credentials) answers
+    // at once and closes without waiting for the body: the answer is the result, sent once, neither a
+    // connection error nor a kept-alive connection lost.
+    const refusal = '<Error><Code>InvalidAccessKeyId</Code><Message>no such key</Message></Error>';
+    let refused = 0;
+    let rawConnections = 0;
+    const raw = net.createServer((socket) => {
+      rawConnections += 1;
+      socket.on('error', () => undefined);
+      socket.on('data', (data) => {
+        const text = data.toString('latin1');
+        if (text.startsWith('GET /whole')) {
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
+        } else if (text.startsWith('PUT ')) {
+          refused += 1;
+          // The rest of the body is read and dropped, as a server lets the client read its answer.
+          socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: ${refusal.length}\r\nconnection: close\r\n\r\n${refusal}`);
+        }
+      });
+    });
+    const rawOrigin = await listening(raw);
+    // Far more than the connection's buffers hold: the client is still writing when the answer comes.
+    const body = Buffer.alloc(32 * 1024 * 1024, 1);
+    const fresh = pool();
+    const onNew = await fresh.requestWhole(at(rawOrigin, 'PUT', '/new', body), 1024);
+    expect([onNew.status, onNew.body.toString()]).toEqual([403, refusal]);
+    expect([refused, rawConnections]).toEqual([1, 1]);
+    fresh.close();
+    // One connection at a time, so that the request after an answer goes out on the kept-alive connection.
+    const kept = pool({ connections: 1 });
+    expect((await kept.requestWhole(at(rawOrigin, 'GET', '/whole'), 1024)).body.toString()).toBe('ok');
+    const onKept = await kept.requestWhole(at(rawOrigin, 'PUT', '/kept', body), 1024);
+    expect([onKept.status, onKept.body.toString()]).toEqual([403, refusal]);
+    expect([refused, rawConnections]).toEqual([2, 2]);
+    kept.close();
+    await new Promise((resolve) => raw.close(resolve));
   });
 
   it('an endpoint that never answered: one error naming it; once it has answered, a stall is transient; an abort is the caller\'s reason', async () => {

@@ -8,8 +8,6 @@ const CERTIFICATE_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REVOKED',
   'ERR_TLS_CERT_ALTNAME_INVALID', 'INVALID_CA',
 ]);
-/** A connection lost before any byte of the answer: on a connection kept alive, the server had closed it. */
-const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** The endpoint cannot be used at all (never answers, speaks plain http, shows a certificate not trusted): ends the run. */
 export class EndpointError extends DatalakeError {
@@ -106,9 +104,4 @@ export function markFailedRequest(error: unknown, request: FailedRequest): unkno
 
 export function failedRequestOf(error: unknown): FailedRequest | undefined {
   return typeof error === 'object' && error !== null ? (error as { [FAILED_REQUEST]?: FailedRequest })[FAILED_REQUEST] : undefined;
-}
-
-export function lostKeptAliveConnection(error: unknown): boolean {
-  const record = error as { code?: unknown; socket?: { bytesRead?: number } } | null;
-  return typeof record?.code === 'string' && CONNECTION_LOST_CODES.has(record.code) && (record.socket?.bytesRead ?? 0) > 0;
 }

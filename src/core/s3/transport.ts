@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { loadDispatchers, type Dispatchers } from './agents.js';
 import { Deadline, Deadlines, FIRST_ANSWER_TIMEOUT_MS, STALL_TIMEOUT_MS } from './deadlines.js';
-import { explainFailure, lostKeptAliveConnection } from './transport-errors.js';
+import { lostKeptAliveConnection, watchKeptAliveConnections } from './kept-alive.js';
+import { explainFailure } from './transport-errors.js';
 import { flattenHeaders, WholeAnswer, type CollectedAnswer, type ResponseHeaders } from './whole-answer.js';
 
 export { CONNECT_TIMEOUT_MS, FIRST_ANSWER_TIMEOUT_MS, STALL_TIMEOUT_MS } from './deadlines.js';
@@ -27,7 +28,8 @@ export type { ResponseHeaders } from './whole-answer.js';
  * - no request, its answer's body included, lasts longer than the run's `--timeout`.
  *
  * The limits are watched by one coarse timer (deadlines.ts); agents.ts sets up undici's agents and
- * proxies, transport-errors.ts says what a failure means, whole-answer.ts reads a short answer.
+ * proxies, transport-errors.ts says what a failure means, kept-alive.ts which failures were a
+ * kept-alive connection the server had closed, whole-answer.ts reads a short answer.
  *
  * It also keeps the run's clock offset, learnt from the servers' `Date` headers as the AWS SDK learns
  * it, so that a machine whose clock is off still signs requests S3 accepts.
@@ -214,8 +216,10 @@ export class Transport {
    * A kept-alive connection the server closed as the request went out: nothing reached it, and it is
    * sent again, as the AWS SDK's agents do — on another connection, which may be another such one
    * (a server that closes its idle connections closes them all), so up to one resend per connection.
-   * A connection that had read nothing before (a new one) was not kept alive: its loss is the retry
-   * policy's. A streamed body cannot be sent twice.
+   * Which losses are that (kept-alive.ts): the connection had completed an earlier exchange, and
+   * nothing of this answer arrived. A new connection, one that had begun to answer, and a write that
+   * failed (the server may have answered and closed, as S3 refuses an upload from its headers) are
+   * the retry policy's. A streamed body cannot be sent twice.
    *
    * Why here, below the retry policy (retry.ts), and not a classification in it: the request never
    * reached the server, so it is not an attempt. Resent at once it costs no backoff wait, no retry
@@ -240,6 +244,7 @@ export class Transport {
   }
 
   private async load(): Promise<Dispatchers> {
+    watchKeptAliveConnections();
     const proxyAnswerMs = Math.min(this.firstAnswerMs, this.options.timeoutMs);
     this.dispatchers = await loadDispatchers({ connections: this.options.connections, ca: this.options.ca, proxyAnswerMs });
     return this.dispatchers;
