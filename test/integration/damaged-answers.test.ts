@@ -200,87 +200,115 @@ describe('the fault suite', () => {
   }
 
   const suiteRoot = join(work.path, 'suite');
+  const source = join(suiteRoot, 'source');
+  const files = [
+    ...Array.from({ length: 40 }, (_, index) => ({ name: `part-${String(index).padStart(3, '0')}.csv`, data: seededBytes(index + 1, ((index * 7919) % 60) * KiB + (index % 5)) })),
+    ...Array.from({ length: 8 }, (_, index) => ({ name: `nested/day=${index}/events.json`, data: seededBytes(100 + index, 5 * KiB + index) })),
+    { name: 'big/large.bin', data: seededBytes(999, 11 * 1024 * KiB + 123) },
+  ];
+  const expected = new Map(files.map(({ name, data }) => [name, data]));
+  const single = { name: 'single.bin', data: seededBytes(7, 200 * KiB) };
+  const allowedPlaces = [source, join(suiteRoot, single.name), join(suiteRoot, 'state'), join(suiteRoot, 'cache'), join(suiteRoot, 'suite.log')];
+  const totals = { faults: 0, runsFailed: 0, corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0, debris: 0 };
+  const byKind = new Map<string, number>();
+  const roundsChecked: number[] = [];
+  let suiteBucket: string | undefined;
+  let started = 0;
+  /**
+   * Each command's retries, bounded as the file's other tests bound them: a request that draws a
+   * fault on every try gives up after three (its run ends 1, which a round allows) rather than six,
+   * with at most 0.6 s of backoff waits rather than 6.2 s, so a round's time stays bounded.
+   */
+  const RETRIES = '2';
+  const run = (args: string[]) =>
+    runCli([...args, '--json', '--retries', RETRIES, '--log-file', join(suiteRoot, 'suite.log')], {
+      env: { ...proxied, DATALAKE_PART_SIZE: '5MiB', DATALAKE_STATE_DIR: join(suiteRoot, 'state'), DATALAKE_CACHE_DIR: join(suiteRoot, 'cache') },
+    });
 
-  it('puts, gets and syncs through many faults: no corrupt object, no partial file, no deletion caused by a damaged answer, nothing written outside a destination', async () => {
-    const suiteBucket = await createTestBucket(client, 'suite');
-    const source = join(suiteRoot, 'source');
-    const files = [
-      ...Array.from({ length: 40 }, (_, index) => ({ name: `part-${String(index).padStart(3, '0')}.csv`, data: seededBytes(index + 1, ((index * 7919) % 60) * KiB + (index % 5)) })),
-      ...Array.from({ length: 8 }, (_, index) => ({ name: `nested/day=${index}/events.json`, data: seededBytes(100 + index, 5 * KiB + index) })),
-      { name: 'big/large.bin', data: seededBytes(999, 11 * 1024 * KiB + 123) },
-    ];
+  beforeAll(async () => {
+    suiteBucket = await createTestBucket(client, 'suite');
     writeLocal(source, files.map(({ name, data }) => ({ name, body: data })));
-    const expected = new Map(files.map(({ name, data }) => [name, data]));
-    const single = { name: 'single.bin', data: seededBytes(7, 200 * KiB) };
     writeFileSync(join(suiteRoot, single.name), single.data);
+    started = Date.now();
+  });
+  afterAll(async () => {
+    if (suiteBucket !== undefined) await emptyAndDeleteBucket(client, suiteBucket);
+  });
 
-    const env = { ...proxied, DATALAKE_PART_SIZE: '5MiB', DATALAKE_STATE_DIR: join(suiteRoot, 'state'), DATALAKE_CACHE_DIR: join(suiteRoot, 'cache') };
-    const run = (args: string[]) => runCli([...args, '--json', '--log-file', join(suiteRoot, 'suite.log')], { env });
-    const allowedPlaces = [source, join(suiteRoot, single.name), join(suiteRoot, 'state'), join(suiteRoot, 'cache'), join(suiteRoot, 'suite.log')];
-    const totals = { faults: 0, runsFailed: 0, corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0, debris: 0 };
-    const byKind = new Map<string, number>();
-    const started = Date.now();
+  // One test a round, run in order (a file's tests run one after another): each has the whole test
+  // timeout, and a failure names its round. The rounds share the bucket, the source and the totals.
+  it.each(ROUNDS)('round %i: put, get and sync through many faults: no corrupt object, no partial file, no deletion caused by a damaged answer, nothing written outside a destination', async (seed) => {
+    const prefix = `suite-${seed}/`;
+    const syncTarget = join(suiteRoot, `sync-${seed}`);
+    const getTarget = join(suiteRoot, `get-${seed}`);
+    const oneTarget = join(suiteRoot, `one-${seed}`);
+    allowedPlaces.push(syncTarget, getTarget, oneTarget);
+    // The sync target starts with most files right, some with other bytes of the same size, some
+    // missing, and one file only it has: the one deletion that is right.
+    const startedWith = new Map(
+      files
+        .filter((_, index) => index % 7 !== 3)
+        .map(({ name, data }, index): [string, Buffer] => [name, index % 5 === 1 ? seededBytes(seed + index, data.length) : data]),
+    );
+    writeLocal(syncTarget, [...[...startedWith].map(([name, body]) => ({ name, body })), { name: 'only-here.txt', body: 'extra\n' }]);
+    const before = new Set(pathsOutside(allowedPlaces));
+    const round = { faults: 0, runsFailed: 0, corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0, debris: 0 };
+    const roundStarted = Date.now();
 
-    for (const seed of ROUNDS) {
-      const prefix = `suite-${seed}/`;
-      const syncTarget = join(suiteRoot, `sync-${seed}`);
-      const getTarget = join(suiteRoot, `get-${seed}`);
-      const oneTarget = join(suiteRoot, `one-${seed}`);
-      allowedPlaces.push(syncTarget, getTarget, oneTarget);
-      // The sync target starts with most files right, some with other bytes of the same size, some
-      // missing, and one file only it has: the one deletion that is right.
-      const startedWith = new Map(
-        files
-          .filter((_, index) => index % 7 !== 3)
-          .map(({ name, data }, index): [string, Buffer] => [name, index % 5 === 1 ? seededBytes(seed + index, data.length) : data]),
-      );
-      writeLocal(syncTarget, [...[...startedWith].map(([name, body]) => ({ name, body })), { name: 'only-here.txt', body: 'extra\n' }]);
-      const before = new Set(pathsOutside(allowedPlaces));
-
-      proxy.setRules(faultRules(), seed);
-      const runs = [
-        await run(['sync', source, `s3://${suiteBucket}/${prefix}`]),
-        await run(['put', join(suiteRoot, single.name), `s3://${suiteBucket}/${prefix}single/${single.name}`]),
-        await run(['sync', `s3://${suiteBucket}/${prefix}`, syncTarget, '--delete', '--exclude', 'single/**']),
-        await run(['get', '--recursive', `s3://${suiteBucket}/${prefix}`, getTarget]),
-        await run(['get', `s3://${suiteBucket}/${prefix}single/${single.name}`, join(oneTarget, single.name)]),
-        await run(['ls', '--recursive', `s3://${suiteBucket}/${prefix}`]),
-      ];
-      totals.runsFailed += runs.filter((result) => result.code === 1).length;
-      for (const entry of proxy.log) if (entry.fault) byKind.set(entry.fault, (byKind.get(entry.fault) ?? 0) + 1);
-      totals.faults += proxy.faults();
-      proxy.setRules([]);
-      for (const result of runs) {
-        // Faults or not: exit 0 or 1, and every line on stderr one of ours, never a stack trace.
-        expect([0, 1], result.stderr).toContain(result.code);
-        for (const line of result.stderr.trim().split('\n').filter(Boolean)) expect(line).toMatch(/^datalake: /);
-      }
-
-      // What the server holds: each object exactly the bytes of its source.
-      for (const key of await listKeys(client, suiteBucket)) {
-        const name = key.slice(key.indexOf('/') + 1);
-        const want = name === `single/${single.name}` ? single.data : expected.get(name);
-        const body = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: suiteBucket, Key: key }))).Body!.transformToByteArray());
-        if (!key.startsWith('suite-') || want === undefined || !body.equals(want)) totals.corruptObjects += 1;
-      }
-      // What the targets hold: every file whole and right, or absent; datalake's temporary names counted apart.
-      for (const [directory, wanted] of [
-        [syncTarget, expected],
-        [getTarget, new Map([...expected, [`single/${single.name}`, single.data]])],
-        [oneTarget, new Map([[single.name, single.data]])],
-      ] as const) {
-        for (const [name, data] of filesUnder(directory)) {
-          if (name.includes('.datalake-part')) totals.debris += 1;
-          else if (directory === syncTarget && (name === 'only-here.txt' || startedWith.get(name)?.equals(data))) continue;
-          else if (!wanted.get(name)?.equals(data)) totals.partialFiles += 1;
-        }
-      }
-      // Every file the sync target began with exists on the server: one missing now was deleted because of a damaged answer.
-      const present = filesUnder(syncTarget);
-      for (const name of startedWith.keys()) if (!present.has(name)) totals.deletionsByDamage += 1;
-      totals.writesOutside += pathsOutside(allowedPlaces).filter((path) => !before.has(path)).length;
+    proxy.setRules(faultRules(), seed);
+    const runs = [
+      await run(['sync', source, `s3://${suiteBucket}/${prefix}`]),
+      await run(['put', join(suiteRoot, single.name), `s3://${suiteBucket}/${prefix}single/${single.name}`]),
+      await run(['sync', `s3://${suiteBucket}/${prefix}`, syncTarget, '--delete', '--exclude', 'single/**']),
+      await run(['get', '--recursive', `s3://${suiteBucket}/${prefix}`, getTarget]),
+      await run(['get', `s3://${suiteBucket}/${prefix}single/${single.name}`, join(oneTarget, single.name)]),
+      await run(['ls', '--recursive', `s3://${suiteBucket}/${prefix}`]),
+    ];
+    round.runsFailed = runs.filter((result) => result.code === 1).length;
+    for (const entry of proxy.log) if (entry.fault) byKind.set(entry.fault, (byKind.get(entry.fault) ?? 0) + 1);
+    round.faults = proxy.faults();
+    proxy.setRules([]);
+    for (const result of runs) {
+      // Faults or not: exit 0 or 1, and every line on stderr one of ours, never a stack trace.
+      expect([0, 1], result.stderr).toContain(result.code);
+      for (const line of result.stderr.trim().split('\n').filter(Boolean)) expect(line).toMatch(/^datalake: /);
     }
 
+    // What the server holds: each object exactly the bytes of its source.
+    const stored = await listKeys(client, suiteBucket!);
+    for (const key of stored) {
+      const name = key.slice(key.indexOf('/') + 1);
+      const want = name === `single/${single.name}` ? single.data : expected.get(name);
+      const body = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: suiteBucket, Key: key }))).Body!.transformToByteArray());
+      if (!key.startsWith('suite-') || want === undefined || !body.equals(want)) round.corruptObjects += 1;
+    }
+    // What the targets hold: every file whole and right, or absent; datalake's temporary names counted apart.
+    for (const [directory, wanted] of [
+      [syncTarget, expected],
+      [getTarget, new Map([...expected, [`single/${single.name}`, single.data]])],
+      [oneTarget, new Map([[single.name, single.data]])],
+    ] as const) {
+      for (const [name, data] of filesUnder(directory)) {
+        if (name.includes('.datalake-part')) round.debris += 1;
+        else if (directory === syncTarget && (name === 'only-here.txt' || startedWith.get(name)?.equals(data))) continue;
+        else if (!wanted.get(name)?.equals(data)) round.partialFiles += 1;
+      }
+    }
+    // A file the sync target began with whose object is on the server (nothing in a round deletes one,
+    // so it was there when the download sync listed) and is missing now was deleted because of a
+    // damaged answer. One whose upload failed has no object: deleting it was right.
+    const present = filesUnder(syncTarget);
+    for (const name of startedWith.keys()) if (!present.has(name) && stored.includes(`${prefix}${name}`)) round.deletionsByDamage += 1;
+    round.writesOutside = pathsOutside(allowedPlaces).filter((path) => !before.has(path)).length;
+
+    for (const [name, count] of Object.entries(round)) totals[name as keyof typeof totals] += count;
+    roundsChecked.push(seed);
+    console.log(`fault suite, round ${seed}: ${round.faults} faults, ${round.runsFailed} of 6 commands ended 1, ${((Date.now() - roundStarted) / 1000).toFixed(1)} s`);
+    expect(round, `round ${seed}`).toMatchObject({ corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0 });
+  });
+
+  it('with the faults gone, the same commands converge; over all rounds: many faults, no corrupt object, no partial file, no deletion caused by a damaged answer, nothing written outside a destination', async () => {
+    expect(roundsChecked, 'every round ran to its checks').toEqual(ROUNDS);
     // With the faults gone, the same commands converge: everything arrives, nothing more is deleted.
     const last = ROUNDS[ROUNDS.length - 1];
     const upload = await run(['sync', source, `s3://${suiteBucket}/suite-${last}/`]);
@@ -300,6 +328,5 @@ describe('the fault suite', () => {
     );
     expect(totals.faults).toBeGreaterThan(50);
     expect(totals).toMatchObject({ corruptObjects: 0, partialFiles: 0, deletionsByDamage: 0, writesOutside: 0 });
-    await emptyAndDeleteBucket(client, suiteBucket);
   });
 });

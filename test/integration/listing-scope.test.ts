@@ -92,7 +92,7 @@ describe('a key from outside the prefix is a damaged answer', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/damaged answer.*ascending order/);
     expect(proxy.log.filter((entry) => LIST.test(entry.url)).length).toBeLessThan(10);
-  }, 60_000);
+  });
 });
 
 describe('damage inside the prefix never deletes a local file', () => {

@@ -118,14 +118,18 @@ export interface SilentListener {
   /** http://127.0.0.1:port: accepts every connection, reads what is sent, never answers. */
   endpoint: string;
   connections(): number;
+  /** When the first connection was accepted (Date.now()), if one was. */
+  firstAcceptedAt(): number | undefined;
   stop(): Promise<void>;
 }
 
 export async function startSilentListener(): Promise<SilentListener> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  let firstAcceptedAt: number | undefined;
   const server = createServer((socket) => {
     accepted += 1;
+    firstAcceptedAt ??= Date.now();
     sockets.add(socket);
     socket.resume();
     socket.on('error', () => undefined);
@@ -137,6 +141,7 @@ export async function startSilentListener(): Promise<SilentListener> {
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     connections: () => accepted,
+    firstAcceptedAt: () => firstAcceptedAt,
     async stop() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
