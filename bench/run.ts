@@ -108,7 +108,7 @@ const VERIFIED: Record<Tool, { upload: string; download: string }> = {
   datalake: { upload: 'CRC32 of every part and of the whole object (S3 checks both, datalake compares), Content-MD5 of every part, the multipart ETag', download: 'the object\'s full-object CRC32, every byte (else its MD5 or multipart ETag)' },
   // What datalake proved before full-object checksums (7110be0 and earlier); another --base says so instead.
   base: { upload: 'MD5 of the whole file (stored as md5chksum, read in a pass before the parts), Content-MD5 of every part, the multipart ETag', download: 'md5chksum or the ETag, every byte' },
-  s5cmd: { upload: 'Content-MD5 of every request and, over plain http, the SHA-256 of each body in its signature, both checked by the server; nothing stored', download: 'nothing' },
+  s5cmd: { upload: 'Content-MD5 of every PUT and part and, over plain http, the SHA-256 of each body in its signature, both checked by the server; nothing stored', download: 'nothing' },
   aws: { upload: 'the SigV4 hash of each request\'s body (signed payloads over plain http); nothing stored', download: 'nothing (the CLI checks stored checksums only from 2.23 on; Debian\'s is older)' },
   rclone: { upload: 'Content-MD5 of single PUTs and of each part; the whole-file MD5 stored as md5chksum', download: 'MD5 against the ETag or md5chksum' },
 };
