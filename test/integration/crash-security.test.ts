@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -18,9 +17,11 @@ import {
   runCli,
   s3Env,
   startCli,
+  startWatchedCli,
   tempDirectory,
   testClient,
   waitFor,
+  waitUntilHeld,
   writeRandomFile,
 } from '../support/harness.js';
 
@@ -53,19 +54,6 @@ afterAll(async () => {
 });
 
 /** Starts the CLI with stderr readable, for a test that signals it at a known point. */
-function startWatched(args: string[], environment: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: environment, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  let ended = false;
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => {
-      ended = true;
-      resolve(code);
-    }),
-  );
-  return { child, done, stderr: () => stderr, ended: () => ended };
-}
 
 describe('kill -9 in the middle, then the same command again', () => {
   it('a put resumes: byte-identical, the parts already sent are reused, no incomplete upload left', async () => {
@@ -157,9 +145,8 @@ describe('kill -9 in the middle, then the same command again', () => {
     // Three parts go through; the next ones are held until the signal has been received, so it always
     // comes with parts in flight and most of the 13 not sent, whatever the machine's load.
     proxy.setRules([{ method: 'PUT', match: /partNumber=/, skip: 3, fault: { kind: 'hold', gate: 'interrupted' } }]);
-    const run = startWatched(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--concurrency', '2'], proxied);
-    await waitFor(() => proxy.held('interrupted') >= 1 || run.ended(), 'a part after the third held');
-    expect(run.ended() ? `put ended before a part was held: ${run.stderr()}` : '').toBe('');
+    const run = startWatchedCli(['put', join(work.path, 'large.bin'), `s3://${bucket}/crash/interrupted.bin`, '--concurrency', '2'], proxied);
+    await waitUntilHeld(run, proxy, 'interrupted', 'a part after the third held');
     run.child.kill('SIGINT');
     await waitFor(() => run.stderr().includes('SIGINT received'), 'the signal seen');
     proxy.release('interrupted');

@@ -238,6 +238,13 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
   // is more than the connection holds, so datalake is still sending when the answer comes; 300 KB is
   // mostly all sent by then. Either way the answer is the result: the credentials message, after one
   // request, neither a broken connection (EPIPE, ECONNRESET) nor the upload sent again.
+  /** Exit 1 and the one line a refused key gives, naming the endpoint that refused it. */
+  const expectCredentialsRefused = (result: { code: number | null; stderr: string }, endpoint: string) => {
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `datalake: error: the server at ${endpoint} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
+    );
+  };
   it.each([
     ['300 KB', 'small.bin'],
     ['4 MiB', 'four-mib.bin'],
@@ -253,10 +260,7 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
       expect(result.code).toBe(0);
       return;
     }
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(
-      `datalake: error: the server at ${proxied.AWS_ENDPOINT_URL} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
-    );
+    expectCredentialsRefused(result, proxied.AWS_ENDPOINT_URL!);
     expect(proxy.log).toHaveLength(1);
   });
 
@@ -272,10 +276,7 @@ describe('run-time configuration errors end quickly, with no retry storm', () =>
       expect(result.code).toBe(0);
       return;
     }
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(
-      `datalake: error: the server at ${env.AWS_ENDPOINT_URL} rejected the credentials (InvalidAccessKeyId) (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile)`,
-    );
+    expectCredentialsRefused(result, env.AWS_ENDPOINT_URL!);
     const retries = readFileSync(logFile, 'utf8').trim().split('\n').filter((line) => (JSON.parse(line) as { msg?: string }).msg === 'retrying');
     expect(retries).toEqual([]);
   });

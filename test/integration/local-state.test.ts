@@ -4,15 +4,15 @@
  * temporary file, record or lock outlives the run that owns it (but a resumable download's file and
  * record), and a lock never blocks later runs for good.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { BIN, createTestBucket, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient, waitFor } from '../support/harness.js';
+import { createTestBucket, emptyAndDeleteBucket, runCli, s3Env, startWatchedCli, tempDirectory, testClient, waitFor } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -206,19 +206,12 @@ describe('a full disk', () => {
 });
 
 /** Starts the CLI with stderr readable, for tests that signal it at a known point. */
-function startWatched(args: string[], environment: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: environment, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, stderr: () => stderr };
-}
 
 describe('runs stopped half-way', () => {
   it('a sync down stopped by Ctrl-C twice removes the temporary files and locks it owned on the way out', async () => {
     const destination = join(work.path, 'interrupted');
     proxy.setRules([{ method: 'GET', match: /interrupt\//, fault: { kind: 'hold', gate: 'interrupt' } }]);
-    const run = startWatched(['sync', `s3://${bucket}/interrupt/`, destination], proxied);
+    const run = startWatchedCli(['sync', `s3://${bucket}/interrupt/`, destination], proxied);
     // Every download has sent its GET: the large ones wait with their temporary file and lock open.
     await waitFor(() => proxy.held('interrupt') >= 3, 'the three downloads in flight');
     expect(temporaries(destination).length).toBeGreaterThan(0);
@@ -236,7 +229,7 @@ describe('runs stopped half-way', () => {
   it('a sync down stopped by Ctrl-C once keeps only what a re-run resumes; the re-run leaves nothing', async () => {
     const destination = join(work.path, 'interrupted-once');
     proxy.setRules([{ method: 'GET', match: /interrupt\/[ab]\.bin/, skip: 2, fault: { kind: 'hold', gate: 'once' } }]);
-    const run = startWatched(['sync', `s3://${bucket}/interrupt/`, destination, '--concurrency', '2'], proxied);
+    const run = startWatchedCli(['sync', `s3://${bucket}/interrupt/`, destination, '--concurrency', '2'], proxied);
     await waitFor(() => proxy.held('once') >= 2, 'the second ranges of both large downloads held');
     run.child.kill('SIGINT');
     await waitFor(() => run.stderr().includes('SIGINT received'), 'the signal seen');
@@ -257,7 +250,7 @@ describe('runs stopped half-way', () => {
     const otherRun = join(destination, '.c.bin.datalake-part.lock');
     writeFileSync(otherRun, JSON.stringify({ pid: process.pid, host: hostname() }));
     proxy.setRules([{ method: 'GET', match: /killed\/c\.bin/, fault: { kind: 'hold', gate: 'killed' } }]);
-    const run = startWatched(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], proxied);
+    const run = startWatchedCli(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], proxied);
     await waitFor(() => proxy.held('killed') >= 1, 'the download in flight');
     const left = temporaries(destination).filter((name) => name !== '.c.bin.datalake-part.lock');
     expect(left).toHaveLength(1);
@@ -330,7 +323,7 @@ describe("files of the user's at a download's temporary names", () => {
   it("after a kill -9, a file the user puts in place of the dead run's part file is the user's: left as it is; the dead run's record and lock are removed", async () => {
     const destination = join(work.path, 'own-part-after-kill');
     proxy.setRules([{ method: 'GET', match: /interrupt\/a\.bin/, skip: 1, fault: { kind: 'hold', gate: 'replaced' } }]);
-    const run = startWatched(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin'), '--concurrency', '1'], proxied);
+    const run = startWatchedCli(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin'), '--concurrency', '1'], proxied);
     await waitFor(() => proxy.held('replaced') >= 1 && existsSync(join(destination, '.a.bin.datalake-part.json')), 'a range recorded, the next held');
     run.child.kill('SIGKILL');
     expect(await run.done).toBe(null);
@@ -349,7 +342,7 @@ describe("files of the user's at a download's temporary names", () => {
   it('kill -9 before the first range lands: the part file has its record already, and the next run takes both as its own and leaves nothing', async () => {
     const destination = join(work.path, 'killed-before-first');
     proxy.setRules([{ method: 'GET', match: /killed\/c\.bin/, fault: { kind: 'hold', gate: 'before-first' } }]);
-    const run = startWatched(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], proxied);
+    const run = startWatchedCli(['get', `s3://${bucket}/killed/c.bin`, join(destination, 'c.bin')], proxied);
     await waitFor(() => proxy.held('before-first') >= 1, 'the first range asked for');
     run.child.kill('SIGKILL');
     expect(await run.done).toBe(null);
@@ -393,7 +386,7 @@ describe('get --no-clobber over an earlier run that was stopped', () => {
     const destination = join(work.path, 'noclobber-left');
     // A run killed (kill -9) with a range of a.bin recorded: its file, record and lock stay.
     proxy.setRules([{ method: 'GET', match: /interrupt\/a\.bin/, skip: 1, fault: { kind: 'hold', gate: 'killed-left' } }]);
-    const run = startWatched(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin'), '--concurrency', '1'], proxied);
+    const run = startWatchedCli(['get', `s3://${bucket}/interrupt/a.bin`, join(destination, 'a.bin'), '--concurrency', '1'], proxied);
     await waitFor(() => proxy.held('killed-left') >= 1 && existsSync(join(destination, '.a.bin.datalake-part.json')), 'a range recorded, the next held');
     run.child.kill('SIGKILL');
     expect(await run.done).toBe(null);

@@ -5,15 +5,15 @@
  * paths (a symbolic link), names too long for the temporary names beside them, folders planted at a
  * download's names, and a hash cache's file written aside by a killed run.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
-import { BIN, createTestBucket, emptyAndDeleteBucket, runCli, s3Env, tempDirectory, testClient, waitFor } from '../support/harness.js';
+import { createTestBucket, emptyAndDeleteBucket, runCli, s3Env, startWatchedCli, tempDirectory, testClient, waitFor, waitUntilHeld } from '../support/harness.js';
 
 const work = tempDirectory('stale-state');
 /** This host as datalake names it in the names of its files (lock-file.ts). */
@@ -53,29 +53,7 @@ afterAll(async () => {
 });
 
 /** Starts the CLI (or `command` before it) with stderr readable, for tests that act at a known point. */
-function startWatched(args: string[], environment: NodeJS.ProcessEnv, before: string[] = []) {
-  const argv = [...before, process.execPath, BIN, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { env: environment, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  let ended = false;
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => {
-      ended = true;
-      resolve(code);
-    }),
-  );
-  return { child, done, stderr: () => stderr, ended: () => ended };
-}
 
-/**
- * Waits until `gate` holds a request of `run`; a run that ends first fails the test at once (its
- * stderr shown) instead of leaving the wait to time out.
- */
-async function waitUntilHeld(run: ReturnType<typeof startWatched>, gate: string, what: string): Promise<void> {
-  await waitFor(() => proxy.held(gate) >= 1 || run.ended(), what);
-  if (proxy.held(gate) < 1) throw new Error(`the run ended before ${what}: ${run.stderr()}`);
-}
 
 /** As pid 1 of a new pid namespace, on the same host: a container started again. */
 const AS_PID_1 = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
@@ -86,14 +64,14 @@ describe('sync locks', () => {
     mkdirSync(source);
     writeFileSync(join(source, 'a.txt'), 'a');
     proxy.setRules([{ method: 'PUT', fault: { kind: 'hold', gate: 'pid1' } }]);
-    const first = startWatched(['sync', source, `s3://${bucket}/pid1/`], proxied, AS_PID_1);
+    const first = startWatchedCli(['sync', source, `s3://${bucket}/pid1/`], proxied, AS_PID_1);
     await waitFor(() => proxy.held('pid1') >= 1, 'the first run uploading');
     const [lock] = locks();
     expect(JSON.parse(readFileSync(join(stateDirectory(), 'locks', lock!), 'utf8')).pid).toBe(1);
     first.child.kill('SIGKILL');
     await first.done;
     proxy.setRules([]);
-    const second = startWatched(['sync', source, `s3://${bucket}/pid1/`], env, AS_PID_1);
+    const second = startWatchedCli(['sync', source, `s3://${bucket}/pid1/`], env, AS_PID_1);
     // Its stderr read once it has ended (an operand read before the await would see it empty).
     const code = await second.done;
     expect(second.stderr() + code).toBe('0');
@@ -105,7 +83,7 @@ describe('sync locks', () => {
     mkdirSync(source);
     writeFileSync(join(source, 'a.txt'), 'a');
     proxy.setRules([{ method: 'PUT', fault: { kind: 'hold', gate: 'lockdir' } }]);
-    const first = startWatched(['sync', source, `s3://${bucket}/lockdir/`], proxied);
+    const first = startWatchedCli(['sync', source, `s3://${bucket}/lockdir/`], proxied);
     await waitFor(() => proxy.held('lockdir') >= 1, 'the first run uploading');
     const lock = join(stateDirectory(), 'locks', locks()[0]!);
     first.child.kill('SIGKILL');
@@ -132,7 +110,7 @@ describe('sync locks', () => {
     writeFileSync(join(source, 'a.txt'), 'a');
     symlinkSync(source, join(work.path, 'real-link'));
     proxy.setRules([{ method: 'PUT', fault: { kind: 'hold', gate: 'link' } }]);
-    const first = startWatched(['sync', source, `s3://${bucket}/linked/`], proxied);
+    const first = startWatchedCli(['sync', source, `s3://${bucket}/linked/`], proxied);
     await waitFor(() => proxy.held('link') >= 1, 'the first run uploading');
     const second = await runCli(['sync', join(work.path, 'real-link'), `s3://${bucket}/linked/`], { env });
     proxy.release('link');
@@ -154,8 +132,8 @@ describe('a download sync stopped half-way', () => {
   it.each([10, 30, 50, 70])('Ctrl-C once after %i requests leaves no lock, owner file or temporary file', async (requests) => {
     const destination = join(work.path, `sigint-${requests}`);
     proxy.setRules(heldAfter(requests, 'sigint', 20));
-    const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
-    await waitUntilHeld(run, 'sigint', `download ${requests + 1} held`);
+    const run = startWatchedCli(['sync', `s3://${bucket}/many/`, destination], proxied);
+    await waitUntilHeld(run, proxy, 'sigint', `download ${requests + 1} held`);
     run.child.kill('SIGINT');
     await waitFor(() => run.stderr().includes('SIGINT received'), 'the signal seen');
     proxy.release('sigint');
@@ -167,8 +145,8 @@ describe('a download sync stopped half-way', () => {
   it.each([10, 30, 50, 70])('Ctrl-C twice after %i requests (an exit amid downloads starting and ending) leaves nothing', async (requests) => {
     const destination = join(work.path, `sigint-twice-${requests}`);
     proxy.setRules(heldAfter(requests, 'sigint-twice', 5));
-    const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
-    await waitUntilHeld(run, 'sigint-twice', `download ${requests + 1} held`);
+    const run = startWatchedCli(['sync', `s3://${bucket}/many/`, destination], proxied);
+    await waitUntilHeld(run, proxy, 'sigint-twice', `download ${requests + 1} held`);
     run.child.kill('SIGINT');
     await waitFor(() => run.stderr().includes('SIGINT received'), 'the first signal seen');
     run.child.kill('SIGINT');
@@ -183,7 +161,7 @@ describe('a download sync stopped half-way', () => {
     // plant below needs it) and a held download over the in-memory limit has its temporary file there
     // (made before its GET): something the dead run left in flight that the re-run must clean.
     proxy.setRules([{ method: 'GET', match: /many\/f/, skip: 40, fault: { kind: 'hold', gate: 'sigkill' } }]);
-    const run = startWatched(['sync', `s3://${bucket}/many/`, destination], proxied);
+    const run = startWatchedCli(['sync', `s3://${bucket}/many/`, destination], proxied);
     const present = () => (existsSync(destination) ? readdirSync(destination) : []);
     const heldOnDisk = () => {
       const names = present();
@@ -265,7 +243,7 @@ describe('the hash cache', () => {
     const cache = join(work.path, 'cache-killed');
     const cacheFiles = () => readdirSync(cache, { recursive: true }).map(String).filter((name) => name.endsWith('.tmp'));
     proxy.setRules([{ method: 'PUT', fault: { kind: 'hold', gate: 'cache' } }]);
-    const first = startWatched(['sync', source, `s3://${bucket}/cached/`], { ...proxied, DATALAKE_CACHE_DIR: cache });
+    const first = startWatchedCli(['sync', source, `s3://${bucket}/cached/`], { ...proxied, DATALAKE_CACHE_DIR: cache });
     await waitFor(() => proxy.held('cache') >= 1, 'the first run uploading');
     first.child.kill('SIGKILL');
     await first.done;

@@ -220,6 +220,40 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: Retur
   return { child, done: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
 }
 
+/** A run of `bin/datalake` watched as it goes, for tests that signal or kill it at a proven moment. */
+export interface WatchedRun {
+  child: ReturnType<typeof spawn>;
+  done: Promise<number | null>;
+  /** What it has written on stderr so far. */
+  stderr(): string;
+  ended(): boolean;
+}
+
+/** Starts `bin/datalake` with its stderr read as it comes; `before` wraps the command (a program that runs it). */
+export function startWatchedCli(args: string[], env: NodeJS.ProcessEnv, before: string[] = []): WatchedRun {
+  const argv = [...before, process.execPath, BIN, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { env, cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let ended = false;
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      ended = true;
+      resolve(code);
+    }),
+  );
+  return { child, done, stderr: () => stderr, ended: () => ended };
+}
+
+/**
+ * Waits until `gate` of the fault proxy holds a request of `run`; a run that ends first fails the
+ * test at once (its stderr shown) instead of leaving the wait to time out.
+ */
+export async function waitUntilHeld(run: WatchedRun, proxy: { held(gate: string): number }, gate: string, what: string): Promise<void> {
+  await waitFor(() => proxy.held(gate) >= 1 || run.ended(), what);
+  if (proxy.held(gate) < 1) throw new Error(`the run ended before ${what}: ${run.stderr()}`);
+}
+
 export async function waitFor(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {

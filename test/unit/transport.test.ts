@@ -102,6 +102,23 @@ async function listening(raw: net.Server): Promise<URL> {
   await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
   return new URL(`http://127.0.0.1:${(raw.address() as AddressInfo).port}`);
 }
+/**
+ * A hand-written server that answers `GET /whole` with a kept-alive 200 and hands any other request
+ * (its first bytes, as text) to `other`; it counts its connections.
+ */
+function wholeOrElse(other: (socket: net.Socket, text: string) => void): { server: net.Server; connections: () => number } {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections += 1;
+    socket.on('error', () => undefined);
+    socket.on('data', (data) => {
+      const text = data.toString('latin1');
+      if (text.startsWith('GET /whole')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
+      else other(socket, text);
+    });
+  });
+  return { server, connections: () => connections };
+}
 /** A first request, so that counting starts on a pool that has connected (undici opens a second connection for a request that comes while its first is still connecting). */
 const warm = async (target: Transport) => void (await readAll(await request(target, 'GET', '/big/1')));
 
@@ -296,26 +313,17 @@ describe('Transport', () => {
     // logged, after a wait), never a silent resend here. A kept-alive connection's byte count holds
     // its earlier answers too; the part of this answer must not pass for them.
     let cutAnswers = 0;
-    let rawConnections = 0;
-    const raw = net.createServer((socket) => {
-      rawConnections += 1;
-      socket.on('error', () => undefined);
-      socket.on('data', (data) => {
-        const text = data.toString('latin1');
-        if (text.startsWith('GET /whole')) {
-          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
-        } else if (/^(GET|PUT) \/cut/.test(text)) {
-          cutAnswers += 1;
-          socket.end('HTTP/1.1 500 Internal Se');
-        }
-      });
+    const { server: raw, connections } = wholeOrElse((socket, text) => {
+      if (!/^(GET|PUT) \/cut/.test(text)) return;
+      cutAnswers += 1;
+      socket.end('HTTP/1.1 500 Internal Se');
     });
     const rawOrigin = await listening(raw);
     const fresh = pool();
     const onNew = await fresh.requestWhole(at(rawOrigin, 'GET', '/cut'), 1024).catch((error: unknown) => error);
     expect(onNew).toMatchObject({ code: 'UND_ERR_SOCKET' });
     expect(classifyError(onNew)).toBe('transient');
-    expect([cutAnswers, rawConnections]).toEqual([1, 1]);
+    expect([cutAnswers, connections()]).toEqual([1, 1]);
     fresh.close();
     // One connection at a time, so that the request after an answer goes out on the kept-alive connection.
     const kept = pool({ connections: 1 });
@@ -323,7 +331,7 @@ describe('Transport', () => {
     const onKept = await kept.requestWhole(at(rawOrigin, 'PUT', '/cut', Buffer.from('a body')), 1024).catch((error: unknown) => error);
     expect(onKept).toMatchObject({ code: 'UND_ERR_SOCKET' });
     // Sent once, on the kept-alive connection.
-    expect([cutAnswers, rawConnections]).toEqual([2, 2]);
+    expect([cutAnswers, connections()]).toEqual([2, 2]);
     kept.close();
     await new Promise((resolve) => raw.close(resolve));
   });
@@ -334,20 +342,11 @@ describe('Transport', () => {
     // connection error nor a kept-alive connection lost.
     const refusal = '<Error><Code>InvalidAccessKeyId</Code><Message>no such key</Message></Error>';
     let refused = 0;
-    let rawConnections = 0;
-    const raw = net.createServer((socket) => {
-      rawConnections += 1;
-      socket.on('error', () => undefined);
-      socket.on('data', (data) => {
-        const text = data.toString('latin1');
-        if (text.startsWith('GET /whole')) {
-          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
-        } else if (text.startsWith('PUT ')) {
-          refused += 1;
-          // The rest of the body is read and dropped, as a server lets the client read its answer.
-          socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: ${refusal.length}\r\nconnection: close\r\n\r\n${refusal}`);
-        }
-      });
+    const { server: raw, connections } = wholeOrElse((socket, text) => {
+      if (!text.startsWith('PUT ')) return;
+      refused += 1;
+      // The rest of the body is read and dropped, as a server lets the client read its answer.
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: ${refusal.length}\r\nconnection: close\r\n\r\n${refusal}`);
     });
     const rawOrigin = await listening(raw);
     // Far more than the connection's buffers hold: the client is still writing when the answer comes.
@@ -355,14 +354,14 @@ describe('Transport', () => {
     const fresh = pool();
     const onNew = await fresh.requestWhole(at(rawOrigin, 'PUT', '/new', body), 1024);
     expect([onNew.status, onNew.body.toString()]).toEqual([403, refusal]);
-    expect([refused, rawConnections]).toEqual([1, 1]);
+    expect([refused, connections()]).toEqual([1, 1]);
     fresh.close();
     // One connection at a time, so that the request after an answer goes out on the kept-alive connection.
     const kept = pool({ connections: 1 });
     expect((await kept.requestWhole(at(rawOrigin, 'GET', '/whole'), 1024)).body.toString()).toBe('ok');
     const onKept = await kept.requestWhole(at(rawOrigin, 'PUT', '/kept', body), 1024);
     expect([onKept.status, onKept.body.toString()]).toEqual([403, refusal]);
-    expect([refused, rawConnections]).toEqual([2, 2]);
+    expect([refused, connections()]).toEqual([2, 2]);
     kept.close();
     await new Promise((resolve) => raw.close(resolve));
   });
