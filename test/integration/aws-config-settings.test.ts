@@ -111,7 +111,7 @@ describe('user metadata: ASCII only, checked before any request (as boto3 checks
 
 describe('messages name what actually failed', () => {
   it('--endpoint on the command line beats the environment in what is tried and named', async () => {
-    const [fromEnvironment, fromFlag] = [await closedPortEndpoint(), await closedPortEndpoint()];
+    const [fromEnvironment, fromFlag] = [await closedPortEndpoint('127.0.0.2'), await closedPortEndpoint('127.0.0.3')];
     const env = userEnv({ AWS_ENDPOINT_URL: fromEnvironment });
     const commands: Record<string, string[]> = {
       put: ['put', small, 's3://lake/flag/small.txt'],

@@ -50,7 +50,7 @@ afterAll(async () => {
 async function openCoreRuntime(): Promise<Runtime> {
   const s3 = inject('s3');
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
-  return openRuntime({ endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true }, { signal: new AbortController().signal, stopping: new AbortController().signal });
+  return openRuntime({ endpoint: s3.endpoint, region: s3.region, progress: false, quiet: true }, { signal: new AbortController().signal, stopping: new AbortController().signal, beforeNotice: () => undefined });
 }
 
 /** A date's partition in the default layout, by UTC as the CLI dates a key. */

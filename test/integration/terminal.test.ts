@@ -178,19 +178,21 @@ describe('progress on a terminal', () => {
   it('Ctrl-C clears the bar and prints its message on a line of its own', async () => {
     const file = join(work.path, 'stalled.bin');
     writeRandomFile(file, 6 * 1024 * 1024);
-    // The parts never get an answer in time: the run is still going when Ctrl-C comes.
-    proxy.setRules([{ method: 'PUT', fault: { kind: 'delay', ms: 20_000 } }]);
+    // The parts are held at the proxy until the test ends: the run is still going when Ctrl-C comes.
+    proxy.setRules([{ method: 'PUT', fault: { kind: 'hold', gate: 'parts' } }]);
     openTerminal();
-    await waitFor(() => screen().some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
+    await waitForScreen((rows) => rows.some((row) => row.startsWith('PROMPT$')), 'the shell prompt');
     type(`node ${BIN} put ${file} s3://${bucket}/stalled.bin --part-size 5MiB; echo "EXIT=$?"`);
-    await waitFor(() => screen().some((row) => row.includes('░')), 'the progress bar');
+    await waitForScreen((rows) => rows.some((row) => row.includes('░')), 'the progress bar');
+    expect(proxy.held('parts')).toBeGreaterThan(0);
     tmux('send-keys', '-t', 'main', 'C-c');
-    await waitFor(() => screen().some((row) => row.includes('SIGINT received')), 'the interrupt message');
+    await waitForScreen((rows) => rows.some((row) => row.includes('SIGINT received')), 'the interrupt message');
     const message = screen().find((row) => row.includes('SIGINT received'))!;
     expect(message).toMatch(/^datalake: SIGINT received: finishing the requests in flight/);
     expect(screen().join('\n')).not.toMatch(/[█░]/);
+    // A second Ctrl-C stops at once, without waiting for the held parts.
     tmux('send-keys', '-t', 'main', 'C-c');
-    await waitFor(() => screen().some((row) => row.startsWith('EXIT=')), 'the command to end');
+    await waitForScreen((rows) => rows.some((row) => row.startsWith('EXIT=')), 'the command to end');
     expect(screen().find((row) => row.startsWith('EXIT='))).toBe('EXIT=130');
     proxy.setRules([]);
   });

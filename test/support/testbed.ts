@@ -149,9 +149,15 @@ export async function startSilentListener(): Promise<SilentListener> {
   };
 }
 
-/** A port nothing listens on: a connection there is refused at once. */
-export async function closedPortEndpoint(): Promise<string> {
-  return `http://127.0.0.1:${await freePort()}`;
+/**
+ * A port nothing listens on: a connection there is refused at once. Port 9 (discard), which no test
+ * server is ever given (they listen on port 0, so the kernel picks from its ephemeral range) — a port
+ * found free and let go could be taken by another test's server before the connection is tried.
+ * Distinct loopback addresses (127.0.0.2, …) give distinct closed endpoints.
+ */
+export async function closedPortEndpoint(loopbackAddress = '127.0.0.1'): Promise<string> {
+  if (!/^127\.\d+\.\d+\.\d+$/.test(loopbackAddress)) throw new Error(`not a loopback address: ${loopbackAddress}`);
+  return `http://${loopbackAddress}:9`;
 }
 
 export interface CredentialProcess {
