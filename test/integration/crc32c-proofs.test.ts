@@ -177,7 +177,7 @@ describe('bytes that disagree with the CRC32C', () => {
 
   it('verify --local against a file one byte different: content differs, by CRC32C', async () => {
     const changed = Buffer.from(big);
-    changed[12 * MiB] ^= 0x01;
+    changed[12 * MiB]! ^= 0x01;
     writeFileSync(join(work.path, 'changed.bin'), changed);
     const result = await cli(['verify', `s3://${bucket}/c/full.bin`, '--local', join(work.path, 'changed.bin')]);
     expect(result.code).toBe(1);
@@ -195,7 +195,7 @@ describe('sync decides by the CRC32C too', () => {
     mkdirSync(tree, { recursive: true });
     writeFileSync(join(tree, 'single.bin'), single);
     const changed = Buffer.from(big);
-    changed[3] ^= 0x80;
+    changed[3]! ^= 0x80;
     writeFileSync(join(tree, 'full.bin'), changed);
     const other = s3Env({ DATALAKE_STATE_DIR: join(work.path, 'other-state'), DATALAKE_CACHE_DIR: join(work.path, 'other-cache'), DATALAKE_PART_SIZE: '5MiB' });
     const plan = await cli(['sync', tree, `s3://${bucket}/c/`, '--dry-run'], other);

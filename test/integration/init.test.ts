@@ -111,7 +111,7 @@ describe('init read back from a second S3 implementation (moto)', () => {
     expect((await moto.send(new GetBucketVersioningCommand({ Bucket: bucket }))).Status).toBe('Enabled');
 
     const lifecycle = await moto.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
-    const rules = Object.fromEntries((lifecycle.Rules ?? []).map((rule) => [rule.ID, rule]));
+    const rules = Object.fromEntries((lifecycle.Rules ?? []).map((rule) => [rule.ID ?? '', rule] as const));
     expect(Object.keys(rules).sort()).toEqual(['datalake-analytics', 'datalake-processed', 'datalake-raw', 'team-logs-expiry']);
     expect(rules['team-logs-expiry']?.Expiration?.Days).toBe(14);
     expect(rules['datalake-raw']?.Filter?.Prefix).toBe('raw/');

@@ -40,7 +40,7 @@ describe('npm pack, then npm install -g of the tarball', () => {
     expect(manifest.scripts.prepack).toMatch(/npm run build/);
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work.path], { cwd: REPO });
     expect(packed.status).toBe(0);
-    const [{ filename, files }] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: Array<{ path: string }> }];
     const paths = files.map((file) => file.path);
     expect(paths).toContain('bin/datalake');
     expect(paths).toContain('dist/bundle/main.js');

@@ -41,7 +41,7 @@ ${code}
 `);
 }
 
-function oneLine(result: { code: number; stderr: string }, code: number): string {
+function oneLine(result: { code: number | null; stderr: string }, code: number): string {
   expect(result.code, result.stderr).toBe(code);
   const lines = result.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);

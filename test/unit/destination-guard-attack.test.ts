@@ -216,7 +216,7 @@ describe('DestinationGuard messages', () => {
     try {
       // A first file holds the folder open; the second name is reached through it.
       await guard.within(join(root, 'sub', 'first'), async (reachable) => (await open(reachable, 'w')).close());
-      const second = await guard.within(join(root, 'sub', 'second'), (reachable) => open(join(reachable, 'no-such-folder', 'f'), 'r')).catch((caught: unknown) => caught as NodeJS.ErrnoException);
+      const second = await guard.within(join(root, 'sub', 'second'), (reachable) => open(join(reachable, 'no-such-folder', 'f'), 'r').then(() => new Error('opened') as NodeJS.ErrnoException)).catch((caught: unknown) => caught as NodeJS.ErrnoException);
       expect(second.code).toBe('ENOENT');
       expect(second.message).not.toContain('/proc/self/fd');
       expect(second.message).toContain(join(root, 'sub', 'second', 'no-such-folder', 'f'));

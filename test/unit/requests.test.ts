@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { SourceData } from '@smithy/types';
 import { S3Requests, metadataFromHeaders } from '../../src/core/s3/requests.js';
 import { canonicalQuery, encodeKey, pathStyleEndpoint } from '../../src/core/s3/addressing.js';
 import { environmentCredentials } from '../../src/core/s3/request-signer.js';
@@ -272,14 +273,19 @@ async function sdkAuthorization(sent: Captured, region: string, signedNames: str
 
 /** SHA-256 in the shape the SDK signer takes. */
 class Sha256 {
-  private readonly hash;
-  constructor(secret?: string | Uint8Array) {
-    this.hash = secret ? createHmac('sha256', secret) : createHash('sha256');
+  private hash;
+  private readonly secret: string | Uint8Array | undefined;
+  constructor(secret?: SourceData) {
+    this.secret = secret === undefined || typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret);
+    this.hash = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
   }
   update(data: string | Uint8Array): void {
     this.hash.update(data);
   }
   async digest(): Promise<Uint8Array> {
     return this.hash.digest();
+  }
+  reset(): void {
+    this.hash = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
   }
 }

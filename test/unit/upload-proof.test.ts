@@ -7,6 +7,7 @@ const head = (fields: Partial<ObjectHead>): ObjectHead => ({
   ref: { bucket: 'b', key: 'k' },
   size: 10,
   etag: md5,
+  crc32: undefined,
   lastModified: undefined,
   metadata: {},
   contentType: undefined,
