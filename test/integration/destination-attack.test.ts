@@ -25,6 +25,10 @@ let bucket: string;
 let proxy: FaultProxy;
 let proxied: NodeJS.ProcessEnv;
 const MiB = 1024 * 1024;
+/** Folders of the "many folders" test: well above the bound, so that folders kept open past their use would show. */
+const MANY_FOLDERS = 64;
+/** 16 folders held + 8 in use past them (--concurrency 8) + per download 2 files (its temporary file, a record or lock being written). */
+const DESCRIPTOR_BOUND = 16 + 8 + 8 * 2;
 
 beforeAll(async () => {
   let endpoint: string;
@@ -40,9 +44,9 @@ beforeAll(async () => {
   await put('m/sub/new/f.txt', 'object in a new subfolder');
   // An object of three 5 MiB ranges.
   await put('r/sub/big.bin', Buffer.alloc(15 * MiB, 9));
-  // 40 folders of 3 files, for the folders held open (16) to be let go of while files are made.
+  // Folders of 3 files, more than the folders held open (16) and the bound below, for folders to be let go of while files are made.
   await Promise.all(
-    Array.from({ length: 40 }, (_, folder) => Array.from({ length: 3 }, (_, file) => put(`many/d${String(folder).padStart(2, '0')}/f${file}.txt`, `folder ${folder} file ${file}`))).flat(),
+    Array.from({ length: MANY_FOLDERS }, (_, folder) => Array.from({ length: 3 }, (_, file) => put(`many/d${String(folder).padStart(2, '0')}/f${file}.txt`, `folder ${folder} file ${file}`))).flat(),
   );
   for (const name of ['a01', 'a02', 'a03']) await put(`x/sub/${name}.txt`, `object ${name}`);
 });
@@ -153,7 +157,7 @@ describe('get -r: folders replaced, and many folders held open', () => {
     expect(readdirSync(join(destination, 'sub')).sort()).toEqual(['a02.txt', 'a03.txt']);
   });
 
-  it('40 folders at --concurrency 8: every file in its folder, and never more than 32 descriptors under the destination at once (16 folders held, 8 in use past them, the files being made)', async () => {
+  it(`${MANY_FOLDERS} folders at --concurrency 8: every file in its folder, and never more than ${DESCRIPTOR_BOUND} descriptors under the destination at once (16 folders held, 8 in use past them, and per download its temporary file and a record or lock being written)`, async () => {
     const destination = join(work.path, 'many');
     proxy.setRules([]);
     const run = startCli(['get', '-r', `s3://${bucket}/many/`, destination, '--concurrency', '8'], proxied);
@@ -185,8 +189,8 @@ describe('get -r: folders replaced, and many folders held open', () => {
     expect(await run.done).toBe(0);
     console.log(`many folders: ${samples} samples of /proc/${pid}/fd, at most ${most} descriptors under the destination at once`);
     expect(samples).toBeGreaterThan(5);
-    expect(most).toBeLessThanOrEqual(16 + 8 + 8);
-    for (let folder = 0; folder < 40; folder += 1) {
+    expect(most).toBeLessThanOrEqual(DESCRIPTOR_BOUND);
+    for (let folder = 0; folder < MANY_FOLDERS; folder += 1) {
       const name = `d${String(folder).padStart(2, '0')}`;
       expect(readdirSync(join(destination, name)).sort(), name).toEqual(['f0.txt', 'f1.txt', 'f2.txt']);
     }

@@ -13,9 +13,27 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { crc32Base64, lastJson, runCli, s3Env, tempDirectory, writeRandomFile } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
-import { runPython } from '../support/python.js';
+import { runPython, runPythonAsync } from '../support/python.js';
 
 const MiB = 1024 ** 2;
+/**
+ * MinIO's code for a part whose bytes were damaged on the way: it checks the part's Content-MD5 before
+ * its CRC32 (a part whose CRC32 alone is wrong is XAmzContentChecksumMismatch; the proxy cannot make
+ * one, the header being signed).
+ */
+const REFUSED_PART_CODE = 'BadDigest';
+/**
+ * What each object another client uploaded carries (its checksum type, if any) and what its download
+ * was proven by: boto3 and the AWS CLI send a CRC32 by default (when_supported), FULL_OBJECT on a
+ * single PUT and COMPOSITE on a multipart upload (checked part by part); without it, the ETag.
+ */
+const BOTO3_PROOFS = {
+  'with/big.bin': { stored: 'COMPOSITE', verifiedBy: 'crc32-composite' },
+  'with/small.bin': { stored: 'FULL_OBJECT', verifiedBy: 'crc32' },
+  'without/big.bin': { stored: undefined, verifiedBy: 'multipart-etag' },
+  'without/small.bin': { stored: undefined, verifiedBy: 'etag' },
+};
+const AWS_CLI_PROOFS = BOTO3_PROOFS;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
 const work = tempDirectory('crc32');
 let client: S3Client;
@@ -52,19 +70,22 @@ function noLeftovers(directory: string): void {
   expect(existsSync(directory) ? readdirSync(directory) : []).toEqual([]);
 }
 
-/** Runs a snippet with boto3 from the test tools' environment, pointed at the test server. */
-function boto3(code: string): string {
+/** A boto3 snippet with `client(**config)` pointed at `endpoint` (the test server unless told). */
+function boto3Program(code: string, endpoint = inject('s3').endpoint): string {
   const s3 = inject('s3');
-  return runPython(
-    `
+  return `
 import boto3, botocore.config, json, sys
 def client(**config):
-    return boto3.client('s3', endpoint_url=${JSON.stringify(s3.endpoint)}, aws_access_key_id=${JSON.stringify(s3.accessKeyId)},
+    return boto3.client('s3', endpoint_url=${JSON.stringify(endpoint)}, aws_access_key_id=${JSON.stringify(s3.accessKeyId)},
         aws_secret_access_key=${JSON.stringify(s3.secretAccessKey)}, region_name=${JSON.stringify(s3.region)},
         config=botocore.config.Config(s3={'addressing_style': 'path'}, **config))
 bucket = ${JSON.stringify(bucket)}
-${code}`,
-  );
+${code}`;
+}
+
+/** Runs a snippet with boto3 from the test tools' environment, pointed at the test server. */
+function boto3(code: string): string {
+  return runPython(boto3Program(code));
 }
 
 describe('every object datalake writes carries a full-object CRC32', () => {
@@ -96,11 +117,15 @@ describe('every object datalake writes carries a full-object CRC32', () => {
 
   it('a part with a flipped byte is refused by the server and sent again; the object is whole', async () => {
     proxy.setRules([{ method: 'PUT', match: /partNumber=2&/, times: 1, fault: { kind: 'flip-request-byte', offset: 4321 } }]);
-    const result = await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/flipped/big.bin`], proxied);
+    const logFile = join(work.path, 'flipped.log');
+    const result = await cli(['put', join(work.path, 'big.bin'), `s3://${bucket}/flipped/big.bin`, '--log-level', 'warn', '--log-file', logFile], proxied);
     expect(proxy.faults('flip-request-byte')).toBe(1);
     expect(result.code).toBe(0);
     const refused = proxy.log.filter((entry) => entry.method === 'PUT' && /partNumber=2&/.test(entry.url));
     expect(refused.length).toBe(2);
+    // The server refused the damaged part, by the code of the checksum it checked first, and it was sent again.
+    const retried = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; code?: string }).filter((entry) => entry.msg === 'retrying');
+    expect(retried.map((entry) => entry.code)).toEqual([REFUSED_PART_CODE]);
     expect(await stored('flipped/big.bin')).toMatchObject({ crc32: crc32Base64(big), type: 'FULL_OBJECT' });
   });
 });
@@ -203,6 +228,32 @@ print(json.dumps(found))
     expect(found['up/big.bin']).toEqual({ crc32: crc32Base64(big), type: 'FULL_OBJECT', validated: crc32Base64(big), size: big.length });
   });
 
+  it("boto3's validation is real: the same GETs with one byte of the body flipped on the way fail in boto3", async () => {
+    proxy.setRules([{ method: 'GET', match: /\/up\/(small|big)\.bin/, fault: { kind: 'flip-response-byte', offset: 100_000 } }]);
+    try {
+      const output = await runPythonAsync(
+        boto3Program(
+          `
+s3 = client(response_checksum_validation='when_supported')
+outcome = {}
+for key in ['up/small.bin', 'up/big.bin']:
+    try:
+        s3.get_object(Bucket=bucket, Key=key, ChecksumMode='ENABLED')['Body'].read()
+        outcome[key] = 'read'
+    except Exception as error:
+        outcome[key] = type(error).__name__
+print(json.dumps(outcome))
+`,
+          proxied.AWS_ENDPOINT_URL,
+        ),
+      );
+      expect(proxy.faults('flip-response-byte')).toBe(2);
+      expect(JSON.parse(output)).toEqual({ 'up/small.bin': 'FlexibleChecksumError', 'up/big.bin': 'FlexibleChecksumError' });
+    } finally {
+      proxy.setRules([]);
+    }
+  });
+
   it('objects boto3 uploaded, with and without its own checksums, single and multipart, download verified', async () => {
     writeFileSync(join(work.path, 'boto-small.bin'), small);
     boto3(`
@@ -212,6 +263,7 @@ for name, s3 in [('with', client(request_checksum_calculation='when_supported'))
     s3.upload_file(${JSON.stringify(join(work.path, 'big.bin'))}, bucket, f'boto3/{name}/big.bin', Config=config)
     s3.upload_file(${JSON.stringify(join(work.path, 'boto-small.bin'))}, bucket, f'boto3/{name}/small.bin', Config=config)
 `);
+    const proofs: Record<string, { stored: string | undefined; verifiedBy: string | undefined }> = {};
     for (const name of ['with', 'without']) {
       for (const [file, data] of [
         ['big.bin', big],
@@ -220,10 +272,12 @@ for name, s3 in [('with', client(request_checksum_calculation='when_supported'))
         const target = join(work.path, 'boto3-down', name, file);
         const result = await cli(['get', `s3://${bucket}/boto3/${name}/${file}`, target]);
         expect(result.code, result.stderr).toBe(0);
-        expect(lastJson<Objects>(result).objects[0]!.verifiedBy).not.toBe('unverifiable');
         expect(md5(readFileSync(target))).toBe(md5(data));
+        proofs[`${name}/${file}`] = { stored: (await stored(`boto3/${name}/${file}`)).type, verifiedBy: lastJson<Objects>(result).objects[0]!.verifiedBy };
       }
     }
+    // Each object is proven by the strongest proof it carries: boto3's own CRC32 where it sent one, else its ETag.
+    expect(proofs).toEqual(BOTO3_PROOFS);
     expect(await stored('boto3/without/big.bin')).toMatchObject({ crc32: undefined });
   });
 
@@ -231,11 +285,13 @@ for name, s3 in [('with', client(request_checksum_calculation='when_supported'))
     const config = join(work.path, 'aws-config');
     writeFileSync(config, '[default]\ns3 =\n  multipart_threshold = 5MB\n  multipart_chunksize = 5MB\n');
     const s3 = inject('s3');
+    const proofs: Record<string, { stored: string | undefined; verifiedBy: string | undefined }> = {};
     for (const [name, calculation] of [
       ['with', 'when_supported'],
       ['without', 'when_required'],
     ] as const) {
       for (const file of ['big.bin', 'small.bin']) {
+        // The AWS CLI on PATH (the test tools' Python environment has it, with botocore's checksum settings).
         const upload = spawnSync('aws', ['s3', 'cp', join(work.path, file), `s3://${bucket}/aws/${name}/${file}`, '--endpoint-url', s3.endpoint!, '--only-show-errors'], {
           env: { ...env, AWS_CONFIG_FILE: config, AWS_REQUEST_CHECKSUM_CALCULATION: calculation, AWS_SHARED_CREDENTIALS_FILE: join(work.path, 'none') },
           encoding: 'utf8',
@@ -244,10 +300,11 @@ for name, s3 in [('with', client(request_checksum_calculation='when_supported'))
         const target = join(work.path, 'aws-down', name, file);
         const result = await cli(['get', `s3://${bucket}/aws/${name}/${file}`, target]);
         expect(result.code, result.stderr).toBe(0);
-        expect(lastJson<Objects>(result).objects[0]!.verifiedBy).not.toBe('unverifiable');
         expect(md5(readFileSync(target))).toBe(md5(file === 'big.bin' ? big : small));
+        proofs[`${name}/${file}`] = { stored: (await stored(`aws/${name}/${file}`)).type, verifiedBy: lastJson<Objects>(result).objects[0]!.verifiedBy };
       }
     }
+    expect(proofs).toEqual(AWS_CLI_PROOFS);
   });
 });
 
