@@ -108,12 +108,22 @@ describe('behind a forward proxy', () => {
     expect(Object.entries(seen).filter(([, count]) => count === 0).map(([name]) => name)).toEqual([]);
   });
 
-  it('HTTPS_PROXY carries them to a TLS endpoint with CONNECT', async () => {
+  it('HTTPS_PROXY carries put, get, ls, presign, sync and init to a TLS endpoint with CONNECT', async () => {
     const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: secure.endpoint, AWS_CA_BUNDLE: certificates.caFile, HTTPS_PROXY: proxy.url });
     proxy.clear();
     const result = await roundTrip(secure.endpoint, secureBucket, env);
     expect(result.outcome).toEqual(allSucceeded);
     expect(proxy.requests().filter((line) => line === `CONNECT ${hostOf(secure.endpoint)}`).length).toBeGreaterThanOrEqual(4);
+    const connects: Record<string, { code: number | null; connects: number }> = {};
+    for (const [name, args] of [
+      ['sync', ['sync', join(work.path, 'tree'), `s3://${secureBucket}/${unique('synced')}/`]],
+      ['init', ['init', unique('proxied-init')]],
+    ] as const) {
+      proxy.clear();
+      const ran = await run([...args], env);
+      connects[name] = { code: ran.code, connects: proxy.requests().filter((line) => line === `CONNECT ${hostOf(secure.endpoint)}`).length };
+    }
+    expect(Object.values(connects).every((seen) => seen.code === 0 && seen.connects >= 1), JSON.stringify(connects)).toBe(true);
   });
 
   it('NO_PROXY sends them around the proxy', async () => {
@@ -178,11 +188,29 @@ describe('TLS with a private CA', () => {
 });
 
 describe('a clock an hour off (libfaketime; MinIO keeps the real time)', () => {
-  it.each(['-1h', '+1h'])('faketime %s: put, get, ls, presign and sync succeed, and the presigned URL works on the real clock', async (offset) => {
+  it.each(['-1h', '+1h'])('faketime %s: every command succeeds (init, put, get, ls, presign, sync, stat, cat, verify, cp, mv, rm, uploads ls), and the presigned URL works on the real clock', async (offset) => {
     const env = userEnv({ AWS_REGION: REGION, AWS_ENDPOINT_URL: plain.endpoint });
     const result = await roundTrip(plain.endpoint, plainBucket, env, { faketime: offset });
-    const sync = await run(['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('skewed')}/`], env, { faketime: offset });
-    expect({ ...result.outcome, sync: { code: sync.code, error: sync.stderr.trim() } }).toEqual({ ...allSucceeded, sync: { code: 0, error: '' } });
+    const object = `s3://${plainBucket}/${result.key}`;
+    const copied = `s3://${plainBucket}/${unique('copied')}/small.txt`;
+    const moved = `s3://${plainBucket}/${unique('moved')}/small.txt`;
+    const others: Record<string, string[]> = {
+      init: ['init', unique('skewed-init')],
+      sync: ['sync', join(work.path, 'tree'), `s3://${plainBucket}/${unique('skewed')}/`],
+      stat: ['stat', object],
+      cat: ['cat', object],
+      verify: ['verify', object],
+      cp: ['cp', object, copied],
+      mv: ['mv', copied, moved],
+      rm: ['rm', moved],
+      'uploads ls': ['uploads', 'ls', `s3://${plainBucket}/`],
+    };
+    const outcome: Record<string, { code: number | null; error: string }> = {};
+    for (const [name, args] of Object.entries(others)) {
+      const ran = await run(args, env, { faketime: offset });
+      outcome[name] = { code: ran.code, error: ran.code === 0 ? '' : ran.stderr.trim() };
+    }
+    expect({ ...result.outcome, ...outcome }).toEqual({ ...allSucceeded, ...Object.fromEntries(Object.keys(others).map((name) => [name, { code: 0, error: '' }])) });
     // presign checked the object first: it learnt the server's time, and dated the URL by it.
     const fetched = await fetch(result.presignedUrl);
     expect({ status: fetched.status, body: await fetched.text() }).toEqual({ status: 200, body: 'hello lake\n' });
