@@ -38,6 +38,9 @@ function categoryOf(symbol: string, dso: string): string {
     if (/^(Builtin|BytecodeHandler|Handler|Stub|RegExp|InlineCache|KeyedLoadIC|LoadIC|StoreIC|KeyedStoreIC)/.test(symbol)) return 'V8 builtins and inline caches';
     return 'generated code (unnamed)';
   }
+  // V8's builtins are compiled into the node binary (Builtins_…): the interpreter's bytecode handlers apart.
+  if (/^Builtins_.*BytecodeHandler|^Builtins_.*Handler$/.test(symbol)) return 'V8 interpreter (bytecode handlers)';
+  if (/^Builtins_/.test(symbol)) return 'V8 builtins and inline caches';
   if (/Heap|Scavenge|MarkCompact|Sweeper|Marking|Evacuat|GCTracer|Concurrent(Marking|Sweep)|MinorMC|Mark.*Visitor|cppgc/.test(symbol)) return 'garbage collection';
   if (/Parser|Scanner|Compiler|Compile|BytecodeGenerator|Preparse|Maglev|Turbofan|compiler::|Sparkplug|baseline::|AstNode|Zone::/.test(symbol)) return 'V8 parser and compilers';
   // Go: its runtime (scheduler, allocator, collector) apart from the program's own code.
