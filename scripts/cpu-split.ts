@@ -41,13 +41,14 @@ function categoryOf(symbol: string, dso: string): string {
   // V8's builtins are compiled into the node binary (Builtins_…): the interpreter's bytecode handlers apart.
   if (/^Builtins_.*BytecodeHandler|^Builtins_.*Handler$/.test(symbol)) return 'V8 interpreter (bytecode handlers)';
   if (/^Builtins_/.test(symbol)) return 'V8 builtins and inline caches';
-  if (/Heap|Scavenge|MarkCompact|Sweeper|Marking|Evacuat|GCTracer|Concurrent(Marking|Sweep)|MinorMC|Mark.*Visitor|cppgc/.test(symbol)) return 'garbage collection';
+  // The collector only: not the allocation functions that also live in Heap.
+  if (/Heap::(CollectGarbage|PerformGarbageCollection|Scavenge|MarkCompact|FinalizeIncrementalMarking)|Scavenger|MarkCompact|Sweeper|Marking|Evacuat|GCTracer|Concurrent(Marking|Sweep)|MinorMC|Mark.*Visitor|cppgc/.test(symbol)) return 'garbage collection';
   if (/Parser|Scanner|Compiler|Compile|BytecodeGenerator|Preparse|Maglev|Turbofan|compiler::|Sparkplug|baseline::|AstNode|Zone::/.test(symbol)) return 'V8 parser and compilers';
   // Go: its runtime (scheduler, allocator, collector) apart from the program's own code.
   if (/^runtime\./.test(symbol)) return 'Go runtime';
   if (/^(main|github\.com|net|crypto|io|bufio|os|syscall|internal|sync|encoding|strings|bytes|reflect|fmt|time|context)[./]/.test(symbol)) return 'Go code';
-  if (dso.includes('node')) return 'V8 and Node runtime (C++)';
   if (dso.endsWith('.node')) return 'native addons';
+  if (dso.includes('node')) return 'V8 and Node runtime (C++)';
   return `other (${dso})`;
 }
 

@@ -2,7 +2,8 @@
  * Python tools the tests use as independent peers: delta-rs (`deltalake`) to read a synced Delta
  * table back from the bucket, and moto's S3 server as another S3 implementation — at the pinned
  * version, and at 5.2.1, whose answers differ (its CompleteMultipartUpload answer has another root
- * element). Each set is installed, pinned, into a virtual environment of its own in the user's cache, once.
+ * element); and the AWS CLI v1, whose uploads must download verified. Each set is installed, pinned,
+ * into a virtual environment of its own in the user's cache, once.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,6 +14,16 @@ import { cacheDirectory } from './minio.js';
 export const PYTHON_REQUIREMENTS = ['deltalake==1.6.6', 'moto[server]==5.2.5'];
 /** The older moto the suite also runs against; alone in its environment. */
 export const OLDER_MOTO_REQUIREMENTS = ['moto[server]==5.2.1'];
+/**
+ * The AWS CLI whose uploads the suite downloads (with and without its default CRC32 checksums): v1,
+ * pinned, alone in its environment (Debian's v2.9 predates the default checksums).
+ */
+export const AWS_CLI_REQUIREMENTS = ['awscli==1.45.11'];
+
+/** The pinned AWS CLI's `aws` (installed by the pretest step). */
+export function pinnedAwsCli(): string {
+  return join(pythonToolsDirectory(AWS_CLI_REQUIREMENTS), 'bin', 'aws');
+}
 
 export function pythonToolsDirectory(requirements: string[] = PYTHON_REQUIREMENTS): string {
   const tag = createHash('sha256').update(requirements.join('\n')).digest('hex').slice(0, 12);
@@ -23,9 +34,10 @@ export function pythonToolsInterpreter(requirements: string[] = PYTHON_REQUIREME
   return join(pythonToolsDirectory(requirements), 'bin', 'python');
 }
 
-/** Installs both environments (each skipped when already there). */
+/** Installs the three environments (each skipped when already there). */
 export function installPythonTools(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): string {
   installEnvironment(OLDER_MOTO_REQUIREMENTS, log);
+  installEnvironment(AWS_CLI_REQUIREMENTS, log);
   return installEnvironment(PYTHON_REQUIREMENTS, log);
 }
 

@@ -14,6 +14,7 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { crc32Base64, lastJson, runCli, s3Env, tempDirectory, writeRandomFile } from '../support/harness.js';
 import { closeProxiedBucket, openProxiedBucket } from '../support/proxied-bucket.js';
 import { runPython, runPythonAsync } from '../support/python.js';
+import { pinnedAwsCli } from '../../scripts/lib/python-tools.js';
 
 const MiB = 1024 ** 2;
 /**
@@ -291,8 +292,8 @@ for name, s3 in [('with', client(request_checksum_calculation='when_supported'))
       ['without', 'when_required'],
     ] as const) {
       for (const file of ['big.bin', 'small.bin']) {
-        // The AWS CLI on PATH (the test tools' Python environment has it, with botocore's checksum settings).
-        const upload = spawnSync('aws', ['s3', 'cp', join(work.path, file), `s3://${bucket}/aws/${name}/${file}`, '--endpoint-url', s3.endpoint!, '--only-show-errors'], {
+        // The pinned AWS CLI v1 (installed by the pretest step), which honours botocore's checksum settings.
+        const upload = spawnSync(pinnedAwsCli(), ['s3', 'cp', join(work.path, file), `s3://${bucket}/aws/${name}/${file}`, '--endpoint-url', s3.endpoint!, '--only-show-errors'], {
           env: { ...env, AWS_CONFIG_FILE: config, AWS_REQUEST_CHECKSUM_CALCULATION: calculation, AWS_SHARED_CREDENTIALS_FILE: join(work.path, 'none') },
           encoding: 'utf8',
         });
