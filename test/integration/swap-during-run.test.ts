@@ -75,12 +75,16 @@ describe('a destination folder swapped for a link mid-run', () => {
     const destination = join(work.path, label);
     const movedTo = join(work.path, `${label}-away`);
     mkdirSync(join(destination, 'sub'), { recursive: true });
-    proxy.setRules([{ method: 'GET', match: /t\/sub\/a02\.txt/, fault: { kind: 'hold', gate: label } }]);
+    // Every download but a01's is held; with more requests allowed than downloads held, a01's
+    // download finishes even if its GET has to be sent again after the others were parked.
+    proxy.setRules([{ method: 'GET', match: /t\/sub\/a0[234]\.txt/, fault: { kind: 'hold', gate: label } }]);
     const args = command === 'sync' ? ['sync', `s3://${bucket}/t/`, destination] : ['get', '-r', `s3://${bucket}/t/`, destination];
-    const run = startCli([...args, '--concurrency', '1'], proxied);
-    await waitFor(() => proxy.held(label) > 0, 'the download of a02 to be held');
+    const run = startCli([...args, '--concurrency', '4'], proxied);
+    await waitFor(() => proxy.held(label) > 0, 'a download after a01 to be held');
     // a01 is in place (its folder was opened for it); then the real folder itself leaves the destination.
-    await waitFor(() => readdirSync(join(destination, 'sub')).join() === 'a01.txt', 'a01 to be in place');
+    await waitFor(() => readdirSync(join(destination, 'sub')).join() === 'a01.txt', 'a01 to be in place').catch((error: Error) => {
+      throw new Error(`${error.message}: the folder holds [${readdirSync(join(destination, 'sub')).join(', ')}]; the proxy saw ${proxy.log.map((entry) => `${entry.method} ${entry.url}`).join(', ')}`);
+    });
     renameSync(join(destination, 'sub'), movedTo);
     const made: string[] = [];
     const watcher = watch(movedTo, (_event, name) => made.push(String(name)));
