@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { holdsExpected, writeAnswerOf } from '../../src/core/integrity/upload-proof.js';
+import { holdsExpected, writeAnswerOf } from '../../src/core/transfer/upload-proof.js';
 import type { ObjectHead } from '../../src/core/s3/objects.js';
 
 const md5 = '0123456789abcdef0123456789abcdef';

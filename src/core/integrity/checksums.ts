@@ -2,10 +2,10 @@
  * integrity/: how content is proven. This file: MD5 and ETag arithmetic, files read for hashing, and
  * the hashes of each part of a file or stream (PartHasher, the one place part MD5s are computed);
  * CRC32 arithmetic is crc32.ts and CRC32C crc32c.ts, re-exported here. The proof an object offers
- * (content-proof.ts), hashing off the main thread (hash-worker.ts, background-hasher.ts), a multipart
- * object's part sizes (part-layout.ts) and the proof of what an upload wrote (upload-proof.ts).
- * Imports config/, errors.ts and s3/ (the last two files ask the server; hashing takes its slots from
- * s3/limiter.ts).
+ * (content-proof.ts), hashing off the main thread (hash-worker.ts, background-hasher.ts). Nothing
+ * here asks the server (a multipart object's part sizes and the proof of what an upload wrote, which
+ * do, are transfer/part-layout.ts and transfer/upload-proof.ts). Imports config/ and errors.ts, and
+ * from s3/ only limiter.ts, the one home of concurrency, whose slots bound the files hashed at once.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';

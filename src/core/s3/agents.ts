@@ -23,8 +23,8 @@ export interface AgentSettings {
  */
 export async function loadDispatchers(settings: AgentSettings, env: NodeJS.ProcessEnv = process.env): Promise<Dispatchers> {
   // undici through its index, though that also loads fetch, WebSocket and the cache, which datalake
-  // never uses (+0.09 s of CPU at a start): loaded module by module instead, a 2 GiB download ran ~85
-  // full garbage collections instead of 5 and took a third more CPU (measured: README, Performance).
+  // never uses: loaded module by module instead, a large download ran many more full garbage
+  // collections and took more CPU (the measurements: README, Performance).
   const { default: undici } = await import('undici');
   const { Agent, Pool } = undici;
   const httpProxy = env.http_proxy ?? env.HTTP_PROXY;

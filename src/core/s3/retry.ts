@@ -4,6 +4,16 @@ import { DEFAULT_RETRIES } from '../config/config.js';
 /**
  * The one retry policy: every request `datalake` sends goes through `withRetries`. The SDK's own
  * retries are switched off (maxAttempts 1) so that there is exactly one policy to reason about.
+ * What is sent again outside a retry of this policy, each for a reason of its own:
+ * - transport.ts sends a request once more, at once, when the kept-alive connection it went out on
+ *   turns out to have been closed by the server before anything of the answer was read (kept-alive.ts
+ *   tells that case apart): the request never reached the server, so it is not an attempt;
+ * - this file signs a request again after learning the clock's offset from a RequestTimeTooSkewed
+ *   answer (the same attempt, dated right);
+ * - transfer/download-proof.ts (`fetchAgainOnMismatch`) downloads an object once more when its bytes
+ *   do not match its proof: the requests succeeded, the content did not;
+ * - lake/delta/commit.ts retries a commit whose version another writer took, with the next version,
+ *   through a policy of this file's shape that retries nothing else.
  */
 export interface RetryPolicy {
   /** Retries after the first attempt. */

@@ -3,7 +3,7 @@ import { crc32cAvailable, crc32OfFile, crc32ToBase64, crcsOfFile, isPlainMd5Etag
 import { etagReflectsContent } from '../integrity/content-proof.js';
 import type { TransferContext } from '../s3/context.js';
 import { headObject } from '../s3/objects.js';
-import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../integrity/part-layout.js';
+import { evenPartSizesGuess, listedPartSizes, partSizesByHead, type MultipartObject } from '../transfer/part-layout.js';
 import type { CachedHash } from './hash-cache.js';
 import type { LocalFile } from '../transfer/local-tree.js';
 

@@ -11,7 +11,7 @@ import { DatalakeError } from '../errors.js';
 import type { ObjectHead } from '../s3/objects.js';
 import { TransientError } from '../s3/retry.js';
 import { splitIntoParts } from './parts.js';
-import { partSizesOf } from '../integrity/part-layout.js';
+import { partSizesOf } from './part-layout.js';
 import type { PartProof } from './download-proof.js';
 
 /**

@@ -15,7 +15,7 @@ import { GiB } from '../config/units.js';
 import { storageFields, storageHeaders, type PutOptions } from './put-options.js';
 import { abortQuietly, completeMultipartUpload, copyParts, createMultipartUpload, type SentPart } from './multipart-upload.js';
 import { partsOfSizes } from './parts.js';
-import { settleLostAnswer, settleMismatch, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
+import { settleLostAnswer, settleMismatch, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
 
 const MAX_COPY_OBJECT_SIZE = 5 * GiB;
 

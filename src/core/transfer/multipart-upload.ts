@@ -18,7 +18,7 @@ import { backgroundHasher } from '../integrity/background-hasher.js';
 import { headerText } from '../s3/requests.js';
 import { sdk } from '../s3/sdk.js';
 import { CRC32_HEADER, FULL_OBJECT_CRC32, IF_NONE_MATCH } from './put-options.js';
-import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from '../integrity/upload-proof.js';
+import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf, type ExpectedObject, type WriteAnswer } from './upload-proof.js';
 
 /**
  * The CRC32 an answer says the server stored must be the one sent; a server that keeps none says

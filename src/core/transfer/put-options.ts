@@ -5,7 +5,7 @@
  * path (single-put, multipart-upload, multipart-file, upload-stream, metadata-rewrite).
  */
 import { MD5_METADATA_KEY, md5ToMetadata } from '../integrity/checksums.js';
-import type { WriteAnswer } from '../integrity/upload-proof.js';
+import type { WriteAnswer } from './upload-proof.js';
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms';
 

@@ -2,7 +2,7 @@ import { formatS3Url, type ObjectRef } from '../config/address.js';
 import { controlRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { listedNameReader } from '../s3/answers.js';
-import { listObjects } from '../s3/list.js';
+import { compareKeys, listObjects } from '../s3/list.js';
 import { forEachWindowed } from '../s3/limiter.js';
 import { findObject, missingObjectOrBucket } from '../s3/objects.js';
 import { sdk } from '../s3/sdk.js';
@@ -125,7 +125,8 @@ async function* listVersions(ctx: TransferContext, where: ObjectRef): AsyncGener
       return { page: { ...page, NextKeyMarker: name(page.NextKeyMarker) }, entries };
     });
     if (entries.some((entry) => entry.key === '')) throw failure(`the server listed a version without a key under ${formatS3Url(where)}`);
-    entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // In S3's order (UTF-8 bytes), as every listing is; each key's versions keep the order listed.
+    entries.sort((a, b) => compareKeys(a.key, b.key));
     yield* entries;
     if (!page.IsTruncated) return;
     keyMarker = page.NextKeyMarker;

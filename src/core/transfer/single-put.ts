@@ -13,7 +13,7 @@ import { TransientError, errorCodeOf } from '../s3/retry.js';
 import { headerText } from '../s3/requests.js';
 import { openWithoutAtime, type ListedFile } from './listed-file.js';
 import { CRC32_HEADER, IF_NONE_MATCH, storageHeaders, versionOf, type PutOptions, type UploadedObject } from './put-options.js';
-import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf } from '../integrity/upload-proof.js';
+import { confirmStoredCrc32, settleLostAnswer, settleMismatch, writeAnswerOf } from './upload-proof.js';
 
 /** Small files are read in one synchronous call: cheaper than four thread-pool round trips each. */
 const SYNC_READ_LIMIT = 256 * 1024;

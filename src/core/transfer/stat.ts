@@ -4,7 +4,7 @@ import { md5FromMetadata, multipartEtagPartCount, normalizeEtag } from '../integ
 import { controlRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { isNotFound, missingObjectOrBucket } from '../s3/objects.js';
-import { evenPartSizesGuess, partSizesOf, type MultipartObject } from '../integrity/part-layout.js';
+import { evenPartSizesGuess, partSizesOf, type MultipartObject } from './part-layout.js';
 import { errorCodeOf, httpStatusOf } from '../s3/retry.js';
 import { sdk } from '../s3/sdk.js';
 
@@ -129,7 +129,7 @@ export async function objectTags(ctx: TransferContext, ref: ObjectRef, versionId
 }
 
 /**
- * The size of each part of a multipart object, in order (integrity/part-layout.ts finds them). `guess`
+ * The size of each part of a multipart object, in order (transfer/part-layout.ts finds them). `guess`
  * takes the even cut part 1 suggests, as every common uploader makes it, when its sizes add up — a
  * copy's ETag check catches a guess that was wrong; `exact` asks the server for every part.
  */

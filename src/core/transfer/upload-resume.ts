@@ -10,7 +10,7 @@ import { controlRequest, type TransferContext } from '../s3/context.js';
 import { splitIntoParts } from './parts.js';
 import { errorCodeOf } from '../s3/retry.js';
 import { sameFile, type JournalEntry } from './upload-journal.js';
-import { findExpected, type WriteAnswer } from '../integrity/upload-proof.js';
+import { findExpected, type WriteAnswer } from './upload-proof.js';
 import { abortQuietly, type SentPart, type StartedUpload } from './multipart-upload.js';
 
 /** What identifies a file across runs: if any of these changed, parts already sent are not trusted. */

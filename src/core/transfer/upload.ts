@@ -7,7 +7,8 @@
  * Copy (copy.ts, copy-requests.ts, copy-proof.ts), remove, stat; their plans (put-plan, get-plan,
  * copy-plan), the one walk of a local tree (local-tree.ts), part sizes (parts.ts), the multipart
  * journal, temporary download names, exclusive files and locks, buffers, whether one item's failure
- * ends a run (item-failure.ts). Imports s3/, integrity/, config/, errors.ts, events.ts.
+ * ends a run (item-failure.ts); what asks the server to prove a write or a multipart object's part
+ * sizes (upload-proof.ts, part-layout.ts). Imports s3/, integrity/, config/, errors.ts, events.ts.
  */
 import { stat } from 'node:fs/promises';
 import type { ObjectRef } from '../config/address.js';
@@ -15,7 +16,7 @@ import { dataRequest, type TransferContext } from '../s3/context.js';
 import { failure } from '../errors.js';
 import { openListedFile, type ListedFile, type ListedIdentity } from './listed-file.js';
 import type { PutOptions, UploadedObject } from './put-options.js';
-import { removeWritten } from '../integrity/upload-proof.js';
+import { removeWritten } from './upload-proof.js';
 import { putBuffer, putSmallFile } from './single-put.js';
 import { putMultipartFile } from './multipart-file.js';
 import type { FileIdentity } from './upload-resume.js';

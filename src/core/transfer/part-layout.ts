@@ -1,5 +1,5 @@
 import type { ObjectRef } from '../config/address.js';
-import { normalizeEtag } from './checksums.js';
+import { normalizeEtag } from '../integrity/checksums.js';
 import { dataRequest, type TransferContext } from '../s3/context.js';
 import { headerText } from '../s3/requests.js';
 import { TransientError, classifyError } from '../s3/retry.js';

@@ -1,5 +1,5 @@
 import { formatS3Url, type ObjectRef } from '../config/address.js';
-import { md5FromMetadata, normalizeEtag } from './checksums.js';
+import { md5FromMetadata, normalizeEtag } from '../integrity/checksums.js';
 import { controlRequest, type TransferContext } from '../s3/context.js';
 import { headerText, type HeaderBag } from '../s3/requests.js';
 import { describeError } from '../errors.js';
