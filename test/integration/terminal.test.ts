@@ -280,12 +280,14 @@ describe('the bar leaves nothing behind, wherever stdout goes', () => {
 
   // The shell abandons what follows a pipeline that Ctrl-C stopped: the exit code is printed inside it, on stderr.
   const getToCat = (folder: string) => `(node ${BIN} get -r s3://${bucket}/many/ ${join(work.path, folder)} --concurrency 2; echo "EXIT=$?" >&2) | cat`;
-  const holdGets: FaultRule = { method: 'GET', match: /\/many\/f\d+\.bin/, skip: 2, fault: { kind: 'hold', gate: 'rest' } };
+  // Every file but the first two is held (by name: a GET sent twice does not take another file's turn).
+  const holdGets: FaultRule = { method: 'GET', match: /\/many\/f(?!00[01]\.bin)\d{3}\.bin/, fault: { kind: 'hold', gate: 'rest' } };
   const holdLarge: FaultRule = { method: 'GET', match: /\/large\.bin/, fault: { kind: 'hold', gate: 'rest' } };
   const downloaded = (rows: string[]) => rows.filter((row) => /^downloaded s3:\/\/.*\/many\/f\d{3}\.bin → .*\/f\d{3}\.bin {2}100\.0 KiB {2}verified by crc32$/.test(row));
 
   it('get -r through a pipe to cat, at 80 columns: Ctrl-C takes the bar off the screen, and the run still says it was interrupted', async () => {
     await runHeld(80, holdGets, getToCat('cat-interrupted'));
+    await waitForScreen((rows) => downloaded(rows).length === 2, 'f000 and f001 told');
     // The files that arrived afterwards are told to a stdout whose reader Ctrl-C has ended.
     const rows = await interrupt(/^downloaded s3:\/\/.*\/many\/f00[01]\.bin → /, () => waitFor(() => !shellChildren().includes('cat'), 'cat to end'));
     expect(rows.slice(-4, -3)).toEqual([expect.stringMatching(/^datalake: SIGINT received: /)]);
