@@ -144,7 +144,8 @@ describe('get -r: folders replaced, and many folders held open', () => {
     const away = join(work.path, 'replaced-away');
     mkdirSync(join(destination, 'sub'), { recursive: true });
     // Every download but a01's is held; with more requests allowed than downloads held, a01's finishes
-    // even if its GET has to be sent again after the others were parked.
+    // whichever order the downloads reach the limiter in (each first looks at its target, and those
+    // looks can end in either order).
     proxy.setRules([{ method: 'GET', match: /x\/sub\/a0[23]\.txt/, fault: { kind: 'hold', gate: 'replaced' } }]);
     const run = startCli(['get', '-r', `s3://${bucket}/x/`, destination, '--concurrency', '3'], proxied);
     await waitFor(() => proxy.held('replaced') > 0, 'a GET after a01 to be held');

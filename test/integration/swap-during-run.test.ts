@@ -76,7 +76,8 @@ describe('a destination folder swapped for a link mid-run', () => {
     const movedTo = join(work.path, `${label}-away`);
     mkdirSync(join(destination, 'sub'), { recursive: true });
     // Every download but a01's is held; with more requests allowed than downloads held, a01's
-    // download finishes even if its GET has to be sent again after the others were parked.
+    // download finishes whichever order the downloads reach the limiter in (each first looks at its
+    // target, and those looks can end in either order).
     proxy.setRules([{ method: 'GET', match: /t\/sub\/a0[234]\.txt/, fault: { kind: 'hold', gate: label } }]);
     const args = command === 'sync' ? ['sync', `s3://${bucket}/t/`, destination] : ['get', '-r', `s3://${bucket}/t/`, destination];
     const run = startCli([...args, '--concurrency', '4'], proxied);
