@@ -6,9 +6,9 @@
  * large download's fixed temporary name, and its range record.
  *
  * With `--concurrency 1` a get -r works on two keys at once and a sync on four (forEachWindowed's
- * window is twice, or four times, the concurrency): holding the GET of the first of four small keys
- * of a folder keeps the fifth and later from starting until the first is let go, so whatever they
- * do, they do after the swap.
+ * window is twice, or four times, the concurrency): holding the GETs of the four small keys that
+ * come first in a folder keeps the fifth and later from starting until they are let go, so whatever
+ * they do, they do after the swap.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
@@ -71,7 +71,7 @@ async function namesMadeIn(folder: string, during: () => Promise<void>): Promise
 }
 
 describe('get -r and sync: what a download makes by path, in a folder swapped for a link mid-run', () => {
-  /** Runs get -r of m/ with its GET of m/sub/a01.txt held, swaps sub/ for a link to a fresh folder outside, lets it go. */
+  /** Runs get -r or sync of m/ with the GETs of m/sub/a01–a04.txt held, swaps sub/ for a link to a fresh folder outside once one is held, lets them go. */
   async function swappedRun(command: string, what: string): Promise<{ outside: string; made: string[]; code: number | null }> {
     const label = `${what}-${command.replace(/\W+/g, '-')}`;
     const destination = join(work.path, label);
@@ -80,10 +80,12 @@ describe('get -r and sync: what a download makes by path, in a folder swapped fo
     mkdirSync(outside);
     let code: number | null = null;
     const made = await namesMadeIn(outside, async () => {
-      proxy.setRules([{ method: 'GET', match: /m\/sub\/a01\.txt/, fault: { kind: 'hold', gate: label } }]);
+      // The four small keys held, not only a01: a download that ended before the swap would free its
+      // slot of the window, and big.bin or new/f.txt would start before the swap.
+      proxy.setRules([{ method: 'GET', match: /m\/sub\/a0[1-4]\.txt/, fault: { kind: 'hold', gate: label } }]);
       const args = command === 'sync' ? ['sync', `s3://${bucket}/m/`, destination] : ['get', '-r', `s3://${bucket}/m/`, destination];
       const run = startCli([...args, '--concurrency', '1'], proxied);
-      await waitFor(() => proxy.held(label) > 0, 'the GET of a01 to be held');
+      await waitFor(() => proxy.held(label) > 0, 'a GET of a01–a04 to be held');
       swapForLink(join(destination, 'sub'), outside);
       proxy.release(label);
       code = await run.done;

@@ -69,7 +69,12 @@ export class FaultProxy {
   private rules: Array<FaultRule & { seen: number; applied: number }> = [];
   private server: http.Server | undefined;
   private random = seeded(42);
-  private readonly agent = new http.Agent({ keepAlive: true });
+  /**
+   * Connections to the server kept alive, but let go after a second idle: long before any server's own
+   * idle timeout, so a request is never sent on a connection the server is closing at that moment (the
+   * client would see a reset, send again, and the log would hold one request twice).
+   */
+  private readonly agent = new http.Agent({ keepAlive: true, timeout: 1000 });
   private readonly parked = new Map<string, Array<() => void>>();
   private readonly openGates = new Set<string>();
 
