@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy, type FaultRule } from '../support/fault-proxy.js';
-import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, startCli, tempDirectory, testClient, waitFor, writeRandomFile } from '../support/harness.js';
+import { crc32Base64, createTestBucket, emptyAndDeleteBucket, lastJson, listKeys, runCli, s3Env, startWatchedCli, tempDirectory, testClient, waitUntilHeld, writeRandomFile } from '../support/harness.js';
 
 const MiB = 1024 ** 2;
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -246,16 +246,19 @@ describe('a resume proves the file by its content', () => {
     utimesSync(path, mtime, mtime);
     const before = statSync(path);
     const key = 'edited/edited.bin';
-    // Parts slowed down and sent one at a time, so the kill lands with part 1 on the server.
-    proxy.setRules([{ method: 'PUT', match: /partNumber=/, fault: { kind: 'delay', ms: 400 } }]);
-    const run = startCli(['put', path, `s3://${bucket}/${key}`, '--concurrency', '1'], proxied);
-    await waitFor(async () => {
-      const upload = (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads?.[0];
-      if (!upload) return false;
-      return ((await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }))).Parts?.length ?? 0) >= 1;
-    }, 'a part on the server');
+    // Parts sent one at a time; the third request is held at the proxy (until the next test's rules),
+    // and the kill lands then, with parts 1 and 2 on the server (fewer only if one was a resend).
+    proxy.setRules([{ method: 'PUT', match: /partNumber=/, skip: 2, fault: { kind: 'hold', gate: 'edited' } }]);
+    const run = startWatchedCli(['put', path, `s3://${bucket}/${key}`, '--concurrency', '1'], proxied);
+    await waitUntilHeld(run, proxy, 'edited', 'the third part request held');
     run.child.kill('SIGKILL');
     expect(await run.done).toBe(null);
+    const onServer = new Set<number>();
+    for (const upload of (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? []) {
+      for (const part of (await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }))).Parts ?? []) onServer.add(part.PartNumber!);
+    }
+    expect(onServer.size).toBeGreaterThanOrEqual(1);
+    expect([...onServer].every((partNumber) => partNumber <= 2)).toBe(true);
 
     // Bytes of part 1 (already on the server) and of part 3 changed where they are.
     const edited = Buffer.from(original);
@@ -274,6 +277,8 @@ describe('a resume proves the file by its content', () => {
     const again = await runCli(['put', path, `s3://${bucket}/${key}`, '--json'], { env: direct });
     expect(again.code).toBe(0);
     expect(lastJson<PutJson>(again).objects[0]!.crc32).toBe(crc32Base64(edited));
+    // Part 1 on the server holds the old bytes: never reused. Part 2 is unchanged: reused if it is there.
+    expect(lastJson<PutJson>(again).objects[0]!.partsReused ?? 0).toBe(onServer.has(2) ? 1 : 0);
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
     expect(head.ChecksumCRC32).toBe(crc32Base64(edited));
     const got = await fetched(`s3://${bucket}/${key}`, 'edited.bin');
